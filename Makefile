@@ -1,0 +1,53 @@
+# Rongxin: `make run` (the product's main job) and `make test` (the whole suite) on a fresh
+# Debian machine. Both create .venv if missing and install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Debian packages the product needs: libcrypto 3 (SM2 backend) and the openssl command
+# (interop tests, `openssl speed` baselines).
+SYSTEM_PACKAGES := openssl libssl3
+STAMP_RUN := $(VENV)/.installed-run
+STAMP_TEST := $(VENV)/.installed-test
+
+.PHONY: run test lint system-packages clean help
+
+help:
+	@echo "make run    - set up and run the product's main job (rongxin selftest for now)"
+	@echo "make test   - set up and run the whole test suite"
+	@echo "make lint   - ruff and mypy"
+
+system-packages:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO="sudo"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP_RUN): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(STAMP_TEST): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test,dev]'
+	@touch $@ $(STAMP_RUN)
+
+run: system-packages $(STAMP_RUN)
+	$(BIN)/rongxin selftest
+
+test: system-packages $(STAMP_TEST)
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+
+lint: $(STAMP_TEST)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

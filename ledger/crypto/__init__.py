@@ -1,0 +1,97 @@
+"""National cryptography (SM2, SM3, SM4), certificates and the consortium CA.
+
+This package is the only place in the product that touches the national-crypto and
+certificate libraries (libcrypto through ``_libcrypto``, ``cryptography``, ``asn1crypto``).
+Everything else imports from here. Layout, in dependency order:
+
+- ``errors``     every error raised here, one flat module
+- ``_libcrypto`` the raw ctypes binding to OpenSSL 3 (SM2 only)
+- ``sm3``        hashing, one-shot and streaming
+- ``sm4``        SM4-GCM for data, CBC/CTR for formats that need them
+- ``sm2``        keys in PKCS#8/SPKI PEM/DER, signatures with a signer ID, encryption
+- ``suite``      the configurable algorithm set (``sm`` by default)
+- ``x509``       SM2-with-SM3 certificates and CRLs, chain verification
+- ``ca``         the consortium CA folder: init, issue, revoke, CRL
+- ``parallel``   SM2 verification on every core
+- ``selftest``   known-answer tests run at start-up and by ``rongxin selftest``
+"""
+
+from .errors import (
+    BackendError,
+    BackendUnavailable,
+    CAError,
+    CertificateError,
+    CertificateExpired,
+    CertificateNotYetValid,
+    CertificateRevoked,
+    CRLError,
+    CryptoError,
+    DecryptionError,
+    InvalidKey,
+    InvalidSignature,
+    KeyPasswordError,
+    MalformedCertificate,
+    MalformedSignature,
+    UnsupportedAlgorithm,
+    UntrustedCertificate,
+)
+from .sm2 import (
+    DEFAULT_SIGNER_ID,
+    SM2PrivateKey,
+    SM2PublicKey,
+    ciphertext_from_c1c3c2,
+    ciphertext_to_c1c3c2,
+    compute_z,
+    decode_signature,
+    encode_signature,
+    generate_private_key,
+    load_private_key,
+    load_public_key,
+)
+from .sm3 import SM3, sm3, sm3_file, sm3_hex, sm3_stream
+from .sm4 import SM4GCM
+from .suite import CryptoSuite, available_suites, get_suite
+from .x509 import Certificate, CertificateRevocationList, verify_certificate
+
+__all__ = [
+    "DEFAULT_SIGNER_ID",
+    "SM3",
+    "SM4GCM",
+    "BackendError",
+    "BackendUnavailable",
+    "CAError",
+    "CRLError",
+    "Certificate",
+    "CertificateError",
+    "CertificateExpired",
+    "CertificateNotYetValid",
+    "CertificateRevocationList",
+    "CertificateRevoked",
+    "CryptoError",
+    "CryptoSuite",
+    "DecryptionError",
+    "InvalidKey",
+    "InvalidSignature",
+    "KeyPasswordError",
+    "MalformedCertificate",
+    "MalformedSignature",
+    "SM2PrivateKey",
+    "SM2PublicKey",
+    "UnsupportedAlgorithm",
+    "UntrustedCertificate",
+    "available_suites",
+    "ciphertext_from_c1c3c2",
+    "ciphertext_to_c1c3c2",
+    "compute_z",
+    "decode_signature",
+    "encode_signature",
+    "generate_private_key",
+    "get_suite",
+    "load_private_key",
+    "load_public_key",
+    "sm3",
+    "sm3_file",
+    "sm3_hex",
+    "sm3_stream",
+    "verify_certificate",
+]

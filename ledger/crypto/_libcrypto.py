@@ -1,0 +1,336 @@
+"""Thin ctypes binding to the system's OpenSSL 3 libcrypto, for SM2.
+
+This is the raw layer: every call is one libcrypto function, every failure raises
+``BackendError`` with OpenSSL's own reason. Nothing outside ``ledger.crypto`` imports it.
+Only the functions SM2 needs are bound: key generation, (de)serialisation through
+``OSSL_DECODER``/``OSSL_ENCODER``, signing/verifying a precomputed SM3 digest, and SM2
+public-key encryption. Pointers are kept as plain integers (``c_void_p``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import threading
+from ctypes import POINTER, byref, c_char_p, c_int, c_size_t, c_ulong, c_void_p
+
+from .errors import BackendError, BackendUnavailable
+
+# selections (include/openssl/core_dispatch.h, evp.h)
+SELECT_PRIVATE_KEY = 0x01
+SELECT_PUBLIC_KEY = 0x02
+SELECT_ALL_PARAMETERS = 0x84
+EVP_PKEY_KEYPAIR = SELECT_PRIVATE_KEY | SELECT_PUBLIC_KEY | SELECT_ALL_PARAMETERS
+EVP_PKEY_PUBLIC_KEY = SELECT_PUBLIC_KEY | SELECT_ALL_PARAMETERS
+
+_MIN_VERSION = 0x30000000  # OpenSSL 3.0.0
+
+_lock = threading.Lock()
+_lib: ctypes.CDLL | None = None
+
+
+def _find_libcrypto() -> ctypes.CDLL:
+    names = []
+    found = ctypes.util.find_library("crypto")
+    if found:
+        names.append(found)
+    names += ["libcrypto.so.3", "libcrypto.so"]
+    last: OSError | None = None
+    for name in names:
+        try:
+            return ctypes.CDLL(name)
+        except OSError as exc:
+            last = exc
+    raise BackendUnavailable(
+        f"OpenSSL 3 libcrypto not found ({last}); install Debian's libssl3 (make run does)"
+    )
+
+
+def _bind(lib: ctypes.CDLL) -> None:
+    def f(name: str, restype: object, *argtypes: object) -> None:
+        fn = getattr(lib, name)
+        fn.restype = restype
+        fn.argtypes = list(argtypes)
+
+    vp, sz, cp = c_void_p, c_size_t, c_char_p
+    f("OpenSSL_version_num", c_ulong)
+    f("OpenSSL_version", cp, c_int)
+    f("ERR_get_error", c_ulong)
+    f("ERR_clear_error", None)
+    f("ERR_error_string_n", None, c_ulong, cp, sz)
+    f("CRYPTO_free", None, vp, cp, c_int)
+    f("EVP_PKEY_free", None, vp)
+    f("EVP_PKEY_up_ref", c_int, vp)
+    f("EVP_PKEY_is_a", c_int, vp, cp)
+    f("EVP_PKEY_get_bits", c_int, vp)
+    f("EVP_PKEY_CTX_new", vp, vp, vp)
+    f("EVP_PKEY_CTX_new_from_name", vp, vp, cp, cp)
+    f("EVP_PKEY_CTX_new_from_pkey", vp, vp, vp, cp)
+    f("EVP_PKEY_CTX_free", None, vp)
+    f("EVP_PKEY_keygen_init", c_int, vp)
+    f("EVP_PKEY_generate", c_int, vp, POINTER(vp))
+    f("EVP_PKEY_sign_init", c_int, vp)
+    f("EVP_PKEY_sign", c_int, vp, cp, POINTER(sz), cp, sz)
+    f("EVP_PKEY_verify_init", c_int, vp)
+    f("EVP_PKEY_verify", c_int, vp, cp, sz, cp, sz)
+    f("EVP_PKEY_encrypt_init", c_int, vp)
+    f("EVP_PKEY_encrypt", c_int, vp, cp, POINTER(sz), cp, sz)
+    f("EVP_PKEY_decrypt_init", c_int, vp)
+    f("EVP_PKEY_decrypt", c_int, vp, cp, POINTER(sz), cp, sz)
+    f("EVP_PKEY_public_check", c_int, vp)
+    f("EVP_PKEY_check", c_int, vp)
+    f("EVP_PKEY_get_octet_string_param", c_int, vp, cp, cp, sz, POINTER(sz))
+    f("EVP_PKEY_get_bn_param", c_int, vp, cp, POINTER(vp))
+    f("BN_bn2binpad", c_int, vp, cp, c_int)
+    f("BN_num_bits", c_int, vp)
+    f("BN_clear_free", None, vp)
+    f("OSSL_DECODER_CTX_new_for_pkey", vp, POINTER(vp), cp, cp, cp, c_int, vp, cp)
+    f("OSSL_DECODER_CTX_set_passphrase", c_int, vp, cp, sz)
+    f("OSSL_DECODER_CTX_get_num_decoders", c_int, vp)
+    f("OSSL_DECODER_from_data", c_int, vp, POINTER(vp), POINTER(sz))
+    f("OSSL_DECODER_CTX_free", None, vp)
+    f("OSSL_ENCODER_CTX_new_for_pkey", vp, vp, c_int, cp, cp, cp)
+    f("OSSL_ENCODER_CTX_set_cipher", c_int, vp, cp, cp)
+    f("OSSL_ENCODER_CTX_set_passphrase", c_int, vp, cp, sz)
+    f("OSSL_ENCODER_CTX_get_num_encoders", c_int, vp)
+    f("OSSL_ENCODER_to_data", c_int, vp, POINTER(vp), POINTER(sz))
+    f("OSSL_ENCODER_CTX_free", None, vp)
+
+
+def lib() -> ctypes.CDLL:
+    """The bound libcrypto, loaded once per process."""
+    global _lib
+    if _lib is None:
+        with _lock:
+            if _lib is None:
+                candidate = _find_libcrypto()
+                _bind(candidate)
+                version = candidate.OpenSSL_version_num()
+                if version < _MIN_VERSION:
+                    raise BackendUnavailable(
+                        f"libcrypto {version:#x} is older than OpenSSL 3.0, which SM2 needs"
+                    )
+                _lib = candidate
+    return _lib
+
+
+def version_text() -> str:
+    raw = lib().OpenSSL_version(0)
+    return raw.decode() if raw else "OpenSSL (unknown version)"
+
+
+def openssl_reason() -> str:
+    """Drain OpenSSL's error queue into one readable line."""
+    lb = lib()
+    reasons = []
+    buf = ctypes.create_string_buffer(256)
+    while True:
+        code = lb.ERR_get_error()
+        if not code:
+            break
+        lb.ERR_error_string_n(code, buf, len(buf))
+        reasons.append(buf.value.decode(errors="replace"))
+    return "; ".join(reasons) or "no reason given by OpenSSL"
+
+
+def check(ok: int, what: str) -> None:
+    if ok != 1:
+        raise BackendError(f"{what} failed: {openssl_reason()}")
+
+
+class PKey:
+    """Owns one ``EVP_PKEY*``; frees it when garbage-collected."""
+
+    __slots__ = ("ptr", "__weakref__")
+
+    def __init__(self, ptr: int) -> None:
+        if not ptr:
+            raise BackendError("null EVP_PKEY")
+        self.ptr = ptr
+
+    def __del__(self) -> None:
+        ptr, self.ptr = getattr(self, "ptr", 0), 0
+        if ptr and _lib is not None:
+            _lib.EVP_PKEY_free(ptr)
+
+    def is_a(self, name: str) -> bool:
+        return bool(lib().EVP_PKEY_is_a(self.ptr, name.encode()))
+
+    def octet_param(self, name: str, max_len: int = 256) -> bytes:
+        buf = ctypes.create_string_buffer(max_len)
+        out = c_size_t(0)
+        check(
+            lib().EVP_PKEY_get_octet_string_param(self.ptr, name.encode(), buf, max_len, byref(out)),
+            f"reading key parameter {name}",
+        )
+        return buf.raw[: out.value]
+
+    def bn_param(self, name: str, width: int) -> bytes:
+        lb = lib()
+        bn = c_void_p(0)
+        check(lb.EVP_PKEY_get_bn_param(self.ptr, name.encode(), byref(bn)), f"reading {name}")
+        try:
+            buf = ctypes.create_string_buffer(width)
+            if lb.BN_bn2binpad(bn, buf, width) != width:
+                raise BackendError(f"key parameter {name} wider than {width} bytes")
+            return buf.raw
+        finally:
+            lb.BN_clear_free(bn)
+
+
+class PKeyCtx:
+    """Owns one ``EVP_PKEY_CTX*``; use as a context manager."""
+
+    __slots__ = ("ptr",)
+
+    def __init__(self, ptr: int, what: str) -> None:
+        if not ptr:
+            raise BackendError(f"{what}: cannot create EVP_PKEY_CTX: {openssl_reason()}")
+        self.ptr = ptr
+
+    @classmethod
+    def for_key(cls, key: PKey) -> PKeyCtx:
+        return cls(lib().EVP_PKEY_CTX_new_from_pkey(None, key.ptr, None), "key context")
+
+    def __enter__(self) -> PKeyCtx:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        ptr, self.ptr = self.ptr, 0
+        if ptr and _lib is not None:
+            _lib.EVP_PKEY_CTX_free(ptr)
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def generate(key_type: str) -> PKey:
+    lb = lib()
+    with PKeyCtx(lb.EVP_PKEY_CTX_new_from_name(None, key_type.encode(), None), "keygen") as ctx:
+        check(lb.EVP_PKEY_keygen_init(ctx.ptr), "keygen init")
+        out = c_void_p(0)
+        check(lb.EVP_PKEY_generate(ctx.ptr, byref(out)), f"{key_type} key generation")
+        return PKey(out.value or 0)
+
+
+def decode(data: bytes, selection: int, password: bytes | None) -> PKey | None:
+    """Decode PEM or DER (PKCS#8, encrypted PKCS#8, SEC1, SubjectPublicKeyInfo).
+
+    Returns ``None`` when no decoder accepts the data; the caller turns that into a
+    typed error after looking at why (e.g. an encrypted key and a missing password).
+    """
+    lb = lib()
+    lb.ERR_clear_error()
+    out = c_void_p(0)
+    dctx = lb.OSSL_DECODER_CTX_new_for_pkey(byref(out), None, None, None, selection, None, None)
+    if not dctx:
+        raise BackendError(f"cannot create a key decoder: {openssl_reason()}")
+    try:
+        if password is not None:
+            check(lb.OSSL_DECODER_CTX_set_passphrase(dctx, password, len(password)), "passphrase")
+        buf = ctypes.create_string_buffer(data, len(data))
+        pdata = c_void_p(ctypes.addressof(buf))
+        plen = c_size_t(len(data))
+        ok = lb.OSSL_DECODER_from_data(dctx, byref(pdata), byref(plen))
+        if ok != 1 or not out.value:
+            lb.ERR_clear_error()
+            return None
+        return PKey(out.value)
+    finally:
+        lb.OSSL_DECODER_CTX_free(dctx)
+
+
+def encode(
+    key: PKey,
+    selection: int,
+    output_type: str,
+    output_struct: str,
+    cipher: str | None = None,
+    password: bytes | None = None,
+) -> bytes:
+    lb = lib()
+    # The encoder context keeps these pointers (it does not copy the strings), so the
+    # bytes objects must outlive it: hold them in locals until the context is freed.
+    otype, ostruct = output_type.encode(), output_struct.encode()
+    ectx = lb.OSSL_ENCODER_CTX_new_for_pkey(key.ptr, selection, otype, ostruct, None)
+    if not ectx:
+        raise BackendError(f"cannot create a key encoder: {openssl_reason()}")
+    try:
+        if lb.OSSL_ENCODER_CTX_get_num_encoders(ectx) < 1:
+            raise BackendError(f"no encoder for {output_type}/{output_struct}")
+        if cipher is not None:
+            check(lb.OSSL_ENCODER_CTX_set_cipher(ectx, cipher.encode(), None), "encoder cipher")
+            pw = password or b""
+            check(lb.OSSL_ENCODER_CTX_set_passphrase(ectx, pw, len(pw)), "encoder passphrase")
+        pdata = c_void_p(0)
+        plen = c_size_t(0)
+        check(lb.OSSL_ENCODER_to_data(ectx, byref(pdata), byref(plen)), "key encoding")
+        try:
+            return ctypes.string_at(pdata.value or 0, plen.value)
+        finally:
+            lb.CRYPTO_free(pdata, None, 0)
+    finally:
+        lb.OSSL_ENCODER_CTX_free(ectx)
+        del otype, ostruct
+
+
+def key_check(key: PKey, private: bool) -> bool:
+    lb = lib()
+    with PKeyCtx.for_key(key) as ctx:
+        ok = lb.EVP_PKEY_check(ctx.ptr) if private else lb.EVP_PKEY_public_check(ctx.ptr)
+    lb.ERR_clear_error()
+    return ok == 1
+
+
+def sign_digest(key: PKey, digest: bytes) -> bytes:
+    lb = lib()
+    with PKeyCtx.for_key(key) as ctx:
+        check(lb.EVP_PKEY_sign_init(ctx.ptr), "sign init")
+        size = c_size_t(80)
+        sig = ctypes.create_string_buffer(80)
+        check(lb.EVP_PKEY_sign(ctx.ptr, sig, byref(size), digest, len(digest)), "SM2 signing")
+        return sig.raw[: size.value]
+
+
+def verify_digest(key: PKey, digest: bytes, signature: bytes) -> bool:
+    lb = lib()
+    with PKeyCtx.for_key(key) as ctx:
+        check(lb.EVP_PKEY_verify_init(ctx.ptr), "verify init")
+        ok = lb.EVP_PKEY_verify(ctx.ptr, signature, len(signature), digest, len(digest))
+    if ok != 1:
+        lb.ERR_clear_error()
+    return ok == 1
+
+
+def _crypt(key: PKey, data: bytes, decrypt: bool) -> bytes | None:
+    lb = lib()
+    init, run = (
+        (lb.EVP_PKEY_decrypt_init, lb.EVP_PKEY_decrypt)
+        if decrypt
+        else (lb.EVP_PKEY_encrypt_init, lb.EVP_PKEY_encrypt)
+    )
+    with PKeyCtx.for_key(key) as ctx:
+        check(init(ctx.ptr), "SM2 cipher init")
+        size = c_size_t(0)
+        if run(ctx.ptr, None, byref(size), data, len(data)) != 1:
+            lb.ERR_clear_error()
+            return None
+        out = ctypes.create_string_buffer(size.value)
+        if run(ctx.ptr, out, byref(size), data, len(data)) != 1:
+            lb.ERR_clear_error()
+            return None
+        return out.raw[: size.value]
+
+
+def encrypt(key: PKey, plaintext: bytes) -> bytes:
+    out = _crypt(key, plaintext, decrypt=False)
+    if out is None:
+        raise BackendError(f"SM2 encryption failed: {openssl_reason()}")
+    return out
+
+
+def decrypt(key: PKey, ciphertext: bytes) -> bytes | None:
+    return _crypt(key, ciphertext, decrypt=True)
