@@ -5,12 +5,14 @@ Layout of a CA folder::
     root.key.pem      the root's SM2 private key (PKCS#8, encrypted when a password is set), 0600
     root.crt.pem      the self-signed consortium root certificate
     index.sqlite      every certificate issued and every revocation (the source of truth)
-    crl.pem           the latest CRL, rewritten after each revocation
+    crl.pem           the latest CRL (an export of the one committed in the index)
     issued/SERIAL.crt.pem
 
 Crash safety: files are written to a temporary name, flushed and renamed; the index is a
 SQLite database in WAL mode updated in one transaction per operation. A crash leaves either
-the old or the new state, and a certificate file without its index row is ignored.
+the old or the new state, and a certificate file without its index row is ignored. The
+CRL is stored in the index in the same transaction as the revocation it carries;
+``crl.pem`` is re-exported from there whenever the folder is opened.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ class ConsortiumCA:
         except CertificateError as exc:
             raise CAError(f"the root certificate in {self.folder} is damaged: {exc}") from None
         self._key: SM2PrivateKey | None = None
+        self._export_crl()
 
     # ------------------------------------------------------------ creation
     @classmethod
@@ -221,9 +224,11 @@ class ConsortiumCA:
                 "UPDATE certs SET revoked_at=?, reason=? WHERE serial=?",
                 (utcnow().isoformat(), reason, hexserial),
             )
-            # the CRL is signed and written inside the same transaction, so a crash
-            # never leaves a revocation in the index that no CRL will ever carry
-            return self._publish(db, DEFAULT_CRL_DAYS)
+            # the CRL is signed and stored inside the same transaction, so a crash never
+            # leaves a revocation in the index that no CRL carries (or the reverse)
+            crl = self._publish(db, DEFAULT_CRL_DAYS)
+        self._export_crl()
+        return crl
 
     def revocations(self) -> list[Revocation]:
         with self._db() as db:
@@ -232,7 +237,9 @@ class ConsortiumCA:
     def publish_crl(self, days: int = DEFAULT_CRL_DAYS) -> CertificateRevocationList:
         """Sign a new CRL with the next CRL number and write it to ``crl.pem``."""
         with self._db() as db:
-            return self._publish(db, days)
+            crl = self._publish(db, days)
+        self._export_crl()
+        return crl
 
     def _publish(self, db: sqlite3.Connection, days: int) -> CertificateRevocationList:
         number = int(db.execute("SELECT value FROM meta WHERE key='crl_number'").fetchone()[0]) + 1
@@ -241,12 +248,32 @@ class ConsortiumCA:
             issuer_key=self._root_key(), issuer=self.root, revoked=_revocations(db),
             number=number, this_update=now, next_update=now + dt.timedelta(days=days),
         )
-        atomic_write(self.folder / "crl.pem", crl.to_pem())
         db.execute("UPDATE meta SET value=? WHERE key='crl_number'", (str(number),))
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('crl', ?)", (crl.to_pem().decode(),))
         return crl
 
+    def _export_crl(self) -> None:
+        """Make ``crl.pem`` equal the CRL committed in the index (the source of truth).
+
+        Called after every commit and on opening, so a crash between the commit and the
+        file write is repaired by the next use of the folder, with no key needed.
+        """
+        with self._db() as db:
+            row = db.execute("SELECT value FROM meta WHERE key='crl'").fetchone()
+        if row is None:
+            return
+        path = self.folder / "crl.pem"
+        pem = row[0].encode()
+        if not path.is_file() or path.read_bytes() != pem:
+            atomic_write(path, pem)
+
     def crl(self) -> CertificateRevocationList:
-        return CertificateRevocationList.load((self.folder / "crl.pem").read_bytes())
+        """The latest committed CRL."""
+        with self._db() as db:
+            row = db.execute("SELECT value FROM meta WHERE key='crl'").fetchone()
+        if row is None:
+            raise CAError(f"{self.folder} has no CRL yet (run `rongxin ca crl --dir {self.folder}`)")
+        return CertificateRevocationList.load(row[0].encode())
 
     # ------------------------------------------------------------ queries
     def list(self) -> list[dict[str, object]]:

@@ -1,0 +1,40 @@
+"""Shared fixtures: the real `rongxin` command and the real `openssl` command."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+RONGXIN = Path(sys.executable).with_name("rongxin")
+
+
+def run_rongxin(*args: str, cwd: Path | None = None, input: bytes | None = None,
+                timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(RONGXIN), *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout, check=False,
+                          input=input.decode() if input is not None else None)
+
+
+def run_openssl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("openssl")
+    assert exe, "the openssl command is missing: make test installs it"
+    proc = subprocess.run([exe, *args], capture_output=True, text=True, timeout=120, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"openssl {' '.join(args)} failed: {proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def rx() -> Callable[..., subprocess.CompletedProcess[str]]:
+    assert RONGXIN.exists(), f"{RONGXIN} is missing: install the project into this venv"
+    return run_rongxin
+
+
+@pytest.fixture
+def openssl() -> Callable[..., subprocess.CompletedProcess[str]]:
+    return run_openssl
