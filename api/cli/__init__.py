@@ -18,7 +18,7 @@ from .errors import BAD_INPUT, report
 class RongxinGroup(click.Group):
     """A click group that maps every error to a one-line message and an exit code."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
         try:
             rv = super().main(*args, **kwargs)

@@ -64,7 +64,7 @@ class NegativeResult(Exception):
 def exit_code_for(exc: BaseException) -> int:
     if isinstance(exc, KeyboardInterrupt):
         return INTERRUPTED
-    if isinstance(exc, NegativeResult | NEGATIVE_ERRORS):
+    if isinstance(exc, (NegativeResult, *NEGATIVE_ERRORS)):
         return NEGATIVE
     if isinstance(exc, BackendUnavailable | BackendError | EnvironmentProblem):
         return ENVIRONMENT

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ def read_input(path: str | Path, what: str) -> bytes:
     except FileNotFoundError:
         raise InputError(f"{what} {p}: no such file") from None
     except IsADirectoryError:
-        raise InputError(f"{what} {p} is a folder, not a file") from None
+        raise InputError(f"{what} {p} is a directory, not a file") from None
     except PermissionError:
         raise InputError(f"{what} {p}: permission denied") from None
     except OSError as exc:
@@ -54,7 +55,7 @@ def emit(obj: dict[str, Any], as_json: bool, human: str | None = None) -> None:
         print(human if human is not None else "\n".join(f"{k}: {v}" for k, v in obj.items()))
 
 
-def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
+def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = "  ".join("-" * w for w in widths)
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)

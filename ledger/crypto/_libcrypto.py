@@ -141,7 +141,7 @@ def check(ok: int, what: str) -> None:
 class PKey:
     """Owns one ``EVP_PKEY*``; frees it when garbage-collected."""
 
-    __slots__ = ("ptr", "__weakref__")
+    __slots__ = ("__weakref__", "ptr")
 
     def __init__(self, ptr: int) -> None:
         if not ptr:
@@ -282,7 +282,7 @@ def key_check(key: PKey, private: bool) -> bool:
     with PKeyCtx.for_key(key) as ctx:
         ok = lb.EVP_PKEY_check(ctx.ptr) if private else lb.EVP_PKEY_public_check(ctx.ptr)
     lb.ERR_clear_error()
-    return ok == 1
+    return bool(ok == 1)
 
 
 def sign_digest(key: PKey, digest: bytes) -> bytes:
@@ -302,7 +302,7 @@ def verify_digest(key: PKey, digest: bytes, signature: bytes) -> bool:
         ok = lb.EVP_PKEY_verify(ctx.ptr, signature, len(signature), digest, len(digest))
     if ok != 1:
         lb.ERR_clear_error()
-    return ok == 1
+    return bool(ok == 1)
 
 
 def _crypt(key: PKey, data: bytes, decrypt: bool) -> bytes | None:

@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from . import _libcrypto
 from .errors import CryptoError, InvalidSignature
@@ -54,16 +55,20 @@ def sm4_iterated(key: bytes, block: bytes, times: int) -> bytes:
     """Encrypt ``block`` ``times`` times in a row (GB/T 32907 A.2 uses 1,000,000)."""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-    enc = Cipher(algorithms.SM4(key), modes.ECB()).encryptor()
+    enc = Cipher(algorithms.SM4(key), modes.ECB()).encryptor()  # noqa: S305 - the standard defines A.2 on raw blocks
     for _ in range(times):
         block = enc.update(block)
     return block
 
 
+def _sm3_case(message: bytes, digest: str) -> str:
+    return _expect(sm3(message), digest)
+
+
 def run_known_answer_tests(full: bool = False) -> list[Check]:
     checks: list[Check] = []
     for source, message, digest in SM3_VECTORS:
-        checks.append(_check(f"SM3 {source}", lambda m=message, d=digest: _expect(sm3(m), d)))
+        checks.append(_check(f"SM3 {source}", partial(_sm3_case, message, digest)))
     key, pt = bytes.fromhex(SM4_KEY), bytes.fromhex(SM4_PLAINTEXT)
     checks.append(_check("SM4 GB/T 32907-2016 A.1",
                          lambda: _expect(encrypt_block(key, pt), SM4_CIPHERTEXT)))

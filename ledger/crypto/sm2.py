@@ -112,8 +112,8 @@ def signature_from_raw(raw: bytes) -> bytes:
 # ---------------------------------------------------------------- ciphertext encoding
 
 
-class _SM2Cipher(core.Sequence):
-    _fields = [
+class _SM2Cipher(core.Sequence):  # type: ignore[misc]
+    _fields = [  # noqa: RUF012 - asn1crypto declares structures this way
         ("x", core.Integer),
         ("y", core.Integer),
         ("hash", core.OctetString),

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature as _CgInvalidSignature
 from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import UnsupportedAlgorithm as CgUnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -177,7 +178,9 @@ def _p256_load(data: bytes, password: bytes | None) -> SigningKey:
         raise KeyPasswordError(str(exc)) from None
     except ValueError as exc:
         raise InvalidKey(f"not a P-256 private key: {exc}") from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
+    except CgUnsupportedAlgorithm as exc:
+        raise UnsupportedAlgorithm(f"the nist suite takes P-256 keys only: {exc}") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
         raise UnsupportedAlgorithm("the nist suite takes P-256 keys only")
     return _P256Sign(key)
 
@@ -187,6 +190,8 @@ def _p256_public(data: bytes) -> VerifyKey:
         key = serialization.load_pem_public_key(data)
     except ValueError as exc:
         raise InvalidKey(f"not a P-256 public key: {exc}") from None
+    except CgUnsupportedAlgorithm as exc:
+        raise UnsupportedAlgorithm(f"the nist suite takes P-256 keys only: {exc}") from None
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise UnsupportedAlgorithm("the nist suite takes P-256 keys only")
     return _P256Verify(key)

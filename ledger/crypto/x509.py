@@ -115,6 +115,12 @@ def _time(t: dt.datetime) -> x509.Time:
     return x509.Time({"utc_time" if 1950 <= t.year < 2050 else "general_time": t})
 
 
+def _as_datetime(value: object) -> dt.datetime:
+    if not isinstance(value, dt.datetime):
+        raise MalformedCertificate(f"expected a time, found {value!r}")
+    return value
+
+
 def _check_sm2_signed(alg: core.Sequence, what: str) -> None:
     oid = alg["algorithm"].dotted
     if oid != SM2_WITH_SM3_OID:
@@ -137,12 +143,12 @@ class CertificateInfo:
 class Certificate:
     """A parsed X.509 certificate with an SM2 key."""
 
-    __slots__ = ("der", "_c", "_public")
+    __slots__ = ("_c", "_public", "der")
 
     def __init__(self, der: bytes) -> None:
         try:
             cert = x509.Certificate.load(bytes(der), strict=True)
-            cert.native  # parse everything now so a bad field fails here, not later
+            _ = cert.native  # parse everything now so a bad field fails here, not later
         except (ValueError, TypeError, KeyError) as exc:
             raise MalformedCertificate(f"not a DER X.509 certificate: {exc}") from None
         self.der = bytes(der)
@@ -171,7 +177,7 @@ class Certificate:
     # fields
     @property
     def tbs(self) -> bytes:
-        return self._c["tbs_certificate"].dump()
+        return bytes(self._c["tbs_certificate"].dump())
 
     @property
     def signature(self) -> bytes:
@@ -209,11 +215,11 @@ class Certificate:
 
     @property
     def not_before(self) -> dt.datetime:
-        return self._c["tbs_certificate"]["validity"]["not_before"].native
+        return _as_datetime(self._c["tbs_certificate"]["validity"]["not_before"].native)
 
     @property
     def not_after(self) -> dt.datetime:
-        return self._c["tbs_certificate"]["validity"]["not_after"].native
+        return _as_datetime(self._c["tbs_certificate"]["validity"]["not_after"].native)
 
     @property
     def is_ca(self) -> bool:
@@ -257,7 +263,7 @@ class Certificate:
         )
 
     def is_self_signed(self) -> bool:
-        return self.subject == self.issuer
+        return bool(self.subject == self.issuer)
 
     def check_signed_by(self, issuer: Certificate) -> None:
         """Raise ``UntrustedCertificate`` unless ``issuer``'s key signed this certificate."""
@@ -360,12 +366,12 @@ class Revocation:
 class CertificateRevocationList:
     """A parsed CRL signed by the consortium root."""
 
-    __slots__ = ("der", "_c")
+    __slots__ = ("_c", "der")
 
     def __init__(self, der: bytes) -> None:
         try:
             c = crl.CertificateList.load(bytes(der), strict=True)
-            c.native
+            _ = c.native  # parse every field now
         except (ValueError, TypeError, KeyError) as exc:
             raise CRLError(f"not a DER X.509 CRL: {exc}") from None
         self.der = bytes(der)
@@ -388,11 +394,12 @@ class CertificateRevocationList:
 
     @property
     def this_update(self) -> dt.datetime:
-        return self._c["tbs_cert_list"]["this_update"].native
+        return _as_datetime(self._c["tbs_cert_list"]["this_update"].native)
 
     @property
     def next_update(self) -> dt.datetime | None:
-        return self._c["tbs_cert_list"]["next_update"].native
+        value = self._c["tbs_cert_list"]["next_update"].native
+        return None if value is None else _as_datetime(value)
 
     @property
     def number(self) -> int | None:
