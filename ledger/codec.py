@@ -1,0 +1,96 @@
+"""Canonical JSON: the one encoding of everything the ledger signs or hashes.
+
+Rules (docs/transactions.md states them for independent implementations):
+objects with string keys sorted by their UTF-16 code units (Python's default sort of
+``str`` agrees for the BMP), no insignificant whitespace (``,`` and ``:``), UTF-8 without
+escaping non-ASCII, integers only (no floats, NaN or infinities), byte strings as lowercase
+hex strings, ``true``/``false``/``null`` as JSON has them. ``parse`` refuses input that is
+not in this form (duplicate keys, floats, non-canonical spacing or order) when ``strict``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .errors import LedgerError
+
+MAX_DEPTH = 32
+
+
+class EncodingError(LedgerError):
+    """The value cannot be written canonically, or the bytes are not canonical JSON."""
+
+
+def _check(obj: Any, depth: int = 0) -> None:
+    if depth > MAX_DEPTH:
+        raise EncodingError(f"nested deeper than {MAX_DEPTH} levels")
+    if isinstance(obj, bool) or obj is None or isinstance(obj, int | str):
+        return
+    if isinstance(obj, float):
+        raise EncodingError("canonical JSON has no floats: use an integer or a string")
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if not isinstance(key, str):
+                raise EncodingError(f"object keys must be strings, not {type(key).__name__}")
+            _check(value, depth + 1)
+        return
+    if isinstance(obj, list | tuple):
+        for value in obj:
+            _check(value, depth + 1)
+        return
+    raise EncodingError(f"{type(obj).__name__} has no canonical JSON form")
+
+
+def canonical(obj: Any) -> bytes:
+    """``obj`` as canonical JSON bytes."""
+    _check(obj)
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise EncodingError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _no_float(text: str) -> Any:
+    raise EncodingError(f"float {text} is not allowed in canonical JSON")
+
+
+def parse(data: bytes | str, strict: bool = False) -> Any:
+    """Decode JSON; refuse duplicates, floats and deep nesting. With ``strict`` the bytes
+    must also be exactly the canonical encoding of the value (what signatures cover)."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_float=_no_float,
+                           parse_constant=_no_float)
+    except UnicodeDecodeError:
+        raise EncodingError("not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise EncodingError(f"malformed JSON: {exc.msg} at position {exc.pos}") from None
+    except RecursionError:
+        raise EncodingError("nested too deeply") from None
+    _check(value)
+    if strict and canonical(value) != (data if isinstance(data, bytes) else str(data).encode()):
+        raise EncodingError("JSON is not in canonical form (key order, spacing or escapes)")
+    return value
+
+
+def hexbytes(value: Any, name: str, size: int | None = None) -> bytes:
+    """Decode a lowercase hex field, with a clear error naming it."""
+    if not isinstance(value, str):
+        raise EncodingError(f"{name} must be a hex string")
+    if value != value.lower():
+        raise EncodingError(f"{name} must be lowercase hex")
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise EncodingError(f"{name} is not hex") from None
+    if size is not None and len(raw) != size:
+        raise EncodingError(f"{name} must be {size} bytes, got {len(raw)}")
+    return raw

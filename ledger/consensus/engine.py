@@ -1,0 +1,502 @@
+"""The chained HotStuff core (2-chain commit, DiemBFT v4 / Jolteon rules): events in,
+actions out, no I/O and no clock of its own, so a seeded simulation can drive it exactly.
+
+Rules, numbered as in docs/spec/consensus.md:
+
+- R1 (leader) the leader of view ``v`` is ``vset(h).leader(v)`` for the height ``h`` it
+  proposes; a proposal from anyone else is ignored.
+- R2 (vote) a validator votes for block ``B`` at most once per view, only if
+  ``B.view > highest_voted_view`` and either ``B.view == B.justify.view + 1`` or ``B`` carries a
+  timeout certificate ``TC`` for ``B.view − 1`` with ``B.justify.view ≥ TC.high_qc.view``.
+  ``highest_voted_view`` is persisted (action ``Persist``) before the vote is sent.
+- R3 (timeout) a validator that times out in view ``v`` stops voting in ``v`` (raises
+  ``highest_voted_view`` to ``v``, persisted) and broadcasts a signed timeout carrying its
+  highest QC; ``n − f`` timeouts form a TC; ``f + 1`` timeouts for a view make a lagging
+  validator time out too.
+- R4 (commit) when a QC certifies ``B1`` whose parent ``B0`` has ``B1.view == B0.view + 1``,
+  ``B0`` and its uncommitted ancestors are committed, in height order.
+- R5 (pacemaker) a QC or TC for view ``v`` moves every validator to view ``v + 1``; the view
+  timer doubles after each consecutive timeout (capped at 8x) and resets on progress.
+- R6 (evidence) two different proposals signed by one leader for one view, or two votes of
+  one validator for different blocks in one view, are reported as equivocation evidence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..crypto import sm3
+from ..state.merkle import merkle_root
+from ..tx import KeyCache
+from .errors import InvalidMessage
+from .types import (
+    Block,
+    QuorumCertificate,
+    Signer,
+    TimeoutCertificate,
+    ValidatorSet,
+    check_signature,
+    proposal_bytes,
+    timeout_bytes,
+    vote_bytes,
+)
+
+log = logging.getLogger("rongxin.consensus")
+
+MAX_BACKOFF_STEPS = 3  # the view timer grows to at most 8x the base
+
+
+# ---------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    message: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SendTo:
+    target: str
+    message: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Persist:
+    """Must be durable before any later action of the same batch is carried out."""
+
+    highest_voted_view: int
+    high_qc: QuorumCertificate
+
+
+@dataclass(frozen=True)
+class Committed:
+    """Blocks newly committed, in height order, each with the QC that certifies it."""
+
+    blocks: tuple[tuple[Block, QuorumCertificate], ...]
+
+
+@dataclass(frozen=True)
+class SetTimer:
+    kind: str  # "view" | "propose"
+    view: int
+    delay: float
+
+
+@dataclass(frozen=True)
+class Fetch:
+    block: bytes
+    peer: str
+
+
+@dataclass(frozen=True)
+class Evidence:
+    kind: str  # "double-proposal" | "double-vote"
+    offender: str
+    view: int
+    first: dict[str, Any]
+    second: dict[str, Any]
+
+
+Action = Broadcast | SendTo | Persist | Committed | SetTimer | Fetch | Evidence
+
+
+class Payload(Protocol):
+    """What the engine needs from the node: block contents and their validation."""
+
+    def propose(self, parent: Block, height: int) -> tuple[list[bytes], dict[str, Any], int]:
+        """(transaction ids, exec {"height","root"}, time ms) for a new block on ``parent``."""
+        ...
+
+    def validate(self, block: Block, parent: Block) -> None:
+        """Raise ``InvalidMessage`` unless the block's transactions and exec field are acceptable."""
+        ...
+
+    def has_work(self) -> bool:
+        """True when transactions wait to be proposed."""
+        ...
+
+
+@dataclass
+class Config:
+    chain: str
+    base_timeout: float = 3.0
+    block_interval: float = 0.2
+    idle_interval: float = 1.0
+
+
+@dataclass
+class _Votes:
+    sigs: dict[str, bytes] = field(default_factory=dict)
+    done: bool = False
+
+
+class Engine:
+    """One validator's (or, with ``signer=None``, one observer's) view of the protocol."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        signer: Signer | None,
+        vset_at: Callable[[int], ValidatorSet],
+        genesis: Block,
+        payload: Payload,
+        committed: tuple[Block, QuorumCertificate] | None = None,
+        highest_voted_view: int = 0,
+        high_qc: QuorumCertificate | None = None,
+        known_blocks: list[Block] | None = None,
+        keys: KeyCache | None = None,
+    ) -> None:
+        self.cfg = config
+        self.me = signer
+        self.vset_at = vset_at
+        self.genesis = genesis
+        self.payload = payload
+        self.keys = keys or KeyCache()
+        self.blocks: dict[bytes, Block] = {genesis.hash: genesis}
+        self.qc_of: dict[bytes, QuorumCertificate] = {genesis.hash: QuorumCertificate.genesis(config.chain, genesis.hash)}
+        tip, tip_qc = committed or (genesis, self.qc_of[genesis.hash])
+        self.blocks[tip.hash] = tip
+        self.qc_of[tip.hash] = tip_qc
+        self.committed_height = tip.height
+        self.committed_hash = tip.hash
+        self.highest_voted_view = highest_voted_view
+        self.high_qc = high_qc if high_qc is not None and high_qc.view >= tip_qc.view else tip_qc
+        for b in known_blocks or []:
+            self.blocks[b.hash] = b
+        self.view = max(self.high_qc.view + 1, 1)
+        self.timeouts_in_a_row = 0
+        self.votes: dict[tuple[int, bytes], _Votes] = {}
+        self.timeout_msgs: dict[int, dict[str, dict[str, Any]]] = {}
+        self.seen_proposals: dict[tuple[int, str], dict[str, Any]] = {}
+        self.seen_votes: dict[tuple[int, str], dict[str, Any]] = {}
+        self.waiting: dict[bytes, list[tuple[str, dict[str, Any]]]] = {}
+        self.last_tc: TimeoutCertificate | None = None
+        self.proposed_views: set[int] = set()
+        self.requested: dict[bytes, str] = {}
+        self.pending_qcs: dict[bytes, QuorumCertificate] = {}
+
+    # ------------------------------------------------------------ helpers
+    def vset_for_next(self) -> ValidatorSet:
+        return self.vset_at(self.high_qc.height + 1)
+
+    def is_validator(self) -> bool:
+        return self.me is not None and self.me.id in self.vset_for_next()
+
+    def _timer(self) -> SetTimer:
+        steps = min(self.timeouts_in_a_row, MAX_BACKOFF_STEPS)
+        return SetTimer("view", self.view, self.cfg.base_timeout * (2**steps))
+
+    def _uncommitted_on_high_chain(self) -> bool:
+        return self.high_qc.height > self.committed_height
+
+    # ------------------------------------------------------------ start
+    def start(self) -> list[Action]:
+        return self._enter_view(self.view, via=None)
+
+    def _enter_view(self, view: int, via: TimeoutCertificate | None) -> list[Action]:
+        actions: list[Action] = [self._timer()]
+        leader = self.vset_for_next().leader(view)
+        if self.me is not None and leader == self.me.id and view not in self.proposed_views:
+            busy = self.payload.has_work() or self._uncommitted_on_high_chain()
+            delay = self.cfg.block_interval if busy else self.cfg.idle_interval
+            actions.append(SetTimer("propose", view, delay))
+        return actions
+
+    def _advance(self, to_view: int, via: TimeoutCertificate | None = None, progress: bool = True) -> list[Action]:
+        if to_view <= self.view:
+            return []
+        self.view = to_view
+        if progress:
+            self.timeouts_in_a_row = 0
+        if via is not None:
+            self.last_tc = via
+        # forget per-view bookkeeping far behind us
+        for k in [k for k in self.votes if k[0] < to_view - 2]:
+            del self.votes[k]
+        for v in [v for v in self.timeout_msgs if v < to_view - 2]:
+            del self.timeout_msgs[v]
+        for k2 in [k for k in self.seen_proposals if k[0] < to_view - 10]:
+            del self.seen_proposals[k2]
+        for k3 in [k for k in self.seen_votes if k[0] < to_view - 10]:
+            del self.seen_votes[k3]
+        return self._enter_view(to_view, via)
+
+    # ------------------------------------------------------------ timers
+    def on_timer(self, kind: str, view: int) -> list[Action]:
+        if view != self.view:
+            return []
+        if kind == "propose":
+            return self._propose(view)
+        return self._local_timeout(view)
+
+    def _propose(self, view: int) -> list[Action]:
+        assert self.me is not None
+        parent = self.blocks.get(self.high_qc.block)
+        if parent is None or view in self.proposed_views:
+            return []
+        height = parent.height + 1
+        vset = self.vset_at(height)
+        if vset.leader(view) != self.me.id:
+            return []
+        tx_ids, exec_, now_ms = self.payload.propose(parent, height)
+        header = {
+            "chain": self.cfg.chain, "height": height, "view": view, "parent": parent.hash.hex(),
+            "justify": self.high_qc.wire(), "proposer": self.me.id,
+            "txs": merkle_root(tx_ids).hex(), "count": len(tx_ids), "exec": exec_,
+            "validators": vset.digest().hex(), "time": now_ms,
+        }
+        block = Block.make(header, tx_ids)
+        tc = self.last_tc if self.last_tc is not None and self.last_tc.view == view - 1 else None
+        msg = {"type": "proposal", "block": block.wire(), "tc": tc.wire() if tc else None,
+               "sig": self.me.sign(proposal_bytes(self.cfg.chain, block.hash)).hex()}
+        self.proposed_views.add(view)
+        actions: list[Action] = [Broadcast(msg)]
+        actions += self.on_message(self.me.id, msg)
+        return actions
+
+    def _local_timeout(self, view: int) -> list[Action]:
+        if not self.is_validator():
+            return [self._timer()]
+        assert self.me is not None
+        self.timeouts_in_a_row += 1
+        self.highest_voted_view = max(self.highest_voted_view, view)
+        msg = {"type": "timeout", "view": view, "high_qc": self.high_qc.wire(), "by": self.me.id,
+               "sig": self.me.sign(timeout_bytes(self.cfg.chain, view, self.high_qc.view)).hex()}
+        actions: list[Action] = [Persist(self.highest_voted_view, self.high_qc), Broadcast(msg), self._timer()]
+        actions += self._on_timeout_msg(self.me.id, msg)
+        return actions
+
+    # ------------------------------------------------------------ messages
+    def on_message(self, sender: str, msg: dict[str, Any]) -> list[Action]:
+        """Handle one message; an invalid one is logged and ignored (never raises)."""
+        try:
+            kind = msg.get("type") if isinstance(msg, dict) else None
+            if kind == "proposal":
+                return self._on_proposal(sender, msg)
+            if kind == "vote":
+                return self._on_vote(sender, msg)
+            if kind == "timeout":
+                return self._on_timeout_msg(sender, msg)
+            raise InvalidMessage(f"unknown message type {kind!r}")
+        except (InvalidMessage, KeyError, TypeError, ValueError) as exc:
+            log.warning("ignored message from %s: %s", sender, exc)
+            return []
+
+    def on_block(self, block: Block) -> list[Action]:
+        """A block fetched from a peer after a ``Fetch``. It is accepted only if it was asked
+        for (its hash came from a QC or a child we hold); its justify QC is verified and
+        processed once its parent is known, fetching further back until the chain meets
+        the committed one, so a node that was down catches up through the same rules."""
+        peer = self.requested.pop(block.hash, None)
+        if peer is None or block.hash in self.blocks:
+            return []
+        self.blocks[block.hash] = block
+        actions: list[Action] = []
+        if block.parent not in self.blocks and block.height > self.committed_height + 1:
+            self.requested[block.parent] = peer
+            actions.append(Fetch(block.parent, peer))
+        actions += self._connect(block)
+        pending = self.pending_qcs.pop(block.hash, None)
+        if pending is not None:
+            actions += self._process_qc(pending)
+        for sender, msg in self.waiting.pop(block.hash, []):
+            actions += self.on_message(sender, msg)
+        return actions
+
+    def _connect(self, block: Block) -> list[Action]:
+        """Process the justify QCs of ``block`` and of stored descendants now linked to it."""
+        actions: list[Action] = []
+        stack = [block]
+        while stack:
+            b = stack.pop()
+            if b.parent not in self.blocks:
+                continue
+            qc = b.justify
+            try:
+                qc.verify(self.vset_at(qc.height), self.keys, self.genesis.hash)
+            except InvalidMessage as exc:
+                log.warning("fetched block %s carries a bad QC: %s", b.hash.hex()[:12], exc)
+                self.blocks.pop(b.hash, None)
+                continue
+            actions += self._process_qc(qc)
+            stack.extend(c for c in self.blocks.values() if c.parent == b.hash and c.height > self.committed_height)
+        return actions
+
+    def _process_qc(self, qc: QuorumCertificate) -> list[Action]:
+        if qc.view > self.high_qc.view:
+            self.high_qc = qc
+        self.qc_of.setdefault(qc.block, qc)
+        actions: list[Action] = []
+        b1 = self.blocks.get(qc.block)
+        if b1 is not None:
+            b0 = self.blocks.get(b1.parent)
+            if b0 is not None and b1.view == b0.view + 1 and b0.height > self.committed_height:
+                actions += self._commit(b0)
+        actions += self._advance(qc.view + 1)
+        return actions
+
+    def _commit(self, target: Block) -> list[Action]:
+        chain: list[Block] = []
+        b: Block | None = target
+        while b is not None and b.height > self.committed_height:
+            chain.append(b)
+            b = self.blocks.get(b.parent)
+        if b is None or b.hash != self.committed_hash:
+            log.error("commit target %s does not extend the committed chain", target.hash.hex()[:12])
+            return []
+        chain.reverse()
+        out = tuple((blk, self.qc_of[blk.hash]) for blk in chain)
+        self.committed_height = target.height
+        self.committed_hash = target.hash
+        # prune what can no longer commit
+        for h in [h for h, blk in self.blocks.items() if blk.height < self.committed_height]:
+            if h != self.genesis.hash:
+                self.blocks.pop(h, None)
+                self.qc_of.pop(h, None)
+        return [Committed(out)]
+
+    def _on_proposal(self, sender: str, msg: dict[str, Any]) -> list[Action]:
+        block = Block.from_wire(msg.get("block"))
+        h = block.header
+        if h["chain"] != self.cfg.chain:
+            raise InvalidMessage(f"proposal for chain {h['chain']!r}")
+        vset = self.vset_at(block.height)
+        if vset.leader(block.view) != block.proposer:
+            raise InvalidMessage(f"{block.proposer!r} is not the leader of view {block.view}")
+        sig = bytes.fromhex(str(msg.get("sig", "")))
+        check_signature(self.keys, vset, block.proposer, proposal_bytes(self.cfg.chain, block.hash), sig)
+        if h["validators"] != vset.digest().hex():
+            raise InvalidMessage("proposal names another validator set")
+        key = (block.view, block.proposer)
+        first = self.seen_proposals.get(key)
+        if first is not None and first["block"]["header"] != msg["block"]["header"]:
+            return [Evidence("double-proposal", block.proposer, block.view, first, msg)]
+        self.seen_proposals[key] = msg
+        justify = block.justify
+        if justify.block != block.parent or justify.height != block.height - 1:
+            raise InvalidMessage("justify QC does not certify the parent")
+        justify.verify(self.vset_at(justify.height), self.keys, self.genesis.hash)
+        tc = TimeoutCertificate.from_wire(msg["tc"]) if msg.get("tc") else None
+        if tc is not None:
+            tc.verify(self.vset_at(tc.high_qc.height + 1), self.keys, self.genesis.hash)
+        parent = self.blocks.get(block.parent)
+        if parent is None:
+            if block.height <= self.committed_height:
+                return []
+            self.waiting.setdefault(block.parent, []).append((sender, msg))
+            self.requested[block.parent] = sender
+            return [Fetch(block.parent, sender)]
+        if parent.height != block.height - 1:
+            raise InvalidMessage("height is not parent height + 1")
+        actions: list[Action] = []
+        self.blocks[block.hash] = block
+        actions += self._process_qc(justify)
+        if tc is not None:
+            actions += self._advance(tc.view + 1, via=tc, progress=False)
+        if block.view != self.view or not self.is_validator() or self.me is None:
+            return actions
+        # R2: the voting rule
+        if block.view <= self.highest_voted_view:
+            return actions
+        extends_qc = block.view == justify.view + 1
+        extends_tc = tc is not None and block.view == tc.view + 1 and justify.view >= tc.high_qc.view
+        if not (extends_qc or extends_tc):
+            raise InvalidMessage("proposal neither follows its QC's view nor a TC")
+        self.payload.validate(block, parent)
+        self.highest_voted_view = block.view
+        vote = {"type": "vote", "height": block.height, "view": block.view, "block": block.hash.hex(),
+                "by": self.me.id,
+                "sig": self.me.sign(vote_bytes(self.cfg.chain, block.height, block.view, block.hash)).hex()}
+        next_leader = self.vset_at(block.height + 1).leader(block.view + 1)
+        actions.append(Persist(self.highest_voted_view, self.high_qc))
+        if next_leader == self.me.id:
+            actions += self._on_vote(self.me.id, vote)
+        else:
+            actions.append(SendTo(next_leader, vote))
+        return actions
+
+    def _on_vote(self, sender: str, msg: dict[str, Any]) -> list[Action]:
+        height, view = int(msg["height"]), int(msg["view"])
+        block_hash = bytes.fromhex(str(msg["block"]))
+        voter = str(msg["by"])
+        vset = self.vset_at(height)
+        check_signature(self.keys, vset, voter, vote_bytes(self.cfg.chain, height, view, block_hash),
+                        bytes.fromhex(str(msg["sig"])))
+        prior = self.seen_votes.get((view, voter))
+        if prior is not None and prior["block"] != msg["block"]:
+            return [Evidence("double-vote", voter, view, prior, msg)]
+        self.seen_votes[(view, voter)] = msg
+        if view < self.view - 1:
+            return []
+        entry = self.votes.setdefault((view, block_hash), _Votes())
+        if entry.done:
+            return []
+        entry.sigs[voter] = bytes.fromhex(str(msg["sig"]))
+        if len(entry.sigs) < vset.quorum:
+            return []
+        entry.done = True
+        qc = QuorumCertificate(self.cfg.chain, height, view, block_hash, tuple(sorted(entry.sigs.items())))
+        if block_hash not in self.blocks:
+            self.requested[block_hash] = sender
+            self.pending_qcs[block_hash] = qc
+            return [Fetch(block_hash, sender)]
+        return self._process_qc(qc)
+
+    def _on_timeout_msg(self, sender: str, msg: dict[str, Any]) -> list[Action]:
+        view = int(msg["view"])
+        voter = str(msg["by"])
+        qc = QuorumCertificate.from_wire(msg["high_qc"])
+        vset = self.vset_for_next()
+        check_signature(self.keys, vset, voter, timeout_bytes(self.cfg.chain, view, qc.view),
+                        bytes.fromhex(str(msg["sig"])))
+        if view < self.view:
+            return []
+        qc.verify(self.vset_at(qc.height), self.keys, self.genesis.hash)
+        actions: list[Action] = []
+        if qc.view > self.high_qc.view and qc.block in self.blocks:
+            actions += self._process_qc(qc)
+        bucket = self.timeout_msgs.setdefault(view, {})
+        bucket[voter] = msg
+        # R3: f + 1 timeouts for a view mean at least one honest node gave up on it; a node
+        # behind that view (e.g. just restarted) jumps to it, so the quorum re-forms quickly
+        if len(bucket) >= vset.f + 1 and view > self.view:
+            actions += self._advance(view, progress=False)
+        if (self.me is not None and self.me.id not in bucket and len(bucket) >= vset.f + 1
+                and view == self.view and self.is_validator()):
+            actions += self._local_timeout(view)
+            bucket = self.timeout_msgs.get(view, {})
+        if len(bucket) >= vset.quorum and view >= self.view:
+            sigs = []
+            high = None
+            for by, m in sorted(bucket.items()):
+                mqc = QuorumCertificate.from_wire(m["high_qc"])
+                sigs.append((by, mqc.view, bytes.fromhex(str(m["sig"]))))
+                if high is None or mqc.view > high.view:
+                    high = mqc
+            assert high is not None
+            tc = TimeoutCertificate(self.cfg.chain, view, high, tuple(sigs))
+            if high.view > self.high_qc.view and high.block in self.blocks:
+                actions += self._process_qc(high)
+            actions += self._advance(view + 1, via=tc, progress=False)
+        return actions
+
+    # ------------------------------------------------------------ introspection
+    def status(self) -> dict[str, Any]:
+        return {"view": self.view, "committed_height": self.committed_height,
+                "committed_hash": self.committed_hash.hex(), "high_qc_view": self.high_qc.view,
+                "highest_voted_view": self.highest_voted_view}
+
+
+def genesis_block(chain: str, vset: ValidatorSet, app_root: bytes, time_ms: int = 0) -> Block:
+    """Height 0: no parent, no QC; every node builds the same one from the genesis file."""
+    header = {
+        "chain": chain, "height": 0, "view": 0, "parent": bytes(32).hex(),
+        "justify": {"chain": chain, "height": 0, "view": 0, "block": bytes(32).hex(), "sigs": []},
+        "proposer": "genesis", "txs": sm3(b"").hex(), "count": 0,
+        "exec": {"height": 0, "root": app_root.hex()}, "validators": vset.digest().hex(), "time": time_ms,
+    }
+    return Block.make(header, [])
