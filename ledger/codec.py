@@ -1,8 +1,8 @@
 """Canonical JSON: the one encoding of everything the ledger signs or hashes.
 
 Rules (docs/transactions.md states them for independent implementations):
-objects with string keys sorted by their UTF-16 code units (Python's default sort of
-``str`` agrees for the BMP), no insignificant whitespace (``,`` and ``:``), UTF-8 without
+objects with string keys sorted by code point (Python's default order of ``str``),
+no insignificant whitespace (``,`` and ``:``), UTF-8 without
 escaping non-ASCII, integers only (no floats, NaN or infinities), byte strings as lowercase
 hex strings, ``true``/``false``/``null`` as JSON has them. ``parse`` refuses input that is
 not in this form (duplicate keys, floats, non-canonical spacing or order) when ``strict``.

@@ -6,6 +6,7 @@ Layout of a CA folder::
     root.crt.pem      the self-signed consortium root certificate
     index.sqlite      every certificate issued and every revocation (the source of truth)
     crl.pem           the latest CRL (an export of the one committed in the index)
+    transport-ca.*    the P-256 TLS CA for node links, its key, and the root's SM2 endorsement
     issued/SERIAL.crt.pem
 
 Crash safety: files are written to a temporary name, flushed and renamed; the index is a
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from .errors import CAError, CertificateError, KeyPasswordError
 from .sm2 import SM2PrivateKey, SM2PublicKey
+from .transport import TransportCA
 from .x509 import (
     NODE_ROLES,
     REVOCATION_REASONS,
@@ -127,6 +129,10 @@ class ConsortiumCA:
             is_ca=True,
         )
         atomic_write(folder / "root.key.pem", key.to_pem(password), mode=0o600)
+        transport = TransportCA.create(key, root, days)
+        atomic_write(folder / "transport-ca.key.pem", transport.key_pem, mode=0o600)
+        atomic_write(folder / "transport-ca.crt.pem", transport.cert_pem)
+        atomic_write(folder / "transport-ca.endorsement", transport.endorsement)
         with _connect(folder / "index.sqlite") as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('consortium', ?)", (consortium,))
             db.execute("INSERT OR REPLACE INTO meta VALUES ('crl_number', '0')")
@@ -208,6 +214,23 @@ class ConsortiumCA:
                  cert.not_after.isoformat(), cert.fingerprint, cert.to_pem().decode()),
             )
         return cert
+
+    # ------------------------------------------------------------ transport (TLS) certificates
+    def transport_ca(self) -> TransportCA:
+        try:
+            ca = TransportCA(
+                (self.folder / "transport-ca.key.pem").read_bytes(),
+                (self.folder / "transport-ca.crt.pem").read_bytes(),
+                (self.folder / "transport-ca.endorsement").read_bytes(),
+            )
+        except FileNotFoundError as exc:
+            raise CAError(f"{self.folder} has no transport CA ({exc.filename} missing)") from None
+        ca.check_endorsed_by(self.root)
+        return ca
+
+    def issue_transport(self, node_id: str, sm2_cert: Certificate) -> tuple[bytes, bytes]:
+        """A node's TLS key and certificate (PEM), bound to its SM2 certificate."""
+        return self.transport_ca().issue(node_id, sm2_cert)
 
     # ------------------------------------------------------------ revoke / CRL
     def revoke(self, serial: int, reason: str = "unspecified") -> CertificateRevocationList:

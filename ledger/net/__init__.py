@@ -1,0 +1,5 @@
+"""Node-to-node networking: authenticated TLS links, framing, heartbeats, block sync.
+
+Uses ``ssl`` with the transport certificates of ``ledger.crypto.transport``; knows nothing
+of consensus rules (it moves bytes between admitted peers).
+"""
