@@ -1,0 +1,127 @@
+"""The node's record of the committed chain, in the same crash-safe store as the state tree.
+
+Key layout (the state tree owns prefix ``T``):
+
+=====================  ==============================================================
+key                    value
+=====================  ==============================================================
+``B`` + height (8)     canonical ``{"block", "qc", "receipts"}`` of a committed block
+``H`` + block hash     height (8 bytes)
+``X`` + tx id          canonical ``{"height", "index", "code", "info", "tx"}``
+``N`` + nonce key      tx id: the ``(sender, nonce)`` pair is used
+``Mhead``              last committed height (8 bytes)
+``Msafety``            canonical ``{"voted", "high_qc"}``: consensus safety state
+=====================  ==============================================================
+
+``commit_records`` returns the records of one committed block, which the caller writes in
+the same atomic batch as the state tree's version (``SparseMerkleTree.commit(extra=…)``):
+a block, its transactions' index entries and the state they produced survive a crash
+together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..codec import canonical, parse
+from ..consensus.types import Block, QuorumCertificate
+from ..state.abc import KVStore
+from ..tx import Transaction
+
+HEAD = b"Mhead"
+# receipt codes
+OK, EXPIRED, REPLAY, UNKNOWN_TYPE, BAD_PAYLOAD = 0, 1, 2, 3, 4
+SAFETY = b"Msafety"
+
+
+def _h8(height: int) -> bytes:
+    return height.to_bytes(8, "big")
+
+
+@dataclass(frozen=True)
+class TxRecord:
+    height: int
+    index: int
+    code: int
+    info: str
+    tx: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    code: int
+    info: str
+
+    def wire(self) -> dict[str, Any]:
+        return {"code": self.code, "info": self.info}
+
+
+class ChainStore:
+    def __init__(self, store: KVStore) -> None:
+        self.store = store
+
+    # ------------------------------------------------------------ reads
+    @property
+    def head(self) -> int:
+        raw = self.store.get(HEAD)
+        return 0 if raw is None else int.from_bytes(raw, "big")
+
+    def block(self, height: int) -> tuple[Block, QuorumCertificate, list[dict[str, Any]]] | None:
+        raw = self.store.get(b"B" + _h8(height))
+        if raw is None:
+            return None
+        rec = parse(raw)
+        return Block.from_wire(rec["block"]), QuorumCertificate.from_wire(rec["qc"]), list(rec["receipts"])
+
+    def block_record(self, height: int) -> dict[str, Any] | None:
+        raw = self.store.get(b"B" + _h8(height))
+        return None if raw is None else dict(parse(raw))
+
+    def height_of(self, block_hash: bytes) -> int | None:
+        raw = self.store.get(b"H" + block_hash)
+        return None if raw is None else int.from_bytes(raw, "big")
+
+    def tx(self, tx_id: bytes) -> TxRecord | None:
+        raw = self.store.get(b"X" + tx_id)
+        if raw is None:
+            return None
+        r = parse(raw)
+        return TxRecord(r["height"], r["index"], r["code"], r["info"], r["tx"])
+
+    def has_tx(self, tx_id: bytes) -> bool:
+        return self.store.get(b"X" + tx_id) is not None
+
+    def nonce_used(self, nonce_key: bytes) -> bool:
+        return self.store.get(b"N" + nonce_key) is not None
+
+    def safety(self) -> tuple[int, QuorumCertificate] | None:
+        raw = self.store.get(SAFETY)
+        if raw is None:
+            return None
+        rec = parse(raw)
+        return int(rec["voted"]), QuorumCertificate.from_wire(rec["high_qc"])
+
+    # ------------------------------------------------------------ writes
+    def save_safety(self, voted: int, high_qc: QuorumCertificate) -> None:
+        """Durable before the vote or timeout it protects leaves the node."""
+        self.store.write({SAFETY: canonical({"voted": voted, "high_qc": high_qc.wire()})})
+
+    @staticmethod
+    def commit_records(block: Block, qc: QuorumCertificate, txs: Sequence[Transaction],
+                       receipts: Sequence[Receipt]) -> Mapping[bytes, bytes]:
+        h = block.height
+        out: dict[bytes, bytes] = {
+            b"B" + _h8(h): canonical({"block": block.wire(), "qc": qc.wire(),
+                                       "receipts": [r.wire() for r in receipts]}),
+            b"H" + block.hash: _h8(h),
+            HEAD: _h8(h),
+        }
+        for i, (tx, r) in enumerate(zip(txs, receipts, strict=True)):
+            if r.code == REPLAY:
+                continue  # the first inclusion keeps its index entry
+            out[b"X" + tx.id] = canonical({"height": h, "index": i, "code": r.code, "info": r.info,
+                                            "tx": tx.wire()})
+            out[b"N" + tx.nonce_key] = tx.id
+        return out

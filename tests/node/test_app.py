@@ -1,0 +1,76 @@
+"""The ledger application: receipts for every kind of refusal, atomic commit with the block."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ledger.consensus.engine import genesis_block
+from ledger.consensus.types import Block, QuorumCertificate, Validator, ValidatorSet
+from ledger.crypto import SM2PrivateKey
+from ledger.node.app import LedgerApp
+from ledger.node.chainstore import BAD_PAYLOAD, EXPIRED, OK, REPLAY, UNKNOWN_TYPE
+from ledger.state.merkle import merkle_root
+from ledger.state.store import MemoryStore, open_store
+from ledger.tx import Transaction
+
+KEY = SM2PrivateKey.generate()
+VSET = ValidatorSet((Validator("v0", KEY.public_key().point, "org", "supervisor"),))
+GENESIS = genesis_block("c", VSET, bytes(32))
+
+
+def tx(payload: dict, *, type_: str = "kv.set", expiry: int = 100, nonce: int | None = None) -> Transaction:
+    return Transaction.build(KEY, chain="c", type=type_, payload=payload, expiry=expiry, nonce=nonce)
+
+
+def block_for(height: int, parent: Block, txs: list[Transaction]) -> tuple[Block, QuorumCertificate]:
+    ids = [t.id for t in txs]
+    header = dict(parent.header, height=height, view=height, parent=parent.hash.hex(),
+                  txs=merkle_root(ids).hex(), count=len(ids))
+    b = Block.make(header, ids)
+    return b, QuorumCertificate("c", height, height, b.hash, ())
+
+
+def test_receipts_for_each_outcome_and_replays_across_blocks(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "db")
+    app = LedgerApp(store)
+    good = tx({"key": "title", "value": "县域融媒体"})
+    batch = [
+        good,
+        good,  # same id in one block
+        tx({"key": "k", "value": "v"}, expiry=0),
+        tx({"key": "k"}, type_="gov.nothing"),
+        tx({"key": "", "value": "v"}),
+        tx({"key": "n", "value": "1"}, nonce=42),
+        tx({"key": "n", "value": "2"}, nonce=42),  # same sender and nonce, another body
+    ]
+    root1, receipts = app.execute(1, batch)
+    assert [r.code for r in receipts] == [OK, REPLAY, EXPIRED, UNKNOWN_TYPE, BAD_PAYLOAD, OK, REPLAY]
+    b1, qc1 = block_for(1, GENESIS, batch)
+    app.commit(b1, qc1, batch, receipts)
+    assert app.tree.get(b"kv/title") == "县域融媒体".encode()
+    assert app.tree.get(b"kv/n") == b"1"
+    rec = app.chain.tx(good.id)
+    assert rec is not None and (rec.height, rec.index, rec.code) == (1, 0, OK)
+    # a replay in a later block changes nothing and keeps the first index entry
+    root2, receipts2 = app.execute(2, [good])
+    assert [r.code for r in receipts2] == [REPLAY] and root2 == root1
+    b2, qc2 = block_for(2, b1, [good])
+    app.commit(b2, qc2, [good], receipts2)
+    assert app.chain.tx(good.id).height == 1  # type: ignore[union-attr]
+    store.close()
+    # everything survives reopening
+    again = LedgerApp(open_store(tmp_path / "db"))
+    assert again.height == 2 and again.chain.head == 2 and again.root() == root1
+    stored = again.chain.block(1)
+    assert stored is not None and stored[0].hash == b1.hash and [r["code"] for r in stored[2]][:2] == [OK, REPLAY]
+
+
+def test_two_nodes_reach_the_same_root() -> None:
+    txs = [tx({"key": f"k{i % 7}", "value": str(i)}) for i in range(50)]
+    roots = []
+    for _ in range(2):
+        app = LedgerApp(MemoryStore())
+        root, _ = app.execute(1, txs)
+        roots.append(root)
+    assert roots[0] == roots[1]
+    assert LedgerApp(MemoryStore()).execute(1, list(reversed(txs)))[0] != roots[0], "order matters"
