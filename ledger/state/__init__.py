@@ -7,7 +7,6 @@ import ``ledger.consensus``, ``ledger.net`` or anything above ``ledger``; must n
 the transaction format (opaque bytes here). Modules, in dependency order:
 
 - ``errors``   every error raised here
-- ``codec``    canonical JSON (sorted keys, no floats, no whitespace, UTF-8)
 - ``merkle``   RFC 6962-style binary Merkle tree over a block's transactions (SM3)
 - ``proof``    pure SMT hashing rules, ``Proof`` and ``verify_proof`` (no storage)
 - ``abc``      the interfaces: ``KVStore``, ``AuthenticatedState``, ``Application``
@@ -15,5 +14,7 @@ the transaction format (opaque bytes here). Modules, in dependency order:
 - ``smt``      the versioned compact sparse Merkle tree over a ``KVStore``
 - ``machine``  ``BaseApplication`` (does nothing) and ``KVApplication`` (reference app)
 
-The formats are specified in ``docs/spec/state.md``.
+Canonical JSON comes from ``ledger.codec``. The formats are specified in
+``docs/spec/state.md``. This ``__init__`` imports nothing, so an offline verifier that
+imports ``ledger.state.merkle`` or ``ledger.state.proof`` does not load the store (``lmdb``).
 """

@@ -119,7 +119,7 @@ class CheckResult(NamedTuple):
 class Receipt(NamedTuple):
     """The outcome of one transaction of a block. ``code`` 0 is success."""
 
-    index: int
+    tx_index: int
     code: int
     info: str
 

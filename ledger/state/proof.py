@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ledger.codec import EncodingError, canonical, parse
 from ledger.crypto import sm3
 
-from .codec import canonical_json
 from .errors import MalformedProof
 
 HASH_SIZE = 32
@@ -89,19 +89,17 @@ class Proof:
 
     def to_json(self) -> bytes:
         """Canonical JSON: sorted keys, lowercase hex, no whitespace."""
-        return canonical_json(self.to_json_obj())
+        return canonical(self.to_json_obj())
 
     @classmethod
     def from_json(cls, data: bytes | str | dict[str, Any]) -> Proof:
         """Parse the canonical JSON form; raises ``MalformedProof`` with what is wrong."""
-        import json
-
         obj: Any = data
         if isinstance(data, bytes | str):
             try:
-                obj = json.loads(data)
-            except ValueError as exc:
-                raise MalformedProof(f"a proof must be JSON: {exc}") from None
+                obj = parse(data)
+            except EncodingError as exc:
+                raise MalformedProof(f"a proof must be canonical-JSON-compatible JSON: {exc}") from None
         if not isinstance(obj, dict) or set(obj) != {"format", "leaf", "siblings"}:
             raise MalformedProof('a proof is a JSON object with exactly "format", "leaf" and "siblings"')
         if obj["format"] != PROOF_FORMAT:

@@ -70,8 +70,9 @@ class LMDBStore:
     """LMDB in a folder (``data.mdb`` + ``lock.mdb``): one write transaction per batch.
 
     ``sync=True`` (the default) fsyncs at every commit, so a committed batch also survives
-    power loss; ``sync=False`` survives ``kill -9`` but not power loss. A second process
-    opening the same folder for writing is serialised by LMDB's own lock.
+    power loss; ``sync=False`` survives ``kill -9`` but not power loss. Open a folder once
+    per process (LMDB's rule: a second handle in the same process breaks its locks); keeping
+    a second node process off the folder is the node's ``flock``, not this class.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, map_size: int = DEFAULT_MAP_SIZE,
@@ -109,21 +110,26 @@ class LMDBStore:
 
     def write(self, batch: Mapping[bytes, bytes | None]) -> None:
         env = self._live()
-        _check_batch(batch)
         self._drop_reader()
         while True:
             try:
                 with env.begin(write=True) as txn:
-                    put = txn.put
                     delete = txn.delete
+                    puts = []
                     for key, value in batch.items():
                         if value is None:
                             delete(key)
                         else:
-                            put(key, value)
+                            puts.append((key, value))
+                    puts.sort()  # ascending keys: B-tree pages are touched in order
+                    txn.cursor().putmulti(puts)
                 return
             except lmdb.MapFullError:
                 env.set_mapsize(env.info()["map_size"] * 2)
+            except (TypeError, lmdb.BadValsizeError) as exc:
+                _check_batch(batch)  # names the offending key or value; the transaction was aborted
+                raise StoreError(f"LMDB refused the batch ({exc}); keys are limited to "
+                                 f"{env.max_key_size()} bytes") from exc
             except lmdb.Error as exc:
                 raise StoreError(f"writing to the store in {self._path} failed: {exc}") from exc
 
@@ -144,6 +150,11 @@ class LMDBStore:
         info = env.info()
         stat = env.stat()
         return int((info["last_pgno"] + 1) * stat["psize"])
+
+    def live_bytes(self) -> int:
+        """Bytes in pages that hold data now (freed pages are reused by later commits)."""
+        stat = self._live().stat()
+        return int((stat["branch_pages"] + stat["leaf_pages"] + stat["overflow_pages"]) * stat["psize"])
 
     def close(self) -> None:
         if self._env is not None:
@@ -217,6 +228,12 @@ class SQLiteStore:
 
     def disk_bytes(self) -> int:
         return sum(p.stat().st_size for p in self._path.glob("store.sqlite*"))
+
+    def live_bytes(self) -> int:
+        """Bytes in database pages that hold data now (free pages excluded)."""
+        db = self._live()
+        pages = db.execute("PRAGMA page_count").fetchone()[0] - db.execute("PRAGMA freelist_count").fetchone()[0]
+        return int(pages * db.execute("PRAGMA page_size").fetchone()[0])
 
     def close(self) -> None:
         if self._db is not None:
