@@ -118,6 +118,11 @@ class Payload(Protocol):
         """True when transactions wait to be proposed."""
         ...
 
+    def commit(self, blocks: tuple[tuple[Block, QuorumCertificate], ...]) -> None:
+        """Execute newly committed blocks, synchronously, before the engine goes on (so the
+        next ``validate`` sees their state)."""
+        ...
+
 
 @dataclass
 class Config:
@@ -349,9 +354,20 @@ class Engine:
             log.error("commit target %s does not extend the committed chain", target.hash.hex()[:12])
             return []
         chain.reverse()
-        out = tuple((blk, self.qc_of[blk.hash]) for blk in chain)
-        self.committed_height = target.height
-        self.committed_hash = target.hash
+        done: list[tuple[Block, QuorumCertificate]] = []
+        for blk in chain:
+            item = (blk, self.qc_of[blk.hash])
+            try:
+                self.payload.commit((item,))
+            except Exception:  # execution failed: stay at the last executed block, retry later
+                log.exception("executing committed block %d failed; will retry", blk.height)
+                break
+            self.committed_height = blk.height
+            self.committed_hash = blk.hash
+            done.append(item)
+        if not done:
+            return []
+        out = tuple(done)
         # prune what can no longer commit
         for h in [h for h, blk in self.blocks.items() if blk.height < self.committed_height]:
             if h != self.genesis.hash:

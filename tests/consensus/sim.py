@@ -59,6 +59,9 @@ class CountingPayload:
     def has_work(self) -> bool:
         return True
 
+    def commit(self, blocks: tuple[tuple[Block, QuorumCertificate], ...]) -> None:
+        return None
+
 
 @dataclass
 class Node:

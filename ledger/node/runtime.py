@@ -1,0 +1,348 @@
+"""The node runtime: the consensus engine hosted on the peer network, with the mempool,
+transaction gossip, block fetching and execution of committed blocks.
+
+One asyncio loop per node process. Messages between nodes are canonical JSON objects with a
+``type``: ``proposal``/``vote``/``timeout`` go to the engine; ``txs`` gossips signed
+transactions (each node verifies each signature once); ``get_txs``/``txs`` fill in bodies
+a proposal names but this node has not seen; ``get_block``/``block`` let the engine fetch
+ancestors. A proposal is handed to the engine only once every body it names is known and
+verified, so a vote always means "I checked every signature in this block".
+
+A validator (``signer`` given) votes and proposes; a full node (``signer=None``) follows
+proposals and their QCs, commits by the same rule and never votes, and trusts the QC for
+the signatures of the transactions in certified blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..codec import EncodingError, canonical, parse
+from ..consensus.engine import (
+    Action,
+    Broadcast,
+    Config,
+    Engine,
+    Evidence,
+    Fetch,
+    Persist,
+    SendTo,
+    SetTimer,
+)
+from ..consensus.errors import InvalidMessage
+from ..consensus.types import Block, QuorumCertificate, Signer, ValidatorSet
+from ..mempool import Mempool
+from ..net.transport import PeerNetwork
+from ..state.merkle import merkle_root
+from ..tx import InvalidTransaction, KeyCache, Transaction
+from .app import LedgerApp
+
+log = logging.getLogger("rongxin.node")
+
+
+@dataclass
+class Params:
+    """Consensus parameters (changeable at run time by governance, issue 3 item 2)."""
+
+    max_block_txs: int = 2000
+    max_block_bytes: int = 4 * 1024 * 1024
+    block_interval: float = 0.2
+    idle_interval: float = 1.0
+    base_timeout: float = 3.0
+
+
+class LedgerPayload:
+    """The engine's view of blocks' contents: mempool batches in, validation and execution."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def propose(self, parent: Block, height: int) -> tuple[list[bytes], dict[str, Any], int]:
+        n = self.node
+        exclude = n.uncommitted_ids(parent)
+        txs = n.mempool.take(n.params.max_block_txs, n.params.max_block_bytes, height, exclude)
+        return ([t.id for t in txs], {"height": n.app.height, "root": n.app.root().hex()},
+                int(time.time() * 1000))
+
+    def validate(self, block: Block, parent: Block) -> None:
+        n = self.node
+        if merkle_root(list(block.tx_ids)).hex() != block.header["txs"]:
+            raise InvalidMessage("txs root does not match the transaction ids")
+        if len(set(block.tx_ids)) != len(block.tx_ids):
+            raise InvalidMessage("a transaction id appears twice in the block")
+        if len(block.tx_ids) > n.params.max_block_txs:
+            raise InvalidMessage("block has more transactions than the limit")
+        missing = [t for t in block.tx_ids if n.body(t) is None]
+        if missing:
+            raise InvalidMessage(f"{len(missing)} transaction bodies unknown")
+        ex = block.header["exec"]
+        k = int(ex["height"])
+        if k > n.app.height:
+            raise InvalidMessage(f"exec height {k} is ahead of this node's committed {n.app.height}")
+        if n.app.tree.root(k).hex() != ex["root"]:
+            raise InvalidMessage(f"exec root for height {k} differs from this node's state")
+
+    def has_work(self) -> bool:
+        return len(self.node.mempool) > 0
+
+    def commit(self, blocks: tuple[tuple[Block, QuorumCertificate], ...]) -> None:
+        for block, qc in blocks:
+            self.node.execute_committed(block, qc)
+
+
+class Node:
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        chain: str,
+        app: LedgerApp,
+        genesis: Block,
+        vset: ValidatorSet,
+        signer: Signer | None,
+        params: Params | None = None,
+        mempool_capacity: int = 100_000,
+    ) -> None:
+        self.id = node_id
+        self.chain = chain
+        self.app = app
+        self.genesis = genesis
+        self.vset = vset
+        self.signer = signer
+        self.params = params or Params()
+        self.keys = KeyCache()
+        self.mempool = Mempool(capacity=mempool_capacity, is_committed=app.chain.has_tx,
+                               nonce_used=app.chain.nonce_used)
+        self.bodies: dict[bytes, Transaction] = {}  # verified bodies not in the mempool any more
+        self.net: PeerNetwork | None = None
+        self.held: dict[bytes, tuple[str, dict[str, Any], set[bytes]]] = {}  # proposals waiting for bodies
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.evidence: list[Evidence] = []
+        self.on_commit: Callable[[Block], None] | None = None
+        self.engine = self._make_engine()
+
+    # ------------------------------------------------------------ set-up
+    def _make_engine(self) -> Engine:
+        committed: tuple[Block, QuorumCertificate] | None = None
+        head = self.app.chain.head
+        if head > 0:
+            rec = self.app.chain.block(head)
+            assert rec is not None
+            committed = (rec[0], rec[1])
+        safety = self.app.chain.safety()
+        voted, high_qc = safety if safety is not None else (0, None)
+        cfg = Config(chain=self.chain, base_timeout=self.params.base_timeout,
+                     block_interval=self.params.block_interval, idle_interval=self.params.idle_interval)
+        return Engine(config=cfg, signer=self.signer, vset_at=lambda _h: self.vset, genesis=self.genesis,
+                      payload=LedgerPayload(self), committed=committed, highest_voted_view=voted,
+                      high_qc=high_qc, keys=self.keys)
+
+    def attach(self, net: PeerNetwork) -> None:
+        self.net = net
+
+    def start(self) -> None:
+        self._apply(self.engine.start())
+
+    def stop(self) -> None:
+        for handle in self.timers.values():
+            handle.cancel()
+        self.timers.clear()
+
+    # ------------------------------------------------------------ transactions
+    def body(self, tx_id: bytes) -> Transaction | None:
+        return self.mempool.get(tx_id) or self.bodies.get(tx_id)
+
+    def submit(self, txs: list[Transaction], gossip: bool = True) -> list[tuple[bytes, str | None]]:
+        """Verify and admit transactions; returns (id, refusal reason or None) for each."""
+        out: list[tuple[bytes, str | None]] = []
+        admitted = []
+        height = self.app.height + 1
+        for tx in txs:
+            try:
+                if self.app.chain.has_tx(tx.id):
+                    raise InvalidTransaction("already committed")
+                tx.check_for_chain(self.chain, height)
+                if tx.id not in self.mempool:
+                    tx.verify_signature(self.keys)
+                    self.mempool.add(tx, height)
+                    admitted.append(tx)
+                out.append((tx.id, None))
+            except InvalidTransaction as exc:
+                out.append((tx.id, str(exc)))
+        if admitted and gossip and self.net is not None:
+            self.net.broadcast(canonical({"type": "txs", "txs": [t.wire() for t in admitted]}))
+        if admitted:
+            self._release_held()
+        return out
+
+    def uncommitted_ids(self, parent: Block) -> set[bytes]:
+        ids: set[bytes] = set()
+        b: Block | None = parent
+        while b is not None and b.height > self.engine.committed_height:
+            ids.update(b.tx_ids)
+            b = self.engine.blocks.get(b.parent)
+        return ids
+
+    # ------------------------------------------------------------ execution
+    def execute_committed(self, block: Block, qc: QuorumCertificate) -> None:
+        txs = []
+        for tx_id in block.tx_ids:
+            tx = self.body(tx_id)
+            if tx is None:  # cannot happen for a block this node validated; a bug if it does
+                raise RuntimeError(f"body of committed transaction {tx_id.hex()} is missing")
+            txs.append(tx)
+        _root, receipts = self.app.execute(block.height, txs)
+        self.app.commit(block, qc, txs, receipts)
+        self.mempool.remove(block.tx_ids)
+        for tx_id in block.tx_ids:
+            self.bodies.pop(tx_id, None)
+        if self.on_commit is not None:
+            self.on_commit(block)
+
+    # ------------------------------------------------------------ actions
+    def _apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Persist):
+                self.app.chain.save_safety(action.highest_voted_view, action.high_qc)
+            elif isinstance(action, Broadcast):
+                if self.net is not None:
+                    self.net.broadcast(canonical(action.message))
+            elif isinstance(action, SendTo):
+                if self.net is not None:
+                    self.net.send(action.target, canonical(action.message))
+            elif isinstance(action, SetTimer):
+                self._set_timer(action)
+            elif isinstance(action, Fetch):
+                if self.net is not None:
+                    self.net.send(action.peer, canonical({"type": "get_block", "hash": action.block.hex()}))
+            elif isinstance(action, Evidence):
+                log.warning("equivocation by %s in view %d (%s)", action.offender, action.view, action.kind)
+                self.evidence.append(action)
+
+    def _set_timer(self, action: SetTimer) -> None:
+        old = self.timers.pop(action.kind, None)
+        if old is not None:
+            old.cancel()
+        loop = asyncio.get_running_loop()
+        self.timers[action.kind] = loop.call_later(
+            action.delay, lambda: self._apply(self.engine.on_timer(action.kind, action.view)))
+
+    # ------------------------------------------------------------ network messages
+    def on_net(self, peer: str, payload: bytes) -> None:
+        try:
+            msg = parse(payload)
+        except EncodingError as exc:
+            log.warning("malformed message from %s: %s", peer, exc)
+            return
+        if not isinstance(msg, dict):
+            log.warning("message from %s is not an object", peer)
+            return
+        kind = msg.get("type")
+        try:
+            if kind == "proposal":
+                self._on_proposal(peer, msg)
+            elif kind in ("vote", "timeout"):
+                self._apply(self.engine.on_message(peer, msg))
+            elif kind == "txs":
+                self._on_txs(peer, msg)
+            elif kind == "get_txs":
+                self._on_get_txs(peer, msg)
+            elif kind == "get_block":
+                self._on_get_block(peer, msg)
+            elif kind == "block":
+                self._apply(self.engine.on_block(Block.from_wire(msg.get("block"))))
+            else:
+                log.warning("unknown message type %r from %s", kind, peer)
+        except (InvalidMessage, InvalidTransaction, KeyError, TypeError, ValueError) as exc:
+            log.warning("ignored %s from %s: %s", kind, peer, exc)
+
+    def _on_proposal(self, peer: str, msg: dict[str, Any]) -> None:
+        ids = msg["block"]["tx_ids"]
+        if not isinstance(ids, list):
+            raise InvalidMessage("tx_ids must be a list")
+        missing = {bytes.fromhex(t) for t in ids if self.body(bytes.fromhex(t)) is None}
+        if missing:
+            block_hash = Block.from_wire(msg["block"]).hash
+            self.held[block_hash] = (peer, msg, missing)
+            if self.net is not None:
+                self.net.send(peer, canonical({"type": "get_txs", "ids": [m.hex() for m in missing]}))
+            return
+        self._apply(self.engine.on_message(peer, msg))
+
+    def _on_txs(self, peer: str, msg: dict[str, Any]) -> None:
+        items = msg.get("txs")
+        if not isinstance(items, list):
+            raise InvalidMessage("txs must be a list")
+        txs = [Transaction.decode(t) for t in items if isinstance(t, dict)]
+        if self.signer is None:
+            # a full node relies on the QC for signatures; it only keeps the bodies
+            for tx in txs:
+                self.bodies.setdefault(tx.id, tx)
+            self._release_held()
+            return
+        for (tx_id, reason), tx in zip(self.submit(txs, gossip=False), txs, strict=True):
+            if reason is not None and reason not in ("already committed",) and tx_id not in self.mempool:
+                # still keep a verified body a held proposal needs (e.g. refused as a replay)
+                if any(tx_id in missing for _, _, missing in self.held.values()):
+                    try:
+                        tx.verify_signature(self.keys)
+                        self.bodies[tx_id] = tx
+                    except InvalidTransaction:
+                        pass
+        self._release_held()
+
+    def _release_held(self) -> None:
+        for block_hash, (peer, msg, missing) in list(self.held.items()):
+            missing -= {t for t in missing if self.body(t) is not None}
+            if not missing:
+                del self.held[block_hash]
+                self._apply(self.engine.on_message(peer, msg))
+
+    def _on_get_txs(self, peer: str, msg: dict[str, Any]) -> None:
+        ids = msg.get("ids")
+        if not isinstance(ids, list) or self.net is None:
+            return
+        found = [self.body(bytes.fromhex(t)) for t in ids[:10_000] if isinstance(t, str)]
+        self.net.send(peer, canonical({"type": "txs", "txs": [t.wire() for t in found if t is not None]}))
+
+    def _on_get_block(self, peer: str, msg: dict[str, Any]) -> None:
+        if self.net is None:
+            return
+        h = bytes.fromhex(str(msg.get("hash", "")))
+        block = self.engine.blocks.get(h)
+        if block is None:
+            height = self.app.chain.height_of(h)
+            rec = self.app.chain.block(height) if height is not None else None
+            block = rec[0] if rec is not None else None
+        if block is not None:
+            # the bodies first (one link keeps order), so the asker can execute the block
+            known = []
+            for t in block.tx_ids:
+                body = self.body(t)
+                if body is not None:
+                    known.append(body.wire())
+                else:
+                    rec_tx = self.app.chain.tx(t)
+                    if rec_tx is not None:
+                        known.append(rec_tx.tx)
+            if known:
+                self.net.send(peer, canonical({"type": "txs", "txs": known}))
+            self.net.send(peer, canonical({"type": "block", "block": block.wire()}))
+
+    # ------------------------------------------------------------ status
+    def status(self) -> dict[str, Any]:
+        head = self.app.chain.head
+        rec = self.app.chain.block_record(head) if head else None
+        return {
+            "node_id": self.id,
+            "height": head,
+            "head_hash": Block.from_wire(rec["block"]).hash.hex() if rec else self.genesis.hash.hex(),
+            "view": self.engine.view,
+            "mempool": len(self.mempool),
+            "validators": [v.id for v in self.vset.validators],
+        }
