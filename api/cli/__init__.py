@@ -49,10 +49,11 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import bench, crypto
+    from . import bench, crypto, ledger
 
     crypto.register(main)
     bench.register(main)
+    ledger.register(main)
 
 
 _register()

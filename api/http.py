@@ -1,0 +1,129 @@
+"""The node's HTTP API (FastAPI). Routes are thin: they parse, call the node, shape JSON.
+
+- ``GET /v1/status``: who this node is, the last committed height and hash, validators,
+  who is online.
+- ``POST /v1/txs``: one signed transaction (202 with its id; 400 with the reason), or
+  ``{"txs": [...]}`` (200 with one result per transaction). A transaction that is already
+  committed is answered ``"status": "committed"``, not refused.
+- ``GET /v1/txs/{id}``: status, block height, receipt, and the inclusion proof.
+- ``GET /v1/blocks/{height}``: header, hash, the QC certifying it, transaction ids, receipts.
+
+Bodies are read as raw bytes and parsed with the canonical-JSON codec (no model layer on
+the hot path). Errors map to status codes here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from ledger.codec import EncodingError, canonical, parse
+from ledger.consensus.types import Block
+from ledger.node.runtime import Node
+from ledger.state.merkle import inclusion_proof
+from ledger.tx import InvalidTransaction, Transaction
+
+MAX_BODY = 64 * 1024 * 1024
+
+
+def _json(obj: Any, status: int = 200) -> Response:
+    return Response(canonical(obj), status_code=status, media_type="application/json")
+
+
+def create_app(node: Node, *, role: str, org: str, online: Any) -> FastAPI:
+    app = FastAPI(title="Rongxin node API", version="1", docs_url="/docs", redoc_url=None)
+
+    @app.get("/v1/status")
+    def status() -> Response:
+        """This node, its last committed block and the validators and peers it sees."""
+        s = node.status()
+        s.update({"role": role, "org": org, "chain": node.chain, "peers_online": sorted(online())})
+        return _json(s)
+
+    @app.post("/v1/txs")
+    async def submit(request: Request) -> Response:
+        """Submit one signed transaction, or a batch as {"txs": [...]}."""
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            return _json({"detail": f"request larger than {MAX_BODY} bytes"}, 413)
+        try:
+            obj = parse(raw)
+        except EncodingError as exc:
+            return _json({"detail": f"malformed JSON: {exc}"}, 400)
+        batch = isinstance(obj, dict) and set(obj) == {"txs"}
+        items = obj["txs"] if batch else [obj]
+        if not isinstance(items, list):
+            return _json({"detail": "txs must be a list"}, 400)
+        txs: list[Transaction | None] = []
+        reasons: list[str | None] = []
+        for item in items:
+            try:
+                txs.append(Transaction.decode(item))
+                reasons.append(None)
+            except InvalidTransaction as exc:
+                txs.append(None)
+                reasons.append(str(exc))
+        valid = [t for t in txs if t is not None]
+        outcome = dict(node.submit(valid)) if valid else {}
+        results = []
+        for tx, reason in zip(txs, reasons, strict=True):
+            if tx is None:
+                results.append({"id": None, "accepted": False, "reason": reason})
+                continue
+            r = outcome.get(tx.id)
+            if r == "already committed":
+                results.append({"id": tx.id_hex, "accepted": True, "status": "committed"})
+            elif r is None:
+                results.append({"id": tx.id_hex, "accepted": True, "status": "pending"})
+            else:
+                results.append({"id": tx.id_hex, "accepted": False, "reason": r})
+        if batch:
+            return _json({"results": results})
+        one = results[0]
+        if not one["accepted"]:
+            return _json({"detail": one["reason"], "id": one["id"]}, 400)
+        return _json(one, 202 if one.get("status") == "pending" else 200)
+
+    @app.get("/v1/txs/{tx_id}")
+    def get_tx(tx_id: str) -> Response:
+        """A transaction's status, block, receipt and inclusion proof."""
+        try:
+            raw_id = bytes.fromhex(tx_id)
+        except ValueError:
+            return _json({"detail": "transaction id must be hex"}, 400)
+        rec = node.app.chain.tx(raw_id)
+        if rec is None:
+            status = "pending" if raw_id in node.mempool else "unknown"
+            return _json({"id": tx_id, "status": status}, 200 if status == "pending" else 404)
+        block_rec = node.app.chain.block_record(rec.height)
+        assert block_rec is not None
+        block = Block.from_wire(block_rec["block"])
+        path = inclusion_proof(list(block.tx_ids), rec.index)
+        return _json({
+            "id": tx_id, "status": "committed", "height": rec.height, "index": rec.index,
+            "block_hash": block.hash.hex(), "receipt": {"code": rec.code, "info": rec.info}, "tx": rec.tx,
+            "proof": {"tx": tx_id, "height": rec.height, "index": rec.index, "size": len(block.tx_ids),
+                      "path": [p.hex() for p in path], "root": block.header["txs"]},
+        })
+
+    @app.get("/v1/blocks/{height}")
+    def get_block(height: int) -> Response:
+        """A committed block with the QC that certifies it."""
+        if height == 0:
+            g = node.genesis
+            return _json({"height": 0, "hash": g.hash.hex(), "header": g.header, "qc": None,
+                          "tx_ids": [], "receipts": []})
+        rec = node.app.chain.block_record(height)
+        if rec is None:
+            return _json({"detail": f"no committed block at height {height}"}, 404)
+        block = Block.from_wire(rec["block"])
+        return _json({"height": height, "hash": block.hash.hex(), "header": block.header, "qc": rec["qc"],
+                      "tx_ids": rec["block"]["tx_ids"], "receipts": rec["receipts"]})
+
+    @app.exception_handler(Exception)
+    async def internal(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"internal error: {type(exc).__name__}"}, status_code=500)
+
+    return app

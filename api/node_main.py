@@ -1,0 +1,157 @@
+"""One node process: ``python -m api.node_main NODE_FOLDER`` (``rongxin node run``).
+
+Holds an exclusive ``flock`` on ``NODE_FOLDER/lock`` for its whole life (so a second start
+is refused and liveness can be read without trusting pids), opens the store, joins the peer
+network over TLS, serves the HTTP API, and stops cleanly on SIGTERM or Ctrl-C. Helper
+processes are none: a SIGKILL leaves nothing behind, and a restart resumes from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import IO
+
+import uvicorn
+
+from ledger.crypto import Certificate, CertificateRevocationList
+from ledger.crypto.errors import CryptoError
+from ledger.crypto.transport import PeerIdentity, tls_context
+from ledger.errors import LedgerError
+from ledger.net.transport import PeerNetwork
+from ledger.node.app import LedgerApp
+from ledger.node.config import ConfigError, Genesis, NodeConfig
+from ledger.node.runtime import Node
+from ledger.state.store import open_store
+
+from .http import create_app
+
+log = logging.getLogger("rongxin.node")
+
+
+class AlreadyRunning(LedgerError):
+    """Another process holds this node's folder."""
+
+
+def take_lock(folder: Path) -> IO[bytes]:
+    fh = open(folder / "lock", "ab")  # held for the process's life
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise AlreadyRunning(f"node {folder.name} is already running (its folder is locked)") from None
+    return fh
+
+
+def is_running(folder: Path) -> bool:
+    """True when a live process holds the node folder's lock."""
+    path = folder / "lock"
+    if not path.exists():
+        return False
+    with open(path, "ab") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        return False
+
+
+def make_admit(cfg: NodeConfig) -> PeerIdentity | object:
+    """Admit a peer only if its link is bound to its known, unrevoked SM2 certificate."""
+    consortium = cfg.consortium
+    known: dict[str, Certificate] = {}
+    for folder in (consortium / "nodes").iterdir():
+        cert_file = folder / "sm2.crt.pem"
+        if cert_file.is_file():
+            known[folder.name] = Certificate.load(cert_file.read_bytes())
+
+    def revoked_serials() -> set[int]:
+        try:
+            crl = CertificateRevocationList.load((consortium / "ca" / "crl.pem").read_bytes())
+        except (OSError, CryptoError):
+            return set()
+        return set(crl.revocations())
+
+    def admit(ident: PeerIdentity) -> bool:
+        cert = known.get(ident.node_id)
+        if cert is None or cert.fingerprint != ident.sm2_cert_fingerprint:
+            return False
+        return cert.serial not in revoked_serials()
+
+    return admit
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the node's handlers stop it, and the node
+    then closes its links and store before the process exits."""
+
+    def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
+        return contextlib.nullcontext()
+
+
+async def run(folder: Path) -> None:
+    cfg = NodeConfig.load(folder)
+    genesis = Genesis.load(cfg.consortium / "genesis.json")
+    lock = take_lock(folder)
+    (folder / "pid").write_text(f"{os.getpid()}\n")
+    store = open_store(folder / "db")
+    try:
+        app = LedgerApp(store)
+        node = Node(node_id=cfg.id, chain=cfg.chain, app=app, genesis=genesis.block, vset=genesis.vset,
+                    signer=cfg.signer(), params=genesis.params)
+        tca = cfg.consortium / "ca" / "transport-ca.crt.pem"
+        net = PeerNetwork(
+            node_id=cfg.id, listen=cfg.listen, peers=cfg.peers,
+            server_ctx=tls_context(True, folder / "tls.crt", folder / "tls.key", tca),
+            client_ctx=tls_context(False, folder / "tls.crt", folder / "tls.key", tca),
+            on_message=node.on_net, admit=make_admit(cfg),  # type: ignore[arg-type]
+            status=lambda: {"height": app.chain.head, "view": node.engine.view},
+        )
+        node.attach(net)
+        http = create_app(node, role=cfg.role, org=cfg.org, online=lambda: list(net.online()))
+        host, port = cfg.api
+        server = _QuietServer(uvicorn.Config(http, host=host, port=port, log_level="warning",
+                                               lifespan="off", access_log=False))
+        await net.start()
+        node.start()
+        log.info("node %s (%s) up: p2p %s:%d, api %s, height %d", cfg.id, cfg.role, *cfg.listen,
+                 cfg.api_url(), app.chain.head)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        try:
+            await server.serve()
+        finally:
+            node.stop()
+            await net.stop()
+            log.info("node %s stopped at height %d", cfg.id, app.chain.head)
+    finally:
+        store.close()
+        with contextlib.suppress(OSError):
+            lock.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m api.node_main NODE_FOLDER", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=os.environ.get("RONGXIN_LOG", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(run(Path(args[0])))
+    except (AlreadyRunning, ConfigError) as exc:
+        print(f"rongxin node: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

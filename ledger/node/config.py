@@ -1,0 +1,178 @@
+"""A consortium's files on disk: the CA, the genesis, and each node's folder.
+
+Layout of a consortium folder (``rongxin up --data DIR``)::
+
+    DIR/ca/                      the consortium CA (docs/crypto.md)
+    DIR/genesis.json             chain id, validator set, parameters, genesis state root
+    DIR/nodes/<id>/node.json     id, role, org, listen address, API address, peers
+    DIR/nodes/<id>/sm2.key.pem   the node's SM2 identity key (0600) and certificate
+    DIR/nodes/<id>/tls.key|crt   its transport (TLS) key and certificate
+    DIR/nodes/<id>/db/           its chain and state store (LMDB)
+    DIR/nodes/<id>/node.log      its log
+    DIR/cluster.json             the running processes (written by ``rongxin up``)
+
+Ports are chosen below the ephemeral range (32768–60999), so a killed node can bind its
+port again at once.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..consensus.engine import genesis_block
+from ..consensus.types import Block, Signer, Validator, ValidatorSet
+from ..crypto import Certificate, SM2PrivateKey
+from ..crypto.ca import ConsortiumCA, atomic_write
+from ..errors import LedgerError
+from ..state.smt import SparseMerkleTree
+from ..state.store import MemoryStore
+from .runtime import Params
+
+DEFAULT_CHAIN = "rongxin-local"
+LOCAL_LAYOUT = (("sup1", "supervisor", "Provincial Supervisory Centre"),
+                ("val1", "consensus", "County A Media Centre"),
+                ("val2", "consensus", "County B Media Centre"),
+                ("val3", "consensus", "Copyright Legal Centre"),
+                ("val4", "consensus", "Provincial Platform"),
+                ("full1", "full", "Regulator"))
+
+
+class ConfigError(LedgerError):
+    """A consortium or node folder is missing, incomplete or inconsistent."""
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    folder: Path
+    id: str
+    role: str
+    org: str
+    chain: str
+    listen: tuple[str, int]
+    api: tuple[str, int]
+    peers: dict[str, tuple[str, int]]
+
+    @classmethod
+    def load(cls, folder: str | Path) -> NodeConfig:
+        folder = Path(folder)
+        try:
+            raw = json.loads((folder / "node.json").read_text())
+            return cls(folder, raw["id"], raw["role"], raw["org"], raw["chain"], tuple(raw["listen"]),
+                       tuple(raw["api"]), {k: tuple(v) for k, v in raw["peers"].items()})
+        except FileNotFoundError:
+            raise ConfigError(f"{folder} is not a node folder (no node.json)") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{folder}/node.json is damaged: {exc}") from None
+
+    def wire(self) -> dict[str, Any]:
+        return {"id": self.id, "role": self.role, "org": self.org, "chain": self.chain,
+                "listen": list(self.listen), "api": list(self.api),
+                "peers": {k: list(v) for k, v in self.peers.items()}}
+
+    @property
+    def consortium(self) -> Path:
+        return self.folder.parent.parent
+
+    def signer(self) -> Signer | None:
+        if self.role == "full":
+            return None
+        return Signer(self.id, SM2PrivateKey.load((self.folder / "sm2.key.pem").read_bytes()))
+
+    def api_url(self) -> str:
+        host, port = self.api
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+@dataclass(frozen=True)
+class Genesis:
+    chain: str
+    vset: ValidatorSet
+    params: Params
+    block: Block
+
+    @classmethod
+    def load(cls, path: str | Path) -> Genesis:
+        try:
+            raw = json.loads(Path(path).read_text())
+            vset = ValidatorSet.from_wire(raw["validators"])
+            params = Params(**raw["params"])
+            block = genesis_block(raw["chain"], vset, bytes.fromhex(raw["app_root"]), raw["time"])
+            if block.hash.hex() != raw["hash"]:
+                raise ConfigError(f"{path}: the genesis block hash does not match its contents")
+            return cls(raw["chain"], vset, params, block)
+        except FileNotFoundError:
+            raise ConfigError(f"no genesis file at {path}") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{path} is damaged: {exc}") from None
+
+
+def _port_free(host: str, port: int) -> bool:
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam) as s:
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False
+
+
+def pick_ports(host: str, count: int, start: int) -> list[int]:
+    """``count`` free ports from ``start`` upward, below the ephemeral range."""
+    out: list[int] = []
+    port = start
+    while len(out) < count:
+        if port >= 32768:
+            raise ConfigError("no free ports below 32768")
+        if _port_free(host, port):
+            out.append(port)
+        port += 1
+    return out
+
+
+def init_local_consortium(data: str | Path, *, chain: str = DEFAULT_CHAIN, host: str = "127.0.0.1",
+                          base_port: int = 26600, params: Params | None = None,
+                          layout: tuple[tuple[str, str, str], ...] = LOCAL_LAYOUT, time_ms: int = 0) -> Path:
+    """Create a consortium CA, node identities and a genesis in ``data`` (a new folder)."""
+    data = Path(data)
+    if (data / "genesis.json").exists():
+        raise ConfigError(f"{data} already holds a consortium")
+    ca = ConsortiumCA.init(data / "ca", "Rongxin Local Consortium")
+    ports = pick_ports(host, 2 * len(layout), base_port)
+    listen = {nid: (host, ports[2 * i]) for i, (nid, _, _) in enumerate(layout)}
+    api = {nid: (host, ports[2 * i + 1]) for i, (nid, _, _) in enumerate(layout)}
+    validators = []
+    for nid, role, org in layout:
+        folder = data / "nodes" / nid
+        key = SM2PrivateKey.generate()
+        cert = ca.issue(kind="node", name=nid, org=org, role=role, public_key=key.public_key())
+        atomic_write(folder / "sm2.key.pem", key.to_pem(), mode=0o600)
+        atomic_write(folder / "sm2.crt.pem", cert.to_pem())
+        tls_key, tls_cert = ca.issue_transport(nid, cert)
+        atomic_write(folder / "tls.key", tls_key, mode=0o600)
+        atomic_write(folder / "tls.crt", tls_cert)
+        cfg = NodeConfig(folder, nid, role, org, chain, listen[nid], api[nid], dict(listen))
+        atomic_write(folder / "node.json", json.dumps(cfg.wire(), indent=2).encode())
+        if role != "full":
+            validators.append(Validator(nid, key.public_key().point, org, role))
+    vset = ValidatorSet(tuple(validators))
+    p = params or Params()
+    empty_root = SparseMerkleTree(MemoryStore()).root()
+    block = genesis_block(chain, vset, empty_root, time_ms)
+    genesis = {"chain": chain, "validators": vset.wire(), "app_root": empty_root.hex(), "time": time_ms,
+               "params": {k: getattr(p, k) for k in p.__dataclass_fields__}, "hash": block.hash.hex(),
+               "root_certificate": ca.root.to_pem().decode()}
+    # written last: its presence marks a complete consortium folder
+    atomic_write(data / "genesis.json", json.dumps(genesis, indent=2).encode())
+    return data
+
+
+def node_folders(data: str | Path) -> list[Path]:
+    return sorted(p for p in (Path(data) / "nodes").iterdir() if (p / "node.json").is_file())
+
+
+def check_node_certificate(cfg: NodeConfig) -> Certificate:
+    return Certificate.load((cfg.folder / "sm2.crt.pem").read_bytes())
