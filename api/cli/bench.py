@@ -31,5 +31,25 @@ def bench_crypto(seconds: float, as_json: bool) -> None:
           f"{result['backend']}")
 
 
+@bench.command("ledger")
+@click.option("--data", type=click.Path(file_okay=False, exists=True),
+              help="Load an already running cluster (its folder); default: start and stop a fresh one.")
+@click.option("--txs", "n_txs", default=20_000, show_default=True, type=click.IntRange(1, 10_000_000))
+@click.option("--rate", type=click.FloatRange(1, 10**6), help="Submission rate (tx/s); default: as fast as admitted.")
+@click.option("--batch", default=200, show_default=True, type=click.IntRange(1, 5000))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def bench_ledger(data: str | None, n_txs: int, rate: float | None, batch: int, as_json: bool) -> None:
+    """Committed TPS and commit latency of the 5-validator + 1 full-node consortium."""
+    from pathlib import Path
+
+    from bench.ledger import measure
+
+    result = measure(Path(data) if data else None, n_txs, rate, batch=batch)
+    if as_json:
+        emit(result, True)
+        return
+    print(table([(k, str(v)) for k, v in result.items()], ("figure", "value")))
+
+
 def register(group: click.Group) -> None:
     group.add_command(bench)

@@ -12,6 +12,7 @@ the transaction format (opaque bytes here). Modules, in dependency order:
 - ``abc``      the interfaces: ``KVStore``, ``AuthenticatedState``, ``Application``
 - ``store``    ``MemoryStore``, ``LMDBStore``, ``SQLiteStore``: atomic batches
 - ``smt``      the versioned compact sparse Merkle tree over a ``KVStore``
+- ``buffer``   one block's pending writes with nested snapshot/revert (py-evm style)
 - ``machine``  ``BaseApplication`` (does nothing) and ``KVApplication`` (reference app)
 
 Canonical JSON comes from ``ledger.codec``. The formats are specified in

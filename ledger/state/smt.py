@@ -62,22 +62,10 @@ META_OLDEST = b"TMo"
 
 EMPTY, LEAF, INNER = 0, 1, 2
 NULL_ID = bytes(12)
-Ref = tuple[bytes, bytes, int]
-EMPTY_REF: Ref = (EMPTY_HASH, NULL_ID, EMPTY)
+Ref = bytes  # 45 bytes, as stored: hash (32) || node id (12) || kind (1); slices give the parts
+EMPTY_REF: Ref = EMPTY_HASH + NULL_ID + b"\x00"
 _first = itemgetter(0)
 _T = TypeVar("_T")
-_KIND = (b"\x00", b"\x01", b"\x02")
-
-
-def _enc_ref(ref: Ref) -> bytes:
-    return ref[0] + ref[1] + bytes((ref[2],))
-
-
-def _dec_ref(rec: bytes, at: int) -> Ref:
-    kind = rec[at + 44]
-    if kind == EMPTY:
-        return EMPTY_REF
-    return (rec[at:at + 32], rec[at + 32:at + 44], kind)
 
 
 def _evict_oldest_half(cache: dict[bytes, _T]) -> None:
@@ -97,7 +85,7 @@ class SparseMerkleTree(AuthenticatedState):
     records, as one atomic batch; ``rollback`` forgets it.
     """
 
-    def __init__(self, store: KVStore, *, cache_nodes: int = 1 << 18) -> None:
+    def __init__(self, store: KVStore, *, cache_nodes: int = 1 << 19) -> None:
         self._store = store
         self._cache_limit = cache_nodes
         self._inner_cache: dict[bytes, tuple[Ref, Ref]] = {}
@@ -145,20 +133,23 @@ class SparseMerkleTree(AuthenticatedState):
         raw = self._store.get(ROOT + _v8(version))
         if raw is None or len(raw) != 45:
             raise StoreCorrupted(f"the root of state version {version} is missing or damaged")
-        return _dec_ref(raw, 0)
+        return raw
 
     def root(self, version: int | None = None) -> bytes:
-        return self._root_ref(version)[0]
+        return self._root_ref(version)[:32]
 
     # ------------------------------------------------------------------ reading
     def _inner(self, nid: bytes) -> tuple[Ref, Ref]:
         node = self._inner_cache.get(nid)
         if node is not None:
             return node
-        rec = self._writes.get(NODE + nid) or self._store.get(NODE + nid)
+        key = NODE + nid
+        rec = self._writes.get(key) if self._writes else None
+        if rec is None:
+            rec = self._store.get(key)
         if rec is None or len(rec) != 91 or rec[0] != 3:
             raise StoreCorrupted(f"inner node {nid.hex()} is missing or damaged (was its version pruned?)")
-        node = (_dec_ref(rec, 1), _dec_ref(rec, 46))
+        node = (rec[1:46], rec[46:91])
         if len(self._inner_cache) >= self._cache_limit:
             _evict_oldest_half(self._inner_cache)
         self._inner_cache[nid] = node
@@ -168,7 +159,10 @@ class SparseMerkleTree(AuthenticatedState):
         leaf = self._leaf_cache.get(nid)
         if leaf is not None:
             return leaf
-        rec = self._writes.get(NODE + nid) or self._store.get(NODE + nid)
+        key = NODE + nid
+        rec = self._writes.get(key) if self._writes else None
+        if rec is None:
+            rec = self._store.get(key)
         if rec is None or len(rec) < 65 or rec[0] != 2:
             raise StoreCorrupted(f"leaf node {nid.hex()} is missing or damaged (was its version pruned?)")
         leaf = (rec[1:33], rec[33:65], rec[65:])
@@ -181,12 +175,12 @@ class SparseMerkleTree(AuthenticatedState):
         kh = key_hash(key)
         ref = self._root_ref(version)
         depth = 0
-        while ref[2] == INNER:
-            left, right = self._inner(ref[1])
+        while ref[44] == INNER:
+            left, right = self._inner(ref[32:44])
             ref = right if (kh[depth >> 3] >> (7 - (depth & 7))) & 1 else left
             depth += 1
-        if ref[2] == LEAF:
-            lkh, _, value = self._leaf(ref[1])
+        if ref[44] == LEAF:
+            lkh, _, value = self._leaf(ref[32:44])
             if lkh == kh:
                 return value
         return None
@@ -196,18 +190,18 @@ class SparseMerkleTree(AuthenticatedState):
         ref = self._root_ref(version)
         depth = 0
         siblings: list[bytes] = []
-        while ref[2] == INNER:
-            left, right = self._inner(ref[1])
+        while ref[44] == INNER:
+            left, right = self._inner(ref[32:44])
             if (kh[depth >> 3] >> (7 - (depth & 7))) & 1:
-                siblings.append(left[0])
+                siblings.append(left[:32])
                 ref = right
             else:
-                siblings.append(right[0])
+                siblings.append(right[:32])
                 ref = left
             depth += 1
         leaf = None
-        if ref[2] == LEAF:
-            lkh, lvh, _ = self._leaf(ref[1])
+        if ref[44] == LEAF:
+            lkh, lvh, _ = self._leaf(ref[32:44])
             leaf = ProofLeaf(lkh, lvh)
         return Proof(tuple(siblings), leaf)
 
@@ -251,17 +245,16 @@ class SparseMerkleTree(AuthenticatedState):
             self._khs = []
         self._staged_version = version
         self._staged_root = root
-        return root[0]
+        return root[:32]
 
     def _new_inner(self, left: Ref, right: Ref) -> Ref:
         nid = self._prefix + self._seq.to_bytes(4, "big")
         self._seq += 1
-        self._writes[NODE + nid] = b"".join((NODE_TAG, left[0], left[1], _KIND[left[2]],
-                                             right[0], right[1], _KIND[right[2]]))
+        self._writes[NODE + nid] = NODE_TAG + left + right
         if len(self._inner_cache) >= self._cache_limit:
             _evict_oldest_half(self._inner_cache)
         self._inner_cache[nid] = (left, right)
-        return (sm3(NODE_TAG + left[0] + right[0]), nid, INNER)
+        return sm3(NODE_TAG + left[:32] + right[:32]) + nid + b"\x02"
 
     def _new_leaf(self, index: int) -> Ref:
         kh, vh, value = self._items[index]
@@ -269,7 +262,7 @@ class SparseMerkleTree(AuthenticatedState):
         nid = self._prefix + self._seq.to_bytes(4, "big")
         self._seq += 1
         self._writes[NODE + nid] = LEAF_TAG + kh + vh + value
-        return (sm3(LEAF_TAG + kh + vh), nid, LEAF)
+        return sm3(LEAF_TAG + kh + vh) + nid + b"\x01"
 
     def _build(self, depth: int, entries: list[tuple[int, int | Ref]], lo: int, hi: int) -> Ref:
         """A subtree of the leaves ``entries[lo:hi]`` (new item index or existing leaf ref)."""
@@ -288,9 +281,10 @@ class SparseMerkleTree(AuthenticatedState):
         if lo == hi:
             return ref
         items = self._items
-        kind = ref[2]
+        kind = ref[44]
         if kind == INNER:
-            left, right = self._inner_cache.get(ref[1]) or self._inner(ref[1])
+            nid = ref[32:44]
+            left, right = self._inner_cache.get(nid) or self._inner(nid)
             shift = 255 - depth
             khs = self._khs
             mid = bisect_left(khs, ((khs[lo] >> shift) | 1) << shift, lo, hi)
@@ -298,10 +292,10 @@ class SparseMerkleTree(AuthenticatedState):
             new_right = right if mid == hi else self._update(right, depth + 1, mid, hi)
             if new_left is left and new_right is right:
                 return ref
-            self._stale.append(ref[1])
-            if new_left[2] == EMPTY and new_right[2] != INNER:
+            self._stale.append(nid)
+            if new_left[44] == EMPTY and new_right[44] != INNER:
                 return new_right
-            if new_right[2] == EMPTY and new_left[2] == LEAF:
+            if new_right[44] == EMPTY and new_left[44] == LEAF:
                 return new_left
             return self._new_inner(new_left, new_right)
         khs = self._khs
@@ -309,7 +303,7 @@ class SparseMerkleTree(AuthenticatedState):
         if kind == EMPTY:
             entries = [(khs[i], i) for i in range(lo, hi) if items[i][1] is not None]
             return self._build(depth, entries, 0, len(entries)) if entries else ref
-        lkh, lvh, _ = self._leaf(ref[1])
+        lkh, lvh, _ = self._leaf(ref[32:44])
         keep = True
         for i in range(lo, hi):
             kh, vh, _ = items[i]
@@ -324,7 +318,7 @@ class SparseMerkleTree(AuthenticatedState):
                 return ref
             insort(entries, (int.from_bytes(lkh, "big"), ref), key=_first)
         else:
-            self._stale.append(ref[1])
+            self._stale.append(ref[32:44])
         return self._build(depth, entries, 0, len(entries))
 
     def commit(self, extra: Mapping[bytes, bytes | None] | None = None) -> bytes:
@@ -340,14 +334,14 @@ class SparseMerkleTree(AuthenticatedState):
         version = _v8(self._staged_version)
         if self._stale:
             batch[STALE + version] = b"".join(self._stale)
-        batch[ROOT + version] = _enc_ref(self._staged_root)
+        batch[ROOT + version] = self._staged_root
         batch[META_VERSION] = version
         self._store.write(batch)
         self._version = self._staged_version
         self._staged_version = None
         self._writes = {}
         self._stale = []
-        return self._staged_root[0]
+        return self._staged_root[:32]
 
     def _forget_writes(self) -> None:
         # staged node ids are reused by the next apply of the same version: drop them from the caches

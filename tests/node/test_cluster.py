@@ -107,6 +107,20 @@ def test_up_api_kill_restart_down(cluster, rx) -> None:
     rec = get(f"{apis['val2']}/v1/txs/{txs[5].id_hex}")
     assert rec["status"] == "committed" and rec["proof"]["root"] == get(
         f"{apis['val2']}/v1/blocks/{rec['height']}")["header"]["txs"]
+    # the SDK: build, sign, submit, wait; the inclusion proof checks against the block
+    from api.sdk import ClientError, LedgerClient
+    from ledger.state.merkle import verify_inclusion
+
+    client = LedgerClient(apis["full1"], key=user)
+    rec = client.submit_and_wait("kv.set", {"key": "sdk", "value": "ok"})
+    assert rec["receipt"]["code"] == 0
+    p = rec["proof"]
+    header = client.block(rec["height"])["header"]
+    assert verify_inclusion(bytes.fromhex(p["tx"]), p["index"], p["size"], [bytes.fromhex(x) for x in p["path"]],
+                            bytes.fromhex(header["txs"]))
+    with pytest.raises(ClientError, match="refused"):
+        client.submit(wrong_chain)
+
     proc = rx("down", "--data", str(data), timeout=120)
     assert proc.returncode == 0
     assert not any(get_ok(a) for a in apis.values())

@@ -1,0 +1,107 @@
+"""The Python SDK: build, sign and submit transactions to a node, and wait for commit.
+
+    from api.sdk import LedgerClient
+    client = LedgerClient("http://127.0.0.1:26601", key=SM2PrivateKey.generate())
+    receipt = client.submit_and_wait("kv.set", {"key": "title", "value": "县域融媒体"})
+
+Standard library only (``urllib``), so a script or a court's tool can use it as is.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from typing import Any
+
+from ledger.crypto import SM2PrivateKey
+from ledger.errors import LedgerError
+from ledger.tx import Transaction
+
+DEFAULT_TTL_BLOCKS = 100_000
+
+
+class ClientError(LedgerError):
+    """The node refused a request, or could not be reached; the message says which."""
+
+
+class LedgerClient:
+    def __init__(self, api: str, key: SM2PrivateKey | None = None, *, timeout: float = 30.0) -> None:
+        self.api = api.rstrip("/")
+        self.key = key
+        self.timeout = timeout
+        self._chain: str | None = None
+
+    # ------------------------------------------------------------ HTTP
+    def _request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, Any]:
+        req = urllib.request.Request(self.api + path, data=body, method=method,
+                                     headers={"content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as r:  # noqa: S310 - a node's URL
+                return r.status, json.load(r)
+        except urllib.error.HTTPError as exc:
+            try:
+                return exc.code, json.load(exc)
+            except ValueError:
+                return exc.code, {"detail": exc.reason}
+        except (urllib.error.URLError, OSError) as exc:
+            raise ClientError(f"cannot reach {self.api}: {exc}") from None
+
+    def status(self) -> dict[str, Any]:
+        code, body = self._request("GET", "/v1/status")
+        if code != 200:
+            raise ClientError(f"status: HTTP {code}: {body}")
+        return dict(body)
+
+    def block(self, height: int) -> dict[str, Any]:
+        code, body = self._request("GET", f"/v1/blocks/{height}")
+        if code != 200:
+            raise ClientError(f"block {height}: {body.get('detail', code)}")
+        return dict(body)
+
+    def tx(self, tx_id: str) -> dict[str, Any]:
+        _code, body = self._request("GET", f"/v1/txs/{tx_id}")
+        return dict(body)
+
+    # ------------------------------------------------------------ transactions
+    @property
+    def chain(self) -> str:
+        if self._chain is None:
+            self._chain = str(self.status()["chain"])
+        return self._chain
+
+    def build(self, type_: str, payload: dict[str, Any], *, ttl_blocks: int = DEFAULT_TTL_BLOCKS,
+              nonce: int | None = None) -> Transaction:
+        if self.key is None:
+            raise ClientError("this client has no signing key")
+        height = int(self.status()["height"])
+        return Transaction.build(self.key, chain=self.chain, type=type_, payload=payload,
+                                 expiry=height + ttl_blocks, nonce=nonce)
+
+    def submit(self, tx: Transaction) -> str:
+        code, body = self._request("POST", "/v1/txs", tx.encode())
+        if code not in (200, 202):
+            raise ClientError(f"transaction refused: {body.get('detail', code)}")
+        return str(body["id"])
+
+    def submit_many(self, txs: Sequence[Transaction]) -> list[dict[str, Any]]:
+        body = b'{"txs":[' + b",".join(t.encode() for t in txs) + b"]}"
+        code, out = self._request("POST", "/v1/txs", body)
+        if code != 200:
+            raise ClientError(f"batch refused: {out.get('detail', code)}")
+        return list(out["results"])
+
+    def wait(self, tx_id: str, timeout: float = 60.0, poll: float = 0.2) -> dict[str, Any]:
+        """Block until the transaction is committed; return its record (receipt, proof)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rec = self.tx(tx_id)
+            if rec.get("status") == "committed":
+                return rec
+            time.sleep(poll)
+        raise ClientError(f"transaction {tx_id} not committed within {timeout} s")
+
+    def submit_and_wait(self, type_: str, payload: dict[str, Any], timeout: float = 60.0) -> dict[str, Any]:
+        return self.wait(self.submit(self.build(type_, payload)), timeout)

@@ -1,0 +1,203 @@
+"""``rongxin bench ledger``: committed TPS and commit latency of the local consortium.
+
+The load generator is this process; the nodes are their own processes. All transactions
+are signed before the measured window. Batches of ``--batch`` transactions go to the
+validators in turn, at most ``--in-flight`` transactions outstanding (or at ``--rate`` per
+second); a validator that does not answer (e.g. killed) is skipped and the batch retried
+elsewhere. A poller reads committed blocks from one validator and stamps each transaction's
+commit time. ``tps`` = committed ÷ (last commit − first submission). Also printed: the
+``openssl speed sm2`` verify rates (one core and all cores) measured in the same run before
+the load, and ``efficiency`` = tps × validators ÷ the all-core rate.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from ledger.crypto import SM2PrivateKey
+from ledger.tx import Transaction
+
+from . import openssl_speed
+
+
+def _get(url: str, timeout: float = 10) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - loopback
+        return json.load(r)
+
+
+def _post(url: str, body: bytes, timeout: float = 60) -> Any:
+    req = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310 - loopback
+        return json.load(r)
+
+
+class Load:
+    def __init__(self, nodes: list[dict[str, Any]], txs: list[Transaction], *, rate: float | None,
+                 batch: int, in_flight: int) -> None:
+        self.validators = [n["api"] for n in nodes if n["role"] != "full"]
+        self.poll_api = self.validators[0]
+        self.apis = [n["api"] for n in nodes]
+        self.txs = txs
+        self.rate, self.batch, self.in_flight = rate, batch, in_flight
+        self.submit_at: dict[str, float] = {}
+        self.commit_at: dict[str, float] = {}
+        self.rejected: dict[str, str] = {}
+        self.blocks = 0
+        self.lock = threading.Lock()
+        self.done_submitting = False
+
+    def _outstanding(self) -> int:
+        with self.lock:
+            return len(self.submit_at) - len(self.commit_at) - len(self.rejected)
+
+    def submit_all(self) -> None:
+        start = time.monotonic()
+        sent = 0
+        turn = 0
+        for i in range(0, len(self.txs), self.batch):
+            chunk = self.txs[i : i + self.batch]
+            if self.rate:
+                wait = start + sent / self.rate - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+            while self._outstanding() > self.in_flight:
+                time.sleep(0.01)
+            body = b'{"txs":[' + b",".join(t.encode() for t in chunk) + b"]}"
+            for attempt in range(200):
+                api = self.validators[(turn + attempt) % len(self.validators)]
+                now = time.monotonic()
+                try:
+                    results = _post(api + "/v1/txs", body)["results"]
+                except (urllib.error.URLError, OSError, ValueError, KeyError):
+                    time.sleep(0.05)
+                    continue
+                with self.lock:
+                    for tx, r in zip(chunk, results, strict=True):
+                        self.submit_at.setdefault(tx.id_hex, now)
+                        if not r["accepted"]:
+                            self.rejected[tx.id_hex] = str(r.get("reason"))
+                break
+            else:
+                raise RuntimeError("no validator accepted a batch for 200 tries")
+            turn += 1
+            sent += len(chunk)
+        self.done_submitting = True
+
+    def poll_commits(self, deadline: float) -> None:
+        height = 0
+        wanted = {t.id_hex for t in self.txs}
+        apis = list(self.validators)
+        while time.monotonic() < deadline:
+            try:
+                head = _get(apis[0] + "/v1/status")["height"]
+                while height < head:
+                    block = _get(f"{apis[0]}/v1/blocks/{height + 1}")
+                    now = time.monotonic()
+                    with self.lock:
+                        for tid in block["tx_ids"]:
+                            if tid in wanted:
+                                self.commit_at.setdefault(tid, now)
+                        self.blocks += 1
+                    height += 1
+            except (urllib.error.URLError, OSError, ValueError, KeyError):
+                apis.append(apis.pop(0))  # that node is down: read from the next one
+                time.sleep(0.1)
+                continue
+            with self.lock:
+                finished = self.done_submitting and len(self.commit_at) + len(self.rejected) >= len(self.submit_at)
+            if finished:
+                return
+            time.sleep(0.05)
+
+
+def _cluster_nodes(data: Path) -> list[dict[str, Any]]:
+    return list(json.loads((data / "cluster.json").read_text())["nodes"])
+
+
+def measure(data: Path | None, n_txs: int, rate: float | None, batch: int = 200,
+            in_flight: int = 4000, timeout: float = 900) -> dict[str, Any]:
+    from api.cluster import down, up  # the bench drives the product through its own doors
+
+    cores = openssl_speed.cores()
+    _s1, o_verify = openssl_speed.sm2(3)
+    _s2, o_verify_all = openssl_speed.sm2(3, multi=cores) if cores > 1 else (0.0, o_verify)
+
+    own = data is None
+    folder = Path(tempfile.mkdtemp(prefix="rongxin-bench-")) / "c" if own else data
+    assert folder is not None
+    try:
+        if own:
+            up(folder, detach=True, echo=lambda *_: None)
+        nodes = _cluster_nodes(folder)
+        keys = [SM2PrivateKey.generate() for _ in range(64)]
+        height = max(_get(n["api"] + "/v1/status")["height"] for n in nodes if n["role"] != "full")
+        txs = [Transaction.build(keys[i % len(keys)], chain="rongxin-local", type="kv.set",
+                                 payload={"key": f"bench/{i % 10_000}", "value": str(i)}, expiry=height + 10**7)
+               for i in range(n_txs)]
+        load = Load(nodes, txs, rate=rate, batch=batch, in_flight=in_flight)
+        poller = threading.Thread(target=load.poll_commits, args=(time.monotonic() + timeout,), daemon=True)
+        poller.start()
+        t0 = time.monotonic()
+        load.submit_all()
+        poller.join(timeout)
+        full = next((n for n in nodes if n["role"] == "full"), None)
+        lag_s = None
+        if full is not None:
+            target = _get(load.validators[0] + "/v1/status")["height"]
+            t_lag = time.monotonic()
+            while time.monotonic() - t_lag < 30:
+                try:
+                    if _get(full["api"] + "/v1/status")["height"] >= target:
+                        break
+                except (urllib.error.URLError, OSError):
+                    pass
+                time.sleep(0.05)
+            lag_s = round(time.monotonic() - t_lag, 3)
+    finally:
+        if own:
+            down(folder, echo=lambda *_: None)
+            shutil.rmtree(folder.parent, ignore_errors=True)
+    committed = len(load.commit_at)
+    last = max(load.commit_at.values()) if load.commit_at else t0
+    first = min(load.submit_at.values()) if load.submit_at else t0
+    lat = sorted((load.commit_at[t] - load.submit_at[t]) * 1000 for t in load.commit_at if t in load.submit_at)
+    tps = committed / (last - first) if last > first else 0.0
+    validators = len(load.validators)
+    return {
+        "submitted": len(load.submit_at),
+        "committed": committed,
+        "rejected": len(load.rejected),
+        "rejections": dict(list(load.rejected.items())[:5]),
+        "tps": round(tps, 1),
+        "seconds": round(last - first, 2),
+        "p50_ms": round(statistics.median(lat), 1) if lat else None,
+        "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 1) if lat else None,
+        "blocks": load.blocks,
+        "validators": validators,
+        "full_node_lag_s": lag_s,
+        "openssl_sm2_verify_per_s": o_verify,
+        "openssl_sm2_verify_all_cores_per_s": o_verify_all,
+        "verify_ratio": round(tps * validators / o_verify, 3) if o_verify else None,
+        "efficiency": round(tps * validators / o_verify_all, 3) if o_verify_all else None,
+        "rate": rate,
+        "batch": batch,
+    }
+
+
+def main() -> None:
+    json.dump(measure(None, int(sys.argv[1]) if len(sys.argv) > 1 else 20_000, None), sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()
