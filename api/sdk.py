@@ -29,6 +29,8 @@ class ClientError(LedgerError):
 
 class LedgerClient:
     def __init__(self, api: str, key: SM2PrivateKey | None = None, *, timeout: float = 30.0) -> None:
+        if not api.startswith(("http://", "https://")):
+            raise ClientError(f"node address must be http:// or https://, not {api!r}")
         self.api = api.rstrip("/")
         self.key = key
         self.timeout = timeout
@@ -36,10 +38,10 @@ class LedgerClient:
 
     # ------------------------------------------------------------ HTTP
     def _request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, Any]:
-        req = urllib.request.Request(self.api + path, data=body, method=method,
+        req = urllib.request.Request(self.api + path, data=body, method=method,  # noqa: S310 - scheme checked
                                      headers={"content-type": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as r:  # noqa: S310 - a node's URL
+            with urllib.request.urlopen(req, timeout=self.timeout) as r:  # noqa: S310 - scheme checked
                 return r.status, json.load(r)
         except urllib.error.HTTPError as exc:
             try:

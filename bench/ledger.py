@@ -31,13 +31,13 @@ from . import openssl_speed
 
 
 def _get(url: str, timeout: float = 10) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - loopback
+    with urllib.request.urlopen(url, timeout=timeout) as r:
         return json.load(r)
 
 
 def _post(url: str, body: bytes, timeout: float = 60) -> Any:
     req = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310 - loopback
+    with urllib.request.urlopen(req, timeout=timeout) as r:
         return json.load(r)
 
 
