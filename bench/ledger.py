@@ -125,7 +125,7 @@ def _cluster_nodes(data: Path) -> list[dict[str, Any]]:
 
 
 def measure(data: Path | None, n_txs: int, rate: float | None, batch: int = 200,
-            in_flight: int = 4000, timeout: float = 900) -> dict[str, Any]:
+            in_flight: int = 1500, timeout: float = 900) -> dict[str, Any]:
     from api.cluster import down, up  # the bench drives the product through its own doors
 
     cores = openssl_speed.cores()
