@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the product needs: libcrypto 3 (SM2 backend) and the openssl command
 # (interop tests, `openssl speed` baselines).
-SYSTEM_PACKAGES := openssl libssl3
+SYSTEM_PACKAGES := openssl libssl3 ffmpeg
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 

@@ -1,5 +1,38 @@
 """Robust content fingerprints for images, audio, video and text, their index and matching
 (REQUIREMENTS F1–F4).
 
-Imports nothing from ``ledger``: it takes SM3 from ``hashlib`` directly.
+Modules, in dependency order: ``errors`` (typed errors), ``media`` (reading, SM3, modality
+sniffing), ``image`` / ``audio`` / ``video`` / ``text`` (one modality each), ``formats`` (the
+fingerprint envelope and dispatch), ``index`` (backend interface, SQLite + FAISS default),
+``matching`` (thresholds, scores, offsets), ``service`` (add/query a file or a folder).
+
+Imports nothing from ``ledger`` (SM3 comes from ``hashlib``) and never imports ``api``.
+Heavy libraries (OpenCV, FAISS, PyAV, SciPy) load only when a modality needs them.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["add_dir", "add_file", "fingerprint_file", "open_index", "query_dir", "query_file"]
+
+if TYPE_CHECKING:
+    from .formats import fingerprint_file
+    from .index import open_index
+    from .service import add_dir, add_file, query_dir, query_file
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("add_dir", "add_file", "query_dir", "query_file"):
+        from . import service
+
+        return getattr(service, name)
+    if name == "fingerprint_file":
+        from .formats import fingerprint_file
+
+        return fingerprint_file
+    if name == "open_index":
+        from .index import open_index
+
+        return open_index
+    raise AttributeError(name)

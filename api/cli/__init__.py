@@ -49,10 +49,11 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import bench, crypto, ledger
+    from . import bench, crypto, fp, ledger
 
     crypto.register(main)
     bench.register(main)
+    fp.register(main)
     ledger.register(main)
 
 

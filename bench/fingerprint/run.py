@@ -1,0 +1,589 @@
+"""Run the fingerprint benchmark on real media from Debian packages and scikit-image.
+
+Media (installed here with apt-get unless ``--no-install``; never committed):
+``wesnoth-1.16-music`` (41 orchestral tracks), ``asterisk-core-sounds-en-wav`` (speech,
+negatives only), ``opencv-doc`` (example photos and videos), ``ffmpeg`` (MP3, tempo and pitch
+transforms). Half of the photos and a quarter of the tracks are never registered: they are
+the negatives from which false-positive rates are measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from fingerprint import matching
+from fingerprint.formats import fingerprint_bytes
+from fingerprint.index import LocalIndex, open_index
+
+from . import media as M
+
+PACKAGES = ("wesnoth-1.16-music", "asterisk-core-sounds-en-wav", "opencv-doc", "ffmpeg")
+MUSIC_DIR = Path("/usr/share/games/wesnoth/1.16/data/core/music")
+SPEECH_DIR = Path("/usr/share/asterisk/sounds/en")
+OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
+SR = 22050
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def install(packages: tuple[str, ...]) -> None:
+    missing = [p for p in packages if subprocess.run(["dpkg-query", "-W", "-f=${Status}", p],
+                                                     capture_output=True, text=True, check=False
+                                                     ).stdout.find("install ok installed") < 0]
+    if not missing:
+        return
+    log(f"apt-get install {' '.join(missing)}")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+                   check=True, env=env)
+
+
+def _ms(fn: Callable[[], Any]) -> tuple[Any, float]:
+    t = time.perf_counter()
+    out = fn()
+    return out, (time.perf_counter() - t) * 1000
+
+
+# -- images ---------------------------------------------------------------------------------------
+
+def image_material() -> list[tuple[str, np.ndarray]]:
+    """scikit-image photos plus opencv-doc's example photos, one per near-duplicate group,
+    long side at most 640."""
+    out = list(M.photos())
+    seen: set[str] = set()
+    if OPENCV_DATA.is_dir():
+        for p in sorted(OPENCV_DATA.iterdir()):
+            if p.suffix.lower() not in (".jpg", ".png"):
+                continue
+            key = re.sub(r"(\d+|L|R|GT|A|B|N|p|-white|_modified|_original|_in_scene|_cls)$", "", p.stem)
+            key = {"right": "left", "ela": "ela", "pic": "pic"}.get(key, key)
+            if key in seen:
+                continue
+            img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+            if img is None or min(img.shape[:2]) < 120 or img.std() < 20:
+                continue
+            seen.add(key)
+            out.append((f"cv-{p.stem}", np.asarray(img, dtype=np.uint8)))
+    sized = []
+    for name, a in out:
+        s = 640 / max(a.shape[:2])
+        sized.append((name, np.asarray(M.resize(a, s) if s < 1 else a, dtype=np.uint8)))
+    return sized
+
+
+def bench_images(root: Path, scale: str) -> dict[str, Any]:
+    pics = image_material()
+    reg, neg = pics[0::2], pics[1::2]
+    log(f"images: {len(reg)} registered, {len(neg)} negatives")
+    idx = open_index(root / "img")
+    fp_ms = []
+    for name, a in reg:
+        data = M.encode(a, ".jpg", 95)
+        fp, ms = _ms(partial(fingerprint_bytes, data))
+        fp_ms.append(ms)
+        idx.add(name, fp)
+    rng = np.random.default_rng(1)
+    transforms = M.image_transforms(rng)
+    recall: dict[str, float] = {}
+    q_ms: list[float] = []
+    for tname, fn in transforms.items():
+        hits = 0
+        for name, a in reg:
+            # JPEG transforms are stored losslessly; every other copy as a JPEG of quality 95
+            data = M.encode(fn(a), ".png") if tname.startswith("jpeg") else M.encode(fn(a), ".jpg", 95)
+            fp = fingerprint_bytes(data, query=True)
+            res, ms = _ms(partial(matching.match, idx, fp))
+            q_ms.append(ms)
+            hits += bool(res.matches) and res.matches[0].work_id == name
+        recall[tname] = round(hits / len(reg), 4)
+        log(f"  image {tname}: {recall[tname]:.3f}")
+    # negatives: every never-registered picture, as is and under three transforms
+    fp_count, neg_queries = 0, 0
+    min_dist, max_inl = 256, 0
+    for _, a in neg:
+        for fn in (transforms["identity"], transforms["jpeg_q50"], transforms["flip"], transforms["crop_10"]):
+            fp = fingerprint_bytes(M.encode(fn(a), ".jpg", 90), query=True)
+            assert fp.image is not None
+            neg_queries += 1
+            fp_count += bool(matching.match(idx, fp).matches)
+            d, inl = image_margins(idx, fp.image)
+            min_dist, max_inl = min(min_dist, d), max(max_inl, inl)
+    size = sum(p.stat().st_size for p in (root / "img").iterdir())
+    return {
+        "registered": len(reg), "negative_images": len(neg), "negative_queries": neg_queries,
+        "false_positives": fp_count, "false_positive_rate": round(fp_count / max(neg_queries, 1), 5),
+        "recall": recall,
+        "threshold_dct_max_distance": matching.IMAGE_MAX_DISTANCE,
+        "negatives_min_dct_distance": min_dist,
+        "threshold_orb_min_inliers": matching.ORB_MIN_INLIERS,
+        "negatives_max_orb_inliers": max_inl,
+        "fingerprint_ms_mean": round(float(np.mean(fp_ms)), 2),
+        "fingerprint_ms_p95": round(float(np.percentile(fp_ms, 95)), 2),
+        "query_ms_mean": round(float(np.mean(q_ms)), 2),
+        "index_bytes": size, "index_bytes_per_image": size // max(len(reg), 1),
+    }
+
+
+def image_margins(idx: LocalIndex, q: Any) -> tuple[int, int]:
+    """Closest DCT distance and most ORB inliers of a query against any registered image,
+    whatever the thresholds: how far the negatives stay from the decision boundary."""
+    variants = np.frombuffer(b"".join(q.variants), np.uint8).reshape(-1, 32)
+    hits = idx.nearest_codes("image", variants, 1)
+    d = int(hits.distances.min()) if hits.distances.size else 256
+    best = 0
+    for pts, desc in ((q.points, q.descriptors), (q.mirror_points, q.mirror_descriptors)):
+        votes = idx.search_descriptors(desc, matching.ORB_VOTE_RADIUS)
+        for w, _ in sorted(votes.items(), key=lambda kv: -kv[1])[:3]:
+            wp, wd = idx.local_features(w)
+            saved = matching.ORB_MIN_INLIERS
+            matching.ORB_MIN_INLIERS = 4
+            try:
+                best = max(best, matching.verify_geometry(pts, desc, wp, wd))
+            finally:
+                matching.ORB_MIN_INLIERS = saved
+    return d, best
+
+
+def bench_image_scaling(scale: str) -> dict[str, Any]:
+    """Query latency of the 8 dihedral codes (k = 8) against N random 256-bit codes."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    sizes = [10_000, 100_000, 1_000_000]
+    rng = np.random.default_rng(0)
+    out = {}
+    for n in sizes:
+        codes = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+        index = faiss.IndexBinaryFlat(256)
+        index.add(codes)
+        q = codes[rng.integers(0, n, 8)].copy()
+        times = []
+        for _ in range(20):
+            _, ms = _ms(partial(index.search, q, 8))
+            times.append(ms)
+        out[str(n)] = {"query_ms_median": round(float(np.median(times)), 3),
+                       "codes_bytes": n * 32}
+        log(f"  image index {n}: {out[str(n)]['query_ms_median']} ms")
+    return out
+
+
+# -- audio ----------------------------------------------------------------------------------------
+
+def ffmpeg(data: bytes, args: list[str], fmt: str) -> bytes:
+    proc = subprocess.run(["ffmpeg", "-v", "error", "-i", "pipe:0", *args, "-f", fmt, "pipe:1"],
+                          input=data, capture_output=True, check=True)
+    return proc.stdout
+
+
+def load_music(paths: list[Path]) -> list[tuple[str, np.ndarray, int]]:
+    import soundfile as sf
+
+    out = []
+    for p in paths:
+        x, sr = sf.read(str(p), dtype="float32", always_2d=True)
+        out.append((p.name, x.mean(axis=1), int(sr)))
+    return out
+
+
+def audio_transforms(rng: np.random.Generator) -> dict[str, tuple[float, Callable[[np.ndarray, int], bytes], float]]:
+    """name → (excerpt seconds, transform to file bytes, time scale of the copy)."""
+    def wav(x: np.ndarray, sr: int) -> bytes:
+        return M.wav_bytes(x.astype(np.float32), sr)
+
+    def mp3(x: np.ndarray, sr: int) -> bytes:
+        return ffmpeg(wav(x, sr), ["-codec:a", "libmp3lame", "-b:a", "64k"], "mp3")
+
+    def af(flt: str) -> Callable[[np.ndarray, int], bytes]:
+        return lambda x, sr: ffmpeg(wav(x, sr), ["-af", flt], "wav")
+
+    def chain(x: np.ndarray, sr: int) -> bytes:
+        y = M.reverb((M.telephone(x, sr) * 0.5 + x * 0.5).astype(np.float32), sr, 0.4, rng)
+        return mp3(M.add_noise(y, 15, rng), sr)
+
+    return {
+        "excerpt_5s": (5, wav, 1.0), "excerpt_10s": (10, wav, 1.0), "excerpt_20s": (20, wav, 1.0),
+        "noise_20db": (10, lambda x, sr: wav(M.add_noise(x, 20, rng), sr), 1.0),
+        "noise_10db": (10, lambda x, sr: wav(M.add_noise(x, 10, rng), sr), 1.0),
+        "noise_5db": (10, lambda x, sr: wav(M.add_noise(x, 5, rng), sr), 1.0),
+        "mp3_64k": (10, mp3, 1.0),
+        "telephone": (10, lambda x, sr: wav(M.telephone(x, sr), sr), 1.0),
+        "reverb": (10, lambda x, sr: wav(M.reverb(x, sr, 0.5, rng), sr), 1.0),
+        "tempo_+5%": (10, af("atempo=1.05"), 1.05), "tempo_-5%": (10, af("atempo=0.95"), 0.95),
+        "pitch_+3%": (10, af(f"asetrate={SR}*1.03,aresample={SR},atempo=1/1.03"), 1.0),
+        "pitch_-3%": (10, af(f"asetrate={SR}*0.97,aresample={SR},atempo=1/0.97"), 1.0),
+        "speed_+5%": (10, lambda x, sr: wav(M.speed(x, 1.05), sr), 1.05),
+        "speed_-5%": (10, lambda x, sr: wav(M.speed(x, 0.95), sr), 0.95),
+        "rerecord_chain": (10, chain, 1.0),
+    }
+
+
+def bench_audio(root: Path, scale: str) -> dict[str, Any]:
+    from scipy.signal import resample_poly
+
+    paths = sorted(MUSIC_DIR.glob("*.ogg"))
+    if not paths:
+        return {"skipped": f"no music in {MUSIC_DIR}"}
+    tracks = load_music(paths)
+    tracks = [(n, np.asarray(resample_poly(x, SR, sr), np.float32) if sr != SR else x, SR) for n, x, sr in tracks]
+    reg = [t for i, t in enumerate(tracks) if i % 4 != 3]
+    neg = [t for i, t in enumerate(tracks) if i % 4 == 3]
+    log(f"audio: {len(reg)} registered tracks, {len(neg)} negative tracks")
+    idx = open_index(root / "aud")
+    ingest_s, audio_s = 0.0, 0.0
+    for name, x, sr in reg:
+        data = M.wav_bytes(x, sr)
+        fp, ms = _ms(partial(fingerprint_bytes, data))
+        ingest_s += ms / 1000
+        audio_s += x.size / sr
+        idx.add(name, fp)
+    rng = np.random.default_rng(2)
+    n_q = 30 if scale == "full" else 12
+    recall: dict[str, float] = {}
+    offset_err: dict[str, float] = {}
+    q_ms: list[float] = []
+    for tname, (secs, fn, tscale) in audio_transforms(rng).items():
+        hits, errs = 0, []
+        for k in range(n_q):
+            name, x, sr = reg[(k * 7) % len(reg)]
+            dur = x.size / sr
+            start = float(rng.uniform(0, max(0.1, dur - secs * 1.1 - 1)))
+            seg = x[int(start * sr):int((start + secs * tscale) * sr)]
+            data = fn(seg, sr)
+            fp = fingerprint_bytes(data, query=True)
+            res, ms = _ms(partial(matching.match, idx, fp))
+            q_ms.append(ms)
+            if res.matches and res.matches[0].work_id == name:
+                hits += 1
+                m = res.matches[0]
+                if m.work_start_s is not None and m.query_start_s is not None:
+                    errs.append(abs(m.work_start_s - (start + m.query_start_s * tscale)))
+        recall[tname] = round(hits / n_q, 4)
+        offset_err[tname] = round(float(np.median(errs)), 3) if errs else float("nan")
+        log(f"  audio {tname}: {recall[tname]:.3f} (offset error median {offset_err[tname]} s)")
+    # negatives: excerpts of never-registered tracks and of speech
+    fp_count, neg_q = 0, 0
+    negs: list[np.ndarray] = []
+    for _, x, sr in neg:
+        for s in np.arange(5, x.size / sr - 12, 30.0):
+            negs.append(x[int(s * sr):int((s + 10) * sr)])
+    speech = sorted(SPEECH_DIR.glob("*.wav")) if SPEECH_DIR.is_dir() else []
+    if speech:
+        import soundfile as sf
+
+        buf: list[np.ndarray] = []
+        for p in speech[: 400 if scale == "full" else 150]:
+            y, sr = sf.read(str(p), dtype="float32", always_2d=True)
+            buf.append(np.asarray(resample_poly(y.mean(axis=1), SR, sr), np.float32))
+        stream = np.concatenate(buf)
+        for s in range(0, stream.size - 10 * SR, 10 * SR):
+            negs.append(stream[s:s + 10 * SR])
+    best_pairs, best_tri, best_scaled = 0.0, 0.0, 0.0
+    for y in negs:
+        fp = fingerprint_bytes(M.wav_bytes(y, SR), query=True)
+        neg_q += 1
+        fp_count += bool(matching.match(idx, fp).matches)
+        assert fp.audio is not None
+        mp, mt, ms_ = audio_margins(idx, fp.audio)
+        best_pairs, best_tri, best_scaled = max(best_pairs, mp), max(best_tri, mt), max(best_scaled, ms_)
+    size = sum(p.stat().st_size for p in (root / "aud").iterdir())
+    return {
+        "registered_tracks": len(reg), "registered_hours": round(audio_s / 3600, 3),
+        "queries_per_transform": n_q, "recall": recall, "offset_error_median_s": offset_err,
+        "negative_queries": neg_q, "false_positives": fp_count,
+        "threshold_pair_votes": matching.PAIR_MIN_VOTES, "negatives_max_pair_votes": best_pairs,
+        "threshold_triplet_votes": matching.TRIPLET_MIN_VOTES, "negatives_max_triplet_votes": best_tri,
+        "threshold_scaled_pair_votes": matching.SCALED_MIN_VOTES, "negatives_max_scaled_pair_votes": best_scaled,
+        "ingest_x_realtime_one_core": round(audio_s / ingest_s, 1),
+        "query_ms_mean": round(float(np.mean(q_ms)), 2),
+        "index_bytes": size, "index_bytes_per_hour": int(size / max(audio_s / 3600, 1e-9)),
+    }
+
+
+def audio_margins(idx: LocalIndex, q: Any) -> tuple[float, float, float]:
+    """The most votes any registered work gets from a negative query, per method, whatever
+    the thresholds."""
+    saved = matching.PAIR_MIN_VOTES, matching.TRIPLET_MIN_VOTES, matching.SCALED_MIN_VOTES
+    matching.PAIR_MIN_VOTES, matching.TRIPLET_MIN_VOTES, matching.SCALED_MIN_VOTES = 1, 1, 1
+    try:
+        p = max((m.score for m in matching._pair_matches(idx, q).values()), default=0.0)
+        t = max((m.score for m in matching._triplet_matches(idx, q).values()), default=0.0)
+        s = max((m.score for m in matching._scaled_pair_matches(idx, q).values()), default=0.0)
+    finally:
+        matching.PAIR_MIN_VOTES, matching.TRIPLET_MIN_VOTES, matching.SCALED_MIN_VOTES = saved
+    return p, t, s
+
+
+def bench_audio_scaling(root: Path, scale: str) -> dict[str, Any]:
+    """10 s query latency against many hours: the registered tracks' real landmark rows are
+    copied under new work ids (so the hash distribution is that of real music)."""
+    src = open_index(root / "aud", create=False)
+    pairs = np.array(src.db.execute("SELECT hash, t FROM pairs").fetchall(), dtype=np.int64)
+    tris = np.array(src.db.execute("SELECT hash, t, span FROM triplets").fetchall(), dtype=np.int64)
+    hours_src = float(src.db.execute("SELECT SUM(duration_s) FROM works").fetchone()[0]) / 3600
+    target_hours = 100.0 if scale == "full" else 10.0
+    copies = max(1, round(target_hours / hours_src))
+    idx = open_index(root / "aud_big")
+    db = idx.db
+    db.execute("BEGIN")
+    for c in range(copies):
+        cur = db.execute("INSERT INTO works (work_id, modality, sm3, version, duration_s, size, added_at) "
+                         "VALUES (?, 'audio', '', 1, ?, 0, 0)", (f"copy{c}", hours_src * 3600))
+        wid = cur.lastrowid
+        db.executemany("INSERT OR IGNORE INTO pairs VALUES (?,?,?)",
+                       ((int(h), wid, int(t)) for h, t in pairs))
+        db.executemany("INSERT OR IGNORE INTO triplets VALUES (?,?,?,?)",
+                       ((int(h), wid, int(t), int(s)) for h, t, s in tris))
+    db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+    db.execute("COMMIT")
+    x = M.music(10, 12345)
+    fp = fingerprint_bytes(M.wav_bytes(x, SR), query=True)
+    times = []
+    for _ in range(5):
+        _, ms = _ms(lambda: matching.match(idx, fp))
+        times.append(ms)
+    # a real excerpt: many candidate works, the worst case for voting
+    name, xr, _ = load_music(sorted(MUSIC_DIR.glob("*.ogg"))[:1])[0]
+    fp2 = fingerprint_bytes(M.wav_bytes(xr[: 10 * 44100], 44100), query=True)
+    times2 = []
+    for _ in range(3):
+        _, ms = _ms(lambda: matching.match(idx, fp2))
+        times2.append(ms)
+    size = sum(p.stat().st_size for p in (root / "aud_big").iterdir())
+    return {"registered_hours": round(copies * hours_src, 1), "pair_rows": int(len(pairs) * copies),
+            "query_10s_unrelated_ms": round(float(np.median(times)), 1),
+            "query_10s_registered_excerpt_ms": round(float(np.median(times2)), 1),
+            "index_bytes": size, "note": name and f"{copies} copies of {hours_src:.2f} h of real landmarks"}
+
+
+# -- video ----------------------------------------------------------------------------------------
+
+def read_frames(path: Path, max_s: float = 60.0) -> tuple[list[np.ndarray], float]:
+    cap = cv2.VideoCapture(str(path))
+    fps = float(cap.get(cv2.CAP_PROP_FPS)) or 25.0
+    frames: list[np.ndarray] = []
+    while len(frames) < max_s * fps:
+        ok, fr = cap.read()
+        if not ok:
+            break
+        frames.append(fr)
+    cap.release()
+    return frames, fps
+
+
+def bench_video(root: Path, scale: str) -> dict[str, Any]:
+    photos = [a for _, a in M.photos()]
+    works: list[tuple[str, list[np.ndarray], float, np.ndarray | None]] = []
+    for name in ("Megamind.avi", "vtest.avi", "tree.avi"):
+        p = OPENCV_DATA / name
+        if p.exists():
+            frames, fps = read_frames(p)
+            works.append((name, frames, fps, None))
+    for k in range(6 if scale == "full" else 3):
+        frames = list(M.scene_frames(photos[: len(photos) // 2], 40, 10, (320, 240), seed=100 + k))
+        works.append((f"scene{k}.mp4", frames, 10.0, M.music(40, 300 + k)))
+    idx = open_index(root / "vid")
+    fp_ms = []
+    dur_total = 0.0
+    for name, frames, fps, audio in works:
+        data = M.write_video(frames, fps, audio, SR, bitrate=1_500_000)
+        fp, ms = _ms(partial(fingerprint_bytes, data))
+        fp_ms.append(ms)
+        dur_total += len(frames) / fps
+        idx.add(name, fp)
+    log(f"video: {len(works)} registered ({dur_total:.0f} s)")
+    filler_photos = photos[len(photos) // 2:]
+    rng = np.random.default_rng(3)
+
+    def tf_flip(f: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(f[:, ::-1])
+
+    transforms: dict[str, dict[str, Any]] = {
+        "reencode_low": {"bitrate": 150_000}, "scale_0.5": {"scale": 0.5},
+        "crop_10": {"crop": 0.10}, "letterbox": {"letterbox": 0.25}, "fps_15": {"fps": 15},
+        "flip": {"frame": tf_flip}, "plain": {},
+    }
+    n_q = 12 if scale == "full" else 6
+    recall, start_err = {}, {}
+    q_ms = []
+    for tname, opt in transforms.items():
+        hits, errs = 0, []
+        for k in range(n_q):
+            name, frames, fps, audio = works[k % len(works)]
+            clip_len = min(8.0, len(frames) / fps - 1)
+            start = float(rng.uniform(0, len(frames) / fps - clip_len))
+            clip = frames[int(start * fps):int((start + clip_len) * fps)]
+            out_fps = float(opt.get("fps", 25))
+            size = (480, 360)
+            clip = [cv2.resize(f, size) for f in clip]
+            clip = [clip[min(len(clip) - 1, int(i * fps / out_fps))] for i in range(int(len(clip) * out_fps / fps))]
+            filler = list(M.scene_frames(filler_photos, 20, out_fps, size, seed=int(rng.integers(1 << 30))))
+            before = float(rng.uniform(3, 12))
+            host = filler[: int(before * out_fps)] + clip + filler[int(before * out_fps):]
+            if "scale" in opt:
+                host = [M.resize(f, opt["scale"]) for f in host]
+            if "crop" in opt:
+                host = [M.crop(f, opt["crop"], np.random.default_rng(k)) for f in host]
+            if "letterbox" in opt:
+                host = [cv2.resize(M.pad(f, opt["letterbox"]), size) for f in host]
+            if "frame" in opt:
+                host = [opt["frame"](f) for f in host]
+            data = M.write_video(host, out_fps, None, SR, bitrate=int(opt.get("bitrate", 600_000)))
+            fp = fingerprint_bytes(data, query=True)
+            res, ms = _ms(partial(matching.match, idx, fp))
+            q_ms.append(ms)
+            m = res.matches[0] if res.matches else None
+            if m and m.work_id == name and m.query_start_s is not None and m.work_start_s is not None:
+                e = max(abs(m.query_start_s - before), abs(m.work_start_s - start))
+                errs.append(e)
+                hits += e <= 1.0
+        recall[tname] = round(hits / n_q, 4)
+        start_err[tname] = round(float(np.median(errs)), 3) if errs else float("nan")
+        log(f"  video {tname}: {recall[tname]:.3f}")
+    fpos, nq = 0, 0
+    for k in range(6 if scale == "full" else 3):
+        frames = list(M.scene_frames(filler_photos, 20, 25, (480, 360), seed=900 + k))
+        fp = fingerprint_bytes(M.write_video(frames, 25, M.music(20, 900 + k), SR), query=True)
+        nq += 1
+        fpos += bool(matching.match(idx, fp).matches)
+    return {"registered_videos": len(works), "registered_seconds": round(dur_total, 1),
+            "queries_per_transform": n_q, "recall_start_within_1s": recall,
+            "start_error_median_s": start_err, "negative_queries": nq, "false_positives": fpos,
+            "fingerprint_ms_per_video_second": round(float(np.sum(fp_ms) / dur_total), 2),
+            "query_ms_mean": round(float(np.mean(q_ms)), 1)}
+
+
+# -- text -----------------------------------------------------------------------------------------
+
+STDLIB_DOCS = ("argparse", "calendar", "configparser", "csv", "decimal", "difflib", "doctest",
+               "ftplib", "getopt", "gettext", "heapq", "imaplib", "inspect", "mailbox", "netrc",
+               "optparse", "pickle", "pickletools", "pydoc", "re", "shlex", "smtplib", "socketserver",
+               "subprocess", "tarfile", "textwrap", "timeit", "typing", "uuid", "zipfile", "sched",
+               "shelve", "bisect", "cmd", "codecs", "collections", "copy", "dataclasses", "json",
+               "queue", "random", "socket", "statistics", "struct", "tempfile", "trace", "warnings",
+               "http.cookies", "http.server", "xml.dom.minidom", "logging", "email", "asyncio",
+               "unittest", "sqlite3", "ssl", "threading", "urllib.parse", "zlib", "hashlib")
+ZH_FORTUNES = ("tang300.u8", "song100.u8", "chinese.u8")
+
+
+def text_material() -> list[tuple[str, str]]:
+    """English prose: the long docstrings of Python standard-library modules; Chinese: Tang
+    and Song poems and sayings from fortunes-zh, grouped into documents of about 600
+    characters."""
+    import importlib
+
+    out: list[tuple[str, str]] = []
+    for mod in STDLIB_DOCS:
+        try:
+            doc = importlib.import_module(mod).__doc__ or ""
+        except ImportError:
+            continue
+        if len(doc) > 1200:
+            out.append((f"en-{mod}", doc))
+    zh: list[tuple[str, str]] = []
+    for fname in ZH_FORTUNES:
+        p = Path("/usr/share/games/fortunes") / fname
+        if not p.is_file():
+            continue
+        entries = p.read_text("utf-8", errors="replace").split("\n%\n")
+        buf: list[str] = []
+        for e in entries:
+            buf.append(e)
+            if sum(map(len, buf)) >= 600:
+                zh.append((f"zh-{p.stem}-{len(zh)}", "\n".join(buf)))
+                buf = []
+    out.extend(zh[:80])
+    return out
+
+
+def bench_text(root: Path, scale: str) -> dict[str, Any]:
+    docs = text_material()
+    reg, neg = docs[0::2], docs[1::2]
+    idx = open_index(root / "txt")
+    for name, body in reg:
+        idx.add(name, fingerprint_bytes(body.encode()))
+    rng = np.random.default_rng(4)
+
+    def excerpt(s: str) -> str:
+        n = max(120, len(s) // 3)
+        i = int(rng.integers(0, max(1, len(s) - n)))
+        return s[i:i + n]
+
+    def edit(s: str) -> str:
+        words = re.findall(r"\w+|\W+", s)
+        for _ in range(max(1, len(words) // 20)):
+            words[int(rng.integers(0, len(words)))] = "甲" if rng.random() < 0.5 else "zz"
+        return "".join(words)
+
+    transforms: dict[str, Callable[[str], str]] = {
+        "identity": lambda s: s, "excerpt_third": excerpt, "edited_5pct_tokens": edit,
+        "reformatted": lambda s: re.sub(r"\s+", " ", s).upper().replace(",", "，"),
+        "embedded_in_other": lambda s: neg[0][1][:800] + excerpt(s) + neg[1][1][:800],
+    }
+    recall = {}
+    for tname, fn in transforms.items():
+        hits = 0
+        for name, body in reg:
+            res = matching.match(idx, fingerprint_bytes(fn(body).encode(), query=True))
+            hits += bool(res.matches) and res.matches[0].work_id == name
+        recall[tname] = round(hits / len(reg), 4)
+    fpos = sum(bool(matching.match(idx, fingerprint_bytes(b.encode(), query=True)).matches) for _, b in neg)
+    return {"registered": len(reg), "negatives": len(neg), "recall": recall, "false_positives": fpos,
+            "languages": sorted({n.split("-")[0] for n, _ in docs}),
+            "threshold_containment": matching.TEXT_MIN_CONTAINMENT}
+
+
+# -- main -----------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.fingerprint", description=__doc__)
+    ap.add_argument("--scale", choices=("small", "full"), default="small")
+    ap.add_argument("--no-install", action="store_true")
+    ap.add_argument("--json", action="store_true", help="print only the JSON object on stdout")
+    ap.add_argument("--only", default="images,image_scaling,audio,audio_scaling,video,text")
+    args = ap.parse_args(argv)
+    if not args.no_install:
+        install((*PACKAGES, "fortunes-zh"))
+    if shutil.which("ffmpeg") is None:
+        log("ffmpeg missing: MP3/tempo/pitch transforms will fail; install it or drop --no-install")
+    only = set(args.only.split(","))
+    root = Path(tempfile.mkdtemp(prefix="fpbench-"))
+    result: dict[str, Any] = {"scale": args.scale, "cores": os.cpu_count()}
+    t0 = time.time()
+    try:
+        if "images" in only:
+            result["images"] = bench_images(root, args.scale)
+        if "image_scaling" in only:
+            result["image_index_scaling"] = bench_image_scaling(args.scale)
+        if "audio" in only:
+            result["audio"] = bench_audio(root, args.scale)
+            if "audio_scaling" in only:
+                result["audio_index_scaling"] = bench_audio_scaling(root, args.scale)
+        if "video" in only:
+            result["video"] = bench_video(root, args.scale)
+        if "text" in only:
+            result["text"] = bench_text(root, args.scale)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    result["seconds"] = round(time.time() - t0, 1)
+    text = json.dumps(result, ensure_ascii=False, indent=None if args.json else 2)
+    print(text)
+    return 0

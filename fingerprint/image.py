@@ -1,0 +1,174 @@
+"""Image fingerprints: a 256-bit DCT hash (PDQ family) of the border-trimmed picture, its eight
+dihedral variants (query side), and ORB keypoints for geometric verification of crops,
+pads, rotations and overlays.
+
+Owns image decoding and its limits. Format: ``docs/fingerprints.md`` (image v1).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from .errors import MediaTooLarge, UnreadableMedia
+
+IMAGE_FORMAT_VERSION = 1
+HASH_BITS = 256
+HASH_SIDE = 64  # the picture is reduced to 64 × 64 before the DCT
+HASH_KEEP = 16  # the 16 × 16 lowest DCT frequencies give the 256 bits
+MAX_PIXELS = 120_000_000
+MAX_SIDE = 30_000
+ORB_SIDE = 512  # keypoints are detected on the picture scaled so its long side is at most this
+ORB_MIN_SIDE = 320
+ORB_FEATURES = 400
+
+U8 = npt.NDArray[np.uint8]
+F32 = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class ImageFingerprint:
+    """``code``: 32-byte DCT hash of the picture as given; ``variants``: the eight dihedral
+    variants (index 0 = identity, 1–3 = rotations by 90°, 4 = mirror, 5–7 = mirror + rotations);
+    ``points``: ORB keypoint coordinates (N × 2, in the ORB-scaled frame); ``descriptors``:
+    ORB descriptors (N × 32 bytes)."""
+
+    code: bytes
+    variants: tuple[bytes, ...]
+    points: F32
+    descriptors: U8
+    width: int
+    height: int
+    mirror_points: F32 | None = None
+    mirror_descriptors: U8 | None = None
+
+
+def _check_header(data: bytes, path: str) -> None:
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+    except Image.DecompressionBombError:
+        raise MediaTooLarge(path, f"declared image dimensions exceed the limit of {MAX_PIXELS} pixels") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise UnreadableMedia(path, f"not a decodable image ({exc})") from None
+    if w <= 0 or h <= 0:
+        raise UnreadableMedia(path, f"image has zero size ({w} × {h})")
+    if w > MAX_SIDE or h > MAX_SIDE or w * h > MAX_PIXELS:
+        raise MediaTooLarge(path, f"image of {w} × {h} pixels: dimensions exceed the limit "
+                                  f"({MAX_SIDE} per side, {MAX_PIXELS} pixels)")
+    if data[:3] == b"\xff\xd8\xff" and b"\xff\xd9" not in data[-64:]:
+        raise UnreadableMedia(path, "JPEG is truncated (no end-of-image marker)")
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-32:]:
+        raise UnreadableMedia(path, "PNG is truncated (no IEND chunk)")
+
+
+def decode_image(data: bytes, path: str = "<bytes>") -> U8:
+    """The picture as a 3-channel BGR array; :class:`MediaError` when it cannot be used."""
+    _check_header(data, path)
+    buf = np.frombuffer(data, dtype=np.uint8)
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if img is None or img.size == 0:
+        raise UnreadableMedia(path, "image data is corrupt or of an unsupported encoding")
+    return np.ascontiguousarray(img, dtype=np.uint8)
+
+
+def to_gray(img: U8) -> U8:
+    if img.ndim == 2:
+        return img
+    return np.asarray(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
+
+
+def trim_borders(gray: U8, tolerance: float = 6.0) -> U8:
+    """Remove uniform borders (padding, letterbox bars) of near-constant colour.
+
+    A border row or column is removed while its values stay within ``tolerance`` of the
+    corner colour; at most 45 % of each dimension is removed, so a flat picture survives."""
+    h, w = gray.shape
+    g = gray.astype(np.int16)
+    ref = int(np.median([g[0, 0], g[0, -1], g[-1, 0], g[-1, -1]]))
+    row_ok = np.abs(g - ref).max(axis=1) <= tolerance
+    col_ok = np.abs(g - ref).max(axis=0) <= tolerance
+
+    def run(flags: npt.NDArray[np.bool_]) -> int:
+        bad = np.flatnonzero(~flags)
+        return int(bad[0]) if bad.size else flags.size
+
+    top, bottom = run(row_ok), run(row_ok[::-1])
+    left, right = run(col_ok), run(col_ok[::-1])
+    if top + bottom > 0.45 * h:
+        top = bottom = 0
+    if left + right > 0.45 * w:
+        left = right = 0
+    return gray[top:h - bottom, left:w - right]
+
+
+def dct_code(small: npt.NDArray[np.float32]) -> bytes:
+    """256 bits: signs of the 16 × 16 lowest DCT coefficients of a 64 × 64 picture against
+    their median."""
+    coeffs = cv2.dct(small)[:HASH_KEEP, :HASH_KEEP].ravel()
+    bits = coeffs > np.median(coeffs)
+    return np.packbits(bits).tobytes()
+
+
+def _dihedral(a: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
+    out = []
+    for base in (a, a[:, ::-1]):
+        for k in range(4):
+            out.append(np.ascontiguousarray(np.rot90(base, k)))
+    return out
+
+
+def reduce_for_hash(gray: U8) -> npt.NDArray[np.float32]:
+    trimmed = trim_borders(gray)
+    small = cv2.resize(trimmed, (HASH_SIDE, HASH_SIDE), interpolation=cv2.INTER_AREA)
+    return np.asarray(small, dtype=np.float32)
+
+
+def global_codes(gray: U8) -> tuple[bytes, ...]:
+    """The DCT codes of the eight dihedral variants; element 0 is the picture as given."""
+    return tuple(dct_code(v) for v in _dihedral(reduce_for_hash(gray)))
+
+
+def orb_features(gray: U8, nfeatures: int = ORB_FEATURES) -> tuple[F32, U8]:
+    h, w = gray.shape
+    # small pictures are enlarged to ORB_MIN_SIDE so that they still yield keypoints
+    scale = min(ORB_SIDE / max(h, w), max(1.0, ORB_MIN_SIDE / max(h, w)))
+    if scale != 1.0:
+        gray = np.asarray(cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))),
+                          interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC), dtype=np.uint8)
+    orb = cv2.ORB_create(  # type: ignore[attr-defined]
+        nfeatures=nfeatures, edgeThreshold=15, patchSize=15, fastThreshold=12)
+    kps, desc = orb.detectAndCompute(gray, None)
+    if desc is None or not kps:
+        return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
+    pts = np.array([kp.pt for kp in kps], dtype=np.float32)
+    return pts, np.asarray(desc, dtype=np.uint8)
+
+
+def fingerprint_image_array(img: U8, *, query: bool = False) -> ImageFingerprint:
+    """The fingerprint of a decoded picture; ``query`` also computes the ORB features of the
+    mirror image (needed only on the query side)."""
+    gray = to_gray(img)
+    codes = global_codes(gray)
+    pts, desc = orb_features(gray)
+    mpts, mdesc = orb_features(np.ascontiguousarray(gray[:, ::-1])) if query else (None, None)
+    return ImageFingerprint(code=codes[0], variants=codes, points=pts, descriptors=desc,
+                            width=int(gray.shape[1]), height=int(gray.shape[0]),
+                            mirror_points=mpts, mirror_descriptors=mdesc)
+
+
+def fingerprint_image(data: bytes, path: str = "<bytes>", *, query: bool = False) -> ImageFingerprint:
+    return fingerprint_image_array(decode_image(data, path), query=query)
+
+
+def hamming(a: bytes, b: bytes) -> int:
+    return int(np.unpackbits(np.frombuffer(a, np.uint8) ^ np.frombuffer(b, np.uint8)).sum())

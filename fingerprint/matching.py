@@ -1,0 +1,396 @@
+"""Matching: from a query fingerprint to scored candidate works, a decision, and offsets.
+
+Every decision compares evidence with a named threshold below; ``score`` is that evidence
+divided by its threshold, so a reported match always has ``score >= 1`` and scores of
+different modalities sort the same way. The thresholds were chosen from false-positive rates
+measured on never-registered material (``bench/fingerprint.py``; figures in
+``docs/fingerprints.md``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from .audio import FRAME_S, AudioFingerprint, pair_hashes
+from .formats import Fingerprint
+from .image import HASH_BITS, ImageFingerprint
+from .index import IndexBackend
+from .media import Modality
+from .text import TextFingerprint
+from .video import SAMPLE_FPS, VideoFingerprint
+
+# image: global DCT hash (Hamming distance over 256 bits, best of the 8 dihedral variants)
+IMAGE_MAX_DISTANCE = 48
+IMAGE_CANDIDATES = 8
+# image: ORB + RANSAC homography
+ORB_VOTE_RADIUS = 48
+ORB_MIN_VOTES = 6
+ORB_CANDIDATES = 6
+ORB_RATIO = 0.8
+ORB_MIN_INLIERS = 10
+# audio: landmark pairs aligned at one offset, and scale-invariant triplets at one (scale, offset)
+PAIR_MIN_VOTES = 14
+TRIPLET_MIN_VOTES = 12
+TRIPLET_SCALES = np.exp(np.linspace(np.log(0.92), np.log(1.0 / 0.92), 43))
+AUDIO_CANDIDATES = 8
+# when the exact pass finds nothing, the query's peaks are rescaled to undo a pitch shift
+# (frequency only) or a speed change (time and frequency) on these grids and paired again
+PITCH_GRID = (0.97, 0.975, 0.98, 0.985, 0.99, 1.01, 1.015, 1.02, 1.025, 1.03)
+SPEED_GRID = (0.95, 0.96, 0.97, 0.98, 0.99, 1.01, 1.02, 1.03, 1.04, 1.05)
+SCALED_MIN_VOTES = 14
+# video: frames within this Hamming distance, aligned at one offset
+FRAME_MAX_DISTANCE = 56
+VIDEO_MIN_FRAMES = 8
+# the matching segment: aligned hits separated by more than this many seconds start a new run
+SEGMENT_GAP_S = 3.0
+# text: share of the smaller document's winnowed hashes found in the other
+TEXT_MIN_CONTAINMENT = 0.3
+TEXT_MIN_SHARED = 4
+
+
+@dataclass
+class Match:
+    work_id: str
+    score: float
+    query_start_s: float | None = None
+    work_start_s: float | None = None
+    duration_s: float | None = None
+    method: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        def r(x: float | None) -> float | None:
+            return None if x is None else round(float(x), 3)
+
+        return {"work_id": self.work_id, "score": round(float(self.score), 4),
+                "query_start_s": r(self.query_start_s), "work_start_s": r(self.work_start_s),
+                "duration_s": r(self.duration_s)}
+
+
+@dataclass
+class QueryResult:
+    modality: str
+    sm3: str
+    matches: list[Match] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"matches": [m.as_dict() for m in self.matches], "modality": self.modality,
+                "sm3": self.sm3}
+
+
+def _best(matches: dict[str, Match]) -> list[Match]:
+    return sorted(matches.values(), key=lambda m: (-m.score, m.work_id))
+
+
+def _keep(found: dict[str, Match], m: Match) -> None:
+    old = found.get(m.work_id)
+    if old is None or m.score > old.score:
+        found[m.work_id] = m
+
+
+# -- images -----------------------------------------------------------------------------------
+
+def verify_geometry(q_pts: npt.NDArray[np.float32], q_desc: npt.NDArray[np.uint8],
+                    w_pts: npt.NDArray[np.float32], w_desc: npt.NDArray[np.uint8]) -> int:
+    """Inliers of a RANSAC similarity transform (rotation, uniform scale, translation — the
+    transforms of crop, pad, resize and rotation; mirroring is handled by matching the
+    mirrored query) between ratio-test ORB matches; only distinct registered keypoints count.
+    Four degrees of freedom instead of a homography's eight make chance alignments of
+    unrelated pictures far rarer."""
+    import cv2
+
+    if q_desc.shape[0] < 4 or w_desc.shape[0] < 4:
+        return 0
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+    pairs = matcher.knnMatch(q_desc, w_desc, k=2)
+    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < ORB_RATIO * p[1].distance]
+    if len(good) < ORB_MIN_INLIERS:
+        return 0
+    src = np.asarray([q_pts[m.queryIdx] for m in good], dtype=np.float32).reshape(-1, 1, 2)
+    dst = np.asarray([w_pts[m.trainIdx] for m in good], dtype=np.float32).reshape(-1, 1, 2)
+    model, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=5.0,
+                                              maxIters=2000, confidence=0.995)
+    if model is None or mask is None:
+        return 0
+    scale = float(np.hypot(model[0, 0], model[1, 0]))
+    if not 0.1 < scale < 10.0:
+        return 0
+    inl = mask.reshape(-1).astype(bool)
+    train = {good[i].trainIdx for i in np.flatnonzero(inl)}
+    query = {good[i].queryIdx for i in np.flatnonzero(inl)}
+    return min(len(train), len(query))
+
+
+def match_image(index: IndexBackend, q: ImageFingerprint) -> list[Match]:
+    found: dict[str, Match] = {}
+    variants = np.frombuffer(b"".join(q.variants), np.uint8).reshape(-1, 32)
+    hits = index.nearest_codes("image", variants, IMAGE_CANDIDATES)
+    best: dict[str, int] = {}
+    for w, d in zip(hits.work_ids, hits.distances.tolist(), strict=True):
+        best[w] = min(best.get(w, HASH_BITS), int(d))
+    for w, d in best.items():
+        if d <= IMAGE_MAX_DISTANCE:
+            _keep(found, Match(w, (HASH_BITS - d) / (HASH_BITS - IMAGE_MAX_DISTANCE), method="dct"))
+    views = [(q.points, q.descriptors)]
+    if q.mirror_points is not None and q.mirror_descriptors is not None:
+        views.append((q.mirror_points, q.mirror_descriptors))
+    for pts, desc in views:
+        if desc.shape[0] == 0:
+            continue
+        votes = index.search_descriptors(desc, ORB_VOTE_RADIUS)
+        ranked = sorted(votes.items(), key=lambda kv: -kv[1])
+        cands = [w for w, v in ranked[:ORB_CANDIDATES] if v >= ORB_MIN_VOTES]
+        for w in cands:
+            if w in found and found[w].score >= 1.5:
+                continue
+            w_pts, w_desc = index.local_features(w)
+            inliers = verify_geometry(pts, desc, w_pts, w_desc)
+            if inliers >= ORB_MIN_INLIERS:
+                _keep(found, Match(w, inliers / ORB_MIN_INLIERS, method="orb"))
+    return _best(found)
+
+
+# -- audio ------------------------------------------------------------------------------------
+
+def _expand(q_hashes: npt.NDArray[np.int64], r_hashes: npt.NDArray[np.int64]
+            ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """For result rows with hash h, every query index with hash h: (result row, query index)."""
+    order = np.argsort(q_hashes, kind="stable")
+    sq = q_hashes[order]
+    lo = np.searchsorted(sq, r_hashes, "left")
+    hi = np.searchsorted(sq, r_hashes, "right")
+    n = hi - lo
+    rows = np.repeat(np.arange(r_hashes.size), n)
+    starts = np.repeat(lo, n)
+    within = np.arange(rows.size) - np.repeat(np.cumsum(n) - n, n)
+    return rows, order[starts + within]
+
+
+def _segment(times: npt.NDArray[np.float64], gap: float = SEGMENT_GAP_S) -> tuple[float, float]:
+    """The run of aligned hits (seconds) with the most hits, runs split at gaps > ``gap``:
+    a few stray chance hits far from the copied segment do not stretch it."""
+    t = np.sort(times)
+    cuts = np.flatnonzero(np.diff(t) > gap) + 1
+    runs = np.split(t, cuts)
+    best = max(runs, key=lambda r: r.size)
+    return float(best[0]), float(best[-1])
+
+
+def _group(names: list[str]) -> dict[str, npt.NDArray[np.int64]]:
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, w in enumerate(names):
+        groups[w].append(i)
+    return {w: np.asarray(ix, np.int64) for w, ix in groups.items()}
+
+
+def _pair_matches(index: IndexBackend, q: AudioFingerprint) -> dict[str, Match]:
+    return _vote_pairs(index, q.pair_hashes, q.pair_times, PAIR_MIN_VOTES, 1.0, "pairs")
+
+
+def _scaled_pair_matches(index: IndexBackend, q: AudioFingerprint) -> dict[str, Match]:
+    """Pairs of the query's peaks rescaled by each factor of the pitch and speed grids; one
+    lookup for all variants. Offsets are in the work's time; the query's time is rescaled
+    back. Needs the query's peaks (always present on the query side)."""
+    if q.peak_times is None or q.peak_freqs is None or q.peak_times.size < 4:
+        return {}
+    variants: list[tuple[float, float]] = [(1.0, p) for p in PITCH_GRID] + [(s, s) for s in SPEED_GRID]
+    hs: list[npt.NDArray[np.int64]] = []
+    ts: list[npt.NDArray[np.int64]] = []
+    for a, b in variants:
+        h, t = pair_hashes(q.peak_times.astype(np.float64) * a, q.peak_freqs / b)
+        hs.append(h)
+        ts.append(t)
+    rh, names, rt, _ = index.lookup("pairs", np.concatenate(hs))
+    best: dict[str, Match] = {}
+    if rh.size == 0:
+        return best
+    for (a, _b), h, t in zip(variants, hs, ts, strict=True):
+        keep = np.isin(rh, h)
+        if int(keep.sum()) < SCALED_MIN_VOTES:
+            continue
+        sub_names = [n for n, k in zip(names, keep.tolist(), strict=True) if k]
+        found = _vote_rows(h, t, rh[keep], sub_names, rt[keep], SCALED_MIN_VOTES, a, "scaled-pairs")
+        for w, m in found.items():
+            if w not in best or m.score > best[w].score:
+                best[w] = m
+    return best
+
+
+def _vote_pairs(index: IndexBackend, hashes: npt.NDArray[np.int64], times: npt.NDArray[np.int64],
+                threshold: int, scale: float, method: str) -> dict[str, Match]:
+    if hashes.size == 0:
+        return {}
+    rh, names, rt, _ = index.lookup("pairs", hashes)
+    return _vote_rows(hashes, times, rh, names, rt, threshold, scale, method)
+
+
+def _vote_rows(hashes: npt.NDArray[np.int64], times: npt.NDArray[np.int64], rh: npt.NDArray[np.int64],
+               names: list[str], rt: npt.NDArray[np.int64], threshold: int, scale: float,
+               method: str) -> dict[str, Match]:
+    """Offset voting: for each work, the offset (±1 frame) on which most pairs agree.
+    ``scale`` converts the query's (rescaled) frame times back to the query's own seconds."""
+    out: dict[str, Match] = {}
+    if rh.size == 0:
+        return out
+    rows, qi = _expand(hashes, rh)
+    names_arr = np.asarray(names, dtype=object)[rows]
+    tw = rt[rows]
+    tq = times[qi]
+    delta = tw - tq
+    for w, ix in _group(list(names_arr)).items():
+        if ix.size < threshold:
+            continue
+        d = delta[ix]
+        vals, counts = np.unique(d, return_counts=True)
+        # votes within ±1 frame of each offset
+        lo = np.searchsorted(vals, vals - 1, "left")
+        hi = np.searchsorted(vals, vals + 1, "right")
+        csum = np.concatenate([[0], np.cumsum(counts)])
+        window = csum[hi] - csum[lo]
+        k = int(np.argmax(window))
+        votes = int(window[k])
+        if votes < threshold:
+            continue
+        sel = np.abs(d - vals[k]) <= 1
+        off = float(np.median(d[sel])) * FRAME_S
+        qs, qe = _segment(tq[ix][sel] * FRAME_S)
+        # tq are frames of the rescaled query: its own time is tq / scale
+        out[w] = Match(w, votes / threshold, qs / scale, qs + off, (qe - qs) / scale + FRAME_S, method)
+    return out
+
+
+def _triplet_matches(index: IndexBackend, q: AudioFingerprint) -> dict[str, Match]:
+    out: dict[str, Match] = {}
+    if q.tri_hashes.size == 0:
+        return out
+    rh, names, rt, rspan = index.lookup("triplets", q.tri_hashes)
+    if rh.size == 0:
+        return out
+    rows, qi = _expand(q.tri_hashes, rh)
+    ratio = rspan[rows] / np.maximum(q.tri_spans[qi], 1)
+    ok = (ratio > 0.8) & (ratio < 1.25)
+    rows, qi = rows[ok], qi[ok]
+    names_arr = np.asarray(names, dtype=object)[rows]
+    tw = rt[rows].astype(np.float64)
+    tq = q.tri_times[qi].astype(np.float64)
+    groups = _group(list(names_arr))
+    ranked = sorted(groups.items(), key=lambda kv: -kv[1].size)[:AUDIO_CANDIDATES]
+    for w, ix in ranked:
+        if ix.size < TRIPLET_MIN_VOTES:
+            continue
+        a, b = tq[ix], tw[ix]
+        best_votes, best_s, best_o = 0, 1.0, 0.0
+        for s in TRIPLET_SCALES:
+            off = b - s * a
+            bins = np.round(off / 3.0).astype(np.int64)
+            vals, counts = np.unique(bins, return_counts=True)
+            # count each query anchor once per offset bin
+            k = int(np.argmax(counts))
+            sel = bins == vals[k]
+            votes = int(np.unique(a[sel]).size)
+            if votes > best_votes:
+                best_votes, best_s, best_o = votes, float(s), float(np.median(off[sel]))
+        if best_votes < TRIPLET_MIN_VOTES:
+            continue
+        sel = np.abs(b - best_s * a - best_o) <= 3.0
+        qs, qe = _segment(a[sel] * FRAME_S)
+        ws = best_s * qs + best_o * FRAME_S
+        out[w] = Match(w, best_votes / TRIPLET_MIN_VOTES, qs, ws, qe - qs + FRAME_S, "triplets")
+    return out
+
+
+def match_audio(index: IndexBackend, q: AudioFingerprint) -> list[Match]:
+    pairs = _pair_matches(index, q)
+    found: dict[str, Match] = dict(pairs)
+    for w, m in _triplet_matches(index, q).items():
+        if w in pairs:
+            pairs[w].score = max(pairs[w].score, m.score)  # offsets from pairs are exact
+        else:
+            found[w] = m
+    if not found:
+        found = _scaled_pair_matches(index, q)
+    return _best(found)
+
+
+# -- video ------------------------------------------------------------------------------------
+
+def _frame_matches(index: IndexBackend, q: VideoFingerprint) -> dict[str, Match]:
+    out: dict[str, Match] = {}
+    step = 1.0 / SAMPLE_FPS
+    for codes in (q.codes, q.mirror_codes):
+        hits = index.search_codes("frame", codes, FRAME_MAX_DISTANCE)
+        if hits.query_rows.size == 0:
+            continue
+        tq = q.times[hits.query_rows]
+        delta = hits.times - tq
+        for w, ix in _group(hits.work_ids).items():
+            d = delta[ix]
+            bins = np.round(d / step).astype(np.int64)
+            vals = np.unique(bins)
+            best_votes, best_v = 0, 0
+            for v in vals:
+                sel = np.abs(bins - v) <= 1
+                votes = int(np.unique(hits.query_rows[ix][sel]).size)
+                if votes > best_votes:
+                    best_votes, best_v = votes, int(v)
+            if best_votes < VIDEO_MIN_FRAMES:
+                continue
+            sel = np.abs(bins - best_v) <= 1
+            off = float(np.median(d[sel]))
+            qs, qe = _segment(tq[ix][sel], max(SEGMENT_GAP_S, 2 * step))
+            m = Match(w, best_votes / VIDEO_MIN_FRAMES, qs, qs + off, qe - qs + step, "frames")
+            if w not in out or m.score > out[w].score:
+                out[w] = m
+    return out
+
+
+def match_video(index: IndexBackend, q: VideoFingerprint) -> list[Match]:
+    found = _frame_matches(index, q)
+    if q.audio is not None:
+        for m in match_audio(index, q.audio):
+            old = found.get(m.work_id)
+            if old is None:
+                found[m.work_id] = m
+            elif m.method == "pairs":
+                # audio offsets are finer than the frame grid; keep the stronger score
+                m.score = max(m.score, old.score)
+                found[m.work_id] = m
+            else:
+                old.score = max(old.score, m.score)
+    return _best(found)
+
+
+# -- text -------------------------------------------------------------------------------------
+
+def match_text(index: IndexBackend, q: TextFingerprint) -> list[Match]:
+    out: dict[str, Match] = {}
+    qset = np.unique(q.hashes)
+    rh, names, _, _ = index.lookup("text", qset)
+    if rh.size == 0:
+        return []
+    for w, ix in _group(names).items():
+        shared = int(np.unique(rh[ix]).size)
+        if shared < TEXT_MIN_SHARED:
+            continue
+        smaller = min(qset.size, index.item_count("text", w))
+        containment = shared / max(smaller, 1)
+        if containment >= TEXT_MIN_CONTAINMENT:
+            out[w] = Match(w, containment / TEXT_MIN_CONTAINMENT, method="winnow")
+    return _best(out)
+
+
+def match(index: IndexBackend, fp: Fingerprint) -> QueryResult:
+    """Candidate works for ``fp`` that pass their modality's threshold, best first."""
+    result = QueryResult(fp.modality.value, fp.sm3)
+    if fp.modality is Modality.IMAGE and fp.image is not None:
+        result.matches = match_image(index, fp.image)
+    elif fp.modality is Modality.AUDIO and fp.audio is not None:
+        result.matches = match_audio(index, fp.audio)
+    elif fp.modality is Modality.VIDEO and fp.video is not None:
+        result.matches = match_video(index, fp.video)
+    elif fp.text is not None:
+        result.matches = match_text(index, fp.text)
+    return result

@@ -1,0 +1,93 @@
+"""Audio: landmark pairs find excerpts under noise with exact offsets; triplets survive speed
+changes; unrelated music matches nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.fingerprint import media as M
+from fingerprint.audio import fingerprint_samples, triplet_hashes
+from fingerprint.index import LocalIndex, open_index
+from fingerprint.service import add_file, query_file
+
+SR = 22050
+
+
+@pytest.fixture(scope="module")
+def audio_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalIndex, dict[str, np.ndarray], Path]:
+    root = tmp_path_factory.mktemp("aud")
+    tracks = {f"track{i}": M.music(60, seed=i) for i in range(6)}
+    idx = open_index(root / "index")
+    for name, x in tracks.items():
+        p = root / f"{name}.wav"
+        p.write_bytes(M.wav_bytes(x, SR))
+        add_file(p, name, idx)
+    return idx, tracks, root
+
+
+def _query(idx: LocalIndex, tmp: Path, y: np.ndarray) -> list:  # type: ignore[type-arg]
+    p = tmp / "q.wav"
+    p.write_bytes(M.wav_bytes(y.astype(np.float32), SR))
+    return query_file(p, idx).matches
+
+
+@pytest.mark.parametrize(("name", "start", "seconds", "snr"), [
+    ("track1", 12.3, 10, None), ("track4", 40.0, 5, None), ("track2", 3.7, 10, 10.0),
+])
+def test_excerpt_found_with_its_offset(audio_index: tuple[LocalIndex, dict[str, np.ndarray], Path],
+                                       tmp_path: Path, name: str, start: float, seconds: float,
+                                       snr: float | None) -> None:
+    idx, tracks, _ = audio_index
+    x = tracks[name]
+    y = x[int(start * SR):int((start + seconds) * SR)]
+    if snr is not None:
+        y = M.add_noise(y, snr, np.random.default_rng(3))
+    matches = _query(idx, tmp_path, y)
+    assert matches and matches[0].work_id == name
+    m = matches[0]
+    assert m.score >= 1.0
+    # where the matching segment starts in the work minus where it starts in the query = start
+    assert abs((m.work_start_s - m.query_start_s) - start) < 0.1
+    assert 0 < m.duration_s <= seconds + 0.1
+
+
+@pytest.mark.parametrize("factor", [0.95, 1.05])
+def test_speed_change_is_found_by_the_scale_invariant_hashes(
+        audio_index: tuple[LocalIndex, dict[str, np.ndarray], Path], tmp_path: Path, factor: float) -> None:
+    idx, tracks, _ = audio_index
+    x = tracks["track3"]
+    start = 20.0
+    y = M.speed(x[int(start * SR):int((start + 11) * SR)], factor)[: 10 * SR]
+    matches = _query(idx, tmp_path, y)
+    assert matches and matches[0].work_id == "track3"
+    assert abs(matches[0].work_start_s - (start + matches[0].query_start_s * factor)) < 0.25
+
+
+def test_triplet_hashes_ignore_a_common_scale() -> None:
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.integers(0, 400, 120)).astype(np.int64)
+    f = rng.uniform(40, 400, 120)
+    h1, _, _ = triplet_hashes(t, f)
+    h2, _, _ = triplet_hashes(t, f * 1.03)  # a pitch shift of 3 %
+    same = np.isin(h2, h1).mean()
+    assert same > 0.8
+    # and the hashes do depend on the content
+    h3, _, _ = triplet_hashes(t, rng.uniform(40, 400, 120))
+    assert np.isin(h3, h1).mean() < 0.3
+
+
+def test_unrelated_music_matches_nothing(audio_index: tuple[LocalIndex, dict[str, np.ndarray], Path],
+                                         tmp_path: Path) -> None:
+    idx, _, _ = audio_index
+    for seed in range(100, 106):
+        assert _query(idx, tmp_path, M.music(10, seed)) == []
+
+
+def test_fingerprint_is_deterministic() -> None:
+    x = M.music(5, 9)
+    a, b = fingerprint_samples(x), fingerprint_samples(x.copy())
+    assert np.array_equal(a.pair_hashes, b.pair_hashes) and np.array_equal(a.tri_hashes, b.tri_hashes)
+    assert a.pair_hashes.size > 100

@@ -1,0 +1,78 @@
+"""Images: global DCT hash, dihedral variants and ORB verification find transformed copies;
+never-registered pictures find nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.fingerprint import media as M
+from fingerprint.image import global_codes, hamming, trim_borders
+from fingerprint.index import open_index
+from fingerprint.service import query_file
+
+Index = tuple[Path, list[tuple[str, np.ndarray]], list[tuple[str, np.ndarray]]]
+
+
+def _query(index: Path, tmp_path: Path, img: np.ndarray, ext: str = ".png") -> list[str]:
+    p = tmp_path / f"q{ext}"
+    p.write_bytes(M.encode(img, ext, 92))
+    return [m.work_id for m in query_file(p, index).matches]
+
+
+def test_dihedral_variants_are_the_hashes_of_the_turned_picture(pictures: list[tuple[str, np.ndarray]]) -> None:
+    gray = pictures[0][1][..., 1]
+    codes = global_codes(gray)
+    assert len(set(codes)) == 8
+    assert hamming(global_codes(np.ascontiguousarray(gray[:, ::-1]))[0], codes[4]) <= 8
+    assert hamming(global_codes(np.ascontiguousarray(np.rot90(gray)))[0], codes[1]) <= 8
+
+
+def test_trim_borders_removes_padding_only() -> None:
+    inner = np.random.default_rng(0).integers(30, 220, (50, 80), dtype=np.uint8)
+    padded = np.pad(inner, ((10, 10), (20, 20)), constant_values=0)
+    assert trim_borders(padded).shape == inner.shape
+    assert trim_borders(inner).shape == inner.shape
+
+
+RNG = np.random.default_rng(7)
+TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "jpeg_q30": lambda a: M.jpeg(a, 30),
+    "resize_0.5": lambda a: M.resize(a, 0.5),
+    "crop_20": lambda a: M.crop(a, 0.20, RNG),
+    "pad_20": lambda a: M.pad(a, 0.20),
+    "rotate_5": lambda a: M.rotate(a, 5),
+    "flip": lambda a: np.ascontiguousarray(a[:, ::-1]),
+    "overlay": lambda a: M.overlay(a, RNG),
+    "gamma_blur_noise": lambda a: M.noise(M.blur(M.gamma(a, 1.5), 1.5), 6, RNG),
+}
+
+
+@pytest.mark.parametrize("transform", sorted(TRANSFORMS))
+def test_transformed_copies_are_found_first(image_index: Index, tmp_path: Path, transform: str) -> None:
+    index, registered, _ = image_index
+    fn = TRANSFORMS[transform]
+    found = 0
+    for name, a in registered[:8]:
+        got = _query(index, tmp_path, fn(a))
+        found += bool(got) and got[0] == f"{name}.png"
+    assert found >= 7, f"{transform}: {found}/8"
+
+
+def test_never_registered_pictures_match_nothing(image_index: Index, tmp_path: Path) -> None:
+    index, _, negatives = image_index
+    false = [name for name, a in negatives if _query(index, tmp_path, M.jpeg(a, 60), ".jpg")]
+    assert false == []
+
+
+def test_query_reports_no_offsets_for_images(image_index: Index, tmp_path: Path) -> None:
+    index, registered, _ = image_index
+    p = tmp_path / "q.png"
+    p.write_bytes(M.encode(registered[0][1]))
+    with open_index(index, create=False) as idx:
+        m = query_file(p, idx).matches[0]
+    assert m.score >= 1.0
+    assert m.query_start_s is None and m.work_start_s is None and m.duration_s is None
