@@ -121,7 +121,9 @@ class ChainStore:
         for i, (tx, r) in enumerate(zip(txs, receipts, strict=True)):
             if r.code == REPLAY:
                 continue  # the first inclusion keeps its index entry
-            out[b"X" + tx.id] = canonical({"height": h, "index": i, "code": r.code, "info": r.info,
-                                            "tx": tx.wire()})
+            # canonical({"code", "height", "index", "info", "tx"}) with the transaction's own
+            # canonical bytes spliced in (keys in sorted order), not re-encoded
+            head = canonical({"code": r.code, "height": h, "index": i, "info": r.info})
+            out[b"X" + tx.id] = head[:-1] + b',"tx":' + tx.encode() + b"}"
             out[b"N" + tx.nonce_key] = tx.id
         return out

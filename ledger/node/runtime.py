@@ -56,6 +56,12 @@ class Params:
     base_timeout: float = 3.0
 
 
+def txs_message(txs: list[Transaction]) -> bytes:
+    """``canonical({"txs": [...], "type": "txs"})`` built from each transaction's own
+    canonical bytes, without decoding and re-encoding them (the gossip hot path)."""
+    return b'{"txs":[' + b",".join(t.encode() for t in txs) + b'],"type":"txs"}'
+
+
 class LedgerPayload:
     """The engine's view of blocks' contents: mempool batches in, validation and execution."""
 
@@ -175,7 +181,7 @@ class Node:
             except InvalidTransaction as exc:
                 out.append((tx.id, str(exc)))
         if admitted and gossip and self.net is not None:
-            self.net.broadcast(canonical({"type": "txs", "txs": [t.wire() for t in admitted]}))
+            self.net.broadcast(txs_message(admitted))
         if admitted:
             self._release_held()
         return out
@@ -308,7 +314,7 @@ class Node:
         if not isinstance(ids, list) or self.net is None:
             return
         found = [self.body(bytes.fromhex(t)) for t in ids[:10_000] if isinstance(t, str)]
-        self.net.send(peer, canonical({"type": "txs", "txs": [t.wire() for t in found if t is not None]}))
+        self.net.send(peer, txs_message([t for t in found if t is not None]))
 
     def _on_get_block(self, peer: str, msg: dict[str, Any]) -> None:
         if self.net is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ledger.codec import canonical, parse
 from ledger.consensus.engine import genesis_block
 from ledger.consensus.types import Block, QuorumCertificate, Validator, ValidatorSet
 from ledger.crypto import SM2PrivateKey
@@ -51,6 +52,9 @@ def test_receipts_for_each_outcome_and_replays_across_blocks(tmp_path: Path) -> 
     assert app.tree.get(b"kv/n") == b"1"
     rec = app.chain.tx(good.id)
     assert rec is not None and (rec.height, rec.index, rec.code) == (1, 0, OK)
+    raw = store.get(b"X" + good.id)
+    assert raw is not None and canonical(parse(raw)) == raw, "index records are canonical JSON"
+    assert Transaction.decode(rec.tx) == good
     # a replay in a later block changes nothing and keeps the first index entry
     root2, receipts2 = app.execute(2, [good])
     assert [r.code for r in receipts2] == [REPLAY] and root2 == root1
@@ -74,3 +78,10 @@ def test_two_nodes_reach_the_same_root() -> None:
         roots.append(root)
     assert roots[0] == roots[1]
     assert LedgerApp(MemoryStore()).execute(1, list(reversed(txs)))[0] != roots[0], "order matters"
+
+
+def test_gossip_message_is_the_canonical_encoding() -> None:
+    from ledger.node.runtime import txs_message
+
+    txs = [tx({"key": "名", "value": "值"}) for _ in range(3)]
+    assert txs_message(txs) == canonical({"type": "txs", "txs": [t.wire() for t in txs]})
