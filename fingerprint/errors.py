@@ -52,5 +52,9 @@ class UnknownWork(IndexError_):
     """A work id that the index does not hold."""
 
 
+class DuplicateWork(IndexError_):
+    """A work id that is already registered (remove it first, or replace it)."""
+
+
 class DependencyMissing(FingerprintError):
     """A library needed for this modality is not installed."""

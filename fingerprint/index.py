@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .errors import IndexCorrupt, UnknownWork
+from .errors import DuplicateWork, IndexCorrupt, IndexError_, UnknownWork
 from .formats import Fingerprint
 
 SCHEMA_VERSION = 1
@@ -272,14 +272,14 @@ class LocalIndex(IndexBackend):
     # -- writing ------------------------------------------------------------------------------
     def add(self, work_id: str, fp: Fingerprint, *, replace: bool = False) -> None:
         if not work_id:
-            raise UnknownWork("work id must not be empty")
+            raise IndexError_(f"index {self.folder}: a work id must not be empty")
         cur = self.db.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
             old = cur.execute("SELECT wid FROM works WHERE work_id=?", (work_id,)).fetchone()
             if old is not None:
                 if not replace:
-                    raise UnknownWork(f"index {self.folder}: work {work_id!r} is already registered "
+                    raise DuplicateWork(f"index {self.folder}: work {work_id!r} is already registered "
                                       "(remove it first or pass replace)")
                 self._delete(cur, int(old[0]))
             cur.execute("INSERT INTO works (work_id, modality, sm3, version, duration_s, size, added_at) "

@@ -50,6 +50,9 @@ SEGMENT_GAP_S = 3.0
 # text: share of the smaller document's winnowed hashes found in the other
 TEXT_MIN_CONTAINMENT = 0.3
 TEXT_MIN_SHARED = 4
+# ... or this many shared winnowed hashes whatever the containment (a passage of roughly 50+
+# tokens copied into a longer text); negatives reached 11
+TEXT_ABS_SHARED = 16
 
 
 @dataclass
@@ -377,8 +380,9 @@ def match_text(index: IndexBackend, q: TextFingerprint) -> list[Match]:
             continue
         smaller = min(qset.size, index.item_count("text", w))
         containment = shared / max(smaller, 1)
-        if containment >= TEXT_MIN_CONTAINMENT:
-            out[w] = Match(w, containment / TEXT_MIN_CONTAINMENT, method="winnow")
+        score = max(containment / TEXT_MIN_CONTAINMENT, shared / TEXT_ABS_SHARED)
+        if score >= 1.0:
+            out[w] = Match(w, score, method="winnow")
     return _best(out)
 
 

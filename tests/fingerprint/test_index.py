@@ -11,7 +11,7 @@ import pytest
 
 import fingerprint.index as index_mod
 from bench.fingerprint import media as M
-from fingerprint.errors import IndexCorrupt, UnknownWork
+from fingerprint.errors import DuplicateWork, IndexCorrupt, UnknownWork
 from fingerprint.formats import fingerprint_file
 from fingerprint.index import open_index
 from fingerprint.service import add_dir, query_file
@@ -33,7 +33,7 @@ def test_add_query_remove_and_reopen(tmp_path: Path, media_dir: Path) -> None:
         for f in files:
             idx.add(f.name, fingerprint_file(f))
         assert idx.count() == len(files) and idx.count("audio") == 1
-        with pytest.raises(UnknownWork, match="already registered"):
+        with pytest.raises(DuplicateWork, match="already registered"):
             idx.add(files[0].name, fingerprint_file(files[0]))
     with open_index(tmp_path / "idx", create=False) as idx:
         assert [m.work_id for m in query_file(files[1], idx).matches][:1] == [files[1].name]
