@@ -92,9 +92,6 @@ def up(data: Path, *, detach: bool, wait: float = 120.0, echo: Any = print) -> i
         for nid, cfg in list(pending.items()):
             if api_ok(cfg.api_url()):
                 del pending[nid]
-        for child in children:
-            if child.poll() is not None and child.returncode not in (0, None):
-                pass
         time.sleep(0.3)
     doc = write_cluster(data)
     if pending:

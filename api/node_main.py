@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -63,7 +64,7 @@ def is_running(folder: Path) -> bool:
         return False
 
 
-def make_admit(cfg: NodeConfig) -> PeerIdentity | object:
+def make_admit(cfg: NodeConfig) -> Callable[[PeerIdentity], bool]:
     """Admit a peer only if its link is bound to its known, unrevoked SM2 certificate."""
     consortium = cfg.consortium
     known: dict[str, Certificate] = {}
@@ -111,7 +112,7 @@ async def run(folder: Path) -> None:
             node_id=cfg.id, listen=cfg.listen, peers=cfg.peers,
             server_ctx=tls_context(True, folder / "tls.crt", folder / "tls.key", tca),
             client_ctx=tls_context(False, folder / "tls.crt", folder / "tls.key", tca),
-            on_message=node.on_net, admit=make_admit(cfg),  # type: ignore[arg-type]
+            on_message=node.on_net, admit=make_admit(cfg),
             status=lambda: {"height": app.chain.head, "view": node.engine.view},
         )
         node.attach(net)
