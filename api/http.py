@@ -9,7 +9,9 @@
 - ``GET /v1/blocks/{height}``: header, hash, the QC certifying it, transaction ids, receipts.
 
 Bodies are read as raw bytes and parsed with the canonical-JSON codec (no model layer on
-the hot path). Errors map to status codes here and nowhere else.
+the hot path). Errors map to status codes here and nowhere else. Every route is ``async``:
+FastAPI runs plain ``def`` routes on a thread pool, and the node (its engine, mempool and
+store handles) belongs to the event loop's thread alone.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def create_app(node: Node, *, role: str, org: str, online: Any) -> FastAPI:
     app = FastAPI(title="Rongxin node API", version="1", docs_url="/docs", redoc_url=None)
 
     @app.get("/v1/status")
-    def status() -> Response:
+    async def status() -> Response:
         """This node, its last committed block and the validators and peers it sees."""
         s = node.status()
         s.update({"role": role, "org": org, "chain": node.chain, "peers_online": sorted(online())})
@@ -87,7 +89,7 @@ def create_app(node: Node, *, role: str, org: str, online: Any) -> FastAPI:
         return _json(one, 202 if one.get("status") == "pending" else 200)
 
     @app.get("/v1/txs/{tx_id}")
-    def get_tx(tx_id: str) -> Response:
+    async def get_tx(tx_id: str) -> Response:
         """A transaction's status, block, receipt and inclusion proof."""
         try:
             raw_id = bytes.fromhex(tx_id)
@@ -109,7 +111,7 @@ def create_app(node: Node, *, role: str, org: str, online: Any) -> FastAPI:
         })
 
     @app.get("/v1/blocks/{height}")
-    def get_block(height: int) -> Response:
+    async def get_block(height: int) -> Response:
         """A committed block with the QC that certifies it."""
         if height == 0:
             g = node.genesis

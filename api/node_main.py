@@ -29,7 +29,7 @@ from ledger.net.transport import PeerNetwork
 from ledger.node.app import LedgerApp
 from ledger.node.config import ConfigError, Genesis, NodeConfig
 from ledger.node.runtime import Node
-from ledger.state.store import open_store
+from ledger.state.store import GroupedStore, open_store
 
 from .http import create_app
 
@@ -102,7 +102,8 @@ async def run(folder: Path) -> None:
     genesis = Genesis.load(cfg.consortium / "genesis.json")
     lock = take_lock(folder)
     (folder / "pid").write_text(f"{os.getpid()}\n")
-    store = open_store(folder / "db")
+    # one durable commit per message handled (block commit + safety record together)
+    store = GroupedStore(open_store(folder / "db"))
     try:
         app = LedgerApp(store)
         node = Node(node_id=cfg.id, chain=cfg.chain, app=app, genesis=genesis.block, vset=genesis.vset,

@@ -1,10 +1,10 @@
 """``rongxin bench ledger``: committed TPS and commit latency of the local consortium.
 
 The load generator is this process; the nodes are their own processes. All transactions
-are signed before the measured window. Batches of ``--batch`` transactions go to the
-validators in turn, at most ``--in-flight`` transactions outstanding (or at ``--rate`` per
-second); a validator that does not answer (e.g. killed) is skipped and the batch retried
-elsewhere. A poller reads committed blocks from one validator and stamps each transaction's
+are signed before the measured window. One client thread per validator posts batches of
+``--batch`` transactions, together at most ``--in-flight`` transactions outstanding (and at
+most ``--rate`` per second); a validator that does not answer (e.g. killed) is skipped and
+the batch retried at the next. A transaction's submission time is when its batch is sent. A poller reads committed blocks from one validator and stamps each transaction's
 commit time. ``tps`` = committed ÷ (last commit − first submission). Also printed: the
 ``openssl speed sm2`` verify rates (one core and all cores) measured in the same run before
 the load, and ``efficiency`` = tps × validators ÷ the all-core rate.
@@ -56,26 +56,53 @@ class Load:
         self.lock = threading.Lock()
         self.done_submitting = False
 
-    def _outstanding(self) -> int:
-        with self.lock:
-            return len(self.submit_at) - len(self.commit_at) - len(self.rejected)
-
     def submit_all(self) -> None:
-        start = time.monotonic()
-        sent = 0
-        turn = 0
-        for i in range(0, len(self.txs), self.batch):
-            chunk = self.txs[i : i + self.batch]
-            if self.rate:
-                wait = start + sent / self.rate - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
-            while self._outstanding() > self.in_flight:
-                time.sleep(0.01)
+        """One submitting thread per validator (clients are many; one serial client would
+        measure its own round trips), sharing the in-flight bound and the rate."""
+        chunks = [self.txs[i : i + self.batch] for i in range(0, len(self.txs), self.batch)]
+        self._next = 0
+        self._sent = 0
+        self._start = time.monotonic()
+        errors: list[BaseException] = []
+
+        def worker(first: int) -> None:
+            try:
+                self._submit_worker(chunks, first)
+            except Exception as exc:  # noqa: BLE001 - surfaced to the caller below
+                errors.append(exc)
+
+        workers = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(len(self.validators))]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        self.done_submitting = True
+        if errors:
+            raise errors[0]
+
+    def _take(self, chunks: list[list[Transaction]]) -> list[Transaction] | None:
+        while True:
+            with self.lock:
+                if self._next >= len(chunks):
+                    return None
+                outstanding = len(self.submit_at) - len(self.commit_at) - len(self.rejected)
+                due = self._start + self._sent / self.rate if self.rate else 0.0
+                if outstanding + len(chunks[self._next]) <= self.in_flight + self.batch and time.monotonic() >= due:
+                    chunk = chunks[self._next]
+                    self._next += 1
+                    self._sent += len(chunk)
+                    # counted as in flight from now on, so the other workers see it
+                    now = time.monotonic()
+                    for tx in chunk:
+                        self.submit_at.setdefault(tx.id_hex, now)
+                    return chunk
+            time.sleep(0.005)
+
+    def _submit_worker(self, chunks: list[list[Transaction]], first: int) -> None:
+        while (chunk := self._take(chunks)) is not None:
             body = b'{"txs":[' + b",".join(t.encode() for t in chunk) + b"]}"
             for attempt in range(200):
-                api = self.validators[(turn + attempt) % len(self.validators)]
-                now = time.monotonic()
+                api = self.validators[(first + attempt) % len(self.validators)]
                 try:
                     results = _post(api + "/v1/txs", body)["results"]
                 except (urllib.error.URLError, OSError, ValueError, KeyError):
@@ -83,15 +110,11 @@ class Load:
                     continue
                 with self.lock:
                     for tx, r in zip(chunk, results, strict=True):
-                        self.submit_at.setdefault(tx.id_hex, now)
                         if not r["accepted"]:
                             self.rejected[tx.id_hex] = str(r.get("reason"))
                 break
             else:
                 raise RuntimeError("no validator accepted a batch for 200 tries")
-            turn += 1
-            sent += len(chunk)
-        self.done_submitting = True
 
     def poll_commits(self, deadline: float) -> None:
         height = 0

@@ -42,9 +42,12 @@ def _check(obj: Any, depth: int = 0) -> None:
     raise EncodingError(f"{type(obj).__name__} has no canonical JSON form")
 
 
-def canonical(obj: Any) -> bytes:
-    """``obj`` as canonical JSON bytes."""
-    _check(obj)
+def canonical(obj: Any, *, check: bool = True) -> bytes:
+    """``obj`` as canonical JSON bytes. ``check=False`` skips the walk that refuses floats,
+    non-string keys and deep nesting: only for values this process built from checked parts
+    (e.g. a block record), never for anything that arrived from outside."""
+    if check:
+        _check(obj)
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False).encode("utf-8")
 

@@ -19,6 +19,7 @@ import re
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from .codec import EncodingError, canonical, hexbytes, parse
@@ -94,9 +95,9 @@ class Transaction:
             raise InvalidTransaction('a transaction is {"body": {...}, "sig": "..."}')
         body = obj["body"]
         try:
-            _check_body(body)
+            _check_body(body, payload=False)
             sig = hexbytes(obj["sig"], "sig")
-            body_bytes = canonical(body)
+            body_bytes = canonical(body)  # also checks the payload has a canonical form
             sender = hexbytes(body["sender"], "sender", 65)
         except EncodingError as exc:
             raise InvalidTransaction(f"malformed transaction: {exc}") from None
@@ -125,13 +126,13 @@ class Transaction:
     def id_hex(self) -> str:
         return self.id.hex()
 
-    @property
+    @cached_property
     def nonce_key(self) -> bytes:
         """What makes ``(sender, nonce)`` single-use: SM3(sender || nonce as 8 bytes)."""
         return sm3(self.sender + self.nonce.to_bytes(8, "big"))
 
 
-def _check_body(body: Any) -> None:
+def _check_body(body: Any, payload: bool = True) -> None:
     if not isinstance(body, dict) or set(body) != BODY_KEYS:
         missing = BODY_KEYS - set(body) if isinstance(body, dict) else BODY_KEYS
         raise EncodingError(f"body must have exactly {sorted(BODY_KEYS)}; missing {sorted(missing)}")
@@ -145,7 +146,8 @@ def _check_body(body: Any) -> None:
             raise EncodingError(f"{name} must be an integer in [0, 2^63)")
     if not isinstance(body["payload"], dict):
         raise EncodingError("payload must be a JSON object")
-    canonical(body["payload"])  # no floats, no exotic values
+    if payload:
+        canonical(body["payload"])  # no floats, no exotic values
 
 
 class KeyCache:

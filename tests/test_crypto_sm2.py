@@ -252,3 +252,53 @@ def test_repr_never_shows_the_private_scalar() -> None:
     key = SM2PrivateKey.generate()
     assert key.scalar().hex() not in repr(key)
     assert key.scalar().hex()[:8] not in repr(key)
+
+
+def _asn1crypto_strict(der: bytes) -> tuple[int, int] | None:
+    """The reference reading of a DER signature, by an independent DER library."""
+    from asn1crypto import algos
+
+    try:
+        parsed = algos.DSASignature.load(der, strict=True)
+        r, s = int(parsed["r"].native), int(parsed["s"].native)
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not (0 < r < N and 0 < s < N):
+        return None
+    if bytes(algos.DSASignature({"r": r, "s": s}).dump()) != der:
+        return None
+    return r, s
+
+
+_MUTATION_BASE = SM2PrivateKey.generate().sign(b"m")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_signature_decoding_agrees_with_asn1crypto_on_mutations(data: st.DataObject) -> None:
+    der = bytearray(_MUTATION_BASE)
+    for _ in range(data.draw(st.integers(0, 3))):
+        op = data.draw(st.sampled_from(["flip", "insert", "delete"]))
+        at = data.draw(st.integers(0, len(der)))
+        if op == "flip" and at < len(der):
+            der[at] ^= 1 << data.draw(st.integers(0, 7))
+        elif op == "insert":
+            der.insert(at, data.draw(st.integers(0, 255)))
+        elif op == "delete" and at < len(der):
+            del der[at]
+    expected = _asn1crypto_strict(bytes(der))
+    try:
+        got: tuple[int, int] | None = decode_signature(bytes(der))
+    except MalformedSignature:
+        got = None
+    assert got == expected
+
+
+@pytest.mark.parametrize("der", [b"", b"\x30\x00", b"\x30\x06\x02\x01\x01\x02\x01\x01"])
+def test_signature_decoding_edge_cases(der: bytes) -> None:
+    assert _asn1crypto_strict(der) == (None if len(der) < 8 else (1, 1))
+    if len(der) < 8:
+        with pytest.raises(MalformedSignature):
+            decode_signature(der)
+    else:
+        assert decode_signature(der) == (1, 1)

@@ -130,6 +130,9 @@ class Config:
     base_timeout: float = 3.0
     block_interval: float = 0.2
     idle_interval: float = 1.0
+    # seconds on a monotonic clock; with it the block interval is measured from when this node
+    # saw the parent block (a target spacing between blocks), without it from entering the view
+    clock: Callable[[], float] | None = None
 
 
 @dataclass
@@ -183,6 +186,7 @@ class Engine:
         self.proposed_views: set[int] = set()
         self.requested: dict[bytes, str] = {}
         self.pending_qcs: dict[bytes, QuorumCertificate] = {}
+        self.seen_at: dict[bytes, float] = {}  # block hash -> when its proposal arrived (cfg.clock)
 
     # ------------------------------------------------------------ helpers
     def vset_for_next(self) -> ValidatorSet:
@@ -208,6 +212,10 @@ class Engine:
         if self.me is not None and leader == self.me.id and view not in self.proposed_views:
             busy = self.payload.has_work() or self._uncommitted_on_high_chain()
             delay = self.cfg.block_interval if busy else self.cfg.idle_interval
+            seen = self.seen_at.get(self.high_qc.block)
+            if busy and self.cfg.clock is not None and seen is not None:
+                # the interval is a spacing between blocks: the rounds' own latency counts toward it
+                delay = min(delay, max(0.0, seen + delay - self.cfg.clock()))
             actions.append(SetTimer("propose", view, delay))
         return actions
 
@@ -410,6 +418,11 @@ class Engine:
             raise InvalidMessage("height is not parent height + 1")
         actions: list[Action] = []
         self.blocks[block.hash] = block
+        if self.cfg.clock is not None:
+            self.seen_at[block.hash] = self.cfg.clock()
+            if len(self.seen_at) > 512:
+                for old in list(self.seen_at)[:256]:
+                    del self.seen_at[old]
         actions += self._process_qc(justify)
         if tc is not None:
             actions += self._advance(tc.view + 1, via=tc, progress=False)

@@ -305,6 +305,32 @@ def verify_digest(key: PKey, digest: bytes, signature: bytes) -> bool:
     return bool(ok == 1)
 
 
+class Verifier:
+    """A verify context kept for one key: initialised once, reused for every signature
+    (``EVP_PKEY_verify`` may be called repeatedly after one ``EVP_PKEY_verify_init``).
+    A context is not safe to share between threads, so a second thread that finds it busy
+    uses a fresh one."""
+
+    __slots__ = ("_busy", "_ctx", "_key")
+
+    def __init__(self, key: PKey) -> None:
+        self._key = key
+        self._ctx = PKeyCtx.for_key(key)
+        check(lib().EVP_PKEY_verify_init(self._ctx.ptr), "verify init")
+        self._busy = threading.Lock()
+
+    def verify(self, digest: bytes, signature: bytes) -> bool:
+        if not self._busy.acquire(blocking=False):
+            return verify_digest(self._key, digest, signature)
+        try:
+            ok = lib().EVP_PKEY_verify(self._ctx.ptr, signature, len(signature), digest, len(digest))
+        finally:
+            self._busy.release()
+        if ok != 1:
+            lib().ERR_clear_error()
+        return bool(ok == 1)
+
+
 def _crypt(key: PKey, data: bytes, decrypt: bool) -> bytes | None:
     lb = lib()
     init, run = (

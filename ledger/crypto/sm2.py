@@ -82,18 +82,35 @@ def encode_signature(r: int, s: int) -> bytes:
     return bytes(algos.DSASignature({"r": r, "s": s}).dump())
 
 
+def _der_int(der: bytes, at: int) -> tuple[int, int]:
+    """One minimal, positive DER INTEGER of at most 33 bytes at ``der[at]``: (value, next offset)."""
+    if at + 2 > len(der) or der[at] != 0x02:
+        raise MalformedSignature("not a DER SM2 signature: expected an INTEGER")
+    n = der[at + 1]
+    start, end = at + 2, at + 2 + n
+    if not 1 <= n <= 33 or end > len(der):
+        raise MalformedSignature("not a DER SM2 signature: bad INTEGER length")
+    if der[start] & 0x80:
+        raise MalformedSignature("signature values r and s must lie in [1, n-1]")
+    if n > 1 and der[start] == 0 and not der[start + 1] & 0x80:
+        raise MalformedSignature("signature is not in canonical DER")
+    return int.from_bytes(der[start:end], "big"), end
+
+
 def decode_signature(der: bytes) -> tuple[int, int]:
-    """Strict DER decoding: trailing bytes, non-minimal integers or values outside
-    ``[1, n-1]`` raise ``MalformedSignature``."""
-    try:
-        parsed = algos.DSASignature.load(bytes(der), strict=True)
-        r, s = int(parsed["r"].native), int(parsed["s"].native)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedSignature(f"not a DER SM2 signature: {exc}") from None
+    """Strict DER decoding of ``SEQUENCE { r INTEGER, s INTEGER }``: trailing bytes, long-form
+    or wrong lengths, non-minimal integers or values outside ``[1, n-1]`` raise
+    ``MalformedSignature``. (A SM2 signature is at most 72 bytes, so every length is short
+    form.)"""
+    der = bytes(der)
+    if len(der) < 8 or der[0] != 0x30 or der[1] != len(der) - 2:
+        raise MalformedSignature("not a DER SM2 signature: expected SEQUENCE { r, s } with exact length")
+    r, at = _der_int(der, 2)
+    s, at = _der_int(der, at)
+    if at != len(der):
+        raise MalformedSignature("not a DER SM2 signature: trailing bytes inside the SEQUENCE")
     if not (0 < r < N and 0 < s < N):
         raise MalformedSignature("signature values r and s must lie in [1, n-1]")
-    if bytes(algos.DSASignature({"r": r, "s": s}).dump()) != bytes(der):
-        raise MalformedSignature("signature is not in canonical DER")
     return r, s
 
 
@@ -167,12 +184,13 @@ def _require_sm2(key: C.PKey, what: str) -> C.PKey:
 class SM2PublicKey:
     """An SM2 public key: verifies signatures and encrypts to its holder."""
 
-    __slots__ = ("_pkey", "_point", "_z")
+    __slots__ = ("_pkey", "_point", "_verifier", "_z")
 
     def __init__(self, pkey: C.PKey, point: bytes) -> None:
         self._pkey = pkey
         self._point = point
         self._z: dict[bytes, bytes] = {}
+        self._verifier: C.Verifier | None = None
 
     # construction
     @classmethod
@@ -241,7 +259,9 @@ class SM2PublicKey:
         if len(digest) != 32:
             raise ValueError("an SM2 digest is 32 bytes")
         decode_signature(signature)
-        if not C.verify_digest(self._pkey, bytes(digest), bytes(signature)):
+        if self._verifier is None:
+            self._verifier = C.Verifier(self._pkey)
+        if not self._verifier.verify(bytes(digest), bytes(signature)):
             raise InvalidSignature("SM2 signature does not verify for this key and signer ID")
 
     def verify(

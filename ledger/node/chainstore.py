@@ -113,8 +113,9 @@ class ChainStore:
                        receipts: Sequence[Receipt]) -> Mapping[bytes, bytes]:
         h = block.height
         out: dict[bytes, bytes] = {
+            # built from checked parts: a validated block, a verified QC, receipts of ints and str
             b"B" + _h8(h): canonical({"block": block.wire(), "qc": qc.wire(),
-                                       "receipts": [r.wire() for r in receipts]}),
+                                       "receipts": [r.wire() for r in receipts]}, check=False),
             b"H" + block.hash: _h8(h),
             HEAD: _h8(h),
         }
@@ -123,7 +124,8 @@ class ChainStore:
                 continue  # the first inclusion keeps its index entry
             # canonical({"code", "height", "index", "info", "tx"}) with the transaction's own
             # canonical bytes spliced in (keys in sorted order), not re-encoded
-            head = canonical({"code": r.code, "height": h, "index": i, "info": r.info})
-            out[b"X" + tx.id] = head[:-1] + b',"tx":' + tx.encode() + b"}"
+            info = b'"ok"' if r.info == "ok" else canonical(r.info)
+            out[b"X" + tx.id] = (b'{"code":%d,"height":%d,"index":%d,"info":%s,"tx":%s}'
+                                 % (r.code, h, i, info, tx.encode()))
             out[b"N" + tx.nonce_key] = tx.id
         return out

@@ -19,6 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,7 +144,8 @@ class Node:
         safety = self.app.chain.safety()
         voted, high_qc = safety if safety is not None else (0, None)
         cfg = Config(chain=self.chain, base_timeout=self.params.base_timeout,
-                     block_interval=self.params.block_interval, idle_interval=self.params.idle_interval)
+                     block_interval=self.params.block_interval, idle_interval=self.params.idle_interval,
+                     clock=time.monotonic)
         return Engine(config=cfg, signer=self.signer, vset_at=lambda _h: self.vset, genesis=self.genesis,
                       payload=LedgerPayload(self), committed=committed, highest_voted_view=voted,
                       high_qc=high_qc, keys=self.keys)
@@ -152,7 +154,19 @@ class Node:
         self.net = net
 
     def start(self) -> None:
-        self._apply(self.engine.start())
+        with self._grouped():
+            self._apply(self.engine.start())
+
+    def _grouped(self) -> AbstractContextManager[None]:
+        """Group the store's writes of one event (a message, a timer) into one durable commit
+        when the store supports it (``GroupedStore``)."""
+        group = getattr(self.app.store, "group", None)
+        return group() if group is not None else nullcontext()
+
+    def _durable(self) -> None:
+        flush = getattr(self.app.store, "flush", None)
+        if flush is not None:
+            flush()
 
     def stop(self) -> None:
         for handle in self.timers.values():
@@ -183,7 +197,8 @@ class Node:
         if admitted and gossip and self.net is not None:
             self.net.broadcast(txs_message(admitted))
         if admitted:
-            self._release_held()
+            with self._grouped():
+                self._release_held()
         return out
 
     def uncommitted_ids(self, parent: Block) -> set[bytes]:
@@ -214,7 +229,9 @@ class Node:
     def _apply(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, Persist):
+                # on disk before the vote or timeout it protects is handed to the network
                 self.app.chain.save_safety(action.highest_voted_view, action.high_qc)
+                self._durable()
             elif isinstance(action, Broadcast):
                 if self.net is not None:
                     self.net.broadcast(canonical(action.message))
@@ -235,11 +252,18 @@ class Node:
         if old is not None:
             old.cancel()
         loop = asyncio.get_running_loop()
-        self.timers[action.kind] = loop.call_later(
-            action.delay, lambda: self._apply(self.engine.on_timer(action.kind, action.view)))
+        self.timers[action.kind] = loop.call_later(action.delay, self._on_timer, action.kind, action.view)
+
+    def _on_timer(self, kind: str, view: int) -> None:
+        with self._grouped():
+            self._apply(self.engine.on_timer(kind, view))
 
     # ------------------------------------------------------------ network messages
     def on_net(self, peer: str, payload: bytes) -> None:
+        with self._grouped():
+            self._on_net(peer, payload)
+
+    def _on_net(self, peer: str, payload: bytes) -> None:
         try:
             msg = parse(payload)
         except EncodingError as exc:

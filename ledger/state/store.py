@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +90,7 @@ class LMDBStore:
             raise StoreError(f"cannot open the LMDB store in {folder}: {exc}") from exc
         self._path = folder
         self._reader: Any = None
+        self._owner = threading.get_ident()
 
     def _live(self) -> lmdb.Environment:
         if self._env is None:
@@ -105,6 +108,12 @@ class LMDBStore:
             self._reader = None
 
     def get(self, key: bytes) -> bytes | None:
+        if threading.get_ident() != self._owner:
+            # the cached snapshot belongs to the thread that writes; another thread reads
+            # through its own short transaction so it never pins or races that snapshot
+            with self._live().begin(buffers=False) as txn:
+                other: bytes | None = txn.get(key)
+                return other
         reader = self._reader if self._reader is not None else self._read_txn()
         value: bytes | None = reader.get(key)
         return value
@@ -239,6 +248,59 @@ class SQLiteStore:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+class GroupedStore:
+    """Group commit over any ``KVStore``: inside ``group()``, ``write`` batches collect in an
+    overlay that reads see at once, and leave the group as ONE atomic, durable commit (one
+    fsync instead of one per batch). Outside a group, writes pass straight through.
+
+    Each grouped batch is complete when it is added, so flushing on an exception too keeps
+    exactly the batches that a store without grouping would hold. What a group defers is
+    only the point where its batches become durable: call ``flush()`` before anything that
+    must not leave the process until the data is on disk (e.g. a vote after the safety
+    record). ``iterate`` flushes first, so it sees everything written.
+    """
+
+    def __init__(self, inner: LMDBStore | SQLiteStore | MemoryStore) -> None:
+        self.inner = inner
+        self._overlay: dict[bytes, bytes | None] = {}
+        self._depth = 0
+
+    def get(self, key: bytes) -> bytes | None:
+        if key in self._overlay:
+            return self._overlay[key]
+        return self.inner.get(key)
+
+    def write(self, batch: Mapping[bytes, bytes | None]) -> None:
+        if self._depth == 0:
+            self.inner.write(batch)
+            return
+        _check_batch(batch)
+        self._overlay.update(batch)
+
+    def flush(self) -> None:
+        if self._overlay:
+            pending, self._overlay = self._overlay, {}
+            self.inner.write(pending)
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self.flush()
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        self.flush()
+        return self.inner.iterate(prefix)
+
+    def close(self) -> None:
+        self.flush()
+        self.inner.close()
 
 
 def open_store(path: str | os.PathLike[str], *, backend: str = "lmdb", sync: bool = True) -> LMDBStore | SQLiteStore:
