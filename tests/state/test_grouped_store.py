@@ -15,7 +15,7 @@ class CountingStore(MemoryStore):
         super().__init__()
         self.commits = 0
 
-    def write(self, batch: object) -> None:  # type: ignore[override]
+    def write(self, batch: object) -> None:
         self.commits += 1
         super().write(batch)  # type: ignore[arg-type]
 
