@@ -64,8 +64,10 @@ def is_running(folder: Path) -> bool:
         return False
 
 
-def make_admit(cfg: NodeConfig) -> Callable[[PeerIdentity], bool]:
-    """Admit a peer only if its link is bound to its known, unrevoked SM2 certificate."""
+def make_admit(cfg: NodeConfig, node: Node | None = None) -> Callable[[PeerIdentity], bool]:
+    """Admit a peer only if its link is bound to its known SM2 certificate (from the
+    consortium folder, or admitted on chain) that is revoked neither by the CA's CRL nor on
+    chain (exit or eviction)."""
     consortium = cfg.consortium
     known: dict[str, Certificate] = {}
     for folder in (consortium / "nodes").iterdir():
@@ -81,8 +83,13 @@ def make_admit(cfg: NodeConfig) -> Callable[[PeerIdentity], bool]:
         return set(crl.revocations())
 
     def admit(ident: PeerIdentity) -> bool:
+        if node is not None and node.is_revoked(ident.node_id):
+            return False
         cert = known.get(ident.node_id)
-        if cert is None or cert.fingerprint != ident.sm2_cert_fingerprint:
+        if cert is None:
+            member = node.member(ident.node_id) if node is not None else None
+            return member is not None and member["certificate"] == ident.sm2_cert_fingerprint
+        if cert.fingerprint != ident.sm2_cert_fingerprint:
             return False
         return cert.serial not in revoked_serials()
 
@@ -105,15 +112,15 @@ async def run(folder: Path) -> None:
     # one durable commit per message handled (block commit + safety record together)
     store = GroupedStore(open_store(folder / "db"))
     try:
-        app = LedgerApp(store)
+        app = LedgerApp(store, governance=genesis.make_governance())
         node = Node(node_id=cfg.id, chain=cfg.chain, app=app, genesis=genesis.block, vset=genesis.vset,
-                    signer=cfg.signer(), params=genesis.params)
+                    signer=cfg.signer(), params=genesis.params, tx_key=cfg.key())
         tca = cfg.consortium / "ca" / "transport-ca.crt.pem"
         net = PeerNetwork(
             node_id=cfg.id, listen=cfg.listen, peers=cfg.peers,
             server_ctx=tls_context(True, folder / "tls.crt", folder / "tls.key", tca),
             client_ctx=tls_context(False, folder / "tls.crt", folder / "tls.key", tca),
-            on_message=node.on_net, admit=make_admit(cfg),
+            on_message=node.on_net, admit=make_admit(cfg, node),
             status=lambda: {"height": app.chain.head, "view": node.engine.view},
         )
         node.attach(net)

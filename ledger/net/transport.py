@@ -88,6 +88,9 @@ class PeerNetwork:
         self._server: asyncio.base_events.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._inbound: set[asyncio.StreamWriter] = set()
+        self._inbound_from: dict[asyncio.StreamWriter, str] = {}
+        self._dialers: dict[str, asyncio.Task[None]] = {}
+        self._started = False
         self.refused: list[tuple[str, str]] = []  # (who, why), most recent last
 
     # ------------------------------------------------------------ life cycle
@@ -95,9 +98,37 @@ class PeerNetwork:
         host, port = self.listen
         self._server = await asyncio.start_server(self._serve, host, port, ssl=self.server_ctx,
                                                   reuse_address=True)
+        self._started = True
         for pid in self.peers:
-            self._tasks.append(asyncio.create_task(self._dial(pid), name=f"dial-{pid}"))
+            self._start_dialer(pid)
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
+
+    def _start_dialer(self, peer_id: str) -> None:
+        task = asyncio.create_task(self._dial(peer_id), name=f"dial-{peer_id}")
+        self._dialers[peer_id] = task
+        self._tasks.append(task)
+
+    def add_peer(self, peer_id: str, address: tuple[str, int]) -> None:
+        """Start linking with a node admitted after start-up (e.g. a validator that joined)."""
+        if peer_id == self.node_id or peer_id in self.peers:
+            return
+        self.peers[peer_id] = PeerState(address)
+        log.info("new peer %s at %s:%d", peer_id, *address)
+        if self._started:
+            self._start_dialer(peer_id)
+
+    def drop_peer(self, peer_id: str, why: str) -> None:
+        """Stop talking to a peer (e.g. its certificate was revoked): close both links and
+        refuse it from now on (``admit`` must refuse it too, or it would dial back in)."""
+        if self.peers.pop(peer_id, None) is None:
+            return
+        log.warning("dropping peer %s: %s", peer_id, why)
+        task = self._dialers.pop(peer_id, None)
+        if task is not None:
+            task.cancel()
+        for writer, who in list(self._inbound_from.items()):
+            if who == peer_id:
+                writer.close()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -173,6 +204,7 @@ class PeerNetwork:
             writer.close()
             return
         self._inbound.add(writer)
+        self._inbound_from[writer] = peer_id
         peer = self.peers[peer_id]
         try:
             while True:
@@ -195,6 +227,7 @@ class PeerNetwork:
             pass
         finally:
             self._inbound.discard(writer)
+            self._inbound_from.pop(writer, None)
             writer.close()
 
     # ------------------------------------------------------------ outbound

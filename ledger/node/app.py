@@ -16,12 +16,16 @@ reach a write. Contract execution (issue 4) plugs in here as more handlers.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from ..consensus.types import Block, QuorumCertificate
 from ..state.abc import KVStore
 from ..state.smt import SparseMerkleTree
 from ..tx import Transaction
 from .chainstore import BAD_PAYLOAD, EXPIRED, OK, REPLAY, UNKNOWN_TYPE, ChainStore, Receipt
+
+if TYPE_CHECKING:
+    from .governance import Governance
 
 Reader = Callable[[bytes], bytes | None]
 Handler = Callable[[Transaction, Reader], Mapping[bytes, bytes | None]]
@@ -45,11 +49,20 @@ DEFAULT_HANDLERS: dict[str, Handler] = {"kv.set": kv_set}
 
 
 class LedgerApp:
-    def __init__(self, store: KVStore, handlers: Mapping[str, Handler] | None = None) -> None:
+    def __init__(self, store: KVStore, handlers: Mapping[str, Handler] | None = None,
+                 governance: Governance | None = None) -> None:
         self.store = store
         self.tree = SparseMerkleTree(store)
         self.chain = ChainStore(store)
         self.handlers = dict(handlers or DEFAULT_HANDLERS)
+        self.governance = governance
+        if governance is not None:
+            self.handlers.update(governance.handlers())
+        self.sys_changed = False  # the last executed block changed validators, params or revocations
+
+    def read(self, key: bytes) -> bytes | None:
+        """A committed state value (latest version)."""
+        return self.tree.get(key)
 
     @property
     def height(self) -> int:
@@ -58,7 +71,8 @@ class LedgerApp:
     def root(self) -> bytes:
         return self.tree.root()
 
-    def execute(self, height: int, txs: Sequence[Transaction]) -> tuple[bytes, list[Receipt]]:
+    def execute(self, height: int, txs: Sequence[Transaction],
+                block: Block | None = None) -> tuple[bytes, list[Receipt]]:
         """Stage block ``height``; returns its state root and receipts."""
         staged: dict[bytes, bytes | None] = {}
         seen_ids: set[bytes] = set()
@@ -67,6 +81,9 @@ class LedgerApp:
 
         def read(key: bytes) -> bytes | None:
             return staged[key] if key in staged else self.tree.get(key)
+
+        if self.governance is not None:
+            staged.update(self.governance.begin_block(height, block, read))
 
         for tx in txs:
             nk = tx.nonce_key
@@ -90,6 +107,7 @@ class LedgerApp:
                 continue
             staged.update(writes)
             receipts.append(Receipt(OK, "ok"))
+        self.sys_changed = self.governance is not None and self.governance.ctx.changed
         root = self.tree.apply(height, staged)
         return root, receipts
 

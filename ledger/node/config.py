@@ -30,7 +30,8 @@ from ..crypto.ca import ConsortiumCA, atomic_write
 from ..errors import LedgerError
 from ..state.smt import SparseMerkleTree
 from ..state.store import MemoryStore
-from .runtime import Params
+from .governance import Governance
+from .runtime import Params, chain_params
 
 DEFAULT_CHAIN = "rongxin-local"
 LOCAL_LAYOUT = (("sup1", "supervisor", "Provincial Supervisory Centre"),
@@ -77,10 +78,13 @@ class NodeConfig:
     def consortium(self) -> Path:
         return self.folder.parent.parent
 
+    def key(self) -> SM2PrivateKey:
+        return SM2PrivateKey.load((self.folder / "sm2.key.pem").read_bytes())
+
     def signer(self) -> Signer | None:
         if self.role == "full":
             return None
-        return Signer(self.id, SM2PrivateKey.load((self.folder / "sm2.key.pem").read_bytes()))
+        return Signer(self.id, self.key())
 
     def api_url(self) -> str:
         host, port = self.api
@@ -93,6 +97,8 @@ class Genesis:
     vset: ValidatorSet
     params: Params
     block: Block
+    root_certificate: bytes | None = None
+    governance: dict[str, int] | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> Genesis:
@@ -103,11 +109,21 @@ class Genesis:
             block = genesis_block(raw["chain"], vset, bytes.fromhex(raw["app_root"]), raw["time"])
             if block.hash.hex() != raw["hash"]:
                 raise ConfigError(f"{path}: the genesis block hash does not match its contents")
-            return cls(raw["chain"], vset, params, block)
+            root = raw.get("root_certificate")
+            return cls(raw["chain"], vset, params, block, root.encode() if root else None,
+                       dict(raw.get("governance") or {}))
         except FileNotFoundError:
             raise ConfigError(f"no genesis file at {path}") from None
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"{path} is damaged: {exc}") from None
+
+
+    def make_governance(self) -> Governance:
+        """The governance state machine every node of this chain runs alike."""
+        extra = self.governance or {}
+        params = chain_params(self.params, exit_delay=int(extra.get("exit_delay", 10)),
+                              missed_turns_limit=int(extra.get("missed_turns_limit", 100)))
+        return Governance(self.chain, self.vset, params, self.root_certificate)
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -164,7 +180,8 @@ def init_local_consortium(data: str | Path, *, chain: str = DEFAULT_CHAIN, host:
     block = genesis_block(chain, vset, empty_root, time_ms)
     genesis = {"chain": chain, "validators": vset.wire(), "app_root": empty_root.hex(), "time": time_ms,
                "params": {k: getattr(p, k) for k in p.__dataclass_fields__}, "hash": block.hash.hex(),
-               "root_certificate": ca.root.to_pem().decode()}
+               "root_certificate": ca.root.to_pem().decode(),
+               "governance": {"exit_delay": 10, "missed_turns_limit": 100}}
     # written last: its presence marks a complete consortium folder
     atomic_write(data / "genesis.json", json.dumps(genesis, indent=2).encode())
     return data

@@ -37,11 +37,13 @@ from ..consensus.engine import (
 )
 from ..consensus.errors import InvalidMessage
 from ..consensus.types import Block, QuorumCertificate, Signer, ValidatorSet
+from ..crypto import SM2PrivateKey
 from ..mempool import Mempool
 from ..net.transport import PeerNetwork
 from ..state.merkle import merkle_root
 from ..tx import InvalidTransaction, KeyCache, Transaction
 from .app import LedgerApp
+from .governance import ChainParams
 
 log = logging.getLogger("rongxin.node")
 
@@ -55,6 +57,28 @@ class Params:
     block_interval: float = 0.2
     idle_interval: float = 1.0
     base_timeout: float = 3.0
+
+
+def chain_params(p: Params, exit_delay: int = 10, missed_turns_limit: int = 100) -> ChainParams:
+    """The on-chain (integer) form of the run-time parameters."""
+    return ChainParams(block_interval_ms=round(p.block_interval * 1000), idle_interval_ms=round(p.idle_interval * 1000),
+                       base_timeout_ms=round(p.base_timeout * 1000), max_block_txs=p.max_block_txs,
+                       max_block_bytes=p.max_block_bytes, exit_delay=exit_delay,
+                       missed_turns_limit=missed_turns_limit)
+
+
+def runtime_params(c: ChainParams) -> Params:
+    return Params(max_block_txs=c.max_block_txs, max_block_bytes=c.max_block_bytes,
+                  block_interval=c.block_interval_ms / 1000, idle_interval=c.idle_interval_ms / 1000,
+                  base_timeout=c.base_timeout_ms / 1000)
+
+
+def _evidence_part(kind: str, msg: dict[str, Any]) -> dict[str, Any]:
+    """What a ``node.evidence`` transaction carries of one signed message: a proposal's
+    header and signature (the hash covers the header only), or the whole vote."""
+    if kind == "double-proposal":
+        return {"header": msg["block"]["header"], "sig": msg["sig"]}
+    return {k: msg[k] for k in ("block", "by", "height", "sig", "view")}
 
 
 def txs_message(txs: list[Transaction]) -> bytes:
@@ -114,6 +138,7 @@ class Node:
         signer: Signer | None,
         params: Params | None = None,
         mempool_capacity: int = 100_000,
+        tx_key: SM2PrivateKey | None = None,
     ) -> None:
         self.id = node_id
         self.chain = chain
@@ -131,6 +156,10 @@ class Node:
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.evidence: list[Evidence] = []
         self.on_commit: Callable[[Block], None] | None = None
+        self.tx_key = tx_key  # signs this node's own system transactions (evidence)
+        self.reported: set[tuple[str, int]] = set()
+        self.schedule: list[tuple[int, ValidatorSet]] = [(0, vset)]
+        self._load_governance()
         self.engine = self._make_engine()
 
     # ------------------------------------------------------------ set-up
@@ -146,9 +175,57 @@ class Node:
         cfg = Config(chain=self.chain, base_timeout=self.params.base_timeout,
                      block_interval=self.params.block_interval, idle_interval=self.params.idle_interval,
                      clock=time.monotonic)
-        return Engine(config=cfg, signer=self.signer, vset_at=lambda _h: self.vset, genesis=self.genesis,
+        return Engine(config=cfg, signer=self.signer, vset_at=self.vset_at, genesis=self.genesis,
                       payload=LedgerPayload(self), committed=committed, highest_voted_view=voted,
                       high_qc=high_qc, keys=self.keys)
+
+    # ------------------------------------------------------------ governance
+    def vset_at(self, height: int) -> ValidatorSet:
+        """The validator set that votes on block ``height`` (from the committed schedule)."""
+        gov = self.app.governance
+        if gov is None:
+            return self.vset
+        return gov.vset_in(self.schedule, height)
+
+    def _load_governance(self) -> None:
+        gov = self.app.governance
+        if gov is None:
+            return
+        self.schedule = gov.schedule(self.app.read)
+        self.vset = gov.vset_in(self.schedule, self.app.height + 1)
+        new = runtime_params(gov.params(self.app.read))
+        if new != self.params:
+            log.info("consensus parameters now %s", new)
+            self.params = new
+        if hasattr(self, "engine"):
+            self.engine.cfg.block_interval = new.block_interval
+            self.engine.cfg.idle_interval = new.idle_interval
+            self.engine.cfg.base_timeout = new.base_timeout
+
+    def _apply_membership(self) -> None:
+        """Link with admitted nodes, cut revoked ones (after a block changed either)."""
+        gov = self.app.governance
+        if gov is None or self.net is None:
+            return
+        for peer_id in list(self.net.peers):
+            rec = gov.revoked(self.app.read, peer_id)
+            if rec is not None:
+                self.net.drop_peer(peer_id, f"revoked at height {rec['height']}: {rec['reason']}")
+        for _h, vs in self.schedule:
+            for v in vs.validators:
+                m = gov.member(self.app.read, v.id)
+                if m is not None and m["status"] != "revoked" and v.id not in self.net.peers:
+                    self.net.add_peer(v.id, (str(m["address"][0]), int(m["address"][1])))
+
+    def member(self, node_id: str) -> dict[str, Any] | None:
+        """A node admitted on chain (``node.certify``), unless revoked."""
+        gov = self.app.governance
+        m = gov.member(self.app.read, node_id) if gov is not None else None
+        return m if m is not None and m["status"] != "revoked" else None
+
+    def is_revoked(self, node_id: str) -> bool:
+        gov = self.app.governance
+        return gov is not None and gov.revoked(self.app.read, node_id) is not None
 
     def attach(self, net: PeerNetwork) -> None:
         self.net = net
@@ -217,11 +294,16 @@ class Node:
             if tx is None:  # cannot happen for a block this node validated; a bug if it does
                 raise RuntimeError(f"body of committed transaction {tx_id.hex()} is missing")
             txs.append(tx)
-        _root, receipts = self.app.execute(block.height, txs)
+        _root, receipts = self.app.execute(block.height, txs, block)
         self.app.commit(block, qc, txs, receipts)
         self.mempool.remove(block.tx_ids)
         for tx_id in block.tx_ids:
             self.bodies.pop(tx_id, None)
+        if self.app.sys_changed:
+            self._load_governance()
+            self._apply_membership()
+        else:
+            self.vset = self.vset_at(block.height + 1)
         if self.on_commit is not None:
             self.on_commit(block)
 
@@ -246,6 +328,25 @@ class Node:
             elif isinstance(action, Evidence):
                 log.warning("equivocation by %s in view %d (%s)", action.offender, action.view, action.kind)
                 self.evidence.append(action)
+                self._report(action)
+
+    def _report(self, ev: Evidence) -> None:
+        """Turn evidence of equivocation into a ``node.evidence`` transaction (anyone may
+        submit one; the chain verifies it and evicts the offender)."""
+        if self.tx_key is None or (ev.offender, ev.view) in self.reported or self.app.governance is None:
+            return
+        self.reported.add((ev.offender, ev.view))
+        try:
+            tx = Transaction.build(self.tx_key, chain=self.chain, type="node.evidence",
+                                   payload={"kind": ev.kind, "a": _evidence_part(ev.kind, ev.first),
+                                            "b": _evidence_part(ev.kind, ev.second)},
+                                   expiry=self.app.height + 1000)
+        except (InvalidTransaction, EncodingError) as exc:
+            log.warning("cannot report evidence against %s: %s", ev.offender, exc)
+            return
+        result = self.submit([tx])
+        log.warning("reported %s by %s in view %d as transaction %s (%s)", ev.kind, ev.offender, ev.view,
+                    tx.id_hex, result[0][1] or "accepted")
 
     def _set_timer(self, action: SetTimer) -> None:
         old = self.timers.pop(action.kind, None)

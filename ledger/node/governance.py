@@ -1,0 +1,469 @@
+"""Consortium governance as system transactions (REQUIREMENTS L2-L4).
+
+Everything here is state in the SM3 sparse Merkle tree under ``sys/``, so every node derives
+the same validator set and parameters for every height, and a light client can prove them:
+
+=============================  ===========================================================
+key                            value (canonical JSON)
+=============================  ===========================================================
+``sys/params``                 the consensus parameters changed by governance (ms, counts)
+``sys/validators``             ``{"schedule": [[from_height, [validator...]], ...]}``
+``sys/proposal/<tx id>``       a supervisors' proposal: action, approvals, expiry, status
+``sys/join/<node id>``         a join request and where it stands
+``sys/node/<node id>``         an admitted node: org, role, key, certificate, address
+``sys/revoked/<node id>``      an exited or evicted node: key, height, reason
+``sys/missed``                 consecutive missed leader turns per validator
+``sys/evidence/<id>/<view>``   an offence already punished (evidence counts once)
+=============================  ===========================================================
+
+Transaction types (the payload of a signed transaction, docs/governance.md):
+
+- ``gov.propose {"action", "ttl"}`` and ``gov.vote {"proposal"}`` by supervisors (validators
+  whose role is ``supervisor``); an action runs when a majority of supervisors approved it
+  before its expiry. Actions: ``params`` (set consensus parameters), ``admit`` (approve a
+  join request), ``remove`` (force a validator out).
+- ``node.join`` by the joining node's own key; ``node.certify`` by a supervisor once the
+  request is approved, carrying the certificate the consortium CA issued (verified here
+  against the root certificate of the genesis, at the block's time) and the height from
+  which the node votes.
+- ``node.exit`` by the validator itself (active exit).
+- ``node.evidence`` by anyone: two proposals or two votes signed by one validator for
+  different blocks in the same view. Passive exit also follows ``missed_turns_limit``
+  consecutive leader turns without a block of its own in the chain.
+
+Every change to the validator set takes effect at a stated height at least
+``exit_delay`` blocks after the block that decides it, on every node alike; exits and
+evictions also revoke the node, after which every peer refuses its links.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any, ClassVar
+
+from ..codec import EncodingError, canonical, hexbytes, parse
+from ..consensus.errors import InvalidMessage
+from ..consensus.types import Block, Validator, ValidatorSet, check_signature, proposal_bytes, vote_bytes
+from ..crypto import Certificate, CryptoError, sm3, verify_certificate
+from ..tx import KeyCache, Transaction
+from .app import Refused
+
+Reader = Callable[[bytes], bytes | None]
+
+K_PARAMS = b"sys/params"
+K_VALIDATORS = b"sys/validators"
+K_PROPOSAL = b"sys/proposal/"
+K_JOIN = b"sys/join/"
+K_NODE = b"sys/node/"
+K_REVOKED = b"sys/revoked/"
+K_MISSED = b"sys/missed"
+K_EVIDENCE = b"sys/evidence/"
+
+MIN_VALIDATORS = 4  # below this a BFT set tolerates no fault: removals stop there
+DEFAULT_TTL = 1000
+MAX_TTL = 1_000_000
+ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+class GovernanceRefused(Refused):
+    """A governance transaction is refused; the message goes into its receipt."""
+
+
+@dataclass(frozen=True)
+class ChainParams:
+    """The consensus parameters on chain (integers only: canonical JSON has no floats)."""
+
+    block_interval_ms: int = 200
+    idle_interval_ms: int = 1000
+    base_timeout_ms: int = 3000
+    max_block_txs: int = 2000
+    max_block_bytes: int = 4 * 1024 * 1024
+    exit_delay: int = 10
+    missed_turns_limit: int = 100
+
+    BOUNDS: ClassVar[dict[str, tuple[int, int]]] = {
+        "block_interval_ms": (0, 60_000), "idle_interval_ms": (10, 600_000),
+        "base_timeout_ms": (100, 600_000), "max_block_txs": (1, 100_000),
+        "max_block_bytes": (1024, 64 * 1024 * 1024), "exit_delay": (3, 1_000_000),
+        "missed_turns_limit": (1, 1_000_000),
+    }
+
+    def wire(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def updated(self, changes: Mapping[str, Any]) -> ChainParams:
+        if not isinstance(changes, Mapping) or not changes:
+            raise GovernanceRefused("params action needs a non-empty object 'set'")
+        for name, value in changes.items():
+            if name not in self.BOUNDS:
+                raise GovernanceRefused(f"unknown parameter {name!r}; known: {sorted(self.BOUNDS)}")
+            lo, hi = self.BOUNDS[name]
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise GovernanceRefused(f"{name} must be an integer in [{lo}, {hi}]")
+        return replace(self, **dict(changes))
+
+
+@dataclass
+class BlockContext:
+    """What a governance handler knows about the block being executed."""
+
+    height: int
+    time_ms: int
+    block: Block | None
+    changed: bool = False  # the block touched the validator schedule, params or revocations
+
+
+def _get(read: Reader, key: bytes) -> Any:
+    raw = read(key)
+    return None if raw is None else parse(raw)
+
+
+def _node_id(value: Any) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= 64 or not set(value) <= ID_CHARS:
+        raise GovernanceRefused("node ids are 1-64 characters of a-z, 0-9, '-', '_' and '.'")
+    return value
+
+
+class Governance:
+    """Governance state machine and the views of it the node needs (validator set by height,
+    parameters, revocations)."""
+
+    def __init__(self, chain: str, genesis_vset: ValidatorSet, genesis_params: ChainParams,
+                 root_certificate: bytes | None) -> None:
+        self.chain = chain
+        self.genesis_vset = genesis_vset
+        self.genesis_params = genesis_params
+        self.root = Certificate.load(root_certificate) if root_certificate else None
+        self.keys = KeyCache()
+        self.ctx = BlockContext(0, 0, None)
+
+    # ------------------------------------------------------------ views
+    def params(self, read: Reader) -> ChainParams:
+        raw = _get(read, K_PARAMS)
+        return self.genesis_params if raw is None else ChainParams(**raw)
+
+    def schedule(self, read: Reader) -> list[tuple[int, ValidatorSet]]:
+        raw = _get(read, K_VALIDATORS)
+        if raw is None:
+            return [(0, self.genesis_vset)]
+        return [(int(h), ValidatorSet.from_wire(vs)) for h, vs in raw["schedule"]]
+
+    @staticmethod
+    def vset_in(schedule: list[tuple[int, ValidatorSet]], height: int) -> ValidatorSet:
+        current = schedule[0][1]
+        for from_height, vset in schedule:
+            if from_height <= height:
+                current = vset
+            else:
+                break
+        return current
+
+    def revoked(self, read: Reader, node_id: str) -> dict[str, Any] | None:
+        raw = _get(read, K_REVOKED + node_id.encode())
+        return None if raw is None else dict(raw)
+
+    def member(self, read: Reader, node_id: str) -> dict[str, Any] | None:
+        raw = _get(read, K_NODE + node_id.encode())
+        return None if raw is None else dict(raw)
+
+    def handlers(self) -> dict[str, Callable[[Transaction, Reader], Mapping[bytes, bytes | None]]]:
+        return {"gov.propose": self.propose, "gov.vote": self.vote, "node.join": self.join,
+                "node.certify": self.certify, "node.exit": self.exit, "node.evidence": self.evidence}
+
+    # ------------------------------------------------------------ block hook
+    def begin_block(self, height: int, block: Block | None, read: Reader) -> dict[bytes, bytes | None]:
+        """Missed leader turns: the leaders of the views between this block's QC and this
+        block proposed nothing that made it into the chain."""
+        time_ms = int(block.header.get("time", 0)) if block is not None else 0
+        self.ctx = BlockContext(height, time_ms, block)
+        if block is None:
+            return {}
+        schedule = self.schedule(read)
+        vset = self.vset_in(schedule, height)
+        params = self.params(read)
+        missed: dict[str, int] = dict(_get(read, K_MISSED) or {})
+        before = dict(missed)
+        justify_view = int(block.header["justify"]["view"])
+        gap = range(justify_view + 1, block.view)
+        for view in list(gap)[-vset.n * params.missed_turns_limit:]:
+            leader = vset.leader(view)
+            missed[leader] = missed.get(leader, 0) + 1
+        missed.pop(block.proposer, None)
+        writes: dict[bytes, bytes | None] = {}
+        for vid, count in sorted(missed.items()):
+            if count >= params.missed_turns_limit and vid in vset and self.revoked(read, vid) is None:
+                try:
+                    writes.update(self._remove(read, schedule, params, vid,
+                                               f"missed {count} leader turns in a row", staged=writes))
+                    missed.pop(vid)
+                except GovernanceRefused:
+                    pass  # the set is at its minimum: keep counting, remove when it can
+        if missed != before:
+            writes[K_MISSED] = canonical(missed) if missed else None
+        return writes
+
+    # ------------------------------------------------------------ helpers
+    def _supervisors(self, read: Reader) -> ValidatorSet:
+        vset = self.vset_in(self.schedule(read), self.ctx.height)
+        return ValidatorSet(tuple(v for v in vset.validators if v.role == "supervisor"))
+
+    def _supervisor_id(self, tx: Transaction, read: Reader) -> str:
+        for v in self._supervisors(read).validators:
+            if v.key == tx.sender:
+                return v.id
+        raise GovernanceRefused("only a supervisor may do this")
+
+    def _threshold(self, read: Reader) -> int:
+        return self._supervisors(read).n // 2 + 1
+
+    def _schedule_change(self, read: Reader, schedule: list[tuple[int, ValidatorSet]], from_height: int,
+                         change: Callable[[ValidatorSet], ValidatorSet],
+                         staged: Mapping[bytes, bytes | None] | None = None) -> dict[bytes, bytes | None]:
+        if staged and K_VALIDATORS in staged:
+            raw = staged[K_VALIDATORS]
+            assert raw is not None
+            schedule = [(int(h), ValidatorSet.from_wire(vs)) for h, vs in parse(raw)["schedule"]]
+        last_from, last = schedule[-1]
+        new = change(last)
+        at = max(from_height, last_from)
+        kept = [(h, vs) for h, vs in schedule if h < at]
+        kept.append((at, new))
+        # sets that can no longer matter (a later one took effect before the current height)
+        while len(kept) > 2 and kept[1][0] <= self.ctx.height - 1000:
+            kept.pop(0)
+        self.ctx.changed = True
+        return {K_VALIDATORS: canonical({"schedule": [[h, vs.wire()] for h, vs in kept]})}
+
+    def _remove(self, read: Reader, schedule: list[tuple[int, ValidatorSet]], params: ChainParams, vid: str,
+                reason: str, staged: Mapping[bytes, bytes | None] | None = None) -> dict[bytes, bytes | None]:
+        current = self.vset_in(schedule, self.ctx.height)
+        target = current.get(vid)
+        if target is None:
+            raise GovernanceRefused(f"{vid!r} is not a validator")
+
+        def without(vs: ValidatorSet) -> ValidatorSet:
+            rest = tuple(v for v in vs.validators if v.id != vid)
+            if len(rest) < MIN_VALIDATORS:
+                raise GovernanceRefused(f"removing {vid!r} would leave {len(rest)} validators; "
+                                        f"the minimum is {MIN_VALIDATORS}")
+            return ValidatorSet(rest)
+
+        at = self.ctx.height + params.exit_delay
+        writes = self._schedule_change(read, schedule, at, without, staged)
+        writes[K_REVOKED + vid.encode()] = canonical({"key": target.key.hex(), "height": self.ctx.height,
+                                                      "effective": at, "reason": reason})
+        member = self.member(read, vid)
+        if member is not None:
+            member["status"] = "revoked"
+            writes[K_NODE + vid.encode()] = canonical(member)
+        return writes
+
+    # ------------------------------------------------------------ proposals
+    def _check_action(self, action: Any, read: Reader) -> None:
+        if not isinstance(action, dict) or not isinstance(action.get("kind"), str):
+            raise GovernanceRefused('an action is an object with a "kind"')
+        kind = action["kind"]
+        if kind == "params":
+            if set(action) != {"kind", "set"}:
+                raise GovernanceRefused('a params action is {"kind": "params", "set": {...}}')
+            self.params(read).updated(action["set"])
+        elif kind == "admit":
+            if set(action) != {"kind", "node"}:
+                raise GovernanceRefused('an admit action is {"kind": "admit", "node": id}')
+            req = _get(read, K_JOIN + _node_id(action["node"]).encode())
+            if req is None or req["status"] != "requested":
+                raise GovernanceRefused(f"no open join request from {action['node']!r}")
+        elif kind == "remove":
+            if set(action) != {"kind", "node", "reason"} or not isinstance(action["reason"], str):
+                raise GovernanceRefused('a remove action is {"kind": "remove", "node": id, "reason": str}')
+            if _node_id(action["node"]) not in self.vset_in(self.schedule(read), self.ctx.height):
+                raise GovernanceRefused(f"{action['node']!r} is not a validator")
+        else:
+            raise GovernanceRefused(f"unknown action kind {kind!r}; known: params, admit, remove")
+
+    def _run(self, action: dict[str, Any], read: Reader) -> dict[bytes, bytes | None]:
+        kind = action["kind"]
+        if kind == "params":
+            new = self.params(read).updated(action["set"])
+            self.ctx.changed = True
+            return {K_PARAMS: canonical(new.wire())}
+        if kind == "admit":
+            key = K_JOIN + action["node"].encode()
+            req = dict(_get(read, key))
+            req["status"] = "approved"
+            req["approved_at"] = self.ctx.height
+            return {key: canonical(req)}
+        schedule, params = self.schedule(read), self.params(read)
+        return self._remove(read, schedule, params, action["node"], f"removed by the supervisors: {action['reason']}")
+
+    def propose(self, tx: Transaction, read: Reader) -> Mapping[bytes, bytes | None]:
+        who = self._supervisor_id(tx, read)
+        p = tx.payload
+        if set(p) - {"action", "ttl"} or "action" not in p:
+            raise GovernanceRefused('gov.propose payload is {"action": {...}, "ttl": blocks}')
+        ttl = p.get("ttl", DEFAULT_TTL)
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= MAX_TTL:
+            raise GovernanceRefused(f"ttl must be an integer number of blocks in [1, {MAX_TTL}]")
+        self._check_action(p["action"], read)
+        prop = {"action": p["action"], "proposer": who, "approvals": [who], "height": self.ctx.height,
+                "expiry": self.ctx.height + ttl, "status": "open"}
+        return self._maybe_run(K_PROPOSAL + tx.id.hex().encode(), prop, read)
+
+    def vote(self, tx: Transaction, read: Reader) -> Mapping[bytes, bytes | None]:
+        who = self._supervisor_id(tx, read)
+        pid = tx.payload.get("proposal")
+        if set(tx.payload) != {"proposal"} or not isinstance(pid, str):
+            raise GovernanceRefused('gov.vote payload is {"proposal": id}')
+        key = K_PROPOSAL + pid.encode()
+        prop = _get(read, key)
+        if prop is None:
+            raise GovernanceRefused(f"no proposal {pid}")
+        prop = dict(prop)
+        if prop["status"] != "open":
+            raise GovernanceRefused(f"proposal {pid} is {prop['status']}")
+        if self.ctx.height > prop["expiry"]:
+            raise GovernanceRefused(f"proposal {pid} expired at height {prop['expiry']}")
+        if who in prop["approvals"]:
+            raise GovernanceRefused(f"{who} already voted on proposal {pid}")
+        prop["approvals"] = sorted([*prop["approvals"], who])
+        return self._maybe_run(key, prop, read)
+
+    def _maybe_run(self, key: bytes, prop: dict[str, Any], read: Reader) -> dict[bytes, bytes | None]:
+        writes: dict[bytes, bytes | None] = {}
+        if len(prop["approvals"]) >= self._threshold(read):
+            self._check_action(prop["action"], read)  # still valid now?
+            writes.update(self._run(prop["action"], read))
+            prop["status"] = "executed"
+            prop["executed_at"] = self.ctx.height
+        writes[key] = canonical(prop)
+        return writes
+
+    # ------------------------------------------------------------ membership
+    def join(self, tx: Transaction, read: Reader) -> Mapping[bytes, bytes | None]:
+        p = tx.payload
+        if set(p) != {"id", "org", "role", "address"}:
+            raise GovernanceRefused('node.join payload is {"id", "org", "role", "address": [host, port]}')
+        nid = _node_id(p["id"])
+        if p["role"] not in ("consensus", "full") or not isinstance(p["org"], str) or not p["org"]:
+            raise GovernanceRefused("a joining node's role is 'consensus' or 'full', with its organisation")
+        addr = p["address"]
+        if (not isinstance(addr, list) or len(addr) != 2 or not isinstance(addr[0], str)
+                or isinstance(addr[1], bool) or not isinstance(addr[1], int) or not 0 < addr[1] < 65536):
+            raise GovernanceRefused("address is [host, port]")
+        if (nid in self.vset_in(self.schedule(read), self.ctx.height) or self.member(read, nid) is not None
+                or self.revoked(read, nid) is not None):
+            raise GovernanceRefused(f"node id {nid!r} is taken")
+        old = _get(read, K_JOIN + nid.encode())
+        if old is not None and old["status"] in ("requested", "approved"):
+            raise GovernanceRefused(f"a join request for {nid!r} is already {old['status']}")
+        req = {"id": nid, "org": p["org"], "role": p["role"], "address": addr, "key": tx.sender.hex(),
+               "height": self.ctx.height, "status": "requested"}
+        return {K_JOIN + nid.encode(): canonical(req)}
+
+    def certify(self, tx: Transaction, read: Reader) -> Mapping[bytes, bytes | None]:
+        self._supervisor_id(tx, read)
+        p = tx.payload
+        if set(p) != {"node", "certificate", "from_height"}:
+            raise GovernanceRefused('node.certify payload is {"node", "certificate": PEM, "from_height"}')
+        nid = _node_id(p["node"])
+        req = _get(read, K_JOIN + nid.encode())
+        if req is None or req["status"] != "approved":
+            raise GovernanceRefused(f"the join request of {nid!r} is not approved")
+        if self.root is None:
+            raise GovernanceRefused("this chain has no root certificate in its genesis")
+        if not isinstance(p["certificate"], str) or len(p["certificate"]) > 16_384:
+            raise GovernanceRefused("certificate must be a PEM string")
+        try:
+            cert = Certificate.load(p["certificate"].encode())
+            at = dt.datetime.fromtimestamp(self.ctx.time_ms / 1000, tz=dt.UTC)
+            verify_certificate(cert, self.root, at=at)
+        except CryptoError as exc:
+            raise GovernanceRefused(f"certificate refused: {exc}") from None
+        if cert.common_name != nid or cert.public_key().point.hex() != req["key"] or cert.role != req["role"]:
+            raise GovernanceRefused("the certificate's name, key or role differs from the join request")
+        from_height = p["from_height"]
+        params = self.params(read)
+        earliest = self.ctx.height + params.exit_delay
+        if isinstance(from_height, bool) or not isinstance(from_height, int) or from_height < earliest:
+            raise GovernanceRefused(f"from_height must be an integer >= {earliest} (height + exit_delay)")
+        writes: dict[bytes, bytes | None] = {}
+        member = {"id": nid, "org": req["org"], "role": req["role"], "key": req["key"],
+                  "address": req["address"], "certificate": cert.fingerprint, "serial": format(cert.serial, "x"),
+                  "from_height": from_height, "status": "validator" if req["role"] != "full" else "full"}
+        writes[K_NODE + nid.encode()] = canonical(member)
+        req = dict(req)
+        req["status"] = "certified"
+        writes[K_JOIN + nid.encode()] = canonical(req)
+        if req["role"] != "full":
+            joining = Validator(nid, bytes.fromhex(req["key"]), req["org"], req["role"])
+            writes.update(self._schedule_change(
+                read, self.schedule(read), from_height,
+                lambda vs: ValidatorSet((*vs.validators, joining))))
+        self.ctx.changed = True
+        return writes
+
+    def exit(self, tx: Transaction, read: Reader) -> Mapping[bytes, bytes | None]:
+        if set(tx.payload) != {"node"}:
+            raise GovernanceRefused('node.exit payload is {"node": id}')
+        nid = _node_id(tx.payload["node"])
+        schedule = self.schedule(read)
+        v = self.vset_in(schedule, self.ctx.height).get(nid)
+        if v is None:
+            raise GovernanceRefused(f"{nid!r} is not a validator")
+        if v.key != tx.sender:
+            raise GovernanceRefused("only the validator itself may announce its exit")
+        return self._remove(read, schedule, self.params(read), nid, "active exit")
+
+    def evidence(self, tx: Transaction, read: Reader) -> Mapping[bytes, bytes | None]:
+        p = tx.payload
+        if set(p) != {"kind", "a", "b"} or p["kind"] not in ("double-proposal", "double-vote"):
+            raise GovernanceRefused('node.evidence payload is {"kind": "double-proposal"|"double-vote", "a", "b"}')
+        schedule = self.schedule(read)
+        try:
+            offender, view, height = self._check_evidence(p["kind"], p["a"], p["b"], schedule)
+        except (InvalidMessage, EncodingError, KeyError, TypeError, ValueError) as exc:
+            raise GovernanceRefused(f"evidence does not prove an offence: {exc}") from None
+        seen = K_EVIDENCE + f"{offender}/{view}".encode()
+        if read(seen) is not None:
+            raise GovernanceRefused(f"this offence of {offender!r} in view {view} is already punished")
+        if offender not in self.vset_in(schedule, self.ctx.height) or self.revoked(read, offender):
+            raise GovernanceRefused(f"{offender!r} is no longer a validator")
+        writes = self._remove(read, schedule, self.params(read), offender,
+                              f"{p['kind']} in view {view} at height {height}")
+        writes[seen] = canonical({"height": self.ctx.height, "tx": tx.id.hex()})
+        return writes
+
+    def _check_evidence(self, kind: str, a: Any, b: Any,
+                        schedule: list[tuple[int, ValidatorSet]]) -> tuple[str, int, int]:
+        if kind == "double-proposal":
+            # each side is {"header": block header, "sig": proposal signature}: the block hash
+            # is SM3 of the canonical header, so the transaction ids are not needed
+            ha, hb = a["header"], b["header"]
+            if not isinstance(ha, dict) or not isinstance(hb, dict) or set(a) != {"header", "sig"} or set(b) != {"header", "sig"}:
+                raise InvalidMessage('each proposal is {"header": {...}, "sig": hex}')
+            if ha["proposer"] != hb["proposer"] or ha["view"] != hb["view"] or ha["height"] != hb["height"]:
+                raise InvalidMessage("the two proposals differ in proposer, view or height")
+            if ha["chain"] != self.chain or hb["chain"] != self.chain:
+                raise InvalidMessage("a proposal is for another chain")
+            hash_a, hash_b = sm3(canonical(ha)), sm3(canonical(hb))
+            if hash_a == hash_b:
+                raise InvalidMessage("the two proposals are the same block")
+            height, view, proposer = int(ha["height"]), int(ha["view"]), str(ha["proposer"])
+            vset = self.vset_in(schedule, height)
+            for h, side in ((hash_a, a), (hash_b, b)):
+                check_signature(self.keys, vset, proposer, proposal_bytes(self.chain, h), hexbytes(side["sig"], "sig"))
+            return proposer, view, height
+        va, vb = a, b
+        if va["by"] != vb["by"] or va["view"] != vb["view"] or va["height"] != vb["height"]:
+            raise InvalidMessage("the two votes differ in voter, view or height")
+        if va["block"] == vb["block"]:
+            raise InvalidMessage("the two votes are for the same block")
+        height, view = int(va["height"]), int(va["view"])
+        vset = self.vset_in(schedule, height)
+        for v in (va, vb):
+            check_signature(self.keys, vset, str(v["by"]),
+                            vote_bytes(self.chain, height, view, hexbytes(v["block"], "block", 32)),
+                            hexbytes(v["sig"], "sig"))
+        return str(va["by"]), view, height
