@@ -295,7 +295,10 @@ class Engine:
             if kind == "timeout":
                 return self._on_timeout_msg(sender, msg)
             raise InvalidMessage(f"unknown message type {kind!r}")
-        except (InvalidMessage, KeyError, TypeError, ValueError) as exc:
+        except KeyError as exc:  # e.g. an unsigned vote: name the missing field
+            log.warning("ignored message from %s: %s lacks %s", sender, kind, exc)
+            return []
+        except (InvalidMessage, TypeError, ValueError) as exc:
             log.warning("ignored message from %s: %s", sender, exc)
             return []
 
@@ -305,6 +308,8 @@ class Engine:
         processed once its parent is known, fetching further back until the chain meets
         the committed one, so a node that was down catches up through the same rules."""
         peer = self.requested.pop(block.hash, None)
+        if peer is None and block.hash not in self.blocks and block.height > self.committed_height:
+            log.warning("ignored block %s at height %d: not asked for", block.hash.hex()[:12], block.height)
         if peer is None or block.hash in self.blocks:
             return []
         self.blocks[block.hash] = block
@@ -318,6 +323,41 @@ class Engine:
             actions += self._process_qc(pending)
         for sender, msg in self.waiting.pop(block.hash, []):
             actions += self.on_message(sender, msg)
+        return actions
+
+    def on_chain(self, items: list[tuple[Block, QuorumCertificate]]) -> list[Action]:
+        """Blocks of a peer's committed chain (batched sync), in height order from this node's
+        committed height + 1, each with the QC that certifies it. Each must extend the previous
+        one and carry a QC valid under the validator set of its height; a block is committed
+        here only when the next one in the batch is certified in the following view (the
+        2-chain rule, so a Byzantine peer cannot make a certified-but-abandoned block stick).
+        Returns what committing them produces; stops at the first block that does not hold."""
+        verified: list[tuple[Block, QuorumCertificate]] = []
+        prev_height, prev_hash = self.committed_height, self.committed_hash
+        for block, qc in items:
+            if block.height != prev_height + 1 or block.parent != prev_hash:
+                break
+            if qc.block != block.hash or qc.height != block.height or block.header["chain"] != self.cfg.chain:
+                log.warning("sync: block %d comes with a QC for another block", block.height)
+                break
+            try:
+                qc.verify(self.vset_at(block.height), self.keys, self.genesis.hash)
+            except InvalidMessage as exc:
+                log.warning("sync: block %d carries a bad QC: %s", block.height, exc)
+                break
+            verified.append((block, qc))
+            prev_height, prev_hash = block.height, block.hash
+        last = -1
+        for i in range(len(verified) - 1):
+            if verified[i + 1][0].view == verified[i][0].view + 1:
+                last = i
+        for block, qc in verified:
+            self.blocks[block.hash] = block
+            self.qc_of[block.hash] = qc
+        if last < 0:
+            return []
+        actions = self._commit(verified[last][0])
+        actions += self._process_qc(verified[-1][1])
         return actions
 
     def _connect(self, block: Block) -> list[Action]:
@@ -402,7 +442,8 @@ class Engine:
         self.seen_proposals[key] = msg
         justify = block.justify
         if justify.block != block.parent or justify.height != block.height - 1:
-            raise InvalidMessage("justify QC does not certify the parent")
+            raise InvalidMessage(f"justify QC does not certify the parent (QC height {justify.height}, "
+                                 f"block height {block.height})")
         justify.verify(self.vset_at(justify.height), self.keys, self.genesis.hash)
         tc = TimeoutCertificate.from_wire(msg["tc"]) if msg.get("tc") else None
         if tc is not None:

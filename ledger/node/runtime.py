@@ -48,6 +48,13 @@ from .governance import ChainParams
 log = logging.getLogger("rongxin.node")
 
 
+SYNC_CHECK_S = 0.5  # how often a node compares its height with its peers'
+SYNC_GAP = 3  # blocks behind before batched sync starts (live consensus fetches fewer itself)
+SYNC_BATCH = 256  # blocks per request
+SYNC_MAX_BYTES = 8 * 1024 * 1024
+SYNC_RETRY_S = 3.0
+
+
 @dataclass
 class Params:
     """Consensus parameters (changeable at run time by governance, issue 3 item 2)."""
@@ -158,6 +165,7 @@ class Node:
         self.on_commit: Callable[[Block], None] | None = None
         self.tx_key = tx_key  # signs this node's own system transactions (evidence)
         self.reported: set[tuple[str, int]] = set()
+        self.sync_asked = 0.0
         self.schedule: list[tuple[int, ValidatorSet]] = [(0, vset)]
         self._load_governance()
         self.engine = self._make_engine()
@@ -233,6 +241,93 @@ class Node:
     def start(self) -> None:
         with self._grouped():
             self._apply(self.engine.start())
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self.timers["sync"] = loop.call_later(SYNC_CHECK_S, self._sync_tick)
+
+    # ------------------------------------------------------------ batched sync
+    def _sync_tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.timers["sync"] = loop.call_later(SYNC_CHECK_S, self._sync_tick)
+        self._maybe_sync()
+
+    def _peers_ahead(self) -> int:
+        """The highest committed height an online peer reports in its heartbeats."""
+        if self.net is None:
+            return 0
+        online = self.net.online()
+        heights = [p.status.get("height") for pid, p in self.net.peers.items()
+                   if pid in online and isinstance(p.status, dict)]
+        return max((h for h in heights if isinstance(h, int)), default=0)
+
+    def _maybe_sync(self) -> None:
+        """Behind the peers (as their heartbeats say) by more than a few blocks: ask the one
+        furthest ahead for a batch of its committed chain."""
+        if self.net is None:
+            return
+        best, best_height = None, self.engine.committed_height + SYNC_GAP
+        for pid, peer in self.net.peers.items():
+            h = peer.status.get("height") if isinstance(peer.status, dict) else None
+            if isinstance(h, int) and h > best_height and pid in self.net.online():
+                best, best_height = pid, h
+        now = time.monotonic()
+        if best is None or now - self.sync_asked < SYNC_RETRY_S:
+            return
+        self.sync_asked = now
+        self.net.send(best, canonical({"type": "get_chain", "from": self.engine.committed_height + 1,
+                                       "count": SYNC_BATCH}))
+
+    def _on_get_chain(self, peer: str, msg: dict[str, Any]) -> None:
+        start, count = msg.get("from"), msg.get("count")
+        if self.net is None or not isinstance(start, int) or not isinstance(count, int) or start < 1:
+            raise InvalidMessage("get_chain needs integer from >= 1 and count")
+        items: list[bytes] = []
+        size = 0
+        for h in range(start, min(start + min(count, SYNC_BATCH), self.app.chain.head + 1)):
+            rec = self.app.chain.block_record(h)
+            if rec is None:
+                break
+            bodies = []
+            for t in rec["block"]["tx_ids"]:
+                txr = self.app.chain.tx(bytes.fromhex(t))
+                if txr is not None:
+                    bodies.append(txr.tx)
+            item = canonical({"block": rec["block"], "qc": rec["qc"], "txs": bodies}, check=False)
+            items.append(item)
+            size += len(item)
+            if size > SYNC_MAX_BYTES:
+                break
+        self.net.send(peer, b'{"items":[' + b",".join(items) + b'],"type":"chain"}')
+
+    def _on_chain(self, peer: str, msg: dict[str, Any]) -> None:
+        items = msg.get("items")
+        if not isinstance(items, list):
+            raise InvalidMessage("chain items must be a list")
+        batch: list[tuple[Block, QuorumCertificate]] = []
+        for item in items:
+            block = Block.from_wire(item["block"])
+            qc = QuorumCertificate.from_wire(item["qc"])
+            wanted = set(block.tx_ids)
+            for raw in item["txs"]:
+                tx = Transaction.decode(raw)
+                if tx.id not in wanted or self.body(tx.id) is not None:
+                    continue
+                if self.signer is not None:
+                    tx.verify_signature(self.keys)  # a validator checks every signature itself
+                self.bodies[tx.id] = tx
+            if any(self.body(t) is None for t in block.tx_ids):
+                log.warning("sync: %s sent block %d without all its transactions", peer, block.height)
+                break
+            batch.append((block, qc))
+        before = self.engine.committed_height
+        self._apply(self.engine.on_chain(batch))
+        after = self.engine.committed_height
+        if after > before:
+            log.info("synced blocks %d..%d from %s", before + 1, after, peer)
+            self.sync_asked = 0.0
+            self._maybe_sync()  # next batch at once while behind
 
     def _grouped(self) -> AbstractContextManager[None]:
         """Group the store's writes of one event (a message, a timer) into one durable commit
@@ -323,7 +418,9 @@ class Node:
             elif isinstance(action, SetTimer):
                 self._set_timer(action)
             elif isinstance(action, Fetch):
-                if self.net is not None:
+                if self._peers_ahead() > self.engine.committed_height + SYNC_GAP:
+                    self._maybe_sync()  # far behind: batches of the committed chain, not block by block
+                elif self.net is not None:
                     self.net.send(action.peer, canonical({"type": "get_block", "hash": action.block.hex()}))
             elif isinstance(action, Evidence):
                 log.warning("equivocation by %s in view %d (%s)", action.offender, action.view, action.kind)
@@ -385,6 +482,10 @@ class Node:
                 self._on_get_txs(peer, msg)
             elif kind == "get_block":
                 self._on_get_block(peer, msg)
+            elif kind == "get_chain":
+                self._on_get_chain(peer, msg)
+            elif kind == "chain":
+                self._on_chain(peer, msg)
             elif kind == "block":
                 self._apply(self.engine.on_block(Block.from_wire(msg.get("block"))))
             else:

@@ -33,8 +33,9 @@ def _port() -> int:
 
 
 class Consortium:
-    def __init__(self, tmp: Path, n: int = 5) -> None:
+    def __init__(self, tmp: Path, n: int = 5, params: Params = PARAMS) -> None:
         self.tmp = tmp
+        self.params = params
         self.ca = ConsortiumCA.init(tmp / "ca", "Gov Live")
         self.keys = {f"v{i}": SM2PrivateKey.generate() for i in range(n)}
         roles = {i: ("supervisor" if i == "v0" else "consensus") for i in self.keys}
@@ -46,7 +47,7 @@ class Consortium:
         self.nets: dict[str, PeerNetwork] = {}
 
     def governance(self) -> Governance:
-        return Governance(CHAIN, self.vset, chain_params(PARAMS, exit_delay=4, missed_turns_limit=1000),
+        return Governance(CHAIN, self.vset, chain_params(self.params, exit_delay=4, missed_turns_limit=1000),
                           self.ca.root.to_pem())
 
     def make_node(self, nid: str, key: SM2PrivateKey, role: str = "consensus") -> Node:
@@ -56,7 +57,8 @@ class Consortium:
         (self.tmp / f"{nid}.crt").write_bytes(cp)
         node = Node(node_id=nid, chain=CHAIN, app=LedgerApp(open_store(self.tmp / f"{nid}.db"),
                                                             governance=self.governance()),
-                    genesis=self.genesis, vset=self.vset, signer=Signer(nid, key), params=PARAMS, tx_key=key)
+                    genesis=self.genesis, vset=self.vset, signer=None if role == "full" else Signer(nid, key),
+                    params=self.params, tx_key=key)
         self.ports.setdefault(nid, _port())
         tca = self.ca.folder / "transport-ca.crt.pem"
         peers = {p: ("127.0.0.1", port) for p, port in self.ports.items()}
