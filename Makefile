@@ -13,7 +13,7 @@ STAMP_TEST := $(VENV)/.installed-test
 .PHONY: run test lint system-packages clean help
 
 help:
-	@echo "make run    - set up and run the product's main job (rongxin selftest for now)"
+	@echo "make run    - set up, self-test the crypto, and run the six-node local consortium (Ctrl-C stops it)"
 	@echo "make test   - set up and run the whole test suite"
 	@echo "make lint   - ruff and mypy"
 
@@ -39,8 +39,10 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test,dev]'
 	@touch $@ $(STAMP_RUN)
 
+DATA ?= .rongxin
 run: system-packages $(STAMP_RUN)
 	$(BIN)/rongxin selftest
+	$(BIN)/rongxin up --data $(DATA)
 
 test: system-packages $(STAMP_TEST)
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup

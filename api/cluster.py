@@ -115,7 +115,8 @@ def up(data: Path, *, detach: bool, wait: float = 120.0, echo: Any = print) -> i
     signal.signal(signal.SIGINT, on_signal)
     while not stop["now"] and any(c.poll() is None for c in children):
         time.sleep(0.3)
-    down(data, echo=echo)
+    down(data, echo=lambda *_: None)  # (Ctrl-C in a terminal reaches the nodes too; down stops the rest)
+    echo(f"consortium stopped; `rongxin up --data {data}` resumes the same chain")
     return 0
 
 
