@@ -204,7 +204,15 @@ class Engine:
 
     # ------------------------------------------------------------ start
     def start(self) -> list[Action]:
-        return self._enter_view(self.view, via=None)
+        actions = self._enter_view(self.view, via=None)
+        qc = self.high_qc  # after a restart the block of the persisted high QC is not in memory: fetch it
+        if qc.block not in self.blocks:
+            self.pending_qcs[qc.block] = qc
+            for signer, _sig in qc.sigs:
+                if self.me is None or signer != self.me.id:
+                    self.requested[qc.block] = signer
+                    actions.append(Fetch(qc.block, signer))
+        return actions
 
     def _enter_view(self, view: int, via: TimeoutCertificate | None) -> list[Action]:
         actions: list[Action] = [self._timer()]
@@ -249,7 +257,8 @@ class Engine:
     def _propose(self, view: int) -> list[Action]:
         assert self.me is not None
         parent = self.blocks.get(self.high_qc.block)
-        if parent is None or view in self.proposed_views:
+        # never a second proposal in a view this node already voted in (e.g. before a restart)
+        if parent is None or view in self.proposed_views or view <= self.highest_voted_view:
             return []
         height = parent.height + 1
         vset = self.vset_at(height)
@@ -317,6 +326,8 @@ class Engine:
         if block.parent not in self.blocks and block.height > self.committed_height + 1:
             self.requested[block.parent] = peer
             actions.append(Fetch(block.parent, peer))
+            # what waited on this block waits until its ancestors connect (a vote needs them)
+            self.waiting.setdefault(block.parent, []).extend(self.waiting.pop(block.hash, []))
         actions += self._connect(block)
         pending = self.pending_qcs.pop(block.hash, None)
         if pending is not None:
@@ -376,6 +387,9 @@ class Engine:
                 self.blocks.pop(b.hash, None)
                 continue
             actions += self._process_qc(qc)
+            own = self.qc_of.get(b.hash)  # b's own QC arrived before b's parent did
+            if own is not None and own is not qc:
+                actions += self._process_qc(own)
             stack.extend(c for c in self.blocks.values() if c.parent == b.hash and c.height > self.committed_height)
         return actions
 
@@ -529,6 +543,11 @@ class Engine:
         actions: list[Action] = []
         if qc.view > self.high_qc.view and qc.block in self.blocks:
             actions += self._process_qc(qc)
+        elif qc.view > self.high_qc.view and qc.block not in self.requested and sender != (self.me.id if self.me else None):
+            # a higher QC whose block this node lacks (e.g. after a restart): fetch the block
+            self.requested[qc.block] = sender
+            self.pending_qcs[qc.block] = qc
+            actions.append(Fetch(qc.block, sender))
         bucket = self.timeout_msgs.setdefault(view, {})
         bucket[voter] = msg
         # R3: f + 1 timeouts for a view mean at least one honest node gave up on it; a node

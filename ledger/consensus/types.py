@@ -182,7 +182,10 @@ class QuorumCertificate:
             raise InvalidMessage(f"QC has {len(signers)} signatures; a quorum is {vset.quorum}")
         message = self.signed_bytes()
         for signer, sig in self.sigs:
-            check_signature(keys, vset, signer, message, sig)
+            try:
+                check_signature(keys, vset, signer, message, sig)
+            except InvalidMessage as exc:  # say it is the QC that is forged, not the message
+                raise InvalidMessage(f"invalid QC for height {self.height} view {self.view}: {exc}") from None
 
     def wire(self) -> dict[str, Any]:
         return {"chain": self.chain, "height": self.height, "view": self.view, "block": self.block.hex(),
