@@ -11,11 +11,13 @@ not in this form (duplicate keys, floats, non-canonical spacing or order) when `
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from .errors import LedgerError
 
 MAX_DEPTH = 32
+_HEX = re.compile(r"(?:[0-9a-f]{2})*")
 
 
 class EncodingError(LedgerError):
@@ -88,12 +90,11 @@ def hexbytes(value: Any, name: str, size: int | None = None) -> bytes:
     """Decode a lowercase hex field, with a clear error naming it."""
     if not isinstance(value, str):
         raise EncodingError(f"{name} must be a hex string")
-    if value != value.lower():
-        raise EncodingError(f"{name} must be lowercase hex")
-    try:
-        raw = bytes.fromhex(value)
-    except ValueError:
-        raise EncodingError(f"{name} is not hex") from None
+    if not _HEX.fullmatch(value):
+        # exactly pairs of 0-9a-f: bytes.fromhex alone would also take spaces and upper case,
+        # giving one value several spellings (and a signed message several "different" copies)
+        raise EncodingError(f"{name} must be lowercase hex digits, an even number of them")
+    raw = bytes.fromhex(value)
     if size is not None and len(raw) != size:
         raise EncodingError(f"{name} must be {size} bytes, got {len(raw)}")
     return raw

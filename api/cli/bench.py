@@ -51,5 +51,20 @@ def bench_ledger(data: str | None, n_txs: int, rate: float | None, batch: int, a
     print(table([(k, str(v)) for k, v in result.items()], ("figure", "value")))
 
 
+@bench.command("sync")
+@click.option("--blocks", default=10_000, show_default=True, type=click.IntRange(10, 10_000_000),
+              help="How far behind the restarted validator is.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def bench_sync(blocks: int, as_json: bool) -> None:
+    """Catch-up time of a validator whose store was lost, BLOCKS behind the others."""
+    from bench.sync import measure
+
+    result = measure(blocks)
+    if as_json:
+        emit(result, True)
+        return
+    print(table([(k, str(v)) for k, v in result.items()], ("figure", "value")))
+
+
 def register(group: click.Group) -> None:
     group.add_command(bench)

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..codec import EncodingError, hexbytes
 from ..crypto import sm3
 from ..state.merkle import merkle_root
 from ..tx import KeyCache
@@ -307,7 +308,7 @@ class Engine:
         except KeyError as exc:  # e.g. an unsigned vote: name the missing field
             log.warning("ignored message from %s: %s lacks %s", sender, kind, exc)
             return []
-        except (InvalidMessage, TypeError, ValueError) as exc:
+        except (InvalidMessage, EncodingError, TypeError, ValueError) as exc:
             log.warning("ignored message from %s: %s", sender, exc)
             return []
 
@@ -505,13 +506,13 @@ class Engine:
 
     def _on_vote(self, sender: str, msg: dict[str, Any]) -> list[Action]:
         height, view = int(msg["height"]), int(msg["view"])
-        block_hash = bytes.fromhex(str(msg["block"]))
+        block_hash = hexbytes(msg["block"], "block", 32)  # one spelling per hash (see evidence below)
         voter = str(msg["by"])
         vset = self.vset_at(height)
         check_signature(self.keys, vset, voter, vote_bytes(self.cfg.chain, height, view, block_hash),
                         bytes.fromhex(str(msg["sig"])))
         prior = self.seen_votes.get((view, voter))
-        if prior is not None and prior["block"] != msg["block"]:
+        if prior is not None and hexbytes(prior["block"], "block", 32) != block_hash:
             return [Evidence("double-vote", voter, view, prior, msg)]
         self.seen_votes[(view, voter)] = msg
         if view < self.view - 1:

@@ -86,7 +86,7 @@ class ChainParams:
     BOUNDS: ClassVar[dict[str, tuple[int, int]]] = {
         "block_interval_ms": (0, 60_000), "idle_interval_ms": (10, 600_000),
         "base_timeout_ms": (100, 600_000), "max_block_txs": (1, 100_000),
-        "max_block_bytes": (1024, 64 * 1024 * 1024), "exit_delay": (3, 1_000_000),
+        "max_block_bytes": (1024, 16 * 1024 * 1024), "exit_delay": (3, 1_000_000),
         "missed_turns_limit": (1, 1_000_000),
     }
 
@@ -113,6 +113,7 @@ class BlockContext:
     time_ms: int
     block: Block | None
     changed: bool = False  # the block touched the validator schedule, params or revocations
+    effective: int = 0  # height from which the last scheduled validator-set change applies
 
 
 def _get(read: Reader, key: bytes) -> Any:
@@ -234,6 +235,7 @@ class Governance:
         while len(kept) > 2 and kept[1][0] <= self.ctx.height - 1000:
             kept.pop(0)
         self.ctx.changed = True
+        self.ctx.effective = at
         return {K_VALIDATORS: canonical({"schedule": [[h, vs.wire()] for h, vs in kept]})}
 
     def _remove(self, read: Reader, schedule: list[tuple[int, ValidatorSet]], params: ChainParams, vid: str,
@@ -250,10 +252,11 @@ class Governance:
                                         f"the minimum is {MIN_VALIDATORS}")
             return ValidatorSet(rest)
 
-        at = self.ctx.height + params.exit_delay
-        writes = self._schedule_change(read, schedule, at, without, staged)
+        if self.revoked(read, vid) is not None:
+            raise GovernanceRefused(f"{vid!r} is already leaving the validator set")
+        writes = self._schedule_change(read, schedule, self.ctx.height + params.exit_delay, without, staged)
         writes[K_REVOKED + vid.encode()] = canonical({"key": target.key.hex(), "height": self.ctx.height,
-                                                      "effective": at, "reason": reason})
+                                                      "effective": self.ctx.effective, "reason": reason})
         member = self.member(read, vid)
         if member is not None:
             member["status"] = "revoked"
@@ -332,7 +335,8 @@ class Governance:
 
     def _maybe_run(self, key: bytes, prop: dict[str, Any], read: Reader) -> dict[bytes, bytes | None]:
         writes: dict[bytes, bytes | None] = {}
-        if len(prop["approvals"]) >= self._threshold(read):
+        current = {v.id for v in self._supervisors(read).validators}
+        if len(set(prop["approvals"]) & current) >= self._threshold(read):
             self._check_action(prop["action"], read)  # still valid now?
             writes.update(self._run(prop["action"], read))
             prop["status"] = "executed"
@@ -379,7 +383,7 @@ class Governance:
             cert = Certificate.load(p["certificate"].encode())
             at = dt.datetime.fromtimestamp(self.ctx.time_ms / 1000, tz=dt.UTC)
             verify_certificate(cert, self.root, at=at)
-        except CryptoError as exc:
+        except (CryptoError, OverflowError, OSError, ValueError) as exc:
             raise GovernanceRefused(f"certificate refused: {exc}") from None
         if cert.common_name != nid or cert.public_key().point.hex() != req["key"] or cert.role != req["role"]:
             raise GovernanceRefused("the certificate's name, key or role differs from the join request")
@@ -401,6 +405,8 @@ class Governance:
             writes.update(self._schedule_change(
                 read, self.schedule(read), from_height,
                 lambda vs: ValidatorSet((*vs.validators, joining))))
+            member["from_height"] = self.ctx.effective  # later than asked if another change is pending
+            writes[K_NODE + nid.encode()] = canonical(member)
         self.ctx.changed = True
         return writes
 
@@ -437,33 +443,39 @@ class Governance:
 
     def _check_evidence(self, kind: str, a: Any, b: Any,
                         schedule: list[tuple[int, ValidatorSet]]) -> tuple[str, int, int]:
+        """Two messages signed by one validator for two different blocks in one view (a
+        validator proposes, and votes, at most once per view). Hashes are compared as bytes
+        after strict decoding, so two spellings of one hash are never "different blocks"."""
         if kind == "double-proposal":
             # each side is {"header": block header, "sig": proposal signature}: the block hash
             # is SM3 of the canonical header, so the transaction ids are not needed
-            ha, hb = a["header"], b["header"]
-            if not isinstance(ha, dict) or not isinstance(hb, dict) or set(a) != {"header", "sig"} or set(b) != {"header", "sig"}:
+            if not isinstance(a, dict) or not isinstance(b, dict) or set(a) != {"header", "sig"} or set(b) != {"header", "sig"}:
                 raise InvalidMessage('each proposal is {"header": {...}, "sig": hex}')
-            if ha["proposer"] != hb["proposer"] or ha["view"] != hb["view"] or ha["height"] != hb["height"]:
-                raise InvalidMessage("the two proposals differ in proposer, view or height")
+            ha, hb = a["header"], b["header"]
+            if not isinstance(ha, dict) or not isinstance(hb, dict):
+                raise InvalidMessage("a proposal header must be an object")
+            if ha["proposer"] != hb["proposer"] or ha["view"] != hb["view"]:
+                raise InvalidMessage("the two proposals differ in proposer or view")
             if ha["chain"] != self.chain or hb["chain"] != self.chain:
                 raise InvalidMessage("a proposal is for another chain")
             hash_a, hash_b = sm3(canonical(ha)), sm3(canonical(hb))
             if hash_a == hash_b:
                 raise InvalidMessage("the two proposals are the same block")
-            height, view, proposer = int(ha["height"]), int(ha["view"]), str(ha["proposer"])
-            vset = self.vset_in(schedule, height)
+            proposer, view = str(ha["proposer"]), int(ha["view"])
             for h, side in ((hash_a, a), (hash_b, b)):
+                vset = self.vset_in(schedule, int(side["header"]["height"]))
                 check_signature(self.keys, vset, proposer, proposal_bytes(self.chain, h), hexbytes(side["sig"], "sig"))
-            return proposer, view, height
-        va, vb = a, b
-        if va["by"] != vb["by"] or va["view"] != vb["view"] or va["height"] != vb["height"]:
-            raise InvalidMessage("the two votes differ in voter, view or height")
-        if va["block"] == vb["block"]:
+            return proposer, view, int(ha["height"])
+        if not isinstance(a, dict) or not isinstance(b, dict):
+            raise InvalidMessage("each vote is an object")
+        if a["by"] != b["by"] or a["view"] != b["view"]:
+            raise InvalidMessage("the two votes differ in voter or view")
+        block_a, block_b = hexbytes(a["block"], "block", 32), hexbytes(b["block"], "block", 32)
+        if block_a == block_b:
             raise InvalidMessage("the two votes are for the same block")
-        height, view = int(va["height"]), int(va["view"])
-        vset = self.vset_in(schedule, height)
-        for v in (va, vb):
-            check_signature(self.keys, vset, str(v["by"]),
-                            vote_bytes(self.chain, height, view, hexbytes(v["block"], "block", 32)),
-                            hexbytes(v["sig"], "sig"))
-        return str(va["by"]), view, height
+        view = int(a["view"])
+        for v, blk in ((a, block_a), (b, block_b)):
+            height = int(v["height"])
+            check_signature(self.keys, self.vset_in(schedule, height), str(v["by"]),
+                            vote_bytes(self.chain, height, view, blk), hexbytes(v["sig"], "sig"))
+        return str(a["by"]), view, int(a["height"])

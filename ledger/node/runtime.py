@@ -53,6 +53,7 @@ SYNC_GAP = 3  # blocks behind before batched sync starts (live consensus fetches
 SYNC_BATCH = 256  # blocks per request
 SYNC_MAX_BYTES = 8 * 1024 * 1024
 SYNC_RETRY_S = 3.0
+MAX_CLOCK_AHEAD_MS = 10_000  # a block may be stamped this far ahead of a validator's clock
 
 
 @dataclass
@@ -88,6 +89,12 @@ def _evidence_part(kind: str, msg: dict[str, Any]) -> dict[str, Any]:
     return {k: msg[k] for k in ("block", "by", "height", "sig", "view")}
 
 
+def check_tx_root(block: Block) -> None:
+    """The block hash covers the header only; its ``txs`` root and ``count`` bind the ids."""
+    if block.header.get("count") != len(block.tx_ids) or merkle_root(list(block.tx_ids)).hex() != block.header["txs"]:
+        raise InvalidMessage(f"block {block.height}: transaction ids do not match the header's txs root")
+
+
 def txs_message(txs: list[Transaction]) -> bytes:
     """``canonical({"txs": [...], "type": "txs"})`` built from each transaction's own
     canonical bytes, without decoding and re-encoding them (the gossip hot path)."""
@@ -109,8 +116,11 @@ class LedgerPayload:
 
     def validate(self, block: Block, parent: Block) -> None:
         n = self.node
-        if merkle_root(list(block.tx_ids)).hex() != block.header["txs"]:
-            raise InvalidMessage("txs root does not match the transaction ids")
+        check_tx_root(block)
+        t, parent_t = block.header["time"], parent.header["time"]
+        if isinstance(t, bool) or not isinstance(t, int) or t < parent_t or t > time.time() * 1000 + MAX_CLOCK_AHEAD_MS:
+            # the block time is what governance checks certificates at: monotonic, never far ahead
+            raise InvalidMessage(f"block time {t!r} is before its parent's or too far ahead of this node's clock")
         if len(set(block.tx_ids)) != len(block.tx_ids):
             raise InvalidMessage("a transaction id appears twice in the block")
         if len(block.tx_ids) > n.params.max_block_txs:
@@ -239,6 +249,7 @@ class Node:
         self.net = net
 
     def start(self) -> None:
+        self._apply_membership()  # nodes admitted or revoked on chain before a restart
         with self._grouped():
             self._apply(self.engine.start())
         try:
@@ -308,6 +319,7 @@ class Node:
         batch: list[tuple[Block, QuorumCertificate]] = []
         for item in items:
             block = Block.from_wire(item["block"])
+            check_tx_root(block)
             qc = QuorumCertificate.from_wire(item["qc"])
             wanted = set(block.tx_ids)
             for raw in item["txs"]:
@@ -487,7 +499,9 @@ class Node:
             elif kind == "chain":
                 self._on_chain(peer, msg)
             elif kind == "block":
-                self._apply(self.engine.on_block(Block.from_wire(msg.get("block"))))
+                fetched = Block.from_wire(msg.get("block"))
+                check_tx_root(fetched)
+                self._apply(self.engine.on_block(fetched))
             else:
                 log.warning("unknown message type %r from %s", kind, peer)
         except (InvalidMessage, InvalidTransaction, KeyError, TypeError, ValueError) as exc:
@@ -497,6 +511,8 @@ class Node:
         ids = msg["block"]["tx_ids"]
         if not isinstance(ids, list):
             raise InvalidMessage("tx_ids must be a list")
+        if self.signer is None:  # validators check it in validate(); a full node never validates
+            check_tx_root(Block.from_wire(msg["block"]))
         missing = {bytes.fromhex(t) for t in ids if self.body(bytes.fromhex(t)) is None}
         if missing:
             block_hash = Block.from_wire(msg["block"]).hash

@@ -251,3 +251,30 @@ def test_governance_state_is_deterministic(tmp_path: Path) -> None:
         world.run(*txs)
         world.run(skip_views=2)
     assert w1.app.root() == w2.app.root()
+
+
+def test_two_spellings_of_one_vote_are_not_a_double_vote(w: World) -> None:
+    """bytes.fromhex would read "ab cd" as "abcd": strict hex keeps one spelling per hash, so an
+    honest vote and a re-spelled copy of it cannot evict the voter."""
+    block = b"\xab" * 32
+    honest = {"block": block.hex(), "by": "c1", "height": 3, "view": 3,
+              "sig": w.keys["c1"].sign(vote_bytes(CHAIN, 3, 3, block)).hex()}
+    for spelling in (" ".join(block.hex()[i:i + 2] for i in range(0, 64, 2)), block.hex().upper()):
+        code, info = w.run(w.tx("s1", "node.evidence", {"kind": "double-vote", "a": honest,
+                                                        "b": dict(honest, block=spelling)}))[0]
+        assert code == BAD_PAYLOAD and "lowercase hex" in info, info
+    assert "c1" in w.vset_at(w.height + 100) and w.gov.revoked(w.app.read, "c1") is None
+
+
+def test_a_former_supervisors_approval_no_longer_counts(w: World) -> None:
+    prop = w.tx("s1", "gov.propose", {"action": {"kind": "params", "set": {"max_block_txs": 5}}})
+    assert w.run(prop) == [(OK, "ok")]
+    assert w.run(w.tx("s1", "node.exit", {"node": "s1"})) == [(OK, "ok")]
+    for _ in range(6):  # past exit_delay: s1 is out of the set
+        w.run()
+    assert "s1" not in w.vset_at(w.height)
+    # s2 alone: with two supervisors left a majority is 2, and s1's approval is void
+    assert w.run(w.tx("s2", "gov.vote", {"proposal": prop.id.hex()})) == [(OK, "ok")]
+    assert w.params().max_block_txs == 2000
+    assert w.run(w.tx("s3", "gov.vote", {"proposal": prop.id.hex()})) == [(OK, "ok")]
+    assert w.params().max_block_txs == 5
