@@ -11,6 +11,9 @@ key                    value
 ``N`` + nonce key      tx id: the ``(sender, nonce)`` pair is used
 ``Mhead``              last committed height (8 bytes)
 ``Msafety``            canonical ``{"voted", "high_qc"}``: consensus safety state
+``P`` + height + hash  canonical block: a proposal this node accepted but has not committed
+                       yet (so the block of a QC survives a restart of every node); pruned
+                       once its height is committed
 =====================  ==============================================================
 
 ``commit_records`` returns the records of one committed block, which the caller writes in
@@ -61,6 +64,7 @@ class Receipt:
 class ChainStore:
     def __init__(self, store: KVStore) -> None:
         self.store = store
+        self._pending: set[bytes] | None = None  # keys of the P records (read once, then kept)
 
     # ------------------------------------------------------------ reads
     @property
@@ -103,7 +107,35 @@ class ChainStore:
         rec = parse(raw)
         return int(rec["voted"]), QuorumCertificate.from_wire(rec["high_qc"])
 
+    def pending_blocks(self, above: int) -> list[Block]:
+        """Accepted, uncommitted proposals above height ``above`` (for the engine at start)."""
+        out = []
+        self._pending = set()
+        for key, raw in self.store.iterate(b"P"):
+            self._pending.add(key)
+            if int.from_bytes(key[1:9], "big") > above:
+                out.append(Block.from_wire(parse(raw)))
+        return out
+
     # ------------------------------------------------------------ writes
+    def save_pending(self, block: Block) -> None:
+        key = b"P" + _h8(block.height) + block.hash
+        if self._pending is None:
+            self.pending_blocks(0)
+        assert self._pending is not None
+        if key not in self._pending:
+            self._pending.add(key)
+            self.store.write({key: canonical(block.wire(), check=False)})
+
+    def prune_pending(self, committed: int) -> None:
+        if self._pending is None:
+            self.pending_blocks(0)
+        assert self._pending is not None
+        stale = [key for key in self._pending if int.from_bytes(key[1:9], "big") <= committed]
+        if stale:
+            self._pending.difference_update(stale)
+            self.store.write(dict.fromkeys(stale))
+
     def save_safety(self, voted: int, high_qc: QuorumCertificate) -> None:
         """Durable before the vote or timeout it protects leaves the node."""
         self.store.write({SAFETY: canonical({"voted": voted, "high_qc": high_qc.wire()})})

@@ -195,7 +195,7 @@ class Node:
                      clock=time.monotonic)
         return Engine(config=cfg, signer=self.signer, vset_at=self.vset_at, genesis=self.genesis,
                       payload=LedgerPayload(self), committed=committed, highest_voted_view=voted,
-                      high_qc=high_qc, keys=self.keys)
+                      high_qc=high_qc, keys=self.keys, known_blocks=self.app.chain.pending_blocks(head))
 
     # ------------------------------------------------------------ governance
     def vset_at(self, height: int) -> ValidatorSet:
@@ -406,6 +406,7 @@ class Node:
         self.mempool.remove(block.tx_ids)
         for tx_id in block.tx_ids:
             self.bodies.pop(tx_id, None)
+        self.app.chain.prune_pending(block.height)
         if self.app.sys_changed:
             self._load_governance()
             self._apply_membership()
@@ -422,6 +423,8 @@ class Node:
                 self.app.chain.save_safety(action.highest_voted_view, action.high_qc)
                 self._durable()
             elif isinstance(action, Broadcast):
+                if action.message.get("type") == "proposal":  # this node's own block
+                    self.app.chain.save_pending(Block.from_wire(action.message["block"]))
                 if self.net is not None:
                     self.net.broadcast(canonical(action.message))
             elif isinstance(action, SendTo):
@@ -520,7 +523,20 @@ class Node:
             if self.net is not None:
                 self.net.send(peer, canonical({"type": "get_txs", "ids": [m.hex() for m in missing]}))
             return
-        self._apply(self.engine.on_message(peer, msg))
+        self._accept_proposal(peer, msg)
+
+    def _accept_proposal(self, peer: str, msg: dict[str, Any]) -> None:
+        """Hand a proposal (bodies known) to the engine; a block it keeps is persisted in the
+        same durable commit as the vote's safety record, before the vote leaves: a QC's block
+        then survives even a restart of every node."""
+        actions = self.engine.on_message(peer, msg)
+        try:
+            block = Block.from_wire(msg["block"])
+        except (InvalidMessage, KeyError, TypeError, ValueError):
+            block = None
+        if block is not None and block.hash in self.engine.blocks and block.height > self.engine.committed_height:
+            self.app.chain.save_pending(block)
+        self._apply(actions)
 
     def _on_txs(self, peer: str, msg: dict[str, Any]) -> None:
         items = msg.get("txs")
@@ -549,7 +565,7 @@ class Node:
             missing -= {t for t in missing if self.body(t) is not None}
             if not missing:
                 del self.held[block_hash]
-                self._apply(self.engine.on_message(peer, msg))
+                self._accept_proposal(peer, msg)
 
     def _on_get_txs(self, peer: str, msg: dict[str, Any]) -> None:
         ids = msg.get("ids")

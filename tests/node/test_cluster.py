@@ -125,6 +125,18 @@ def test_up_api_kill_restart_down(cluster, rx) -> None:
     assert proc.returncode == 0
     assert not any(get_ok(a) for a in apis.values())
 
+    # the whole consortium stopped in the middle of consensus and started again resumes the
+    # same chain (a QC's block that no node had committed survives in each node's store)
+    proc = rx("up", "--detach", "--data", str(data), timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    before = {n: get(a + "/v1/status")["height"] for n, a in apis.items()}
+    assert min(before.values()) >= target
+    after_restart = LedgerClient(apis["val3"], key=user).submit_and_wait("kv.set", {"key": "again", "value": "1"},
+                                                                         timeout=90)
+    assert after_restart["receipt"]["code"] == 0 and after_restart["height"] > max(before.values())
+    wait_for(lambda: all(get(a + "/v1/status")["height"] >= after_restart["height"] for a in apis.values()), 60,
+             "all nodes past the restart")
+
 
 def get_ok(api: str) -> bool:
     try:
