@@ -30,13 +30,13 @@ from ledger.tx import Transaction
 
 
 def _get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as r:  # noqa: S310 - our own loopback API
+    with urllib.request.urlopen(url, timeout=10) as r:
         return json.load(r)
 
 
 def _post(url: str, body: bytes) -> Any:
     req = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:  # noqa: S310
+    with urllib.request.urlopen(req, timeout=30) as r:
         return json.load(r)
 
 

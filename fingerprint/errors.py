@@ -40,6 +40,17 @@ class MediaTooShort(MediaError):
     """Too little content to fingerprint (a single-frame video, a few characters of text)."""
 
 
+class LowInformation(MediaError):
+    """Too little information to fingerprint reliably: a flat, smooth-gradient or repetitive
+    picture whose hash bits would be decided by noise. Refused at registration only (a query
+    is still answered); ``quality`` is the measured score, ``minimum`` the threshold."""
+
+    def __init__(self, path: str, reason: str, quality: float, minimum: float) -> None:
+        super().__init__(path, reason)
+        self.quality = quality
+        self.minimum = minimum
+
+
 class IndexError_(FingerprintError):  # the trailing _ avoids shadowing the builtin
     """A problem with a fingerprint index folder."""
 

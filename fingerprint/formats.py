@@ -47,7 +47,8 @@ class Fingerprint:
 
 def fingerprint_bytes(data: bytes, path: str = "<bytes>", modality: Modality | None = None,
                       *, query: bool = False) -> Fingerprint:
-    """``query`` adds what only the query side needs (mirror-image ORB features)."""
+    """``query`` adds what only the query side needs (mirror-image ORB features, crops of
+    video frames)."""
     mod = modality or sniff(data, path)
     head = (mod, sm3_hex(data), FORMAT_VERSIONS[mod], len(data))
     if mod is Modality.IMAGE:
@@ -61,10 +62,20 @@ def fingerprint_bytes(data: bytes, path: str = "<bytes>", modality: Modality | N
     if mod is Modality.VIDEO:
         from .video import fingerprint_video
 
-        return Fingerprint(*head, video=fingerprint_video(data, path))
+        return Fingerprint(*head, video=fingerprint_video(data, path, query=query))
     from .text import fingerprint_text
 
     return Fingerprint(*head, text=fingerprint_text(data, path))
+
+
+def require_registrable(fp: Fingerprint, name: str) -> None:
+    """Raise :class:`~fingerprint.errors.LowInformation` (naming ``name``) if ``fp`` carries too
+    little information to be registered: today a picture below the image quality threshold.
+    Every ``IndexBackend.add`` calls this; so do the service functions, with the file's name."""
+    if fp.image is not None:
+        from .image import require_quality
+
+        require_quality(fp.image, name)
 
 
 def fingerprint_file(path: str | Path, *, query: bool = False) -> Fingerprint:

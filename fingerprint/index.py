@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import DuplicateWork, IndexCorrupt, IndexError_, UnknownWork
-from .formats import Fingerprint
+from .formats import Fingerprint, require_registrable
 
 SCHEMA_VERSION = 1
 DB_NAME = "fingerprints.sqlite"
@@ -62,7 +62,9 @@ class IndexBackend(ABC):
     """Storage and candidate retrieval. Implementations must make ``add`` atomic per work."""
 
     @abstractmethod
-    def add(self, work_id: str, fp: Fingerprint, *, replace: bool = False) -> None: ...
+    def add(self, work_id: str, fp: Fingerprint, *, replace: bool = False) -> None:
+        """Register ``fp`` as ``work_id``, atomically; must refuse what
+        :func:`~fingerprint.formats.require_registrable` refuses."""
 
     @abstractmethod
     def remove(self, work_id: str) -> None: ...
@@ -273,6 +275,7 @@ class LocalIndex(IndexBackend):
     def add(self, work_id: str, fp: Fingerprint, *, replace: bool = False) -> None:
         if not work_id:
             raise IndexError_(f"index {self.folder}: a work id must not be empty")
+        require_registrable(fp, f"work {work_id!r}")
         cur = self.db.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import FingerprintError, UnreadableMedia
-from .formats import Fingerprint, fingerprint_file
+from .formats import Fingerprint, fingerprint_file, require_registrable
 from .index import IndexBackend, open_index
 from .matching import QueryResult, match
 
@@ -26,8 +26,10 @@ class BulkReport:
 
 def add_file(path: str | Path, work_id: str, index: IndexBackend | str | Path, *,
              replace: bool = False) -> Fingerprint:
-    """Fingerprint ``path`` and register it under ``work_id``."""
+    """Fingerprint ``path`` and register it under ``work_id``; a picture with too little
+    information is refused (:class:`~fingerprint.errors.LowInformation`)."""
     fp = fingerprint_file(path)
+    require_registrable(fp, str(path))
     if isinstance(index, IndexBackend):
         index.add(work_id, fp, replace=replace)
     else:
@@ -97,6 +99,7 @@ def add_dir(folder: str | Path, index: IndexBackend | str | Path, *, replace: bo
                 report.failed.append((rel, err or "unknown error"))
                 continue
             try:
+                require_registrable(fp, rel)
                 idx.add(rel, fp, replace=replace)
             except FingerprintError as exc:
                 report.failed.append((rel, str(exc)))

@@ -23,9 +23,16 @@ VIDEO_FORMAT_VERSION = 1
 SAMPLE_FPS = 4.0
 MAX_SECONDS = 6 * 3600
 MIN_FRAMES = 2
-# registered frames are also hashed after a centred crop to these linear fractions, so that a
-# cropped copy still finds them (the query side hashes its frames as they are)
-CROP_VARIANTS = (0.88,)
+# registered frames are also hashed after a centred crop, so that a cropped copy still finds
+# them; each variant is (linear fraction, horizontal and vertical shift of the crop's centre as
+# fractions of the side)
+CROP_VARIANTS: tuple[tuple[float, float, float], ...] = ((0.88, 0.0, 0.0),)
+# the query side also hashes crops of its frames to 93 % of each side, centred and shifted by
+# 1.7 % of the side: a copy cropped by a few percent (to 0.93–0.97 of each side, split at
+# random between the sides) then lines up with the registered 0.88 crop within 1 % of the side
+QUERY_SHIFT = 0.017
+QUERY_CROP_VARIANTS: tuple[tuple[float, float, float], ...] = tuple(
+    (0.93, sx, sy) for sx in (-QUERY_SHIFT, 0.0, QUERY_SHIFT) for sy in (-QUERY_SHIFT, 0.0, QUERY_SHIFT))
 
 U8 = npt.NDArray[np.uint8]
 
@@ -33,7 +40,9 @@ U8 = npt.NDArray[np.uint8]
 @dataclass(frozen=True)
 class VideoFingerprint:
     """``times``: sample times (s); ``codes``: N × 32 bytes, frame codes; ``mirror_codes``:
-    codes of the mirrored frames (used on the query side); ``audio``: audio track or None."""
+    codes of the mirrored frames (used on the query side); ``crop_codes``: one N × 32 array per
+    ``CROP_VARIANTS`` (registered side; empty on the query side); ``query_crop_codes``: one per
+    ``QUERY_CROP_VARIANTS`` (query side only); ``audio``: audio track or None."""
 
     times: npt.NDArray[np.float64]
     codes: U8
@@ -41,22 +50,28 @@ class VideoFingerprint:
     crop_codes: tuple[U8, ...]
     audio: AudioFingerprint | None
     duration_s: float
+    query_crop_codes: tuple[U8, ...] = ()
 
 
-def _frame_codes(gray: U8) -> tuple[bytes, bytes, list[bytes]]:
+def _frame_codes(gray: U8, crop_variants: tuple[tuple[float, float, float], ...]
+                 ) -> tuple[bytes, bytes, list[bytes]]:
     from .image import trim_borders
 
     small = reduce_for_hash(gray)
     trimmed = trim_borders(gray)
     h, w = trimmed.shape
     crops = []
-    for f in CROP_VARIANTS:
-        dy, dx = int(h * (1 - f) / 2), int(w * (1 - f) / 2)
-        crops.append(dct_code(reduce_for_hash(np.ascontiguousarray(trimmed[dy:h - dy, dx:w - dx]))))
+    for f, sx, sy in crop_variants:
+        ch, cw = max(1, round(h * f)), max(1, round(w * f))
+        y0 = min(max(0, round(h * (0.5 + sy) - ch / 2)), h - ch)
+        x0 = min(max(0, round(w * (0.5 + sx) - cw / 2)), w - cw)
+        crops.append(dct_code(reduce_for_hash(np.ascontiguousarray(trimmed[y0:y0 + ch, x0:x0 + cw]))))
     return dct_code(small), dct_code(np.ascontiguousarray(small[:, ::-1])), crops
 
 
-def fingerprint_video(data: bytes, path: str = "<bytes>") -> VideoFingerprint:
+def fingerprint_video(data: bytes, path: str = "<bytes>", *, query: bool = False) -> VideoFingerprint:
+    """``query``: hash the frames' centred crops at ``QUERY_CROP_VARIANTS`` (stored in
+    ``query_crop_codes``) instead of the registered side's ``CROP_VARIANTS``."""
     import av
 
     from .audio import decode_audio_av
@@ -64,7 +79,8 @@ def fingerprint_video(data: bytes, path: str = "<bytes>") -> VideoFingerprint:
     times: list[float] = []
     codes: list[bytes] = []
     mirrors: list[bytes] = []
-    crops: list[list[bytes]] = [[] for _ in CROP_VARIANTS]
+    variants = QUERY_CROP_VARIANTS if query else CROP_VARIANTS
+    crops: list[list[bytes]] = [[] for _ in variants]
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             if not container.streams.video:
@@ -83,7 +99,7 @@ def fingerprint_video(data: bytes, path: str = "<bytes>") -> VideoFingerprint:
                 if t + 1e-6 < next_t:
                     continue
                 gray = np.asarray(frame.to_ndarray(format="gray"), dtype=np.uint8)
-                c, m, cc = _frame_codes(gray)
+                c, m, cc = _frame_codes(gray, variants)
                 times.append(t)
                 codes.append(c)
                 mirrors.append(m)
@@ -101,4 +117,7 @@ def fingerprint_video(data: bytes, path: str = "<bytes>") -> VideoFingerprint:
     marr = np.frombuffer(b"".join(mirrors), np.uint8).reshape(-1, 32)
     t_arr = np.asarray(times, dtype=np.float64)
     carr = tuple(np.frombuffer(b"".join(lst), np.uint8).reshape(-1, 32).copy() for lst in crops)
-    return VideoFingerprint(t_arr, arr.copy(), marr.copy(), carr, audio, float(t_arr[-1] + 1 / SAMPLE_FPS))
+    duration = float(t_arr[-1] + 1 / SAMPLE_FPS)
+    if query:
+        return VideoFingerprint(t_arr, arr.copy(), marr.copy(), (), audio, duration, carr)
+    return VideoFingerprint(t_arr, arr.copy(), marr.copy(), carr, audio, duration)

@@ -93,11 +93,17 @@ def test_bulk_add_reports_a_bad_file_and_keeps_the_rest(tmp_path: Path,
     for name, a in photo_sets[0][:3]:
         (d / f"{name}.png").write_bytes(M.encode(a))
     (d / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 100)
+    ramp = np.tile(np.linspace(0, 255, 320).astype(np.uint8), (240, 1))
+    (d / "ramp.png").write_bytes(M.encode(ramp))  # a smooth gradient: too little information
     proc = run_rongxin("fp", "add-dir", str(d), "--index", str(tmp_path / "i"), "--json", "--no-progress")
     assert proc.returncode == 0
-    assert "corrupt.jpg" in proc.stderr
+    assert "corrupt.jpg" in proc.stderr and "ramp.png" in proc.stderr
     out = json.loads(proc.stdout)
-    assert out["added"] == 3 and out["failed"][0]["file"] == "corrupt.jpg"
+    failed = {f["file"]: f["error"] for f in out["failed"]}
+    assert out["added"] == 3 and set(failed) == {"corrupt.jpg", "ramp.png"}
+    assert "too little information" in failed["ramp.png"]
+    proc = run_rongxin("fp", "add", str(d / "ramp.png"), "--id", "R", "--index", str(tmp_path / "i"))
+    assert proc.returncode == 2 and "ramp.png" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_cli_start_up_loads_no_media_library() -> None:

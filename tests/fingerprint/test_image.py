@@ -76,3 +76,42 @@ def test_query_reports_no_offsets_for_images(image_index: Index, tmp_path: Path)
         m = query_file(p, idx).matches[0]
     assert m.score >= 1.0
     assert m.query_start_s is None and m.work_start_s is None and m.duration_s is None
+
+
+def _degenerate() -> dict[str, np.ndarray]:
+    import skimage.data
+
+    ramp = np.tile(np.linspace(0, 255, 400, dtype=np.float32), (300, 1)).astype(np.uint8)
+    board = np.asarray(skimage.data.checkerboard(), dtype=np.uint8)
+    flat = np.full((200, 300), 128, np.uint8)
+    return {"gradient": ramp, "chessboard": board, "flat": flat}
+
+
+@pytest.mark.parametrize("kind", ["gradient", "chessboard", "flat"])
+def test_low_information_pictures_are_refused_at_registration_only(tmp_path: Path, kind: str) -> None:
+    from fingerprint.errors import LowInformation
+    from fingerprint.formats import fingerprint_file
+    from fingerprint.image import MIN_QUALITY
+    from fingerprint.service import add_file
+
+    p = tmp_path / f"{kind}.png"
+    p.write_bytes(M.encode(_degenerate()[kind]))
+    with open_index(tmp_path / "index") as idx:
+        with pytest.raises(LowInformation) as err:
+            add_file(p, kind, idx)
+        assert err.value.quality < MIN_QUALITY
+        assert str(p) in str(err.value) and "too little information" in str(err.value)
+        with pytest.raises(LowInformation):  # the index itself refuses it too
+            idx.add(kind, fingerprint_file(p))
+        assert idx.count() == 0
+        assert query_file(p, idx).matches == []  # a query is still answered
+
+
+def test_registered_pictures_pass_the_quality_gate(pictures: list[tuple[str, np.ndarray]]) -> None:
+    from fingerprint.image import MIN_QUALITY, hash_quality, reduce_for_hash, to_gray
+
+    q = [hash_quality(reduce_for_hash(to_gray(a))) for _, a in pictures]
+    assert min(q) >= MIN_QUALITY
+    # a smooth gradient and a chessboard score far below any of these photographs
+    worst = max(hash_quality(reduce_for_hash(a)) for a in _degenerate().values())
+    assert worst < MIN_QUALITY < min(q)

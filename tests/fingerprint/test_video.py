@@ -24,7 +24,10 @@ def video_setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalIndex, l
     frames = list(M.scene_frames(photos[:12], 30, FPS, (320, 240), seed=1))
     audio = M.music(30, seed=1)
     (root / "work.mp4").write_bytes(M.write_video(frames, FPS, audio, SR))
-    other = list(M.scene_frames(photos[12:], 12, FPS, (320, 240), seed=2))
+    # the host videos below are made of the remaining photos (17:): a host sharing a photo
+    # with "other" does contain a copy of part of it (the query side's crop variant finds a
+    # photo shown at another zoom), so the sources are kept disjoint
+    other = list(M.scene_frames(photos[12:17], 12, FPS, (320, 240), seed=2))
     (root / "other.mp4").write_bytes(M.write_video(other, FPS, M.music(12, seed=2), SR))
     idx = open_index(root / "index")
     add_file(root / "work.mp4", "work", idx)
@@ -35,7 +38,7 @@ def video_setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalIndex, l
 def _host(frames: list[np.ndarray], clip_s: tuple[float, float], before_s: float, size: tuple[int, int],
           fps: int, flip: bool = False, letterbox: float = 0.0) -> list[np.ndarray]:
     """A host video at another size and frame rate: filler, the clip, filler."""
-    photos = [a for _, a in M.photos()][14:]
+    photos = [a for _, a in M.photos()][17:]
     filler = list(M.scene_frames(photos, 20, fps, size, seed=5))
     a, b = int(clip_s[0] * FPS), int(clip_s[1] * FPS)
     clip = [cv2.resize(f, size) for f in frames[a:b]]
@@ -73,11 +76,65 @@ def test_clip_inside_host_found_with_start_times(video_setup: tuple[LocalIndex, 
 
 
 @pytest.mark.slow
+def test_clip_cropped_off_centre_is_found_with_start_times(
+        video_setup: tuple[LocalIndex, list[np.ndarray], np.ndarray, Path], tmp_path: Path) -> None:
+    """10 % of the area cut away from one corner's sides: the query side's shifted 93 % crops
+    line up with the registered 88 % crop."""
+    idx, frames, _, _ = video_setup
+    host = _host(frames, (12.0, 20.0), 7.0, (480, 360), 25)
+    h, w = host[0].shape[:2]
+    host = [np.ascontiguousarray(f[: int(h * 0.95), int(w * 0.05):]) for f in host]
+    p = tmp_path / "cropped.mp4"
+    p.write_bytes(M.write_video(host, 25, None, SR, bitrate=400_000))
+    m = query_file(p, idx).matches[0]
+    assert m.work_id == "work"
+    assert abs(m.query_start_s - 7.0) <= 1.0 and abs(m.work_start_s - 12.0) <= 1.0, m
+
+
+@pytest.mark.slow
 def test_unrelated_video_matches_nothing(video_setup: tuple[LocalIndex, list[np.ndarray], np.ndarray, Path],
                                          tmp_path: Path) -> None:
     idx, _, _, _ = video_setup
-    photos = [a for _, a in M.photos()][14:]
+    photos = [a for _, a in M.photos()][17:]
     p = tmp_path / "neg.mp4"
     p.write_bytes(M.write_video(list(M.scene_frames(photos, 12, 25, (320, 240), seed=9)), 25,
                                 M.music(12, seed=77), SR))
     assert query_file(p, idx).matches == []
+
+
+def _static_camera(seconds: float, fps: int, seed: int) -> list[np.ndarray]:
+    """A fixed view (one photo) with a few small figures walking across it: every frame is
+    within a few bits of every other, like opencv-doc's vtest.avi."""
+    rng = np.random.default_rng(seed)
+    bg = cv2.resize([a for _, a in M.photos()][3], (320, 240))
+    walkers = [(rng.uniform(0, 320), rng.uniform(40, 200), rng.uniform(-25, 25), rng.uniform(-8, 8))
+               for _ in range(6)]
+    out = []
+    for i in range(int(seconds * fps)):
+        t = i / fps
+        f = bg.copy()
+        for x0, y0, vx, vy in walkers:
+            x, y = int((x0 + vx * t) % 320), int((y0 + vy * t) % 240)
+            cv2.rectangle(f, (x, y), (x + 14, y + 34), (40, 40, 200), -1)
+        out.append(f)
+    return out
+
+
+def test_static_camera_clip_is_placed_by_frame_closeness(tmp_path: Path) -> None:
+    """Frame counting alone cannot place a clip of a static camera (every offset gathers
+    enough frames within the radius); the offset whose aligned frames are closest can."""
+    frames = _static_camera(40, FPS, 3)
+    idx = open_index(tmp_path / "index")
+    (tmp_path / "cam.mp4").write_bytes(M.write_video(frames, FPS, None, SR))
+    add_file(tmp_path / "cam.mp4", "cam", idx)
+    photos = [a for _, a in M.photos()][17:]
+    for clip_start, before in ((21.0, 6.0), (4.0, 9.0)):
+        clip = frames[int(clip_start * FPS):int((clip_start + 8) * FPS)]
+        filler = list(M.scene_frames(photos, 12, FPS, (320, 240), seed=int(clip_start)))
+        host = filler[: int(before * FPS)] + clip + filler[int(before * FPS):]
+        p = tmp_path / "host.mp4"
+        p.write_bytes(M.write_video(host, FPS, None, SR, bitrate=400_000))
+        m = query_file(p, idx).matches[0]
+        assert m.work_id == "cam"
+        assert abs(m.work_start_s - clip_start) <= 1.0, (clip_start, m)
+        assert abs(m.query_start_s - before) <= 1.0, (before, m)
