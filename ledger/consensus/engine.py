@@ -176,6 +176,13 @@ class Engine:
         self.high_qc = high_qc if high_qc is not None and high_qc.view >= tip_qc.view else tip_qc
         for b in known_blocks or []:
             self.blocks[b.hash] = b
+        # what certifies the known blocks: each one's justify QC certifies its parent, and the
+        # high QC its own block (a commit after a restart needs the QC of every block it executes)
+        for b in known_blocks or []:
+            if b.justify.block in self.blocks:
+                self.qc_of.setdefault(b.justify.block, b.justify)
+        if self.high_qc.block in self.blocks:
+            self.qc_of.setdefault(self.high_qc.block, self.high_qc)
         self.view = max(self.high_qc.view + 1, 1)
         self.timeouts_in_a_row = 0
         self.votes: dict[tuple[int, bytes], _Votes] = {}
