@@ -75,11 +75,11 @@ def write_cluster(data: Path) -> dict[str, Any]:
     return doc
 
 
-def up(data: Path, *, detach: bool, wait: float = 120.0, echo: Any = print) -> int:
+def up(data: Path, *, detach: bool, wait: float = 120.0, echo: Any = print, base_port: int = 26600) -> int:
     data = data.resolve() if data.exists() else data
     if not (data / "genesis.json").exists():
         echo(f"initialising a new local consortium in {data}")
-        init_local_consortium(data)
+        init_local_consortium(data, base_port=base_port)
         data = data.resolve()
     children: list[subprocess.Popen[bytes]] = []
     for folder in node_folders(data):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,11 @@ from pathlib import Path
 import pytest
 
 RONGXIN = Path(sys.executable).with_name("rongxin")
+
+# consortia started by tests on different xdist workers take ports from different ranges: two
+# `rongxin up` probing free ports at the same moment could otherwise pick the same ones
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+os.environ.setdefault("RONGXIN_BASE_PORT", str(26600 + 1200 * (int(_WORKER[2:] or 0) + 1)))
 
 
 def run_rongxin(*args: str, cwd: Path | None = None, input: bytes | None = None,

@@ -14,13 +14,16 @@ from .errors import EnvironmentProblem, InputError
               help="Consortium folder (created on first use).")
 @click.option("--detach", is_flag=True, help="Start the nodes in the background, write cluster.json, return.")
 @click.option("--wait", default=120.0, show_default=True, help="Seconds to wait for every node's API.")
-def up(data: str, detach: bool, wait: float) -> int:
+@click.option("--base-port", default=26600, show_default=True, envvar="RONGXIN_BASE_PORT",
+              type=click.IntRange(1024, 32000),
+              help="First port tried for a new consortium's nodes (env RONGXIN_BASE_PORT).")
+def up(data: str, detach: bool, wait: float, base_port: int) -> int:
     """Start the local consortium: one supervisory node, four consensus nodes, one full node."""
     from ..cluster import ClusterError
     from ..cluster import up as do_up
 
     try:
-        return do_up(Path(data), detach=detach, wait=wait)
+        return do_up(Path(data), detach=detach, wait=wait, base_port=base_port)
     except ClusterError as exc:
         raise EnvironmentProblem(str(exc)) from None
 

@@ -9,6 +9,7 @@ two down (or a 2/3 split) must stop every commit until enough validators are bac
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -285,7 +286,7 @@ def proxied_cluster(tmp_path: Path, rx):
     """The local consortium with every directed peer link dialled through a `LinkProxy`."""
     from ledger.node.config import init_local_consortium, node_folders
 
-    data = init_local_consortium(tmp_path / "c")
+    data = init_local_consortium(tmp_path / "c", base_port=int(os.environ["RONGXIN_BASE_PORT"]))
     folders = {f.name: f for f in node_folders(data)}
     cfgs = {nid: json.loads((f / "node.json").read_text()) for nid, f in folders.items()}
     proxy = LinkProxy({nid: (cfg["listen"][0], int(cfg["listen"][1])) for nid, cfg in cfgs.items()})
