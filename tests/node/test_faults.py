@@ -331,3 +331,31 @@ def test_partition_two_against_three_commits_nothing_and_heals_without_fork(prox
     c.wait_height(c.height("sup1"), timeout=60, what="every node at sup1's height")
     blocks = c.chains_agree()
     assert set(before) | set(on_minority) | set(on_majority) <= all_tx_ids(blocks)
+
+
+def test_an_equivocating_leader_process_is_evicted_without_a_fork(cluster: Cluster) -> None:
+    """val4 runs as a Byzantine process that proposes two blocks in each of its views: the
+    honest nodes report it (a node.evidence transaction), the chain evicts it at a fixed
+    height on every node, every peer drops its links, and nothing forks."""
+    import subprocess
+    import sys
+
+    c = cluster
+    c.wait_height(2, timeout=60, what="first blocks")
+    c.kill("val4")
+    with open(c.folder("val4") / "node.log", "ab") as log:
+        c.children.append(subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("byzantine_node.py")), str(c.folder("val4"))],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True))
+    honest = ["sup1", "val1", "val2", "val3", "full1"]
+    wait_for(lambda: all("val4" not in c.status(n)["validators"] for n in honest), 180,
+             "val4 out of every honest node's validator set")
+    assert any("reported double-proposal by val4" in c.log(n) for n in honest), "no node reported the evidence"
+    assert all("dropping peer val4" in c.log(n) for n in ("sup1", "val1", "val2", "val3"))
+    # the four honest validators keep committing, in agreement
+    user = SM2PrivateKey.generate()
+    tx = Transaction.build(user, chain=CHAIN, type="kv.set", payload={"key": "after", "value": "1"}, expiry=10**9)
+    code, body = post(c.api["val2"] + "/v1/txs", tx.encode())
+    assert code == 202, body
+    c.wait_committed([tx.id_hex], honest, timeout=60)
+    c.chains_agree(honest)
