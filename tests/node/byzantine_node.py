@@ -12,11 +12,10 @@ from ledger.consensus.engine import Broadcast
 from ledger.consensus.types import Block, proposal_bytes
 from ledger.node import runtime
 
-_honest_start = runtime.Node.start
 
-
-def _equivocating_start(self: runtime.Node) -> None:
-    engine = self.engine
+def make_equivocating(node: runtime.Node) -> None:
+    """From now on ``node``, as leader, broadcasts two different blocks for each of its views."""
+    engine = node.engine
     honest_propose = engine._propose
 
     def propose(view: int) -> list[Any]:
@@ -28,14 +27,18 @@ def _equivocating_start(self: runtime.Node) -> None:
                 twin = Block.make(header, [bytes.fromhex(t) for t in action.message["block"]["tx_ids"]])
                 assert engine.me is not None
                 actions.append(Broadcast(dict(action.message, block=twin.wire(),
-                                              sig=engine.me.sign(proposal_bytes(self.chain, twin.hash)).hex())))
+                                              sig=engine.me.sign(proposal_bytes(node.chain, twin.hash)).hex())))
         return actions
 
     engine._propose = propose  # type: ignore[method-assign]
-    _honest_start(self)
 
-
-runtime.Node.start = _equivocating_start  # type: ignore[method-assign]
 
 if __name__ == "__main__":
+    _honest_start = runtime.Node.start
+
+    def _equivocating_start(self: runtime.Node) -> None:
+        make_equivocating(self)
+        _honest_start(self)
+
+    runtime.Node.start = _equivocating_start  # type: ignore[method-assign]
     sys.exit(node_main.main())

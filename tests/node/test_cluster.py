@@ -10,28 +10,15 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ledger.crypto import SM2PrivateKey
 from ledger.tx import Transaction
 
+from .faultkit import get, post
+
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
-
-
-def get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return json.load(r)
-
-
-def post(url: str, body: bytes) -> tuple[int, Any]:
-    req = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.load(r)
-    except urllib.error.HTTPError as e:
-        return e.code, json.load(e)
 
 
 def wait_for(cond, timeout: float, what: str) -> None:

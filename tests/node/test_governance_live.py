@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from ledger.consensus.engine import Broadcast, genesis_block
-from ledger.consensus.types import Block, Signer, Validator, ValidatorSet, proposal_bytes
+from ledger.consensus.engine import genesis_block
+from ledger.consensus.types import Signer, Validator, ValidatorSet
 from ledger.crypto import SM2PrivateKey
 from ledger.crypto.ca import ConsortiumCA
 from ledger.crypto.transport import tls_context
@@ -21,6 +21,8 @@ from ledger.node.governance import Governance
 from ledger.node.runtime import Node, Params, chain_params
 from ledger.state.store import open_store
 from ledger.tx import Transaction
+
+from .byzantine_node import make_equivocating
 
 CHAIN = "gov-live"
 PARAMS = Params(block_interval=0.05, idle_interval=0.2, base_timeout=1.5)
@@ -133,35 +135,13 @@ def test_a_parameter_change_reaches_every_node(tmp_path: Path) -> None:
     run(scenario)
 
 
-def _equivocate(node: Node) -> None:
-    """Make ``node`` a Byzantine leader: every proposal it makes goes out twice, as two
-    different blocks for the same view (the second one differs in its time)."""
-    engine = node.engine
-    honest = engine._propose
-
-    def propose(view: int) -> list[Any]:
-        actions = honest(view)
-        for action in list(actions):
-            if isinstance(action, Broadcast) and action.message.get("type") == "proposal":
-                header = dict(action.message["block"]["header"])
-                header["time"] += 1
-                twin = Block.make(header, [bytes.fromhex(t) for t in action.message["block"]["tx_ids"]])
-                assert engine.me is not None
-                msg = dict(action.message, block=twin.wire(),
-                           sig=engine.me.sign(proposal_bytes(CHAIN, twin.hash)).hex())
-                actions.append(Broadcast(msg))
-        return actions
-
-    engine._propose = propose  # type: ignore[method-assign]
-
-
 def test_an_equivocating_leader_is_evicted_without_a_fork(tmp_path: Path) -> None:
     c = Consortium(tmp_path)
 
     async def scenario() -> None:
         for nid, key in c.keys.items():
             c.make_node(nid, key)
-        _equivocate(c.nodes["v3"])
+        make_equivocating(c.nodes["v3"])
         for nid in c.keys:
             await c.start(nid)
         honest = [c.nodes[i] for i in ("v0", "v1", "v2", "v4")]
