@@ -10,15 +10,22 @@ Per transaction, in block order (receipt codes from ``chainstore``):
 
 Handlers see only the transaction and a read view of state plus the writes staged so far
 in the block; they return the keys to write. No clocks, floats or unordered iteration
-reach a write. Contract execution (issue 4) plugs in here as more handlers.
+reach a write. Handlers are ``TxType``s over a ``Context`` (``ledger.contracts.context``).
+
+Parallel execution: transactions of ``parallel`` types are first run ahead by a
+``Precomputer`` (worker processes) against the state before the block; in block order an
+outcome is kept only if every value it read still holds at its place (and its fuel limit is
+the one block order gives it), otherwise the transaction runs again there. The result is
+therefore always that of serial execution in block order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..consensus.types import Block, QuorumCertificate
+from ..contracts.context import Context, Outcome, Refused, TxType, legacy, run_handler
 from ..state.abc import KVStore
 from ..state.smt import SparseMerkleTree
 from ..tx import Transaction
@@ -27,12 +34,13 @@ from .chainstore import BAD_PAYLOAD, EXPIRED, OK, REPLAY, UNKNOWN_TYPE, ChainSto
 if TYPE_CHECKING:
     from .governance import Governance
 
+__all__ = ["DEFAULT_HANDLERS", "LedgerApp", "Precomputer", "Refused", "kv_set"]
+
 Reader = Callable[[bytes], bytes | None]
-Handler = Callable[[Transaction, Reader], Mapping[bytes, bytes | None]]
+LegacyHandler = Callable[[Transaction, Reader], Mapping[bytes, bytes | None]]
 
-
-class Refused(Exception):
-    """A handler refuses a transaction; the message goes into its receipt."""
+DEFAULT_CALL_FUEL = 10_000_000
+DEFAULT_BLOCK_FUEL = 4_000_000_000
 
 
 def kv_set(tx: Transaction, read: Reader) -> Mapping[bytes, bytes | None]:
@@ -45,20 +53,40 @@ def kv_set(tx: Transaction, read: Reader) -> Mapping[bytes, bytes | None]:
     return {b"kv/" + key.encode(): value.encode()}
 
 
-DEFAULT_HANDLERS: dict[str, Handler] = {"kv.set": kv_set}
+def _kv_keys(tx: Transaction) -> list[bytes] | None:
+    key = tx.payload.get("key")
+    return [b"kv/" + key.encode()] if isinstance(key, str) else None
+
+
+DEFAULT_HANDLERS: dict[str, TxType] = {"kv.set": TxType(legacy(kv_set), keys=_kv_keys)}
+
+
+class Precomputer(Protocol):
+    """Runs transactions ahead of block order (e.g. in worker processes) against the state
+    before the block; ``ledger.contracts.parallel``."""
+
+    def precompute(self, jobs: Sequence[tuple[int, Transaction, TxType, int]], height: int, time_ms: int,
+                   read: Reader) -> dict[int, Outcome]: ...
+
+
+def _as_type(h: TxType | LegacyHandler) -> TxType:
+    return h if isinstance(h, TxType) else TxType(legacy(h))
 
 
 class LedgerApp:
-    def __init__(self, store: KVStore, handlers: Mapping[str, Handler] | None = None,
-                 governance: Governance | None = None) -> None:
+    def __init__(self, store: KVStore, handlers: Mapping[str, TxType | LegacyHandler] | None = None,
+                 governance: Governance | None = None, precomputer: Precomputer | None = None) -> None:
         self.store = store
         self.tree = SparseMerkleTree(store)
         self.chain = ChainStore(store)
-        self.handlers = dict(handlers or DEFAULT_HANDLERS)
+        self.types: dict[str, TxType] = {k: _as_type(v) for k, v in (handlers or DEFAULT_HANDLERS).items()}
         self.governance = governance
         if governance is not None:
-            self.handlers.update(governance.handlers())
+            self.types.update(governance.types())
+        self.precomputer = precomputer
+        self.admin_types = frozenset(name for name, t in self.types.items() if t.admin)
         self.sys_changed = False  # the last executed block changed validators, params or revocations
+        self.last_stats: dict[str, int] = {}
 
     def read(self, key: bytes) -> bytes | None:
         """A committed state value (latest version)."""
@@ -71,21 +99,38 @@ class LedgerApp:
     def root(self) -> bytes:
         return self.tree.root()
 
+    def _fuel_caps(self, read: Reader) -> tuple[int, int]:
+        if self.governance is None:
+            return DEFAULT_CALL_FUEL, DEFAULT_BLOCK_FUEL
+        p = self.governance.params(read)
+        return p.max_call_fuel, p.max_block_fuel
+
+    @staticmethod
+    def _call_fuel(tx: Transaction, cap: int) -> int:
+        asked = tx.payload.get("fuel")
+        if isinstance(asked, int) and not isinstance(asked, bool) and 0 < asked < cap:
+            return asked
+        return cap
+
     def execute(self, height: int, txs: Sequence[Transaction],
                 block: Block | None = None) -> tuple[bytes, list[Receipt]]:
         """Stage block ``height``; returns its state root and receipts."""
         staged: dict[bytes, bytes | None] = {}
         seen_ids: set[bytes] = set()
         seen_nonces: set[bytes] = set()
-        receipts: list[Receipt] = []
+        receipts: list[Receipt | None] = []
+        time_ms = int(block.header.get("time", 0)) if block is not None else 0
 
         def read(key: bytes) -> bytes | None:
             return staged[key] if key in staged else self.tree.get(key)
 
         if self.governance is not None:
             staged.update(self.governance.begin_block(height, block, read))
+        call_cap, block_fuel = self._fuel_caps(read)
 
-        for tx in txs:
+        # pass 1: what no handler decides (replays, expiry, unknown types)
+        todo: list[tuple[int, Transaction, TxType]] = []
+        for i, tx in enumerate(txs):
             nk = tx.nonce_key
             if (tx.id in seen_ids or nk in seen_nonces or self.chain.has_tx(tx.id)
                     or self.chain.nonce_used(nk)):
@@ -96,22 +141,51 @@ class LedgerApp:
             if tx.expiry < height:
                 receipts.append(Receipt(EXPIRED, f"expired at height {tx.expiry}"))
                 continue
-            handler = self.handlers.get(tx.type)
-            if handler is None:
+            ttype = self.types.get(tx.type)
+            if ttype is None:
                 receipts.append(Receipt(UNKNOWN_TYPE, f"unknown transaction type {tx.type!r}"))
                 continue
-            try:
-                writes = handler(tx, read)
-            except Refused as exc:
-                receipts.append(Receipt(BAD_PAYLOAD, str(exc)))
+            receipts.append(None)
+            todo.append((i, tx, ttype))
+
+        # pass 2: transactions that may run ahead, in worker processes, against the state so far
+        pre: dict[int, Outcome] = {}
+        if self.precomputer is not None:
+            jobs = [(i, tx, t, self._call_fuel(tx, call_cap) if t.metered else 0)
+                    for i, tx, t in todo if t.parallel]
+            if jobs:
+                pre = self.precomputer.precompute(jobs, height, time_ms, read)
+
+        # pass 3: block order; a precomputed outcome counts only if everything it read is unchanged
+        fuel_left = block_fuel
+        reused = 0
+        for i, tx, ttype in todo:
+            limit = min(self._call_fuel(tx, call_cap), fuel_left) if ttype.metered else 0
+            out = pre.get(i)
+            if (out is not None and not out.serial and out.fuel_limit == limit
+                    and all(read(k) == v for k, v in out.reads.items())):
+                reused += 1
+            elif ttype.metered and limit <= 0:
+                out = Outcome("the block's fuel budget is used up", {}, {}, [], 0, 0)
+            else:
+                out = run_handler(ttype, Context(tx, height, time_ms, read, fuel_limit=limit))
+            fuel_left -= out.fuel_used
+            if out.refused is not None:
+                receipts[i] = Receipt(BAD_PAYLOAD, out.refused, fuel=out.fuel_used)
                 continue
-            staged.update(writes)
-            receipts.append(Receipt(OK, "ok"))
+            staged.update(out.writes)
+            receipts[i] = Receipt(OK, "ok", tuple(out.events), out.fuel_used, out.result)
+        self.last_stats = {"txs": len(txs), "precomputed": len(pre), "reused": reused,
+                           "fuel": block_fuel - fuel_left}
         self.sys_changed = self.governance is not None and self.governance.ctx.changed
         root = self.tree.apply(height, staged)
-        return root, receipts
+        done = [r for r in receipts if r is not None]
+        assert len(done) == len(txs)
+        return root, done
 
     def commit(self, block: Block, qc: QuorumCertificate, txs: Sequence[Transaction],
                receipts: Sequence[Receipt]) -> bytes:
         """Persist the staged state with the block and its index entries, atomically."""
-        return self.tree.commit(extra=ChainStore.commit_records(block, qc, txs, receipts))
+        return self.tree.commit(extra=ChainStore.commit_records(block, qc, txs, receipts, self.admin_types))
+
+

@@ -14,6 +14,13 @@ key                    value
 ``P`` + height + hash  canonical block: a proposal this node accepted but has not committed
                        yet (so the block of a QC survives a restart of every node); pruned
                        once its height is committed
+``Et`` + type 0 + pos  an event by type; ``pos`` = height (8) + tx index (4) + event
+                       index (2); value canonical ``{"event", "height", "index", "seq", "tx"}``
+``Ek`` + type 0 +      the same event under each of its keys
+key 0 + pos
+``A`` + time (8) +     the audit log: an administrative transaction (accepted or refused):
+height (8) + index(4)  canonical ``{"actor", "code", "height", "index", "info", "payload",
+                       "sender", "time_ms", "tx", "type"}``
 =====================  ==============================================================
 
 ``commit_records`` returns the records of one committed block, which the caller writes in
@@ -24,12 +31,13 @@ together or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..codec import canonical, parse
 from ..consensus.types import Block, QuorumCertificate
+from ..contracts.context import Event, account_of
 from ..state.abc import KVStore
 from ..tx import Transaction
 
@@ -56,9 +64,26 @@ class TxRecord:
 class Receipt:
     code: int
     info: str
+    events: tuple[Event, ...] = ()
+    fuel: int = 0  # fuel a user-contract call used (charged even when it fails)
+    result: Any = None  # what a call returned
 
     def wire(self) -> dict[str, Any]:
-        return {"code": self.code, "info": self.info}
+        out: dict[str, Any] = {"code": self.code, "info": self.info}
+        if self.events:
+            out["events"] = [e.wire() for e in self.events]
+        if self.fuel:
+            out["fuel"] = self.fuel
+        if self.result is not None:
+            out["result"] = self.result
+        return out
+
+
+MAX_QUERY = 1000
+
+
+def _pos(height: int, index: int, seq: int) -> bytes:
+    return _h8(height) + index.to_bytes(4, "big") + seq.to_bytes(2, "big")
 
 
 class ChainStore:
@@ -140,10 +165,52 @@ class ChainStore:
         """Durable before the vote or timeout it protects leaves the node."""
         self.store.write({SAFETY: canonical({"voted": voted, "high_qc": high_qc.wire()})})
 
+    # ------------------------------------------------------------ events and audit
+    def events(self, type_: str, key: str | None = None, *, from_height: int = 0,
+               to_height: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Committed events of one type (and key), oldest first."""
+        prefix = (b"Ek" + type_.encode() + b"\0" + key.encode() + b"\0") if key is not None \
+            else b"Et" + type_.encode() + b"\0"
+        out: list[dict[str, Any]] = []
+        for k, raw in self.store.iterate(prefix):
+            h = int.from_bytes(k[len(prefix):len(prefix) + 8], "big")
+            if h < from_height:
+                continue
+            if to_height is not None and h > to_height:
+                break
+            out.append(dict(parse(raw)))
+            if len(out) >= min(limit, MAX_QUERY):
+                break
+        return out
+
+    def audit(self, *, since_ms: int = 0, until_ms: int | None = None, actor: str | None = None,
+              type_: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Administrative operations in time order, filtered by time range, actor (account id
+        or sender key) and transaction type (``gov.*`` style prefixes allowed)."""
+        out: list[dict[str, Any]] = []
+        for k, raw in self.store.iterate(b"A"):
+            t = int.from_bytes(k[1:9], "big")
+            if t < since_ms:
+                continue
+            if until_ms is not None and t > until_ms:
+                break
+            rec = parse(raw)
+            if actor is not None and actor not in (rec["actor"], rec["sender"]):
+                continue
+            if type_ is not None and not (rec["type"] == type_ or (
+                    type_.endswith("*") and rec["type"].startswith(type_[:-1]))):
+                continue
+            out.append(dict(rec))
+            if len(out) >= min(limit, MAX_QUERY):
+                break
+        return out
+
     @staticmethod
     def commit_records(block: Block, qc: QuorumCertificate, txs: Sequence[Transaction],
-                       receipts: Sequence[Receipt]) -> Mapping[bytes, bytes]:
+                       receipts: Sequence[Receipt],
+                       admin_types: Collection[str] = ()) -> Mapping[bytes, bytes]:
         h = block.height
+        time_ms = int(block.header.get("time", 0))
         out: dict[bytes, bytes] = {
             # built from checked parts: a validated block, a verified QC, receipts of ints and str
             b"B" + _h8(h): canonical({"block": block.wire(), "qc": qc.wire(),
@@ -160,4 +227,16 @@ class ChainStore:
             out[b"X" + tx.id] = (b'{"code":%d,"height":%d,"index":%d,"info":%s,"tx":%s}'
                                  % (r.code, h, i, info, tx.encode()))
             out[b"N" + tx.nonce_key] = tx.id
+            for seq, ev in enumerate(r.events):
+                rec = canonical({"event": ev.wire(), "height": h, "index": i, "seq": seq, "tx": tx.id.hex()})
+                pos = _pos(h, i, seq)
+                t = ev.type.encode() + b"\0"
+                out[b"Et" + t + pos] = rec
+                for key in sorted(set(ev.keys)):
+                    out[b"Ek" + t + key.encode() + b"\0" + pos] = rec
+            if tx.type in admin_types:
+                out[b"A" + _h8(time_ms) + _h8(h) + i.to_bytes(4, "big")] = canonical({
+                    "actor": account_of(tx.sender), "code": r.code, "height": h, "index": i,
+                    "info": r.info, "payload": tx.payload, "sender": tx.sender.hex(),
+                    "time_ms": time_ms, "tx": tx.id.hex(), "type": tx.type})
         return out

@@ -46,9 +46,9 @@ from typing import Any, ClassVar
 from ..codec import EncodingError, canonical, hexbytes, parse
 from ..consensus.errors import InvalidMessage
 from ..consensus.types import Block, Validator, ValidatorSet, check_signature, proposal_bytes, vote_bytes
+from ..contracts.context import Refused, TxType, legacy
 from ..crypto import Certificate, CryptoError, sm3, verify_certificate
 from ..tx import KeyCache, Transaction
-from .app import Refused
 
 Reader = Callable[[bytes], bytes | None]
 
@@ -82,12 +82,15 @@ class ChainParams:
     max_block_bytes: int = 4 * 1024 * 1024
     exit_delay: int = 10
     missed_turns_limit: int = 100
+    max_call_fuel: int = 10_000_000
+    max_block_fuel: int = 4_000_000_000
 
     BOUNDS: ClassVar[dict[str, tuple[int, int]]] = {
         "block_interval_ms": (0, 60_000), "idle_interval_ms": (10, 600_000),
         "base_timeout_ms": (100, 600_000), "max_block_txs": (1, 100_000),
         "max_block_bytes": (1024, 16 * 1024 * 1024), "exit_delay": (3, 1_000_000),
         "missed_turns_limit": (1, 1_000_000),
+        "max_call_fuel": (1000, 10_000_000_000), "max_block_fuel": (1000, 1_000_000_000_000),
     }
 
     def wire(self) -> dict[str, int]:
@@ -168,6 +171,10 @@ class Governance:
     def member(self, read: Reader, node_id: str) -> dict[str, Any] | None:
         raw = _get(read, K_NODE + node_id.encode())
         return None if raw is None else dict(raw)
+
+    def types(self) -> dict[str, TxType]:
+        """The governance transaction types: administrative, run in block order."""
+        return {name: TxType(legacy(fn), admin=True) for name, fn in self.handlers().items()}
 
     def handlers(self) -> dict[str, Callable[[Transaction, Reader], Mapping[bytes, bytes | None]]]:
         return {"gov.propose": self.propose, "gov.vote": self.vote, "node.join": self.join,
