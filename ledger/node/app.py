@@ -159,7 +159,14 @@ class LedgerApp:
         # pass 3: block order; a precomputed outcome counts only if everything it read is unchanged
         fuel_left = block_fuel
         reused = 0
+        gov = self.governance
+        perms = gov.perms(read) if gov is not None else {}
         for i, tx, ttype in todo:
+            if perms and gov is not None:
+                denied = gov.permission_error(perms, tx, read)
+                if denied is not None:
+                    receipts[i] = Receipt(BAD_PAYLOAD, denied)
+                    continue
             limit = min(self._call_fuel(tx, call_cap), fuel_left) if ttype.metered else 0
             out = pre.get(i)
             if (out is not None and not out.serial and out.fuel_limit == limit
@@ -174,6 +181,8 @@ class LedgerApp:
                 receipts[i] = Receipt(BAD_PAYLOAD, out.refused, fuel=out.fuel_used)
                 continue
             staged.update(out.writes)
+            if gov is not None and gov.PERMS_KEY in out.writes:
+                perms = gov.perms(read)
             receipts[i] = Receipt(OK, "ok", tuple(out.events), out.fuel_used, out.result)
         self.last_stats = {"txs": len(txs), "precomputed": len(pre), "reused": reused,
                            "fuel": block_fuel - fuel_left}

@@ -14,14 +14,27 @@ key                            value (canonical JSON)
 ``sys/revoked/<node id>``      an exited or evicted node: key, height, reason
 ``sys/missed``                 consecutive missed leader turns per validator
 ``sys/evidence/<id>/<view>``   an offence already punished (evidence counts once)
+``sys/orgs``                   member organisations: ``{org: {"roles", "height"}}``
+``sys/user/<account>``         a user bound to a certificate: org, role (admin|user), status
+``sys/policy``                 voting policy per action kind (absent: supervisors' majority)
+``sys/perms``                  who may send each transaction type (absent: anyone)
 =============================  ===========================================================
 
 Transaction types (the payload of a signed transaction, docs/governance.md):
 
-- ``gov.propose {"action", "ttl"}`` and ``gov.vote {"proposal"}`` by supervisors (validators
-  whose role is ``supervisor``); an action runs when a majority of supervisors approved it
-  before its expiry. Actions: ``params`` (set consensus parameters), ``admit`` (approve a
-  join request), ``remove`` (force a validator out).
+- ``gov.propose {"action", "ttl"}`` and ``gov.vote {"proposal", "approve"?}`` by the voters of
+  the action's voting policy: ``{"rule": "supervisors", "need": "majority"|"all"|k}`` counts
+  supervisor validators, ``{"rule": "orgs", "role": r, "need": ...}`` counts organisations
+  (those running validators for ``r = "consensus"``, else those holding role ``r``), each
+  voting through a validator key or an admin user of its own. An action runs when enough
+  voters approved it before its expiry; it is rejected once it can no longer pass.
+  Actions: ``params``, ``admit`` (approve a join request), ``remove`` (force a validator
+  out), ``org.add`` / ``org.remove``, ``policy``, ``perms``, ``user.revoke``,
+  ``contract.approve`` (the review of a user-contract version), ``contract.freeze`` /
+  ``contract.unfreeze`` / ``contract.destroy``.
+- ``user.register {"certificate"}`` by the key the consortium CA certified for a user of a
+  member organisation; ``user.revoke {"account", "reason"}`` by that user or an admin of its
+  organisation.
 - ``node.join`` by the joining node's own key; ``node.certify`` by a supervisor once the
   request is approved, carrying the certificate the consortium CA issued (verified here
   against the root certificate of the genesis, at the block's time) and the height from
@@ -46,7 +59,8 @@ from typing import Any, ClassVar
 from ..codec import EncodingError, canonical, hexbytes, parse
 from ..consensus.errors import InvalidMessage
 from ..consensus.types import Block, Validator, ValidatorSet, check_signature, proposal_bytes, vote_bytes
-from ..contracts.context import Refused, TxType, legacy
+from ..contracts import lifecycle
+from ..contracts.context import Context, Refused, TxType, account_of, legacy
 from ..crypto import Certificate, CryptoError, sm3, verify_certificate
 from ..tx import KeyCache, Transaction
 
@@ -60,6 +74,15 @@ K_NODE = b"sys/node/"
 K_REVOKED = b"sys/revoked/"
 K_MISSED = b"sys/missed"
 K_EVIDENCE = b"sys/evidence/"
+K_ORGS = b"sys/orgs"
+K_USER = b"sys/user/"
+K_POLICY = b"sys/policy"
+K_PERMS = b"sys/perms"
+
+ACTION_KINDS = ("params", "admit", "remove", "org.add", "org.remove", "policy", "perms", "user.revoke",
+                "contract.approve", "contract.freeze", "contract.unfreeze", "contract.destroy")
+DEFAULT_POLICY = {"rule": "supervisors", "need": "majority"}
+ORG_ROLES = ("supervisor", "consensus", "media", "platform", "legal", "court", "regulator")
 
 MIN_VALIDATORS = 4  # below this a BFT set tolerates no fault: removals stop there
 DEFAULT_TTL = 1000
@@ -134,6 +157,8 @@ class Governance:
     """Governance state machine and the views of it the node needs (validator set by height,
     parameters, revocations)."""
 
+    PERMS_KEY = K_PERMS
+
     def __init__(self, chain: str, genesis_vset: ValidatorSet, genesis_params: ChainParams,
                  root_certificate: bytes | None) -> None:
         self.chain = chain
@@ -178,7 +203,54 @@ class Governance:
 
     def handlers(self) -> dict[str, Callable[[Transaction, Reader], Mapping[bytes, bytes | None]]]:
         return {"gov.propose": self.propose, "gov.vote": self.vote, "node.join": self.join,
-                "node.certify": self.certify, "node.exit": self.exit, "node.evidence": self.evidence}
+                "node.certify": self.certify, "node.exit": self.exit, "node.evidence": self.evidence,
+                "user.register": self.user_register, "user.revoke": self.user_revoke}
+
+    def orgs(self, read: Reader) -> dict[str, dict[str, Any]]:
+        """Member organisations: those on record plus every organisation running a validator."""
+        out: dict[str, dict[str, Any]] = {}
+        for v in self.vset_in(self.schedule(read), self.ctx.height).validators:
+            out.setdefault(v.org, {"roles": [], "height": 0})
+            if v.role not in out[v.org]["roles"]:
+                out[v.org]["roles"] = sorted([*out[v.org]["roles"], v.role])
+        for org, rec in (_get(read, K_ORGS) or {}).items():
+            if rec.get("status", "member") == "member":
+                merged = sorted(set(out.get(org, {}).get("roles", [])) | set(rec["roles"]))
+                out[org] = {**rec, "roles": merged}
+        return out
+
+    def user(self, read: Reader, account: str) -> dict[str, Any] | None:
+        raw = _get(read, K_USER + account.encode())
+        return None if raw is None else dict(raw)
+
+    def policy(self, read: Reader, kind: str) -> dict[str, Any]:
+        return dict((_get(read, K_POLICY) or {}).get(kind, DEFAULT_POLICY))
+
+    def perms(self, read: Reader) -> dict[str, Any]:
+        return dict(_get(read, K_PERMS) or {})
+
+    def permission_error(self, perms: Mapping[str, Any], tx: Transaction, read: Reader) -> str | None:
+        """Why the sender may not send a transaction of this type (None: it may). Rules are
+        looked up by exact type, then ``<prefix>.*``, then ``*``; no rule means open."""
+        rule = perms.get(tx.type)
+        if rule is None and "." in tx.type:
+            rule = perms.get(tx.type.split(".", 1)[0] + ".*")
+        if rule is None:
+            rule = perms.get("*")
+        if rule is None:
+            return None
+        account = account_of(tx.sender)
+        if account in rule.get("accounts", ()):
+            return None
+        vset = self.vset_in(self.schedule(read), self.ctx.height)
+        validator = next((v for v in vset.validators if v.key == tx.sender), None)
+        if validator is not None and rule.get("validators"):
+            return None
+        user = self.user(read, account)
+        if user is not None and user["status"] == "active":
+            if user["role"] in rule.get("roles", ()) or user["org"] in rule.get("orgs", ()):
+                return None
+        return f"permission denied: {account} may not send {tx.type} transactions"
 
     # ------------------------------------------------------------ block hook
     def begin_block(self, height: int, block: Block | None, read: Reader) -> dict[bytes, bytes | None]:
@@ -225,6 +297,74 @@ class Governance:
 
     def _threshold(self, read: Reader) -> int:
         return self._supervisors(read).n // 2 + 1
+
+    def _eligible(self, read: Reader, policy: Mapping[str, Any]) -> set[str]:
+        """The voter identities a policy counts: supervisor ids, or organisation names."""
+        if policy["rule"] == "supervisors":
+            return {v.id for v in self._supervisors(read).validators}
+        role = policy["role"]
+        if role == "consensus":
+            return {v.org for v in self.vset_in(self.schedule(read), self.ctx.height).validators}
+        return {org for org, rec in self.orgs(read).items() if role in rec["roles"]}
+
+    def _voter(self, tx: Transaction, read: Reader, policy: Mapping[str, Any]) -> str:
+        """The identity the sender votes as under ``policy``."""
+        if policy["rule"] == "supervisors":
+            return self._supervisor_id(tx, read)
+        eligible = self._eligible(read, policy)
+        for v in self.vset_in(self.schedule(read), self.ctx.height).validators:
+            if v.key == tx.sender and v.org in eligible:
+                return v.org
+        user = self.user(read, account_of(tx.sender))
+        if user is not None and user["status"] == "active" and user["role"] == "admin" and user["org"] in eligible:
+            return str(user["org"])
+        raise GovernanceRefused(f"only a validator or an admin of an organisation counted by the policy "
+                                f"{policy} may do this")
+
+    @staticmethod
+    def _need(policy: Mapping[str, Any], eligible: int) -> int:
+        need = policy["need"]
+        if need == "majority":
+            return eligible // 2 + 1
+        if need == "all":
+            return max(eligible, 1)
+        return int(need)
+
+    @staticmethod
+    def _check_policy(policy: Any) -> dict[str, Any]:
+        if not isinstance(policy, dict) or policy.get("rule") not in ("supervisors", "orgs"):
+            raise GovernanceRefused('a policy is {"rule": "supervisors"|"orgs", "need": "majority"|"all"|k, '
+                                    '"role"?: org role}')
+        allowed = {"rule", "need"} | ({"role"} if policy["rule"] == "orgs" else set())
+        if set(policy) != allowed:
+            raise GovernanceRefused(f"a {policy['rule']} policy has exactly the fields {sorted(allowed)}")
+        need = policy["need"]
+        if need not in ("majority", "all") and (isinstance(need, bool) or not isinstance(need, int)
+                                                 or not 1 <= need <= 1000):
+            raise GovernanceRefused('need is "majority", "all" or a count from 1 to 1000')
+        if policy["rule"] == "orgs" and policy["role"] not in ORG_ROLES:
+            raise GovernanceRefused(f"role must be one of {ORG_ROLES}")
+        return dict(policy)
+
+    @staticmethod
+    def _check_rule(rule: Any) -> dict[str, Any] | None:
+        if rule is None:
+            return None
+        if not isinstance(rule, dict) or not rule or set(rule) - {"roles", "orgs", "accounts", "validators"}:
+            raise GovernanceRefused('a permission rule is {"roles"?, "orgs"?, "accounts"?, "validators"?} or null')
+        for field in ("roles", "orgs", "accounts"):
+            value = rule.get(field, [])
+            if not isinstance(value, list) or len(value) > 1000 or not all(isinstance(x, str) for x in value):
+                raise GovernanceRefused(f"{field} must be a list of strings")
+        if not set(rule.get("roles", [])) <= {"admin", "user"}:
+            raise GovernanceRefused("roles are 'admin' and 'user'")
+        if not isinstance(rule.get("validators", False), bool):
+            raise GovernanceRefused("validators must be true or false")
+        return {k: (sorted(set(v)) if isinstance(v, list) else v) for k, v in rule.items()}
+
+    def _contract_ctx(self, read: Reader, tx: Transaction | None) -> Context:
+        assert tx is not None
+        return Context(tx, self.ctx.height, self.ctx.time_ms, read)
 
     def _schedule_change(self, read: Reader, schedule: list[tuple[int, ValidatorSet]], from_height: int,
                          change: Callable[[ValidatorSet], ValidatorSet],
@@ -290,11 +430,94 @@ class Governance:
                 raise GovernanceRefused('a remove action is {"kind": "remove", "node": id, "reason": str}')
             if _node_id(action["node"]) not in self.vset_in(self.schedule(read), self.ctx.height):
                 raise GovernanceRefused(f"{action['node']!r} is not a validator")
+        elif kind in ("org.add", "org.remove"):
+            fields_ = {"kind", "org", "roles"} if kind == "org.add" else {"kind", "org"}
+            org = action.get("org")
+            if set(action) != fields_ or not isinstance(org, str) or not 0 < len(org) <= 128:
+                raise GovernanceRefused(f"an {kind} action has exactly the fields {sorted(fields_)}")
+            if kind == "org.add":
+                roles = action["roles"]
+                if not isinstance(roles, list) or not roles or not set(roles) <= set(ORG_ROLES):
+                    raise GovernanceRefused(f"roles is a non-empty list of {ORG_ROLES}")
+            elif org not in (_get(read, K_ORGS) or {}):
+                raise GovernanceRefused(f"{org!r} is not on the member list")
+        elif kind == "policy":
+            if set(action) != {"kind", "set"} or not isinstance(action["set"], dict) or not action["set"]:
+                raise GovernanceRefused('a policy action is {"kind": "policy", "set": {action kind: policy}}')
+            for k, pol in action["set"].items():
+                if k not in ACTION_KINDS:
+                    raise GovernanceRefused(f"no action kind {k!r}; known: {ACTION_KINDS}")
+                self._check_policy(pol)
+        elif kind == "perms":
+            if set(action) != {"kind", "set"} or not isinstance(action["set"], dict) or not action["set"]:
+                raise GovernanceRefused('a perms action is {"kind": "perms", "set": {tx type: rule|null}}')
+            for t, rule in action["set"].items():
+                if not isinstance(t, str) or not 0 < len(t) <= 64:
+                    raise GovernanceRefused("transaction type patterns are 1-64 characters")
+                if t.startswith("gov.") or t == "*":
+                    raise GovernanceRefused("governance itself cannot be restricted by a permission rule")
+                self._check_rule(rule)
+        elif kind == "user.revoke":
+            if set(action) != {"kind", "account", "reason"} or not isinstance(action["reason"], str):
+                raise GovernanceRefused('a user.revoke action is {"kind", "account", "reason"}')
+            user = self.user(read, str(action["account"]))
+            if user is None or user["status"] != "active":
+                raise GovernanceRefused(f"no active user {action['account']!r}")
+        elif kind == "contract.approve":
+            if set(action) != {"kind", "contract", "version"}:
+                raise GovernanceRefused('a contract.approve action is {"kind", "contract", "version"}')
+            try:
+                lifecycle.check_reviewable(read, action["contract"], action["version"])
+            except Refused as exc:
+                raise GovernanceRefused(str(exc)) from None
+        elif kind in ("contract.freeze", "contract.unfreeze", "contract.destroy"):
+            if set(action) != {"kind", "contract", "reason"} or not isinstance(action["reason"], str):
+                raise GovernanceRefused(f'a {kind} action is {{"kind", "contract", "reason"}}')
+            if lifecycle.contract_info(read, str(action["contract"])) is None:
+                raise GovernanceRefused(f"no contract {action['contract']!r}")
         else:
-            raise GovernanceRefused(f"unknown action kind {kind!r}; known: params, admit, remove")
+            raise GovernanceRefused(f"unknown action kind {kind!r}; known: {', '.join(ACTION_KINDS)}")
 
-    def _run(self, action: dict[str, Any], read: Reader) -> dict[bytes, bytes | None]:
+    def _run(self, action: dict[str, Any], read: Reader, tx: Transaction | None = None,
+             prop: Mapping[str, Any] | None = None) -> dict[bytes, bytes | None]:
         kind = action["kind"]
+        if kind == "org.add":
+            orgs = dict(_get(read, K_ORGS) or {})
+            orgs[action["org"]] = {"roles": sorted(set(action["roles"])), "height": self.ctx.height,
+                                   "status": "member"}
+            return {K_ORGS: canonical(orgs)}
+        if kind == "org.remove":
+            orgs = dict(_get(read, K_ORGS) or {})
+            orgs[action["org"]] = {**orgs[action["org"]], "status": "removed", "removed_at": self.ctx.height}
+            return {K_ORGS: canonical(orgs)}
+        if kind == "policy":
+            pols = dict(_get(read, K_POLICY) or {})
+            pols.update({k: self._check_policy(v) for k, v in action["set"].items()})
+            return {K_POLICY: canonical(pols)}
+        if kind == "perms":
+            perms = dict(_get(read, K_PERMS) or {})
+            for t, rule in action["set"].items():
+                checked = self._check_rule(rule)
+                if checked is None:
+                    perms.pop(t, None)
+                else:
+                    perms[t] = checked
+            return {K_PERMS: canonical(perms) if perms else None}
+        if kind == "user.revoke":
+            return self._revoke_user(read, str(action["account"]), "revoked by governance: " + action["reason"])
+        if kind.startswith("contract."):
+            ctx = self._contract_ctx(read, tx)
+            try:
+                if kind == "contract.approve":
+                    lifecycle.approve_version(ctx, action["contract"], action["version"],
+                                              proposal=str((prop or {}).get("id", "")),
+                                              approvals=list((prop or {}).get("approvals", [])))
+                else:
+                    meta = dict(parse(read(lifecycle.k_meta(action["contract"])) or b"{}"))
+                    lifecycle.set_status(ctx, meta, kind.split(".", 1)[1], "governance: " + action["reason"])
+            except Refused as exc:
+                raise GovernanceRefused(str(exc)) from None
+            return ctx.writes
         if kind == "params":
             new = self.params(read).updated(action["set"])
             self.ctx.changed = True
@@ -309,47 +532,113 @@ class Governance:
         return self._remove(read, schedule, params, action["node"], f"removed by the supervisors: {action['reason']}")
 
     def propose(self, tx: Transaction, read: Reader) -> Mapping[bytes, bytes | None]:
-        who = self._supervisor_id(tx, read)
         p = tx.payload
         if set(p) - {"action", "ttl"} or "action" not in p:
             raise GovernanceRefused('gov.propose payload is {"action": {...}, "ttl": blocks}')
+        action = p["action"]
+        if not isinstance(action, dict) or action.get("kind") not in ACTION_KINDS:
+            raise GovernanceRefused(f"unknown action kind; an action is an object whose kind is one of {', '.join(ACTION_KINDS)}")
+        policy = self.policy(read, action["kind"])
+        who = self._voter(tx, read, policy)
         ttl = p.get("ttl", DEFAULT_TTL)
         if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= MAX_TTL:
             raise GovernanceRefused(f"ttl must be an integer number of blocks in [1, {MAX_TTL}]")
-        self._check_action(p["action"], read)
-        prop = {"action": p["action"], "proposer": who, "approvals": [who], "height": self.ctx.height,
-                "expiry": self.ctx.height + ttl, "status": "open"}
-        return self._maybe_run(K_PROPOSAL + tx.id.hex().encode(), prop, read)
+        self._check_action(action, read)
+        pid = tx.id.hex()
+        prop = {"id": pid, "action": action, "policy": policy, "proposer": who, "approvals": [who],
+                "rejections": [], "height": self.ctx.height, "expiry": self.ctx.height + ttl, "status": "open"}
+        return self._maybe_run(K_PROPOSAL + pid.encode(), prop, read, tx)
 
     def vote(self, tx: Transaction, read: Reader) -> Mapping[bytes, bytes | None]:
-        who = self._supervisor_id(tx, read)
         pid = tx.payload.get("proposal")
-        if set(tx.payload) != {"proposal"} or not isinstance(pid, str):
-            raise GovernanceRefused('gov.vote payload is {"proposal": id}')
+        approve = tx.payload.get("approve", True)
+        if set(tx.payload) - {"proposal", "approve"} or not isinstance(pid, str) or not isinstance(approve, bool):
+            raise GovernanceRefused('gov.vote payload is {"proposal": id, "approve"?: true|false}')
         key = K_PROPOSAL + pid.encode()
         prop = _get(read, key)
         if prop is None:
             raise GovernanceRefused(f"no proposal {pid}")
         prop = dict(prop)
+        policy = prop.get("policy", DEFAULT_POLICY)
+        who = self._voter(tx, read, policy)
         if prop["status"] != "open":
             raise GovernanceRefused(f"proposal {pid} is {prop['status']}")
         if self.ctx.height > prop["expiry"]:
             raise GovernanceRefused(f"proposal {pid} expired at height {prop['expiry']}")
-        if who in prop["approvals"]:
+        if who in prop["approvals"] or who in prop.get("rejections", []):
             raise GovernanceRefused(f"{who} already voted on proposal {pid}")
-        prop["approvals"] = sorted([*prop["approvals"], who])
-        return self._maybe_run(key, prop, read)
+        side = "approvals" if approve else "rejections"
+        prop[side] = sorted([*prop.get(side, []), who])
+        return self._maybe_run(key, prop, read, tx)
 
-    def _maybe_run(self, key: bytes, prop: dict[str, Any], read: Reader) -> dict[bytes, bytes | None]:
+    def _maybe_run(self, key: bytes, prop: dict[str, Any], read: Reader,
+                   tx: Transaction | None = None) -> dict[bytes, bytes | None]:
         writes: dict[bytes, bytes | None] = {}
-        current = {v.id for v in self._supervisors(read).validators}
-        if len(set(prop["approvals"]) & current) >= self._threshold(read):
+        policy = prop.get("policy", DEFAULT_POLICY)
+        eligible = self._eligible(read, policy)
+        need = self._need(policy, len(eligible))
+        if len(set(prop["approvals"]) & eligible) >= need:
             self._check_action(prop["action"], read)  # still valid now?
-            writes.update(self._run(prop["action"], read))
+            writes.update(self._run(prop["action"], read, tx, prop))
             prop["status"] = "executed"
             prop["executed_at"] = self.ctx.height
+        elif len(set(prop.get("rejections", [])) & eligible) > len(eligible) - need:
+            prop["status"] = "rejected"
+            prop["rejected_at"] = self.ctx.height
         writes[key] = canonical(prop)
         return writes
+
+    # ------------------------------------------------------------ users
+    def user_register(self, tx: Transaction, read: Reader) -> Mapping[bytes, bytes | None]:
+        p = tx.payload
+        if set(p) != {"certificate"} or not isinstance(p["certificate"], str) or len(p["certificate"]) > 16_384:
+            raise GovernanceRefused('user.register payload is {"certificate": PEM}')
+        if self.root is None:
+            raise GovernanceRefused("this chain has no root certificate in its genesis")
+        try:
+            cert = Certificate.load(p["certificate"].encode())
+            at = dt.datetime.fromtimestamp(self.ctx.time_ms / 1000, tz=dt.UTC)
+            verify_certificate(cert, self.root, at=at)
+        except (CryptoError, OverflowError, OSError, ValueError) as exc:
+            raise GovernanceRefused(f"certificate refused: {exc}") from None
+        if cert.public_key().point != tx.sender:
+            raise GovernanceRefused("the certificate is not for the key that signed this transaction")
+        if cert.role not in ("admin", "user"):
+            raise GovernanceRefused(f"a user certificate has role admin or user, not {cert.role!r}")
+        org = cert.organization
+        if org not in self.orgs(read):
+            raise GovernanceRefused(f"{org!r} is not a member organisation of this consortium")
+        account = account_of(tx.sender)
+        old = self.user(read, account)
+        if old is not None and old["status"] == "active":
+            raise GovernanceRefused(f"{account} is already registered")
+        if old is not None and old.get("serial") == format(cert.serial, "x"):
+            raise GovernanceRefused("this certificate was revoked here; register with a new one")
+        rec = {"account": account, "key": tx.sender.hex(), "name": cert.common_name, "org": org,
+               "role": cert.role, "certificate": cert.fingerprint, "serial": format(cert.serial, "x"),
+               "height": self.ctx.height, "status": "active"}
+        return {K_USER + account.encode(): canonical(rec)}
+
+    def _revoke_user(self, read: Reader, account: str, reason: str) -> dict[bytes, bytes | None]:
+        user = self.user(read, account)
+        if user is None or user["status"] != "active":
+            raise GovernanceRefused(f"no active user {account!r}")
+        user.update(status="revoked", revoked_at=self.ctx.height, reason=reason)
+        return {K_USER + account.encode(): canonical(user)}
+
+    def user_revoke(self, tx: Transaction, read: Reader) -> Mapping[bytes, bytes | None]:
+        p = tx.payload
+        if set(p) != {"account", "reason"} or not isinstance(p["account"], str) or not isinstance(p["reason"], str):
+            raise GovernanceRefused('user.revoke payload is {"account", "reason"}')
+        target = self.user(read, p["account"])
+        if target is None:
+            raise GovernanceRefused(f"no user {p['account']!r}")
+        me = account_of(tx.sender)
+        actor = self.user(read, me)
+        if me != p["account"] and not (actor is not None and actor["status"] == "active"
+                                       and actor["role"] == "admin" and actor["org"] == target["org"]):
+            raise GovernanceRefused("only the user or an admin of its organisation may revoke it")
+        return self._revoke_user(read, p["account"], f"by {me}: {p['reason']}")
 
     # ------------------------------------------------------------ membership
     def join(self, tx: Transaction, read: Reader) -> Mapping[bytes, bytes | None]:
