@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ledger.codec import EncodingError, canonical, parse
 from ledger.consensus.types import Block
+from ledger.contracts.lifecycle import contract_history, contract_info
 from ledger.node.runtime import Node
 from ledger.state.merkle import inclusion_proof
 from ledger.tx import InvalidTransaction, Transaction
@@ -105,7 +106,7 @@ def create_app(node: Node, *, role: str, org: str, online: Any) -> FastAPI:
         path = inclusion_proof(list(block.tx_ids), rec.index)
         return _json({
             "id": tx_id, "status": "committed", "height": rec.height, "index": rec.index,
-            "block_hash": block.hash.hex(), "receipt": {"code": rec.code, "info": rec.info}, "tx": rec.tx,
+            "block_hash": block.hash.hex(), "receipt": block_rec["receipts"][rec.index], "tx": rec.tx,
             "proof": {"tx": tx_id, "height": rec.height, "index": rec.index, "size": len(block.tx_ids),
                       "path": [p.hex() for p in path], "root": block.header["txs"]},
         })
@@ -123,6 +124,57 @@ def create_app(node: Node, *, role: str, org: str, online: Any) -> FastAPI:
         block = Block.from_wire(rec["block"])
         return _json({"height": height, "hash": block.hash.hex(), "header": block.header, "qc": rec["qc"],
                       "tx_ids": rec["block"]["tx_ids"], "receipts": rec["receipts"]})
+
+    @app.get("/v1/audit")
+    async def audit(since_ms: int = 0, until_ms: int | None = None, actor: str | None = None,
+                    type: str | None = None, limit: int = 100) -> Response:
+        """Administrative operations (governance, certificates and users, contract lifecycle,
+        token administration, parameter changes), accepted or refused, in time order: who
+        (account and key), what (type and payload), when (block time and height), the
+        transaction id and the outcome. Filter by block-time range in ms (inclusive), actor
+        (account id or sender key hex) and type (exact, or a prefix ending in ``*``)."""
+        if limit < 1 or since_ms < 0 or (until_ms is not None and until_ms < since_ms):
+            return _json({"detail": "need limit >= 1 and 0 <= since_ms <= until_ms"}, 400)
+        return _json({"records": node.app.chain.audit(since_ms=since_ms, until_ms=until_ms, actor=actor,
+                                                      type_=type, limit=limit)})
+
+    @app.get("/v1/events")
+    async def events(type: str, key: str | None = None, from_height: int = 0, to_height: int | None = None,
+                     limit: int = 100) -> Response:
+        """Committed contract events of one type (e.g. ``ft.Transfer``), optionally only those
+        indexed under ``key`` (an account, a token id, a contract name), oldest first."""
+        if not type or limit < 1 or from_height < 0:
+            return _json({"detail": "need a type, limit >= 1 and from_height >= 0"}, 400)
+        return _json({"events": node.app.chain.events(type, key, from_height=from_height, to_height=to_height,
+                                                      limit=limit)})
+
+    @app.get("/v1/contracts/{name}")
+    async def contract(name: str) -> Response:
+        """A user contract: owner, status, installed version, versions under review or approved,
+        method permissions, and its lifecycle history (every step with its transaction)."""
+        info = contract_info(node.app.read, name)
+        if info is None:
+            return _json({"detail": f"no contract {name!r}"}, 404)
+        info["history"] = contract_history(node.app.read, name)
+        return _json(info)
+
+    @app.get("/v1/state/{key:path}")
+    async def state(key: str) -> Response:
+        """A raw state value (UTF-8 key, e.g. ``ft/PTS/bal/<account>``) with its Merkle proof
+        against the last committed state root."""
+        k = key.encode()
+        value = node.app.read(k)
+        proof = node.app.tree.prove(k)
+        text: str | None = None
+        if value is not None:
+            try:
+                text = value.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
+        body = {"key": key, "height": node.app.height, "root": node.app.root().hex(),
+                "value": text, "value_hex": None if value is None else value.hex(),
+                "proof": proof.to_json_obj()}
+        return _json(body, 200 if value is not None else 404)
 
     @app.exception_handler(Exception)
     async def internal(_request: Request, exc: Exception) -> JSONResponse:

@@ -211,13 +211,17 @@ class Governance:
         out: dict[str, dict[str, Any]] = {}
         for v in self.vset_in(self.schedule(read), self.ctx.height).validators:
             out.setdefault(v.org, {"roles": [], "height": 0})
-            if v.role not in out[v.org]["roles"]:
-                out[v.org]["roles"] = sorted([*out[v.org]["roles"], v.role])
+            # every validator runs a consensus node; supervisors also supervise
+            out[v.org]["roles"] = sorted({*out[v.org]["roles"], v.role, "consensus"})
         for org, rec in (_get(read, K_ORGS) or {}).items():
             if rec.get("status", "member") == "member":
                 merged = sorted(set(out.get(org, {}).get("roles", [])) | set(rec["roles"]))
                 out[org] = {**rec, "roles": merged}
         return out
+
+    def read_proposal(self, read: Reader, pid: str) -> dict[str, Any]:
+        raw = _get(read, K_PROPOSAL + pid.encode())
+        return {} if raw is None else dict(raw)
 
     def user(self, read: Reader, account: str) -> dict[str, Any] | None:
         raw = _get(read, K_USER + account.encode())
@@ -303,8 +307,6 @@ class Governance:
         if policy["rule"] == "supervisors":
             return {v.id for v in self._supervisors(read).validators}
         role = policy["role"]
-        if role == "consensus":
-            return {v.org for v in self.vset_in(self.schedule(read), self.ctx.height).validators}
         return {org for org, rec in self.orgs(read).items() if role in rec["roles"]}
 
     def _voter(self, tx: Transaction, read: Reader, policy: Mapping[str, Any]) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ledger.codec import canonical
-from ledger.consensus.types import Block, Validator, ValidatorSet, proposal_bytes, vote_bytes
+from ledger.consensus.types import Block, QuorumCertificate, Validator, ValidatorSet, proposal_bytes, vote_bytes
 from ledger.crypto import SM2PrivateKey
 from ledger.crypto.ca import ConsortiumCA
 from ledger.node.app import LedgerApp
@@ -50,8 +50,9 @@ class World:
         header = {"chain": CHAIN, "height": self.height, "view": self.view, "parent": "00" * 32,
                   "justify": {"view": justify_view}, "proposer": vset.leader(self.view), "txs": "",
                   "count": len(txs), "exec": {}, "validators": vset.digest().hex(), "time": self.time_ms}
-        _root, receipts = self.app.execute(self.height, list(txs), Block.make(header, [t.id for t in txs]))
-        self.app.tree.commit()
+        block = Block.make(header, [t.id for t in txs])
+        _root, receipts = self.app.execute(self.height, list(txs), block)
+        self.app.commit(block, QuorumCertificate(CHAIN, self.height, self.view, block.hash, ()), list(txs), receipts)
         return [(r.code, r.info) for r in receipts]
 
     def vset_at(self, height: int) -> ValidatorSet:
