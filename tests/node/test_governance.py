@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from ledger.codec import canonical
-from ledger.consensus.types import Block, QuorumCertificate, Validator, ValidatorSet, proposal_bytes, vote_bytes
+from ledger.consensus.types import (
+    Block,
+    QuorumCertificate,
+    Validator,
+    ValidatorSet,
+    proposal_bytes,
+    vote_bytes,
+)
 from ledger.crypto import SM2PrivateKey
 from ledger.crypto.ca import ConsortiumCA
 from ledger.node.app import LedgerApp
