@@ -26,7 +26,7 @@ from ledger.crypto.errors import CryptoError
 from ledger.crypto.transport import PeerIdentity, tls_context
 from ledger.errors import LedgerError
 from ledger.net.transport import PeerNetwork
-from ledger.node.app import LedgerApp
+from ledger.node.app import LedgerApp, standard_types
 from ledger.node.config import ConfigError, Genesis, NodeConfig
 from ledger.node.runtime import Node
 from ledger.state.store import GroupedStore, open_store
@@ -112,7 +112,7 @@ async def run(folder: Path) -> None:
     # one durable commit per message handled (block commit + safety record together)
     store = GroupedStore(open_store(folder / "db"))
     try:
-        app = LedgerApp(store, governance=genesis.make_governance())
+        app = LedgerApp(store, standard_types(), governance=genesis.make_governance())
         node = Node(node_id=cfg.id, chain=cfg.chain, app=app, genesis=genesis.block, vset=genesis.vset,
                     signer=cfg.signer(), params=genesis.params, tx_key=cfg.key())
         tca = cfg.consortium / "ca" / "transport-ca.crt.pem"

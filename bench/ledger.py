@@ -13,6 +13,7 @@ the load, and ``efficiency`` = tps × validators ÷ the all-core rate.
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import statistics
 import sys
@@ -24,6 +25,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from ledger.contracts.context import account_of
 from ledger.crypto import SM2PrivateKey
 from ledger.tx import Transaction
 
@@ -53,6 +55,7 @@ class Load:
         self.commit_at: dict[str, float] = {}
         self.rejected: dict[str, str] = {}
         self.blocks = 0
+        self.failed: dict[str, str] = {}  # committed with a refusal receipt
         self.lock = threading.Lock()
         self.done_submitting = False
 
@@ -127,9 +130,11 @@ class Load:
                     block = _get(f"{apis[0]}/v1/blocks/{height + 1}")
                     now = time.monotonic()
                     with self.lock:
-                        for tid in block["tx_ids"]:
+                        for tid, receipt in zip(block["tx_ids"], block["receipts"], strict=True):
                             if tid in wanted:
                                 self.commit_at.setdefault(tid, now)
+                                if receipt["code"] != 0:
+                                    self.failed[tid] = receipt["info"]
                         self.blocks += 1
                     height += 1
             except (urllib.error.URLError, OSError, ValueError, KeyError):
@@ -147,8 +152,51 @@ def _cluster_nodes(data: Path) -> list[dict[str, Any]]:
     return list(json.loads((data / "cluster.json").read_text())["nodes"])
 
 
+def _wait_committed(api: str, txs: list[Transaction], timeout: float = 120) -> None:
+    """Submit setup transactions and wait until each is committed with an OK receipt."""
+    body = b'{"txs":[' + b",".join(t.encode() for t in txs) + b"]}"
+    _post(api + "/v1/txs", body)
+    deadline = time.monotonic() + timeout
+    for tx in txs:
+        while True:
+            try:
+                rec = _get(f"{api}/v1/txs/{tx.id_hex}")
+            except urllib.error.HTTPError:
+                rec = {"status": "unknown"}
+            if rec.get("status") == "committed":
+                if rec["receipt"]["code"] != 0:
+                    raise RuntimeError(f"setup transaction {tx.type} refused: {rec['receipt']['info']}")
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"setup transaction {tx.type} not committed in {timeout} s")
+            time.sleep(0.1)
+
+
+def _workload(kind: str, api: str, keys: list[SM2PrivateKey], n_txs: int, expiry: int) -> list[Transaction]:
+    """The measured transactions, signed before the measured window (setup committed first)."""
+    chain = "rongxin-local"
+    if kind == "kv":
+        return [Transaction.build(keys[i % len(keys)], chain=chain, type="kv.set",
+                                  payload={"key": f"bench/{i % 10_000}", "value": str(i)}, expiry=expiry)
+                for i in range(n_txs)]
+    # ft: an issuer issues a token and funds every sender; then senders pay 10,000 accounts
+    issuer = SM2PrivateKey.generate()
+    symbol = "BENCH" + secrets.token_hex(3).upper()
+    per = n_txs + 1
+    setup = [Transaction.build(issuer, chain=chain, type="ft.issue", expiry=expiry, payload={
+        "symbol": symbol, "name": "bench points", "cap": per * len(keys), "initial": per * len(keys)})]
+    _wait_committed(api, setup)
+    funding = [Transaction.build(issuer, chain=chain, type="ft.transfer", expiry=expiry, payload={
+        "symbol": symbol, "to": account_of(k.public_key().point), "amount": per}) for k in keys]
+    _wait_committed(api, funding)
+    payees = [secrets.token_hex(20) for _ in range(10_000)]
+    return [Transaction.build(keys[i % len(keys)], chain=chain, type="ft.transfer", expiry=expiry,
+                              payload={"symbol": symbol, "to": payees[i % len(payees)], "amount": 1})
+            for i in range(n_txs)]
+
+
 def measure(data: Path | None, n_txs: int, rate: float | None, batch: int = 200,
-            in_flight: int = 1500, timeout: float = 900) -> dict[str, Any]:
+            in_flight: int = 1500, timeout: float = 900, workload: str = "kv") -> dict[str, Any]:
     from api.cluster import down, up  # the bench drives the product through its own doors
 
     cores = openssl_speed.cores()
@@ -164,9 +212,7 @@ def measure(data: Path | None, n_txs: int, rate: float | None, batch: int = 200,
         nodes = _cluster_nodes(folder)
         keys = [SM2PrivateKey.generate() for _ in range(64)]
         height = max(_get(n["api"] + "/v1/status")["height"] for n in nodes if n["role"] != "full")
-        txs = [Transaction.build(keys[i % len(keys)], chain="rongxin-local", type="kv.set",
-                                 payload={"key": f"bench/{i % 10_000}", "value": str(i)}, expiry=height + 10**7)
-               for i in range(n_txs)]
+        txs = _workload(workload, nodes[0]["api"], keys, n_txs, height + 10**7)
         load = Load(nodes, txs, rate=rate, batch=batch, in_flight=in_flight)
         poller = threading.Thread(target=load.poll_commits, args=(time.monotonic() + timeout,), daemon=True)
         poller.start()
@@ -199,6 +245,9 @@ def measure(data: Path | None, n_txs: int, rate: float | None, batch: int = 200,
     return {
         "submitted": len(load.submit_at),
         "committed": committed,
+        "workload": workload,
+        "refused_in_block": len(load.failed),
+        "refusals": dict(list(load.failed.items())[:5]),
         "rejected": len(load.rejected),
         "rejections": dict(list(load.rejected.items())[:5]),
         "tps": round(tps, 1),

@@ -37,14 +37,17 @@ def bench_crypto(seconds: float, as_json: bool) -> None:
 @click.option("--txs", "n_txs", default=20_000, show_default=True, type=click.IntRange(1, 10_000_000))
 @click.option("--rate", type=click.FloatRange(1, 10**6), help="Submission rate (tx/s); default: as fast as admitted.")
 @click.option("--batch", default=200, show_default=True, type=click.IntRange(1, 5000))
+@click.option("--workload", type=click.Choice(["kv", "ft"]), default="kv", show_default=True,
+              help="kv: key-value writes; ft: token transfers (an issuer funds the senders first).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def bench_ledger(data: str | None, n_txs: int, rate: float | None, batch: int, as_json: bool) -> None:
+def bench_ledger(data: str | None, n_txs: int, rate: float | None, batch: int, workload: str,
+                 as_json: bool) -> None:
     """Committed TPS and commit latency of the 5-validator + 1 full-node consortium."""
     from pathlib import Path
 
     from bench.ledger import measure
 
-    result = measure(Path(data) if data else None, n_txs, rate, batch=batch)
+    result = measure(Path(data) if data else None, n_txs, rate, batch=batch, workload=workload)
     if as_json:
         emit(result, True)
         return

@@ -61,6 +61,14 @@ def _kv_keys(tx: Transaction) -> list[bytes] | None:
 DEFAULT_HANDLERS: dict[str, TxType] = {"kv.set": TxType(legacy(kv_set), keys=_kv_keys)}
 
 
+def standard_types() -> dict[str, TxType]:
+    """What a node runs besides governance: key-value writes, tokens, certificates, the
+    contract lifecycle and user-contract calls."""
+    from ..contracts.registry import contract_types
+
+    return {**DEFAULT_HANDLERS, **contract_types()}
+
+
 class Precomputer(Protocol):
     """Runs transactions ahead of block order (e.g. in worker processes) against the state
     before the block; ``ledger.contracts.parallel``."""
