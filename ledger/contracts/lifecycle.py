@@ -69,8 +69,10 @@ class LifecycleRefused(Refused):
 
 
 def _name(value: Any) -> str:
-    if not isinstance(value, str) or not 0 < len(value) <= 64 or not set(value) <= NAME_CHARS:
-        raise LifecycleRefused("a contract name is 1-64 characters of a-z, 0-9, '-', '_' and '.'")
+    if (not isinstance(value, str) or not 0 < len(value) <= 64 or not set(value) <= NAME_CHARS
+            or not value[0].isalnum()):
+        raise LifecycleRefused("a contract name is 1-64 characters of a-z, 0-9, '-', '_' and '.', "
+                               "starting with a letter or digit")
     return value
 
 

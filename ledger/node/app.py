@@ -39,8 +39,8 @@ __all__ = ["DEFAULT_HANDLERS", "LedgerApp", "Precomputer", "Refused", "kv_set"]
 Reader = Callable[[bytes], bytes | None]
 LegacyHandler = Callable[[Transaction, Reader], Mapping[bytes, bytes | None]]
 
-DEFAULT_CALL_FUEL = 10_000_000
-DEFAULT_BLOCK_FUEL = 4_000_000_000
+DEFAULT_CALL_FUEL = 50_000_000
+DEFAULT_BLOCK_FUEL = 30_000_000_000
 
 
 def kv_set(tx: Transaction, read: Reader) -> Mapping[bytes, bytes | None]:

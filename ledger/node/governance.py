@@ -105,8 +105,8 @@ class ChainParams:
     max_block_bytes: int = 4 * 1024 * 1024
     exit_delay: int = 10
     missed_turns_limit: int = 100
-    max_call_fuel: int = 10_000_000
-    max_block_fuel: int = 4_000_000_000
+    max_call_fuel: int = 50_000_000
+    max_block_fuel: int = 30_000_000_000
 
     BOUNDS: ClassVar[dict[str, tuple[int, int]]] = {
         "block_interval_ms": (0, 60_000), "idle_interval_ms": (10, 600_000),
