@@ -33,14 +33,14 @@ ROLES = {"s1": "supervisor", "s2": "supervisor", "s3": "supervisor", "c1": "cons
 class World:
     """Five validators (three supervisors), a CA, and an app that executes block by block."""
 
-    def __init__(self, tmp: Path, params: ChainParams | None = None) -> None:
+    def __init__(self, tmp: Path, params: ChainParams | None = None, handlers: Any = None) -> None:
         self.ca = ConsortiumCA.init(tmp / "ca", "Gov Test")
         self.keys = {i: SM2PrivateKey.generate() for i in ROLES}
         self.vset = ValidatorSet(tuple(Validator(i, k.public_key().point, "org", ROLES[i])
                                        for i, k in self.keys.items()))
         self.gov = Governance(CHAIN, self.vset, params or ChainParams(exit_delay=5, missed_turns_limit=3),
                               self.ca.root.to_pem())
-        self.app = LedgerApp(MemoryStore(), governance=self.gov)
+        self.app = LedgerApp(MemoryStore(), handlers, governance=self.gov)
         self.height = 0
         self.view = 0
         self.time_ms = int(time.time() * 1000)  # block time: certificates are checked at it
