@@ -69,5 +69,31 @@ def bench_sync(blocks: int, as_json: bool) -> None:
     print(table([(k, str(v)) for k, v in result.items()], ("figure", "value")))
 
 
+@bench.command("contracts")
+@click.option("--txs", "n_txs", default=2000, show_default=True, type=click.IntRange(10, 100_000),
+              help="Contract calls in the measured block.")
+@click.option("--accounts", default=10_000, show_default=True, type=click.IntRange(20, 10_000_000))
+@click.option("--conflicts", default=0.10, show_default=True, type=click.FloatRange(0, 1),
+              help="Fraction of calls touching an account an earlier call of the block touched.")
+@click.option("--work-ms", default=1.0, show_default=True, type=click.FloatRange(0, 100),
+              help="CPU time of one call in block order (calibrated on this machine).")
+@click.option("--repeats", default=5, show_default=True, type=click.IntRange(1, 100))
+@click.option("--workers", type=click.IntRange(1, 256), help="Worker processes; default: one per CPU.")
+@click.option("--main", "use_main", is_flag=True, help="This process runs a share of the calls too.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def bench_contracts(n_txs: int, accounts: int, conflicts: float, work_ms: float, repeats: int,
+                    workers: int | None, use_main: bool, as_json: bool) -> None:
+    """Parallel against serial execution of a block of WebAssembly contract calls."""
+    from bench.contracts import run
+
+    if accounts < 2 * n_txs:
+        raise click.BadParameter("need at least two accounts per call", param_hint="--accounts")
+    result = run(n_txs, accounts, conflicts, work_ms, repeats, workers, use_main)
+    if as_json:
+        emit(result, True)
+        return
+    print(table([(k, str(v)) for k, v in result.items() if not isinstance(v, dict)], ("figure", "value")))
+
+
 def register(group: click.Group) -> None:
     group.add_command(bench)
