@@ -48,6 +48,8 @@ def canonical(obj: Any, *, check: bool = True) -> bytes:
     """``obj`` as canonical JSON bytes. ``check=False`` skips the walk that refuses floats,
     non-string keys and deep nesting: only for values this process built from checked parts
     (e.g. a block record), never for anything that arrived from outside."""
+    if type(obj) is int:  # the commonest state value (balances, counters): no walk needed
+        return str(obj).encode()
     if check:
         _check(obj)
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,

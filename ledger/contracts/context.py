@@ -58,9 +58,13 @@ class Event:
     type: str
     keys: tuple[str, ...]
     data: Any
+    encoded: bytes = field(default=b"", compare=False, repr=False)  # canonical(wire()), set by emit
 
     def wire(self) -> dict[str, Any]:
         return {"data": self.data, "keys": list(self.keys), "type": self.type}
+
+    def canonical(self) -> bytes:
+        return self.encoded or canonical(self.wire())
 
 
 @dataclass
@@ -116,9 +120,10 @@ class Context:
         if len(self.events) >= MAX_EVENTS_PER_TX:
             raise Refused(f"a transaction may emit at most {MAX_EVENTS_PER_TX} events")
         event = Event(type_, tuple(keys), data)
-        if len(canonical(event.wire())) > MAX_EVENT_BYTES:
+        encoded = canonical(event.wire())
+        if len(encoded) > MAX_EVENT_BYTES:
             raise Refused(f"an event may be at most {MAX_EVENT_BYTES} bytes")
-        self.events.append(event)
+        self.events.append(Event(event.type, event.keys, event.data, encoded))
 
     # ------------------------------------------------------------ nesting
     def child(self, caller: str) -> Context:

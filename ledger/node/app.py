@@ -129,8 +129,16 @@ class LedgerApp:
         receipts: list[Receipt | None] = []
         time_ms = int(block.header.get("time", 0)) if block is not None else 0
 
+        committed: dict[bytes, bytes | None] = {}  # the tree's values are fixed during a block
+
         def read(key: bytes) -> bytes | None:
-            return staged[key] if key in staged else self.tree.get(key)
+            if key in staged:
+                return staged[key]
+            try:
+                return committed[key]
+            except KeyError:
+                value = committed[key] = self.tree.get(key)
+                return value
 
         if self.governance is not None:
             staged.update(self.governance.begin_block(height, block, read))

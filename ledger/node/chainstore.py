@@ -16,7 +16,7 @@ key                    value
                        once its height is committed
 ``Et`` + type 0 + pos  an event by type; ``pos`` = height (8) + tx index (4) + event
                        index (2); value canonical ``{"event", "height", "index", "seq", "tx"}``
-``Ek`` + type 0 +      the same event under each of its keys
+``Ek`` + type 0 +      empty: the event at ``Et`` + type 0 + pos is indexed under ``key``
 key 0 + pos
 ``A`` + time (8) +     the audit log: an administrative transaction (accepted or refused):
 height (8) + index(4)  canonical ``{"actor", "code", "height", "index", "info", "payload",
@@ -169,16 +169,20 @@ class ChainStore:
     def events(self, type_: str, key: str | None = None, *, from_height: int = 0,
                to_height: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Committed events of one type (and key), oldest first."""
-        prefix = (b"Ek" + type_.encode() + b"\0" + key.encode() + b"\0") if key is not None \
-            else b"Et" + type_.encode() + b"\0"
+        by_type = b"Et" + type_.encode() + b"\0"
+        prefix = (b"Ek" + type_.encode() + b"\0" + key.encode() + b"\0") if key is not None else by_type
         out: list[dict[str, Any]] = []
         for k, raw in self.store.iterate(prefix):
-            h = int.from_bytes(k[len(prefix):len(prefix) + 8], "big")
+            pos = k[len(prefix):]
+            h = int.from_bytes(pos[:8], "big")
             if h < from_height:
                 continue
             if to_height is not None and h > to_height:
                 break
-            out.append(dict(parse(raw)))
+            rec = raw if key is None else self.store.get(by_type + pos)
+            if rec is None:
+                continue
+            out.append(dict(parse(rec)))
             if len(out) >= min(limit, MAX_QUERY):
                 break
         return out
@@ -228,12 +232,15 @@ class ChainStore:
                                  % (r.code, h, i, info, tx.encode()))
             out[b"N" + tx.nonce_key] = tx.id
             for seq, ev in enumerate(r.events):
-                rec = canonical({"event": ev.wire(), "height": h, "index": i, "seq": seq, "tx": tx.id.hex()})
+                # canonical({"event", "height", "index", "seq", "tx"}) with the event's own
+                # canonical bytes spliced in
+                rec = b'{"event":%s,"height":%d,"index":%d,"seq":%d,"tx":"%s"}' % (
+                    ev.canonical(), h, i, seq, tx.id.hex().encode())
                 pos = _pos(h, i, seq)
                 t = ev.type.encode() + b"\0"
                 out[b"Et" + t + pos] = rec
                 for key in sorted(set(ev.keys)):
-                    out[b"Ek" + t + key.encode() + b"\0" + pos] = rec
+                    out[b"Ek" + t + key.encode() + b"\0" + pos] = b""
             if tx.type in admin_types:
                 out[b"A" + _h8(time_ms) + _h8(h) + i.to_bytes(4, "big")] = canonical({
                     "actor": account_of(tx.sender), "code": r.code, "height": h, "index": i,
