@@ -307,7 +307,7 @@ def _move(ctx: Context, symbol: str, src: str, dst: str, value: int, spender: st
     data: dict[str, Any] = {"amount": value, "from": src, "symbol": symbol, "to": dst}
     if spender is not None:
         data["spender"] = spender
-    ctx.emit("ft.Transfer", [symbol, src, dst], data)
+    ctx.emit("ft.Transfer", [symbol, src, dst], data, checked=True)
 
 
 def transfer(ctx: Context, args: dict[str, Any]) -> None:

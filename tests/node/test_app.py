@@ -85,3 +85,26 @@ def test_gossip_message_is_the_canonical_encoding() -> None:
 
     txs = [tx({"key": "名", "value": "值"}) for _ in range(3)]
     assert txs_message(txs) == canonical({"type": "txs", "txs": [t.wire() for t in txs]})
+
+
+def test_block_records_with_events_are_canonical_and_events_are_indexed() -> None:
+    from ledger.contracts.context import account_of
+    from ledger.node.app import standard_types
+
+    store = MemoryStore()
+    app = LedgerApp(store, standard_types())
+    payee = account_of(SM2PrivateKey.generate().public_key().point)
+    txs = [tx({"symbol": "PTS", "name": "p", "cap": 100, "initial": 100}, type_="ft.issue"),
+           tx({"symbol": "PTS", "to": payee, "amount": 7}, type_="ft.transfer"),
+           tx({"symbol": "PTS", "to": payee, "amount": 1000}, type_="ft.transfer")]
+    _root, receipts = app.execute(1, txs)
+    assert [r.code for r in receipts] == [OK, OK, BAD_PAYLOAD] and receipts[2].events == ()
+    b1, qc1 = block_for(1, GENESIS, txs)
+    app.commit(b1, qc1, txs, receipts)
+    raw = store.get(b"B" + (1).to_bytes(8, "big"))
+    assert raw is not None and canonical(parse(raw)) == raw
+    assert parse(raw)["receipts"][1]["events"][0]["data"]["amount"] == 7
+    got = app.chain.events("ft.Transfer", payee)
+    assert [(e["index"], e["event"]["data"]["to"]) for e in got] == [(1, payee)]
+    assert app.chain.events("ft.Transfer", "nobody") == []
+    assert [e["event"]["type"] for e in app.chain.events("ft.Issue")] == ["ft.Issue"]
