@@ -194,7 +194,23 @@ def k_frozen(symbol: str, acct: str) -> bytes:
 # ---------------------------------------------------------------- state helpers
 def _int_at(ctx: Context, key: bytes) -> int:
     raw = ctx.get(key)
-    return 0 if raw is None else int(parse(raw))
+    if raw is None:
+        return 0
+    if raw.isdigit() and (raw[:1] != b"0" or len(raw) == 1):  # canonical JSON integer
+        return int(raw)
+    return int(parse(raw))
+
+
+_META: dict[bytes, dict[str, Any]] = {}  # parsed token records by their bytes (immutable input)
+
+
+def _parse_meta(raw: bytes) -> dict[str, Any]:
+    meta = _META.get(raw)
+    if meta is None:
+        if len(_META) >= 256:
+            _META.clear()
+        meta = _META[raw] = dict(parse(raw))
+    return dict(meta)
 
 
 def _put_int(ctx: Context, key: bytes, value: int) -> None:
@@ -207,10 +223,10 @@ def _put_int(ctx: Context, key: bytes, value: int) -> None:
 
 
 def _token(ctx: Context, symbol: str) -> dict[str, Any]:
-    meta = ctx.get_json(k_meta(symbol))
-    if meta is None:
+    raw = ctx.get(k_meta(symbol))
+    if raw is None:
         raise TokenRefused(f"there is no token {symbol}")
-    return dict(meta)
+    return _parse_meta(raw)
 
 
 def _issuer_only(ctx: Context, meta: dict[str, Any], what: str) -> None:
