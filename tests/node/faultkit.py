@@ -76,6 +76,16 @@ def wait_for(cond: Callable[[], Any], timeout: float, what: str, poll: float = 0
 # ---------------------------------------------------------------- the cluster
 
 
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 class Cluster:
     """A running `rongxin up --detach` consortium: its folder, its nodes' APIs and pids."""
 
@@ -107,6 +117,13 @@ class Cluster:
         pid = int((self.folder(nid) / "pid").read_text())
         os.kill(pid, signal.SIGKILL)
         wait_for(lambda: not api_ok(self.api[nid], timeout=0.5), 20, f"{nid} to die")
+        # a dying process can stop answering before the kernel has closed its sockets: wait
+        # until both its ports can be bound again, so a restart never races its own corpse
+        node = self.nodes[nid]
+        ports = [int(self.api[nid].rsplit(":", 1)[1].split("/")[0])]
+        if isinstance(node.get("p2p"), list | tuple):
+            ports.append(int(node["p2p"][1]))
+        wait_for(lambda: all(port_free(p) for p in ports), 30, f"{nid}'s ports to be released")
 
     def start_one(self, nid: str) -> None:
         """Start one node process as `rongxin up` does (the others stay as they are)."""
