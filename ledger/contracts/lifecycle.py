@@ -138,6 +138,18 @@ def _live(meta: dict[str, Any]) -> None:
         raise LifecycleRefused(f"contract {meta['name']!r} is destroyed")
 
 
+def _owned(ctx: Context, allowed: set[str], what: str, field: str = "name") -> tuple[dict[str, Any], str,
+                                                                                   dict[str, Any]]:
+    """The payload, name and record of a live contract the caller owns (``what``: the step)."""
+    p = ctx.tx.payload
+    _check_keys(p, allowed)
+    name = _name(p.get(field))
+    meta = _meta(ctx.get, name)
+    _live(meta)
+    _owner(ctx, meta, what)
+    return p, name, meta
+
+
 class Lifecycle:
     """The lifecycle transaction handlers, over a WebAssembly runtime and the system contracts
     a user contract may call."""
@@ -202,12 +214,8 @@ class Lifecycle:
         return ver
 
     def install(self, ctx: Context) -> None:
-        p = ctx.tx.payload
-        _check_keys(p, {"name", "version"})
-        name, v = _name(p.get("name")), _version(p.get("version"))
-        meta = _meta(ctx.get, name)
-        _live(meta)
-        _owner(ctx, meta, "install")
+        p, name, meta = _owned(ctx, {"name", "version"}, "install")
+        v = _version(p.get("version"))
         if meta["status"] != "uploaded":
             raise LifecycleRefused(f"{name!r} already has version {meta['version']} installed; use contract.upgrade")
         ver = self._approved(ctx, name, v)
@@ -225,12 +233,7 @@ class Lifecycle:
         return self.runtime.call(ctx, contract=name, code=code, method=method, args=args, system=self.system)
 
     def init(self, ctx: Context) -> None:
-        p = ctx.tx.payload
-        _check_keys(p, {"name", "args", "fuel"})
-        name = _name(p.get("name"))
-        meta = _meta(ctx.get, name)
-        _live(meta)
-        _owner(ctx, meta, "initialise")
+        p, name, meta = _owned(ctx, {"name", "args", "fuel"}, "initialise")
         if meta["status"] != "installed":
             raise LifecycleRefused(f"{name!r} is {meta['status']}; only an installed, uninitialised contract "
                                    "can be initialised")
@@ -244,12 +247,8 @@ class Lifecycle:
         ctx.put_json(k_meta(name), meta)
 
     def upgrade(self, ctx: Context) -> None:
-        p = ctx.tx.payload
-        _check_keys(p, {"name", "version", "args", "fuel"})
-        name, v = _name(p.get("name")), _version(p.get("version"))
-        meta = _meta(ctx.get, name)
-        _live(meta)
-        _owner(ctx, meta, "upgrade")
+        p, name, meta = _owned(ctx, {"name", "version", "args", "fuel"}, "upgrade")
+        v = _version(p.get("version"))
         if meta["status"] not in ("active", "frozen"):
             raise LifecycleRefused(f"{name!r} is {meta['status']}; only an initialised contract can be upgraded")
         old = int(meta["version"])
@@ -272,15 +271,10 @@ class Lifecycle:
 
     # ------------------------------------------------------------ freeze / destroy / permissions
     def _status_step(self, ctx: Context, step: str) -> None:
-        p = ctx.tx.payload
-        _check_keys(p, {"name", "reason"})
-        name = _name(p.get("name"))
+        p, _, meta = _owned(ctx, {"name", "reason"}, step)
         reason = p.get("reason", "")
         if not isinstance(reason, str) or len(reason) > 512:
             raise LifecycleRefused("reason must be a string of at most 512 characters")
-        meta = _meta(ctx.get, name)
-        _live(meta)
-        _owner(ctx, meta, step)
         set_status(ctx, meta, step, reason)
 
     def freeze(self, ctx: Context) -> None:
@@ -293,12 +287,7 @@ class Lifecycle:
         self._status_step(ctx, "destroy")
 
     def permit(self, ctx: Context) -> None:
-        p = ctx.tx.payload
-        _check_keys(p, {"name", "method", "accounts"})
-        name = _name(p.get("name"))
-        meta = _meta(ctx.get, name)
-        _live(meta)
-        _owner(ctx, meta, "set permissions of")
+        p, name, meta = _owned(ctx, {"name", "method", "accounts"}, "set permissions of")
         method = p.get("method")
         if not isinstance(method, str) or not 0 < len(method) <= 64 or method in INTERNAL_METHODS:
             raise LifecycleRefused(f"method must be a name of 1-64 characters other than {INTERNAL_METHODS}")

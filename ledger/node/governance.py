@@ -591,18 +591,23 @@ class Governance:
         return writes
 
     # ------------------------------------------------------------ users
-    def user_register(self, tx: Transaction, read: Reader) -> Mapping[bytes, bytes | None]:
-        p = tx.payload
-        if set(p) != {"certificate"} or not isinstance(p["certificate"], str) or len(p["certificate"]) > 16_384:
-            raise GovernanceRefused('user.register payload is {"certificate": PEM}')
+    def _verified_certificate(self, pem: str) -> Certificate:
+        """A certificate issued by the genesis root, valid at the block's time."""
         if self.root is None:
             raise GovernanceRefused("this chain has no root certificate in its genesis")
         try:
-            cert = Certificate.load(p["certificate"].encode())
+            cert = Certificate.load(pem.encode())
             at = dt.datetime.fromtimestamp(self.ctx.time_ms / 1000, tz=dt.UTC)
             verify_certificate(cert, self.root, at=at)
         except (CryptoError, OverflowError, OSError, ValueError) as exc:
             raise GovernanceRefused(f"certificate refused: {exc}") from None
+        return cert
+
+    def user_register(self, tx: Transaction, read: Reader) -> Mapping[bytes, bytes | None]:
+        p = tx.payload
+        if set(p) != {"certificate"} or not isinstance(p["certificate"], str) or len(p["certificate"]) > 16_384:
+            raise GovernanceRefused('user.register payload is {"certificate": PEM}')
+        cert = self._verified_certificate(p["certificate"])
         if cert.public_key().point != tx.sender:
             raise GovernanceRefused("the certificate is not for the key that signed this transaction")
         if cert.role not in ("admin", "user"):
@@ -673,16 +678,9 @@ class Governance:
         req = _get(read, K_JOIN + nid.encode())
         if req is None or req["status"] != "approved":
             raise GovernanceRefused(f"the join request of {nid!r} is not approved")
-        if self.root is None:
-            raise GovernanceRefused("this chain has no root certificate in its genesis")
         if not isinstance(p["certificate"], str) or len(p["certificate"]) > 16_384:
             raise GovernanceRefused("certificate must be a PEM string")
-        try:
-            cert = Certificate.load(p["certificate"].encode())
-            at = dt.datetime.fromtimestamp(self.ctx.time_ms / 1000, tz=dt.UTC)
-            verify_certificate(cert, self.root, at=at)
-        except (CryptoError, OverflowError, OSError, ValueError) as exc:
-            raise GovernanceRefused(f"certificate refused: {exc}") from None
+        cert = self._verified_certificate(p["certificate"])
         if cert.common_name != nid or cert.public_key().point.hex() != req["key"] or cert.role != req["role"]:
             raise GovernanceRefused("the certificate's name, key or role differs from the join request")
         from_height = p["from_height"]
