@@ -95,6 +95,33 @@ def _bind(lib: ctypes.CDLL) -> None:
     f("OSSL_ENCODER_CTX_get_num_encoders", c_int, vp)
     f("OSSL_ENCODER_to_data", c_int, vp, POINTER(vp), POINTER(sz))
     f("OSSL_ENCODER_CTX_free", None, vp)
+    # elliptic-curve arithmetic, for verifying with precomputed multiples (PointTable)
+    f("EC_GROUP_new_by_curve_name", vp, c_int)
+    f("EC_GROUP_dup", vp, vp)
+    f("EC_GROUP_free", None, vp)
+    f("EC_GROUP_get0_order", vp, vp)
+    f("EC_GROUP_get0_cofactor", vp, vp)
+    f("EC_GROUP_get0_generator", vp, vp)
+    f("EC_GROUP_set_generator", c_int, vp, vp, vp, vp)
+    f("EC_GROUP_precompute_mult", c_int, vp, vp)
+    f("EC_POINT_new", vp, vp)
+    f("EC_POINT_free", None, vp)
+    f("EC_POINT_oct2point", c_int, vp, vp, cp, sz, vp)
+    f("EC_POINT_mul", c_int, vp, vp, vp, vp, vp, vp)
+    f("EC_POINT_add", c_int, vp, vp, vp, vp, vp)
+    f("EC_POINT_is_at_infinity", c_int, vp, vp)
+    f("EC_POINT_get_affine_coordinates", c_int, vp, vp, vp, vp, vp)
+    f("BN_CTX_new", vp)
+    f("BN_CTX_free", None, vp)
+    f("BN_CTX_start", None, vp)
+    f("BN_CTX_get", vp, vp)
+    f("BN_CTX_end", None, vp)
+    f("BN_new", vp)
+    f("BN_free", None, vp)
+    f("BN_bin2bn", vp, cp, c_int, vp)
+    f("BN_mod_add", c_int, vp, vp, vp, vp, vp)
+    f("BN_cmp", c_int, vp, vp)
+    f("BN_is_zero", c_int, vp)
 
 
 def lib() -> ctypes.CDLL:
@@ -360,3 +387,127 @@ def encrypt(key: PKey, plaintext: bytes) -> bytes:
 
 def decrypt(key: PKey, ciphertext: bytes) -> bytes | None:
     return _crypt(key, ciphertext, decrypt=True)
+
+
+# -- SM2 verification with precomputed multiples --------------------------------------------
+
+NID_SM2 = 1172  # obj_mac.h
+
+
+class _Curve:
+    """The SM2 group (``sm2p256v1``) with OpenSSL's precomputed multiples of its generator
+    ``G``; one per process, never freed."""
+
+    def __init__(self) -> None:
+        lb = lib()
+        group = lb.EC_GROUP_new_by_curve_name(NID_SM2)
+        if not group:
+            raise BackendError(f"libcrypto has no SM2 curve: {openssl_reason()}")
+        check(lb.EC_GROUP_precompute_mult(group, None), "precomputing multiples of the SM2 generator")
+        self.group = group
+        self.order = lb.EC_GROUP_get0_order(group)
+        self.cofactor = lb.EC_GROUP_get0_cofactor(group)
+        self.generator = lb.EC_GROUP_get0_generator(group)
+        self.zero = lb.BN_new()  # BN_new() is zero
+        if not (self.order and self.cofactor and self.generator and self.zero):
+            raise BackendError(f"reading the SM2 group: {openssl_reason()}")
+
+
+_curve: _Curve | None = None
+
+
+def _sm2_curve() -> _Curve:
+    global _curve
+    if _curve is None:
+        with _lock:
+            if _curve is None:
+                _curve = _Curve()
+    return _curve
+
+
+class PointTable:
+    """A copy of the SM2 group whose generator is the public key ``P``, with OpenSSL's
+    precomputed multiples of ``P`` (``EC_GROUP_precompute_mult``, about 80 KiB).
+
+    ``verify`` computes ``[s]G + [t]P`` as two multiplications that each use a table (so
+    neither pays the 256 doublings of a plain double-scalar multiplication) and checks the
+    result as GB/T 32918.2-2016 section 7.1 does. Each multiplication is passed a zero
+    second scalar: for a lone generator scalar OpenSSL switches to its constant-time ladder,
+    which ignores tables (constant time is for secret scalars; everything here is public).
+    Not safe to share between threads: a caller that finds it busy gets ``None`` back."""
+
+    __slots__ = ("_busy", "_ctx", "_group", "_r1", "_r2")
+
+    def __init__(self, point: bytes) -> None:
+        lb = lib()
+        curve = _sm2_curve()
+        self._group = self._ctx = self._r1 = self._r2 = 0
+        self._busy = threading.Lock()
+        self._group = lb.EC_GROUP_dup(curve.group)
+        if not self._group:
+            raise BackendError(f"copying the SM2 group: {openssl_reason()}")
+        gen = lb.EC_POINT_new(self._group)
+        if not gen:
+            raise BackendError(f"allocating a point: {openssl_reason()}")
+        try:
+            check(lb.EC_POINT_oct2point(self._group, gen, point, len(point), None), "decoding the public point")
+            check(lb.EC_GROUP_set_generator(self._group, gen, curve.order, curve.cofactor),
+                  "setting the public point as generator")
+        finally:
+            lb.EC_POINT_free(gen)
+        check(lb.EC_GROUP_precompute_mult(self._group, None), "precomputing multiples of the public point")
+        self._ctx = lb.BN_CTX_new()
+        self._r1 = lb.EC_POINT_new(curve.group)
+        self._r2 = lb.EC_POINT_new(curve.group)
+        if not (self._ctx and self._r1 and self._r2):
+            raise BackendError(f"allocating verification state: {openssl_reason()}")
+
+    def __del__(self) -> None:
+        if _lib is None:
+            return
+        for name, free in (("_r1", _lib.EC_POINT_free), ("_r2", _lib.EC_POINT_free),
+                           ("_ctx", _lib.BN_CTX_free), ("_group", _lib.EC_GROUP_free)):
+            ptr = getattr(self, name, 0)
+            if ptr:
+                setattr(self, name, 0)
+                free(ptr)
+
+    def verify(self, digest: bytes, r: bytes, s: bytes) -> bool | None:
+        """Whether ``(r, s)`` (32 bytes each, big-endian, already checked to lie in
+        ``[1, n-1]``) signs the 32-byte digest ``e = SM3(Z || M)``; ``None`` when busy."""
+        if not self._busy.acquire(blocking=False):
+            return None
+        try:
+            return self._verify(digest, r, s)
+        finally:
+            self._busy.release()
+
+    def _verify(self, digest: bytes, r: bytes, s: bytes) -> bool:
+        lb = lib()
+        curve = _sm2_curve()
+        ctx = self._ctx
+        lb.BN_CTX_start(ctx)
+        try:
+            bn_r, bn_s, bn_t = lb.BN_CTX_get(ctx), lb.BN_CTX_get(ctx), lb.BN_CTX_get(ctx)
+            bn_e, bn_x, bn_v = lb.BN_CTX_get(ctx), lb.BN_CTX_get(ctx), lb.BN_CTX_get(ctx)
+            if not bn_v:  # BN_CTX_get fails only by running out of memory; later ones then fail too
+                raise BackendError(f"BN_CTX_get: {openssl_reason()}")
+            if not (lb.BN_bin2bn(r, len(r), bn_r) and lb.BN_bin2bn(s, len(s), bn_s)
+                    and lb.BN_bin2bn(digest, len(digest), bn_e)):
+                raise BackendError(f"BN_bin2bn: {openssl_reason()}")
+            # B5: t = (r + s) mod n, and t = 0 fails
+            check(lb.BN_mod_add(bn_t, bn_r, bn_s, curve.order, ctx), "t = r + s mod n")
+            if lb.BN_is_zero(bn_t):
+                return False
+            # B6: (x1, y1) = [s]G + [t]P
+            check(lb.EC_POINT_mul(curve.group, self._r1, bn_s, curve.generator, curve.zero, ctx), "[s]G")
+            check(lb.EC_POINT_mul(self._group, self._r2, bn_t, curve.generator, curve.zero, ctx), "[t]P")
+            check(lb.EC_POINT_add(curve.group, self._r1, self._r1, self._r2, ctx), "[s]G + [t]P")
+            if lb.EC_POINT_is_at_infinity(curve.group, self._r1):
+                return False
+            check(lb.EC_POINT_get_affine_coordinates(curve.group, self._r1, bn_x, None, ctx), "x1")
+            # B7: R = (e + x1) mod n must equal r
+            check(lb.BN_mod_add(bn_v, bn_e, bn_x, curve.order, ctx), "R = e + x1 mod n")
+            return bool(lb.BN_cmp(bn_v, bn_r) == 0)
+        finally:
+            lb.BN_CTX_end(ctx)

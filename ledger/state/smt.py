@@ -90,6 +90,10 @@ class SparseMerkleTree(AuthenticatedState):
         self._cache_limit = cache_nodes
         self._inner_cache: dict[bytes, tuple[Ref, Ref]] = {}
         self._leaf_cache: dict[bytes, tuple[bytes, bytes, bytes]] = {}
+        # values at the last committed version, by key (None: absent), filled by reads and
+        # by commits: the hot read path skips the walk from the root
+        self._values: dict[bytes, bytes | None] = {}
+        self._staged_updates: list[tuple[bytes, bytes | None]] = []
         raw = store.get(META_VERSION)
         self._version = 0 if raw is None else int.from_bytes(raw, "big")
         raw = store.get(META_OLDEST)
@@ -172,6 +176,20 @@ class SparseMerkleTree(AuthenticatedState):
         return leaf
 
     def get(self, key: bytes, version: int | None = None) -> bytes | None:
+        if self._staged_version is None and (version is None or version == self._version):
+            values = self._values
+            try:
+                return values[key]
+            except KeyError:
+                pass
+            value = self._walk(key, self._version)
+            if len(values) >= self._cache_limit:
+                _evict_oldest_half(values)
+            values[key] = value
+            return value
+        return self._walk(key, version)
+
+    def _walk(self, key: bytes, version: int | None) -> bytes | None:
         kh = key_hash(key)
         ref = self._root_ref(version)
         depth = 0
@@ -223,6 +241,7 @@ class SparseMerkleTree(AuthenticatedState):
             else:
                 raise InvalidArgument(f"state values must be bytes or None (delete), got {type(value).__name__}")
         items.sort(key=_first)
+        self._staged_updates = list(updates.items())
         self._items = items
         self._khs = [int.from_bytes(it[0], "big") for it in items]
         self._writes = {}
@@ -237,6 +256,7 @@ class SparseMerkleTree(AuthenticatedState):
             root = self._update(self._root_ref(self._version), 0, 0, len(items))
         except BaseException:
             self._forget_writes()
+            self._staged_updates = []
             raise
         finally:
             if collecting:
@@ -337,6 +357,12 @@ class SparseMerkleTree(AuthenticatedState):
         batch[ROOT + version] = self._staged_root
         batch[META_VERSION] = version
         self._store.write(batch)
+        values = self._values
+        for key, value in self._staged_updates:
+            if len(values) >= self._cache_limit:
+                _evict_oldest_half(values)
+            values[key] = value
+        self._staged_updates = []
         self._version = self._staged_version
         self._staged_version = None
         self._writes = {}
@@ -355,6 +381,7 @@ class SparseMerkleTree(AuthenticatedState):
         if self._staged_version is None:
             return
         self._forget_writes()
+        self._staged_updates = []
         self._staged_version = None
         self._staged_root = EMPTY_REF
         self._stale = []

@@ -329,3 +329,38 @@ def test_the_vectors_published_in_docs_spec_state_md() -> None:
     assert tree.prove(b"dave").to_json() == dave
     assert verify_proof(root, b"bob", b"250", Proof.from_json(bob))
     assert verify_proof(root, b"dave", None, Proof.from_json(dave))
+
+
+def test_latest_value_cache_follows_commits_rollbacks_and_deletes() -> None:
+    """Reads of the last committed version are served from a cache filled by reads and by
+    commits: it must always answer what a walk from the root answers."""
+    import random
+
+    rnd = random.Random(7)
+    store = MemoryStore()
+    tree = SparseMerkleTree(store, cache_nodes=64)  # small: eviction happens too
+    state: dict[bytes, bytes] = {}
+    keys = [f"c{i}".encode() for i in range(120)]
+    for h in range(1, 40):
+        for k in rnd.sample(keys, 20):  # reads fill the cache, absent keys too
+            assert tree.get(k) == state.get(k)
+        updates: dict[bytes, bytes | None] = {}
+        for k in rnd.sample(keys, 15):
+            updates[k] = None if rnd.random() < 0.3 else f"{h}".encode()
+        if rnd.random() < 0.25:  # a staged version that is rolled back leaves no trace
+            tree.apply(h, {k: b"rolled-back" for k in rnd.sample(keys, 10)})
+            assert all(tree.get(k) == b"rolled-back" for k in keys if tree.get(k) == b"rolled-back")
+            tree.rollback()
+        tree.apply(h, updates)
+        for k, v in updates.items():  # the staged version is what a reader sees until commit
+            assert tree.get(k) == v
+        assert tree.get(keys[0], h - 1) == state.get(keys[0])  # older versions walk the tree
+        tree.commit()
+        for k, v in updates.items():
+            if v is None:
+                state.pop(k, None)
+            else:
+                state[k] = v
+        fresh = SparseMerkleTree(store)  # no cache: walks from the root
+        for k in keys:
+            assert tree.get(k) == state.get(k) == fresh.get(k)
