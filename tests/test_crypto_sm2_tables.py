@@ -86,7 +86,7 @@ def test_public_key_uses_its_table_after_a_few_verifications_and_still_refuses_f
     for i, m in enumerate(msgs):
         with pytest.raises(InvalidSignature):
             pub.verify(sigs[(i + 1) % len(sigs)], m)
-    r, s = decode_signature(sigs[0])
+    r, _s = decode_signature(sigs[0])
     with pytest.raises(InvalidSignature):
         pub.verify(encode_signature(r, N - r), msgs[0])
 
