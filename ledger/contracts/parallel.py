@@ -481,6 +481,9 @@ class ParallelExecutor:
         t_start = time.perf_counter()
         st = BlockStats(jobs=len(jobs))
         self.last = st
+        if self.n_workers > 0 and sum(self._est(cost_key(job[1])) for job in jobs
+                                      if job[2].keys is not None) < self.min_ship_s:
+            return {}  # too little work to be worth shipping: not even the keys are predicted
         todo: list[Job] = []
         keysets: list[Collection[bytes]] = []
         for job in jobs:

@@ -31,6 +31,7 @@ together or not at all.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ from typing import Any
 from ..codec import canonical, parse
 from ..consensus.types import Block, QuorumCertificate
 from ..contracts.context import Event, account_of
+from ..crypto import sm3
 from ..state.abc import KVStore
 from ..tx import Transaction
 
@@ -116,6 +118,20 @@ class ChainStore:
             return None
         rec = parse(raw)
         return Block.from_wire(rec["block"]), QuorumCertificate.from_wire(rec["qc"]), list(rec["receipts"])
+
+    def block_view(self, height: int) -> bytes | None:
+        """Canonical JSON ``{hash, header, height, qc, receipts, tx_ids}`` of a committed block,
+        what ``GET /v1/blocks/{height}`` answers. The record is this node's own, written from
+        checked parts: it is read with the plain JSON decoder and nothing is re-checked."""
+        raw = self.store.get(b"B" + _h8(height))
+        if raw is None:
+            return None
+        rec = json.loads(raw)
+        block = rec["block"]
+        header = block["header"]
+        return canonical({"hash": sm3(canonical(header, check=False)).hex(), "header": header,
+                          "height": height, "qc": rec["qc"], "receipts": rec["receipts"],
+                          "tx_ids": block["tx_ids"]}, check=False)
 
     def block_record(self, height: int) -> dict[str, Any] | None:
         raw = self.store.get(b"B" + _h8(height))

@@ -316,10 +316,10 @@ def test_main_process_only_main_and_worker_and_workers_only_modes() -> None:
 
 def test_small_blocks_are_not_run_ahead() -> None:
     """Under ``min_ship_s`` of estimated work a round trip to the workers costs more than it
-    saves: nothing is precomputed and no worker is even started."""
+    saves: nothing is precomputed, no key predicted and no worker even started."""
     with ParallelExecutor(bank_types, workers=1) as e:
         (s,) = run_both([_slow_block(5, 10)], e)
-        assert s["precomputed"] == 0 and e.pids() == [] and e.last.predicted == 5
+        assert s["precomputed"] == 0 and e.pids() == [] and e.last.predicted == 0 and e.last.jobs == 5
 
 
 # --------------------------------------------------------------------------- property test

@@ -104,6 +104,11 @@ def test_block_records_with_events_are_canonical_and_events_are_indexed() -> Non
     raw = store.get(b"B" + (1).to_bytes(8, "big"))
     assert raw is not None and canonical(parse(raw)) == raw
     assert parse(raw)["receipts"][1]["events"][0]["data"]["amount"] == 7
+    view = parse(app.chain.block_view(1) or b"null", strict=True)
+    assert view["hash"] == b1.hash.hex() and view["height"] == 1 and view["header"] == b1.header
+    assert view["tx_ids"] == [t.id.hex() for t in txs] and view["qc"] == qc1.wire()
+    assert [r["code"] for r in view["receipts"]] == [OK, OK, BAD_PAYLOAD]
+    assert app.chain.block_view(2) is None
     got = app.chain.events("ft.Transfer", payee)
     assert [(e["index"], e["event"]["data"]["to"]) for e in got] == [(1, payee)]
     assert app.chain.events("ft.Transfer", "nobody") == []
