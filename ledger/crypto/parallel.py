@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 from .errors import CryptoError, InvalidSignature, MalformedSignature
-from .sm2 import DEFAULT_SIGNER_ID, SM2PublicKey
+from .sm2 import DEFAULT_SIGNER_ID, SM2PublicKey, use_tables
 
 # one item: (65-byte public point, message, DER signature)
 VerifyItem = tuple[bytes, bytes, bytes]
@@ -48,10 +48,13 @@ def verify_items(items: Sequence[VerifyItem], signer_id: bytes = DEFAULT_SIGNER_
 class VerifierPool:
     """A pool of worker processes that verify batches of SM2 signatures."""
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, *, tables: bool = True) -> None:
+        """``tables=False``: the workers verify with OpenSSL's plain SM2 verify only, never
+        with precomputed tables of frequent keys (for measuring it)."""
         self.workers = workers or os.cpu_count() or 1
         ctx = multiprocessing.get_context("forkserver")
-        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
+                                         initializer=use_tables, initargs=(tables,))
 
     def warm_up(self) -> None:
         list(self._pool.map(verify_items, [[] for _ in range(self.workers)]))

@@ -449,6 +449,16 @@ def load_public_key(data: bytes) -> SM2PublicKey:
     return SM2PublicKey.load(data)
 
 
+def use_tables(enabled: bool) -> None:
+    """Switch verification with precomputed tables on or off for this process (benchmarks
+    use it to measure OpenSSL's plain SM2 verification; it is on by default)."""
+    global _tables_enabled
+    with _tables_lock:
+        _tables_enabled = enabled
+        if not enabled:
+            _tables.clear()
+
+
 def _table_for(point: bytes) -> tuple[C.PointTable | None, bool]:
     """The precomputed table of ``point`` (built now if missing) and whether it is new."""
     with _tables_lock:
