@@ -119,7 +119,8 @@ def _executor() -> ParallelExecutor | None:
         return None
     # below ~50 ms of estimated work a block runs in order: cheap system-contract calls (a token
     # transfer is ~40 us) gain less than the round trip costs when every core is busy verifying
-    return ParallelExecutor(parallel_types, workers=n, min_ship_s=0.05)
+    # workers start with the first block worth shipping; blocks run without them until they are up
+    return ParallelExecutor(parallel_types, workers=n, min_ship_s=0.05, wait_for_start_s=0.0)
 
 
 async def run(folder: Path) -> None:

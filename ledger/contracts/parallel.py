@@ -81,6 +81,7 @@ _PR_SET_PDEATHSIG = 1
 _MAX_BACKOFF_BLOCKS = 1024
 _DEFAULT_COST = 1e-4  # seconds per job of a type not measured yet
 _PICKLE = pickle.HIGHEST_PROTOCOL
+_READY = b"ready"  # a worker's first message: its types are loaded
 
 
 # --------------------------------------------------------------------------- running jobs
@@ -178,6 +179,10 @@ def _worker_main(conn: Connection, types_factory: TypesFactory, parent_pid: int)
         return
     types = types_factory()
     gc.freeze()  # what the worker loaded stays: keep it out of every later collection
+    try:
+        conn.send_bytes(_READY)
+    except OSError:
+        return
     while True:
         try:
             raw = conn.recv_bytes()
@@ -233,6 +238,7 @@ def _alive(pid: int) -> bool:
 class _Worker:
     proc: Any  # multiprocessing.process.BaseProcess
     conn: Connection
+    ready: bool = False  # its first message (``_READY``) has arrived
 
 
 # --------------------------------------------------------------------------- planning
@@ -336,7 +342,8 @@ class ParallelExecutor:
 
     def __init__(self, types_factory: TypesFactory, *, workers: int | None = None, use_main: bool = False,
                  min_ship_s: float = 0.004, hub_share: float = 0.25, min_hub: int = 4,
-                 hub_memory: int = 4096, min_timeout_s: float = 60.0, start_method: str = "forkserver") -> None:
+                 hub_memory: int = 4096, min_timeout_s: float = 60.0, start_method: str = "forkserver",
+                 wait_for_start_s: float = 60.0) -> None:
         cpus = _cpus()
         self.types_factory = types_factory
         self.n_workers = workers if workers is not None else max(1, cpus - 1 if use_main else cpus)
@@ -348,6 +355,10 @@ class ParallelExecutor:
         self.min_hub = min_hub
         self.hub_memory = hub_memory
         self.min_timeout_s = min_timeout_s
+        # how long a block waits for a starting worker to load its types (a worker process
+        # starts in about a second): 0 = not at all, the block runs without it (what a node
+        # does: its first heavy block must not stall consensus)
+        self.wait_for_start_s = wait_for_start_s
         self._mp: Any = multiprocessing.get_context(start_method)
         self._workers: list[_Worker | None] = [None] * self.n_workers
         self._ever = [False] * self.n_workers  # slot had a worker (a new one there is a restart)
@@ -394,6 +405,20 @@ class ParallelExecutor:
                 self.restarts += 1
             self._workers[k] = self._spawn()
             self._ever[k] = True
+
+    def _ready(self, k: int, w: _Worker) -> bool:
+        """Whether worker ``k`` has loaded its types (waiting up to ``wait_for_start_s``)."""
+        if w.ready:
+            return True
+        try:
+            if w.conn.poll(self.wait_for_start_s):
+                w.ready = w.conn.recv_bytes() == _READY
+                if not w.ready:
+                    self._failed(k, "its first message was not the ready signal")
+        except (EOFError, OSError) as exc:
+            self._failed(k, f"start: {exc}")
+            return False
+        return w.ready
 
     def _failed(self, k: int, why: str) -> None:
         """Worker ``k`` died or failed: drop it; after a few failures in a row without one good
@@ -502,7 +527,9 @@ class ParallelExecutor:
             if sum(costs) < self.min_ship_s:
                 return {}
             self._ensure()
-            live = [k for k, w in enumerate(self._workers) if w is not None]
+            live = [k for k, w in enumerate(self._workers) if w is not None and self._ready(k, w)]
+            if not live:
+                return {}  # no worker ready yet: block order runs everything
         local = self.use_main or not live
         n_exec = len(live) + (1 if local else 0)
         hubs = self._hubs(keysets, n_exec) if n_exec > 1 else set()

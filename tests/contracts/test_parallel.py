@@ -240,13 +240,13 @@ def test_pack_balances_cost_and_keeps_block_order() -> None:
 
 
 # --------------------------------------------------------------------------- equivalence
-def _mixed_block(tag: str) -> list[Transaction]:
+def _mixed_block(tag: str, work: int = 0) -> list[Transaction]:
     accts = [f"a{i}" for i in range(12)]
     txs = []
     for i in range(40):
         src, dst = accts[i % 12], accts[(i * 5 + 1) % 12]
         txs.append(tx("bank.transfer", {"from": src, "to": dst, "amount": 150 + i, "emit": i % 3 == 0,
-                                        "result": i % 4 == 0}, signer=i))
+                                        "result": i % 4 == 0, **({"work": work} if work else {})}, signer=i))
     txs += [
         tx("bank.transfer", {"from": "a1", "to": "a2", "amount": 10, "predict": ["a1"]}),  # incomplete
         tx("bank.transfer", {"from": "a3", "to": "a4", "amount": 10, "peek": "a5"}),  # unpredicted read
@@ -305,7 +305,8 @@ def test_main_process_only_main_and_worker_and_workers_only_modes() -> None:
         run_both(blocks, local_only)
         assert local_only.last.shipped == 0 and local_only.pids() == []
     with ParallelExecutor(bank_types, workers=1, use_main=True, min_ship_s=0.0) as both:
-        run_both(blocks, both)
+        # jobs worth shipping (tiny ones all stay in this process: shipping costs more)
+        run_both([_mixed_block("m1", 2000), _mixed_block("m2", 2000)], both)
         assert both.last.local > 0 and both.last.shipped > 0
     with ParallelExecutor(bank_types, workers=1, min_ship_s=0.0) as workers_only:
         run_both(blocks, workers_only)
@@ -320,6 +321,21 @@ def test_small_blocks_are_not_run_ahead() -> None:
     with ParallelExecutor(bank_types, workers=1) as e:
         (s,) = run_both([_slow_block(5, 10)], e)
         assert s["precomputed"] == 0 and e.pids() == [] and e.last.predicted == 0 and e.last.jobs == 5
+
+
+def test_a_node_never_waits_for_workers_to_start() -> None:
+    """With ``wait_for_start_s=0`` (the node's setting) the first block worth shipping runs in
+    block order while the workers start; once they report ready, blocks are shipped."""
+    with ParallelExecutor(bank_types, workers=1, wait_for_start_s=0.0) as e:
+        (first,) = run_both([_slow_block(80, 2000)], e)
+        assert first["precomputed"] == 0 and len(e.pids()) == 1
+        deadline = time.monotonic() + 60
+        shipped = 0
+        while time.monotonic() < deadline and not shipped:
+            time.sleep(0.2)
+            (later,) = run_both([_slow_block(80, 2000)], e)
+            shipped = e.last.shipped
+        assert shipped > 0 and later["precomputed"] == 80
 
 
 # --------------------------------------------------------------------------- property test
