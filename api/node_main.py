@@ -26,6 +26,7 @@ from ledger.contracts.parallel import ParallelExecutor
 from ledger.contracts.registry import parallel_types
 from ledger.crypto import Certificate, CertificateRevocationList
 from ledger.crypto.errors import CryptoError
+from ledger.crypto.sm2 import use_tables
 from ledger.crypto.transport import PeerIdentity, tls_context
 from ledger.errors import LedgerError
 from ledger.net.transport import PeerNetwork
@@ -180,6 +181,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=os.environ.get("RONGXIN_LOG", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # RONGXIN_SM2_TABLES=0: verify every signature with OpenSSL's SM2 verify alone, never with
+    # precomputed multiples of frequent keys (docs/crypto.md)
+    tables = os.environ.get("RONGXIN_SM2_TABLES", "1")
+    if tables not in ("0", "1"):
+        print(f"rongxin node: error: RONGXIN_SM2_TABLES must be 0 or 1, not {tables!r}", file=sys.stderr)
+        return 2
+    use_tables(tables == "1")
     try:
         asyncio.run(run(Path(args[0])))
     except (AlreadyRunning, ConfigError) as exc:
