@@ -110,6 +110,11 @@ class Cluster:
         for child in self.children:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(timeout=30)
+            if child.poll() is None:
+                # a process `rongxin down` does not know as a node (e.g. the Byzantine stand-in,
+                # whose command line is not a node's) is killed here, never left behind
+                child.kill()
+                child.wait(timeout=30)
 
     # -------------------------------------------------------- processes
     def kill(self, nid: str) -> None:
