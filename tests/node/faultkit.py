@@ -108,13 +108,15 @@ class Cluster:
     def down(self) -> None:
         self.rx("down", "--data", str(self.data), timeout=120)
         for child in self.children:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(timeout=30)
             if child.poll() is None:
-                # a process `rongxin down` does not know as a node (e.g. the Byzantine stand-in,
-                # whose command line is not a node's) is killed here, never left behind
-                child.kill()
-                child.wait(timeout=30)
+                # `rongxin down` has returned: what still runs is a process it does not know as
+                # a node (e.g. the Byzantine stand-in, whose command line is not a node's)
+                child.terminate()
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait(timeout=10)
 
     # -------------------------------------------------------- processes
     def kill(self, nid: str) -> None:
