@@ -10,6 +10,7 @@ measured on never-registered material (``bench/fingerprint.py``; figures in
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +23,8 @@ from .index import IndexBackend
 from .media import Modality
 from .text import TextFingerprint
 from .video import SAMPLE_FPS, VideoFingerprint
+
+F64 = npt.NDArray[np.float64]
 
 # image: global DCT hash (Hamming distance over 256 bits, best of the 8 dihedral variants)
 IMAGE_MAX_DISTANCE = 48
@@ -39,6 +42,14 @@ PAIR_MIN_VOTES = 14
 TRIPLET_MIN_VOTES = 12
 TRIPLET_SCALES = np.exp(np.linspace(np.log(0.92), np.log(1.0 / 0.92), 43))
 AUDIO_CANDIDATES = 8
+HOUGH_OFFSET_BIN = 3.0  # frames
+# time-scale refinement: least squares on the hits within these bands (frames) of the line
+REFIT_BANDS = (3.0, 2.0, 1.5)
+REFIT_MIN_HITS = 6
+# a work found by the exact pairs is re-placed on a line of slope s when |s - 1| >= this
+# and the line holds this many times the query anchors of the offset vote
+TEMPO_MIN_DEVIATION = 0.01
+TEMPO_MIN_GAIN = 1.2
 # when the exact pass finds nothing, the query's peaks are rescaled to undo a pitch shift
 # (frequency only) or a speed change (time and frequency) on these grids and paired again
 PITCH_GRID = (0.97, 0.975, 0.98, 0.985, 0.99, 1.01, 1.015, 1.02, 1.025, 1.03)
@@ -193,8 +204,9 @@ def _group(names: list[str]) -> dict[str, npt.NDArray[np.int64]]:
     return {w: np.asarray(ix, np.int64) for w, ix in groups.items()}
 
 
-def _pair_matches(index: IndexBackend, q: AudioFingerprint) -> dict[str, Match]:
-    return _vote_pairs(index, q.pair_hashes, q.pair_times, PAIR_MIN_VOTES, 1.0, "pairs")
+def _pair_matches(index: IndexBackend, q: AudioFingerprint,
+                  hits: dict[str, tuple[F64, F64]] | None = None) -> dict[str, Match]:
+    return _vote_pairs(index, q.pair_hashes, q.pair_times, PAIR_MIN_VOTES, 1.0, "pairs", hits)
 
 
 def _scaled_pair_matches(index: IndexBackend, q: AudioFingerprint) -> dict[str, Match]:
@@ -227,18 +239,20 @@ def _scaled_pair_matches(index: IndexBackend, q: AudioFingerprint) -> dict[str, 
 
 
 def _vote_pairs(index: IndexBackend, hashes: npt.NDArray[np.int64], times: npt.NDArray[np.int64],
-                threshold: int, scale: float, method: str) -> dict[str, Match]:
+                threshold: int, scale: float, method: str,
+                hits: dict[str, tuple[F64, F64]] | None = None) -> dict[str, Match]:
     if hashes.size == 0:
         return {}
     rh, names, rt, _ = index.lookup("pairs", hashes)
-    return _vote_rows(hashes, times, rh, names, rt, threshold, scale, method)
+    return _vote_rows(hashes, times, rh, names, rt, threshold, scale, method, hits)
 
 
 def _vote_rows(hashes: npt.NDArray[np.int64], times: npt.NDArray[np.int64], rh: npt.NDArray[np.int64],
                names: list[str], rt: npt.NDArray[np.int64], threshold: int, scale: float,
-               method: str) -> dict[str, Match]:
+               method: str, hits: dict[str, tuple[F64, F64]] | None = None) -> dict[str, Match]:
     """Offset voting: for each work, the offset (±1 frame) on which most pairs agree.
-    ``scale`` converts the query's (rescaled) frame times back to the query's own seconds."""
+    ``scale`` converts the query's (rescaled) frame times back to the query's own seconds.
+    ``hits``, if given, receives every matched work's hits (query frame, work frame)."""
     out: dict[str, Match] = {}
     if rh.size == 0:
         return out
@@ -266,10 +280,107 @@ def _vote_rows(hashes: npt.NDArray[np.int64], times: npt.NDArray[np.int64], rh: 
         qs, qe = _segment(tq[ix][sel] * FRAME_S)
         # tq are frames of the rescaled query: its own time is tq / scale
         out[w] = Match(w, votes / threshold, qs / scale, qs + off, (qe - qs) / scale + FRAME_S, method)
+        if hits is not None:
+            hits[w] = (tq[ix].astype(np.float64), tw[ix].astype(np.float64))
     return out
 
 
-def _triplet_matches(index: IndexBackend, q: AudioFingerprint) -> dict[str, Match]:
+def _hough(a: F64, b: F64) -> tuple[int, float, float]:
+    """The line ``b = s * a + o`` (frames) through most hits: ``s`` on ``TRIPLET_SCALES``,
+    ``o`` in bins of ``HOUGH_OFFSET_BIN`` frames; votes count distinct query anchors.
+    Returns (votes, s, o) with ``o`` the median offset of the winning bin."""
+    best_votes, best_s, best_o = 0, 1.0, 0.0
+    for s in TRIPLET_SCALES:
+        off = b - s * a
+        bins = np.round(off / HOUGH_OFFSET_BIN).astype(np.int64)
+        vals, counts = np.unique(bins, return_counts=True)
+        # count each query anchor once per offset bin
+        k = int(np.argmax(counts))
+        sel = bins == vals[k]
+        votes = int(np.unique(a[sel]).size)
+        if votes > best_votes:
+            best_votes, best_s, best_o = votes, float(s), float(np.median(off[sel]))
+    return best_votes, best_s, best_o
+
+
+def _refit(a: F64, b: F64, s: float, o: float) -> tuple[float, float, npt.NDArray[np.bool_]]:
+    """Least-squares line ``b = s * a + o`` on the hits within a band around the current
+    line, the band narrowing over ``REFIT_BANDS`` (frames). Returns the refined (s, o) and
+    the hits within the last band of the refined line. A fit that would leave the scale
+    range of ``TRIPLET_SCALES``, or rest on fewer than ``REFIT_MIN_HITS`` distinct query
+    anchors, stops the refinement."""
+    for band in REFIT_BANDS:
+        sel = np.abs(b - s * a - o) <= band
+        if np.unique(a[sel]).size < REFIT_MIN_HITS:
+            break
+        s_new, o_new = np.polyfit(a[sel], b[sel], 1)
+        if not TRIPLET_SCALES[0] <= s_new <= TRIPLET_SCALES[-1]:
+            break
+        s, o = float(s_new), float(o_new)
+    sel = np.abs(b - s * a - o) <= REFIT_BANDS[-1]
+    return s, o, sel
+
+
+def _line_match(w: str, score: float, a: F64, b: F64, s: float, o: float, method: str) -> Match:
+    """A match on the line ``work frame = s * query frame + o``: the segment is the longest
+    run of the hits within ``REFIT_BANDS[0]`` of the line; ``work_start_s`` is the segment's
+    start mapped by the line, so it does not matter where along the line the run begins."""
+    sel = np.abs(b - s * a - o) <= REFIT_BANDS[0]
+    qs, qe = _segment(a[sel] * FRAME_S)
+    return Match(w, score, qs, s * qs + o * FRAME_S, qe - qs + FRAME_S, method)
+
+
+def _coarse_line(a: F64, b: F64) -> tuple[float, float]:
+    """The line ``b = s * a + o`` (frames) through most hits, ``s`` on ``TRIPLET_SCALES``
+    and ``o`` in bins of ``HOUGH_OFFSET_BIN`` frames, counting hits. Over the query's span
+    the offset b - a of any such line moves by at most ``reach`` frames, so the line lies
+    within two adjacent cells of that width: only the hits of the two adjacent cells with
+    the most hits enter the search (a long work's scattered chance hits are left out), and
+    all scales are counted in one ``unique``."""
+    d = b - a
+    reach = max(TRIPLET_SCALES[-1] - 1.0, 1.0 - TRIPLET_SCALES[0]) * float(np.ptp(a)) + HOUGH_OFFSET_BIN
+    cell = np.floor((d - d.min()) / reach).astype(np.int64)
+    counts = np.bincount(cell, minlength=2)
+    k = int(np.argmax(counts[:-1] + counts[1:]))
+    near = (cell == k) | (cell == k + 1)
+    a, b = a[near], b[near]
+    off = b[None, :] - TRIPLET_SCALES[:, None] * a[None, :]
+    bins = np.round(off / HOUGH_OFFSET_BIN).astype(np.int64)
+    lo = int(bins.min())
+    width = int(bins.max()) - lo + 1
+    keys = np.arange(TRIPLET_SCALES.size, dtype=np.int64)[:, None] * width + (bins - lo)
+    vals, cnt = np.unique(keys, return_counts=True)
+    si, bi = divmod(int(vals[int(np.argmax(cnt))]), width)
+    sel = bins[si] == bi + lo
+    return float(TRIPLET_SCALES[si]), float(np.median(off[si][sel]))
+
+
+def _retime_pairs(w: str, m: Match, a: F64, b: F64) -> Match:
+    """A work found by the exact pairs in a tempo-changed query (time scaled, pitch kept:
+    short pairs still hash alike) agrees with the query only over a second or two at any
+    one offset; the offset drifts by (s − 1) along the query. If the hits of the work lie on
+    a line of slope s, |s − 1| ≥ ``TEMPO_MIN_DEVIATION``, that holds ``TEMPO_MIN_GAIN``
+    times the distinct query anchors of the offset vote, place the match on that line,
+    refined by least squares."""
+    if m.work_start_s is None or m.query_start_s is None:
+        return m
+    s, o = _coarse_line(a, b)
+    if abs(s - 1.0) < TEMPO_MIN_DEVIATION / 2:  # the coarse scales are 0.4 % apart
+        return m
+    s, o, sel = _refit(a, b, s, o)
+    if abs(s - 1.0) < TEMPO_MIN_DEVIATION:
+        return m
+    # the offset found at scale 1, counted the same way: distinct anchors within the band
+    flat = np.abs(b - a - (m.work_start_s - m.query_start_s) / FRAME_S) <= REFIT_BANDS[-1]
+    if np.unique(a[sel]).size < TEMPO_MIN_GAIN * np.unique(a[flat]).size:
+        return m
+    return _line_match(w, m.score, a, b, s, o, m.method)
+
+
+def _triplet_matches(index: IndexBackend, q: AudioFingerprint,
+                     placed: Collection[str] = ()) -> dict[str, Match]:
+    """Works whose triplets lie on one (scale, offset) line; works in ``placed`` (already
+    placed by the pairs) get their score only, without the least-squares placement."""
     out: dict[str, Match] = {}
     if q.tri_hashes.size == 0:
         return out
@@ -289,32 +400,27 @@ def _triplet_matches(index: IndexBackend, q: AudioFingerprint) -> dict[str, Matc
         if ix.size < TRIPLET_MIN_VOTES:
             continue
         a, b = tq[ix], tw[ix]
-        best_votes, best_s, best_o = 0, 1.0, 0.0
-        for s in TRIPLET_SCALES:
-            off = b - s * a
-            bins = np.round(off / 3.0).astype(np.int64)
-            vals, counts = np.unique(bins, return_counts=True)
-            # count each query anchor once per offset bin
-            k = int(np.argmax(counts))
-            sel = bins == vals[k]
-            votes = int(np.unique(a[sel]).size)
-            if votes > best_votes:
-                best_votes, best_s, best_o = votes, float(s), float(np.median(off[sel]))
+        best_votes, best_s, best_o = _hough(a, b)
         if best_votes < TRIPLET_MIN_VOTES:
             continue
-        sel = np.abs(b - best_s * a - best_o) <= 3.0
-        qs, qe = _segment(a[sel] * FRAME_S)
-        ws = best_s * qs + best_o * FRAME_S
-        out[w] = Match(w, best_votes / TRIPLET_MIN_VOTES, qs, ws, qe - qs + FRAME_S, "triplets")
+        if w in placed:
+            out[w] = Match(w, best_votes / TRIPLET_MIN_VOTES, method="triplets")
+            continue
+        s, o, _ = _refit(a, b, best_s, best_o)
+        out[w] = _line_match(w, best_votes / TRIPLET_MIN_VOTES, a, b, s, o, "triplets")
     return out
 
 
 def match_audio(index: IndexBackend, q: AudioFingerprint) -> list[Match]:
-    pairs = _pair_matches(index, q)
+    hits: dict[str, tuple[F64, F64]] = {}
+    pairs = _pair_matches(index, q, hits)
+    for w, m in list(pairs.items()):
+        pairs[w] = _retime_pairs(w, m, *hits[w])
     found: dict[str, Match] = dict(pairs)
-    for w, m in _triplet_matches(index, q).items():
+    for w, m in _triplet_matches(index, q, pairs.keys()).items():
         if w in pairs:
-            pairs[w].score = max(pairs[w].score, m.score)  # offsets from pairs are exact
+            # the pairs' offsets (re-timed above if the tempo changed) are the finer ones
+            pairs[w].score = max(pairs[w].score, m.score)
         else:
             found[w] = m
     if not found:

@@ -179,6 +179,24 @@ def music(seconds: float, seed: int, sr: int = 22050) -> F32:
     return y
 
 
+def ostinato(seconds: float, period: float, seed: int, sr: int = 22050) -> F32:
+    """A rhythm section: two alternating plucked notes (below 440 Hz), one every ``period``
+    seconds, as in looping game music. Its pairs recur every ``period``."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    y = np.zeros(n, np.float32)
+    notes = [220.0 * 2 ** (int(k) / 12) for k in rng.integers(0, 12, 2)]
+    length = int(period * sr)
+    tt = np.arange(length) / sr
+    for k in range(int(seconds / period) + 1):
+        i0 = int(k * period * sr)
+        if i0 >= n:
+            break
+        note = 0.5 * np.exp(-tt * 12) * np.sin(2 * np.pi * notes[k % 2] * tt)
+        y[i0:i0 + length] += note[: n - i0].astype(np.float32)
+    return y
+
+
 def add_noise(x: F32, snr_db: float, rng: np.random.Generator) -> F32:
     p = float(np.mean(x.astype(np.float64) ** 2))
     y: F32 = (x + rng.standard_normal(x.size) * np.sqrt(p / 10 ** (snr_db / 10))).astype(np.float32)
@@ -191,6 +209,35 @@ def speed(x: F32, factor: float) -> F32:
 
     up = 1000
     y: F32 = np.asarray(resample_poly(x, up, round(up * factor)), dtype=np.float32)
+    return y
+
+
+def tempo(x: F32, factor: float, sr: int) -> F32:
+    """Play ``factor`` times faster with the pitch kept (what ffmpeg's ``atempo`` does), by
+    WSOLA: 50 ms Hann-windowed segments overlap-added every 25 ms of output, each read from
+    near ``factor`` × its output time (within ±10 ms, where it best continues the previous
+    segment's waveform). Output time t holds input time ≈ t × ``factor``."""
+    win = int(0.05 * sr) // 2 * 2
+    hop, tol = win // 2, int(0.01 * sr)
+    w = np.hanning(win)
+    n_out = int(x.size / factor)
+    out = np.zeros(n_out + win)
+    norm = np.zeros(n_out + win)
+    src = x.astype(np.float64)
+    last = -1
+    for k in range(n_out // hop + 1):
+        nominal = round(k * hop * factor)
+        if nominal + win + tol > src.size or k * hop + win > out.size:
+            break
+        start = nominal
+        if last >= 0 and last + hop + win <= src.size:
+            lo, hi = max(0, nominal - tol), min(src.size - win, nominal + tol)
+            follow = src[last + hop:last + hop + win]
+            start = lo + int(np.argmax(np.correlate(src[lo:hi + win], follow, "valid")))
+        out[k * hop:k * hop + win] += src[start:start + win] * w
+        norm[k * hop:k * hop + win] += w
+        last = start
+    y: F32 = (out / np.maximum(norm, 1e-3))[:n_out].astype(np.float32)
     return y
 
 
