@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -334,3 +334,15 @@ class LinkProxy:
             self._call(self._stop(), timeout=10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
+
+
+def started_cluster(data: Path, rx: Callable[..., Any]) -> Iterator[Cluster]:
+    """The body of a ``cluster`` fixture: ``rongxin up --detach`` in ``data``, yield the
+    :class:`Cluster`, and stop it (with any process a test started) whatever happens."""
+    proc = rx("up", "--detach", "--data", str(data), timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    c = Cluster(data, rx)
+    try:
+        yield c
+    finally:
+        c.down()

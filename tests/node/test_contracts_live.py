@@ -19,7 +19,7 @@ from ledger.node.config import NodeConfig
 from ledger.state.proof import Proof, verify_proof
 from ledger.tx import Transaction
 
-from .faultkit import Cluster, get, get_status, post
+from .faultkit import Cluster, get, get_status, post, started_cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
 
@@ -28,14 +28,7 @@ CHAIN = "rongxin-local"
 
 @pytest.fixture
 def cluster(tmp_path: Path, rx):
-    data = tmp_path / "c"
-    proc = rx("up", "--detach", "--data", str(data), timeout=240)
-    assert proc.returncode == 0, proc.stderr
-    c = Cluster(data, rx)
-    try:
-        yield c
-    finally:
-        c.down()
+    yield from started_cluster(tmp_path / "c", rx)
 
 
 def send(c: Cluster, key: SM2PrivateKey, type_: str, payload: dict[str, Any]) -> dict[str, Any]:

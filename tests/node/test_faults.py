@@ -22,7 +22,17 @@ from ledger.crypto import SM2PrivateKey, sm3
 from ledger.state.merkle import merkle_root
 from ledger.tx import MAX_TX_BYTES, Transaction
 
-from .faultkit import ALL_NODES, VALIDATORS, Cluster, LinkProxy, RoguePeer, get_status, post, wait_for
+from .faultkit import (
+    ALL_NODES,
+    VALIDATORS,
+    Cluster,
+    LinkProxy,
+    RoguePeer,
+    get_status,
+    post,
+    started_cluster,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
 
@@ -31,14 +41,7 @@ CHAIN = "rongxin-local"
 
 @pytest.fixture
 def cluster(tmp_path: Path, rx):
-    data = tmp_path / "c"
-    proc = rx("up", "--detach", "--data", str(data), timeout=240)
-    assert proc.returncode == 0, proc.stderr
-    c = Cluster(data, rx)
-    try:
-        yield c
-    finally:
-        c.down()
+    yield from started_cluster(tmp_path / "c", rx)
 
 
 def kv(key: SM2PrivateKey, k: str, v: str, *, chain: str = CHAIN, expiry: int = 10**9,
