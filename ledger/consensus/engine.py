@@ -24,6 +24,7 @@ Rules, numbered as in docs/spec/consensus.md:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -32,7 +33,7 @@ from ..codec import EncodingError, hexbytes
 from ..crypto import sm3
 from ..state.merkle import merkle_root
 from ..tx import KeyCache
-from .errors import InvalidMessage
+from .errors import InvalidMessage, NotReady
 from .types import (
     Block,
     QuorumCertificate,
@@ -107,8 +108,9 @@ Action = Broadcast | SendTo | Persist | Committed | SetTimer | Fetch | Evidence
 class Payload(Protocol):
     """What the engine needs from the node: block contents and their validation."""
 
-    def propose(self, parent: Block, height: int) -> tuple[list[bytes], dict[str, Any], int]:
-        """(transaction ids, exec {"height","root"}, time ms) for a new block on ``parent``."""
+    def propose(self, parent: Block, height: int) -> tuple[list[bytes], dict[str, Any]]:
+        """(transaction ids, the application's header fields, e.g. ``exec``) for a new block on
+        ``parent``."""
         ...
 
     def validate(self, block: Block, parent: Block) -> None:
@@ -174,8 +176,12 @@ class Engine:
         self.committed_hash = tip.hash
         self.highest_voted_view = highest_voted_view
         self.high_qc = high_qc if high_qc is not None and high_qc.view >= tip_qc.view else tip_qc
-        for b in known_blocks or []:
-            self.blocks[b.hash] = b
+        for b in sorted(known_blocks or [], key=lambda blk: blk.height):
+            # only blocks that connect to the committed chain: one whose parent is missing (a
+            # proposal this node never accepted, e.g. killed while fetching its bodies) would make
+            # a later commit walk off the chain; such a parent is fetched again when needed
+            if b.parent in self.blocks:
+                self.blocks[b.hash] = b
         # what certifies the known blocks: each one's justify QC certifies its parent, and the
         # high QC its own block (a commit after a restart needs the QC of every block it executes)
         for b in known_blocks or []:
@@ -185,6 +191,7 @@ class Engine:
             self.qc_of.setdefault(self.high_qc.block, self.high_qc)
         self.view = max(self.high_qc.view + 1, 1)
         self.timeouts_in_a_row = 0
+        self.deferred: Block | None = None  # a commit target the payload was not ready for
         self.votes: dict[tuple[int, bytes], _Votes] = {}
         self.timeout_msgs: dict[int, dict[str, dict[str, Any]]] = {}
         self.seen_proposals: dict[tuple[int, str], dict[str, Any]] = {}
@@ -272,11 +279,13 @@ class Engine:
         vset = self.vset_at(height)
         if vset.leader(view) != self.me.id:
             return []
-        tx_ids, exec_, now_ms = self.payload.propose(parent, height)
+        tx_ids, fields = self.payload.propose(parent, height)
+        now_ms = max(int(time.time() * 1000), int(parent.header["time"]) + 1)
         header = {
+            **fields,
             "chain": self.cfg.chain, "height": height, "view": view, "parent": parent.hash.hex(),
             "justify": self.high_qc.wire(), "proposer": self.me.id,
-            "txs": merkle_root(tx_ids).hex(), "count": len(tx_ids), "exec": exec_,
+            "txs": merkle_root(tx_ids).hex(), "count": len(tx_ids),
             "validators": vset.digest().hex(), "time": now_ms,
         }
         block = Block.make(header, tx_ids)
@@ -414,6 +423,14 @@ class Engine:
         actions += self._advance(qc.view + 1)
         return actions
 
+    def retry_commit(self) -> list[Action]:
+        """Commit again what a ``NotReady`` payload deferred (the node calls it when what was
+        missing arrives)."""
+        target, self.deferred = self.deferred, None
+        if target is None or target.height <= self.committed_height:
+            return []
+        return self._commit(target)
+
     def _commit(self, target: Block) -> list[Action]:
         chain: list[Block] = []
         b: Block | None = target
@@ -429,6 +446,10 @@ class Engine:
             item = (blk, self.qc_of[blk.hash])
             try:
                 self.payload.commit((item,))
+            except NotReady as exc:  # e.g. bodies still on their way: see retry_commit
+                log.info("committed block %d waits: %s", blk.height, exc)
+                self.deferred = target
+                break
             except Exception:  # execution failed: stay at the last executed block, retry later
                 log.exception("executing committed block %d failed; will retry", blk.height)
                 break
