@@ -437,7 +437,14 @@ class Engine:
         while b is not None and b.height > self.committed_height:
             chain.append(b)
             b = self.blocks.get(b.parent)
-        if b is None or b.hash != self.committed_hash:
+        if b is None:
+            # an ancestor is not here yet (e.g. fetched blocks still connecting after a restart):
+            # fetch it from the proposer of its child and commit once the chain connects
+            lowest = chain[-1]
+            self.requested[lowest.parent] = lowest.proposer
+            log.info("commit of block %d waits for its ancestor %s", target.height, lowest.parent.hex()[:12])
+            return [Fetch(lowest.parent, lowest.proposer)]
+        if b.hash != self.committed_hash:
             log.error("commit target %s does not extend the committed chain", target.hash.hex()[:12])
             return []
         chain.reverse()

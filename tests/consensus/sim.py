@@ -49,9 +49,9 @@ class CountingPayload:
         self.node = node
         self.counter = itertools.count()
 
-    def propose(self, parent: Block, height: int) -> tuple[list[bytes], dict[str, Any], int]:
+    def propose(self, parent: Block, height: int) -> tuple[list[bytes], dict[str, Any]]:
         ids = [sm3(f"{self.node}-{next(self.counter)}".encode()) for _ in range(3)]
-        return ids, {"height": 0, "root": bytes(32).hex()}, 0
+        return ids, {"exec": {"height": 0, "root": bytes(32).hex()}}
 
     def validate(self, block: Block, parent: Block) -> None:
         return None
@@ -127,12 +127,14 @@ class Network:
     def crash(self, node_id: str) -> None:
         self.nodes[node_id].alive = False
 
-    def restart(self, node_id: str) -> None:
-        """A new engine from what the node persisted and committed (kill -9 semantics)."""
+    def restart(self, node_id: str, known_blocks: list[Block] | None = None) -> None:
+        """A new engine from what the node persisted and committed (kill -9 semantics), with
+        the uncommitted blocks it had saved (``known_blocks``), if any."""
         old = self.nodes[node_id]
         voted, high_qc = old.persisted or (0, None)
         committed = old.committed[-1] if old.committed else None
-        engine = self._engine(old.signer, committed=committed, highest_voted_view=voted, high_qc=high_qc)
+        engine = self._engine(old.signer, committed=committed, highest_voted_view=voted, high_qc=high_qc,
+                              known_blocks=known_blocks)
         node = Node(node_id, engine, old.signer, committed=list(old.committed), persisted=old.persisted)
         self.nodes[node_id] = node
         self.apply(node, engine.start())

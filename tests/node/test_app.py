@@ -153,3 +153,21 @@ def test_results_root_commits_to_every_receipt_and_is_provable_from_a_later_head
         assert not verify_receipt(receipt, {**proof, "index": (i + 1) % 3}, b2.header)
         assert not verify_receipt(receipt, proof, {**b2.header, "height": 3})
     assert app.chain.receipt_proof(b"\x00" * 32) is None
+
+
+def test_an_accepted_block_is_saved_with_its_bodies_so_it_can_run_after_a_restart(tmp_path: Path) -> None:
+    """Bodies live in memory (mempool) until a block commits; a block a QC certifies must still
+    be executable when every node restarted, so pending blocks keep their transactions."""
+    from ledger.node.chainstore import ChainStore
+
+    store = open_store(tmp_path / "db")
+    txs = [tx({"key": f"p{i}", "value": "v"}) for i in range(3)]
+    b1, _qc = block_for(1, GENESIS, txs)
+    ChainStore(store).save_pending(b1, txs)
+    store.close()
+    again = open_store(tmp_path / "db")
+    [(block, bodies)] = ChainStore(again).pending_blocks(0)
+    assert block.hash == b1.hash
+    assert [Transaction.decode(raw) for raw in bodies] == txs
+    ChainStore(again).prune_pending(1)
+    assert ChainStore(again).pending_blocks(0) == []
