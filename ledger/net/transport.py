@@ -225,6 +225,10 @@ class PeerNetwork:
             log.warning("closing link from %s: %s", peer_id, exc)
         except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError, OSError):
             pass
+        except asyncio.CancelledError:
+            # the loop is shutting down: end the handler quietly (Python 3.11's stream server
+            # logs a traceback for a connection handler that ends cancelled)
+            pass
         finally:
             self._inbound.discard(writer)
             self._inbound_from.pop(writer, None)
