@@ -29,6 +29,7 @@ from pathlib import Path
 
 from ..files import FileInputError, read_regular
 from .errors import CAError, CertificateError, KeyPasswordError
+from .names import MAX_CONSORTIUM_NAME, check_name
 from .sm2 import SM2PrivateKey, SM2PublicKey
 from .transport import TransportCA
 from .x509 import (
@@ -128,6 +129,7 @@ class ConsortiumCA:
             raise CAError(f"{folder} already holds a consortium CA; refusing to overwrite it")
         if not consortium.strip():
             raise CAError("the consortium needs a name")
+        check_name(consortium, "the consortium name", MAX_CONSORTIUM_NAME)
         folder.mkdir(parents=True, exist_ok=True)
         key = SM2PrivateKey.generate()
         now = utcnow()
@@ -203,6 +205,8 @@ class ConsortiumCA:
             org = org or name
         if not name.strip() or not (org or "").strip():
             raise CAError("a certificate needs a name and an organisation")
+        check_name(name, "the name (CN)")
+        check_name(org, "the organisation (O)")
         assert role is not None
         start = not_before or utcnow() - dt.timedelta(minutes=5)
         end = not_after or start + dt.timedelta(days=days)
