@@ -26,10 +26,10 @@ import time
 from typing import Any
 
 from ledger.crypto import SM3, SM4GCM, SM2PrivateKey
-from ledger.crypto.parallel import VerifierPool
 from ledger.crypto.selftest import backend_description
 from ledger.crypto.sm2 import use_tables
 from ledger.crypto.sm4 import generate_key as sm4_key
+from ledger.crypto.verify_pool import VerifierPool
 
 from . import openssl_speed
 

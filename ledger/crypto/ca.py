@@ -31,7 +31,7 @@ from ..files import FileInputError, read_regular
 from .errors import CAError, CertificateError, KeyPasswordError
 from .names import MAX_CONSORTIUM_NAME, check_name
 from .sm2 import SM2PrivateKey, SM2PublicKey
-from .transport import TransportCA
+from .tls import TransportCA
 from .x509 import (
     NODE_ROLES,
     REVOCATION_REASONS,
