@@ -136,3 +136,15 @@ def test_read_regular_caps_size_and_refuses_devices_behind_symlinks(tmp_path: Pa
         open_regular(tmp_path)
     with pytest.raises(FileInputError, match="no such file"):
         open_regular(tmp_path / "missing")
+
+
+def test_fp_add_dir_passes_over_fifos_and_devices(tmp_path: Path) -> None:
+    folder = tmp_path / "works"
+    folder.mkdir()
+    (folder / "poem.txt").write_text("床前明月光，疑是地上霜。举头望明月，低头思故乡。" * 10)
+    (folder / "zero").symlink_to("/dev/zero")
+    with endless_fifo(folder / "pipe"):
+        proc = run_rongxin("fp", "add-dir", str(folder), "--index", str(tmp_path / "idx"), "--json",
+                           "--no-progress", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert '"added": 1' in proc.stdout and "Traceback" not in proc.stderr
