@@ -24,7 +24,7 @@ from typing import Any
 
 from ..codec import EncodingError, canonical, parse
 from ..crypto.errors import CertificateError
-from ..crypto.transport import PeerIdentity, peer_identity
+from ..crypto.tls import PeerIdentity, peer_identity
 
 log = logging.getLogger("rongxin.net")
 

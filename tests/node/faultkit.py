@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from api.cluster import api_ok, start_node
-from ledger.crypto.transport import tls_context
+from ledger.crypto.tls import tls_context
 from ledger.net.transport import MESSAGE, frame
 
 VALIDATORS = ("sup1", "val1", "val2", "val3", "val4")
