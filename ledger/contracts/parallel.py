@@ -191,8 +191,9 @@ class ParallelExecutor:
     ``workers=0``, a test mode, everything runs ahead in this process). ``hub_share``:
     a key predicted by more than this fraction of an executor's fair share of jobs (and
     more than ``min_hub`` jobs) is treated as read-only when planning, unless it is one of the
-    last ``hub_memory`` such keys seen written. A worker that has not answered after 20 times
-    its estimated work (at least ``min_timeout_s``) is killed and its jobs left to block order.
+    last ``hub_memory`` such keys seen written. A worker that has not answered 20 times
+    its estimated work (at least ``min_timeout_s``) after its share was sent is killed and its
+    jobs left to block order.
 
     The types ``types_factory`` builds must be exactly those the node executes in block order
     (``ledger.contracts.registry`` builds both): a precomputed outcome is trusted when the
@@ -371,6 +372,7 @@ class ParallelExecutor:
         hubs, groups = self._assign(keysets, costs, live, local, st)
         local_pos = groups[-1] if local else []
         # send every worker its share first, so they work while this process runs its own
+        t_ship = time.perf_counter()  # a worker's time limit runs from here (not from its start-up)
         sent = self._ship(list(zip(live, groups, strict=False)), todo, keysets, height, time_ms, read, st)
         t0 = time.perf_counter()
         outs_all: list[WireOutcome] = []
@@ -381,7 +383,7 @@ class ParallelExecutor:
             st.local = len(local_pos)
         st.local_s = time.perf_counter() - t0
         local_done = time.monotonic()
-        outs_all.extend(self._collect(sent, costs, t_start, local_done, st))
+        outs_all.extend(self._collect(sent, costs, t_ship, local_done, st))
         self._learn_timing(st, bool(local_pos), t_start)
         self._note_written(hubs, outs_all)
         return self._finish(outs_all, st, t_start)
@@ -469,9 +471,10 @@ class ParallelExecutor:
             st.send_s += time.perf_counter() - t1
         return sent
 
-    def _collect(self, sent: Sequence[tuple[int, list[int]]], costs: Sequence[float], t_start: float,
+    def _collect(self, sent: Sequence[tuple[int, list[int]]], costs: Sequence[float], t_ship: float,
                  local_done: float, st: BlockStats) -> list[WireOutcome]:
-        """The workers' outcomes; a worker that died, failed or timed out loses its jobs."""
+        """The workers' outcomes; a worker that died, failed or has not answered within its time
+        limit since ``t_ship`` (when the shares were sent) loses its jobs."""
         outs_all: list[WireOutcome] = []
         for k, positions in sent:
             w = self._workers[k]
@@ -481,7 +484,7 @@ class ParallelExecutor:
             deadline = max(self.min_timeout_s, 20 * sum(costs[p] for p in positions))
             raw: bytes | None = None
             try:
-                if w.conn.poll(max(0.0, deadline - (tw - t_start))):
+                if w.conn.poll(max(0.0, deadline - (tw - t_ship))):
                     raw = w.conn.recv_bytes()
             except (EOFError, OSError):
                 raw = None
