@@ -60,3 +60,19 @@ def test_escaped_surrogate_pair_is_the_character_but_not_canonical() -> None:
     with pytest.raises(EncodingError):
         parse(b'"\\ud83d\\ude00"', strict=True)
     assert parse('"\U0001f600"'.encode(), strict=True) == "\U0001f600"
+
+
+def _nest(levels: int, inner: object) -> object:
+    for _ in range(levels):
+        inner = [inner]
+    return inner
+
+
+def test_nesting_depth_counts_values_not_brackets() -> None:
+    assert parse(canonical(_nest(32, 1)), strict=True) == _nest(32, 1)
+    assert parse(canonical(_nest(32, [])), strict=True) == _nest(32, [])  # 33 arrays, the last empty
+    for value in (_nest(33, 1), _nest(33, [])):
+        with pytest.raises(EncodingError, match="nested deeper than 32"):
+            canonical(value)
+    with pytest.raises(EncodingError):
+        parse(b"[" * 33 + b"1" + b"]" * 33)
