@@ -6,7 +6,7 @@ in a fresh store: nothing survives between calls except what the contract wrote 
 host API into its own state keys. The engine is configured for consensus:
 
 - fuel metering: every call runs under a step budget (``ctx.fuel_limit``); host calls are
-  charged fuel too (prices below), so everything a call does is bounded by its budget, and a
+  charged fuel too (prices in ``abi``), so everything a call does is bounded by its budget, and a
   call that exhausts its budget is charged exactly that budget;
 - NaN canonicalisation (floats give the same bits everywhere); threads, shared memory, SIMD,
   relaxed SIMD, memory64, multiple memories, GC, exceptions and stack switching are off, so a

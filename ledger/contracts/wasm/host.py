@@ -43,6 +43,10 @@ from .abi import (
 
 @dataclass
 class HostCall:
+    """One running contract call as the host functions see it: its context, fuel (in its
+    wasmtime store), linear memory, the output buffer ``output_copy`` reads and the bytes
+    ``return_data`` set. ``WasmRuntime.call`` pushes it on this thread's ``call_stack``."""
+
     ctx: Context  # the call's own context (merged into the caller's on success)
     contract: str
     store: wasmtime.Store
@@ -121,6 +125,7 @@ RUN_LOCK = threading.RLock()
 
 
 def call_stack() -> list[HostCall]:
+    """This thread's running calls, outermost first (a ``call_system`` may nest them)."""
     stack: list[HostCall] | None = getattr(_LOCAL, "calls", None)
     if stack is None:
         stack = _LOCAL.calls = []
