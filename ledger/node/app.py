@@ -27,7 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..consensus.types import Block, QuorumCertificate
-from ..contracts.context import Context, Outcome, Refused, TxType, legacy, run_handler
+from ..contracts.context import Context, Outcome, Refused, TxType, run_handler
+from ..contracts.context import handler_from_writes as legacy  # the lead renames the uses
 from ..state.abc import KVStore
 from ..state.smt import SparseMerkleTree
 from ..tx import InvalidTransaction, Transaction

@@ -9,11 +9,11 @@ import pytest
 from ledger.codec import canonical
 from ledger.state.abc import Application
 from ledger.state.errors import HeightOutOfOrder, PendingChanges, VersionNotFound
-from ledger.state.machine import BaseApplication, KVApplication
 from ledger.state.merkle import merkle_root
 from ledger.state.proof import EMPTY_HASH, Proof, verify_proof
 from ledger.state.store import LMDBStore, MemoryStore
 
+from .machine import BaseApplication, KVApplication
 from .reference import reference_root
 
 

@@ -1,4 +1,5 @@
-"""The state machines the consensus engine drives through ``abc.Application``.
+"""Reference state machines behind ``ledger.state.abc.Application``, used by the tests only
+(the node runs ``ledger.node.app.LedgerApp``).
 
 Owns ``BaseApplication`` (accepts everything, keeps no state: for testing the engine
 alone) and ``KVApplication``, the reference application: transactions are canonical JSON
@@ -15,12 +16,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from ledger.codec import EncodingError, canonical, parse
-
-from .abc import AppInfo, Application, BlockResult, CheckResult, KVStore, QueryResult, Receipt
-from .errors import HeightOutOfOrder, PendingChanges, VersionNotFound
-from .merkle import merkle_root
-from .proof import EMPTY_HASH, Proof
-from .smt import SparseMerkleTree
+from ledger.state.abc import AppInfo, Application, BlockResult, CheckResult, KVStore, QueryResult, Receipt
+from ledger.state.errors import HeightOutOfOrder, PendingChanges, VersionNotFound
+from ledger.state.merkle import merkle_root
+from ledger.state.proof import EMPTY_HASH, Proof
+from ledger.state.smt import SparseMerkleTree
 
 BLOCK_PREFIX = b"B"
 MAX_KV_TX_BYTES = 64 * 1024
