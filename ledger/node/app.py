@@ -27,8 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..consensus.types import Block, QuorumCertificate
-from ..contracts.context import Context, Outcome, Refused, TxType, run_handler
-from ..contracts.context import handler_from_writes as legacy  # the lead renames the uses
+from ..contracts.context import Context, Outcome, Refused, TxType, handler_from_writes, run_handler
 from ..state.abc import KVStore
 from ..state.smt import SparseMerkleTree
 from ..tx import InvalidTransaction, Transaction
@@ -56,7 +55,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_HANDLERS", "LedgerApp", "Precomputer", "Refused", "kv_set"]
 
 Reader = Callable[[bytes], bytes | None]
-LegacyHandler = Callable[[Transaction, Reader], Mapping[bytes, bytes | None]]
+PlainHandler = Callable[[Transaction, Reader], Mapping[bytes, bytes | None]]
 
 DEFAULT_CALL_FUEL = 50_000_000
 DEFAULT_BLOCK_FUEL = 30_000_000_000
@@ -77,7 +76,7 @@ def _kv_keys(tx: Transaction) -> list[bytes] | None:
     return [b"kv/" + key.encode()] if isinstance(key, str) else None
 
 
-DEFAULT_HANDLERS: dict[str, TxType] = {"kv.set": TxType(legacy(kv_set), keys=_kv_keys)}
+DEFAULT_HANDLERS: dict[str, TxType] = {"kv.set": TxType(handler_from_writes(kv_set), keys=_kv_keys)}
 
 
 def standard_types() -> dict[str, TxType]:
@@ -96,8 +95,8 @@ class Precomputer(Protocol):
                    read: Reader) -> dict[int, Outcome]: ...
 
 
-def _as_type(h: TxType | LegacyHandler) -> TxType:
-    return h if isinstance(h, TxType) else TxType(legacy(h))
+def _as_type(h: TxType | PlainHandler) -> TxType:
+    return h if isinstance(h, TxType) else TxType(handler_from_writes(h))
 
 
 class _BlockRun:
@@ -129,7 +128,7 @@ def _header_root(header: Mapping[str, Any], field: str) -> tuple[int, str]:
 
 
 class LedgerApp(Application):
-    def __init__(self, store: KVStore, handlers: Mapping[str, TxType | LegacyHandler] | None = None,
+    def __init__(self, store: KVStore, handlers: Mapping[str, TxType | PlainHandler] | None = None,
                  governance: Governance | None = None, precomputer: Precomputer | None = None,
                  chain_id: str | None = None) -> None:
         self.store = store
