@@ -17,12 +17,18 @@ from ..state.merkle import merkle_root
 from ..tx import Transaction
 from .abci import Application, BlockResult, InvalidProposal
 
-__all__ = ["AppPayload", "BodiesMissing", "TxSource", "check_tx_root"]
+__all__ = ["AppPayload", "BodiesMissing", "StateDiverged", "TxSource", "check_tx_root"]
 
 
 class BodiesMissing(NotReady):
     """A committed block cannot run yet: this node lacks some of its transaction bodies (it
     asks its peers for them and the engine retries the block)."""
+
+
+class StateDiverged(RuntimeError):
+    """A committed block's header certifies roots (``exec``, ``results``) that differ from
+    what this node computed: its state has diverged from the quorum's. The node stops
+    executing (every later commit fails the same way) rather than build on a wrong state."""
 
 
 class TxSource(Protocol):
@@ -92,6 +98,13 @@ class AppPayload:
                 lacking = [t for t in block.tx_ids if t not in have]
                 self.source.request_bodies(lacking)
                 raise BodiesMissing(f"block {block.height}: {len(lacking)} transaction bodies not here yet")
+            if "results" in block.header:  # (blocks made before results roots existed lack it)
+                try:
+                    # what n - f validators certified must be what this node computed (a full
+                    # node, or a node catching up by sync, never ran process_proposal on it)
+                    self.app.process_proposal(block.header, txs)
+                except InvalidProposal as exc:
+                    raise StateDiverged(f"committed block {block.height}: {exc}") from None
             result = self.app.execute_block(block, txs)
             self.app.commit(block, qc, txs, result)
             self.on_committed(block, qc, txs, result)

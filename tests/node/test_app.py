@@ -171,3 +171,60 @@ def test_an_accepted_block_is_saved_with_its_bodies_so_it_can_run_after_a_restar
     assert [Transaction.decode(raw) for raw in bodies] == txs
     ChainStore(again).prune_pending(1)
     assert ChainStore(again).pending_blocks(0) == []
+
+
+class _Bodies:
+    """A TxSource holding a fixed set of bodies (the node's mempool in production)."""
+
+    def __init__(self, txs: list[Transaction]) -> None:
+        self.txs = {t.id: t for t in txs}
+        self.asked: list[bytes] = []
+
+    def candidates(self, parent: Block, height: int) -> list[Transaction]:
+        return list(self.txs.values())
+
+    def body(self, tx_id: bytes) -> Transaction | None:
+        return self.txs.get(tx_id)
+
+    def pending(self) -> bool:
+        return bool(self.txs)
+
+    def max_block_txs(self) -> int:
+        return 2000
+
+    def request_bodies(self, tx_ids: list[bytes]) -> None:
+        self.asked.extend(tx_ids)
+
+
+def test_the_payload_adapter_commits_checks_certified_roots_and_waits_for_bodies() -> None:
+    import pytest
+
+    from ledger.consensus.errors import NotReady
+    from ledger.node.payload import AppPayload, StateDiverged
+
+    app = LedgerApp(MemoryStore())
+    txs = [tx({"key": "x", "value": "1"})]
+    committed: list[int] = []
+    payload = AppPayload(app, _Bodies(txs), lambda b, qc, t, r: committed.append(b.height))
+    ids, fields = payload.propose(GENESIS, 1)
+    b1 = Block.make(dict(block_for(1, GENESIS, txs)[0].header, **fields), ids)
+    payload.validate(b1, GENESIS)
+    payload.commit(((b1, QuorumCertificate("c", 1, 1, b1.hash, ())),))
+    assert committed == [1] and app.height == 1
+    # a certified header whose results root is not what this node computed: it stops
+    good = app.header_fields()
+    bad = dict(good, results={"height": 1, "root": "11" * 32})
+    b2 = Block.make(dict(b1.header, height=2, view=2, parent=b1.hash.hex(), txs=merkle_root([]).hex(), count=0,
+                         **bad), [])
+    with pytest.raises(StateDiverged):
+        payload.commit(((b2, QuorumCertificate("c", 2, 2, b2.hash, ())),))
+    assert app.height == 1
+    # a block whose bodies this node lacks waits (NotReady) and asks its peers for them
+    other = tx({"key": "y", "value": "2"})
+    b3 = Block.make(dict(b1.header, height=2, view=2, parent=b1.hash.hex(), txs=merkle_root([other.id]).hex(),
+                         count=1, **good), [other.id])
+    source = _Bodies([])
+    waiting = AppPayload(app, source, lambda b, qc, t, r: None)
+    with pytest.raises(NotReady):
+        waiting.commit(((b3, QuorumCertificate("c", 2, 2, b3.hash, ())),))
+    assert source.asked == [other.id] and app.height == 1
