@@ -372,9 +372,12 @@ class Node:
             self._on_net(peer, payload)
 
     def _on_net(self, peer: str, payload: bytes) -> None:
-        kind = "?"
+        kind = "message"
         try:
             msg = parse(payload)
+            if not isinstance(msg, dict):
+                log.warning("message from %s is not an object", peer)
+                return
             kind = validate(msg)
             self.handlers[kind](peer, msg)
         except EncodingError as exc:

@@ -175,7 +175,7 @@ def test_rogue_peer_is_ignored_and_logged(cluster: Cluster) -> None:
     messages: list[tuple[str, bytes, str]] = [  # (case, payload, what the target's log must say)
         ("malformed bytes", b"\x00\xffnot json{", f"malformed message from {rogue_id}"),
         ("non-object JSON", b"[1,2,3]", f"message from {rogue_id} is not an object"),
-        ("unsigned vote", canonical(vote), "ignored message from val4: vote lacks 'sig'"),
+        ("unsigned vote", canonical(vote), "ignored vote from val4: vote lacks 'sig'"),
         ("vote with a bad signature",
          canonical(dict(vote, sig=rogue_key.sign(b"something else").hex())),
          "signature of 'val4' does not verify"),
