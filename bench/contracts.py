@@ -46,7 +46,7 @@ from ledger.contracts.wasm import example
 from ledger.crypto import SM2PrivateKey
 from ledger.node.app import LedgerApp
 from ledger.node.chainstore import OK, Receipt
-from ledger.node.governance import ChainParams, Governance
+from ledger.governance import ChainParams, Governance
 from ledger.state.store import MemoryStore
 from ledger.tx import Transaction
 

@@ -32,7 +32,7 @@ from ..tx import Transaction
 from .chainstore import BAD_PAYLOAD, EXPIRED, OK, REPLAY, UNKNOWN_TYPE, ChainStore, Receipt
 
 if TYPE_CHECKING:
-    from .governance import Governance
+    from ..governance import Governance
 
 __all__ = ["DEFAULT_HANDLERS", "LedgerApp", "Precomputer", "Refused", "kv_set"]
 
@@ -179,7 +179,7 @@ class LedgerApp:
         perms = gov.perms(read) if gov is not None else {}
         for i, tx, ttype in todo:
             if perms and gov is not None:
-                denied = gov.permission_error(perms, tx, read)
+                denied = gov.permission_error(perms, tx, read, height)
                 if denied is not None:
                     receipts[i] = Receipt(BAD_PAYLOAD, denied)
                     continue
@@ -202,7 +202,7 @@ class LedgerApp:
             receipts[i] = Receipt(OK, "ok", tuple(out.events), out.fuel_used, out.result)
         self.last_stats = {"txs": len(txs), "precomputed": len(pre), "reused": reused,
                            "fuel": block_fuel - fuel_left}
-        self.sys_changed = self.governance is not None and self.governance.ctx.changed
+        self.sys_changed = self.governance is not None and self.governance.changed(staged)
         root = self.tree.apply(height, staged)
         done = [r for r in receipts if r is not None]
         assert len(done) == len(txs)

@@ -28,9 +28,9 @@ from ..consensus.types import Block, Signer, Validator, ValidatorSet
 from ..crypto import Certificate, SM2PrivateKey
 from ..crypto.ca import ConsortiumCA, atomic_write
 from ..errors import LedgerError
+from ..governance import Governance
 from ..state.smt import SparseMerkleTree
 from ..state.store import MemoryStore
-from .governance import Governance
 from .runtime import Params, chain_params
 
 DEFAULT_CHAIN = "rongxin-local"

@@ -38,12 +38,12 @@ from ..consensus.engine import (
 from ..consensus.errors import InvalidMessage
 from ..consensus.types import Block, QuorumCertificate, Signer, ValidatorSet
 from ..crypto import SM2PrivateKey
+from ..governance import ChainParams
 from ..mempool import Mempool
 from ..net.transport import PeerNetwork
 from ..state.merkle import merkle_root
 from ..tx import InvalidTransaction, KeyCache, Transaction
 from .app import LedgerApp
-from .governance import ChainParams
 
 log = logging.getLogger("rongxin.node")
 

@@ -22,7 +22,7 @@ from ledger.crypto import SM2PrivateKey
 from ledger.crypto.ca import ConsortiumCA
 from ledger.node.app import LedgerApp
 from ledger.node.chainstore import BAD_PAYLOAD, OK
-from ledger.node.governance import ChainParams, Governance
+from ledger.governance import ChainParams, Governance
 from ledger.state.store import MemoryStore
 from ledger.tx import Transaction
 

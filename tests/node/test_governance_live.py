@@ -17,7 +17,7 @@ from ledger.crypto.ca import ConsortiumCA
 from ledger.crypto.transport import tls_context
 from ledger.net.transport import PeerNetwork
 from ledger.node.app import LedgerApp
-from ledger.node.governance import Governance
+from ledger.governance import Governance
 from ledger.node.runtime import Node, Params, chain_params
 from ledger.state.store import open_store
 from ledger.tx import Transaction
