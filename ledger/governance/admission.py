@@ -54,3 +54,38 @@ def permission_error(views: Views, perms: Mapping[str, Any], tx: Transaction, re
         if user["role"] in rule.get("roles", ()) or user["org"] in rule.get("orgs", ()):
             return None
     return f"permission denied: {account} may not send {tx.type} transactions"
+
+
+# ------------------------------------------------------------ admission (who may transact at all)
+# Types an unbound key may send: what they carry is checked instead of the sender.
+BOOTSTRAP = frozenset({"user.register", "node.join", "node.evidence"})
+
+
+def unbound_error(views: Views, tx: Transaction, read: Reader, time_ms: int) -> str | None:
+    """Why the sender is not a signing subject bound to a valid, unrevoked consortium
+    certificate (None: it is): a validator or admitted consensus node of any scheduled set that
+    is not revoked, or an active user whose certificate has not expired at ``time_ms``."""
+    for _h, vset in views.schedule(read):
+        for v in vset.validators:
+            if v.key == tx.sender:
+                rec = views.revoked(read, v.id)
+                return None if rec is None else f"not admitted: node {v.id} was revoked at height {rec['height']}"
+    account = account_of(tx.sender)
+    user = views.user(read, account)
+    if user is None:
+        return (f"not admitted: {account} is not bound to a consortium certificate "
+                f"(register the key with user.register first)")
+    if user["status"] != "active":
+        return f"not admitted: the certificate of user {account} was revoked"
+    not_after = user.get("not_after")
+    if isinstance(not_after, int) and time_ms > not_after:
+        return f"not admitted: the certificate of user {account} expired at {not_after} ms"
+    return None
+
+
+def sender_error(views: Views, tx: Transaction, read: Reader, time_ms: int) -> str | None:
+    """At execution (block time ``time_ms``): why this transaction's sender may not transact.
+    The bootstrap types pass here: their own rules check what they carry."""
+    if tx.type in BOOTSTRAP or views.params(read).open_admission:
+        return None
+    return unbound_error(views, tx, read, time_ms)

@@ -3,6 +3,7 @@ needs, over the modules of this package. Each rule gets the block context as an 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -10,8 +11,8 @@ from ..consensus.types import Block
 from ..contracts.context import Context, TxType
 from ..tx import Transaction
 from . import admission, members, proposals
-from .base import K_PERMS, BlockContext, Reader, Writes, consensus_changed
-from .evidence import node_evidence
+from .base import K_PERMS, BlockContext, GovernanceRefused, Reader, Writes, consensus_changed
+from .evidence import node_evidence, offence
 from .schedule import missed_turns
 from .views import Views
 
@@ -53,6 +54,28 @@ class Governance(Views):
                          height: int) -> str | None:
         """Why the sender may not send this type under the rules ``perms`` (None: it may)."""
         return admission.permission_error(self, perms, tx, read, height)
+
+    def admission_error(self, read: Reader, tx: Transaction, time_ms: int | None = None) -> str | None:
+        """For the mempool, before admitting ``tx`` (``time_ms``: now by default): why it would
+        be refused for who sent it (None: admit). An unbound key may send only the bootstrap
+        types, and only when what they carry holds now: a ``user.register`` certificate valid
+        for the sender, ``node.evidence`` that proves an offence."""
+        now = int(time.time() * 1000) if time_ms is None else time_ms
+        if self.params(read).open_admission or tx.type not in admission.BOOTSTRAP:
+            return admission.sender_error(self, tx, read, now)
+        try:
+            if tx.type == "user.register":
+                members.user_certificate(self, tx, read, now)
+            elif tx.type == "node.evidence":
+                offence(self, tx.payload, self.schedule(read))
+        except GovernanceRefused as exc:
+            return str(exc)
+        return None
+
+    def sender_error(self, read: Reader, tx: Transaction, time_ms: int) -> str | None:
+        """At execution, through the path of ``permission_error``: why the sender of ``tx`` may
+        not transact in a block of time ``time_ms`` (None: it may)."""
+        return admission.sender_error(self, tx, read, time_ms)
 
     @staticmethod
     def changed(writes: Mapping[bytes, bytes | None]) -> bool:

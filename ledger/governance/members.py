@@ -70,7 +70,7 @@ def user_register(views: Views, bc: BlockContext, tx: Transaction, read: Reader)
         raise GovernanceRefused("this certificate was revoked here; register with a new one")
     rec = {"account": account, "key": tx.sender.hex(), "name": cert.common_name, "org": cert.organization,
            "role": cert.role, "certificate": cert.fingerprint, "serial": format(cert.serial, "x"),
-           "height": bc.height, "status": "active"}
+           "not_after": int(cert.not_after.timestamp() * 1000), "height": bc.height, "status": "active"}
     return {K_USER + account.encode(): canonical(rec)}
 
 

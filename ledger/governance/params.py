@@ -15,7 +15,7 @@ class ChainParams:
     floats). docs/governance.md §11 gives the meaning and the bounds of each."""
 
     block_interval_ms: int = 200
-    idle_interval_ms: int = 1000
+    idle_interval_ms: int = 60_000
     base_timeout_ms: int = 3000
     max_block_txs: int = 2000
     max_block_bytes: int = 4 * 1024 * 1024
@@ -23,13 +23,17 @@ class ChainParams:
     missed_turns_limit: int = 100
     max_call_fuel: int = 50_000_000
     max_block_fuel: int = 30_000_000_000
+    time_precision_ms: int = 500
+    message_delay_ms: int = 2000
+    open_admission: int = 0
 
     BOUNDS: ClassVar[dict[str, tuple[int, int]]] = {
-        "block_interval_ms": (0, 60_000), "idle_interval_ms": (10, 600_000),
+        "block_interval_ms": (0, 60_000), "idle_interval_ms": (10, 3_600_000),
         "base_timeout_ms": (100, 600_000), "max_block_txs": (1, 100_000),
         "max_block_bytes": (1024, 16 * 1024 * 1024), "exit_delay": (3, 1_000_000),
         "missed_turns_limit": (1, 1_000_000),
         "max_call_fuel": (1000, 10_000_000_000), "max_block_fuel": (1000, 1_000_000_000_000),
+        "time_precision_ms": (1, 60_000), "message_delay_ms": (1, 600_000), "open_admission": (0, 1),
     }
 
     def wire(self) -> dict[str, int]:

@@ -178,8 +178,9 @@ class LedgerApp:
         gov = self.governance
         perms = gov.perms(read) if gov is not None else {}
         for i, tx, ttype in todo:
-            if perms and gov is not None:
-                denied = gov.permission_error(perms, tx, read, height)
+            if gov is not None:
+                denied = gov.sender_error(read, tx, time_ms) or (
+                    gov.permission_error(perms, tx, read, height) if perms else None)
                 if denied is not None:
                     receipts[i] = Receipt(BAD_PAYLOAD, denied)
                     continue

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,12 @@ LOCAL_LAYOUT = (("sup1", "supervisor", "Provincial Supervisory Centre"),
                 ("val3", "consensus", "Copyright Legal Centre"),
                 ("val4", "consensus", "Provincial Platform"),
                 ("full1", "full", "Regulator"))
+
+
+# genesis "governance" members beside exit_delay and missed_turns_limit (docs/governance.md §11.3)
+GENESIS_CHAIN_ONLY = ("open_admission", "time_precision_ms", "message_delay_ms", "max_call_fuel", "max_block_fuel")
+DEFAULT_GENESIS_GOVERNANCE = {"exit_delay": 10, "missed_turns_limit": 100, "open_admission": 0,
+                              "time_precision_ms": 500, "message_delay_ms": 2000}
 
 
 class ConfigError(LedgerError):
@@ -123,6 +129,8 @@ class Genesis:
         extra = self.governance or {}
         params = chain_params(self.params, exit_delay=int(extra.get("exit_delay", 10)),
                               missed_turns_limit=int(extra.get("missed_turns_limit", 100)))
+        # the chain parameters that have no run-time form (admission, time bounds, fuel)
+        params = replace(params, **{k: int(v) for k, v in extra.items() if k in GENESIS_CHAIN_ONLY})
         return Governance(self.chain, self.vset, params, self.root_certificate)
 
 
@@ -151,8 +159,11 @@ def pick_ports(host: str, count: int, start: int) -> list[int]:
 
 def init_local_consortium(data: str | Path, *, chain: str = DEFAULT_CHAIN, host: str = "127.0.0.1",
                           base_port: int = 26600, params: Params | None = None,
-                          layout: tuple[tuple[str, str, str], ...] = LOCAL_LAYOUT, time_ms: int = 0) -> Path:
-    """Create a consortium CA, node identities and a genesis in ``data`` (a new folder)."""
+                          layout: tuple[tuple[str, str, str], ...] = LOCAL_LAYOUT, time_ms: int = 0,
+                          governance: dict[str, int] | None = None) -> Path:
+    """Create a consortium CA, node identities and a genesis in ``data`` (a new folder);
+    ``governance`` overrides members of the genesis ``governance`` object (e.g.
+    ``{"open_admission": 1}`` for an open chain)."""
     data = Path(data)
     if (data / "genesis.json").exists():
         raise ConfigError(f"{data} already holds a consortium")
@@ -181,7 +192,7 @@ def init_local_consortium(data: str | Path, *, chain: str = DEFAULT_CHAIN, host:
     genesis = {"chain": chain, "validators": vset.wire(), "app_root": empty_root.hex(), "time": time_ms,
                "params": {k: getattr(p, k) for k in p.__dataclass_fields__}, "hash": block.hash.hex(),
                "root_certificate": ca.root.to_pem().decode(),
-               "governance": {"exit_delay": 10, "missed_turns_limit": 100}}
+               "governance": {**DEFAULT_GENESIS_GOVERNANCE, **(governance or {})}}
     # written last: its presence marks a complete consortium folder
     atomic_write(data / "genesis.json", json.dumps(genesis, indent=2).encode())
     return data

@@ -371,6 +371,8 @@ class Node:
                 if self.app.chain.has_tx(tx.id):
                     raise InvalidTransaction("already committed")
                 tx.check_for_chain(self.chain, height)
+                if self.app.governance is not None and (why := self.app.governance.admission_error(self.app.read, tx)):
+                    raise InvalidTransaction(why)
                 if tx.id not in self.mempool:
                     tx.verify_signature(self.keys)
                     self.mempool.add(tx, height)

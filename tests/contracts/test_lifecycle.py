@@ -81,11 +81,9 @@ class Chain(World):
 
 @pytest.fixture
 def c(tmp_path: Path) -> Chain:
-    from ledger.crypto import SM2PrivateKey
-
     chain = Chain(tmp_path, ChainParams(exit_delay=5, missed_turns_limit=1000), handlers=standard_types())
     for who in ("owner", "alice", "bob"):
-        chain.keys[who] = SM2PrivateKey.generate()
+        chain.register(who)  # a permissioned chain: users hold consortium certificates
     return chain
 
 
