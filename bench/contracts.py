@@ -44,9 +44,9 @@ from ledger.contracts.parallel import ParallelExecutor
 from ledger.contracts.registry import contract_types, parallel_types
 from ledger.contracts.wasm import example
 from ledger.crypto import SM2PrivateKey
+from ledger.governance import ChainParams, Governance
 from ledger.node.app import LedgerApp
 from ledger.node.chainstore import OK, Receipt
-from ledger.governance import ChainParams, Governance
 from ledger.state.store import MemoryStore
 from ledger.tx import Transaction
 

@@ -15,9 +15,9 @@ from ledger.codec import parse
 from ledger.contracts.context import account_of
 from ledger.contracts.lifecycle import contract_history, contract_info, k_state
 from ledger.contracts.wasm import compile_wat, example
+from ledger.governance import ChainParams
 from ledger.node.app import standard_types
 from ledger.node.chainstore import BAD_PAYLOAD, OK
-from ledger.governance import ChainParams
 from tests.node.test_governance import World
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "ledger" / "contracts" / "examples"

@@ -21,9 +21,9 @@ from ledger.consensus.types import (
 )
 from ledger.crypto import SM2PrivateKey
 from ledger.crypto.ca import ConsortiumCA
+from ledger.governance import ChainParams, Governance
 from ledger.node.app import LedgerApp
 from ledger.node.chainstore import BAD_PAYLOAD, OK
-from ledger.governance import ChainParams, Governance
 from ledger.state.store import MemoryStore
 from ledger.tx import Transaction
 

@@ -15,9 +15,9 @@ from ledger.consensus.types import Signer, Validator, ValidatorSet
 from ledger.crypto import SM2PrivateKey
 from ledger.crypto.ca import ConsortiumCA
 from ledger.crypto.transport import tls_context
+from ledger.governance import Governance
 from ledger.net.transport import PeerNetwork
 from ledger.node.app import LedgerApp
-from ledger.governance import Governance
 from ledger.node.runtime import Node, Params, chain_params
 from ledger.state.store import open_store
 from ledger.tx import Transaction

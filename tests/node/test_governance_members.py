@@ -11,9 +11,9 @@ import pytest
 
 from ledger.contracts.context import account_of
 from ledger.crypto import SM2PrivateKey
+from ledger.governance import ChainParams, Governance
 from ledger.node.app import LedgerApp
 from ledger.node.chainstore import BAD_PAYLOAD, OK
-from ledger.governance import ChainParams, Governance
 from ledger.state.store import MemoryStore
 
 from .test_governance import World
