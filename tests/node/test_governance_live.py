@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from api.sdk import registration
 from ledger.consensus.engine import genesis_block
 from ledger.consensus.types import Signer, Validator, ValidatorSet
 from ledger.crypto import SM2PrivateKey
@@ -76,6 +77,17 @@ class Consortium:
     async def start(self, nid: str) -> None:
         await self.nets[nid].start()
         self.nodes[nid].start()
+
+    async def user(self, via: Node) -> SM2PrivateKey:
+        """A new key registered on chain as a user of the validators' organisation (submitted
+        to ``via``; returns once ``via`` has committed it): the chain is permissioned."""
+        key = SM2PrivateKey.generate()
+        tx = registration(self.ca, key, chain=CHAIN, org="org", expiry=10**6)
+        assert via.submit([tx])[0][1] is None
+        await wait(lambda: via.app.chain.has_tx(tx.id), 30, "a user's registration")
+        rec = via.app.chain.tx(tx.id)
+        assert rec is not None and rec.code == 0, rec
+        return key
 
     async def stop(self) -> None:
         for nid, node in self.nodes.items():
@@ -157,7 +169,7 @@ def test_an_equivocating_leader_is_evicted_without_a_fork(tmp_path: Path) -> Non
             rec_blk = honest[0].app.chain.block(effective + 1)
             assert rec_blk is not None and rec_blk[0].proposer != "v3"
             # users' transactions still commit
-            user = SM2PrivateKey.generate()
+            user = await c.user(honest[1])
             tx = Transaction.build(user, chain=CHAIN, type="kv.set", payload={"key": "after", "value": "1"},
                                    expiry=10**6)
             honest[1].submit([tx])
