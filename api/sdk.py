@@ -143,8 +143,33 @@ def register_users(api: str, data: str | Path, keys: Sequence[SM2PrivateKey], *,
         for res in client.submit_many(txs[i:i + 500]):
             if res.get("accepted") is False:
                 raise ClientError(f"user.register refused: {res.get('reason')}")
+    top = 0
     for tx in txs:
-        receipt = client.wait(tx.id_hex, timeout)["receipt"]
+        rec = client.wait(tx.id_hex, timeout)
+        receipt = rec["receipt"]
         if receipt["code"] != 0 and "already registered" not in receipt["info"]:
             raise ClientError(f"user.register of {account_of(tx.sender)} refused: {receipt['info']}")
+        top = max(top, int(rec.get("height", 0)))
+    _settle(data, top)
     return [account_of(k.public_key().point) for k in keys]
+
+
+def _settle(data: Path, height: int, timeout: float = 30.0) -> None:
+    """Wait (at most ``timeout`` s in all) until every node of the running consortium
+    (``data/cluster.json``, when present) that answers has committed ``height``: each node's
+    mempool admits a user only once it has committed the registration. Nodes that do not
+    answer or do not get there in time are left as they are."""
+    try:
+        nodes = json.loads((data / "cluster.json").read_text())["nodes"]
+    except (OSError, ValueError, KeyError):
+        return
+    deadline = time.monotonic() + timeout
+    for node in nodes:
+        peer = LedgerClient(str(node["api"]), timeout=2.0)
+        while time.monotonic() < deadline:
+            try:
+                if int(peer.status()["height"]) >= height:
+                    break
+            except (ClientError, KeyError, ValueError):
+                pass
+            time.sleep(0.1)

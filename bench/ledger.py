@@ -217,7 +217,7 @@ def measure(data: Path | None, n_txs: int, rate: float | None, batch: int = 200,
         issuer = SM2PrivateKey.generate()
         # a permissioned chain: the senders are users of a member organisation, registered
         # (and committed) before the measured window opens
-        register_users(nodes[0]["api"], folder, [*keys, issuer])
+        register_users(nodes[0]["api"], folder, [*keys, issuer])  # waits for every node to commit them
         height = max(_get(n["api"] + "/v1/status")["height"] for n in nodes if n["role"] != "full")
         txs = _workload(workload, nodes[0]["api"], keys, n_txs, height + 10**7, issuer)
         load = Load(nodes, txs, rate=rate, batch=batch, in_flight=in_flight)

@@ -371,9 +371,9 @@ class Node:
                 if self.app.chain.has_tx(tx.id):
                     raise InvalidTransaction("already committed")
                 tx.check_for_chain(self.chain, height)
-                if self.app.governance is not None and (why := self.app.governance.admission_error(self.app.read, tx)):
-                    raise InvalidTransaction(why)
                 if tx.id not in self.mempool:
+                    if self.app.governance is not None and (why := self.app.governance.admission_error(self.app.read, tx)):
+                        raise InvalidTransaction(why)
                     tx.verify_signature(self.keys)
                     self.mempool.add(tx, height)
                     admitted.append(tx)

@@ -78,13 +78,15 @@ class Consortium:
         await self.nets[nid].start()
         self.nodes[nid].start()
 
-    async def user(self, via: Node) -> SM2PrivateKey:
+    async def user(self, via: Node, on: list[Node] | None = None) -> SM2PrivateKey:
         """A new key registered on chain as a user of the validators' organisation (submitted
-        to ``via``; returns once ``via`` has committed it): the chain is permissioned."""
+        to ``via``): the chain is permissioned. Returns once every node of ``on`` (default:
+        every running node) has committed it, so each admits the user's transactions."""
         key = SM2PrivateKey.generate()
         tx = registration(self.ca, key, chain=CHAIN, org="org", expiry=10**6)
         assert via.submit([tx])[0][1] is None
-        await wait(lambda: via.app.chain.has_tx(tx.id), 30, "a user's registration")
+        nodes = on if on is not None else [n for n in self.nodes.values() if n.app.chain.head > 0]
+        await wait(lambda: all(n.app.chain.has_tx(tx.id) for n in [via, *nodes]), 30, "a user's registration")
         rec = via.app.chain.tx(tx.id)
         assert rec is not None and rec.code == 0, rec
         return key
@@ -169,7 +171,7 @@ def test_an_equivocating_leader_is_evicted_without_a_fork(tmp_path: Path) -> Non
             rec_blk = honest[0].app.chain.block(effective + 1)
             assert rec_blk is not None and rec_blk[0].proposer != "v3"
             # users' transactions still commit
-            user = await c.user(honest[1])
+            user = await c.user(honest[1], on=honest)
             tx = Transaction.build(user, chain=CHAIN, type="kv.set", payload={"key": "after", "value": "1"},
                                    expiry=10**6)
             honest[1].submit([tx])
