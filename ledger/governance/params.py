@@ -39,12 +39,12 @@ class ChainParams:
     def wire(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    @classmethod
-    def from_wire(cls, raw: Mapping[str, Any]) -> ChainParams:
-        """Stored parameters; a name this version does not know is ignored, a missing one keeps
-        its default (chains written before the parameter existed)."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: int(v) for k, v in raw.items() if k in known})
+    def with_stored(self, raw: Mapping[str, Any]) -> ChainParams:
+        """These parameters overridden by stored ones (``sys/params``): a name this version
+        does not know is ignored, a missing one keeps its value here (the genesis value, for
+        a chain whose ``sys/params`` was written before the parameter existed)."""
+        known = {f.name for f in fields(self)}
+        return replace(self, **{k: int(v) for k, v in raw.items() if k in known})
 
     def updated(self, changes: Mapping[str, Any]) -> ChainParams:
         if not isinstance(changes, Mapping) or not changes:

@@ -53,23 +53,23 @@ class Views:
         self.genesis_params = genesis_params
         self.root = Certificate.load(root_certificate) if root_certificate else None
         self.keys = KeyCache()
-        self._parsed: dict[bytes, Any] = {}  # a cache of pure decodings, keyed by the bytes
+        self._parsed: dict[tuple[bytes, bytes], Any] = {}  # pure decodings, by state key and value
 
     def _decode(self, key: bytes, read: Reader, make: Any) -> Any:
         raw = read(key)
         if raw is None:
             return None
-        hit = self._parsed.get(raw)
+        hit = self._parsed.get((key, raw))
         if hit is None:
             if len(self._parsed) > 64:
                 self._parsed.clear()
-            hit = self._parsed[raw] = make(raw)
+            hit = self._parsed[(key, raw)] = make(raw)
         return hit
 
     vset_in = staticmethod(vset_in)
 
     def params(self, read: Reader) -> ChainParams:
-        p = self._decode(K_PARAMS, read, lambda raw: ChainParams.from_wire(parse(raw)))
+        p = self._decode(K_PARAMS, read, lambda raw: self.genesis_params.with_stored(parse(raw)))
         return self.genesis_params if p is None else p
 
     def schedule(self, read: Reader) -> Schedule:
