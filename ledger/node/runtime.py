@@ -37,12 +37,12 @@ from ..consensus.engine import (
 from ..consensus.errors import InvalidMessage
 from ..consensus.types import Block, QuorumCertificate, Signer, ValidatorSet
 from ..crypto import SM2PrivateKey
+from ..governance import ChainParams
 from ..mempool import Mempool
 from ..tx import InvalidTransaction, KeyCache, Transaction
 from .abci import BlockResult
 from .app import LedgerApp
 from .gossip import Gossip
-from .governance import ChainParams
 from .messages import txs_message, validate
 from .payload import AppPayload
 from .sync import SYNC_CHECK_S, ChainSync
