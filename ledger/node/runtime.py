@@ -378,8 +378,8 @@ class Node:
             if not isinstance(msg, dict):
                 log.warning("message from %s is not an object", peer)
                 return
-            if isinstance(msg.get("type"), str):
-                kind = msg["type"][:32]
+            if msg.get("type") in self.handlers:  # a known type (never a peer's raw text in the log)
+                kind = str(msg["type"])
             kind = validate(msg)
             self.handlers[kind](peer, msg)
         except EncodingError as exc:
