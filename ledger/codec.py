@@ -108,8 +108,8 @@ def parse(data: bytes | str, strict: bool = False) -> Any:
         raise EncodingError(f"malformed JSON: {exc.msg} at position {exc.pos}") from None
     except RecursionError:
         raise EncodingError("nested too deeply") from None
-    except ValueError as exc:  # an integer longer than the int/str conversion limit
-        raise EncodingError(f"malformed JSON: {exc}") from None
+    except ValueError:  # an integer longer than Python's int/str conversion limit
+        raise EncodingError("malformed JSON: an integer with more than 4,300 digits") from None
     _check(value)
     # only a \u escape (or a Python str given as input) can hold a lone surrogate: valid UTF-8
     # bytes cannot, so the walk is skipped for the common case
