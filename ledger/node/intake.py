@@ -8,6 +8,8 @@ no inherited sockets or locks), where ``check_submission`` parses them, decodes 
 transaction and verifies its signature; the loop gets back decoded transactions with a
 verdict each and only admits them into the mempool (cheap: chain id, expiry, replay).
 
+Workers end within ``WATCH_S`` of the node's death, even by SIGKILL.
+
 Bounds: at most ``MAX_BATCH`` transactions per submission (more is refused whole, before any
 is decoded) and at most ``2 x workers`` submissions in the pool at once (later ones wait on
 the loop without using it). Each worker keeps its own key cache and SM2 tables of frequent
@@ -20,7 +22,9 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import signal
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -35,6 +39,7 @@ log = logging.getLogger("rongxin.intake")
 
 MAX_BATCH = 2000  # transactions in one submission (a block holds at most max_block_txs, 2,000 by default)
 TX_KEYS = {"body", "sig"}
+WATCH_S = 0.5  # how often a worker checks that the node that started it is alive
 
 
 class SubmissionError(LedgerError):
@@ -115,6 +120,26 @@ def check_submission(raw: bytes, max_batch: int = MAX_BATCH) -> Checked:
     return Checked(batch, items)
 
 
+def _worker_init(tables: bool, parent_pid: int) -> None:
+    """In each worker: the parent's SM2 table setting, Ctrl-C left to the parent, and a
+    watchdog that ends the worker when the process that made the pool is gone (a worker's
+    own parent is the forkserver, which outlives a SIGKILLed node while workers hold it)."""
+    use_tables(tables)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch, args=(parent_pid,), name="intake-watchdog", daemon=True).start()
+
+
+def _watch(pid: int) -> None:
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:
+            pass  # alive, under another user (not expected)
+        time.sleep(WATCH_S)
+
+
 def _ready(_i: int) -> bool:
     """A no-op job: importing this module in a worker loads the codec, transactions and SM2."""
     return True
@@ -141,8 +166,8 @@ class TxIntake:
         with self._lock:
             if self._pool is None:
                 ctx = multiprocessing.get_context("forkserver")
-                self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=use_tables,
-                                                 initargs=(self.tables,))
+                self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
+                                                 initializer=_worker_init, initargs=(self.tables, os.getpid()))
             return self._pool
 
     async def check(self, raw: bytes) -> Checked:
