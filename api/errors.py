@@ -97,7 +97,8 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     """The one exception handler: every error becomes the uniform body with its status."""
     status, code, message, details = classify(exc)
     if status >= 500 and code == "internal":
-        log.error("%s %s failed: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc)
+        # the server logs the traceback too: Starlette re-raises after this answer
+        log.error("%s %s failed: %s", request.method, request.url.path, type(exc).__name__)
     headers = {"Allow": exc.headers["Allow"]} if isinstance(exc, StarletteHTTPException) and exc.headers and \
         "Allow" in exc.headers else None
     return Response(error_body(code, message, details), status_code=status, media_type="application/json",
