@@ -20,7 +20,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.codec import EncodingError
 from ledger.errors import LedgerError
-from ledger.node.intake import BatchTooLarge, IntakeUnavailable, InvalidSubmission, MalformedSubmission
+from ledger.node.intake import (
+    BatchTooLarge,
+    IntakeBusy,
+    IntakeUnavailable,
+    InvalidSubmission,
+    MalformedSubmission,
+)
 from ledger.node.queries import InvalidQuery, NotFound, QueryError
 from ledger.tx import InvalidTransaction
 
@@ -43,6 +49,7 @@ ERRORS: list[tuple[type[Exception], int, str]] = [
     (EncodingError, 400, "malformed_json"),
     (InvalidSubmission, 422, "invalid_request"),
     (BatchTooLarge, 413, "too_many_transactions"),
+    (IntakeBusy, 503, "busy"),
     (IntakeUnavailable, 503, "unavailable"),
     (InvalidTransaction, 400, "invalid_transaction"),
     (NotFound, 404, "not_found"),

@@ -50,13 +50,15 @@ def results(checked: Checked, outcome: dict[bytes, str | None]) -> list[dict[str
                                              "wrong chain, expired, replayed, malformed) with the reason"},
     413: {"model": ErrorBody, "description": "body over the limit (8 MiB) or more than 2,000 transactions"},
     422: {"model": ErrorBody, "description": "neither a transaction nor {\"txs\": [...]}, or unknown fields"},
-    503: {"model": ErrorBody, "description": "verification workers restarting: retry"}})
+    503: {"model": ErrorBody, "description": "too many submissions being checked, or the verification workers "
+                                             "restarting: retry"}})
 async def submit(request: Request, node: NodeDep, intake: IntakeDep) -> Response:
     """Submit one signed transaction (202 with its id, 200 if already committed, 400 with the
     reason when refused), or a batch as ``{"txs": [...]}`` (200 with one result per
     transaction, in order). Signatures are verified off the consensus loop."""
-    raw = await request.body()  # the body limit refuses oversized bodies while they stream in
-    checked = await intake.check(raw)
+    with intake.slot():  # a bounded number of submissions read and checked at once
+        raw = await request.body()  # the body limit refuses oversized bodies while they stream in
+        checked = await intake.check(raw)
     valid = checked.verified
     outcome = dict(node.submit(valid, verified=True)) if valid else {}
     out = results(checked, outcome)

@@ -11,8 +11,9 @@ verdict each and only admits them into the mempool (cheap: chain id, expiry, rep
 Workers end within ``WATCH_S`` of the node's death, even by SIGKILL.
 
 Bounds: at most ``MAX_BATCH`` transactions per submission (more is refused whole, before any
-is decoded) and at most ``2 x workers`` submissions in the pool at once (later ones wait on
-the loop without using it). Each worker keeps its own key cache and SM2 tables of frequent
+is decoded), at most ``2 x workers`` submissions in the pool at once (later ones wait on
+the loop without using it), and at most ``8 x workers`` being read or checked (``slot``):
+beyond that a submission is refused before its body is read, so memory stays bounded. Each worker keeps its own key cache and SM2 tables of frequent
 keys (docs/adr/0002), so hot keys verify as fast as on the loop.
 """
 
@@ -25,8 +26,10 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +64,10 @@ class BatchTooLarge(SubmissionError):
 
 class IntakeUnavailable(SubmissionError):
     """The verification workers could not be reached (they are restarted; retry)."""
+
+
+class IntakeBusy(IntakeUnavailable):
+    """Too many submissions already being read or checked; retry shortly."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,20 @@ class TxIntake:
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()  # start() may run on another thread than check()
         self._slots: asyncio.Semaphore | None = None
+        self.max_pending = 8 * max(1, self.workers)
+        self.pending = 0
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one of ``max_pending`` places while a submission is read and checked; raise
+        ``IntakeBusy`` when none is free (on the event loop's thread only)."""
+        if self.pending >= self.max_pending:
+            raise IntakeBusy(f"{self.pending} submissions are being checked; retry shortly")
+        self.pending += 1
+        try:
+            yield
+        finally:
+            self.pending -= 1
 
     def start(self) -> None:
         """Start the workers and wait until each answers (call off the loop: it takes ~1 s)."""

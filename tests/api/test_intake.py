@@ -15,6 +15,7 @@ from ledger.crypto import SM2PrivateKey
 from ledger.node.intake import (
     MAX_BATCH,
     BatchTooLarge,
+    IntakeBusy,
     IntakeUnavailable,
     InvalidSubmission,
     MalformedSubmission,
@@ -110,3 +111,21 @@ def test_a_dead_worker_is_replaced() -> None:
         asyncio.run(run())
     finally:
         pool.close()
+
+
+def test_submissions_beyond_the_pending_bound_are_refused_before_reading(api) -> None:  # type: ignore[no-untyped-def]
+    intake = api.client.app.state.intake
+    held = [intake.slot() for _ in range(intake.max_pending)]
+    for s in held:
+        s.__enter__()
+    try:
+        with pytest.raises(IntakeBusy):
+            with intake.slot():
+                pass
+        r = api.client.post("/v1/txs", content=api.tx().encode())
+        assert r.status_code == 503 and r.json()["error"]["code"] == "busy"
+    finally:
+        for s in held:
+            s.__exit__(None, None, None)
+    assert intake.pending == 0
+    assert api.client.post("/v1/txs", content=api.tx().encode()).status_code == 202
