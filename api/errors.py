@@ -51,7 +51,7 @@ ERRORS: list[tuple[type[Exception], int, str]] = [
     (BatchTooLarge, 413, "too_many_transactions"),
     (IntakeBusy, 503, "busy"),
     (IntakeUnavailable, 503, "unavailable"),
-    (InvalidTransaction, 400, "invalid_transaction"),
+    (InvalidTransaction, 422, "invalid_transaction"),
     (NotFound, 404, "not_found"),
     (InvalidQuery, 400, "invalid_query"),
     (LedgerError, 400, "refused"),

@@ -65,6 +65,7 @@ class TxBatchIn(_In):
 # ---------------------------------------------------------------- errors
 class ErrorOut(_Out):
     code: str = Field(description="stable, machine-readable: malformed_json, invalid_request, invalid_transaction, "
+                                  "transaction_refused, "
                                   "not_found, body_too_large, too_many_transactions, method_not_allowed, ...")
     message: str = Field(description="what is wrong, for a person")
     details: Any = Field(default=None, description="anything else the client can use (or null)")
@@ -74,7 +75,7 @@ class ErrorBody(BaseModel):
     """Every error answer of the API has this one shape."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"error": {"code": "invalid_transaction", "message": "bad signature: signature does not verify",
+        {"error": {"code": "transaction_refused", "message": "bad signature: signature does not verify",
                    "details": {"id": "9f" * 32}}}]})
     error: ErrorOut
 

@@ -47,14 +47,16 @@ def results(checked: Checked, outcome: dict[bytes, str | None]) -> list[dict[str
 @router.post("", response_model=SubmitOut | BatchOut, openapi_extra={"requestBody": SUBMIT_BODY}, responses={
     202: {"model": SubmitOut, "description": "one transaction accepted into the mempool (status pending)"},
     400: {"model": ErrorBody, "description": "malformed JSON, or the one transaction refused (bad signature, "
-                                             "wrong chain, expired, replayed, malformed) with the reason"},
+                                             "wrong chain, expired, replayed, mempool full) with the reason"},
     413: {"model": ErrorBody, "description": "body over the limit (8 MiB) or more than 2,000 transactions"},
-    422: {"model": ErrorBody, "description": "neither a transaction nor {\"txs\": [...]}, or unknown fields"},
+    422: {"model": ErrorBody, "description": "neither a transaction nor {\"txs\": [...]}, unknown fields, or "
+                                             "the one transaction not in the wire form (missing, unknown or "
+                                             "mistyped fields, over 64 KiB)"},
     503: {"model": ErrorBody, "description": "too many submissions being checked, or the verification workers "
                                              "restarting: retry"}})
 async def submit(request: Request, node: NodeDep, intake: IntakeDep) -> Response:
     """Submit one signed transaction (202 with its id, 200 if already committed, 400 with the
-    reason when refused), or a batch as ``{"txs": [...]}`` (200 with one result per
+    reason when refused, 422 when it is not a transaction's wire form), or a batch as ``{"txs": [...]}`` (200 with one result per
     transaction, in order). Signatures are verified off the consensus loop."""
     with intake.slot():  # a bounded number of submissions read and checked at once
         raw = await request.body()  # the body limit refuses oversized bodies while they stream in
@@ -65,8 +67,10 @@ async def submit(request: Request, node: NodeDep, intake: IntakeDep) -> Response
     if checked.batch:
         return json_response({"results": out})
     one = out[0]
-    if not one["accepted"]:
-        raise ApiError(400, "invalid_transaction", str(one["reason"]), {"id": one["id"]})
+    if one["id"] is None:  # not in the wire form: missing, unknown or mistyped fields, too big
+        raise ApiError(422, "invalid_transaction", str(one["reason"]), {"id": None})
+    if not one["accepted"]:  # well formed, refused: signature, chain, expiry, replay, mempool full
+        raise ApiError(400, "transaction_refused", str(one["reason"]), {"id": one["id"]})
     return json_response(one, 202 if one.get("status") == "pending" else 200)
 
 

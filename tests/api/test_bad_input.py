@@ -58,8 +58,9 @@ def test_bad_transaction_fields_are_refused_with_the_reason(api: Api, field: str
     tx = wire(api)
     tx["body"][field] = value
     raw = json.dumps(tx).encode()  # ensure_ascii: a lone surrogate travels as its \\u escape
-    err = error_of(api.client.post("/v1/txs", content=raw), 400)
-    assert err["code"] in ("invalid_transaction", "malformed_json")
+    r1 = api.client.post("/v1/txs", content=raw)
+    err = error_of(r1, 400, 422)
+    assert (r1.status_code, err["code"]) in ((422, "invalid_transaction"), (400, "malformed_json"))
     # in a batch, the same transaction is refused on its own with the reason, the others answered
     good = api.tx()
     r = api.client.post("/v1/txs", content=b'{"txs":[' + raw + b"," + good.encode() + b"]}")
@@ -73,11 +74,16 @@ def test_bad_transaction_fields_are_refused_with_the_reason(api: Api, field: str
 
 
 def test_signature_of_wrong_type_or_garbage(api: Api) -> None:
-    for sig in (5, None, "zz", "ABCD", "", "00" * 200):
+    for sig in (5, None, "zz", "ABCD"):  # not a signature's wire form
+        tx = wire(api)
+        tx["sig"] = sig
+        err = error_of(api.client.post("/v1/txs", content=json.dumps(tx).encode()), 422)
+        assert err["code"] == "invalid_transaction" and err["details"] == {"id": None}
+    for sig in ("", "00" * 200, "3006020101020101"):  # hex that does not verify
         tx = wire(api)
         tx["sig"] = sig
         err = error_of(api.client.post("/v1/txs", content=json.dumps(tx).encode()), 400)
-        assert err["code"] == "invalid_transaction"
+        assert err["code"] == "transaction_refused" and "signature" in err["message"] and err["details"]["id"]
 
 
 def test_too_many_transactions_in_a_batch_is_413_before_any_is_checked(api: Api) -> None:
