@@ -2,8 +2,9 @@
 
 Holds an exclusive ``flock`` on ``NODE_FOLDER/lock`` for its whole life (so a second start
 is refused and liveness can be read without trusting pids), opens the store, joins the peer
-network over TLS, serves the HTTP API, and stops cleanly on SIGTERM or Ctrl-C. Helper
-processes are none: a SIGKILL leaves nothing behind, and a restart resumes from the store.
+network over TLS, serves the HTTP API, and stops cleanly on SIGTERM or Ctrl-C. Its helper
+processes (contract execution and transaction verification workers) die with it; a restart
+resumes from the store.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ledger.errors import LedgerError
 from ledger.net.transport import PeerNetwork
 from ledger.node.app import LedgerApp, standard_types
 from ledger.node.config import ConfigError, Genesis, NodeConfig
+from ledger.node.intake import TxIntake
 from ledger.node.runtime import Node
 from ledger.state.store import GroupedStore, open_store
 
@@ -126,7 +128,19 @@ def _executor() -> ParallelExecutor | None:
     return ParallelExecutor(parallel_types, workers=n, min_ship_s=0.05, wait_for_start_s=0.0)
 
 
-async def run(folder: Path) -> None:
+def _intake(tables: bool) -> TxIntake:
+    """Worker processes that decode submitted transactions and verify their signatures off the
+    event loop (``ledger/node/intake.py``). ``RONGXIN_VERIFY_WORKERS``: how many (default: one
+    per CPU, at most 4; 0 verifies on the event loop as before)."""
+    raw = os.environ.get("RONGXIN_VERIFY_WORKERS", "")
+    try:
+        n = int(raw) if raw else min(4, os.cpu_count() or 1)
+    except ValueError:
+        raise ConfigError(f"RONGXIN_VERIFY_WORKERS must be a whole number, not {raw!r}") from None
+    return TxIntake(workers=max(0, n), tables=tables)
+
+
+async def run(folder: Path, tables: bool = True) -> None:
     cfg = NodeConfig.load(folder)
     genesis = Genesis.load(cfg.consortium / "genesis.json")
     lock = take_lock(folder)
@@ -136,6 +150,8 @@ async def run(folder: Path) -> None:
     executor = _executor()
     if executor is not None:
         threading.Thread(target=executor.start, name="exec-start", daemon=True).start()
+    intake = _intake(tables)
+    threading.Thread(target=intake.start, name="intake-start", daemon=True).start()
     try:
         app = LedgerApp(store, standard_types(), governance=genesis.make_governance(), precomputer=executor)
         node = Node(node_id=cfg.id, chain=cfg.chain, app=app, genesis=genesis.block, vset=genesis.vset,
@@ -149,7 +165,7 @@ async def run(folder: Path) -> None:
             status=lambda: {"height": app.chain.head, "view": node.engine.view},
         )
         node.attach(net)
-        http = create_app(node, role=cfg.role, org=cfg.org, online=lambda: list(net.online()))
+        http = create_app(node, role=cfg.role, org=cfg.org, online=lambda: list(net.online()), intake=intake)
         host, port = cfg.api
         server = _QuietServer(uvicorn.Config(http, host=host, port=port, log_level="warning",
                                                lifespan="off", access_log=False))
@@ -169,6 +185,7 @@ async def run(folder: Path) -> None:
     finally:
         if executor is not None:
             executor.close()
+        intake.close()
         store.close()
         with contextlib.suppress(OSError):
             lock.close()
@@ -189,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     use_tables(tables == "1")
     try:
-        asyncio.run(run(Path(args[0])))
+        asyncio.run(run(Path(args[0]), tables == "1"))
     except (AlreadyRunning, ConfigError) as exc:
         print(f"rongxin node: error: {exc}", file=sys.stderr)
         return 2

@@ -27,7 +27,21 @@ DEFAULT_TTL_BLOCKS = 100_000
 
 
 class ClientError(LedgerError):
-    """The node refused a request, or could not be reached; the message says which."""
+    """The node refused a request, or could not be reached; the message says which.
+    ``status`` is the HTTP status and ``code`` the error code of the node's answer (both
+    ``None`` when the node was not reached)."""
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+def error_of(status: int, body: Any) -> ClientError:
+    """The node's uniform error body ``{"error": {"code", "message", "details"}}`` as an exception."""
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict):
+        return ClientError(str(err.get("message", status)), status, str(err.get("code", "")))
+    return ClientError(f"HTTP {status}", status)
 
 
 class LedgerClient:
@@ -50,24 +64,31 @@ class LedgerClient:
             try:
                 return exc.code, json.load(exc)
             except ValueError:
-                return exc.code, {"detail": exc.reason}
+                return exc.code, {"error": {"code": "http_error", "message": str(exc.reason), "details": None}}
         except (urllib.error.URLError, OSError) as exc:
             raise ClientError(f"cannot reach {self.api}: {exc}") from None
 
     def status(self) -> dict[str, Any]:
         code, body = self._request("GET", "/v1/status")
         if code != 200:
-            raise ClientError(f"status: HTTP {code}: {body}")
+            err = error_of(code, body)
+            raise ClientError(f"status: {err}", code, err.code)
         return dict(body)
 
     def block(self, height: int) -> dict[str, Any]:
         code, body = self._request("GET", f"/v1/blocks/{height}")
         if code != 200:
-            raise ClientError(f"block {height}: {body.get('detail', code)}")
+            err = error_of(code, body)
+            raise ClientError(f"block {height}: {err}", code, err.code)
         return dict(body)
 
     def tx(self, tx_id: str) -> dict[str, Any]:
-        _code, body = self._request("GET", f"/v1/txs/{tx_id}")
+        """The node's record of a transaction; ``{"id", "status": "unknown"}`` when it has none."""
+        code, body = self._request("GET", f"/v1/txs/{tx_id}")
+        if code == 404:
+            return {"id": tx_id, "status": "unknown"}
+        if code != 200:
+            raise error_of(code, body)
         return dict(body)
 
     # ------------------------------------------------------------ transactions
@@ -88,14 +109,16 @@ class LedgerClient:
     def submit(self, tx: Transaction) -> str:
         code, body = self._request("POST", "/v1/txs", tx.encode())
         if code not in (200, 202):
-            raise ClientError(f"transaction refused: {body.get('detail', code)}")
+            err = error_of(code, body)
+            raise ClientError(f"transaction refused: {err}", code, err.code)
         return str(body["id"])
 
     def submit_many(self, txs: Sequence[Transaction]) -> list[dict[str, Any]]:
         body = b'{"txs":[' + b",".join(t.encode() for t in txs) + b"]}"
         code, out = self._request("POST", "/v1/txs", body)
         if code != 200:
-            raise ClientError(f"batch refused: {out.get('detail', code)}")
+            err = error_of(code, out)
+            raise ClientError(f"batch refused: {err}", code, err.code)
         return list(out["results"])
 
     def wait(self, tx_id: str, timeout: float = 60.0, poll: float = 0.2) -> dict[str, Any]:

@@ -6,6 +6,9 @@ no insignificant whitespace (``,`` and ``:``), UTF-8 without
 escaping non-ASCII, integers only (no floats, NaN or infinities), byte strings as lowercase
 hex strings, ``true``/``false``/``null`` as JSON has them. ``parse`` refuses input that is
 not in this form (duplicate keys, floats, non-canonical spacing or order) when ``strict``.
+Every failure is an ``EncodingError``: text that is not valid Unicode (a ``\\ud800`` escape
+with no partner, which UTF-8 cannot write) and integers longer than Python's 4,300-digit
+conversion limit included, so that callers never meet ``UnicodeEncodeError`` or ``ValueError``.
 """
 
 from __future__ import annotations
@@ -52,8 +55,31 @@ def canonical(obj: Any, *, check: bool = True) -> bytes:
         return str(obj).encode()
     if check:
         _check(obj)
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    try:
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise EncodingError("a string holds a lone surrogate (not valid Unicode, no UTF-8 form)") from None
+    except ValueError as exc:  # an integer over the int/str conversion limit (4,300 digits)
+        raise EncodingError(f"no canonical form: {exc}") from None
+
+
+def _has_lone_surrogate(obj: Any, depth: int = 0) -> bool:
+    if isinstance(obj, str):
+        if obj.isascii():
+            return False
+        try:
+            obj.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if depth > MAX_DEPTH:
+        return False  # _check refuses it
+    if isinstance(obj, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v, depth + 1) for k, v in obj.items())
+    if isinstance(obj, list):
+        return any(_has_lone_surrogate(v, depth + 1) for v in obj)
+    return False
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -82,7 +108,13 @@ def parse(data: bytes | str, strict: bool = False) -> Any:
         raise EncodingError(f"malformed JSON: {exc.msg} at position {exc.pos}") from None
     except RecursionError:
         raise EncodingError("nested too deeply") from None
+    except ValueError:  # an integer longer than Python's int/str conversion limit
+        raise EncodingError("malformed JSON: an integer with more than 4,300 digits") from None
     _check(value)
+    # only a \u escape (or a Python str given as input) can hold a lone surrogate: valid UTF-8
+    # bytes cannot, so the walk is skipped for the common case
+    if ("\\u" in text or not isinstance(data, bytes | bytearray)) and _has_lone_surrogate(value):
+        raise EncodingError("a string holds a lone surrogate escape (not valid Unicode)")
     if strict and canonical(value) != (data if isinstance(data, bytes) else str(data).encode()):
         raise EncodingError("JSON is not in canonical form (key order, spacing or escapes)")
     return value

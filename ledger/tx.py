@@ -28,8 +28,9 @@ from .errors import LedgerError
 
 MAX_TX_BYTES = 64 * 1024
 MAX_NONCE = (1 << 63) - 1
-TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,3}$")
-CHAIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# used with fullmatch: ``$`` alone would also match before a final newline ("kv.set\n")
+TYPE_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,3}")
+CHAIN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 BODY_KEYS = {"chain", "expiry", "nonce", "payload", "sender", "type"}
 
 
@@ -135,10 +136,12 @@ class Transaction:
 def _check_body(body: Any, payload: bool = True) -> None:
     if not isinstance(body, dict) or set(body) != BODY_KEYS:
         missing = BODY_KEYS - set(body) if isinstance(body, dict) else BODY_KEYS
-        raise EncodingError(f"body must have exactly {sorted(BODY_KEYS)}; missing {sorted(missing)}")
-    if not isinstance(body["chain"], str) or not CHAIN_RE.match(body["chain"]):
+        unknown = sorted(set(body) - BODY_KEYS)[:5] if isinstance(body, dict) else []
+        raise EncodingError(f"body must have exactly {sorted(BODY_KEYS)}; missing {sorted(missing)}"
+                            + (f", unknown {unknown}" if unknown else ""))
+    if not isinstance(body["chain"], str) or not CHAIN_RE.fullmatch(body["chain"]):
         raise EncodingError("chain must be a short identifier")
-    if not isinstance(body["type"], str) or not TYPE_RE.match(body["type"]):
+    if not isinstance(body["type"], str) or not TYPE_RE.fullmatch(body["type"]):
         raise EncodingError("type must look like 'namespace.action' in lower case")
     for name, top in (("nonce", MAX_NONCE), ("expiry", MAX_NONCE)):
         v = body[name]

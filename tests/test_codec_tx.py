@@ -91,3 +91,38 @@ def test_nonce_key_is_per_sender_and_nonce() -> None:
     a, b = _tx(nonce=7), _tx(nonce=7, payload={"other": 1})
     assert a.nonce_key == b.nonce_key and a.id != b.id
     assert _tx(nonce=8).nonce_key != a.nonce_key
+
+
+def test_lone_surrogates_and_huge_integers_are_encoding_errors() -> None:
+    # an escaped lone surrogate parses in Python's json but has no UTF-8 form
+    for bad in (b'{"a":"\\ud800"}', b'["x\\udfff"]', b'{"\\udc00":1}', b'{"a":{"b":["\\ud800z"]}}'):
+        with pytest.raises(EncodingError, match="surrogate"):
+            parse(bad)
+    assert parse(b'{"a":"\\ud83d\\ude00"}') == {"a": "\U0001f600"}, "a surrogate pair is one character"
+    assert parse(b'{"a":"\\u00e9\\n"}') == {"a": "é\n"}
+    with pytest.raises(EncodingError, match="surrogate"):
+        parse('{"a":"\ud800"}')  # a Python str holding one
+    with pytest.raises(EncodingError, match="surrogate"):
+        canonical({"a": "\ud800"})
+    # integers longer than Python's int/str conversion limit (4,300 digits)
+    with pytest.raises(EncodingError, match="malformed"):
+        parse(b'{"a":' + b"9" * 4301 + b"}")
+    with pytest.raises(EncodingError):
+        canonical({"a": 10**4400})
+    assert parse(b"[" + b"9" * 4300 + b"]") == [int("9" * 4300)]
+
+
+@pytest.mark.parametrize("field", ["type", "chain"])
+def test_a_trailing_newline_does_not_pass_the_patterns(field: str) -> None:
+    wire = _tx().encode()
+    value = b'"kv.set"' if field == "type" else b'"test-chain"'
+    with pytest.raises(InvalidTransaction, match=field):
+        Transaction.decode(wire.replace(value, value[:-1] + b'\\n"'))
+    with pytest.raises(EncodingError, match=field):
+        _tx(**{field: "kv.set\n" if field == "type" else "test-chain\n"})
+
+
+def test_unknown_body_fields_are_named() -> None:
+    wire = _tx().encode().replace(b'"chain"', b'"extra":1,"chain"')
+    with pytest.raises(InvalidTransaction, match=r"unknown \['extra'\]"):
+        Transaction.decode(wire)

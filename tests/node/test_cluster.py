@@ -66,12 +66,12 @@ def test_up_api_kill_restart_down(cluster, rx) -> None:
     wrong_chain = Transaction.build(user, chain="elsewhere", type="kv.set", payload={"key": "x", "value": "y"},
                                     expiry=10**9)
     status, body = post(apis["val1"] + "/v1/txs", wrong_chain.encode())
-    assert status == 400 and "chain" in body["detail"]
+    assert status == 400 and "chain" in body["error"]["message"]
     status, body = post(apis["val1"] + "/v1/txs", b"{not json")
-    assert status == 400 and "malformed" in body["detail"]
+    assert status == 400 and "malformed" in body["error"]["message"]
     tampered = txs[0].encode().replace(b'"k0"', b'"kX"')
     status, body = post(apis["val1"] + "/v1/txs", tampered)
-    assert status == 400 and "signature" in body["detail"]
+    assert status == 400 and "signature" in body["error"]["message"]
     status, body = post(apis["val1"] + "/v1/txs", txs[0].encode())
     assert status == 202 and body["id"] == txs[0].id_hex
 

@@ -87,7 +87,7 @@ def test_tokens_and_a_user_contract_over_the_api(cluster: Cluster) -> None:
     later = get(f"{full}/v1/audit?since_ms={t_install}&type=contract.*")["records"]
     assert [r["type"] for r in later] == ["contract.install", "contract.init"]
     code_, body = get_status(f"{full}/v1/audit?since_ms=10&until_ms=5")
-    assert code_ == 400 and "since_ms" in body["detail"]
+    assert code_ == 400 and "since_ms" in body["error"]["message"]
     # the contract's record and history
     info = get(f"{full}/v1/contracts/points")
     assert info["status"] == "active" and info["version"] == 1

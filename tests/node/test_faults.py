@@ -101,7 +101,7 @@ def test_bad_transactions_are_refused_and_never_reach_a_block(cluster: Cluster) 
     for name, (raw, _tx_id, words) in bad.items():
         status, body = post(val1, raw)
         assert 400 <= status < 500, (name, status, body)
-        assert words in body["detail"].lower(), (name, body)
+        assert words in body["error"]["message"].lower(), (name, body)
     # the same ones in one batch to another validator: each refused with its reason
     objs = [raw for name, (raw, _i, _w) in bad.items() if name != "malformed JSON"]
     status, body = post(c.api["sup1"] + "/v1/txs", b'{"txs":[' + b",".join(objs) + b"]}")
@@ -124,7 +124,7 @@ def test_bad_transactions_are_refused_and_never_reach_a_block(cluster: Cluster) 
         assert tx_id not in included, f"{name} transaction reached a block"
         for nid in ALL_NODES:
             code, rec = get_status(f"{c.api[nid]}/v1/txs/{tx_id}")
-            assert code == 404 and rec["status"] == "unknown", (name, nid, rec)
+            assert code == 404 and rec["error"]["details"]["status"] == "unknown", (name, nid, rec)
     # the nonce's first use stands: its receipt is a success
     rec = get_status(f"{c.api['full1']}/v1/txs/{first.id_hex}")[1]
     assert rec["status"] == "committed" and rec["receipt"]["code"] == 0

@@ -1,0 +1,10 @@
+"""One ``APIRouter`` per resource; ``ROUTERS`` in the order the OpenAPI document lists them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from . import audit, blocks, contracts, events, state, status, txs
+
+ROUTERS: list[APIRouter] = [status.router, txs.router, blocks.router, state.router, events.router,
+                            audit.router, contracts.router]

@@ -1,0 +1,82 @@
+"""``POST /v1/txs`` and ``GET /v1/txs/{id}``.
+
+A submission's bytes go to the intake's worker processes, which parse them, decode each
+transaction and verify its signature (``ledger.node.intake``); this loop then only admits the
+verified ones into the mempool (chain id, expiry, replay) and gossips them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
+
+from ledger.node.intake import Checked
+
+from ..deps import IntakeDep, NodeDep, QueriesDep
+from ..errors import ERROR_RESPONSES, ApiError
+from ..schemas import BatchOut, ErrorBody, SubmitOut, TxBatchIn, TxIn, TxOut
+from .common import json_response
+
+router = APIRouter(prefix="/v1/txs", tags=["transactions"])
+
+_REF = "#/components/schemas/{}"
+SUBMIT_BODY = {"required": True, "content": {"application/json": {"schema": {
+    "anyOf": [{"$ref": _REF.format(TxIn.__name__)}, {"$ref": _REF.format(TxBatchIn.__name__)}]}}}}
+# models the request body names (the route reads raw bytes: the OpenAPI document adds them)
+REQUEST_MODELS = (TxIn, TxBatchIn)
+
+
+def results(checked: Checked, outcome: dict[bytes, str | None]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for tx, reason in checked.items:
+        if tx is None:
+            out.append({"id": None, "accepted": False, "reason": reason})
+            continue
+        r = reason if reason is not None else outcome.get(tx.id)
+        if r == "already committed":
+            out.append({"id": tx.id_hex, "accepted": True, "status": "committed"})
+        elif r is None:
+            out.append({"id": tx.id_hex, "accepted": True, "status": "pending"})
+        else:
+            out.append({"id": tx.id_hex, "accepted": False, "reason": r})
+    return out
+
+
+@router.post("", response_model=SubmitOut | BatchOut, openapi_extra={"requestBody": SUBMIT_BODY}, responses={
+    202: {"model": SubmitOut, "description": "one transaction accepted into the mempool (status pending)"},
+    400: {"model": ErrorBody, "description": "malformed JSON, or the one transaction refused (bad signature, "
+                                             "wrong chain, expired, replayed, mempool full) with the reason"},
+    413: {"model": ErrorBody, "description": "body over the limit (8 MiB) or more than 2,000 transactions"},
+    422: {"model": ErrorBody, "description": "neither a transaction nor {\"txs\": [...]}, unknown fields, or "
+                                             "the one transaction not in the wire form (missing, unknown or "
+                                             "mistyped fields, over 64 KiB)"},
+    503: {"model": ErrorBody, "description": "too many submissions being checked, or the verification workers "
+                                             "restarting: retry"}})
+async def submit(request: Request, node: NodeDep, intake: IntakeDep) -> Response:
+    """Submit one signed transaction (202 with its id, 200 if already committed, 400 with the
+    reason when refused, 422 when it is not a transaction's wire form), or a batch as ``{"txs": [...]}`` (200 with one result per
+    transaction, in order). Signatures are verified off the consensus loop."""
+    with intake.slot():  # a bounded number of submissions read and checked at once
+        raw = await request.body()  # the body limit refuses oversized bodies while they stream in
+        checked = await intake.check(raw)
+    valid = checked.verified
+    outcome = dict(node.submit(valid, verified=True)) if valid else {}
+    out = results(checked, outcome)
+    if checked.batch:
+        return json_response({"results": out})
+    one = out[0]
+    if one["id"] is None:  # not in the wire form: missing, unknown or mistyped fields, too big
+        raise ApiError(422, "invalid_transaction", str(one["reason"]), {"id": None})
+    if not one["accepted"]:  # well formed, refused: signature, chain, expiry, replay, mempool full
+        raise ApiError(400, "transaction_refused", str(one["reason"]), {"id": one["id"]})
+    return json_response(one, 202 if one.get("status") == "pending" else 200)
+
+
+@router.get("/{tx_id}", response_model=TxOut, responses=ERROR_RESPONSES)
+async def get_tx(tx_id: Annotated[str, Path(pattern=r"^[0-9a-fA-F]{64}$", description="transaction id (SM3, hex)")],
+                 queries: QueriesDep) -> Response:
+    """A transaction's status (``pending`` here, or ``committed``), its block, receipt,
+    inclusion proof and receipt proof. Unknown ids answer 404."""
+    return json_response(queries.transaction(tx_id=tx_id.lower()))
