@@ -24,8 +24,8 @@ from fastapi.responses import JSONResponse, Response
 from ledger.codec import EncodingError, canonical, parse
 from ledger.consensus.types import Block
 from ledger.contracts.lifecycle import contract_history, contract_info
+from ledger.crypto.merkle import inclusion_proof
 from ledger.node.runtime import Node
-from ledger.state.merkle import inclusion_proof
 from ledger.tx import InvalidTransaction, Transaction
 
 MAX_BODY = 64 * 1024 * 1024

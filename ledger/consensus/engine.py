@@ -30,8 +30,8 @@ from typing import Any, Protocol
 
 from ..codec import EncodingError, hexbytes
 from ..crypto import sm3
-from ..state.merkle import merkle_root
-from ..tx import KeyCache
+from ..crypto.keycache import KeyCache
+from ..crypto.merkle import merkle_root
 from .errors import InvalidMessage
 from .types import (
     Block,

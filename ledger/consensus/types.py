@@ -13,7 +13,7 @@ from typing import Any
 
 from ..codec import EncodingError, canonical, hexbytes
 from ..crypto import InvalidKey, InvalidSignature, MalformedSignature, SM2PrivateKey, sm3
-from ..tx import KeyCache
+from ..crypto.keycache import KeyCache
 from .errors import InvalidMessage
 
 ZERO = bytes(32)

@@ -13,6 +13,8 @@ Everything else imports from here. Layout, in dependency order:
 - ``x509``       SM2-with-SM3 certificates and CRLs, chain verification
 - ``ca``         the consortium CA folder: init, issue, revoke, CRL
 - ``parallel``   SM2 verification on every core
+- ``keycache``   parsed SM2 public keys by point (``KeyCache``)
+- ``merkle``     the RFC 6962 binary Merkle tree with SM3, inclusion proofs and their verifier
 - ``selftest``   known-answer tests run at start-up and by ``rongxin selftest``
 """
 
@@ -32,6 +34,7 @@ from .errors import (
     KeyPasswordError,
     MalformedCertificate,
     MalformedSignature,
+    MerkleIndexError,
     UnsupportedAlgorithm,
     UntrustedCertificate,
 )
@@ -75,6 +78,7 @@ __all__ = [
     "KeyPasswordError",
     "MalformedCertificate",
     "MalformedSignature",
+    "MerkleIndexError",
     "SM2PrivateKey",
     "SM2PublicKey",
     "UnsupportedAlgorithm",

@@ -62,7 +62,8 @@ from ..consensus.types import Block, Validator, ValidatorSet, check_signature, p
 from ..contracts import lifecycle
 from ..contracts.context import Context, Refused, TxType, account_of, legacy
 from ..crypto import Certificate, CryptoError, sm3, verify_certificate
-from ..tx import KeyCache, Transaction
+from ..crypto.keycache import KeyCache
+from ..tx import Transaction
 
 Reader = Callable[[bytes], bytes | None]
 

@@ -38,10 +38,11 @@ from ..consensus.engine import (
 from ..consensus.errors import InvalidMessage
 from ..consensus.types import Block, QuorumCertificate, Signer, ValidatorSet
 from ..crypto import SM2PrivateKey
+from ..crypto.keycache import KeyCache
+from ..crypto.merkle import merkle_root
 from ..mempool import Mempool
 from ..net.transport import PeerNetwork
-from ..state.merkle import merkle_root
-from ..tx import InvalidTransaction, KeyCache, Transaction
+from ..tx import InvalidTransaction, Transaction
 from .app import LedgerApp
 from .governance import ChainParams
 

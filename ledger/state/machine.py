@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ledger.codec import EncodingError, canonical, parse
+from ledger.crypto.merkle import merkle_root
 
 from .abc import AppInfo, Application, BlockResult, CheckResult, KVStore, QueryResult, Receipt
 from .errors import HeightOutOfOrder, PendingChanges, VersionNotFound
-from .merkle import merkle_root
 from .proof import EMPTY_HASH, Proof
 from .smt import SparseMerkleTree
 

@@ -30,7 +30,7 @@ from ledger.consensus.engine import (
 )
 from ledger.consensus.types import Block, QuorumCertificate, Signer, Validator, ValidatorSet
 from ledger.crypto import SM2PrivateKey, sm3
-from ledger.tx import KeyCache
+from ledger.crypto.keycache import KeyCache
 
 CHAIN = "sim-chain"
 _KEYS: list[SM2PrivateKey] = []

@@ -96,7 +96,7 @@ def test_up_api_kill_restart_down(cluster, rx) -> None:
         f"{apis['val2']}/v1/blocks/{rec['height']}")["header"]["txs"]
     # the SDK: build, sign, submit, wait; the inclusion proof checks against the block
     from api.sdk import ClientError, LedgerClient
-    from ledger.state.merkle import verify_inclusion
+    from ledger.crypto.merkle import verify_inclusion
 
     client = LedgerClient(apis["full1"], key=user)
     rec = client.submit_and_wait("kv.set", {"key": "sdk", "value": "ok"})

@@ -19,7 +19,7 @@ import pytest
 from ledger.codec import canonical
 from ledger.consensus.types import Block, proposal_bytes, vote_bytes
 from ledger.crypto import SM2PrivateKey, sm3
-from ledger.state.merkle import merkle_root
+from ledger.crypto.merkle import merkle_root
 from ledger.tx import MAX_TX_BYTES, Transaction
 
 from .faultkit import (
