@@ -316,3 +316,14 @@ class Block:
             return cls.make(h, ids)
         except EncodingError as exc:
             raise InvalidMessage(f"header is not canonical JSON: {exc}") from None
+
+
+def genesis_block(chain: str, vset: ValidatorSet, app_root: bytes, time_ms: int = 0) -> Block:
+    """Height 0: no parent, no QC; every node builds the same one from the genesis file."""
+    header = {
+        "chain": chain, "height": 0, "view": 0, "parent": bytes(32).hex(),
+        "justify": {"chain": chain, "height": 0, "view": 0, "block": bytes(32).hex(), "sigs": []},
+        "proposer": "genesis", "txs": sm3(b"").hex(), "count": 0,
+        "exec": {"height": 0, "root": app_root.hex()}, "validators": vset.digest().hex(), "time": time_ms,
+    }
+    return Block.make(header, [])

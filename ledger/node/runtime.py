@@ -54,7 +54,6 @@ SYNC_GAP = 3  # blocks behind before batched sync starts (live consensus fetches
 SYNC_BATCH = 256  # blocks per request
 SYNC_MAX_BYTES = 8 * 1024 * 1024
 SYNC_RETRY_S = 3.0
-MAX_CLOCK_AHEAD_MS = 10_000  # a block may be stamped this far ahead of a validator's clock
 
 
 @dataclass
@@ -64,7 +63,7 @@ class Params:
     max_block_txs: int = 2000
     max_block_bytes: int = 4 * 1024 * 1024
     block_interval: float = 0.2
-    idle_interval: float = 1.0
+    idle_interval: float = 60.0
     base_timeout: float = 3.0
 
 
@@ -108,20 +107,15 @@ class LedgerPayload:
     def __init__(self, node: Node) -> None:
         self.node = node
 
-    def propose(self, parent: Block, height: int) -> tuple[list[bytes], dict[str, Any], int]:
+    def propose(self, parent: Block, height: int) -> tuple[list[bytes], dict[str, Any]]:
         n = self.node
         exclude = n.uncommitted_ids(parent)
         txs = n.mempool.take(n.params.max_block_txs, n.params.max_block_bytes, height, exclude)
-        return ([t.id for t in txs], {"height": n.app.height, "root": n.app.root().hex()},
-                int(time.time() * 1000))
+        return [t.id for t in txs], {"exec": {"height": n.app.height, "root": n.app.root().hex()}}
 
     def validate(self, block: Block, parent: Block) -> None:
         n = self.node
-        check_tx_root(block)
-        t, parent_t = block.header["time"], parent.header["time"]
-        if isinstance(t, bool) or not isinstance(t, int) or t < parent_t or t > time.time() * 1000 + MAX_CLOCK_AHEAD_MS:
-            # the block time is what governance checks certificates at: monotonic, never far ahead
-            raise InvalidMessage(f"block time {t!r} is before its parent's or too far ahead of this node's clock")
+        check_tx_root(block)  # the block time is checked by the engine (proposer-based time)
         if len(set(block.tx_ids)) != len(block.tx_ids):
             raise InvalidMessage("a transaction id appears twice in the block")
         if len(block.tx_ids) > n.params.max_block_txs:
@@ -170,7 +164,8 @@ class Node:
                                nonce_used=app.chain.nonce_used)
         self.bodies: dict[bytes, Transaction] = {}  # verified bodies not in the mempool any more
         self.net: PeerNetwork | None = None
-        self.held: dict[bytes, tuple[str, dict[str, Any], set[bytes]]] = {}  # proposals waiting for bodies
+        # proposals waiting for bodies: (peer, message, missing ids, arrival on the wall clock in ms)
+        self.held: dict[bytes, tuple[str, dict[str, Any], set[bytes], int]] = {}
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.evidence: list[Evidence] = []
         self.on_commit: Callable[[Block], None] | None = None
@@ -366,6 +361,7 @@ class Node:
         """Verify and admit transactions; returns (id, refusal reason or None) for each."""
         out: list[tuple[bytes, str | None]] = []
         admitted = []
+        was_idle = len(self.mempool) == 0
         height = self.app.height + 1
         for tx in txs:
             try:
@@ -383,6 +379,8 @@ class Node:
             self.net.broadcast(txs_message(admitted))
         if admitted:
             with self._grouped():
+                if was_idle:  # an idle leader proposes now, validators arm their view timers
+                    self._apply(self.engine.on_work())
                 self._release_held()
         return out
 
@@ -520,17 +518,17 @@ class Node:
         missing = {bytes.fromhex(t) for t in ids if self.body(bytes.fromhex(t)) is None}
         if missing:
             block_hash = Block.from_wire(msg["block"]).hash
-            self.held[block_hash] = (peer, msg, missing)
+            self.held[block_hash] = (peer, msg, missing, self.engine.cfg.wall())
             if self.net is not None:
                 self.net.send(peer, canonical({"type": "get_txs", "ids": [m.hex() for m in missing]}))
             return
         self._accept_proposal(peer, msg)
 
-    def _accept_proposal(self, peer: str, msg: dict[str, Any]) -> None:
+    def _accept_proposal(self, peer: str, msg: dict[str, Any], received_ms: int | None = None) -> None:
         """Hand a proposal (bodies known) to the engine; a block it keeps is persisted in the
         same durable commit as the vote's safety record, before the vote leaves: a QC's block
         then survives even a restart of every node."""
-        actions = self.engine.on_message(peer, msg)
+        actions = self.engine.on_message(peer, msg, received_ms)
         try:
             block = Block.from_wire(msg["block"])
         except (InvalidMessage, KeyError, TypeError, ValueError):
@@ -553,7 +551,7 @@ class Node:
         for (tx_id, reason), tx in zip(self.submit(txs, gossip=False), txs, strict=True):
             if reason is not None and reason not in ("already committed",) and tx_id not in self.mempool:
                 # still keep a verified body a held proposal needs (e.g. refused as a replay)
-                if any(tx_id in missing for _, _, missing in self.held.values()):
+                if any(tx_id in missing for _, _, missing, _ in self.held.values()):
                     try:
                         tx.verify_signature(self.keys)
                         self.bodies[tx_id] = tx
@@ -562,11 +560,11 @@ class Node:
         self._release_held()
 
     def _release_held(self) -> None:
-        for block_hash, (peer, msg, missing) in list(self.held.items()):
+        for block_hash, (peer, msg, missing, received_ms) in list(self.held.items()):
             missing -= {t for t in missing if self.body(t) is not None}
             if not missing:
                 del self.held[block_hash]
-                self._accept_proposal(peer, msg)
+                self._accept_proposal(peer, msg, received_ms)
 
     def _on_get_txs(self, peer: str, msg: dict[str, Any]) -> None:
         ids = msg.get("ids")
