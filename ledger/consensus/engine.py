@@ -41,6 +41,7 @@ from ..codec import EncodingError, hexbytes
 from ..crypto.keycache import KeyCache
 from ..crypto.merkle import merkle_root
 from .actions import Action, Broadcast, Committed, Evidence, Fetch, Persist, SendTo, SetTimer
+from .catchup import last_committable, verified_prefix
 from .config import Config, Payload
 from .errors import InvalidMessage
 from .pacemaker import ENGINE_FIELDS, Settlement
@@ -252,6 +253,7 @@ class Engine:
         msg = {"type": "proposal", "block": block.wire(), "tc": tc.wire() if tc else None,
                "sig": self.me.sign(proposal_bytes(self.cfg.chain, block.hash)).hex()}
         self.proposed_views.add(view)
+        self.idle_wait_view = -1
         actions: list[Action] = [Broadcast(msg)]
         actions += self.on_message(self.me.id, msg, received_ms=now)
         return actions
@@ -330,25 +332,9 @@ class Engine:
         here only when the next one in the batch is certified in the following view (the
         2-chain rule, so a Byzantine peer cannot make a certified-but-abandoned block stick).
         Returns what committing them produces; stops at the first block that does not hold."""
-        verified: list[tuple[Block, QuorumCertificate]] = []
-        prev_height, prev_hash = self.committed_height, self.committed_hash
-        for block, qc in items:
-            if block.height != prev_height + 1 or block.parent != prev_hash:
-                break
-            if qc.block != block.hash or qc.height != block.height or block.header["chain"] != self.cfg.chain:
-                log.warning("sync: block %d comes with a QC for another block", block.height)
-                break
-            try:
-                qc.verify(self.vset_at(block.height), self.keys, self.genesis.hash)
-            except InvalidMessage as exc:
-                log.warning("sync: block %d carries a bad QC: %s", block.height, exc)
-                break
-            verified.append((block, qc))
-            prev_height, prev_hash = block.height, block.hash
-        last = -1
-        for i in range(len(verified) - 1):
-            if verified[i + 1][0].view == verified[i][0].view + 1:
-                last = i
+        verified = verified_prefix(items, height=self.committed_height, head=self.committed_hash, chain=self.cfg.chain,
+                                   vset_at=self.vset_at, keys=self.keys, genesis=self.genesis.hash)
+        last = last_committable(verified)
         for block, qc in verified:
             self._store(block)
             self.qc_of[block.hash] = qc
@@ -485,6 +471,10 @@ class Engine:
             except InvalidMessage as exc:
                 log.warning("no vote for block %d in view %d from %s: %s", block.height, block.view,
                             block.proposer, exc)
+        pending = self.pending_qcs.pop(block.hash, None)  # its QC formed here before it arrived
+        if pending is not None:
+            self.requested.pop(block.hash, None)
+            actions += self._process_qc(pending)
         if self.timer_view != self.view and self.busy():
             actions.append(self._timer())
         return actions
@@ -579,15 +569,8 @@ class Engine:
             actions += self._local_timeout(view)
             bucket = self.timeout_msgs.get(view, {})
         if len(bucket) >= vset.quorum and view >= self.view:
-            sigs = []
-            high = None
-            for by, m in sorted(bucket.items()):
-                mqc = QuorumCertificate.from_wire(m["high_qc"])
-                sigs.append((by, mqc.view, bytes.fromhex(str(m["sig"]))))
-                if high is None or mqc.view > high.view:
-                    high = mqc
-            assert high is not None
-            tc = TimeoutCertificate(self.cfg.chain, view, high, tuple(sigs))
+            tc = TimeoutCertificate.of_timeouts(self.cfg.chain, view, bucket)
+            high = tc.high_qc
             if high.view > self.high_qc.view and high.block in self.blocks:
                 actions += self._process_qc(high)
             actions += self._advance(view + 1, via=tc, progress=False)

@@ -132,6 +132,7 @@ class Network:
         self.engines = engines or {}  # node id -> engine class (a Byzantine node's)
         self.proposed_at: dict[bytes, float] = {}  # block hash -> true time of its first proposal
         self.justified_at: dict[bytes, float] = {}  # block hash -> first proposal carrying its QC
+        self.committed_at: dict[tuple[str, int], float] = {}  # (node id, height) -> true time
         self.key_cache = KeyCache()
         self.nodes: dict[str, Node] = {}
         self.blocked: set[tuple[str, str]] = set()
@@ -253,6 +254,8 @@ class Network:
                 node.persisted = (action.highest_voted_view, action.high_qc)
             elif isinstance(action, Committed):
                 node.committed.extend(action.blocks)
+                for block, _qc in action.blocks:
+                    self.committed_at[(node.id, block.height)] = self.now
             elif isinstance(action, SetTimer):
                 gen = node.timer_gen.get(action.kind, 0) + 1
                 node.timer_gen[action.kind] = gen
