@@ -127,6 +127,7 @@ class Engine:
         self.pending_qcs: dict[bytes, QuorumCertificate] = {}
         self.seen_at: dict[bytes, float] = {}  # block hash -> when its proposal arrived (cfg.clock)
         self.timer_view = -1  # the view the view timer was last armed for
+        self.timer_idle = False  # whether that timer waits for a heartbeat (R8)
         self.idle_wait_view = -1  # the view whose propose timer waits the idle interval
         self.settlement = Settlement.at(tip, list(known_blocks or []))
 
@@ -137,10 +138,16 @@ class Engine:
     def is_validator(self) -> bool:
         return self.me is not None and self.me.id in self.vset_for_next()
 
-    def _timer(self) -> SetTimer:
+    def _timer(self, idle: bool = False) -> SetTimer:
+        """The view timer; on an idle chain it also waits the idle interval, for the heartbeat."""
         steps = min(self.timeouts_in_a_row, MAX_BACKOFF_STEPS)
-        self.timer_view = self.view
-        return SetTimer("view", self.view, self.cfg.base_timeout * (2**steps))
+        self.timer_view, self.timer_idle = self.view, idle
+        extra = self.cfg.idle_interval if idle else 0.0
+        return SetTimer("view", self.view, self.cfg.base_timeout * (2**steps) + extra)
+
+    def _hurry(self) -> list[Action]:
+        """The view timer at its normal length, unless it runs already (the chain is busy)."""
+        return [self._timer()] if self.timer_view != self.view or self.timer_idle else []
 
     def busy(self) -> bool:
         """R8: transactions wait, or blocks are needed to settle the last ones (``pacemaker``)."""
@@ -152,11 +159,7 @@ class Engine:
 
     # ------------------------------------------------------------ start
     def start(self) -> list[Action]:
-        # after a restart the view timer runs even on an idle chain: this node cannot know
-        # whether the others are waiting for it (a lone timeout forms no TC)
         actions = self._enter_view(self.view)
-        if self.timer_view != self.view:
-            actions.append(self._timer())
         qc = self.high_qc  # after a restart the block of the persisted high QC is not in memory: fetch it
         if qc.block not in self.blocks:
             self.pending_qcs[qc.block] = qc
@@ -169,10 +172,9 @@ class Engine:
     def on_work(self) -> list[Action]:
         """The host's mempool went from empty to non-empty (transactions are gossiped to every
         validator, so each one calls this): an idle leader proposes after the block interval
-        instead of the idle interval, and a validator without a view timer arms one."""
-        actions: list[Action] = []
-        if self.timer_view != self.view:
-            actions.append(self._timer())
+        instead of the idle interval, and a validator waiting for a heartbeat shortens its view
+        timer to the normal length (a leader that died while the chain was idle is replaced)."""
+        actions = self._hurry()
         if self.idle_wait_view == self.view and self.view not in self.proposed_views:
             self.idle_wait_view = -1
             actions.append(SetTimer("propose", self.view, self.cfg.block_interval))
@@ -180,7 +182,7 @@ class Engine:
 
     def _enter_view(self, view: int) -> list[Action]:
         busy = self.busy()
-        actions: list[Action] = [self._timer()] if busy else []
+        actions: list[Action] = [self._timer(idle=not busy)]
         self.idle_wait_view = -1
         leader = self.vset_for_next().leader(view)
         if self.me is not None and leader == self.me.id and view not in self.proposed_views:
@@ -219,9 +221,8 @@ class Engine:
             return []
         if kind == "propose":
             return self._propose(view)
-        if not self.busy():  # R8: an idle chain has no timeouts (on_work re-arms the timer)
-            self.timer_view = -1
-            return []
+        if not self.timer_idle and not self.busy():  # R8: became idle in this view: wait for the heartbeat
+            return [self._timer(idle=True)]
         return self._local_timeout(view)
 
     def _propose(self, view: int) -> list[Action]:
@@ -254,7 +255,8 @@ class Engine:
                "sig": self.me.sign(proposal_bytes(self.cfg.chain, block.hash)).hex()}
         self.proposed_views.add(view)
         self.idle_wait_view = -1
-        actions: list[Action] = [Broadcast(msg)]
+        # the view now waits for the next leader: the timer counts from here, as on the others
+        actions: list[Action] = [Broadcast(msg), self._timer(idle=not self.busy())]
         actions += self.on_message(self.me.id, msg, received_ms=now)
         return actions
 
@@ -269,13 +271,14 @@ class Engine:
 
     def _local_timeout(self, view: int) -> list[Action]:
         if not self.is_validator():
-            return [self._timer()]
+            return [self._timer(idle=not self.busy())]
         assert self.me is not None
         self.timeouts_in_a_row += 1
         self.highest_voted_view = max(self.highest_voted_view, view)
         msg = {"type": "timeout", "view": view, "high_qc": self.high_qc.wire(), "by": self.me.id,
                "sig": self.me.sign(timeout_bytes(self.cfg.chain, view, self.high_qc.view)).hex()}
-        actions: list[Action] = [Persist(self.highest_voted_view, self.high_qc), Broadcast(msg), self._timer()]
+        actions: list[Action] = [Persist(self.highest_voted_view, self.high_qc), Broadcast(msg),
+                                 self._timer(idle=not self.busy())]
         actions += self._on_timeout_msg(self.me.id, msg)
         return actions
 
@@ -475,8 +478,8 @@ class Engine:
         if pending is not None:
             self.requested.pop(block.hash, None)
             actions += self._process_qc(pending)
-        if self.timer_view != self.view and self.busy():
-            actions.append(self._timer())
+        if self.busy():
+            actions += self._hurry()
         return actions
 
     def _note_delivered(self, justify: QuorumCertificate) -> None:
