@@ -15,7 +15,7 @@ STAMP_TEST := $(VENV)/.installed-test
 help:
 	@echo "make run    - set up, self-test the crypto, and run the six-node local consortium (Ctrl-C stops it)"
 	@echo "make test   - set up and run the whole test suite"
-	@echo "make lint   - ruff and mypy"
+	@echo "make lint   - ruff, mypy and the import-linter layer contracts"
 
 system-packages:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
@@ -50,6 +50,7 @@ test: system-packages $(STAMP_TEST)
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache

@@ -104,9 +104,12 @@ def create_app(node: Node, *, role: str, org: str, online: Any) -> FastAPI:
         assert block_rec is not None
         block = Block.from_wire(block_rec["block"])
         path = inclusion_proof(list(block.tx_ids), rec.index)
+        proven = node.app.chain.receipt_proof(raw_id)
+        assert proven is not None
+        receipt, receipt_proof = proven
         return _json({
             "id": tx_id, "status": "committed", "height": rec.height, "index": rec.index,
-            "block_hash": block.hash.hex(), "receipt": block_rec["receipts"][rec.index], "tx": rec.tx,
+            "block_hash": block.hash.hex(), "receipt": receipt, "receipt_proof": receipt_proof, "tx": rec.tx,
             "proof": {"tx": tx_id, "height": rec.height, "index": rec.index, "size": len(block.tx_ids),
                       "path": [p.hex() for p in path], "root": block.header["txs"]},
         })

@@ -27,7 +27,7 @@ from ledger.contracts.registry import parallel_types
 from ledger.crypto import Certificate, CertificateRevocationList
 from ledger.crypto.errors import CryptoError
 from ledger.crypto.sm2 import use_tables
-from ledger.crypto.transport import PeerIdentity, tls_context
+from ledger.crypto.tls import PeerIdentity, tls_context
 from ledger.errors import LedgerError
 from ledger.net.transport import PeerNetwork
 from ledger.node.app import LedgerApp, standard_types

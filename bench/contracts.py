@@ -44,8 +44,8 @@ from ledger.contracts.parallel import ParallelExecutor
 from ledger.contracts.registry import contract_types, parallel_types
 from ledger.contracts.wasm import example
 from ledger.crypto import SM2PrivateKey
+from ledger.node.abci import OK, Receipt
 from ledger.node.app import LedgerApp
-from ledger.node.chainstore import OK, Receipt
 from ledger.node.governance import ChainParams, Governance
 from ledger.state.store import MemoryStore
 from ledger.tx import Transaction
@@ -91,12 +91,12 @@ class BenchChain:
         """Execute and commit one block; every transaction must succeed."""
         self.app.precomputer = self.executor if parallel else None
         block = self.block(txs)
-        _root, receipts = self.app.execute(block.height, txs, block)
+        res = self.app.execute_block(block, txs)
+        receipts = res.receipts
         bad = [(i, r.info) for i, r in enumerate(receipts) if r.code != OK]
         if bad:
             raise RuntimeError(f"block {block.height}: transactions refused: {bad[:3]}")
-        self.app.commit(block, QuorumCertificate(CHAIN, block.height, block.height, block.hash, ()), txs,
-                        receipts)
+        self.app.commit(block, QuorumCertificate(CHAIN, block.height, block.height, block.hash, ()), txs, res)
         self.parent = block.hash.hex()
         return receipts
 
@@ -104,7 +104,8 @@ class BenchChain:
         """Execute ``block`` (timed), then roll the staged state back."""
         self.app.precomputer = self.executor if parallel else None
         t0 = time.perf_counter()
-        root, receipts = self.app.execute(block.height, txs, block)
+        res = self.app.execute_block(block, txs)
+        root, receipts = res.state_root, res.receipts
         elapsed = time.perf_counter() - t0
         self.app.tree.rollback()
         return elapsed, root, receipts

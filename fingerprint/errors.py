@@ -51,19 +51,19 @@ class LowInformation(MediaError):
         self.minimum = minimum
 
 
-class IndexError_(FingerprintError):  # the trailing _ avoids shadowing the builtin
+class IndexFailure(FingerprintError):
     """A problem with a fingerprint index folder."""
 
 
-class IndexCorrupt(IndexError_):
+class IndexCorrupt(IndexFailure):
     """The index folder exists but its store cannot be opened or has the wrong version."""
 
 
-class UnknownWork(IndexError_):
+class UnknownWork(IndexFailure):
     """A work id that the index does not hold."""
 
 
-class DuplicateWork(IndexError_):
+class DuplicateWork(IndexFailure):
     """A work id that is already registered (remove it first, or replace it)."""
 
 

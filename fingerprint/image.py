@@ -21,7 +21,11 @@ IMAGE_FORMAT_VERSION = 1
 HASH_BITS = 256
 HASH_SIDE = 64  # the picture is reduced to 64 × 64 before the DCT
 HASH_KEEP = 16  # the 16 × 16 lowest DCT frequencies give the 256 bits
-MAX_PIXELS = 120_000_000
+# Decoding costs about 6 bytes of memory per pixel (the BGR picture, its grey copy, the border
+# test's difference), so the pixel limit bounds a worker's memory to about 300 MB whatever the
+# file's size: a 350 KB PNG may declare 120 Mpx. 50 Mpx admits camera originals up to 50 Mpx and
+# 8K frames (33 Mpx). Both limits are checked from the header, before anything is decoded.
+MAX_PIXELS = 50_000_000
 MAX_SIDE = 30_000
 ORB_SIDE = 512  # keypoints are detected on the picture scaled so its long side is at most this
 ORB_MIN_SIDE = 320
@@ -101,10 +105,12 @@ def trim_borders(gray: U8, tolerance: float = 6.0) -> U8:
     A border row or column is removed while its values stay within ``tolerance`` of the
     corner colour; at most 45 % of each dimension is removed, so a flat picture survives."""
     h, w = gray.shape
-    g = gray.astype(np.int16)
-    ref = int(np.median([g[0, 0], g[0, -1], g[-1, 0], g[-1, -1]]))
-    row_ok = np.abs(g - ref).max(axis=1) <= tolerance
-    col_ok = np.abs(g - ref).max(axis=0) <= tolerance
+    ref = int(np.median([gray[0, 0], gray[0, -1], gray[-1, 0], gray[-1, -1]]))
+    # |gray - ref| as uint8 in one pass: one byte per pixel of working memory, not eight
+    diff = np.asarray(cv2.absdiff(gray, np.full_like(gray, ref)), dtype=np.uint8)
+    row_ok = diff.max(axis=1) <= tolerance
+    col_ok = diff.max(axis=0) <= tolerance
+    del diff
 
     def run(flags: npt.NDArray[np.bool_]) -> int:
         bad = np.flatnonzero(~flags)

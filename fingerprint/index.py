@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .errors import DuplicateWork, IndexCorrupt, IndexError_, UnknownWork
+from .errors import DuplicateWork, IndexCorrupt, IndexFailure, UnknownWork
 from .formats import Fingerprint, require_registrable
 
 SCHEMA_VERSION = 1
@@ -274,7 +274,7 @@ class LocalIndex(IndexBackend):
     # -- writing ------------------------------------------------------------------------------
     def add(self, work_id: str, fp: Fingerprint, *, replace: bool = False) -> None:
         if not work_id:
-            raise IndexError_(f"index {self.folder}: a work id must not be empty")
+            raise IndexFailure(f"index {self.folder}: a work id must not be empty")
         require_registrable(fp, f"work {work_id!r}")
         cur = self.db.cursor()
         cur.execute("BEGIN IMMEDIATE")

@@ -9,6 +9,8 @@ import hashlib
 from enum import StrEnum
 from pathlib import Path
 
+from ledger.files import FileInputError, read_regular
+
 from .errors import EmptyMedia, UnreadableMedia, UnsupportedMedia
 
 MAX_FILE_BYTES = 4 * 1024**3
@@ -22,23 +24,14 @@ class Modality(StrEnum):
 
 
 def read_bytes(path: str | Path) -> bytes:
-    """The whole file; a clear :class:`MediaError` when it is missing, a folder or empty."""
-    p = Path(path)
+    """The whole file; a clear :class:`MediaError` when it is missing, not a regular file
+    (a folder, a FIFO, a device), larger than ``MAX_FILE_BYTES`` or empty."""
     try:
-        size = p.stat().st_size
-        if p.is_dir():
-            raise UnreadableMedia(str(p), "is a folder, not a file")
-        if size > MAX_FILE_BYTES:
-            raise UnreadableMedia(str(p), f"file of {size} bytes exceeds the {MAX_FILE_BYTES}-byte limit")
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise UnreadableMedia(str(p), "no such file") from None
-    except PermissionError:
-        raise UnreadableMedia(str(p), "permission denied") from None
-    except OSError as exc:
-        raise UnreadableMedia(str(p), exc.strerror or str(exc)) from None
+        data = read_regular(path, MAX_FILE_BYTES)
+    except FileInputError as exc:
+        raise UnreadableMedia(str(path), exc.reason) from None
     if not data:
-        raise EmptyMedia(str(p), "file is empty (0 bytes)")
+        raise EmptyMedia(str(path), "file is empty (0 bytes)")
     return data
 
 

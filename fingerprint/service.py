@@ -1,12 +1,25 @@
 """The operations callers use (the CLI, the registry, the evidence flow): add a file, add a
 folder in bulk, query a file, query a folder. Fingerprinting of many files runs in worker
 processes; only the parent writes to the index, one transaction per work.
+
+Workers die with their parent: a killed ``rongxin fp add-dir`` leaves no worker behind
+holding the index open (forked workers inherit its descriptors). Each worker, in its pool
+initializer, asks Linux for ``SIGKILL`` when the thread that forked it exits
+(``prctl(PR_SET_PDEATHSIG)``; only when that thread is the main thread, which lives as long as
+the process), exits at once if its parent is already gone, and runs a thread that exits the
+process within half a second of the parent's death (the portable fallback).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import multiprocessing
 import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -55,6 +68,36 @@ def _fp_job(args: tuple[str, bool]) -> tuple[str, Fingerprint | None, str | None
         return path, None, f"{path}: cannot be fingerprinted ({type(exc).__name__}: {exc})"
 
 
+_PR_SET_PDEATHSIG = 1
+PARENT_POLL_S = 0.5
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while True:
+        time.sleep(PARENT_POLL_S)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+
+def _die_with_parent(parent_pid: int, forked_by_main_thread: bool) -> None:
+    """Pool initializer of the fingerprinting workers (see the module's docstring)."""
+    if forked_by_main_thread and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="watch-parent", daemon=True).start()
+
+
+def _worker_pool(n: int) -> ProcessPoolExecutor:
+    """``n`` forked workers, the caller's direct children, that die with it. (With the fork
+    start method the pool starts every worker from the thread of its first submission.)"""
+    return ProcessPoolExecutor(
+        max_workers=n, mp_context=multiprocessing.get_context("fork"), initializer=_die_with_parent,
+        initargs=(os.getpid(), threading.current_thread() is threading.main_thread()))
+
+
 def fingerprint_many(paths: list[Path], *, query: bool = False, workers: int | None = None,
                      progress: bool = False, desc: str = "fingerprint"
                      ) -> Iterator[tuple[str, Fingerprint | None, str | None]]:
@@ -74,7 +117,7 @@ def fingerprint_many(paths: list[Path], *, query: bool = False, workers: int | N
                 if bar is not None:
                     bar.update(1)
         else:
-            with ProcessPoolExecutor(max_workers=n) as pool:
+            with _worker_pool(n) as pool:
                 for item in pool.map(_fp_job, jobs, chunksize=1):
                     yield item
                     if bar is not None:

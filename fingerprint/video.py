@@ -88,7 +88,8 @@ def fingerprint_video(data: bytes, path: str = "<bytes>", *, query: bool = False
             stream = container.streams.video[0]
             w, h = stream.codec_context.width, stream.codec_context.height
             if w > MAX_SIDE or h > MAX_SIDE or w * h > MAX_PIXELS:
-                raise MediaTooLarge(path, f"video frames of {w} × {h} pixels exceed the limit")
+                raise MediaTooLarge(path, f"video frames of {w} × {h} pixels exceed the limit "
+                                          f"({MAX_SIDE} per side, {MAX_PIXELS} pixels)")
             next_t = 0.0
             decoded = 0
             for frame in container.decode(stream):
@@ -98,6 +99,9 @@ def fingerprint_video(data: bytes, path: str = "<bytes>", *, query: bool = False
                     raise MediaTooLarge(path, f"video longer than {MAX_SECONDS} s")
                 if t + 1e-6 < next_t:
                     continue
+                if frame.width * frame.height > MAX_PIXELS:  # the size may change mid-stream
+                    raise MediaTooLarge(path, f"video frame of {frame.width} × {frame.height} pixels "
+                                              f"exceeds the limit of {MAX_PIXELS} pixels")
                 gray = np.asarray(frame.to_ndarray(format="gray"), dtype=np.uint8)
                 c, m, cc = _frame_codes(gray, variants)
                 times.append(t)

@@ -7,8 +7,8 @@ import os
 import pytest
 
 from ledger.crypto import DecryptionError, InvalidSignature, SM2PrivateKey, UnsupportedAlgorithm, get_suite
-from ledger.crypto.parallel import VerifierPool, verify_items
 from ledger.crypto.suite import ENV_VAR, available_suites
+from ledger.crypto.verify_pool import VerifierPool, verify_items
 
 
 @pytest.mark.parametrize("name", ["sm", "nist"])

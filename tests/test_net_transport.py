@@ -11,7 +11,7 @@ import pytest
 from ledger.crypto import SM2PrivateKey
 from ledger.crypto.ca import ConsortiumCA
 from ledger.crypto.errors import UntrustedCertificate
-from ledger.crypto.transport import check_endorsement, tls_context
+from ledger.crypto.tls import check_endorsement, tls_context
 from ledger.net.transport import MESSAGE, PeerNetwork, frame
 
 

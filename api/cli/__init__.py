@@ -1,13 +1,16 @@
 """The ``rongxin`` command. Every subcommand has ``--help``; exit codes are in ``errors``.
 
 Subcommands live one module per area (``crypto``: keys, signatures, CA, self-test;
-``bench``: benchmarks). Errors never reach the user as a traceback: ``RongxinGroup``
+``fp``: fingerprints; ``ledger``: the consortium). Other distributions add groups through the
+``rongxin.cli`` entry point (a callable taking the ``rongxin`` group): ``bench`` comes that
+way, so the product never imports it. Errors never reach the user as a traceback: ``RongxinGroup``
 turns them into one line and a documented exit code.
 """
 
 from __future__ import annotations
 
 import sys
+from importlib.metadata import entry_points
 from typing import Any
 
 import click
@@ -49,12 +52,13 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import bench, crypto, fp, ledger
+    from . import crypto, fp, ledger
 
     crypto.register(main)
-    bench.register(main)
     fp.register(main)
     ledger.register(main)
+    for ep in entry_points(group="rongxin.cli"):
+        ep.load()(main)
 
 
 _register()

@@ -21,7 +21,7 @@ from ledger.crypto.sm2 import DEFAULT_KEY_CIPHER, DEFAULT_SIGNER_ID, KEY_CIPHERS
 from ledger.crypto.x509 import REVOCATION_REASONS, ROLES, info_dict
 
 from .errors import NEGATIVE, NEGATIVE_ERRORS, OK, InputError
-from .io import emit, read_input, read_password, table, write_output
+from .io import emit, open_input, read_input, read_password, table, write_output
 
 JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 PASSWORD_FILE = click.option(
@@ -99,10 +99,8 @@ def sign(key: str, file: str, out: str, signer_id: str, password_file: str | Non
     sid = _signer_id(signer_id)
     private = load_private(key, password_file)
     try:
-        with open(file, "rb") as fh:
+        with open_input(file, "file to sign") as fh:
             signature = private.sign_stream(fh, sid)
-    except FileNotFoundError:
-        raise InputError(f"file to sign {file}: no such file") from None
     except OSError as exc:
         raise InputError(f"file to sign {file}: {exc.strerror}") from None
     write_output(out, signature, force=force)
@@ -125,11 +123,11 @@ def verify_sig(pub: str, file: str, signature: str, signer_id: str, as_json: boo
     decode_signature(sig)  # malformed → MalformedSignature → exit 2
     h = public.hasher(sid)
     try:
-        with open(file, "rb") as fh:
+        with open_input(file, "signed file") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
-    except FileNotFoundError:
-        raise InputError(f"signed file {file}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"signed file {file}: {exc.strerror}") from None
     valid = True
     reason = "signature verifies"
     try:

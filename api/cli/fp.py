@@ -171,21 +171,5 @@ def fp_stats(index_dir: str, as_json: bool) -> None:
     emit({"works": counts, "bytes": size}, as_json)
 
 
-@click.command("fingerprint")
-@click.option("--scale", type=click.Choice(["small", "full"]), default="small", show_default=True,
-              help="small: minutes; full: the whole media set.")
-@click.option("--no-install", is_flag=True, help="Do not apt-get install the media packages.")
-@JSON
-def bench_fingerprint(scale: str, no_install: bool, as_json: bool) -> None:
-    """Recall per transform, false positives, offsets, speed and index size (see docs/fingerprints.md)."""
-    from bench.fingerprint import main as bench_main
-
-    args = ["--scale", scale] + (["--no-install"] if no_install else []) + (["--json"] if as_json else [])
-    sys.exit(bench_main(args))
-
-
 def register(group: click.Group) -> None:
     group.add_command(fp)
-    bench_group = group.commands.get("bench")
-    if isinstance(bench_group, click.Group):
-        bench_group.add_command(bench_fingerprint)

@@ -6,32 +6,39 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ledger.crypto.ca import atomic_write
+from ledger.files import DOCUMENT_LIMIT, FileInputError, open_regular, read_regular
 
 from .errors import EnvironmentProblem, InputError
 
 
-def read_input(path: str | Path, what: str) -> bytes:
-    p = Path(path)
+def read_input(path: str | Path, what: str, limit: int = DOCUMENT_LIMIT) -> bytes:
+    """A small input (key, certificate, CRL, signature, password): a regular file of at most
+    ``limit`` bytes; a FIFO, a device or a folder is refused without being read."""
     try:
-        return p.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{what} {p}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{what} {p} is a directory, not a file") from None
-    except PermissionError:
-        raise InputError(f"{what} {p}: permission denied") from None
-    except OSError as exc:
-        raise InputError(f"{what} {p}: {exc.strerror}") from None
+        return read_regular(path, limit)
+    except FileInputError as exc:
+        raise InputError(f"{what} {exc}") from None
+
+
+def open_input(path: str | Path, what: str) -> BinaryIO:
+    """A large input read in chunks (a file to sign or verify): a regular file, opened."""
+    try:
+        return open_regular(path)
+    except FileInputError as exc:
+        raise InputError(f"{what} {exc}") from None
+
+
+PASSWORD_LIMIT = 64 * 1024
 
 
 def read_password(path: str | Path | None) -> bytes | None:
     """A password file's content without its trailing newline (as OpenSSL's ``file:``)."""
     if path is None:
         return None
-    raw = read_input(path, "password file").rstrip(b"\r\n")
+    raw = read_input(path, "password file", PASSWORD_LIMIT).rstrip(b"\r\n")
     if not raw:
         raise InputError(f"password file {path} is empty")
     return raw

@@ -1,4 +1,5 @@
-"""Checks on a peer's committed chain received by batched sync (``Engine.on_chain``)."""
+"""Catching up: the blocks a restarted engine loads from its store, and the checks on a
+peer's committed chain received by batched sync (``Engine.on_chain``)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,22 @@ def last_committable(verified: list[tuple[Block, QuorumCertificate]]) -> int:
         if verified[i + 1][0].view == verified[i][0].view + 1:
             last = i
     return last
+
+
+def load_known(blocks: dict[bytes, Block], qc_of: dict[bytes, QuorumCertificate], known: list[Block],
+               high_qc: QuorumCertificate) -> None:
+    """Add the uncommitted blocks a restarted node kept (``blocks`` holds the committed tip)
+    and what certifies them to the engine's tables."""
+    for b in sorted(known, key=lambda blk: blk.height):
+        # only blocks that connect to the committed chain: one whose parent is missing (a
+        # proposal this node never accepted, e.g. killed while fetching its bodies) would make
+        # a later commit walk off the chain; such a parent is fetched again when needed
+        if b.parent in blocks:
+            blocks[b.hash] = b
+    # what certifies the known blocks: each one's justify QC certifies its parent, and the
+    # high QC its own block (a commit after a restart needs the QC of every block it executes)
+    for b in known:
+        if b.justify.block in blocks:
+            qc_of.setdefault(b.justify.block, b.justify)
+    if high_qc.block in blocks:
+        qc_of.setdefault(high_qc.block, high_qc)

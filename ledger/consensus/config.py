@@ -56,5 +56,6 @@ class Payload(Protocol):
 
     def commit(self, blocks: tuple[tuple[Block, QuorumCertificate], ...]) -> None:
         """Execute newly committed blocks, synchronously, before the engine goes on (so the
-        next ``validate`` sees their state)."""
+        next ``validate`` sees their state). Raises ``NotReady`` when a block cannot run yet
+        (bodies still on their way): the engine keeps it and retries (``retry_commit``)."""
         ...

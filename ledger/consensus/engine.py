@@ -1,5 +1,6 @@
 """The chained HotStuff core (2-chain commit, DiemBFT v4 / Jolteon rules): events in,
-actions out, no I/O and no clock of its own, so a seeded simulation can drive it exactly.
+actions out, no I/O and no clock of its own (``Config`` carries the host's wall clock and,
+optionally, a monotonic one), so a seeded simulation can drive it exactly.
 
 Rules, numbered as in docs/spec/consensus.md:
 
@@ -24,10 +25,8 @@ Rules, numbered as in docs/spec/consensus.md:
   after its parent's and within ``received − message_delay − precision … received +
   precision`` of its own clock when the proposal arrived (``timing``).
 - R8 (idle) with no transaction waiting and the chain settled (``pacemaker``), a leader
-  proposes only a heartbeat per idle interval and no view timer runs; ``on_work`` wakes it.
-
-The engine has no clock of its own: ``Config`` carries the host's wall clock (block times)
-and, optionally, a monotonic one (block spacing).
+  proposes a heartbeat per idle interval and view timers wait that long too; ``on_work``
+  (the host's mempool is no longer empty) brings back the block interval and view timeout.
 """
 
 from __future__ import annotations
@@ -41,9 +40,9 @@ from ..codec import EncodingError, hexbytes
 from ..crypto.keycache import KeyCache
 from ..crypto.merkle import merkle_root
 from .actions import Action, Broadcast, Committed, Evidence, Fetch, Persist, SendTo, SetTimer
-from .catchup import last_committable, verified_prefix
+from .catchup import last_committable, load_known, verified_prefix
 from .config import Config, Payload
-from .errors import InvalidMessage
+from .errors import InvalidMessage, NotReady
 from .pacemaker import ENGINE_FIELDS, Settlement
 from .timing import stamp, untimely
 from .types import (
@@ -105,17 +104,10 @@ class Engine:
         self.committed_hash = tip.hash
         self.highest_voted_view = highest_voted_view
         self.high_qc = high_qc if high_qc is not None and high_qc.view >= tip_qc.view else tip_qc
-        for b in known_blocks or []:
-            self.blocks[b.hash] = b
-        # what certifies the known blocks: each one's justify QC certifies its parent, and the
-        # high QC its own block (a commit after a restart needs the QC of every block it executes)
-        for b in known_blocks or []:
-            if b.justify.block in self.blocks:
-                self.qc_of.setdefault(b.justify.block, b.justify)
-        if self.high_qc.block in self.blocks:
-            self.qc_of.setdefault(self.high_qc.block, self.high_qc)
+        load_known(self.blocks, self.qc_of, known_blocks or [], self.high_qc)
         self.view = max(self.high_qc.view + 1, 1)
         self.timeouts_in_a_row = 0
+        self.deferred: Block | None = None  # a commit target the payload was not ready for
         self.votes: dict[tuple[int, bytes], _Votes] = {}
         self.timeout_msgs: dict[int, dict[str, dict[str, Any]]] = {}
         self.seen_proposals: dict[tuple[int, str], dict[str, Any]] = {}
@@ -384,13 +376,28 @@ class Engine:
         actions += self._advance(qc.view + 1)
         return actions
 
+    def retry_commit(self) -> list[Action]:
+        """Commit again what a ``NotReady`` payload deferred (the node calls it when what was
+        missing arrives)."""
+        target, self.deferred = self.deferred, None
+        if target is None or target.height <= self.committed_height:
+            return []
+        return self._commit(target)
+
     def _commit(self, target: Block) -> list[Action]:
         chain: list[Block] = []
         b: Block | None = target
         while b is not None and b.height > self.committed_height:
             chain.append(b)
             b = self.blocks.get(b.parent)
-        if b is None or b.hash != self.committed_hash:
+        if b is None:
+            # an ancestor is not here yet (e.g. fetched blocks still connecting after a restart):
+            # fetch it from the proposer of its child and commit once the chain connects
+            lowest = chain[-1]
+            self.requested[lowest.parent] = lowest.proposer
+            log.info("commit of block %d waits for its ancestor %s", target.height, lowest.parent.hex()[:12])
+            return [Fetch(lowest.parent, lowest.proposer)]
+        if b.hash != self.committed_hash:
             log.error("commit target %s does not extend the committed chain", target.hash.hex()[:12])
             return []
         chain.reverse()
@@ -399,6 +406,10 @@ class Engine:
             item = (blk, self.qc_of[blk.hash])
             try:
                 self.payload.commit((item,))
+            except NotReady as exc:  # e.g. bodies still on their way: see retry_commit
+                log.info("committed block %d waits: %s", blk.height, exc)
+                self.deferred = target
+                break
             except Exception:  # execution failed: stay at the last executed block, retry later
                 log.exception("executing committed block %d failed; will retry", blk.height)
                 break

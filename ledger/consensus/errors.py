@@ -16,3 +16,8 @@ class InvalidMessage(ConsensusError):
 
 class SafetyViolation(ConsensusError):
     """The local node was asked to do something that could break safety (a bug)."""
+
+
+class NotReady(ConsensusError):
+    """The payload cannot execute a committed block yet (e.g. transaction bodies are still on
+    their way); the engine keeps the block and retries it with the next commit."""

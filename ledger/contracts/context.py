@@ -183,8 +183,10 @@ def run_handler(ttype: TxType, ctx: Context) -> Outcome:
     return Outcome(None, ctx.reads, ctx.writes, ctx.events, ctx.fuel_limit, ctx.fuel_used, ctx.result)
 
 
-def legacy(fn: Callable[[Transaction, Reader], Any]) -> Handler:
-    """Adapt a ``(tx, read) -> writes`` handler to a context handler."""
+def handler_from_writes(fn: Callable[[Transaction, Reader], Any]) -> Handler:
+    """A context handler running a plain ``fn(tx, read) -> writes`` function: ``read`` is
+    ``ctx.get`` and the mapping it returns (key → value, ``None`` deletes) is staged as the
+    transaction's writes (``TxType(handler_from_writes(fn))`` makes it a transaction type)."""
     def run(ctx: Context) -> None:
         ctx.writes.update(fn(ctx.tx, ctx.get))
     return run

@@ -36,8 +36,7 @@ import re
 from typing import Any
 
 from ..codec import parse
-from .context import Context, TxType
-from .ft import (
+from .args import (
     Method,
     Predictor,
     Reader,
@@ -52,6 +51,7 @@ from .ft import (
     quoted,
     text,
 )
+from .context import Context, TxType
 
 __all__ = [
     "MAX_LICENSES", "METHODS", "TEMPLATE", "TokenRefused", "active_licenses", "balance", "class_info", "history", "is_operator",
@@ -503,7 +503,7 @@ PREDICTORS: dict[str, Predictor] = {
 
 
 def predict(type_: str, caller: str, args: Any) -> list[bytes] | None:
-    """The keys a call may touch (``ledger.contracts.ft.predict_with``); history entries other
+    """The keys a call may touch (``ledger.contracts.args.predict_with``); history entries other
     than a mint's are written without being read and are not predicted."""
     return predict_with(PREDICTORS, type_, caller, args)
 

@@ -40,181 +40,48 @@ Workers are started lazily with the ``forkserver`` method (never a fork of a thr
 process), rebuild the parallel transaction types with ``types_factory`` (a picklable
 top-level function), ask the kernel to kill them when their parent dies
 (``PR_SET_PDEATHSIG``) and exit when their pipe closes. A worker that dies or fails
-leaves its jobs to block order and is replaced at the next block.
+leaves its jobs to block order and is replaced at the next block. What runs inside an
+executor (a run of jobs over an overlay, the worker's loop, the messages on its pipe) is
+``ledger.contracts.parallel_worker``; this module plans, ships and collects.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import gc
 import logging
 import multiprocessing
 import os
 import pickle
-import signal
-import sys
 import threading
 import time
-import traceback
 import weakref
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
 from ..tx import Transaction
-from .context import Context, Event, NotPrefetched, Outcome, Reader, TxType, run_handler
+from .context import Outcome, Reader, TxType
+from .parallel_worker import (
+    PICKLE,
+    READY,
+    TypesFactory,
+    WireOutcome,
+    cost_key,
+    no_gc,
+    outcome_of,
+    run_jobs,
+    worker_main,
+)
 
 __all__ = ["BlockStats", "ParallelExecutor", "components", "cost_key", "pack", "plan"]
 
-TypesFactory = Callable[[], dict[str, TxType]]
 Job = tuple[int, Transaction, TxType, int]  # block index, transaction, its type, fuel limit
-
-# one outcome on the wire: index, refused, reads, writes, events, fuel_limit, fuel_used, result, serial
-_WireOutcome = tuple[int, str | None, dict[bytes, bytes | None], dict[bytes, bytes | None],
-                     list[Event], int, int, Any, bool]
 
 log = logging.getLogger("rongxin.contracts")
 
-_PR_SET_PDEATHSIG = 1
 _MAX_BACKOFF_BLOCKS = 1024
 _DEFAULT_COST = 1e-4  # seconds per job of a type not measured yet
-_PICKLE = pickle.HIGHEST_PROTOCOL
-_READY = b"ready"  # a worker's first message: its types are loaded
-
-
-# --------------------------------------------------------------------------- running jobs
-def _run_jobs(jobs: Sequence[tuple[int, Transaction, TxType | None, int]], height: int, time_ms: int,
-              snapshot: Reader, costs: dict[str, list[float]]) -> list[_WireOutcome]:
-    """Run ``jobs`` in order over one overlay on ``snapshot``; what an executor does.
-
-    ``snapshot`` raises ``NotPrefetched`` for a key it does not have (in a worker). A job that
-    met such a key, or whose handler failed with anything but ``Refused``, comes back
-    ``serial``; block order runs it (and meets the same error there, if it is one)."""
-    overlay: dict[bytes, bytes | None] = {}
-    out: list[_WireOutcome] = []
-    clock = time.perf_counter
-    for index, tx, ttype, limit in jobs:
-        if ttype is None:
-            out.append((index, None, {}, {}, [], limit, 0, None, True))
-            continue
-        missed = False
-
-        def base(key: bytes) -> bytes | None:
-            nonlocal missed
-            if key in overlay:
-                return overlay[key]
-            try:
-                return snapshot(key)
-            except NotPrefetched:
-                missed = True
-                raise
-
-        t0 = clock()
-        try:
-            o: Outcome | None = run_handler(ttype, Context(tx, height, time_ms, base, fuel_limit=limit))
-        except Exception:  # noqa: BLE001 - block order runs it again and meets the same error
-            o = None
-        spent = clock() - t0
-        acc = costs.setdefault(cost_key(tx), [0, 0.0])
-        acc[0] += 1
-        acc[1] += spent
-        if o is None or missed:  # (a handler may have swallowed the NotPrefetched)
-            out.append((index, None, {}, {}, [], limit, 0, None, True))
-            continue
-        if o.refused is None:
-            overlay.update(o.writes)
-        out.append((index, o.refused, o.reads, o.writes, o.events, o.fuel_limit, o.fuel_used, o.result, False))
-    return out
-
-
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """(Un)pickling thousands of small containers, which hold no cycles, triggers the cyclic
-    collector over and over for nothing; pause it meanwhile."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
-def cost_key(tx: Transaction) -> str:
-    """What run times are averaged by: the transaction type, and for a call into a user
-    contract (a payload with string ``contract`` and ``method``) the contract and method."""
-    p = tx.payload
-    contract, method = p.get("contract"), p.get("method")
-    if isinstance(contract, str) and isinstance(method, str):
-        return f"{tx.type} {contract[:64]}.{method[:64]}"
-    return tx.type
-
-
-def _outcome(w: _WireOutcome) -> Outcome:
-    _, refused, reads, writes, events, limit, used, result, serial = w
-    return Outcome(refused, reads, writes, events, limit, used, result, serial)
-
-
-# --------------------------------------------------------------------------- the worker process
-def _die_with_parent() -> None:
-    """Linux: SIGKILL this process when the process that started it exits."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-def _worker_main(conn: Connection, types_factory: TypesFactory, parent_pid: int) -> None:
-    """A worker: rebuild the types, then answer one message per block until the pipe closes.
-
-    Request: ``(height, time_ms, values, [(index, tx, fuel_limit), ...])``.
-    Reply: ``("ok", [wire outcome, ...], {cost key: [count, seconds]}, unpickle_s, compute_s, done_at)``
-    or ``("error", text)``."""
-    _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
-    if os.getppid() == 1 or not _alive(parent_pid):
-        return
-    types = types_factory()
-    gc.freeze()  # what the worker loaded stays: keep it out of every later collection
-    try:
-        conn.send_bytes(_READY)
-    except OSError:
-        return
-    while True:
-        try:
-            raw = conn.recv_bytes()
-        except (EOFError, OSError):
-            return
-        t0 = time.perf_counter()
-        try:
-            with _no_gc():
-                request = pickle.loads(raw)  # noqa: S301 - from our own parent over a private pipe
-            if request is None:
-                return
-            height, time_ms, values, jobs = request
-
-            def snapshot(key: bytes, values: dict[bytes, bytes | None] = values) -> bytes | None:
-                try:
-                    return values[key]
-                except KeyError:
-                    raise NotPrefetched(key.hex()) from None
-
-            t1 = time.perf_counter()
-            costs: dict[str, list[float]] = {}
-            runnable = [(i, tx, types.get(tx.type), limit) for i, tx, limit in jobs]
-            outs = _run_jobs(runnable, height, time_ms, snapshot, costs)
-            t2 = time.perf_counter()
-            with _no_gc():
-                reply = pickle.dumps(("ok", outs, costs, t1 - t0, t2 - t1, time.monotonic()), _PICKLE)
-        except Exception:  # noqa: BLE001 - reported to the parent, which leaves the jobs to block order
-            reply = pickle.dumps(("error", traceback.format_exc()), _PICKLE)
-        try:
-            conn.send_bytes(reply)
-        except OSError:
-            return
 
 
 def _cpus() -> int:
@@ -224,21 +91,12 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 @dataclass
 class _Worker:
     proc: Any  # multiprocessing.process.BaseProcess
     conn: Connection
-    ready: bool = False  # its first message (``_READY``) has arrived
+    ready: bool = False  # its first message (``READY``) has arrived
 
 
 # --------------------------------------------------------------------------- planning
@@ -333,8 +191,9 @@ class ParallelExecutor:
     ``workers=0``, a test mode, everything runs ahead in this process). ``hub_share``:
     a key predicted by more than this fraction of an executor's fair share of jobs (and
     more than ``min_hub`` jobs) is treated as read-only when planning, unless it is one of the
-    last ``hub_memory`` such keys seen written. A worker that has not answered after 20 times
-    its estimated work (at least ``min_timeout_s``) is killed and its jobs left to block order.
+    last ``hub_memory`` such keys seen written. A worker that has not answered 20 times
+    its estimated work (at least ``min_timeout_s``) after its share was sent is killed and its
+    jobs left to block order.
 
     The types ``types_factory`` builds must be exactly those the node executes in block order
     (``ledger.contracts.registry`` builds both): a precomputed outcome is trusted when the
@@ -378,7 +237,7 @@ class ParallelExecutor:
     # ------------------------------------------------------------ processes
     def _spawn(self) -> _Worker:
         parent, child = self._mp.Pipe(duplex=True)
-        proc = self._mp.Process(target=_worker_main, args=(child, self.types_factory, os.getpid()),
+        proc = self._mp.Process(target=worker_main, args=(child, self.types_factory, os.getpid()),
                                 name="rongxin-exec", daemon=True)
         proc.start()
         child.close()
@@ -412,7 +271,7 @@ class ParallelExecutor:
             return True
         try:
             if w.conn.poll(self.wait_for_start_s):
-                w.ready = w.conn.recv_bytes() == _READY
+                w.ready = w.conn.recv_bytes() == READY
                 if not w.ready:
                     self._failed(k, "its first message was not the ready signal")
         except (EOFError, OSError) as exc:
@@ -485,7 +344,7 @@ class ParallelExecutor:
         limit = max(self.min_hub, int(self.hub_share * len(keysets) / max(1, executors)))
         return {k for k, c in counts.items() if c > limit and k not in self._written_hubs}
 
-    def _note_written(self, hubs: set[bytes], outs: Sequence[_WireOutcome]) -> None:
+    def _note_written(self, hubs: set[bytes], outs: Sequence[WireOutcome]) -> None:
         if not hubs:
             return
         for wire in outs:
@@ -506,9 +365,37 @@ class ParallelExecutor:
         t_start = time.perf_counter()
         st = BlockStats(jobs=len(jobs))
         self.last = st
+        todo, keysets, costs, live = self._admit(jobs, st)
+        if not todo:
+            return {}
+        local = self.use_main or not live
+        hubs, groups = self._assign(keysets, costs, live, local, st)
+        local_pos = groups[-1] if local else []
+        # send every worker its share first, so they work while this process runs its own
+        t_ship = time.perf_counter()  # a worker's time limit runs from here (not from its start-up)
+        sent = self._ship(list(zip(live, groups, strict=False)), todo, keysets, height, time_ms, read, st)
+        t0 = time.perf_counter()
+        outs_all: list[WireOutcome] = []
+        if local_pos:
+            local_costs: dict[str, list[float]] = {}
+            outs_all.extend(run_jobs([todo[p] for p in local_pos], height, time_ms, read, local_costs))
+            self._learn(local_costs)
+            st.local = len(local_pos)
+        st.local_s = time.perf_counter() - t0
+        local_done = time.monotonic()
+        outs_all.extend(self._collect(sent, costs, t_ship, local_done, st))
+        self._learn_timing(st, bool(local_pos), t_start)
+        self._note_written(hubs, outs_all)
+        return self._finish(outs_all, st, t_start)
+
+    def _admit(self, jobs: Sequence[Job], st: BlockStats) -> tuple[list[Job], list[Collection[bytes]],
+                                                                   list[float], list[int]]:
+        """The jobs worth running ahead with their predicted key sets and estimated costs, and
+        the ready workers; no jobs when the block is not worth shipping or no worker is ready."""
+        nothing: tuple[list[Job], list[Collection[bytes]], list[float], list[int]] = ([], [], [], [])
         if self.n_workers > 0 and sum(self._est(cost_key(job[1])) for job in jobs
                                       if job[2].keys is not None) < self.min_ship_s:
-            return {}  # too little work to be worth shipping: not even the keys are predicted
+            return nothing  # too little work to be worth shipping: not even the keys are predicted
         todo: list[Job] = []
         keysets: list[Collection[bytes]] = []
         for job in jobs:
@@ -520,17 +407,22 @@ class ParallelExecutor:
             keysets.append(keys if isinstance(keys, set | frozenset) else set(keys))
         st.predicted = len(todo)
         if not todo:
-            return {}
+            return nothing
         costs = [self._est(cost_key(job[1])) for job in todo]
         live: list[int] = []
         if self.n_workers > 0:
             if sum(costs) < self.min_ship_s:
-                return {}
+                return nothing
             self._ensure()
             live = [k for k, w in enumerate(self._workers) if w is not None and self._ready(k, w)]
             if not live:
-                return {}  # no worker ready yet: block order runs everything
-        local = self.use_main or not live
+                return nothing  # no worker ready yet: block order runs everything
+        return todo, keysets, costs, live
+
+    def _assign(self, keysets: Sequence[Collection[bytes]], costs: Sequence[float], live: Sequence[int],
+                local: bool, st: BlockStats) -> tuple[set[bytes], list[list[int]]]:
+        """The hub keys and the positions each executor runs (the live workers in order, then
+        this process when ``local``)."""
         n_exec = len(live) + (1 if local else 0)
         hubs = self._hubs(keysets, n_exec) if n_exec > 1 else set()
         st.hubs = len(hubs)
@@ -539,19 +431,21 @@ class ParallelExecutor:
         st.largest_component = max(len(c) for c in comps)
         # this process also pickles, sends and unpickles: it starts with what it is behind by
         # (``_bias``: learnt from when the workers finished relative to it, block after block)
-        total = sum(costs)
-        bias = min(abs(self._bias), 0.25 * total)
+        bias = min(abs(self._bias), 0.25 * sum(costs))
         # worker i starts once the shares of workers 0..i are read and sent
-        share = len(todo) / max(1, n_exec) * self._ship_cost
+        share = len(keysets) / max(1, n_exec) * self._ship_cost
         loads = [(i + 1) * share + (bias if self._bias < 0 else 0.0) for i in range(len(live))]
         if local:
             loads.append(bias if self._bias > 0 else 0.0)
-        groups = pack(comps, costs, loads)
-        local_pos = groups[-1] if local else []
+        return hubs, pack(comps, costs, loads)
 
-        # send every worker its share first, so they work while this process runs its own
+    def _ship(self, shares: Sequence[tuple[int, list[int]]], todo: Sequence[Job],
+              keysets: Sequence[Collection[bytes]], height: int, time_ms: int, read: Reader,
+              st: BlockStats) -> list[tuple[int, list[int]]]:
+        """Send each worker ``k`` its positions with the values of their predicted keys; the
+        ``(k, positions)`` that were sent."""
         sent: list[tuple[int, list[int]]] = []
-        for k, positions in zip(live, groups, strict=False):
+        for k, positions in shares:
             if not positions:
                 continue
             w = self._workers[k]
@@ -565,8 +459,8 @@ class ParallelExecutor:
             t1 = time.perf_counter()
             payload = [(todo[p][0], todo[p][1], todo[p][3]) for p in positions]
             try:
-                with _no_gc():
-                    data = pickle.dumps((height, time_ms, values, payload), _PICKLE)
+                with no_gc():
+                    data = pickle.dumps((height, time_ms, values, payload), PICKLE)
                 w.conn.send_bytes(data)
                 sent.append((k, positions))
                 st.shipped += len(positions)
@@ -575,19 +469,13 @@ class ParallelExecutor:
                 st.lost += len(positions)
             st.prefetch_s += t1 - t0
             st.send_s += time.perf_counter() - t1
+        return sent
 
-        results: dict[int, Outcome] = {}
-        outs_all: list[_WireOutcome] = []
-        t0 = time.perf_counter()
-        if local_pos:
-            local_costs: dict[str, list[float]] = {}
-            mine = _run_jobs([todo[p] for p in local_pos], height, time_ms, read, local_costs)
-            outs_all.extend(mine)
-            self._learn(local_costs)
-            st.local = len(local_pos)
-        st.local_s = time.perf_counter() - t0
-        local_done = time.monotonic()
-
+    def _collect(self, sent: Sequence[tuple[int, list[int]]], costs: Sequence[float], t_ship: float,
+                 local_done: float, st: BlockStats) -> list[WireOutcome]:
+        """The workers' outcomes; a worker that died, failed or has not answered within its time
+        limit since ``t_ship`` (when the shares were sent) loses its jobs."""
+        outs_all: list[WireOutcome] = []
         for k, positions in sent:
             w = self._workers[k]
             assert w is not None
@@ -596,13 +484,13 @@ class ParallelExecutor:
             deadline = max(self.min_timeout_s, 20 * sum(costs[p] for p in positions))
             raw: bytes | None = None
             try:
-                if w.conn.poll(max(0.0, deadline - (tw - t_start))):
+                if w.conn.poll(max(0.0, deadline - (tw - t_ship))):
                     raw = w.conn.recv_bytes()
             except (EOFError, OSError):
                 raw = None
             tr = time.perf_counter()
             st.wait_s += tr - tw
-            with _no_gc():
+            with no_gc():
                 reply = pickle.loads(raw) if raw is not None else None  # noqa: S301 - our own worker
             if not isinstance(reply, tuple) or reply[0] != "ok":
                 why = "died or timed out" if reply is None else str(reply[-1]).strip().splitlines()[-1]
@@ -617,18 +505,23 @@ class ParallelExecutor:
             st.worker_lag_s.append(done_at - local_done)
             self._learn(costs_k)
             outs_all.extend(outs)
+        return outs_all
 
+    def _learn_timing(self, st: BlockStats, ran_local: bool, t_start: float) -> None:
+        """Update the cost of shipping a job and this process's handicap from this block."""
         if st.shipped:
             per_job = (st.prefetch_s + st.send_s) / st.shipped
             self._ship_cost = per_job if not self._ship_cost else 0.5 * self._ship_cost + 0.5 * per_job
-        if local_pos and st.worker_lag_s:
+        if ran_local and st.worker_lag_s:
             # a worker finishing before this process (lag < 0) means this process had too much
             lag = sum(st.worker_lag_s) / len(st.worker_lag_s)
             if abs(lag) < time.perf_counter() - t_start:  # (a clock oddity otherwise)
                 self._bias -= 0.5 * lag
-        self._note_written(hubs, outs_all)
+
+    def _finish(self, outs_all: Sequence[WireOutcome], st: BlockStats, t_start: float) -> dict[int, Outcome]:
+        results: dict[int, Outcome] = {}
         for wire in outs_all:
-            results[wire[0]] = _outcome(wire)
+            results[wire[0]] = outcome_of(wire)
             if wire[8]:
                 st.serial += 1
         st.wall_s = time.perf_counter() - t_start

@@ -10,9 +10,11 @@ Everything else imports from here. Layout, in dependency order:
 - ``sm4``        SM4-GCM for data, CBC/CTR for formats that need them
 - ``sm2``        keys in PKCS#8/SPKI PEM/DER, signatures with a signer ID, encryption
 - ``suite``      the configurable algorithm set (``sm`` by default)
+- ``names``      the rules for names in certificates (length, characters)
 - ``x509``       SM2-with-SM3 certificates and CRLs, chain verification
+- ``tls``        the P-256 transport (TLS) CA and node certificates for node links
 - ``ca``         the consortium CA folder: init, issue, revoke, CRL
-- ``parallel``   SM2 verification on every core
+- ``verify_pool`` SM2 verification on every core
 - ``keycache``   parsed SM2 public keys by point (``KeyCache``)
 - ``merkle``     the RFC 6962 binary Merkle tree with SM3, inclusion proofs and their verifier
 - ``selftest``   known-answer tests run at start-up and by ``rongxin selftest``
@@ -30,6 +32,7 @@ from .errors import (
     CryptoError,
     DecryptionError,
     InvalidKey,
+    InvalidName,
     InvalidSignature,
     KeyPasswordError,
     MalformedCertificate,
@@ -74,6 +77,7 @@ __all__ = [
     "CryptoSuite",
     "DecryptionError",
     "InvalidKey",
+    "InvalidName",
     "InvalidSignature",
     "KeyPasswordError",
     "MalformedCertificate",

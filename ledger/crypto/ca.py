@@ -27,9 +27,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..files import FileInputError, read_regular
 from .errors import CAError, CertificateError, KeyPasswordError
+from .names import MAX_CONSORTIUM_NAME, check_name
 from .sm2 import SM2PrivateKey, SM2PublicKey
-from .transport import TransportCA
+from .tls import TransportCA
 from .x509 import (
     NODE_ROLES,
     REVOCATION_REASONS,
@@ -43,6 +45,14 @@ from .x509 import (
 )
 
 KINDS = ("org", "node", "user")
+
+
+def _read(path: Path) -> bytes:
+    """A file of the CA folder: a regular file of bounded size, else a typed ``CAError``."""
+    try:
+        return read_regular(path)
+    except FileInputError as exc:
+        raise CAError(f"CA folder file {exc}") from None
 DEFAULT_ROOT_DAYS = 3650
 DEFAULT_LEAF_DAYS = 825
 DEFAULT_CRL_DAYS = 7
@@ -99,7 +109,7 @@ class ConsortiumCA:
         if not (self.folder / "root.crt.pem").is_file() or not (self.folder / "index.sqlite").is_file():
             raise CAError(f"{self.folder} is not a CA folder (run `rongxin ca init --dir {self.folder}`)")
         try:
-            self.root = Certificate.load((self.folder / "root.crt.pem").read_bytes())
+            self.root = Certificate.load(_read(self.folder / "root.crt.pem"))
         except CertificateError as exc:
             raise CAError(f"the root certificate in {self.folder} is damaged: {exc}") from None
         self._key: SM2PrivateKey | None = None
@@ -119,6 +129,7 @@ class ConsortiumCA:
             raise CAError(f"{folder} already holds a consortium CA; refusing to overwrite it")
         if not consortium.strip():
             raise CAError("the consortium needs a name")
+        check_name(consortium, "the consortium name", MAX_CONSORTIUM_NAME)
         folder.mkdir(parents=True, exist_ok=True)
         key = SM2PrivateKey.generate()
         now = utcnow()
@@ -151,11 +162,9 @@ class ConsortiumCA:
         if self._key is None:
             path = self.folder / "root.key.pem"
             try:
-                key = SM2PrivateKey.load(path.read_bytes(), self._password)
+                key = SM2PrivateKey.load(_read(path), self._password)
             except KeyPasswordError as exc:
                 raise KeyPasswordError(f"root key {path}: {exc}") from None
-            except FileNotFoundError:
-                raise CAError(f"{path} is missing: this CA folder cannot sign") from None
             if key.public_key() != self.root.public_key():
                 raise CAError(f"{path} does not belong to the root certificate beside it")
             self._key = key
@@ -196,6 +205,8 @@ class ConsortiumCA:
             org = org or name
         if not name.strip() or not (org or "").strip():
             raise CAError("a certificate needs a name and an organisation")
+        check_name(name, "the name (CN)")
+        check_name(org, "the organisation (O)")
         assert role is not None
         start = not_before or utcnow() - dt.timedelta(minutes=5)
         end = not_after or start + dt.timedelta(days=days)
@@ -219,12 +230,12 @@ class ConsortiumCA:
     def transport_ca(self) -> TransportCA:
         try:
             ca = TransportCA(
-                (self.folder / "transport-ca.key.pem").read_bytes(),
-                (self.folder / "transport-ca.crt.pem").read_bytes(),
-                (self.folder / "transport-ca.endorsement").read_bytes(),
+                _read(self.folder / "transport-ca.key.pem"),
+                _read(self.folder / "transport-ca.crt.pem"),
+                _read(self.folder / "transport-ca.endorsement"),
             )
-        except FileNotFoundError as exc:
-            raise CAError(f"{self.folder} has no transport CA ({exc.filename} missing)") from None
+        except CAError as exc:
+            raise CAError(f"{self.folder} has no usable transport CA ({exc})") from None
         ca.check_endorsed_by(self.root)
         return ca
 

@@ -54,6 +54,11 @@ class MalformedCertificate(CertificateError):
     """The bytes are not an X.509 certificate (or CRL) this product can read."""
 
 
+class InvalidName(CertificateError):
+    """A name for a certificate, or in one, breaks the rules of ``ledger.crypto.names``
+    (too long, a control character, a character that makes a printed DN ambiguous)."""
+
+
 class UntrustedCertificate(CertificateError):
     """The certificate does not chain to the given consortium root."""
 

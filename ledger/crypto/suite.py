@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -211,7 +212,7 @@ class _AESGCMSealed:
         self._aead = AESGCM(key)
 
     def seal(self, data: bytes, associated_data: bytes | None = None) -> bytes:
-        nonce = os.urandom(12)
+        nonce = secrets.token_bytes(12)
         return nonce + self._aead.encrypt(nonce, data, associated_data)
 
     def open_sealed(self, sealed: bytes, associated_data: bytes | None = None) -> bytes:

@@ -34,6 +34,7 @@ from .errors import (
     UnsupportedAlgorithm,
     UntrustedCertificate,
 )
+from .names import check_certificate_name, check_name
 from .sm2 import (
     CURVE_OID,
     DEFAULT_SIGNER_ID,
@@ -314,6 +315,8 @@ def build_certificate(
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if not common_name or not organization:
         raise ValueError("a certificate needs a common name and an organisation")
+    check_name(common_name, "the common name (CN)")
+    check_name(organization, "the organisation (O)")
     if not_after <= not_before:
         raise ValueError("not_after must be later than not_before")
     subject = _name(common_name, organization, role)
@@ -488,10 +491,14 @@ def verify_certificate(
 ) -> CertificateInfo:
     """Verify ``cert`` up to ``root``: signature, validity at ``at`` and revocation.
 
-    Raises ``UntrustedCertificate``, ``CertificateExpired``, ``CertificateNotYetValid``,
+    Raises ``InvalidName`` (a subject or issuer name that ``ledger.crypto.names`` refuses),
+    ``UntrustedCertificate``, ``CertificateExpired``, ``CertificateNotYetValid``,
     ``CertificateRevoked`` or ``CRLError``; returns the certificate's facts when it holds.
     """
     at = at or utcnow()
+    for c, label in ((root, "root"), (cert, "certificate")):
+        check_certificate_name(c.subject, f"{label}'s subject")
+        check_certificate_name(c.issuer, f"{label}'s issuer")
     check_root(root)
     if cert == root:
         pass

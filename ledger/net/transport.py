@@ -24,7 +24,7 @@ from typing import Any
 
 from ..codec import EncodingError, canonical, parse
 from ..crypto.errors import CertificateError
-from ..crypto.transport import PeerIdentity, peer_identity
+from ..crypto.tls import PeerIdentity, peer_identity
 
 log = logging.getLogger("rongxin.net")
 
@@ -224,6 +224,10 @@ class PeerNetwork:
         except FrameError as exc:
             log.warning("closing link from %s: %s", peer_id, exc)
         except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError, OSError):
+            pass
+        except asyncio.CancelledError:
+            # the loop is shutting down: end the handler quietly (Python 3.11's stream server
+            # logs a traceback for a connection handler that ends cancelled)
             pass
         finally:
             self._inbound.discard(writer)

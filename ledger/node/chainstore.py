@@ -9,11 +9,15 @@ key                    value
 ``H`` + block hash     height (8 bytes)
 ``X`` + tx id          canonical ``{"height", "index", "code", "info", "tx"}``
 ``N`` + nonce key      tx id: the ``(sender, nonce)`` pair is used
+``R`` + height (8)     the results root of the block (32 bytes)
+``C`` + height (8)     height (8 bytes) of the first committed block whose header's
+                       ``results`` certifies this height's results root
 ``Mhead``              last committed height (8 bytes)
 ``Msafety``            canonical ``{"voted", "high_qc"}``: consensus safety state
-``P`` + height + hash  canonical block: a proposal this node accepted but has not committed
-                       yet (so the block of a QC survives a restart of every node); pruned
-                       once its height is committed
+``P`` + height + hash  canonical ``{"block", "txs"}``: a proposal this node accepted but has
+                       not committed yet, with its transactions' bodies (so the block of a
+                       QC survives, and can be executed after, a restart of every node);
+                       pruned once its height is committed
 ``Et`` + type 0 + pos  an event by type; ``pos`` = height (8) + tx index (4) + event
                        index (2); value canonical ``{"event", "height", "index", "seq", "tx"}``
 ``Ek`` + type 0 +      empty: the event at ``Et`` + type 0 + pos is indexed under ``key``
@@ -38,14 +42,15 @@ from typing import Any
 
 from ..codec import canonical, parse
 from ..consensus.types import Block, QuorumCertificate
-from ..contracts.context import Event, account_of
+from ..contracts.context import account_of
 from ..crypto import sm3
+from ..crypto.merkle import EMPTY_ROOT
 from ..state.abc import KVStore
 from ..tx import Transaction
+from .abci import REPLAY, Receipt
+from .results import receipt_proof
 
 HEAD = b"Mhead"
-# receipt codes
-OK, EXPIRED, REPLAY, UNKNOWN_TYPE, BAD_PAYLOAD = 0, 1, 2, 3, 4
 SAFETY = b"Msafety"
 
 
@@ -60,38 +65,6 @@ class TxRecord:
     code: int
     info: str
     tx: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Receipt:
-    code: int
-    info: str
-    events: tuple[Event, ...] = ()
-    fuel: int = 0  # fuel a user-contract call used (charged even when it fails)
-    result: Any = None  # what a call returned
-
-    def wire(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "info": self.info}
-        if self.events:
-            out["events"] = [e.wire() for e in self.events]
-        if self.fuel:
-            out["fuel"] = self.fuel
-        if self.result is not None:
-            out["result"] = self.result
-        return out
-
-    def canonical(self) -> bytes:
-        """``canonical(self.wire())``, with the events' own canonical bytes spliced in."""
-        info = b'"ok"' if self.info == "ok" else canonical(self.info)
-        parts = [b'"code":%d' % self.code]
-        if self.events:
-            parts.append(b'"events":[' + b",".join(e.canonical() for e in self.events) + b"]")
-        if self.fuel:
-            parts.append(b'"fuel":%d' % self.fuel)
-        parts.append(b'"info":' + info)
-        if self.result is not None:
-            parts.append(b'"result":' + canonical(self.result))
-        return b"{" + b",".join(parts) + b"}"
 
 
 MAX_QUERY = 1000
@@ -154,6 +127,29 @@ class ChainStore:
     def nonce_used(self, nonce_key: bytes) -> bool:
         return self.store.get(b"N" + nonce_key) is not None
 
+    def results_root(self, height: int) -> bytes | None:
+        """The results root of committed block ``height`` (``SM3("")`` for the genesis)."""
+        if height == 0:
+            return EMPTY_ROOT
+        return self.store.get(b"R" + _h8(height))
+
+    def certified_in(self, height: int) -> int | None:
+        """The first committed block whose header's ``results`` covers ``height``."""
+        raw = self.store.get(b"C" + _h8(height))
+        return None if raw is None else int.from_bytes(raw, "big")
+
+    def receipt_proof(self, tx_id: bytes) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """A committed transaction's receipt (the results-tree leaf object) and its proof
+        ``{"height", "index", "size", "path", "root", "certified_in"}``."""
+        rec = self.tx(tx_id)
+        if rec is None:
+            return None
+        block = self.block_record(rec.height)
+        if block is None:
+            return None
+        ids = [bytes.fromhex(t) for t in block["block"]["tx_ids"]]
+        return receipt_proof(ids, block["receipts"], rec.index, rec.height, self.certified_in(rec.height))
+
     def safety(self) -> tuple[int, QuorumCertificate] | None:
         raw = self.store.get(SAFETY)
         if raw is None:
@@ -161,25 +157,33 @@ class ChainStore:
         rec = parse(raw)
         return int(rec["voted"]), QuorumCertificate.from_wire(rec["high_qc"])
 
-    def pending_blocks(self, above: int) -> list[Block]:
-        """Accepted, uncommitted proposals above height ``above`` (for the engine at start)."""
-        out = []
+    def pending_blocks(self, above: int) -> list[tuple[Block, list[dict[str, Any]]]]:
+        """Accepted, uncommitted proposals above height ``above`` with the transaction bodies
+        saved with them (for the engine at start)."""
+        out: list[tuple[Block, list[dict[str, Any]]]] = []
         self._pending = set()
         for key, raw in self.store.iterate(b"P"):
             self._pending.add(key)
             if int.from_bytes(key[1:9], "big") > above:
-                out.append(Block.from_wire(parse(raw)))
+                rec = parse(raw)
+                if "header" in rec:  # written before bodies were kept with the block
+                    out.append((Block.from_wire(rec), []))
+                else:
+                    out.append((Block.from_wire(rec["block"]), list(rec["txs"])))
         return out
 
     # ------------------------------------------------------------ writes
-    def save_pending(self, block: Block) -> None:
+    def save_pending(self, block: Block, txs: Sequence[Transaction] = ()) -> None:
+        """Keep an accepted proposal and the bodies of its transactions (canonical
+        ``{"block", "txs"}``) until its height is committed."""
         key = b"P" + _h8(block.height) + block.hash
         if self._pending is None:
             self.pending_blocks(0)
         assert self._pending is not None
         if key not in self._pending:
             self._pending.add(key)
-            self.store.write({key: canonical(block.wire(), check=False)})
+            self.store.write({key: b'{"block":' + canonical(block.wire(), check=False) + b',"txs":['
+                              + b",".join(t.encode() for t in txs) + b"]}"})
 
     def prune_pending(self, committed: int) -> None:
         if self._pending is None:
@@ -240,7 +244,7 @@ class ChainStore:
 
     @staticmethod
     def commit_records(block: Block, qc: QuorumCertificate, txs: Sequence[Transaction],
-                       receipts: Sequence[Receipt],
+                       receipts: Sequence[Receipt], results_root: bytes,
                        admin_types: Collection[str] = ()) -> Mapping[bytes, bytes]:
         h = block.height
         time_ms = int(block.header.get("time", 0))
@@ -251,6 +255,7 @@ class ChainStore:
                             + canonical(qc.wire(), check=False) + b',"receipts":['
                             + b",".join(r.canonical() for r in receipts) + b"]}"),
             b"H" + block.hash: _h8(h),
+            b"R" + _h8(h): results_root,
             HEAD: _h8(h),
         }
         for i, (tx, r) in enumerate(zip(txs, receipts, strict=True)):

@@ -23,14 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..codec import canonical
 from ..consensus.engine import genesis_block
 from ..consensus.types import Block, Signer, Validator, ValidatorSet
-from ..crypto import Certificate, SM2PrivateKey
+from ..crypto import Certificate, CertificateError, SM2PrivateKey, sm3
 from ..crypto.ca import ConsortiumCA, atomic_write
+from ..crypto.suite import get_suite
 from ..errors import LedgerError
 from ..state.smt import SparseMerkleTree
 from ..state.store import MemoryStore
-from .governance import Governance
+from .governance import ChainParams, Governance
 from .runtime import Params, chain_params
 
 DEFAULT_CHAIN = "rongxin-local"
@@ -44,6 +46,25 @@ LOCAL_LAYOUT = (("sup1", "supervisor", "Provincial Supervisory Centre"),
 
 class ConfigError(LedgerError):
     """A consortium or node folder is missing, incomplete or inconsistent."""
+
+
+CHAIN_SUITE = "sm"  # the crypto suite a chain records in its genesis (ledger.crypto.suite)
+
+
+def _chain_params(params: Params, extra: dict[str, int]) -> ChainParams:
+    return chain_params(params, exit_delay=int(extra.get("exit_delay", 10)),
+                        missed_turns_limit=int(extra.get("missed_turns_limit", 100)))
+
+
+def with_genesis_fields(block: Block, params: ChainParams, root_pem: bytes | None, suite: str) -> Block:
+    """The genesis block whose hash also covers the chain parameters, the consortium root
+    certificate and the crypto suite (genesis format 2, docs/transactions.md): two nodes agree
+    on the genesis hash only if they agree on all three."""
+    get_suite(suite)  # a suite this build knows
+    fields = {"params": sm3(canonical(params.wire())).hex(),
+              "root_certificate": Certificate.load(root_pem).fingerprint if root_pem else "",
+              "suite": suite}
+    return Block.make({**block.header, **fields}, [])
 
 
 @dataclass(frozen=True)
@@ -106,24 +127,27 @@ class Genesis:
             raw = json.loads(Path(path).read_text())
             vset = ValidatorSet.from_wire(raw["validators"])
             params = Params(**raw["params"])
+            root = raw.get("root_certificate")
+            root_pem = root.encode() if root else None
+            extra = dict(raw.get("governance") or {})
             block = genesis_block(raw["chain"], vset, bytes.fromhex(raw["app_root"]), raw["time"])
+            if raw.get("format", 1) >= 2:
+                suite = raw.get("suite")
+                if suite != CHAIN_SUITE:
+                    raise ConfigError(f"{path}: the chain's crypto suite is {suite!r}; nodes run {CHAIN_SUITE!r}")
+                block = with_genesis_fields(block, _chain_params(params, extra), root_pem, suite)
             if block.hash.hex() != raw["hash"]:
                 raise ConfigError(f"{path}: the genesis block hash does not match its contents")
-            root = raw.get("root_certificate")
-            return cls(raw["chain"], vset, params, block, root.encode() if root else None,
-                       dict(raw.get("governance") or {}))
+            return cls(raw["chain"], vset, params, block, root_pem, extra)
         except FileNotFoundError:
             raise ConfigError(f"no genesis file at {path}") from None
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, CertificateError) as exc:
             raise ConfigError(f"{path} is damaged: {exc}") from None
-
 
     def make_governance(self) -> Governance:
         """The governance state machine every node of this chain runs alike."""
-        extra = self.governance or {}
-        params = chain_params(self.params, exit_delay=int(extra.get("exit_delay", 10)),
-                              missed_turns_limit=int(extra.get("missed_turns_limit", 100)))
-        return Governance(self.chain, self.vset, params, self.root_certificate)
+        return Governance(self.chain, self.vset, _chain_params(self.params, self.governance or {}),
+                          self.root_certificate)
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -177,11 +201,13 @@ def init_local_consortium(data: str | Path, *, chain: str = DEFAULT_CHAIN, host:
     vset = ValidatorSet(tuple(validators))
     p = params or Params()
     empty_root = SparseMerkleTree(MemoryStore()).root()
-    block = genesis_block(chain, vset, empty_root, time_ms)
-    genesis = {"chain": chain, "validators": vset.wire(), "app_root": empty_root.hex(), "time": time_ms,
-               "params": {k: getattr(p, k) for k in p.__dataclass_fields__}, "hash": block.hash.hex(),
-               "root_certificate": ca.root.to_pem().decode(),
-               "governance": {"exit_delay": 10, "missed_turns_limit": 100}}
+    extra = {"exit_delay": 10, "missed_turns_limit": 100}
+    block = with_genesis_fields(genesis_block(chain, vset, empty_root, time_ms), _chain_params(p, extra),
+                                ca.root.to_pem(), CHAIN_SUITE)
+    genesis = {"format": 2, "chain": chain, "validators": vset.wire(), "app_root": empty_root.hex(),
+               "time": time_ms, "params": {k: getattr(p, k) for k in p.__dataclass_fields__},
+               "hash": block.hash.hex(), "root_certificate": ca.root.to_pem().decode(), "suite": CHAIN_SUITE,
+               "governance": extra}
     # written last: its presence marks a complete consortium folder
     atomic_write(data / "genesis.json", json.dumps(genesis, indent=2).encode())
     return data

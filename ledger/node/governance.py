@@ -60,7 +60,7 @@ from ..codec import EncodingError, canonical, hexbytes, parse
 from ..consensus.errors import InvalidMessage
 from ..consensus.types import Block, Validator, ValidatorSet, check_signature, proposal_bytes, vote_bytes
 from ..contracts import lifecycle
-from ..contracts.context import Context, Refused, TxType, account_of, legacy
+from ..contracts.context import Context, Refused, TxType, account_of, handler_from_writes
 from ..crypto import Certificate, CryptoError, sm3, verify_certificate
 from ..crypto.keycache import KeyCache
 from ..tx import Transaction
@@ -200,7 +200,7 @@ class Governance:
 
     def types(self) -> dict[str, TxType]:
         """The governance transaction types: administrative, run in block order."""
-        return {name: TxType(legacy(fn), admin=True) for name, fn in self.handlers().items()}
+        return {name: TxType(handler_from_writes(fn), admin=True) for name, fn in self.handlers().items()}
 
     def handlers(self) -> dict[str, Callable[[Transaction, Reader], Mapping[bytes, bytes | None]]]:
         return {"gov.propose": self.propose, "gov.vote": self.vote, "node.join": self.join,

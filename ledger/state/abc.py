@@ -1,41 +1,20 @@
 """The interfaces of the state layer, gathered and documented in one place.
 
-Owns the contracts between the parts: ``KVStore`` (the embedded store), ``AuthenticatedState``
-(versioned key-value state with a root and proofs) and ``Application`` (what the consensus
-engine calls, in the manner of CometBFT's ABCI), plus the small result types they return.
-Must not hold implementations: ``store``, ``smt`` and ``machine`` implement these.
-
-Which results must be identical on every honest node (the *Deterministic* column of ABCI):
-
-=================  =============  =================================================
-method             deterministic  why
-=================  =============  =================================================
-check_tx           no             mempool admission; may depend on local state/time
-execute_block      yes            its ``state_root`` goes into the next block header
-commit             yes            persists exactly what ``execute_block`` staged
-query              yes            value and proof for a committed height
-info               yes            after restart, says where to resume replay
-=================  =============  =================================================
+Owns the contracts between the parts: ``KVStore`` (the embedded store) and
+``AuthenticatedState`` (versioned key-value state with a root and proofs). Must not hold
+implementations: ``store`` and ``smt`` implement these. The application interface the node
+runs under consensus (CometBFT's ABCI shape) is ``ledger.node.abci.Application``.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
-from typing import NamedTuple, Protocol, runtime_checkable
+from collections.abc import Iterator, Mapping
+from typing import Protocol, runtime_checkable
 
 from .proof import Proof
 
-__all__ = [
-    "AppInfo",
-    "Application",
-    "AuthenticatedState",
-    "BlockResult",
-    "CheckResult",
-    "KVStore",
-    "QueryResult",
-    "Receipt",
-]
+__all__ = ["AuthenticatedState", "KVStore"]
 
 
 @runtime_checkable
@@ -107,71 +86,3 @@ class AuthenticatedState(ABC):
     @abstractmethod
     def prune(self, keep_last: int) -> int:
         """Forget versions older than the last ``keep_last``; return how many nodes were deleted."""
-
-
-class CheckResult(NamedTuple):
-    """Whether a transaction may enter the mempool, and if not, why (for the submitter)."""
-
-    ok: bool
-    reason: str
-
-
-class Receipt(NamedTuple):
-    """The outcome of one transaction of a block. ``code`` 0 is success."""
-
-    tx_index: int
-    code: int
-    info: str
-
-
-class BlockResult(NamedTuple):
-    """What ``execute_block`` returns: the staged state root and one receipt per transaction."""
-
-    state_root: bytes
-    receipts: tuple[Receipt, ...]
-
-
-class QueryResult(NamedTuple):
-    """A value at a committed height (``None``: absent) with its proof against that root."""
-
-    value: bytes | None
-    proof: Proof
-    height: int
-    root: bytes
-
-
-class AppInfo(NamedTuple):
-    """The last committed height (0: none yet) and the state root at it."""
-
-    last_height: int
-    last_root: bytes
-
-
-class Application(ABC):
-    """What the consensus engine calls. Heights start at 1 and are contiguous.
-
-    Life of a block: ``execute_block(h, txs)`` stages the block's effects and returns the
-    state root; ``commit()`` persists them atomically with the block. Executing height ``h``
-    again before ``commit`` discards the earlier staging. On start, the engine calls
-    ``info()`` and replays committed blocks above ``last_height``.
-    """
-
-    @abstractmethod
-    def info(self) -> AppInfo:
-        """The last committed height and root."""
-
-    @abstractmethod
-    def check_tx(self, tx: bytes) -> CheckResult:
-        """Cheap admission check of an opaque transaction; must not change state."""
-
-    @abstractmethod
-    def execute_block(self, height: int, txs: Sequence[bytes]) -> BlockResult:
-        """Execute ``txs`` in order as block ``height`` (= last committed + 1), staging the result."""
-
-    @abstractmethod
-    def commit(self) -> AppInfo:
-        """Persist the staged block atomically; return the new last height and root."""
-
-    @abstractmethod
-    def query(self, key: bytes, height: int | None = None) -> QueryResult:
-        """The value of ``key`` at committed ``height`` (default: last) with a proof."""

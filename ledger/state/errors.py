@@ -41,8 +41,9 @@ class MalformedProof(StateError):
     """A proof that does not parse (wrong JSON shape, bad hex, wrong lengths)."""
 
 
-class InvalidTransaction(StateError):
-    """A transaction the application rejects; the message says why."""
+class TransactionRejected(StateError):
+    """A transaction the application rejects; the message says why. (Distinct from
+    ``ledger.tx.InvalidTransaction``, a transaction that does not decode or verify.)"""
 
 
 class InvalidArgument(StateError):

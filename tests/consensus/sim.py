@@ -202,12 +202,14 @@ class Network:
     def crash(self, node_id: str) -> None:
         self.nodes[node_id].alive = False
 
-    def restart(self, node_id: str) -> None:
-        """A new engine from what the node persisted and committed (kill -9 semantics)."""
+    def restart(self, node_id: str, known_blocks: list[Block] | None = None) -> None:
+        """A new engine from what the node persisted and committed (kill -9 semantics), with
+        the uncommitted blocks it had saved (``known_blocks``), if any."""
         old = self.nodes[node_id]
         voted, high_qc = old.persisted or (0, None)
         committed = old.committed[-1] if old.committed else None
-        engine = self._engine(old.signer, committed=committed, highest_voted_view=voted, high_qc=high_qc)
+        engine = self._engine(old.signer, committed=committed, highest_voted_view=voted, high_qc=high_qc,
+                              known_blocks=known_blocks)
         if isinstance(engine.payload, WorkPayload) and committed is not None:
             engine.payload.executed = committed[0].height
         node = Node(node_id, engine, old.signer, committed=list(old.committed), persisted=old.persisted)

@@ -21,8 +21,8 @@ from ledger.contracts.context import Context, Event, Refused, account_of
 from ledger.contracts.parallel import ParallelExecutor
 from ledger.crypto import SM2PrivateKey
 from ledger.crypto.merkle import merkle_root
+from ledger.node.abci import BAD_PAYLOAD, OK, Receipt
 from ledger.node.app import LedgerApp
-from ledger.node.chainstore import BAD_PAYLOAD, OK, Receipt
 from ledger.state.store import MemoryStore
 from ledger.tx import Transaction
 
@@ -572,9 +572,9 @@ class Chain:
     def block(self, txs: list[Transaction], time_ms: int = 0) -> list[Receipt]:
         self.height += 1
         b, qc = block_for(self.height, txs, time_ms)
-        _, receipts = self.app.execute(self.height, txs, b)
-        self.app.commit(b, qc, txs, receipts)
-        return receipts
+        res = self.app.execute_block(b, txs)
+        self.app.commit(b, qc, txs, res)
+        return res.receipts
 
 
 def signed(key: SM2PrivateKey, type_: str, payload: dict[str, Any]) -> Transaction:

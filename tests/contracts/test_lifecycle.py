@@ -15,8 +15,8 @@ from ledger.codec import parse
 from ledger.contracts.context import account_of
 from ledger.contracts.lifecycle import contract_history, contract_info, k_state
 from ledger.contracts.wasm import compile_wat, example
+from ledger.node.abci import BAD_PAYLOAD, OK
 from ledger.node.app import standard_types
-from ledger.node.chainstore import BAD_PAYLOAD, OK
 from ledger.node.governance import ChainParams
 from tests.node.test_governance import World
 
@@ -63,9 +63,10 @@ class Chain(World):
                   "justify": {"view": self.view - 1}, "proposer": vset.leader(self.view), "txs": "",
                   "count": len(txs), "exec": {}, "validators": vset.digest().hex(), "time": self.time_ms}
         block = Block.make(header, [t.id for t in txs])
-        _root, receipts = self.app.execute(self.height, list(txs), block)
+        res = self.app.execute_block(block, list(txs))
+        receipts = res.receipts
         self.app.commit(block, QuorumCertificate("gov-chain", self.height, self.view, block.hash, ()),
-                        list(txs), receipts)
+                        list(txs), res)
         return receipts
 
     def approve(self, name: str, version: int) -> str:

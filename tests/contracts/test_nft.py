@@ -14,7 +14,7 @@ from ledger.codec import parse
 from ledger.contracts import nft
 from ledger.contracts.context import Event, account_of
 from ledger.contracts.parallel import ParallelExecutor
-from ledger.node.chainstore import BAD_PAYLOAD, OK
+from ledger.node.abci import BAD_PAYLOAD, OK
 from ledger.tx import Transaction
 from tests.contracts.test_ft import (
     ALICE,

@@ -22,8 +22,8 @@ from ledger.contracts.context import Context, Refused, TxType
 from ledger.contracts.parallel import ParallelExecutor, components, pack, plan
 from ledger.crypto import SM2PrivateKey
 from ledger.crypto.merkle import merkle_root
+from ledger.node.abci import OK, Receipt
 from ledger.node.app import DEFAULT_HANDLERS, LedgerApp
-from ledger.node.chainstore import OK, Receipt
 from ledger.state.store import MemoryStore
 from ledger.tx import Transaction
 
@@ -186,8 +186,9 @@ class Chain:
         header = dict(self.parent.header, height=height, view=height, parent=self.parent.hash.hex(),
                       txs=merkle_root(ids).hex(), count=len(ids), time=1_700_000_000_000 + height)
         block = Block.make(header, ids)
-        root, receipts = self.app.execute(height, txs, block)
-        self.app.commit(block, QuorumCertificate(CHAIN, height, height, block.hash, ()), txs, receipts)
+        res = self.app.execute_block(block, txs)
+        root, receipts = res.state_root, res.receipts
+        self.app.commit(block, QuorumCertificate(CHAIN, height, height, block.hash, ()), txs, res)
         self.parent = block
         return root, receipts
 

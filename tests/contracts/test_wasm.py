@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from ledger.consensus.types import Block
 from ledger.contracts.context import MAX_EVENTS_PER_TX, Context, NotPrefetched, Refused, TxType, account_of
 from ledger.contracts.wasm import (
     EXAMPLES_DIR,
@@ -30,8 +31,8 @@ from ledger.contracts.wasm import (
     example,
     validate_module,
 )
+from ledger.node.abci import BAD_PAYLOAD, OK
 from ledger.node.app import DEFAULT_CALL_FUEL, LedgerApp
-from ledger.node.chainstore import BAD_PAYLOAD, OK
 from ledger.state.store import MemoryStore
 from ledger.tx import Transaction
 
@@ -421,7 +422,7 @@ def test_in_a_block_a_failing_call_fails_alone(rt: WasmRuntime) -> None:
            tx(payload={"c": "bad", "m": "trap"}),
            tx(payload={"c": "bad", "m": "loop", "fuel": 5000}),
            tx(payload={"c": "work", "m": "work", "args": {"from": "b", "to": "c", "amount": 1, "rounds": 10}})]
-    _, receipts = app.execute(1, txs)
+    receipts = app.execute_block(Block.make({"height": 1, "time": 0}, [t.id for t in txs]), txs).receipts
     codes_infos = [(r.code, r.info) for r in receipts]
     limit = DEFAULT_CALL_FUEL
     assert codes_infos[1:4] == [(BAD_PAYLOAD, f"out of fuel: used {limit} of {limit}"),

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from api.cluster import api_ok, start_node
-from ledger.crypto.transport import tls_context
+from ledger.crypto.tls import tls_context
 from ledger.net.transport import MESSAGE, frame
 from ledger.node.config import init_local_consortium
 from ledger.node.runtime import Params

@@ -112,6 +112,9 @@ def test_up_api_kill_restart_down(cluster, rx) -> None:
     proc = rx("down", "--data", str(data), timeout=120)
     assert proc.returncode == 0
     assert not any(get_ok(a) for a in apis.values())
+    # a clean stop logs no traceback (no CancelledError from connection handlers)
+    for log_file in sorted((data / "nodes").glob("*/node.log")):
+        assert "Traceback" not in log_file.read_text(), f"{log_file} holds a traceback"
 
     # the whole consortium stopped in the middle of consensus and started again resumes the
     # same chain (a QC's block that no node had committed survives in each node's store)

@@ -20,8 +20,8 @@ from ledger.consensus.types import (
 )
 from ledger.crypto import SM2PrivateKey
 from ledger.crypto.ca import ConsortiumCA
+from ledger.node.abci import BAD_PAYLOAD, OK
 from ledger.node.app import LedgerApp
-from ledger.node.chainstore import BAD_PAYLOAD, OK
 from ledger.node.governance import ChainParams, Governance
 from ledger.state.store import MemoryStore
 from ledger.tx import Transaction
@@ -58,8 +58,9 @@ class World:
                   "justify": {"view": justify_view}, "proposer": vset.leader(self.view), "txs": "",
                   "count": len(txs), "exec": {}, "validators": vset.digest().hex(), "time": self.time_ms}
         block = Block.make(header, [t.id for t in txs])
-        _root, receipts = self.app.execute(self.height, list(txs), block)
-        self.app.commit(block, QuorumCertificate(CHAIN, self.height, self.view, block.hash, ()), list(txs), receipts)
+        res = self.app.execute_block(block, list(txs))
+        receipts = res.receipts
+        self.app.commit(block, QuorumCertificate(CHAIN, self.height, self.view, block.hash, ()), list(txs), res)
         return [(r.code, r.info) for r in receipts]
 
     def vset_at(self, height: int) -> ValidatorSet:

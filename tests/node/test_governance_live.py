@@ -14,7 +14,7 @@ from ledger.consensus.engine import genesis_block
 from ledger.consensus.types import Signer, Validator, ValidatorSet
 from ledger.crypto import SM2PrivateKey
 from ledger.crypto.ca import ConsortiumCA
-from ledger.crypto.transport import tls_context
+from ledger.crypto.tls import tls_context
 from ledger.net.transport import PeerNetwork
 from ledger.node.app import LedgerApp
 from ledger.node.governance import Governance

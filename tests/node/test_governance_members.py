@@ -11,8 +11,8 @@ import pytest
 
 from ledger.contracts.context import account_of
 from ledger.crypto import SM2PrivateKey
+from ledger.node.abci import BAD_PAYLOAD, OK
 from ledger.node.app import LedgerApp
-from ledger.node.chainstore import BAD_PAYLOAD, OK
 from ledger.node.governance import ChainParams, Governance
 from ledger.state.store import MemoryStore
 
@@ -202,7 +202,7 @@ def test_one_user_on_two_chains(tmp_path: Path) -> None:
     header = {"chain": "second-chain", "height": 1, "view": 1, "parent": "00" * 32, "justify": {"view": 0},
               "proposer": w.vset.leader(1), "txs": "", "count": 1, "exec": {}, "validators": w.vset.digest().hex(),
               "time": w.time_ms}
-    _root, receipts = app2.execute(1, [tx2], Block.make(header, [tx2.id]))
+    receipts = app2.execute_block(Block.make(header, [tx2.id]), [tx2]).receipts
     assert receipts[0].code == OK, receipts[0].info
     acct = account_of(key.public_key().point)
     assert w.gov.user(w.app.read, acct) is not None

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from ledger.codec import canonical
-from ledger.state.machine import KVApplication
 from ledger.state.store import LMDBStore
+from tests.state.machine import KVApplication
 
 TXS_PER_BLOCK = 1500
 KEY_SPACE = 20_000

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.state.buffer import StateBuffer
 from ledger.state.errors import InvalidArgument
 from ledger.state.smt import SparseMerkleTree
 from ledger.state.store import MemoryStore
 
+from .buffer import StateBuffer
 from .reference import reference_root
 
 

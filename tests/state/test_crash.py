@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from ledger.state.machine import KVApplication
 from ledger.state.store import LMDBStore, MemoryStore
 
 from .crash_writer import block_txs
+from .machine import KVApplication
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 REPO = Path(__file__).resolve().parents[2]

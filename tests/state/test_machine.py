@@ -8,12 +8,11 @@ import pytest
 
 from ledger.codec import canonical
 from ledger.crypto.merkle import merkle_root
-from ledger.state.abc import Application
 from ledger.state.errors import HeightOutOfOrder, PendingChanges, VersionNotFound
-from ledger.state.machine import BaseApplication, KVApplication
 from ledger.state.proof import EMPTY_HASH, Proof, verify_proof
 from ledger.state.store import LMDBStore, MemoryStore
 
+from .machine import Application, BaseApplication, KVApplication
 from .reference import reference_root
 
 

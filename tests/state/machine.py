@@ -1,4 +1,5 @@
-"""The state machines the consensus engine drives through ``abc.Application``.
+"""Reference state machines behind a bytes-in, bytes-out ``Application``, used by the tests only
+(the node runs ``ledger.node.app.LedgerApp``).
 
 Owns ``BaseApplication`` (accepts everything, keeps no state: for testing the engine
 alone) and ``KVApplication``, the reference application: transactions are canonical JSON
@@ -11,21 +12,84 @@ belongs to the transaction layer) nor talk to the network.
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from ledger.codec import EncodingError, canonical, parse
 from ledger.crypto.merkle import merkle_root
-
-from .abc import AppInfo, Application, BlockResult, CheckResult, KVStore, QueryResult, Receipt
-from .errors import HeightOutOfOrder, PendingChanges, VersionNotFound
-from .proof import EMPTY_HASH, Proof
-from .smt import SparseMerkleTree
+from ledger.node.abci import Receipt
+from ledger.state.abc import KVStore
+from ledger.state.errors import HeightOutOfOrder, PendingChanges, VersionNotFound
+from ledger.state.proof import EMPTY_HASH, Proof
+from ledger.state.smt import SparseMerkleTree
 
 BLOCK_PREFIX = b"B"
 MAX_KV_TX_BYTES = 64 * 1024
 CODE_OK = 0
 CODE_REJECTED = 1
+
+
+# the bytes-in, bytes-out application interface these reference machines implement (the
+# node's own interface is ledger.node.abci.Application)
+class CheckResult(NamedTuple):
+    """Whether a transaction may enter the mempool, and if not, why (for the submitter)."""
+
+    ok: bool
+    reason: str
+
+
+class BlockResult(NamedTuple):
+    """What ``execute_block`` returns: the staged state root and one receipt per transaction."""
+
+    state_root: bytes
+    receipts: tuple[Receipt, ...]
+
+
+class QueryResult(NamedTuple):
+    """A value at a committed height (``None``: absent) with its proof against that root."""
+
+    value: bytes | None
+    proof: Proof
+    height: int
+    root: bytes
+
+
+class AppInfo(NamedTuple):
+    """The last committed height (0: none yet) and the state root at it."""
+
+    last_height: int
+    last_root: bytes
+
+
+class Application(ABC):
+    """What the consensus engine calls. Heights start at 1 and are contiguous.
+
+    Life of a block: ``execute_block(h, txs)`` stages the block's effects and returns the
+    state root; ``commit()`` persists them atomically with the block. Executing height ``h``
+    again before ``commit`` discards the earlier staging. On start, the engine calls
+    ``info()`` and replays committed blocks above ``last_height``.
+    """
+
+    @abstractmethod
+    def info(self) -> AppInfo:
+        """The last committed height and root."""
+
+    @abstractmethod
+    def check_tx(self, tx: bytes) -> CheckResult:
+        """Cheap admission check of an opaque transaction; must not change state."""
+
+    @abstractmethod
+    def execute_block(self, height: int, txs: Sequence[bytes]) -> BlockResult:
+        """Execute ``txs`` in order as block ``height`` (= last committed + 1), staging the result."""
+
+    @abstractmethod
+    def commit(self) -> AppInfo:
+        """Persist the staged block atomically; return the new last height and root."""
+
+    @abstractmethod
+    def query(self, key: bytes, height: int | None = None) -> QueryResult:
+        """The value of ``key`` at committed ``height`` (default: last) with a proof."""
 
 
 class BaseApplication(Application):
@@ -45,7 +109,7 @@ class BaseApplication(Application):
         if height != self._height + 1:
             raise HeightOutOfOrder(f"the next block height is {self._height + 1}, not {height}")
         self._staged = height
-        return BlockResult(EMPTY_HASH, tuple(Receipt(i, CODE_OK, "") for i in range(len(txs))))
+        return BlockResult(EMPTY_HASH, tuple(Receipt(CODE_OK, "") for i in range(len(txs))))
 
     def commit(self) -> AppInfo:
         if self._staged is None:
@@ -121,14 +185,14 @@ class KVApplication(Application):
             try:
                 key, value = parse_kv_tx(tx)
             except ValueError as exc:
-                receipts.append(Receipt(i, CODE_REJECTED, str(exc)))
+                receipts.append(Receipt(CODE_REJECTED, str(exc)))
                 continue
             updates[key] = value
-            receipts.append(Receipt(i, CODE_OK, ""))
+            receipts.append(Receipt(CODE_OK, ""))
         root = self._tree.apply(height, updates)
         self._staged_block = canonical({
             "height": height,
-            "receipts": [[r.tx_index, r.code, r.info] for r in receipts],
+            "receipts": [[i, r.code, r.info] for i, r in enumerate(receipts)],
             "state_root": root.hex(),
             "tx_root": merkle_root(txs).hex(),
             "txs": [bytes(tx).hex() for tx in txs],

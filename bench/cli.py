@@ -1,10 +1,16 @@
-"""``rongxin bench …``: benchmarks that print JSON (never part of the test suite)."""
+"""``rongxin bench …``: benchmarks that print JSON (never part of the test suite).
+
+The product never imports ``bench`` (an import-linter contract): this group reaches the
+``rongxin`` command through the ``rongxin.cli`` entry point declared in pyproject.toml.
+"""
 
 from __future__ import annotations
 
+import sys
+
 import click
 
-from .io import emit, table
+from api.cli.io import emit, table
 
 
 @click.group()
@@ -95,5 +101,19 @@ def bench_contracts(n_txs: int, accounts: int, conflicts: float, work_ms: float,
     print(table([(k, str(v)) for k, v in result.items() if not isinstance(v, dict)], ("figure", "value")))
 
 
+@bench.command("fingerprint")
+@click.option("--scale", type=click.Choice(["small", "full"]), default="small", show_default=True,
+              help="small: minutes; full: the whole media set.")
+@click.option("--no-install", is_flag=True, help="Do not apt-get install the media packages.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def bench_fingerprint(scale: str, no_install: bool, as_json: bool) -> None:
+    """Recall per transform, false positives, offsets, speed and index size (see docs/fingerprints.md)."""
+    from bench.fingerprint import main as bench_main
+
+    args = ["--scale", scale] + (["--no-install"] if no_install else []) + (["--json"] if as_json else [])
+    sys.exit(bench_main(args))
+
+
 def register(group: click.Group) -> None:
+    """The ``rongxin.cli`` entry point: adds ``bench`` to the ``rongxin`` group."""
     group.add_command(bench)

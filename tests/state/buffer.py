@@ -1,4 +1,5 @@
-"""The writes of one block before they reach the state tree, with nested snapshots.
+"""The writes of one block before they reach the state tree, with nested snapshots (used by the
+tests only: the node's application stages writes in ``ledger.contracts.context.Context``).
 
 Owns ``StateBuffer``: a read-through overlay over one committed version of an
 ``AuthenticatedState`` that records sets and deletes in a journal, so that a transaction
@@ -11,8 +12,8 @@ from __future__ import annotations
 
 from typing import cast
 
-from .abc import AuthenticatedState
-from .errors import InvalidArgument
+from ledger.state.abc import AuthenticatedState
+from ledger.state.errors import InvalidArgument
 
 _ABSENT = object()
 
