@@ -14,9 +14,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from ledger.contracts.context import account_of
 from ledger.crypto import SM2PrivateKey
+from ledger.crypto.ca import ConsortiumCA
 from ledger.errors import LedgerError
 from ledger.tx import Transaction
 
@@ -107,3 +110,66 @@ class LedgerClient:
 
     def submit_and_wait(self, type_: str, payload: dict[str, Any], timeout: float = 60.0) -> dict[str, Any]:
         return self.wait(self.submit(self.build(type_, payload)), timeout)
+
+
+# ------------------------------------------------------------ users (a permissioned chain)
+def registration(ca: ConsortiumCA, key: SM2PrivateKey, *, chain: str, org: str, expiry: int,
+                 role: str = "user", name: str | None = None) -> Transaction:
+    """A ``user.register`` transaction for ``key``, carrying a user certificate the consortium
+    CA ``ca`` issues now for organisation ``org`` (a member of the consortium)."""
+    account = account_of(key.public_key().point)
+    cert = ca.issue(kind="user", name=name or f"user-{account[:16]}", org=org, role=role,
+                    public_key=key.public_key())
+    return Transaction.build(key, chain=chain, type="user.register",
+                             payload={"certificate": cert.to_pem().decode()}, expiry=expiry)
+
+
+def register_users(api: str, data: str | Path, keys: Sequence[SM2PrivateKey], *, org: str | None = None,
+                   timeout: float = 120.0) -> list[str]:
+    """Bind ``keys`` to user certificates of the consortium in folder ``data`` (its CA in
+    ``data/ca``; ``org`` defaults to the organisation of the first genesis validator) on the
+    chain served at ``api``, and wait until every registration is committed. On a chain that
+    is permissioned (the default) a key transacts only once registered. Returns the accounts;
+    raises ``ClientError`` if a registration is refused."""
+    data = Path(data)
+    if org is None:
+        org = str(json.loads((data / "genesis.json").read_text())["validators"][0]["org"])
+    ca = ConsortiumCA(data / "ca")
+    client = LedgerClient(api)
+    status = client.status()
+    txs = [registration(ca, k, chain=str(status["chain"]), org=org, expiry=int(status["height"]) + DEFAULT_TTL_BLOCKS)
+           for k in keys]
+    for i in range(0, len(txs), 500):
+        for res in client.submit_many(txs[i:i + 500]):
+            if res.get("accepted") is False:
+                raise ClientError(f"user.register refused: {res.get('reason')}")
+    top = 0
+    for tx in txs:
+        rec = client.wait(tx.id_hex, timeout)
+        receipt = rec["receipt"]
+        if receipt["code"] != 0 and "already registered" not in receipt["info"]:
+            raise ClientError(f"user.register of {account_of(tx.sender)} refused: {receipt['info']}")
+        top = max(top, int(rec.get("height", 0)))
+    _settle(data, top)
+    return [account_of(k.public_key().point) for k in keys]
+
+
+def _settle(data: Path, height: int, timeout: float = 30.0) -> None:
+    """Wait (at most ``timeout`` s in all) until every node of the running consortium
+    (``data/cluster.json``, when present) that answers has committed ``height``: each node's
+    mempool admits a user only once it has committed the registration. Nodes that do not
+    answer or do not get there in time are left as they are."""
+    try:
+        nodes = json.loads((data / "cluster.json").read_text())["nodes"]
+    except (OSError, ValueError, KeyError):
+        return
+    deadline = time.monotonic() + timeout
+    for node in nodes:
+        peer = LedgerClient(str(node["api"]), timeout=2.0)
+        while time.monotonic() < deadline:
+            try:
+                if int(peer.status()["height"]) >= height:
+                    break
+            except (ClientError, KeyError, ValueError):
+                pass
+            time.sleep(0.1)

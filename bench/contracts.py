@@ -36,17 +36,21 @@ import json
 import os
 import random
 import statistics
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
+from api.sdk import registration
 from ledger.consensus.types import Block, QuorumCertificate, Validator, ValidatorSet
 from ledger.contracts.parallel import ParallelExecutor
 from ledger.contracts.registry import contract_types, parallel_types
 from ledger.contracts.wasm import example
 from ledger.crypto import SM2PrivateKey
+from ledger.crypto.ca import ConsortiumCA
+from ledger.governance import ChainParams, Governance
 from ledger.node.abci import OK, Receipt
 from ledger.node.app import LedgerApp
-from ledger.node.governance import ChainParams, Governance
 from ledger.state.store import MemoryStore
 from ledger.tx import Transaction
 
@@ -68,7 +72,13 @@ class BenchChain:
         # calls of ~1 ms are ~13 million fuel each: above the default per-call cap, and 2,000 of
         # them above the default block budget
         params = ChainParams(max_call_fuel=1_000_000_000, max_block_fuel=1_000_000_000_000, max_block_txs=100_000)
-        self.gov = Governance(CHAIN, vset, params, None)
+        # a permissioned chain: the callers are users bound to certificates of the chain's CA
+        self.time_ms = int(time.time() * 1000)
+        with tempfile.TemporaryDirectory(prefix="rongxin-bench-ca-") as tmp:
+            ca = ConsortiumCA.init(Path(tmp) / "ca", "Bench Consortium")
+            root = ca.root.to_pem()
+            self.registrations = [registration(ca, k, chain=CHAIN, org="bench", expiry=10**9) for k in self.users]
+        self.gov = Governance(CHAIN, vset, params, root)
         self.app = LedgerApp(MemoryStore(), contract_types(), governance=self.gov, precomputer=executor)
         self.executor = executor
         self.nonce = 0
@@ -84,7 +94,7 @@ class BenchChain:
         height = self.app.height + 1
         header = {"chain": CHAIN, "height": height, "view": height, "parent": self.parent,
                   "justify": {"view": height - 1}, "proposer": "s1", "txs": "", "count": len(txs),
-                  "exec": {}, "validators": "", "time": 1_700_000_000_000 + height * 1000}
+                  "exec": {}, "validators": "", "time": self.time_ms + height * 1000}
         return Block.make(header, [t.id for t in txs])
 
     def run(self, txs: list[Transaction], *, parallel: bool = True) -> list[Receipt]:
@@ -115,6 +125,7 @@ class BenchChain:
                                          "fuel": fuel}, self.users[user % len(self.users)])
 
     def install(self) -> None:
+        self.run(self.registrations)
         code = base64.b64encode(example(CONTRACT)).decode()
         self.run([self.tx("contract.upload", {"name": CONTRACT, "code": code, "description": "benchmark"})])
         action = {"kind": "contract.approve", "contract": CONTRACT, "version": 1}

@@ -1,7 +1,8 @@
 """``rongxin bench ledger``: committed TPS and commit latency of the local consortium.
 
 The load generator is this process; the nodes are their own processes. All transactions
-are signed before the measured window. One client thread per validator posts batches of
+are signed before the measured window, and their 64 senders registered as users of a member
+organisation before it (the chain is permissioned). One client thread per validator posts batches of
 ``--batch`` transactions, together at most ``--in-flight`` transactions outstanding (and at
 most ``--rate`` per second); a validator that does not answer (e.g. killed) is skipped and
 the batch retried at the next. A transaction's submission time is when its batch is sent. A poller reads committed blocks from one validator and stamps each transaction's
@@ -172,15 +173,16 @@ def _wait_committed(api: str, txs: list[Transaction], timeout: float = 120) -> N
             time.sleep(0.1)
 
 
-def _workload(kind: str, api: str, keys: list[SM2PrivateKey], n_txs: int, expiry: int) -> list[Transaction]:
-    """The measured transactions, signed before the measured window (setup committed first)."""
+def _workload(kind: str, api: str, keys: list[SM2PrivateKey], n_txs: int, expiry: int,
+              issuer: SM2PrivateKey) -> list[Transaction]:
+    """The measured transactions, signed before the measured window (setup committed first;
+    ``keys`` and ``issuer`` are registered users: the chain is permissioned)."""
     chain = "rongxin-local"
     if kind == "kv":
         return [Transaction.build(keys[i % len(keys)], chain=chain, type="kv.set",
                                   payload={"key": f"bench/{i % 10_000}", "value": str(i)}, expiry=expiry)
                 for i in range(n_txs)]
     # ft: an issuer issues a token and funds every sender; then senders pay 10,000 accounts
-    issuer = SM2PrivateKey.generate()
     symbol = "BENCH" + secrets.token_hex(3).upper()
     per = n_txs + 1
     setup = [Transaction.build(issuer, chain=chain, type="ft.issue", expiry=expiry, payload={
@@ -198,6 +200,7 @@ def _workload(kind: str, api: str, keys: list[SM2PrivateKey], n_txs: int, expiry
 def measure(data: Path | None, n_txs: int, rate: float | None, batch: int = 200,
             in_flight: int = 1500, timeout: float = 900, workload: str = "kv") -> dict[str, Any]:
     from api.cluster import down, up  # the bench drives the product through its own doors
+    from api.sdk import register_users
 
     cores = openssl_speed.cores()
     _s1, o_verify = openssl_speed.sm2(3)
@@ -211,8 +214,12 @@ def measure(data: Path | None, n_txs: int, rate: float | None, batch: int = 200,
             up(folder, detach=True, echo=lambda *_: None)
         nodes = _cluster_nodes(folder)
         keys = [SM2PrivateKey.generate() for _ in range(64)]
+        issuer = SM2PrivateKey.generate()
+        # a permissioned chain: the senders are users of a member organisation, registered
+        # (and committed) before the measured window opens
+        register_users(nodes[0]["api"], folder, [*keys, issuer])  # waits for every node to commit them
         height = max(_get(n["api"] + "/v1/status")["height"] for n in nodes if n["role"] != "full")
-        txs = _workload(workload, nodes[0]["api"], keys, n_txs, height + 10**7)
+        txs = _workload(workload, nodes[0]["api"], keys, n_txs, height + 10**7, issuer)
         load = Load(nodes, txs, rate=rate, batch=batch, in_flight=in_flight)
         poller = threading.Thread(target=load.poll_commits, args=(time.monotonic() + timeout,), daemon=True)
         poller.start()

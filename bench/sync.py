@@ -42,6 +42,7 @@ def _post(url: str, body: bytes) -> Any:
 
 def measure(blocks: int = 10_000, txs_per_s: float = 20.0, timeout: float = 3600.0) -> dict[str, Any]:
     from api.cluster import down, up
+    from api.sdk import register_users
 
     folder = Path(tempfile.mkdtemp(prefix="rongxin-sync-")) / "c"
     init_local_consortium(folder, params=Params(block_interval=0.0, idle_interval=0.005, base_timeout=1.0))
@@ -51,6 +52,7 @@ def measure(blocks: int = 10_000, txs_per_s: float = 20.0, timeout: float = 3600
         nodes = json.loads((folder / "cluster.json").read_text())["nodes"]
         apis = {n["id"]: n["api"] for n in nodes}
         key = SM2PrivateKey.generate()
+        register_users(apis["sup1"], folder, [key])  # a permissioned chain: the sender is a user
 
         def trickle() -> None:
             i = 0

@@ -50,7 +50,7 @@ from .chainstore import ChainStore
 from .results import results_root
 
 if TYPE_CHECKING:
-    from .governance import Governance
+    from ..governance import Governance
 
 __all__ = ["DEFAULT_HANDLERS", "LedgerApp", "Precomputer", "Refused", "kv_set"]
 
@@ -256,7 +256,8 @@ class LedgerApp(Application):
         perms = gov.perms(read) if gov is not None else {}
         for i, tx, ttype in todo:
             if gov is not None:
-                denied = gov.permission_error(perms, tx, read)
+                denied = gov.sender_error(read, tx, time_ms) or (
+                    gov.permission_error(perms, tx, read, height) if perms else None)
                 if denied is not None:
                     receipts[i] = Receipt(BAD_PAYLOAD, denied)
                     continue
@@ -298,7 +299,7 @@ class LedgerApp(Application):
             if jobs:
                 pre = self.precomputer.precompute(jobs, height, time_ms, run.read)
         self._run_in_order(run, todo, pre, height, time_ms, caps, receipts)
-        self.sys_changed = self.governance is not None and self.governance.ctx.changed
+        self.sys_changed = self.governance is not None and self.governance.changed(run.staged)
         root = self.tree.apply(height, run.staged)
         done = [r for r in receipts if r is not None]
         assert len(done) == len(txs)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,9 @@ from ..crypto import Certificate, CertificateError, SM2PrivateKey, sm3
 from ..crypto.ca import ConsortiumCA, atomic_write
 from ..crypto.suite import get_suite
 from ..errors import LedgerError
+from ..governance import ChainParams, Governance
 from ..state.smt import SparseMerkleTree
 from ..state.store import MemoryStore
-from .governance import ChainParams, Governance
 from .runtime import Params, chain_params
 
 DEFAULT_CHAIN = "rongxin-local"
@@ -44,6 +44,12 @@ LOCAL_LAYOUT = (("sup1", "supervisor", "Provincial Supervisory Centre"),
                 ("full1", "full", "Regulator"))
 
 
+# genesis "governance" members beside exit_delay and missed_turns_limit (docs/governance.md §11.3)
+GENESIS_CHAIN_ONLY = ("open_admission", "time_precision_ms", "message_delay_ms", "max_call_fuel", "max_block_fuel")
+DEFAULT_GENESIS_GOVERNANCE = {"exit_delay": 10, "missed_turns_limit": 100, "open_admission": 0,
+                              "time_precision_ms": 500, "message_delay_ms": 2000}
+
+
 class ConfigError(LedgerError):
     """A consortium or node folder is missing, incomplete or inconsistent."""
 
@@ -52,8 +58,11 @@ CHAIN_SUITE = "sm"  # the crypto suite a chain records in its genesis (ledger.cr
 
 
 def _chain_params(params: Params, extra: dict[str, int]) -> ChainParams:
-    return chain_params(params, exit_delay=int(extra.get("exit_delay", 10)),
-                        missed_turns_limit=int(extra.get("missed_turns_limit", 100)))
+    """The chain parameters a genesis sets: the run-time ones, the governance ones, and those
+    with no run-time form (admission, time bounds, fuel)."""
+    out = chain_params(params, exit_delay=int(extra.get("exit_delay", 10)),
+                       missed_turns_limit=int(extra.get("missed_turns_limit", 100)))
+    return replace(out, **{k: int(v) for k, v in extra.items() if k in GENESIS_CHAIN_ONLY})
 
 
 def with_genesis_fields(block: Block, params: ChainParams, root_pem: bytes | None, suite: str) -> Block:
@@ -175,8 +184,11 @@ def pick_ports(host: str, count: int, start: int) -> list[int]:
 
 def init_local_consortium(data: str | Path, *, chain: str = DEFAULT_CHAIN, host: str = "127.0.0.1",
                           base_port: int = 26600, params: Params | None = None,
-                          layout: tuple[tuple[str, str, str], ...] = LOCAL_LAYOUT, time_ms: int = 0) -> Path:
-    """Create a consortium CA, node identities and a genesis in ``data`` (a new folder)."""
+                          layout: tuple[tuple[str, str, str], ...] = LOCAL_LAYOUT, time_ms: int = 0,
+                          governance: dict[str, int] | None = None) -> Path:
+    """Create a consortium CA, node identities and a genesis in ``data`` (a new folder);
+    ``governance`` overrides members of the genesis ``governance`` object (e.g.
+    ``{"open_admission": 1}`` for an open chain)."""
     data = Path(data)
     if (data / "genesis.json").exists():
         raise ConfigError(f"{data} already holds a consortium")
@@ -201,7 +213,7 @@ def init_local_consortium(data: str | Path, *, chain: str = DEFAULT_CHAIN, host:
     vset = ValidatorSet(tuple(validators))
     p = params or Params()
     empty_root = SparseMerkleTree(MemoryStore()).root()
-    extra = {"exit_delay": 10, "missed_turns_limit": 100}
+    extra = {**DEFAULT_GENESIS_GOVERNANCE, **(governance or {})}
     block = with_genesis_fields(genesis_block(chain, vset, empty_root, time_ms), _chain_params(p, extra),
                                 ca.root.to_pem(), CHAIN_SUITE)
     genesis = {"format": 2, "chain": chain, "validators": vset.wire(), "app_root": empty_root.hex(),

@@ -41,9 +41,11 @@ def txs_message(txs: list[Transaction]) -> bytes:
 
 
 def _need(msg: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
-    value = msg.get(name)
+    if name not in msg:
+        raise InvalidMessage(f"{msg.get('type', 'message')} lacks {name!r}")
+    value = msg[name]
     if isinstance(value, bool) or not isinstance(value, kind):
-        raise InvalidMessage(f"{msg.get('type')}: field {name!r} is missing or has the wrong type")
+        raise InvalidMessage(f"{msg.get('type', 'message')}: field {name!r} has the wrong type")
     return value
 
 
@@ -111,7 +113,7 @@ VALIDATORS: dict[str, Callable[[dict[str, Any]], None]] = {
 def validate(msg: Any) -> str:
     """The message's type, after its validator accepted it."""
     if not isinstance(msg, dict):
-        raise InvalidMessage("a message is a JSON object")
+        raise InvalidMessage("is not an object")
     kind = msg.get("type")
     check = VALIDATORS.get(kind) if isinstance(kind, str) else None
     if check is None:

@@ -38,12 +38,12 @@ from ..consensus.errors import InvalidMessage
 from ..consensus.types import Block, QuorumCertificate, Signer, ValidatorSet
 from ..crypto import SM2PrivateKey
 from ..crypto.keycache import KeyCache
+from ..governance import ChainParams
 from ..mempool import Mempool
 from ..tx import InvalidTransaction, Transaction
 from .abci import BlockResult
 from .app import LedgerApp
 from .gossip import Gossip
-from .governance import ChainParams
 from .messages import txs_message, validate
 from .payload import AppPayload
 from .sync import SYNC_CHECK_S, ChainSync
@@ -376,9 +376,14 @@ class Node:
             self._on_net(peer, payload)
 
     def _on_net(self, peer: str, payload: bytes) -> None:
-        kind = "?"
+        kind = "message"
         try:
             msg = parse(payload)
+            if not isinstance(msg, dict):
+                log.warning("message from %s is not an object", peer)
+                return
+            if msg.get("type") in self.handlers:  # a known type (never a peer's raw text in the log)
+                kind = str(msg["type"])
             kind = validate(msg)
             self.handlers[kind](peer, msg)
         except EncodingError as exc:

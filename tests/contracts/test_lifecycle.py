@@ -15,9 +15,9 @@ from ledger.codec import parse
 from ledger.contracts.context import account_of
 from ledger.contracts.lifecycle import contract_history, contract_info, k_state
 from ledger.contracts.wasm import compile_wat, example
+from ledger.governance import ChainParams
 from ledger.node.abci import BAD_PAYLOAD, OK
 from ledger.node.app import standard_types
-from ledger.node.governance import ChainParams
 from tests.node.test_governance import World
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "ledger" / "contracts" / "examples"
@@ -82,11 +82,9 @@ class Chain(World):
 
 @pytest.fixture
 def c(tmp_path: Path) -> Chain:
-    from ledger.crypto import SM2PrivateKey
-
     chain = Chain(tmp_path, ChainParams(exit_delay=5, missed_turns_limit=1000), handlers=standard_types())
     for who in ("owner", "alice", "bob"):
-        chain.keys[who] = SM2PrivateKey.generate()
+        chain.register(who)  # a permissioned chain: users hold consortium certificates
     return chain
 
 

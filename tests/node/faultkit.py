@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from api.cluster import api_ok, start_node
+from api.sdk import register_users
+from ledger.crypto import SM2PrivateKey
 from ledger.crypto.tls import tls_context
 from ledger.net.transport import MESSAGE, frame
 from ledger.node.config import init_local_consortium
@@ -138,6 +140,13 @@ class Cluster:
         """Start one node process as `rongxin up` does (the others stay as they are)."""
         self.children.append(start_node(self.folder(nid), detach=True))
         wait_for(lambda: api_ok(self.api[nid], timeout=1), 60, f"{nid}'s API after restart")
+
+    def user(self, nid: str = "sup1") -> SM2PrivateKey:
+        """A new key bound on chain to a user certificate of the consortium (through ``nid``'s
+        API): the chain is permissioned, so only such keys (and nodes) may transact."""
+        key = SM2PrivateKey.generate()
+        register_users(self.api[nid], self.data, [key])
+        return key
 
     def folder(self, nid: str) -> Path:
         return Path(self.nodes[nid]["data"])

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from api.sdk import register_users
 from ledger.crypto import SM2PrivateKey
 from ledger.tx import Transaction
 
@@ -53,7 +54,13 @@ def test_up_api_kill_restart_down(cluster, rx) -> None:
     st = get(apis["sup1"] + "/v1/status")
     assert st["role"] == "supervisor" and len(st["validators"]) == 5
 
+    # permissioned by default: a key with no consortium certificate is refused at the door
+    stranger = Transaction.build(SM2PrivateKey.generate(), chain="rongxin-local", type="kv.set",
+                                 payload={"key": "s", "value": "x"}, expiry=10**9)
+    status, body = post(apis["val1"] + "/v1/txs", stranger.encode())
+    assert status == 400 and "not admitted" in body["detail"], body
     user = SM2PrivateKey.generate()
+    register_users(apis["sup1"], data, [user])
     txs = [Transaction.build(user, chain="rongxin-local", type="kv.set", payload={"key": f"k{i}", "value": str(i)},
                              expiry=10**9) for i in range(400)]
     # refused with a reason, never reaching a block

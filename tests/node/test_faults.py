@@ -64,7 +64,7 @@ def all_tx_ids(blocks: dict[int, dict[str, Any]]) -> set[str]:
 def test_bad_transactions_are_refused_and_never_reach_a_block(cluster: Cluster) -> None:
     c = cluster
     c.wait_height(2, timeout=60, what="first blocks")
-    user = SM2PrivateKey.generate()
+    user = c.user()
     val1 = c.api["val1"] + "/v1/txs"
 
     first = kv(user, "title", "original", nonce=777)
@@ -94,6 +94,9 @@ def test_bad_transactions_are_refused_and_never_reach_a_block(cluster: Cluster) 
     # expired: its last admissible height is already behind the chain
     expired = kv(user, "late", "x", expiry=1)
     bad["expired"] = (expired.encode(), expired.id_hex, "expired")
+    # signed by a key bound to no consortium certificate: the chain is permissioned
+    stranger = kv(SM2PrivateKey.generate(), "s", "x")
+    bad["unbound key"] = (stranger.encode(), stranger.id_hex, "not admitted")
 
     for name, (raw, _tx_id, words) in bad.items():
         status, body = post(val1, raw)
@@ -175,7 +178,7 @@ def test_rogue_peer_is_ignored_and_logged(cluster: Cluster) -> None:
     messages: list[tuple[str, bytes, str]] = [  # (case, payload, what the target's log must say)
         ("malformed bytes", b"\x00\xffnot json{", f"malformed message from {rogue_id}"),
         ("non-object JSON", b"[1,2,3]", f"message from {rogue_id} is not an object"),
-        ("unsigned vote", canonical(vote), "ignored message from val4: vote lacks 'sig'"),
+        ("unsigned vote", canonical(vote), "ignored vote from val4: vote lacks 'sig'"),
         ("vote with a bad signature",
          canonical(dict(vote, sig=rogue_key.sign(b"something else").hex())),
          "signature of 'val4' does not verify"),
@@ -206,7 +209,7 @@ def test_rogue_peer_is_ignored_and_logged(cluster: Cluster) -> None:
             wait_for(lambda why=why, target=target: why in c.log(target), 15,
                      f"{target}'s log to record the {case} ({why!r})")
     # the targets keep committing with the others, on the same chain
-    user = SM2PrivateKey.generate()
+    user = c.user()
     txs = [kv(user, f"after-rogue-{i}", str(i)) for i in range(10)]
     status, body = post(c.api["val1"] + "/v1/txs", batch(txs))
     assert status == 200 and all(r["accepted"] for r in body["results"]), body
@@ -248,7 +251,7 @@ def _assert_no_commit(c: Cluster, nids: list[str], tx_ids: list[str], settle: fl
 def test_one_then_two_validators_killed_stall_and_resume(cluster: Cluster) -> None:
     c = cluster
     c.wait_height(2, timeout=60, what="first blocks")
-    user = SM2PrivateKey.generate()
+    user = c.user()
 
     # one of five down (SIGKILL): 4 = quorum still up, the chain keeps committing
     c.kill("val2")
@@ -314,7 +317,7 @@ def test_partition_two_against_three_commits_nothing_and_heals_without_fork(prox
     minority = ["val3", "val4", "full1"]  # 2 validators and the full node
     majority = ["sup1", "val1", "val2"]  # 3 validators: still short of the quorum of 4
     c.wait_height(2, timeout=60, what="first blocks through the proxies")
-    user = SM2PrivateKey.generate()
+    user = c.user()
     before = _submit(c, "val1", [kv(user, f"before-{i}", str(i)) for i in range(5)])
     c.wait_committed(before, timeout=60, what="commits through the proxies")
 
@@ -356,7 +359,7 @@ def test_an_equivocating_leader_process_is_evicted_without_a_fork(cluster: Clust
     assert any("reported double-proposal by val4" in c.log(n) for n in honest), "no node reported the evidence"
     assert all("dropping peer val4" in c.log(n) for n in ("sup1", "val1", "val2", "val3"))
     # the four honest validators keep committing, in agreement
-    user = SM2PrivateKey.generate()
+    user = c.user()
     tx = Transaction.build(user, chain=CHAIN, type="kv.set", payload={"key": "after", "value": "1"}, expiry=10**9)
     code, body = post(c.api["val2"] + "/v1/txs", tx.encode())
     assert code == 202, body

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from api.sdk import registration
 from ledger.codec import canonical
 from ledger.consensus.types import (
     Block,
@@ -20,9 +21,9 @@ from ledger.consensus.types import (
 )
 from ledger.crypto import SM2PrivateKey
 from ledger.crypto.ca import ConsortiumCA
+from ledger.governance import ChainParams, Governance
 from ledger.node.abci import BAD_PAYLOAD, OK
 from ledger.node.app import LedgerApp
-from ledger.node.governance import ChainParams, Governance
 from ledger.state.store import MemoryStore
 from ledger.tx import Transaction
 
@@ -62,6 +63,14 @@ class World:
         receipts = res.receipts
         self.app.commit(block, QuorumCertificate(CHAIN, self.height, self.view, block.hash, ()), list(txs), res)
         return [(r.code, r.info) for r in receipts]
+
+    def register(self, name: str, org: str = "org", role: str = "user") -> SM2PrivateKey:
+        """A new key under ``name``, bound to a user certificate of ``org`` on this chain (the
+        chain is permissioned: an unbound key's transactions are refused)."""
+        key = self.keys[name] = SM2PrivateKey.generate()
+        tx = registration(self.ca, key, chain=CHAIN, org=org, role=role, expiry=10**6, name=name)
+        assert self.run(tx) == [(OK, "ok")]
+        return key
 
     def vset_at(self, height: int) -> ValidatorSet:
         return self.gov.vset_in(self.gov.schedule(self.app.read), height)

@@ -10,14 +10,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from api.sdk import registration
 from ledger.consensus.engine import genesis_block
 from ledger.consensus.types import Signer, Validator, ValidatorSet
 from ledger.crypto import SM2PrivateKey
 from ledger.crypto.ca import ConsortiumCA
 from ledger.crypto.tls import tls_context
+from ledger.governance import Governance
 from ledger.net.transport import PeerNetwork
 from ledger.node.app import LedgerApp
-from ledger.node.governance import Governance
 from ledger.node.runtime import Node, Params, chain_params
 from ledger.state.store import open_store
 from ledger.tx import Transaction
@@ -76,6 +77,19 @@ class Consortium:
     async def start(self, nid: str) -> None:
         await self.nets[nid].start()
         self.nodes[nid].start()
+
+    async def user(self, via: Node, on: list[Node] | None = None) -> SM2PrivateKey:
+        """A new key registered on chain as a user of the validators' organisation (submitted
+        to ``via``): the chain is permissioned. Returns once every node of ``on`` (default:
+        every running node) has committed it, so each admits the user's transactions."""
+        key = SM2PrivateKey.generate()
+        tx = registration(self.ca, key, chain=CHAIN, org="org", expiry=10**6)
+        assert via.submit([tx])[0][1] is None
+        nodes = on if on is not None else [n for n in self.nodes.values() if n.app.chain.head > 0]
+        await wait(lambda: all(n.app.chain.has_tx(tx.id) for n in [via, *nodes]), 30, "a user's registration")
+        rec = via.app.chain.tx(tx.id)
+        assert rec is not None and rec.code == 0, rec
+        return key
 
     async def stop(self) -> None:
         for nid, node in self.nodes.items():
@@ -157,7 +171,7 @@ def test_an_equivocating_leader_is_evicted_without_a_fork(tmp_path: Path) -> Non
             rec_blk = honest[0].app.chain.block(effective + 1)
             assert rec_blk is not None and rec_blk[0].proposer != "v3"
             # users' transactions still commit
-            user = SM2PrivateKey.generate()
+            user = await c.user(honest[1], on=honest)
             tx = Transaction.build(user, chain=CHAIN, type="kv.set", payload={"key": "after", "value": "1"},
                                    expiry=10**6)
             honest[1].submit([tx])

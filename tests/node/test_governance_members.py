@@ -11,9 +11,9 @@ import pytest
 
 from ledger.contracts.context import account_of
 from ledger.crypto import SM2PrivateKey
+from ledger.governance import ChainParams, Governance
 from ledger.node.abci import BAD_PAYLOAD, OK
 from ledger.node.app import LedgerApp
-from ledger.node.governance import ChainParams, Governance
 from ledger.state.store import MemoryStore
 
 from .test_governance import World
@@ -63,14 +63,16 @@ def test_expired_proposals_and_votes_by_non_members_are_refused(w: World) -> Non
     prop = w.tx("s1", "gov.propose", {"action": {"kind": "params", "set": {"block_interval_ms": 300}}, "ttl": 1})
     w.run(prop)
     w.run()
-    w.run()
+    member = w.register("member")  # a registered user who is not a supervisor
     root = w.app.root()
     code, info = w.run(w.tx("s2", "gov.vote", {"proposal": prop.id.hex()}))[0]
     assert code == BAD_PAYLOAD and "expired" in info
-    outsider = SM2PrivateKey.generate()
+    outsider = SM2PrivateKey.generate()  # no certificate: not admitted at all (a permissioned chain)
     code, info = w.run(w.tx(outsider, "gov.vote", {"proposal": prop.id.hex()}))[0]
-    assert code == BAD_PAYLOAD and "only a supervisor" in info
+    assert code == BAD_PAYLOAD and "not admitted" in info
     code, info = w.run(w.tx(outsider, "gov.propose", {"action": {"kind": "org.add", "org": "X", "roles": ["media"]}}))[0]
+    assert code == BAD_PAYLOAD and "not admitted" in info
+    code, info = w.run(w.tx(member, "gov.vote", {"proposal": prop.id.hex()}))[0]
     assert code == BAD_PAYLOAD and "only a supervisor" in info
     assert w.app.root() == root
 
@@ -136,10 +138,14 @@ def test_user_revocation_by_self_admin_or_governance_only(w: World) -> None:
     passed(w, {"kind": "user.revoke", "account": acct["u1"], "reason": "court order"})
     assert w.gov.user(w.app.read, acct["u1"])["status"] == "revoked"  # type: ignore[index]
     code, info = w.run(w.tx("u1", "user.revoke", {"account": acct["u1"], "reason": "again"}))[0]
+    assert code == BAD_PAYLOAD and "certificate of user" in info and "was revoked" in info  # not admitted now
+    code, info = w.run(w.tx("adm", "user.revoke", {"account": acct["u1"], "reason": "again"}))[0]
     assert code == BAD_PAYLOAD and "no active user" in info
 
 
-def test_permissions_per_transaction_type(w: World) -> None:
+def test_permissions_per_transaction_type(tmp_path: Path) -> None:
+    # the subject is per-type rules, so strangers are admitted to the chain (open_admission)
+    w = World(tmp_path, ChainParams(exit_delay=5, missed_turns_limit=3, open_admission=1))
     passed(w, {"kind": "org.add", "org": "Media", "roles": ["media"]})
     _, pem = user(w, "ed", "Media", "user")
     assert w.run(w.tx("ed", "user.register", {"certificate": pem})) == [(OK, "ok")]

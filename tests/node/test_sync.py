@@ -29,7 +29,7 @@ def test_a_new_full_node_catches_up_in_batches(tmp_path: Path, caplog: pytest.Lo
         for nid in c.keys:
             await c.start(nid)
         try:
-            user = SM2PrivateKey.generate()
+            user = await c.user(validators[0])
             txs = [Transaction.build(user, chain=CHAIN, type="kv.set", payload={"key": f"k{i % 50}", "value": str(i)},
                                      expiry=10**6) for i in range(400)]
             for i in range(0, 400, 20):
