@@ -363,7 +363,10 @@ class Node:
         old = self.timers.pop(action.kind, None)
         if old is not None:
             old.cancel()
-        loop = asyncio.get_running_loop()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a node driven without an event loop (unit tests) has no timers
+            return
         self.timers[action.kind] = loop.call_later(action.delay, self._on_timer, action.kind, action.view)
 
     def _on_timer(self, kind: str, view: int) -> None:
