@@ -118,6 +118,7 @@ class Node:
         self.tx_key = tx_key  # signs this node's own system transactions (evidence)
         self.reported: set[tuple[str, int]] = set()
         self.schedule: list[tuple[int, ValidatorSet]] = [(0, vset)]
+        self.time_bounds = (500, 2000)  # (time_precision_ms, message_delay_ms) from the chain
         self.gossip = Gossip(self)
         self.sync = ChainSync(self)
         self.handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {
@@ -152,7 +153,7 @@ class Node:
                 self.bodies.setdefault(tx.id, tx)
         cfg = Config(chain=self.chain, base_timeout=self.params.base_timeout,
                      block_interval=self.params.block_interval, idle_interval=self.params.idle_interval,
-                     clock=time.monotonic)
+                     time_precision=self.time_bounds[0], message_delay=self.time_bounds[1], clock=time.monotonic)
         payload = AppPayload(self.app, _NodeTxs(self), self._committed)
         return Engine(config=cfg, signer=self.signer, vset_at=self.vset_at, genesis=self.genesis,
                       payload=payload, committed=committed, highest_voted_view=voted,
@@ -172,7 +173,9 @@ class Node:
             return
         self.schedule = gov.schedule(self.app.read)
         self.vset = gov.vset_in(self.schedule, self.app.height + 1)
-        new = runtime_params(gov.params(self.app.read))
+        chain = gov.params(self.app.read)
+        self.time_bounds = (chain.time_precision_ms, chain.message_delay_ms)
+        new = runtime_params(chain)
         if new != self.params:
             log.info("consensus parameters now %s", new)
             self.params = new
@@ -180,6 +183,7 @@ class Node:
             self.engine.cfg.block_interval = new.block_interval
             self.engine.cfg.idle_interval = new.idle_interval
             self.engine.cfg.base_timeout = new.base_timeout
+            self.engine.cfg.time_precision, self.engine.cfg.message_delay = self.time_bounds
 
     def _apply_membership(self) -> None:
         """Link with admitted nodes, cut revoked ones (after a block changed either)."""
