@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ledger.state.merkle import inclusion_proof, merkle_root, verify_inclusion
+from ledger.crypto.merkle import inclusion_proof, merkle_root, verify_inclusion
 from ledger.state.proof import verify_proof
 from ledger.state.smt import SparseMerkleTree
 from ledger.state.store import open_store

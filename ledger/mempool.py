@@ -7,7 +7,7 @@
 - ``take`` builds a block's batch round-robin across senders (arrival order within a
   sender), skipping ids already in uncommitted blocks, up to a count and a byte budget;
   expired transactions met on the way are dropped.
-- The signature is checked by the caller before ``add`` (once per node; see ``tx.KeyCache``).
+- The signature is checked by the caller before ``add`` (once per node; see ``crypto.keycache.KeyCache``).
 """
 
 from __future__ import annotations

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from .codec import EncodingError, canonical, hexbytes, parse
-from .crypto import InvalidKey, InvalidSignature, MalformedSignature, SM2PrivateKey, SM2PublicKey, sm3
+from .crypto import InvalidKey, InvalidSignature, MalformedSignature, SM2PrivateKey, sm3
+from .crypto.keycache import KeyCache
 from .errors import LedgerError
 
 MAX_TX_BYTES = 64 * 1024
@@ -151,25 +151,6 @@ def _check_body(body: Any, payload: bool = True) -> None:
         raise EncodingError("payload must be a JSON object")
     if payload:
         canonical(body["payload"])  # no floats, no exotic values
-
-
-class KeyCache:
-    """Parsed SM2 public keys by point: parsing and the on-curve check run once per sender."""
-
-    def __init__(self, size: int = 65536) -> None:
-        self._size = size
-        self._keys: OrderedDict[bytes, SM2PublicKey] = OrderedDict()
-
-    def get(self, point: bytes) -> SM2PublicKey:
-        key = self._keys.get(point)
-        if key is None:
-            key = SM2PublicKey.from_point(point)
-            self._keys[point] = key
-            if len(self._keys) > self._size:
-                self._keys.popitem(last=False)
-        else:
-            self._keys.move_to_end(point)
-        return key
 
 
 _DEFAULT_KEYS = KeyCache()

@@ -1,5 +1,6 @@
 """The chained HotStuff core (2-chain commit, DiemBFT v4 / Jolteon rules): events in,
-actions out, no I/O and no clock of its own, so a seeded simulation can drive it exactly.
+actions out, no I/O and no clock of its own (``Config`` carries the host's wall clock and,
+optionally, a monotonic one), so a seeded simulation can drive it exactly.
 
 Rules, numbered as in docs/spec/consensus.md:
 
@@ -19,21 +20,31 @@ Rules, numbered as in docs/spec/consensus.md:
   timer doubles after each consecutive timeout (capped at 8x) and resets on progress.
 - R6 (evidence) two different proposals signed by one leader for one view, or two votes of
   one validator for different blocks in one view, are reported as equivocation evidence.
+- R7 (block time) the leader stamps its block with its wall clock, after the parent's time
+  (it waits until its clock passes it); a validator votes only for a proposal whose time is
+  after its parent's and within ``received − message_delay − precision … received +
+  precision`` of its own clock when the proposal arrived (``timing``).
+- R8 (idle) with no transaction waiting and the chain settled (``pacemaker``), a leader
+  proposes a heartbeat per idle interval and view timers wait that long too; ``on_work``
+  (the host's mempool is no longer empty) brings back the block interval and view timeout.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from ..codec import EncodingError, hexbytes
-from ..crypto import sm3
-from ..state.merkle import merkle_root
-from ..tx import KeyCache
+from ..crypto.keycache import KeyCache
+from ..crypto.merkle import merkle_root
+from .actions import Action, Broadcast, Committed, Evidence, Fetch, Persist, SendTo, SetTimer
+from .catchup import last_committable, load_known, verified_prefix
+from .config import Config, Payload
 from .errors import InvalidMessage, NotReady
+from .pacemaker import ENGINE_FIELDS, Settlement
+from .timing import stamp, untimely
 from .types import (
     Block,
     QuorumCertificate,
@@ -41,101 +52,18 @@ from .types import (
     TimeoutCertificate,
     ValidatorSet,
     check_signature,
+    genesis_block,
     proposal_bytes,
     timeout_bytes,
     vote_bytes,
 )
 
+__all__ = ["Action", "Broadcast", "Committed", "Config", "Engine", "Evidence", "Fetch", "Payload", "Persist",
+           "SendTo", "SetTimer", "genesis_block"]  # the engine's interface, defined beside it
+
 log = logging.getLogger("rongxin.consensus")
 
 MAX_BACKOFF_STEPS = 3  # the view timer grows to at most 8x the base
-
-
-# ---------------------------------------------------------------- actions
-
-
-@dataclass(frozen=True)
-class Broadcast:
-    message: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class SendTo:
-    target: str
-    message: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Persist:
-    """Must be durable before any later action of the same batch is carried out."""
-
-    highest_voted_view: int
-    high_qc: QuorumCertificate
-
-
-@dataclass(frozen=True)
-class Committed:
-    """Blocks newly committed, in height order, each with the QC that certifies it."""
-
-    blocks: tuple[tuple[Block, QuorumCertificate], ...]
-
-
-@dataclass(frozen=True)
-class SetTimer:
-    kind: str  # "view" | "propose"
-    view: int
-    delay: float
-
-
-@dataclass(frozen=True)
-class Fetch:
-    block: bytes
-    peer: str
-
-
-@dataclass(frozen=True)
-class Evidence:
-    kind: str  # "double-proposal" | "double-vote"
-    offender: str
-    view: int
-    first: dict[str, Any]
-    second: dict[str, Any]
-
-
-Action = Broadcast | SendTo | Persist | Committed | SetTimer | Fetch | Evidence
-
-
-class Payload(Protocol):
-    """What the engine needs from the node: block contents and their validation."""
-
-    def propose(self, parent: Block, height: int) -> tuple[list[bytes], dict[str, Any]]:
-        """(transaction ids, the application's header fields, e.g. ``exec``) for a new block on
-        ``parent``."""
-        ...
-
-    def validate(self, block: Block, parent: Block) -> None:
-        """Raise ``InvalidMessage`` unless the block's transactions and exec field are acceptable."""
-        ...
-
-    def has_work(self) -> bool:
-        """True when transactions wait to be proposed."""
-        ...
-
-    def commit(self, blocks: tuple[tuple[Block, QuorumCertificate], ...]) -> None:
-        """Execute newly committed blocks, synchronously, before the engine goes on (so the
-        next ``validate`` sees their state)."""
-        ...
-
-
-@dataclass
-class Config:
-    chain: str
-    base_timeout: float = 3.0
-    block_interval: float = 0.2
-    idle_interval: float = 1.0
-    # seconds on a monotonic clock; with it the block interval is measured from when this node
-    # saw the parent block (a target spacing between blocks), without it from entering the view
-    clock: Callable[[], float] | None = None
 
 
 @dataclass
@@ -176,19 +104,7 @@ class Engine:
         self.committed_hash = tip.hash
         self.highest_voted_view = highest_voted_view
         self.high_qc = high_qc if high_qc is not None and high_qc.view >= tip_qc.view else tip_qc
-        for b in sorted(known_blocks or [], key=lambda blk: blk.height):
-            # only blocks that connect to the committed chain: one whose parent is missing (a
-            # proposal this node never accepted, e.g. killed while fetching its bodies) would make
-            # a later commit walk off the chain; such a parent is fetched again when needed
-            if b.parent in self.blocks:
-                self.blocks[b.hash] = b
-        # what certifies the known blocks: each one's justify QC certifies its parent, and the
-        # high QC its own block (a commit after a restart needs the QC of every block it executes)
-        for b in known_blocks or []:
-            if b.justify.block in self.blocks:
-                self.qc_of.setdefault(b.justify.block, b.justify)
-        if self.high_qc.block in self.blocks:
-            self.qc_of.setdefault(self.high_qc.block, self.high_qc)
+        load_known(self.blocks, self.qc_of, known_blocks or [], self.high_qc)
         self.view = max(self.high_qc.view + 1, 1)
         self.timeouts_in_a_row = 0
         self.deferred: Block | None = None  # a commit target the payload was not ready for
@@ -196,12 +112,16 @@ class Engine:
         self.timeout_msgs: dict[int, dict[str, dict[str, Any]]] = {}
         self.seen_proposals: dict[tuple[int, str], dict[str, Any]] = {}
         self.seen_votes: dict[tuple[int, str], dict[str, Any]] = {}
-        self.waiting: dict[bytes, list[tuple[str, dict[str, Any]]]] = {}
+        self.waiting: dict[bytes, list[tuple[str, dict[str, Any], int]]] = {}  # by missing parent
         self.last_tc: TimeoutCertificate | None = None
         self.proposed_views: set[int] = set()
         self.requested: dict[bytes, str] = {}
         self.pending_qcs: dict[bytes, QuorumCertificate] = {}
         self.seen_at: dict[bytes, float] = {}  # block hash -> when its proposal arrived (cfg.clock)
+        self.timer_view = -1  # the view the view timer was last armed for
+        self.timer_idle = False  # whether that timer waits for a heartbeat (R8)
+        self.idle_wait_view = -1  # the view whose propose timer waits the idle interval
+        self.settlement = Settlement.at(tip, list(known_blocks or []))
 
     # ------------------------------------------------------------ helpers
     def vset_for_next(self) -> ValidatorSet:
@@ -210,16 +130,28 @@ class Engine:
     def is_validator(self) -> bool:
         return self.me is not None and self.me.id in self.vset_for_next()
 
-    def _timer(self) -> SetTimer:
+    def _timer(self, idle: bool = False) -> SetTimer:
+        """The view timer; on an idle chain it also waits the idle interval, for the heartbeat."""
         steps = min(self.timeouts_in_a_row, MAX_BACKOFF_STEPS)
-        return SetTimer("view", self.view, self.cfg.base_timeout * (2**steps))
+        self.timer_view, self.timer_idle = self.view, idle
+        extra = self.cfg.idle_interval if idle else 0.0
+        return SetTimer("view", self.view, self.cfg.base_timeout * (2**steps) + extra)
 
-    def _uncommitted_on_high_chain(self) -> bool:
-        return self.high_qc.height > self.committed_height
+    def _hurry(self) -> list[Action]:
+        """The view timer at its normal length, unless it runs already (the chain is busy)."""
+        return [self._timer()] if self.timer_view != self.view or self.timer_idle else []
+
+    def busy(self) -> bool:
+        """R8: transactions wait, or blocks are needed to settle the last ones (``pacemaker``)."""
+        return self.payload.has_work() or self.settlement.pending()
+
+    def _store(self, block: Block) -> None:
+        self.blocks[block.hash] = block
+        self.settlement.saw(block)
 
     # ------------------------------------------------------------ start
     def start(self) -> list[Action]:
-        actions = self._enter_view(self.view, via=None)
+        actions = self._enter_view(self.view)
         qc = self.high_qc  # after a restart the block of the persisted high QC is not in memory: fetch it
         if qc.block not in self.blocks:
             self.pending_qcs[qc.block] = qc
@@ -229,16 +161,30 @@ class Engine:
                     actions.append(Fetch(qc.block, signer))
         return actions
 
-    def _enter_view(self, view: int, via: TimeoutCertificate | None) -> list[Action]:
-        actions: list[Action] = [self._timer()]
+    def on_work(self) -> list[Action]:
+        """The host's mempool went from empty to non-empty (transactions are gossiped to every
+        validator, so each one calls this): an idle leader proposes after the block interval
+        instead of the idle interval, and a validator waiting for a heartbeat shortens its view
+        timer to the normal length (a leader that died while the chain was idle is replaced)."""
+        actions = self._hurry()
+        if self.idle_wait_view == self.view and self.view not in self.proposed_views:
+            self.idle_wait_view = -1
+            actions.append(SetTimer("propose", self.view, self.cfg.block_interval))
+        return actions
+
+    def _enter_view(self, view: int) -> list[Action]:
+        busy = self.busy()
+        actions: list[Action] = [self._timer(idle=not busy)]
+        self.idle_wait_view = -1
         leader = self.vset_for_next().leader(view)
         if self.me is not None and leader == self.me.id and view not in self.proposed_views:
-            busy = self.payload.has_work() or self._uncommitted_on_high_chain()
             delay = self.cfg.block_interval if busy else self.cfg.idle_interval
             seen = self.seen_at.get(self.high_qc.block)
             if busy and self.cfg.clock is not None and seen is not None:
                 # the interval is a spacing between blocks: the rounds' own latency counts toward it
                 delay = min(delay, max(0.0, seen + delay - self.cfg.clock()))
+            if not busy:
+                self.idle_wait_view = view
             actions.append(SetTimer("propose", view, delay))
         return actions
 
@@ -259,7 +205,7 @@ class Engine:
             del self.seen_proposals[k2]
         for k3 in [k for k in self.seen_votes if k[0] < to_view - 10]:
             del self.seen_votes[k3]
-        return self._enter_view(to_view, via)
+        return self._enter_view(to_view)
 
     # ------------------------------------------------------------ timers
     def on_timer(self, kind: str, view: int) -> list[Action]:
@@ -267,6 +213,8 @@ class Engine:
             return []
         if kind == "propose":
             return self._propose(view)
+        if not self.timer_idle and not self.busy():  # R8: became idle in this view: wait for the heartbeat
+            return [self._timer(idle=True)]
         return self._local_timeout(view)
 
     def _propose(self, view: int) -> list[Action]:
@@ -279,43 +227,62 @@ class Engine:
         vset = self.vset_at(height)
         if vset.leader(view) != self.me.id:
             return []
+        now = self.cfg.wall()
+        time_ms = self._stamp(now, parent)
+        if time_ms is None:  # R7: wait until this node's clock is past the parent's time
+            wait = (int(parent.header["time"]) + 1 - now) / 1000
+            log.info("view %d: waiting %.3f s for the clock to pass the parent's time", view, wait)
+            return [SetTimer("propose", view, wait)]
         tx_ids, fields = self.payload.propose(parent, height)
-        now_ms = max(int(time.time() * 1000), int(parent.header["time"]) + 1)
-        header = {
-            **fields,
+        header = {k: v for k, v in fields.items() if k not in ENGINE_FIELDS}
+        header.update({
             "chain": self.cfg.chain, "height": height, "view": view, "parent": parent.hash.hex(),
             "justify": self.high_qc.wire(), "proposer": self.me.id,
             "txs": merkle_root(tx_ids).hex(), "count": len(tx_ids),
-            "validators": vset.digest().hex(), "time": now_ms,
-        }
+            "validators": vset.digest().hex(), "time": time_ms,
+        })
         block = Block.make(header, tx_ids)
         tc = self.last_tc if self.last_tc is not None and self.last_tc.view == view - 1 else None
         msg = {"type": "proposal", "block": block.wire(), "tc": tc.wire() if tc else None,
                "sig": self.me.sign(proposal_bytes(self.cfg.chain, block.hash)).hex()}
         self.proposed_views.add(view)
-        actions: list[Action] = [Broadcast(msg)]
-        actions += self.on_message(self.me.id, msg)
+        self.idle_wait_view = -1
+        # the view now waits for the next leader: the timer counts from here, as on the others
+        actions: list[Action] = [Broadcast(msg), self._timer(idle=not self.busy())]
+        actions += self.on_message(self.me.id, msg, received_ms=now)
         return actions
+
+    def _stamp(self, now_ms: int, parent: Block) -> int | None:
+        """R7: the time of this node's block on ``parent`` (``None``: wait)."""
+        return stamp(now_ms, int(parent.header["time"]))
+
+    def _timely(self, block: Block, parent: Block, received_ms: int) -> str | None:
+        """R7: why this node must not vote for ``block`` (``None``: its time is timely)."""
+        return untimely(int(block.header["time"]), int(parent.header["time"]), received_ms,
+                        self.cfg.time_precision, self.cfg.message_delay)
 
     def _local_timeout(self, view: int) -> list[Action]:
         if not self.is_validator():
-            return [self._timer()]
+            return [self._timer(idle=not self.busy())]
         assert self.me is not None
         self.timeouts_in_a_row += 1
         self.highest_voted_view = max(self.highest_voted_view, view)
         msg = {"type": "timeout", "view": view, "high_qc": self.high_qc.wire(), "by": self.me.id,
                "sig": self.me.sign(timeout_bytes(self.cfg.chain, view, self.high_qc.view)).hex()}
-        actions: list[Action] = [Persist(self.highest_voted_view, self.high_qc), Broadcast(msg), self._timer()]
+        actions: list[Action] = [Persist(self.highest_voted_view, self.high_qc), Broadcast(msg),
+                                 self._timer(idle=not self.busy())]
         actions += self._on_timeout_msg(self.me.id, msg)
         return actions
 
     # ------------------------------------------------------------ messages
-    def on_message(self, sender: str, msg: dict[str, Any]) -> list[Action]:
-        """Handle one message; an invalid one is logged and ignored (never raises)."""
+    def on_message(self, sender: str, msg: dict[str, Any], received_ms: int | None = None) -> list[Action]:
+        """Handle one message; an invalid one is logged and ignored (never raises).
+        ``received_ms`` is this node's wall clock when the message arrived (a host that held a
+        proposal while fetching its transactions passes the arrival time); default: now."""
         try:
             kind = msg.get("type") if isinstance(msg, dict) else None
             if kind == "proposal":
-                return self._on_proposal(sender, msg)
+                return self._on_proposal(sender, msg, self.cfg.wall() if received_ms is None else received_ms)
             if kind == "vote":
                 return self._on_vote(sender, msg)
             if kind == "timeout":
@@ -338,7 +305,7 @@ class Engine:
             log.warning("ignored block %s at height %d: not asked for", block.hash.hex()[:12], block.height)
         if peer is None or block.hash in self.blocks:
             return []
-        self.blocks[block.hash] = block
+        self._store(block)
         actions: list[Action] = []
         if block.parent not in self.blocks and block.height > self.committed_height + 1:
             self.requested[block.parent] = peer
@@ -349,8 +316,8 @@ class Engine:
         pending = self.pending_qcs.pop(block.hash, None)
         if pending is not None:
             actions += self._process_qc(pending)
-        for sender, msg in self.waiting.pop(block.hash, []):
-            actions += self.on_message(sender, msg)
+        for sender, msg, received_ms in self.waiting.pop(block.hash, []):
+            actions += self.on_message(sender, msg, received_ms)
         return actions
 
     def on_chain(self, items: list[tuple[Block, QuorumCertificate]]) -> list[Action]:
@@ -360,31 +327,17 @@ class Engine:
         here only when the next one in the batch is certified in the following view (the
         2-chain rule, so a Byzantine peer cannot make a certified-but-abandoned block stick).
         Returns what committing them produces; stops at the first block that does not hold."""
-        verified: list[tuple[Block, QuorumCertificate]] = []
-        prev_height, prev_hash = self.committed_height, self.committed_hash
-        for block, qc in items:
-            if block.height != prev_height + 1 or block.parent != prev_hash:
-                break
-            if qc.block != block.hash or qc.height != block.height or block.header["chain"] != self.cfg.chain:
-                log.warning("sync: block %d comes with a QC for another block", block.height)
-                break
-            try:
-                qc.verify(self.vset_at(block.height), self.keys, self.genesis.hash)
-            except InvalidMessage as exc:
-                log.warning("sync: block %d carries a bad QC: %s", block.height, exc)
-                break
-            verified.append((block, qc))
-            prev_height, prev_hash = block.height, block.hash
-        last = -1
-        for i in range(len(verified) - 1):
-            if verified[i + 1][0].view == verified[i][0].view + 1:
-                last = i
+        verified = verified_prefix(items, height=self.committed_height, head=self.committed_hash, chain=self.cfg.chain,
+                                   vset_at=self.vset_at, keys=self.keys, genesis=self.genesis.hash)
+        last = last_committable(verified)
         for block, qc in verified:
-            self.blocks[block.hash] = block
+            self._store(block)
             self.qc_of[block.hash] = qc
         if last < 0:
             return []
         actions = self._commit(verified[last][0])
+        # a committed chain served by a peer: its commits reached the validators that certified it
+        self.settlement.delivered_up_to(self.committed_height)
         actions += self._process_qc(verified[-1][1])
         return actions
 
@@ -462,6 +415,7 @@ class Engine:
                 break
             self.committed_height = blk.height
             self.committed_hash = blk.hash
+            self.settlement.committed(blk)
             done.append(item)
         if not done:
             return []
@@ -473,7 +427,8 @@ class Engine:
                 self.qc_of.pop(h, None)
         return [Committed(out)]
 
-    def _on_proposal(self, sender: str, msg: dict[str, Any]) -> list[Action]:
+    def _check_proposal(self, msg: dict[str, Any]) -> tuple[Block, TimeoutCertificate | None]:
+        """R1 and the certificates: raises ``InvalidMessage`` before anything is changed."""
         block = Block.from_wire(msg.get("block"))
         h = block.header
         if h["chain"] != self.cfg.chain:
@@ -485,11 +440,6 @@ class Engine:
         check_signature(self.keys, vset, block.proposer, proposal_bytes(self.cfg.chain, block.hash), sig)
         if h["validators"] != vset.digest().hex():
             raise InvalidMessage("proposal names another validator set")
-        key = (block.view, block.proposer)
-        first = self.seen_proposals.get(key)
-        if first is not None and first["block"]["header"] != msg["block"]["header"]:
-            return [Evidence("double-proposal", block.proposer, block.view, first, msg)]
-        self.seen_proposals[key] = msg
         justify = block.justify
         if justify.block != block.parent or justify.height != block.height - 1:
             raise InvalidMessage(f"justify QC does not certify the parent (QC height {justify.height}, "
@@ -498,41 +448,79 @@ class Engine:
         tc = TimeoutCertificate.from_wire(msg["tc"]) if msg.get("tc") else None
         if tc is not None:
             tc.verify(self.vset_at(tc.high_qc.height + 1), self.keys, self.genesis.hash)
+        return block, tc
+
+    def _on_proposal(self, sender: str, msg: dict[str, Any], received_ms: int) -> list[Action]:
+        block = Block.from_wire(msg.get("block"))
+        key = (block.view, block.proposer)
+        first = self.seen_proposals.get(key)
+        if first is not None and first["block"]["header"] != msg["block"]["header"]:
+            self._check_proposal(msg)  # both must be signed by the leader to be evidence
+            return [Evidence("double-proposal", block.proposer, block.view, first, msg)]
+        block, tc = self._check_proposal(msg)
+        self.seen_proposals[key] = msg
         parent = self.blocks.get(block.parent)
         if parent is None:
             if block.height <= self.committed_height:
                 return []
-            self.waiting.setdefault(block.parent, []).append((sender, msg))
+            self.waiting.setdefault(block.parent, []).append((sender, msg, received_ms))
             self.requested[block.parent] = sender
             return [Fetch(block.parent, sender)]
         if parent.height != block.height - 1:
             raise InvalidMessage("height is not parent height + 1")
         actions: list[Action] = []
-        self.blocks[block.hash] = block
+        self._store(block)
         if self.cfg.clock is not None:
             self.seen_at[block.hash] = self.cfg.clock()
             if len(self.seen_at) > 512:
                 for old in list(self.seen_at)[:256]:
                     del self.seen_at[old]
-        actions += self._process_qc(justify)
+        actions += self._process_qc(block.justify)
+        self._note_delivered(block.justify)
         if tc is not None:
             actions += self._advance(tc.view + 1, via=tc, progress=False)
-        if block.view != self.view or not self.is_validator() or self.me is None:
-            return actions
-        # R2: the voting rule
+        if block.view == self.view and self.is_validator():
+            try:
+                actions += self._vote(block, parent, tc, received_ms)
+            except InvalidMessage as exc:
+                log.warning("no vote for block %d in view %d from %s: %s", block.height, block.view,
+                            block.proposer, exc)
+        pending = self.pending_qcs.pop(block.hash, None)  # its QC formed here before it arrived
+        if pending is not None:
+            self.requested.pop(block.hash, None)
+            actions += self._process_qc(pending)
+        if self.busy():
+            actions += self._hurry()
+        return actions
+
+    def _note_delivered(self, justify: QuorumCertificate) -> None:
+        """A proposal carrying ``justify`` went to every validator: what it commits (R4) has
+        been delivered to all of them."""
+        b1 = self.blocks.get(justify.block)
+        b0 = self.blocks.get(b1.parent) if b1 is not None else None
+        if b1 is not None and b0 is not None and b1.view == b0.view + 1:
+            self.settlement.delivered_up_to(min(b0.height, self.committed_height))
+
+    def _vote(self, block: Block, parent: Block, tc: TimeoutCertificate | None, received_ms: int) -> list[Action]:
+        """R2 and R7, then the payload's checks; raises ``InvalidMessage`` to withhold the vote."""
+        assert self.me is not None
         if block.view <= self.highest_voted_view:
-            return actions
+            return []
+        justify = block.justify
         extends_qc = block.view == justify.view + 1
         extends_tc = tc is not None and block.view == tc.view + 1 and justify.view >= tc.high_qc.view
         if not (extends_qc or extends_tc):
             raise InvalidMessage("proposal neither follows its QC's view nor a TC")
+        late = self._timely(block, parent, received_ms)
+        if late is not None:
+            raise InvalidMessage(late)
         self.payload.validate(block, parent)
         self.highest_voted_view = block.view
         vote = {"type": "vote", "height": block.height, "view": block.view, "block": block.hash.hex(),
                 "by": self.me.id,
                 "sig": self.me.sign(vote_bytes(self.cfg.chain, block.height, block.view, block.hash)).hex()}
         next_leader = self.vset_at(block.height + 1).leader(block.view + 1)
-        actions.append(Persist(self.highest_voted_view, self.high_qc))
+        actions: list[Action] = [Persist(self.highest_voted_view, self.high_qc)]
         if next_leader == self.me.id:
             actions += self._on_vote(self.me.id, vote)
         else:
@@ -595,15 +583,8 @@ class Engine:
             actions += self._local_timeout(view)
             bucket = self.timeout_msgs.get(view, {})
         if len(bucket) >= vset.quorum and view >= self.view:
-            sigs = []
-            high = None
-            for by, m in sorted(bucket.items()):
-                mqc = QuorumCertificate.from_wire(m["high_qc"])
-                sigs.append((by, mqc.view, bytes.fromhex(str(m["sig"]))))
-                if high is None or mqc.view > high.view:
-                    high = mqc
-            assert high is not None
-            tc = TimeoutCertificate(self.cfg.chain, view, high, tuple(sigs))
+            tc = TimeoutCertificate.of_timeouts(self.cfg.chain, view, bucket)
+            high = tc.high_qc
             if high.view > self.high_qc.view and high.block in self.blocks:
                 actions += self._process_qc(high)
             actions += self._advance(view + 1, via=tc, progress=False)
@@ -614,14 +595,3 @@ class Engine:
         return {"view": self.view, "committed_height": self.committed_height,
                 "committed_hash": self.committed_hash.hex(), "high_qc_view": self.high_qc.view,
                 "highest_voted_view": self.highest_voted_view}
-
-
-def genesis_block(chain: str, vset: ValidatorSet, app_root: bytes, time_ms: int = 0) -> Block:
-    """Height 0: no parent, no QC; every node builds the same one from the genesis file."""
-    header = {
-        "chain": chain, "height": 0, "view": 0, "parent": bytes(32).hex(),
-        "justify": {"chain": chain, "height": 0, "view": 0, "block": bytes(32).hex(), "sigs": []},
-        "proposer": "genesis", "txs": sm3(b"").hex(), "count": 0,
-        "exec": {"height": 0, "root": app_root.hex()}, "validators": vset.digest().hex(), "time": time_ms,
-    }
-    return Block.make(header, [])

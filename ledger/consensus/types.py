@@ -13,7 +13,7 @@ from typing import Any
 
 from ..codec import EncodingError, canonical, hexbytes
 from ..crypto import InvalidKey, InvalidSignature, MalformedSignature, SM2PrivateKey, sm3
-from ..tx import KeyCache
+from ..crypto.keycache import KeyCache
 from .errors import InvalidMessage
 
 ZERO = bytes(32)
@@ -216,6 +216,21 @@ class TimeoutCertificate:
     high_qc: QuorumCertificate
     sigs: tuple[tuple[str, int, bytes], ...]  # (validator, its high_qc view, signature)
 
+    @classmethod
+    def of_timeouts(cls, chain: str, view: int, timeouts: Mapping[str, Mapping[str, Any]]) -> TimeoutCertificate:
+        """The TC of verified timeout messages for ``view`` (by signer), with the highest QC
+        any of them reported."""
+        sigs = []
+        high: QuorumCertificate | None = None
+        for by, m in sorted(timeouts.items()):
+            qc = QuorumCertificate.from_wire(m["high_qc"])
+            sigs.append((by, qc.view, bytes.fromhex(str(m["sig"]))))
+            if high is None or qc.view > high.view:
+                high = qc
+        if high is None:
+            raise InvalidMessage("a TC needs timeout messages")
+        return cls(chain, view, high, tuple(sigs))
+
     def verify(self, vset: ValidatorSet, keys: KeyCache, genesis_hash: bytes | None = None) -> None:
         signers = [s for s, _, _ in self.sigs]
         if len(set(signers)) != len(signers) or len(signers) < vset.quorum:
@@ -254,7 +269,8 @@ class Block:
     the parent), ``proposer``, ``txs`` (Merkle root of the transaction ids), ``count``,
     ``exec`` (``{"height", "root"}``: the state root after the last committed block the
     proposer knew), ``validators`` (digest of the set that votes on this block), ``time``
-    (the proposer's clock in ms; informational only).
+    (ms since the Unix epoch: the proposer's wall clock, after the parent's time and found
+    timely by every honest validator that voted for it; docs/spec/consensus.md "Block time").
     """
 
     header: dict[str, Any]
@@ -316,3 +332,14 @@ class Block:
             return cls.make(h, ids)
         except EncodingError as exc:
             raise InvalidMessage(f"header is not canonical JSON: {exc}") from None
+
+
+def genesis_block(chain: str, vset: ValidatorSet, app_root: bytes, time_ms: int = 0) -> Block:
+    """Height 0: no parent, no QC; every node builds the same one from the genesis file."""
+    header = {
+        "chain": chain, "height": 0, "view": 0, "parent": bytes(32).hex(),
+        "justify": {"chain": chain, "height": 0, "view": 0, "block": bytes(32).hex(), "sigs": []},
+        "proposer": "genesis", "txs": sm3(b"").hex(), "count": 0,
+        "exec": {"height": 0, "root": app_root.hex()}, "validators": vset.digest().hex(), "time": time_ms,
+    }
+    return Block.make(header, [])

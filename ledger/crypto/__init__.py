@@ -15,6 +15,8 @@ Everything else imports from here. Layout, in dependency order:
 - ``tls``        the P-256 transport (TLS) CA and node certificates for node links
 - ``ca``         the consortium CA folder: init, issue, revoke, CRL
 - ``verify_pool`` SM2 verification on every core
+- ``keycache``   parsed SM2 public keys by point (``KeyCache``)
+- ``merkle``     the RFC 6962 binary Merkle tree with SM3, inclusion proofs and their verifier
 - ``selftest``   known-answer tests run at start-up and by ``rongxin selftest``
 """
 
@@ -35,6 +37,7 @@ from .errors import (
     KeyPasswordError,
     MalformedCertificate,
     MalformedSignature,
+    MerkleIndexError,
     UnsupportedAlgorithm,
     UntrustedCertificate,
 )
@@ -79,6 +82,7 @@ __all__ = [
     "KeyPasswordError",
     "MalformedCertificate",
     "MalformedSignature",
+    "MerkleIndexError",
     "SM2PrivateKey",
     "SM2PublicKey",
     "UnsupportedAlgorithm",

@@ -81,3 +81,7 @@ class CRLError(CertificateError):
 
 class CAError(CryptoError):
     """The CA folder is missing, damaged, or asked to do something it cannot."""
+
+
+class MerkleIndexError(CryptoError):
+    """A Merkle inclusion proof was asked for a leaf index outside the tree."""

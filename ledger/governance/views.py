@@ -8,7 +8,7 @@ from typing import Any
 from ..codec import parse
 from ..consensus.types import ValidatorSet
 from ..crypto import Certificate
-from ..tx import KeyCache
+from ..crypto.keycache import KeyCache
 from .base import (
     K_NODE,
     K_ORGS,

@@ -44,8 +44,8 @@ from ..codec import canonical, parse
 from ..consensus.types import Block, QuorumCertificate
 from ..contracts.context import account_of
 from ..crypto import sm3
+from ..crypto.merkle import EMPTY_ROOT
 from ..state.abc import KVStore
-from ..state.merkle import EMPTY_ROOT
 from ..tx import Transaction
 from .abci import REPLAY, Receipt
 from .results import receipt_proof

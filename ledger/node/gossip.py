@@ -28,8 +28,9 @@ log = logging.getLogger("rongxin.node")
 class Gossip:
     def __init__(self, node: Node) -> None:
         self.node = node
-        # proposals waiting for bodies: block hash -> (peer, message, missing ids)
-        self.held: dict[bytes, tuple[str, dict[str, Any], set[bytes]]] = {}
+        # proposals waiting for bodies: block hash -> (peer, message, missing ids, arrival time
+        # on the node's wall clock in ms: the engine judges the block time against it)
+        self.held: dict[bytes, tuple[str, dict[str, Any], set[bytes], int]] = {}
 
     # ------------------------------------------------------------ proposals
     def on_proposal(self, peer: str, msg: dict[str, Any]) -> None:
@@ -39,30 +40,30 @@ class Gossip:
             check_tx_root(block)
         missing = {t for t in block.tx_ids if node.body(t) is None}
         if missing:
-            self.held[block.hash] = (peer, msg, missing)
+            self.held[block.hash] = (peer, msg, missing, node.engine.cfg.wall())
             if node.net is not None:
                 node.net.send(peer, canonical({"type": "get_txs", "ids": [m.hex() for m in missing]}))
             return
         self.accept_proposal(peer, msg, block)
 
-    def accept_proposal(self, peer: str, msg: dict[str, Any], block: Block) -> None:
+    def accept_proposal(self, peer: str, msg: dict[str, Any], block: Block, received_ms: int | None = None) -> None:
         """Hand a proposal (bodies known) to the engine; a block it keeps is persisted with its
         bodies in the same durable commit as the vote's safety record, before the vote leaves."""
         node = self.node
-        actions = node.engine.on_message(peer, msg)
+        actions = node.engine.on_message(peer, msg, received_ms)
         if block.hash in node.engine.blocks and block.height > node.engine.committed_height:
             node.save_pending(block)
         node.apply(actions)
 
     def release_held(self) -> None:
-        for block_hash, (peer, msg, missing) in list(self.held.items()):
+        for block_hash, (peer, msg, missing, received_ms) in list(self.held.items()):
             missing -= {t for t in missing if self.node.body(t) is not None}
             if not missing:
                 del self.held[block_hash]
-                self.accept_proposal(peer, msg, Block.from_wire(msg["block"]))
+                self.accept_proposal(peer, msg, Block.from_wire(msg["block"]), received_ms)
 
     def wants(self, tx_id: bytes) -> bool:
-        return any(tx_id in missing for _, _, missing in self.held.values())
+        return any(tx_id in missing for _, _, missing, _ in self.held.values())
 
     # ------------------------------------------------------------ bodies
     def on_txs(self, peer: str, msg: dict[str, Any]) -> None:

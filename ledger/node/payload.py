@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from ..consensus.errors import InvalidMessage, NotReady
 from ..consensus.types import Block, QuorumCertificate
-from ..state.merkle import merkle_root
+from ..crypto.merkle import merkle_root
 from ..tx import Transaction
 from .abci import Application, BlockResult, InvalidProposal
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from ..consensus.types import Block
 from ..contracts.lifecycle import contract_history, contract_info
+from ..crypto.merkle import inclusion_proof
 from ..errors import LedgerError
-from ..state.merkle import inclusion_proof
 from .runtime import Node
 
 MAX_HEIGHT = (1 << 63) - 1  # heights are stored as 8 bytes

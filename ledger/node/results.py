@@ -3,7 +3,7 @@
 Leaf ``i`` of block ``k``'s results tree is the canonical JSON of transaction ``i``'s receipt
 with its transaction id added: ``{"code", "events"?, "fuel"?, "info", "result"?, "tx"}``
 (docs/transactions.md, "Receipts and the results root"). The tree is the RFC 6962 tree of
-``ledger/state/merkle`` with SM3, the root of an empty block ``SM3("")``. The root goes
+``ledger/crypto/merkle`` with SM3, the root of an empty block ``SM3("")``. The root goes
 into the ``results`` field (``{"height": k, "root": hex}``) of a header proposed after block
 ``k`` was executed, exactly as ``exec`` carries the state root; a receipt proof is the audit
 path of one leaf plus the height of the block whose header certifies the root.
@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..codec import EncodingError, canonical
-from ..state.merkle import inclusion_proof, merkle_root, verify_inclusion
+from ..crypto.merkle import inclusion_proof, merkle_root, verify_inclusion
 
 __all__ = ["receipt_leaf", "receipt_proof", "results_root", "verify_receipt"]
 

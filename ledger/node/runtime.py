@@ -37,9 +37,10 @@ from ..consensus.engine import (
 from ..consensus.errors import InvalidMessage
 from ..consensus.types import Block, QuorumCertificate, Signer, ValidatorSet
 from ..crypto import SM2PrivateKey
+from ..crypto.keycache import KeyCache
 from ..governance import ChainParams
 from ..mempool import Mempool
-from ..tx import InvalidTransaction, KeyCache, Transaction
+from ..tx import InvalidTransaction, Transaction
 from .abci import BlockResult
 from .app import LedgerApp
 from .gossip import Gossip
@@ -57,7 +58,7 @@ class Params:
     max_block_txs: int = 2000
     max_block_bytes: int = 4 * 1024 * 1024
     block_interval: float = 0.2
-    idle_interval: float = 1.0
+    idle_interval: float = 60.0
     base_timeout: float = 3.0
 
 
@@ -117,6 +118,7 @@ class Node:
         self.tx_key = tx_key  # signs this node's own system transactions (evidence)
         self.reported: set[tuple[str, int]] = set()
         self.schedule: list[tuple[int, ValidatorSet]] = [(0, vset)]
+        self.time_bounds = (500, 2000)  # (time_precision_ms, message_delay_ms) from the chain
         self.gossip = Gossip(self)
         self.sync = ChainSync(self)
         self.handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {
@@ -151,7 +153,7 @@ class Node:
                 self.bodies.setdefault(tx.id, tx)
         cfg = Config(chain=self.chain, base_timeout=self.params.base_timeout,
                      block_interval=self.params.block_interval, idle_interval=self.params.idle_interval,
-                     clock=time.monotonic)
+                     time_precision=self.time_bounds[0], message_delay=self.time_bounds[1], clock=time.monotonic)
         payload = AppPayload(self.app, _NodeTxs(self), self._committed)
         return Engine(config=cfg, signer=self.signer, vset_at=self.vset_at, genesis=self.genesis,
                       payload=payload, committed=committed, highest_voted_view=voted,
@@ -171,7 +173,9 @@ class Node:
             return
         self.schedule = gov.schedule(self.app.read)
         self.vset = gov.vset_in(self.schedule, self.app.height + 1)
-        new = runtime_params(gov.params(self.app.read))
+        chain = gov.params(self.app.read)
+        self.time_bounds = (chain.time_precision_ms, chain.message_delay_ms)
+        new = runtime_params(chain)
         if new != self.params:
             log.info("consensus parameters now %s", new)
             self.params = new
@@ -179,6 +183,7 @@ class Node:
             self.engine.cfg.block_interval = new.block_interval
             self.engine.cfg.idle_interval = new.idle_interval
             self.engine.cfg.base_timeout = new.base_timeout
+            self.engine.cfg.time_precision, self.engine.cfg.message_delay = self.time_bounds
 
     def _apply_membership(self) -> None:
         """Link with admitted nodes, cut revoked ones (after a block changed either)."""
@@ -250,6 +255,7 @@ class Node:
         ``verified``: their signatures were already checked (by ``intake.TxIntake``'s workers)."""
         out: list[tuple[bytes, str | None]] = []
         admitted = []
+        was_idle = len(self.mempool) == 0
         height = self.app.height + 1
         for tx in txs:
             try:
@@ -268,6 +274,8 @@ class Node:
             self.net.broadcast(txs_message(admitted))
         if admitted:
             with self._grouped():
+                if was_idle:  # an idle leader proposes now, validators shorten their view timers
+                    self.apply(self.engine.on_work())
                 self.gossip.release_held()
         return out
 
@@ -362,7 +370,10 @@ class Node:
         old = self.timers.pop(action.kind, None)
         if old is not None:
             old.cancel()
-        loop = asyncio.get_running_loop()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a node driven without an event loop (unit tests) has no timers
+            return
         self.timers[action.kind] = loop.call_later(action.delay, self._on_timer, action.kind, action.view)
 
     def _on_timer(self, kind: str, view: int) -> None:

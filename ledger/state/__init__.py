@@ -1,13 +1,13 @@
 """Deterministic state, storage and Merkle roots of the ledger core.
 
-Owns: the transaction Merkle tree (``merkle``), the authenticated versioned key-value
-state (``smt`` on top of ``proof``), the crash-safe embedded store (``store``) and the
-narrow ABCI-like interface the consensus engine calls (``abc``). Must not
+Owns: the authenticated versioned key-value state (``smt`` on top of ``proof``), the
+crash-safe embedded store (``store``) and the narrow ABCI-like interface the consensus
+engine calls (``abc``). Must not
 import ``ledger.consensus``, ``ledger.net`` or anything above ``ledger``; must not define
-the transaction format (opaque bytes here). Modules, in dependency order:
+the transaction format (opaque bytes here). The transaction Merkle tree is
+``ledger.crypto.merkle`` (below consensus). Modules, in dependency order:
 
 - ``errors``   every error raised here
-- ``merkle``   RFC 6962-style binary Merkle tree over a block's transactions (SM3)
 - ``proof``    pure SMT hashing rules, ``Proof`` and ``verify_proof`` (no storage)
 - ``abc``      the interfaces: ``KVStore``, ``AuthenticatedState``, ``Application``
 - ``store``    ``MemoryStore``, ``LMDBStore``, ``SQLiteStore``: atomic batches
@@ -17,5 +17,5 @@ The reference applications (``BaseApplication``, ``KVApplication``) and the nest
 write buffer (``StateBuffer``) are test helpers in ``tests/state/``. Canonical JSON comes from
 ``ledger.codec``. The formats are specified in
 ``docs/spec/state.md``. This ``__init__`` imports nothing, so an offline verifier that
-imports ``ledger.state.merkle`` or ``ledger.state.proof`` does not load the store (``lmdb``).
+imports ``ledger.state.proof`` does not load the store (``lmdb``).
 """

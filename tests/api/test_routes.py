@@ -20,7 +20,7 @@ from api.schemas import (
 )
 from ledger.contracts.context import account_of
 from ledger.contracts.wasm import example
-from ledger.state.merkle import verify_inclusion
+from ledger.crypto.merkle import verify_inclusion
 from ledger.state.proof import Proof, verify_proof
 
 from .conftest import CHAIN, Api

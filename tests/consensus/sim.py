@@ -2,12 +2,15 @@
 
 Messages get random delays from one ``random.Random(seed)``; a test may drop links
 (partitions), crash nodes (they stop receiving and acting; a restarted node keeps only what
-it persisted) and replace a node's behaviour (a Byzantine leader). The real network and
-processes are tested elsewhere; this harness pins the protocol's safety and liveness.
+it persisted) and replace a node's behaviour (a Byzantine leader). Every node has its own
+wall clock, a function of the true (virtual) time that may be skewed, frozen or lying.
+The real network and processes are tested elsewhere; this harness pins the protocol's
+safety and liveness.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import random
@@ -30,9 +33,10 @@ from ledger.consensus.engine import (
 )
 from ledger.consensus.types import Block, QuorumCertificate, Signer, Validator, ValidatorSet
 from ledger.crypto import SM2PrivateKey, sm3
-from ledger.tx import KeyCache
+from ledger.crypto.keycache import KeyCache
 
 CHAIN = "sim-chain"
+EPOCH_MS = 1_700_000_000_000  # the wall clocks' reading at virtual time 0
 _KEYS: list[SM2PrivateKey] = []
 
 
@@ -63,6 +67,39 @@ class CountingPayload:
         return None
 
 
+class WorkPayload:
+    """Proposes the transaction ids submitted to the network (``Network.submit``) and heads
+    its blocks with ``exec``: the height it last executed, like the node's application."""
+
+    def __init__(self, node: str) -> None:
+        self.node = node
+        self.pending: dict[bytes, None] = {}  # insertion-ordered set
+        self.executed = 0
+        self.engine: Engine | None = None
+
+    def propose(self, parent: Block, height: int) -> tuple[list[bytes], dict[str, Any]]:
+        assert self.engine is not None
+        taken: set[bytes] = set()
+        b: Block | None = parent
+        while b is not None and b.height > self.engine.committed_height:
+            taken.update(b.tx_ids)
+            b = self.engine.blocks.get(b.parent)
+        ids = [t for t in self.pending if t not in taken][:50]
+        return ids, {"exec": {"height": self.executed, "root": sm3(str(self.executed).encode()).hex()}}
+
+    def validate(self, block: Block, parent: Block) -> None:
+        return None
+
+    def has_work(self) -> bool:
+        return bool(self.pending)
+
+    def commit(self, blocks: tuple[tuple[Block, QuorumCertificate], ...]) -> None:
+        for block, _qc in blocks:
+            for t in block.tx_ids:
+                self.pending.pop(t, None)
+            self.executed = block.height
+
+
 @dataclass
 class Node:
     id: str
@@ -77,7 +114,8 @@ class Node:
 
 class Network:
     def __init__(self, n: int, seed: int, *, min_delay: float = 0.005, max_delay: float = 0.05,
-                 base_timeout: float = 1.0) -> None:
+                 base_timeout: float = 1.0, work: bool = False, clocks: dict[str, Callable[[float], float]] | None = None,
+                 engines: dict[str, type[Engine]] | None = None, **config: Any) -> None:
         self.rng = random.Random(seed)
         self.now = 0.0
         self.min_delay, self.max_delay = min_delay, max_delay
@@ -87,7 +125,14 @@ class Network:
         self.vset = ValidatorSet(tuple(Validator(f"v{i}", k.public_key().point, f"org{i}", "consensus")
                                        for i, k in enumerate(ks)))
         self.genesis = genesis_block(CHAIN, self.vset, bytes(32))
-        self.config = Config(chain=CHAIN, base_timeout=base_timeout, block_interval=0.02, idle_interval=0.05)
+        settings: dict[str, Any] = {"block_interval": 0.02, "idle_interval": 0.05, **config}
+        self.config = Config(chain=CHAIN, base_timeout=base_timeout, **settings)
+        self.work = work  # WorkPayload (transactions from submit) instead of CountingPayload
+        self.clocks = clocks or {}  # node id -> its clock (seconds) as a function of true time
+        self.engines = engines or {}  # node id -> engine class (a Byzantine node's)
+        self.proposed_at: dict[bytes, float] = {}  # block hash -> true time of its first proposal
+        self.justified_at: dict[bytes, float] = {}  # block hash -> first proposal carrying its QC
+        self.committed_at: dict[tuple[str, int], float] = {}  # (node id, height) -> true time
         self.key_cache = KeyCache()
         self.nodes: dict[str, Node] = {}
         self.blocked: set[tuple[str, str]] = set()
@@ -97,9 +142,39 @@ class Network:
             signer = Signer(f"v{i}", k)
             self.nodes[signer.id] = Node(signer.id, self._engine(signer), signer)
 
+    def wall_ms(self, node_id: str) -> int:
+        """The reading of ``node_id``'s wall clock now (ms)."""
+        clock = self.clocks.get(node_id)
+        return EPOCH_MS + round((clock(self.now) if clock else self.now) * 1000)
+
     def _engine(self, signer: Signer, **kw: Any) -> Engine:
-        return Engine(config=self.config, signer=signer, vset_at=lambda h: self.vset, genesis=self.genesis,
-                      payload=CountingPayload(signer.id), keys=self.key_cache, **kw)
+        cfg = dataclasses.replace(self.config, wall=lambda nid=signer.id: self.wall_ms(nid))
+        payload: CountingPayload | WorkPayload = WorkPayload(signer.id) if self.work else CountingPayload(signer.id)
+        engine = self.engines.get(signer.id, Engine)(config=cfg, signer=signer, vset_at=lambda h: self.vset,
+                                                     genesis=self.genesis, payload=payload, keys=self.key_cache, **kw)
+        if isinstance(payload, WorkPayload):
+            payload.engine = engine
+        return engine
+
+    def submit(self, count: int, tag: str = "tx", spread: float = 0.01) -> list[bytes]:
+        """``count`` new transaction ids gossiped to every live node within ``spread`` seconds;
+        a node whose payload had nothing pending calls ``on_work``."""
+        ids = [sm3(f"{tag}-{self.now}-{i}".encode()) for i in range(count)]
+
+        def arrive(node_id: str) -> None:
+            node = self.nodes[node_id]
+            payload = node.engine.payload
+            if not node.alive or not isinstance(payload, WorkPayload):
+                return
+            was_idle = not payload.pending
+            done = {t for b, _ in node.committed for t in b.tx_ids}
+            payload.pending.update(dict.fromkeys(t for t in ids if t not in done))
+            if was_idle and payload.pending:
+                self.apply(node, node.engine.on_work())
+
+        for node_id in self.nodes:
+            self.at(self.rng.uniform(0, spread), lambda nid=node_id: arrive(nid))
+        return ids
 
     # ------------------------------------------------------------ scheduling
     def at(self, delay: float, fn: Callable[[], None]) -> None:
@@ -135,6 +210,8 @@ class Network:
         committed = old.committed[-1] if old.committed else None
         engine = self._engine(old.signer, committed=committed, highest_voted_view=voted, high_qc=high_qc,
                               known_blocks=known_blocks)
+        if isinstance(engine.payload, WorkPayload) and committed is not None:
+            engine.payload.executed = committed[0].height
         node = Node(node_id, engine, old.signer, committed=list(old.committed), persisted=old.persisted)
         self.nodes[node_id] = node
         self.apply(node, engine.start())
@@ -166,6 +243,10 @@ class Network:
         for action in actions:
             if isinstance(action, Broadcast):
                 self.broadcasts.append((node.id, action.message))
+                if action.message.get("type") == "proposal":
+                    block = Block.from_wire(action.message["block"])
+                    self.proposed_at.setdefault(block.hash, self.now)
+                    self.justified_at.setdefault(block.parent, self.now)
                 for other in self.nodes:
                     if other != node.id:
                         self.deliver(node.id, other, action.message)
@@ -175,6 +256,8 @@ class Network:
                 node.persisted = (action.highest_voted_view, action.high_qc)
             elif isinstance(action, Committed):
                 node.committed.extend(action.blocks)
+                for block, _qc in action.blocks:
+                    self.committed_at[(node.id, block.height)] = self.now
             elif isinstance(action, SetTimer):
                 gen = node.timer_gen.get(action.kind, 0) + 1
                 node.timer_gen[action.kind] = gen

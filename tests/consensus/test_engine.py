@@ -76,7 +76,7 @@ def _equivocate(net: Network) -> None:
         msg = action.message
         block = Block.from_wire(msg["block"])
         other_ids = [sm3(b"forged" + block.hash + bytes([i])) for i in range(2)]
-        from ledger.state.merkle import merkle_root
+        from ledger.crypto.merkle import merkle_root
 
         header = dict(block.header, txs=merkle_root(other_ids).hex(), count=len(other_ids))
         twin = Block.make(header, other_ids)

@@ -20,9 +20,9 @@ from ledger.contracts import ft, nft
 from ledger.contracts.context import Context, Event, Refused, account_of
 from ledger.contracts.parallel import ParallelExecutor
 from ledger.crypto import SM2PrivateKey
+from ledger.crypto.merkle import merkle_root
 from ledger.node.abci import BAD_PAYLOAD, OK, Receipt
 from ledger.node.app import LedgerApp
-from ledger.state.merkle import merkle_root
 from ledger.state.store import MemoryStore
 from ledger.tx import Transaction
 

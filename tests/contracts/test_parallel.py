@@ -21,9 +21,9 @@ from ledger.consensus.types import Block, QuorumCertificate, Validator, Validato
 from ledger.contracts.context import Context, Refused, TxType
 from ledger.contracts.parallel import ParallelExecutor, components, pack, plan
 from ledger.crypto import SM2PrivateKey
+from ledger.crypto.merkle import merkle_root
 from ledger.node.abci import OK, Receipt
 from ledger.node.app import DEFAULT_HANDLERS, LedgerApp
-from ledger.state.merkle import merkle_root
 from ledger.state.store import MemoryStore
 from ledger.tx import Transaction
 

@@ -29,6 +29,8 @@ from api.sdk import register_users
 from ledger.crypto import SM2PrivateKey
 from ledger.crypto.tls import tls_context
 from ledger.net.transport import MESSAGE, frame
+from ledger.node.config import init_local_consortium
+from ledger.node.runtime import Params
 
 VALIDATORS = ("sup1", "val1", "val2", "val3", "val4")
 ALL_NODES = (*VALIDATORS, "full1")
@@ -345,9 +347,21 @@ class LinkProxy:
         self._thread.join(timeout=10)
 
 
+# an idle chain makes one heartbeat block per idle interval (a minute by default); the fault
+# tests watch heights move and leaders rotate without transactions, so theirs is a second
+FAULT_PARAMS = Params(idle_interval=1.0)
+
+
+def init_fault_consortium(data: Path) -> Path:
+    """The local consortium's folder, with the fault tests' chain parameters."""
+    return init_local_consortium(data, base_port=int(os.environ["RONGXIN_BASE_PORT"]), params=FAULT_PARAMS)
+
+
 def started_cluster(data: Path, rx: Callable[..., Any]) -> Iterator[Cluster]:
-    """The body of a ``cluster`` fixture: ``rongxin up --detach`` in ``data``, yield the
-    :class:`Cluster`, and stop it (with any process a test started) whatever happens."""
+    """The body of a ``cluster`` fixture: ``rongxin up --detach`` in ``data`` (created with
+    ``FAULT_PARAMS``), yield the :class:`Cluster`, and stop it (with any process a test
+    started) whatever happens."""
+    init_fault_consortium(data)
     proc = rx("up", "--detach", "--data", str(data), timeout=240)
     assert proc.returncode == 0, proc.stderr
     c = Cluster(data, rx)

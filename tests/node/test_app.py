@@ -8,9 +8,9 @@ from ledger.codec import canonical, parse
 from ledger.consensus.engine import genesis_block
 from ledger.consensus.types import Block, QuorumCertificate, Validator, ValidatorSet
 from ledger.crypto import SM2PrivateKey
+from ledger.crypto.merkle import merkle_root
 from ledger.node.abci import BAD_PAYLOAD, EXPIRED, OK, REPLAY, UNKNOWN_TYPE
 from ledger.node.app import LedgerApp
-from ledger.state.merkle import merkle_root
 from ledger.state.store import MemoryStore, open_store
 from ledger.tx import Transaction
 

@@ -9,7 +9,6 @@ two down (or a 2/3 split) must stop every commit until enough validators are bac
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import pytest
 from ledger.codec import canonical
 from ledger.consensus.types import Block, proposal_bytes, vote_bytes
 from ledger.crypto import SM2PrivateKey, sm3
-from ledger.state.merkle import merkle_root
+from ledger.crypto.merkle import merkle_root
 from ledger.tx import MAX_TX_BYTES, Transaction
 
 from .faultkit import (
@@ -29,6 +28,7 @@ from .faultkit import (
     LinkProxy,
     RoguePeer,
     get_status,
+    init_fault_consortium,
     post,
     started_cluster,
     wait_for,
@@ -290,9 +290,9 @@ def test_one_then_two_validators_killed_stall_and_resume(cluster: Cluster) -> No
 @pytest.fixture
 def proxied_cluster(tmp_path: Path, rx):
     """The local consortium with every directed peer link dialled through a `LinkProxy`."""
-    from ledger.node.config import init_local_consortium, node_folders
+    from ledger.node.config import node_folders
 
-    data = init_local_consortium(tmp_path / "c", base_port=int(os.environ["RONGXIN_BASE_PORT"]))
+    data = init_fault_consortium(tmp_path / "c")
     folders = {f.name: f for f in node_folders(data)}
     cfgs = {nid: json.loads((f / "node.json").read_text()) for nid, f in folders.items()}
     proxy = LinkProxy({nid: (cfg["listen"][0], int(cfg["listen"][1])) for nid, cfg in cfgs.items()})

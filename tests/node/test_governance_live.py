@@ -135,10 +135,13 @@ def test_a_parameter_change_reaches_every_node(tmp_path: Path) -> None:
         try:
             tx = Transaction.build(c.keys["v0"], chain=CHAIN, type="gov.propose", expiry=10**6,
                                    payload={"action": {"kind": "params",
-                                                       "set": {"block_interval_ms": 120, "max_block_txs": 777}}})
+                                                       "set": {"block_interval_ms": 120, "max_block_txs": 777,
+                                                               "time_precision_ms": 700}}})
+            assert all(n.engine.cfg.time_precision == 500 for n in c.nodes.values())
             assert c.nodes["v1"].submit([tx])[0][1] is None
             await wait(lambda: all(n.params.max_block_txs == 777 for n in c.nodes.values()), 30, "new params")
             assert all(n.engine.cfg.block_interval == 0.12 for n in c.nodes.values())
+            assert all(n.engine.cfg.time_precision == 700 for n in c.nodes.values()), "block-time bound too"
             # the engine keeps committing under the new parameters
             h = c.nodes["v0"].app.chain.head
             await wait(lambda: min(n.app.chain.head for n in c.nodes.values()) > h + 2, 30, "more blocks")

@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 
 from ledger.codec import canonical
+from ledger.crypto.merkle import leaf_hash, node_hash
 from ledger.node.abci import Receipt
 from ledger.node.results import receipt_leaf, receipt_proof, results_root, verify_receipt
-from ledger.state.merkle import leaf_hash, node_hash
 
 DOC = (Path(__file__).parents[2] / "docs" / "transactions.md").read_text()
 

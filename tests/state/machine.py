@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from ledger.codec import EncodingError, canonical, parse
+from ledger.crypto.merkle import merkle_root
 from ledger.node.abci import Receipt
 from ledger.state.abc import KVStore
 from ledger.state.errors import HeightOutOfOrder, PendingChanges, VersionNotFound
-from ledger.state.merkle import merkle_root
 from ledger.state.proof import EMPTY_HASH, Proof
 from ledger.state.smt import SparseMerkleTree
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from ledger.codec import canonical
+from ledger.crypto.merkle import merkle_root
 from ledger.state.errors import HeightOutOfOrder, PendingChanges, VersionNotFound
-from ledger.state.merkle import merkle_root
 from ledger.state.proof import EMPTY_HASH, Proof, verify_proof
 from ledger.state.store import LMDBStore, MemoryStore
 

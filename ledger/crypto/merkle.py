@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ledger.crypto import sm3
-
-from .errors import InvalidArgument
+from .errors import MerkleIndexError
+from .sm3 import sm3
 
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
@@ -68,7 +67,7 @@ def merkle_root(leaves: Sequence[bytes]) -> bytes:
 def inclusion_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
     """The audit path of leaf ``index``: sibling hashes from the leaf level up to the root."""
     if not 0 <= index < len(leaves):
-        raise InvalidArgument(f"leaf index {index} is outside a tree of {len(leaves)} leaves")
+        raise MerkleIndexError(f"leaf index {index} is outside a tree of {len(leaves)} leaves")
     return inclusion_proofs(leaves, [index])[0]
 
 
@@ -76,7 +75,7 @@ def inclusion_proofs(leaves: Sequence[bytes], indices: Sequence[int]) -> list[li
     """Audit paths of several leaves, building the tree once."""
     for index in indices:
         if not 0 <= index < len(leaves):
-            raise InvalidArgument(f"leaf index {index} is outside a tree of {len(leaves)} leaves")
+            raise MerkleIndexError(f"leaf index {index} is outside a tree of {len(leaves)} leaves")
     levels = _levels(_leaf_hashes(leaves))
     proofs = []
     for index in indices:

@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from ledger.state.errors import InvalidArgument
-from ledger.state.merkle import (
+from ledger.crypto.errors import MerkleIndexError
+from ledger.crypto.merkle import (
     EMPTY_ROOT,
     inclusion_proof,
     inclusion_proofs,
@@ -130,9 +130,9 @@ def test_verify_rejects_malformed_input_without_raising() -> None:
 
 
 def test_inclusion_proof_index_out_of_range_is_refused() -> None:
-    with pytest.raises(InvalidArgument, match="outside a tree of 3 leaves"):
+    with pytest.raises(MerkleIndexError, match="outside a tree of 3 leaves"):
         inclusion_proof(leaves_of(3), 3)
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(MerkleIndexError):
         inclusion_proof([], 0)
 
 
