@@ -38,6 +38,7 @@ class Gossip:
         block = Block.from_wire(msg["block"])
         if node.signer is None:  # validators check it in validate(); a full node never validates
             check_tx_root(block)
+        node.sync.hint(peer, block.height)
         missing = {t for t in block.tx_ids if node.body(t) is None}
         if missing:
             self.held[block.hash] = (peer, msg, missing, node.engine.cfg.wall())

@@ -28,22 +28,45 @@ SYNC_GAP = 3  # blocks behind before batched sync starts (live consensus fetches
 SYNC_BATCH = 256  # blocks per request
 SYNC_MAX_BYTES = 8 * 1024 * 1024
 SYNC_RETRY_S = 3.0
+HINT_TTL_S = 10.0  # how long a height a peer showed in a block counts without a heartbeat
 
 
 class ChainSync:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.asked = 0.0
+        # heights peers showed before their heartbeats did: peer -> (height, when)
+        self.hints: dict[str, tuple[int, float]] = {}
 
-    def peers_ahead(self) -> int:
-        """The highest committed height an online peer reports in its heartbeats."""
+    def hint(self, peer: str, height: int) -> None:
+        """``peer`` sent a block at ``height``: it holds the chain below it. A node that just
+        started learns this from the first proposal, before any heartbeat reports a height,
+        and syncs in batches instead of fetching hundreds of blocks one by one."""
+        if height > self.node.engine.committed_height + SYNC_GAP:
+            self.hints[peer] = (height - 1, time.monotonic())
+
+    def _heights(self) -> dict[str, int]:
+        """Each online peer's committed height: its heartbeat's, or a recent hint's."""
         net = self.node.net
         if net is None:
-            return 0
+            return {}
         online = net.online()
-        heights = [p.status.get("height") for pid, p in net.peers.items()
-                   if pid in online and isinstance(p.status, dict)]
-        return max((h for h in heights if isinstance(h, int)), default=0)
+        now = time.monotonic()
+        out: dict[str, int] = {}
+        for pid, peer in net.peers.items():
+            h = peer.status.get("height") if isinstance(peer.status, dict) else None
+            if isinstance(h, int) and not isinstance(h, bool) and pid in online:
+                out[pid] = h
+        for pid, (h, when) in list(self.hints.items()):
+            if now - when > HINT_TTL_S:
+                del self.hints[pid]
+            elif pid in net.peers:
+                out[pid] = max(out.get(pid, 0), h)
+        return out
+
+    def peers_ahead(self) -> int:
+        """The highest committed height a peer reports (heartbeats, recent hints)."""
+        return max(self._heights().values(), default=0)
 
     def far_behind(self) -> bool:
         return self.peers_ahead() > self.node.engine.committed_height + SYNC_GAP
@@ -55,10 +78,8 @@ class ChainSync:
             return
         committed = self.node.engine.committed_height
         best, best_height = None, committed + SYNC_GAP
-        online = net.online()
-        for pid, peer in net.peers.items():
-            h = peer.status.get("height") if isinstance(peer.status, dict) else None
-            if isinstance(h, int) and not isinstance(h, bool) and h > best_height and pid in online:
+        for pid, h in self._heights().items():
+            if h > best_height:
                 best, best_height = pid, h
         now = time.monotonic()
         if best is None or now - self.asked < SYNC_RETRY_S:

@@ -58,7 +58,7 @@ def test_up_api_kill_restart_down(cluster, rx) -> None:
     stranger = Transaction.build(SM2PrivateKey.generate(), chain="rongxin-local", type="kv.set",
                                  payload={"key": "s", "value": "x"}, expiry=10**9)
     status, body = post(apis["val1"] + "/v1/txs", stranger.encode())
-    assert status == 400 and "not admitted" in body["detail"], body
+    assert status == 400 and "not admitted" in body["error"]["message"], body
     user = SM2PrivateKey.generate()
     register_users(apis["sup1"], data, [user])
     txs = [Transaction.build(user, chain="rongxin-local", type="kv.set", payload={"key": f"k{i}", "value": str(i)},
