@@ -207,6 +207,8 @@ class QcOut(_Out):
 
 
 class ExecOut(_Out):
+    """A root a header certifies for committed block ``height``."""
+
     height: int
     root: str = Field(pattern=HASH)
 
@@ -223,6 +225,8 @@ class HeaderOut(_Out):
     txs: str = Field(pattern=HASH)
     count: int
     exec: ExecOut
+    results: ExecOut | None = Field(default=None, description="the results root of block exec.height "
+                                    "(docs/transactions.md §10); absent only in the genesis")
     validators: str = Field(pattern=HASH)
     time: int
 

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from ledger.codec import EncodingError, canonical, parse
 from ledger.crypto.merkle import merkle_root
-from ledger.node.abci import Receipt
+from ledger.node.abci import CheckResult, QueryResult, Receipt
 from ledger.state.abc import KVStore
 from ledger.state.errors import HeightOutOfOrder, PendingChanges, VersionNotFound
 from ledger.state.proof import EMPTY_HASH, Proof
@@ -32,30 +32,14 @@ CODE_REJECTED = 1
 
 # the bytes-in, bytes-out application interface these reference machines implement (the
 # node's own interface is ledger.node.abci.Application)
-class CheckResult(NamedTuple):
-    """Whether a transaction may enter the mempool, and if not, why (for the submitter)."""
-
-    ok: bool
-    reason: str
-
-
-class BlockResult(NamedTuple):
+class BlockResult(NamedTuple):  # (the node's also has the results root)
     """What ``execute_block`` returns: the staged state root and one receipt per transaction."""
 
     state_root: bytes
     receipts: tuple[Receipt, ...]
 
 
-class QueryResult(NamedTuple):
-    """A value at a committed height (``None``: absent) with its proof against that root."""
-
-    value: bytes | None
-    proof: Proof
-    height: int
-    root: bytes
-
-
-class AppInfo(NamedTuple):
+class AppInfo(NamedTuple):  # (the node's also has the results root)
     """The last committed height (0: none yet) and the state root at it."""
 
     last_height: int
