@@ -121,15 +121,21 @@ class LedgerClient:
             raise ClientError(f"batch refused: {err}", code, err.code)
         return list(out["results"])
 
-    def wait(self, tx_id: str, timeout: float = 60.0, poll: float = 0.2) -> dict[str, Any]:
-        """Block until the transaction is committed; return its record (receipt, proof)."""
+    def wait(self, tx_id: str, timeout: float = 60.0, poll: float = 0.2, *,
+             certified: bool = True) -> dict[str, Any]:
+        """Block until the transaction is committed and, with ``certified``, until a committed
+        header certifies its block's results root (so ``receipt_proof`` is complete: its
+        ``certified_in`` names that block; docs/transactions.md §10). Returns its record
+        (receipt, inclusion proof, receipt proof)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             rec = self.tx(tx_id)
             if rec.get("status") == "committed":
-                return rec
+                proof = rec.get("receipt_proof")
+                if not certified or not isinstance(proof, dict) or proof.get("certified_in") is not None:
+                    return rec
             time.sleep(poll)
-        raise ClientError(f"transaction {tx_id} not committed within {timeout} s")
+        raise ClientError(f"transaction {tx_id} not committed (and certified) within {timeout} s")
 
     def submit_and_wait(self, type_: str, payload: dict[str, Any], timeout: float = 60.0) -> dict[str, Any]:
         return self.wait(self.submit(self.build(type_, payload)), timeout)

@@ -113,6 +113,14 @@ def test_up_api_kill_restart_down(cluster, rx) -> None:
     header = client.block(rec["height"])["header"]
     assert verify_inclusion(bytes.fromhex(p["tx"]), p["index"], p["size"], [bytes.fromhex(x) for x in p["path"]],
                             bytes.fromhex(header["txs"]))
+    # what it did is proven from a later header, on the full node (which never voted)
+    from ledger.node.results import verify_receipt
+
+    rp = rec["receipt_proof"]
+    assert rec["receipt"]["tx"] == rec["id"] and rp["height"] == rec["height"] and rp["certified_in"] > rec["height"]
+    certifying = client.block(rp["certified_in"])["header"]
+    assert verify_receipt(rec["receipt"], rp, certifying)
+    assert not verify_receipt(dict(rec["receipt"], code=1), rp, certifying)
     with pytest.raises(ClientError, match="refused"):
         client.submit(wrong_chain)
 
