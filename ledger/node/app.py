@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..consensus.types import Block, QuorumCertificate
 from ..contracts.context import Context, Outcome, Refused, TxType, handler_from_writes, run_handler
+from ..governance.admission import BOOTSTRAP
 from ..state.abc import KVStore
 from ..state.smt import SparseMerkleTree
 from ..tx import InvalidTransaction, Transaction
@@ -51,6 +52,8 @@ from .results import results_root
 
 if TYPE_CHECKING:
     from ..governance import Governance
+
+SYS_PREFIX = b"sys/"  # where governance keeps users, validators, parameters and revocations
 
 __all__ = ["DEFAULT_HANDLERS", "LedgerApp", "Precomputer", "Refused", "kv_set"]
 
@@ -143,6 +146,8 @@ class LedgerApp(Application):
         self.admin_types = frozenset(name for name, t in self.types.items() if t.admin)
         self.sys_changed = False  # the last executed block changed validators, params or revocations
         self.last_stats: dict[str, int] = {}
+        self._admitted: dict[bytes, str | None] = {}  # mempool admission verdicts per sender
+        self._admitted_at = -1  # ... at this committed height
 
     # ------------------------------------------------------------ reads
     def read(self, key: bytes) -> bytes | None:
@@ -176,12 +181,26 @@ class LedgerApp(Application):
             tx.check_for_chain(self.chain_id if self.chain_id is not None else tx.chain, self.height + 1)
         except InvalidTransaction as exc:
             return CheckResult(False, str(exc))
-        admission = getattr(self.governance, "admission_error", None)
-        if admission is not None:
-            reason = admission(self.read, tx)
+        if self.governance is not None:
+            reason = self._admission(tx)
             if reason is not None:
                 return CheckResult(False, reason)
         return CheckResult(True)
+
+    def _admission(self, tx: Transaction) -> str | None:
+        """``governance.admission_error``, remembered per sender until the next commit
+        (bootstrap types are judged each time: what they carry is what is checked)."""
+        assert self.governance is not None
+        if tx.type in BOOTSTRAP:
+            return self.governance.admission_error(self.read, tx)
+        if self._admitted_at != self.height or len(self._admitted) > 100_000:
+            self._admitted.clear()
+            self._admitted_at = self.height
+        try:
+            return self._admitted[tx.sender]
+        except KeyError:
+            verdict = self._admitted[tx.sender] = self.governance.admission_error(self.read, tx)
+            return verdict
 
     def header_fields(self) -> dict[str, Any]:
         """``exec`` and ``results``: the roots of the last executed (committed) block."""
@@ -254,9 +273,10 @@ class LedgerApp(Application):
         gov = self.governance
         read = run.read
         perms = gov.perms(read) if gov is not None else {}
+        senders: dict[bytes, str | None] = {}  # admission verdicts while no sys/ key changes
         for i, tx, ttype in todo:
             if gov is not None:
-                denied = gov.sender_error(read, tx, time_ms) or (
+                denied = self._sender_error(gov, senders, read, tx, time_ms) or (
                     gov.permission_error(perms, tx, read, height) if perms else None)
                 if denied is not None:
                     receipts[i] = Receipt(BAD_PAYLOAD, denied)
@@ -275,11 +295,27 @@ class LedgerApp(Application):
                 receipts[i] = Receipt(BAD_PAYLOAD, out.refused, fuel=out.fuel_used)
                 continue
             run.staged.update(out.writes)
-            if gov is not None and gov.PERMS_KEY in out.writes:
-                perms = gov.perms(read)
+            if gov is not None and any(k.startswith(SYS_PREFIX) for k in out.writes):
+                senders.clear()  # users, validators or parameters changed
+                if gov.PERMS_KEY in out.writes:
+                    perms = gov.perms(read)
             receipts[i] = Receipt(OK, "ok", tuple(out.events), out.fuel_used, out.result)
         self.last_stats = {"txs": len(receipts), "precomputed": len(pre), "reused": reused,
                            "fuel": block_fuel - fuel_left}
+
+    @staticmethod
+    def _sender_error(gov: Governance, memo: dict[bytes, str | None], read: Reader, tx: Transaction,
+                      time_ms: int) -> str | None:
+        """``gov.sender_error`` remembered per sender within a block (the answer depends only on
+        the sender, the block time and ``sys/`` state, and the memo is cleared when a
+        transaction writes under ``sys/``); bootstrap types are judged each time."""
+        if tx.type in BOOTSTRAP:
+            return gov.sender_error(read, tx, time_ms)
+        try:
+            return memo[tx.sender]
+        except KeyError:
+            verdict = memo[tx.sender] = gov.sender_error(read, tx, time_ms)
+            return verdict
 
     def execute_block(self, block: Block, txs: Sequence[Transaction]) -> BlockResult:
         """Stage committed block ``block`` (height = last committed + 1)."""

@@ -151,3 +151,22 @@ def test_chain_parameter_bounds(name: str, good: int, bad: int) -> None:
     assert getattr(p.updated({name: good}), name) == good
     with pytest.raises(Exception, match=f"{name} must be an integer"):
         p.updated({name: bad})
+
+
+def test_admission_follows_registrations_and_revocations_inside_one_block(w: World) -> None:
+    """Execution remembers each sender's verdict within a block, but never past a write under
+    sys/: the verdicts follow block order exactly."""
+    key = SM2PrivateKey.generate()
+    good = registration(w.ca, key, chain=CHAIN, org="org", expiry=10**6)
+    before, after = kv(key, "before"), kv(key, "after")
+    results = w.run(before, good, after)
+    assert results[0][0] == BAD_PAYLOAD and "not admitted" in results[0][1]
+    assert results[1:] == [(OK, "ok"), (OK, "ok")]
+    assert w.app.read(b"kv/k") == b"after"
+    carol = w.register("carol")
+    revoke = w.tx("carol", "user.revoke", {"account": account_of(carol.public_key().point), "reason": "left"})
+    ok, late = kv(carol, "ok"), kv(carol, "late")
+    results = w.run(ok, revoke, late)
+    assert results[:2] == [(OK, "ok"), (OK, "ok")]
+    assert results[2][0] == BAD_PAYLOAD and "was revoked" in results[2][1]
+    assert w.app.read(b"kv/k") == b"ok"
