@@ -15,9 +15,9 @@ key                    value
 ``Mhead``              last committed height (8 bytes)
 ``Msafety``            canonical ``{"voted", "high_qc"}``: consensus safety state
 ``P`` + height + hash  canonical ``{"block", "txs"}``: a proposal this node accepted but has
-                       not committed yet, with its transactions' bodies (so the block of a
-                       QC survives, and can be executed after, a restart of every node);
-                       pruned once its height is committed
+                       not committed yet (so the block of a QC survives a restart of every
+                       node), with its transactions' bodies when this node proposed it
+                       (``txs`` empty otherwise); pruned once its height is committed
 ``Et`` + type 0 + pos  an event by type; ``pos`` = height (8) + tx index (4) + event
                        index (2); value canonical ``{"event", "height", "index", "seq", "tx"}``
 ``Ek`` + type 0 +      empty: the event at ``Et`` + type 0 + pos is indexed under ``key``

@@ -3,8 +3,10 @@
 A proposal names its transactions by id. It is handed to the engine only once every body it
 names is known and verified (``held`` proposals wait for ``txs`` answers to ``get_txs``), so a
 vote always means "I checked every signature in this block". A block this node keeps is saved
-as pending with its bodies in the same durable commit as the vote's safety record, so a block
-a QC certifies can be executed even after every node restarted.
+as pending in the same durable commit as the vote's safety record (its proposer also saves
+the bodies), so a block a QC certifies survives, and can be executed after, a restart of
+every node. ``get_txs`` is answered from the mempool, the bodies held and committed
+transactions, so a restarted node fetches what a committed block needs.
 """
 
 from __future__ import annotations
@@ -48,8 +50,8 @@ class Gossip:
         self.accept_proposal(peer, msg, block)
 
     def accept_proposal(self, peer: str, msg: dict[str, Any], block: Block, received_ms: int | None = None) -> None:
-        """Hand a proposal (bodies known) to the engine; a block it keeps is persisted with its
-        bodies in the same durable commit as the vote's safety record, before the vote leaves."""
+        """Hand a proposal (bodies known) to the engine; a block it keeps is persisted in the same
+        durable commit as the vote's safety record, before the vote leaves."""
         node = self.node
         actions = node.engine.on_message(peer, msg, received_ms)
         if block.hash in node.engine.blocks and block.height > node.engine.committed_height:

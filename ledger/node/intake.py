@@ -27,7 +27,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -153,17 +153,22 @@ def _ready(_i: int) -> bool:
 
 
 class TxIntake:
-    """Worker processes that run ``check_submission``. ``workers=0``: run it on the caller's
-    thread instead (no processes; what a node did before)."""
+    """Where ``check_submission`` runs: ``workers > 0`` worker processes; else ``threads > 0``
+    threads of the node's own process (SM2 verification runs in libcrypto with the GIL
+    released, so the event loop keeps running; no pickling, the node's SM2 tables shared);
+    else the caller's thread (what a node did before)."""
 
-    def __init__(self, workers: int | None = None, *, tables: bool = True, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, workers: int | None = None, *, tables: bool = True, max_batch: int = MAX_BATCH,
+                 threads: int = 0) -> None:
         self.workers = (os.cpu_count() or 1) if workers is None else workers
+        self.threads = threads if self.workers <= 0 else 0
         self.tables = tables
         self.max_batch = max_batch
+        self._threads: ThreadPoolExecutor | None = None
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()  # start() may run on another thread than check()
         self._slots: asyncio.Semaphore | None = None
-        self.max_pending = 8 * max(1, self.workers)
+        self.max_pending = 8 * max(1, self.workers, self.threads)
         self.pending = 0
 
     @contextmanager
@@ -193,6 +198,11 @@ class TxIntake:
 
     async def check(self, raw: bytes) -> Checked:
         """``check_submission(raw)`` in a worker; raises ``SubmissionError`` subclasses."""
+        if self.workers <= 0 and self.threads > 0:
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(self.threads, thread_name_prefix="intake")
+            return await asyncio.get_running_loop().run_in_executor(
+                self._threads, check_submission, raw, self.max_batch)
         if self.workers <= 0:
             return check_submission(raw, self.max_batch)
         if self._slots is None:
@@ -210,6 +220,9 @@ class TxIntake:
                 raise IntakeUnavailable("the verification workers restarted; retry the submission") from None
 
     def close(self) -> None:
+        if self._threads is not None:
+            self._threads.shutdown(wait=True, cancel_futures=True)
+            self._threads = None
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:

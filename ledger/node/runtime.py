@@ -287,9 +287,12 @@ class Node:
             b = self.engine.blocks.get(b.parent)
         return ids
 
-    def save_pending(self, block: Block) -> None:
-        """Keep an accepted, uncommitted block with its bodies (they are all known here)."""
-        bodies = [self.body(t) for t in block.tx_ids]
+    def save_pending(self, block: Block, with_bodies: bool = False) -> None:
+        """Keep an accepted, uncommitted block; the proposer also keeps its transactions'
+        bodies. After a restart a node lacking bodies asks its peers (``BodiesMissing``); if
+        every node restarted, the proposer still holds them. (Every validator keeping every
+        body cost about 5 % of the committed TPS: 700 KB more per 2,000-transaction block.)"""
+        bodies = [self.body(t) for t in block.tx_ids] if with_bodies else []
         self.app.chain.save_pending(block, [t for t in bodies if t is not None])
 
     def request_bodies(self, tx_ids: Sequence[bytes]) -> None:
@@ -330,7 +333,7 @@ class Node:
                 self._durable()
             elif isinstance(action, Broadcast):
                 if action.message.get("type") == "proposal":  # this node's own block
-                    self.save_pending(Block.from_wire(action.message["block"]))
+                    self.save_pending(Block.from_wire(action.message["block"]), with_bodies=True)
                 if self.net is not None:
                     self.net.broadcast(canonical(action.message))
             elif isinstance(action, SendTo):

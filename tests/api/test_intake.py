@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -69,7 +70,19 @@ def test_an_unexpected_error_is_a_500_naming_only_its_type() -> None:
     assert classify(RuntimeError("key material 1234")) == (500, "internal", "internal error: RuntimeError", None)
 
 
-def test_the_loop_runs_while_workers_verify(intake: TxIntake) -> None:
+@pytest.fixture(params=["processes", "threads"])
+def either(request: pytest.FixtureRequest, intake: TxIntake) -> Iterator[TxIntake]:
+    """The process pool, or the node's default: verification threads in its own process."""
+    if request.param == "processes":
+        yield intake
+        return
+    threads = TxIntake(workers=0, threads=1)
+    yield threads
+    threads.close()
+
+
+def test_the_loop_runs_while_workers_verify(either: TxIntake) -> None:
+    intake = either
     keys = [SM2PrivateKey.generate() for _ in range(300)]
     forged = _batch([_tx(i, k).encode().replace(b'"value":"1"', b'"value":"2"') for i, k in enumerate(keys)] * 4)
 

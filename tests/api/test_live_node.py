@@ -283,7 +283,8 @@ def _intake_workers(pid: int) -> set[int]:
     return found
 
 
-def test_verification_workers_end_with_a_killed_node(tmp_path: Path) -> None:
+def test_verification_workers_end_with_a_killed_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RONGXIN_VERIFY_WORKERS", "2")  # process mode (the default verifies in threads)
     node, proc = _start(tmp_path)
     try:
         deadline = time.monotonic() + 30
