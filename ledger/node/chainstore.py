@@ -173,14 +173,14 @@ class ChainStore:
         return out
 
     # ------------------------------------------------------------ writes
-    def save_pending(self, block: Block, txs: Sequence[Transaction] = ()) -> None:
+    def save_pending(self, block: Block, txs: Sequence[Transaction] = (), *, overwrite: bool = False) -> None:
         """Keep an accepted proposal and the bodies of its transactions (canonical
         ``{"block", "txs"}``) until its height is committed."""
         key = b"P" + _h8(block.height) + block.hash
         if self._pending is None:
             self.pending_blocks(0)
         assert self._pending is not None
-        if key not in self._pending:
+        if key not in self._pending or overwrite:
             self._pending.add(key)
             self.store.write({key: b'{"block":' + canonical(block.wire(), check=False) + b',"txs":['
                               + b",".join(t.encode() for t in txs) + b"]}"})

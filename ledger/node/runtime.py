@@ -287,13 +287,20 @@ class Node:
             b = self.engine.blocks.get(b.parent)
         return ids
 
-    def save_pending(self, block: Block, with_bodies: bool = False) -> None:
-        """Keep an accepted, uncommitted block; the proposer also keeps its transactions'
-        bodies. After a restart a node lacking bodies asks its peers (``BodiesMissing``); if
-        every node restarted, the proposer still holds them. (Every validator keeping every
-        body cost about 5 % of the committed TPS: 700 KB more per 2,000-transaction block.)"""
-        bodies = [self.body(t) for t in block.tx_ids] if with_bodies else []
-        self.app.chain.save_pending(block, [t for t in bodies if t is not None])
+    def save_pending(self, block: Block) -> None:
+        """Keep an accepted, uncommitted block (durable with the vote it leads to)."""
+        self.app.chain.save_pending(block)
+
+    def _keep_bodies(self, block: Block) -> None:
+        """The proposer also keeps its block's transaction bodies, written just after the
+        proposal has gone out (an fsync of ~700 KB before it would delay every round). After a
+        restart a node lacking bodies asks its peers (``BodiesMissing``); if every node
+        restarted, the proposer still holds them."""
+        if block.height <= self.engine.committed_height:
+            return
+        bodies = [self.body(t) for t in block.tx_ids]
+        with self._grouped():
+            self.app.chain.save_pending(block, [t for t in bodies if t is not None], overwrite=True)
 
     def request_bodies(self, tx_ids: Sequence[bytes]) -> None:
         if self.net is not None and tx_ids:
@@ -333,7 +340,12 @@ class Node:
                 self._durable()
             elif isinstance(action, Broadcast):
                 if action.message.get("type") == "proposal":  # this node's own block
-                    self.save_pending(Block.from_wire(action.message["block"]), with_bodies=True)
+                    own = Block.from_wire(action.message["block"])
+                    self.save_pending(own)
+                    try:
+                        asyncio.get_running_loop().call_soon(self._keep_bodies, own)
+                    except RuntimeError:  # no event loop (unit tests): at once
+                        self._keep_bodies(own)
                 if self.net is not None:
                     self.net.broadcast(canonical(action.message))
             elif isinstance(action, SendTo):
