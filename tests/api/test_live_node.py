@@ -59,8 +59,19 @@ class LiveNode:
             conn.close()
 
 
-def _start(tmp: Path) -> tuple[LiveNode, object]:
-    data = init_local_consortium(tmp / "c", base_port=int(os.environ["RONGXIN_BASE_PORT"]) + 100,
+def _start(tmp: Path, offset: int = 100) -> tuple[LiveNode, object]:
+    """One node of its own. Its ports are picked free from a base, but another test's
+    consortium on this machine may take one between the pick and the bind: a node that cannot
+    bind, or an API answered by another process, means another try on other ports."""
+    for attempt in range(4):
+        started = _try_start(tmp / f"try{attempt}", int(os.environ["RONGXIN_BASE_PORT"]) + offset + 37 * attempt)
+        if started is not None:
+            return started
+    raise AssertionError("no free ports for a live node after 4 tries")
+
+
+def _try_start(tmp: Path, base_port: int) -> tuple[LiveNode, object] | None:
+    data = init_local_consortium(tmp / "c", base_port=base_port,
                                  layout=(("val1", "consensus", "County A Media Centre"),))
     folder = data / "nodes" / "val1"
     cfg = json.loads((folder / "node.json").read_text())
@@ -69,9 +80,16 @@ def _start(tmp: Path) -> tuple[LiveNode, object]:
     deadline = time.monotonic() + 60
     try:
         while not api_ok(api):
-            assert proc.poll() is None, (folder / "node.log").read_text()[-2000:]
+            if proc.poll() is not None:
+                log = (folder / "node.log").read_text()
+                assert "address already in use" in log, log[-2000:]
+                return None
             assert time.monotonic() < deadline, "node API did not come up"
             time.sleep(0.2)
+        time.sleep(1.0)  # the API that answered is this process's only if it is still running
+        if proc.poll() is not None:
+            assert "address already in use" in (folder / "node.log").read_text()
+            return None
     except BaseException:
         _stop(proc)
         raise
@@ -285,7 +303,7 @@ def _intake_workers(pid: int) -> set[int]:
 
 def test_verification_workers_end_with_a_killed_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RONGXIN_VERIFY_WORKERS", "2")  # process mode (the default verifies in threads)
-    node, proc = _start(tmp_path)
+    node, proc = _start(tmp_path, offset=150)
     try:
         deadline = time.monotonic() + 30
         while len(workers := _intake_workers(node.pid)) < 2 and time.monotonic() < deadline:
