@@ -83,8 +83,10 @@ def either(request: pytest.FixtureRequest, intake: TxIntake) -> Iterator[TxIntak
 
 def test_the_loop_runs_while_workers_verify(either: TxIntake) -> None:
     intake = either
-    keys = [SM2PrivateKey.generate() for _ in range(300)]
-    forged = _batch([_tx(i, k).encode().replace(b'"value":"1"', b'"value":"2"') for i, k in enumerate(keys)] * 4)
+    # 2,000 forged signatures from 1,000 keys (each seen twice: no key earns a precomputed
+    # table), ~0.5 s of full SM2 verifications on this machine: far beyond the bound below
+    keys = [SM2PrivateKey.generate() for _ in range(1000)]
+    forged = _batch([_tx(i, k).encode().replace(b'"value":"1"', b'"value":"2"') for i, k in enumerate(keys)] * 2)
 
     async def scenario() -> tuple[float, float, int]:
         ticks = 0
@@ -101,9 +103,10 @@ def test_the_loop_runs_while_workers_verify(either: TxIntake) -> None:
         return time.monotonic() - t_start, worst, ticks
 
     took, worst, ticks = asyncio.run(scenario())
-    # 1,200 full SM2 verifications take a worker well over 0.1 s; the loop ticked all along
-    assert took > 0.1 and ticks >= 10, (took, ticks)
-    assert worst < 0.1, f"the event loop stalled {worst:.3f} s while a worker verified"
+    # the loop ticked all along (a loaded 2-core machine delays a tick now and then, never by
+    # the whole verification, which the loop would wait for if it verified itself)
+    assert took > 0.25 and ticks >= 10, (took, ticks)
+    assert worst < min(0.25, took / 2), f"the event loop stalled {worst:.3f} s of {took:.3f} s while a worker verified"
 
 
 def test_a_dead_worker_is_replaced() -> None:
