@@ -15,8 +15,12 @@ RONGXIN = Path(sys.executable).with_name("rongxin")
 
 # consortia started by tests on different xdist workers take ports from different ranges: two
 # `rongxin up` probing free ports at the same moment could otherwise pick the same ones
+# (set, not setdefault: xdist's controller imports this file first, as "gw0", and its workers
+# inherit its environment; with setdefault every worker kept gw0's range and two workers' clusters
+# could pick the same ports)
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-os.environ.setdefault("RONGXIN_BASE_PORT", str(26600 + 1200 * (int(_WORKER[2:] or 0) + 1)))
+os.environ["RONGXIN_BASE_PORT"] = str(int(os.environ.get("RONGXIN_TEST_PORT_BASE", "26600"))
+                                      + 1200 * (int(_WORKER[2:] or 0) + 1))
 
 
 def run_rongxin(*args: str, cwd: Path | None = None, input: bytes | None = None,
