@@ -4,6 +4,7 @@ is the registry the proposals module dispatches through (docs/governance.md §4.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -35,18 +36,20 @@ from .voting import check_policy
 Proposal = Mapping[str, Any]
 
 
-class Action:
+class Action(ABC):
     """One action kind. ``a`` is the action object of the proposal (already known to be a
     dict whose ``kind`` is this one's)."""
 
     kind: ClassVar[str]
 
+    @abstractmethod
     def check(self, views: Views, bc: BlockContext, a: dict[str, Any], read: Reader) -> None:
-        raise NotImplementedError
+        """Raise ``GovernanceRefused`` unless the action may be proposed as it stands."""
 
+    @abstractmethod
     def run(self, views: Views, bc: BlockContext, a: dict[str, Any], read: Reader,
             tx: Transaction, prop: Proposal) -> Writes:
-        raise NotImplementedError
+        """The state writes of the action once its proposal is decided."""
 
 
 class Params(Action):
