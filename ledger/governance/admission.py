@@ -61,31 +61,52 @@ def permission_error(views: Views, perms: Mapping[str, Any], tx: Transaction, re
 BOOTSTRAP = frozenset({"user.register", "node.join", "node.evidence"})
 
 
+FOREVER_MS = 2**63 - 1  # "until" of a verdict no block time can outlast
+
+
 def unbound_error(views: Views, tx: Transaction, read: Reader, time_ms: int) -> str | None:
     """Why the sender is not a signing subject bound to a valid, unrevoked consortium
     certificate (None: it is): a validator or admitted consensus node of any scheduled set that
     is not revoked, or an active user whose certificate has not expired at ``time_ms``."""
+    return admitted_until(views, tx, read, time_ms)[0]
+
+
+def admitted_until(views: Views, tx: Transaction, read: Reader, time_ms: int) -> tuple[str | None, int]:
+    """``unbound_error`` with how long a "None" answer lasts: ``(None, until_ms)`` means the
+    sender is admitted at every time up to ``until_ms`` for as long as the ``sys/`` state it
+    was read from is unchanged (the certificate's expiry is the only time in the rule)."""
     for _h, vset in views.schedule(read):
         for v in vset.validators:
             if v.key == tx.sender:
                 rec = views.revoked(read, v.id)
-                return None if rec is None else f"not admitted: node {v.id} was revoked at height {rec['height']}"
+                if rec is None:
+                    return None, FOREVER_MS
+                return f"not admitted: node {v.id} was revoked at height {rec['height']}", 0
     account = account_of(tx.sender)
     user = views.user(read, account)
     if user is None:
         return (f"not admitted: {account} is not bound to a consortium certificate "
-                f"(register the key with user.register first)")
+                f"(register the key with user.register first)"), 0
     if user["status"] != "active":
-        return f"not admitted: the certificate of user {account} was revoked"
+        return f"not admitted: the certificate of user {account} was revoked", 0
     not_after = user.get("not_after")
-    if isinstance(not_after, int) and time_ms > not_after:
-        return f"not admitted: the certificate of user {account} expired at {not_after} ms"
-    return None
+    if isinstance(not_after, int):
+        if time_ms > not_after:
+            return f"not admitted: the certificate of user {account} expired at {not_after} ms", 0
+        return None, not_after
+    return None, FOREVER_MS
 
 
 def sender_error(views: Views, tx: Transaction, read: Reader, time_ms: int) -> str | None:
     """At execution (block time ``time_ms``): why this transaction's sender may not transact.
     The bootstrap types pass here: their own rules check what they carry."""
-    if tx.type in BOOTSTRAP or views.params(read).open_admission:
-        return None
-    return unbound_error(views, tx, read, time_ms)
+    return sender_until(views, tx, read, time_ms)[0]
+
+
+def sender_until(views: Views, tx: Transaction, read: Reader, time_ms: int) -> tuple[str | None, int]:
+    """``sender_error`` with how long a "None" answer lasts (see ``admitted_until``)."""
+    if tx.type in BOOTSTRAP:
+        return None, 0  # judged each time, by what it carries: never remembered
+    if views.params(read).open_admission:
+        return None, FOREVER_MS
+    return admitted_until(views, tx, read, time_ms)

@@ -77,6 +77,11 @@ class Governance(Views):
         not transact in a block of time ``time_ms`` (None: it may)."""
         return admission.sender_error(self, tx, read, time_ms)
 
+    def sender_until(self, read: Reader, tx: Transaction, time_ms: int) -> tuple[str | None, int]:
+        """``sender_error`` and, when it is None, the last block time (ms) it stays None for
+        while no ``sys/`` key changes (0 for the bootstrap types: judge them every time)."""
+        return admission.sender_until(self, tx, read, time_ms)
+
     @staticmethod
     def changed(writes: Mapping[bytes, bytes | None]) -> bool:
         """Whether a block's writes changed the schedule, the parameters or a node's standing:

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..consensus.types import Block, QuorumCertificate
 from ..contracts.context import Context, Outcome, Refused, TxType, handler_from_writes, run_handler
-from ..governance.admission import BOOTSTRAP
 from ..state.abc import KVStore
 from ..state.smt import SparseMerkleTree
 from ..tx import InvalidTransaction, Transaction
@@ -47,6 +46,7 @@ from .abci import (
     QueryResult,
     Receipt,
 )
+from .admissions import Admissions, BlockAdmissions
 from .chainstore import ChainStore
 from .results import results_root
 
@@ -146,8 +146,8 @@ class LedgerApp(Application):
         self.admin_types = frozenset(name for name, t in self.types.items() if t.admin)
         self.sys_changed = False  # the last executed block changed validators, params or revocations
         self.last_stats: dict[str, int] = {}
-        self._admitted: dict[bytes, str | None] = {}  # mempool admission verdicts per sender
-        self._admitted_at = -1  # ... at this committed height
+        self.admissions = Admissions()  # sender verdicts carried across blocks (admissions.py)
+        self._block_admissions: BlockAdmissions | None = None  # of the block executed last
 
     # ------------------------------------------------------------ reads
     def read(self, key: bytes) -> bytes | None:
@@ -188,19 +188,9 @@ class LedgerApp(Application):
         return CheckResult(True)
 
     def _admission(self, tx: Transaction) -> str | None:
-        """``governance.admission_error``, remembered per sender until the next commit
-        (bootstrap types are judged each time: what they carry is what is checked)."""
+        """``governance.admission_error`` now, remembered per sender (``admissions.py``)."""
         assert self.governance is not None
-        if tx.type in BOOTSTRAP:
-            return self.governance.admission_error(self.read, tx)
-        if self._admitted_at != self.height or len(self._admitted) > 100_000:
-            self._admitted.clear()
-            self._admitted_at = self.height
-        try:
-            return self._admitted[tx.sender]
-        except KeyError:
-            verdict = self._admitted[tx.sender] = self.governance.admission_error(self.read, tx)
-            return verdict
+        return self.admissions.mempool(self.governance, self.read, tx, self.height)
 
     def header_fields(self) -> dict[str, Any]:
         """``exec`` and ``results``: the roots of the last executed (committed) block."""
@@ -265,7 +255,7 @@ class LedgerApp(Application):
 
     def _run_in_order(self, run: _BlockRun, todo: list[tuple[int, Transaction, TxType]],
                       pre: dict[int, Outcome], height: int, time_ms: int, caps: tuple[int, int],
-                      receipts: list[Receipt | None]) -> None:
+                      receipts: list[Receipt | None]) -> BlockAdmissions:
         """Pass 3: block order; a precomputed outcome counts only if everything it read is unchanged."""
         call_cap, block_fuel = caps
         fuel_left = block_fuel
@@ -273,10 +263,10 @@ class LedgerApp(Application):
         gov = self.governance
         read = run.read
         perms = gov.perms(read) if gov is not None else {}
-        senders: dict[bytes, str | None] = {}  # admission verdicts while no sys/ key changes
+        senders = self.admissions.block(height, not any(k.startswith(SYS_PREFIX) for k in run.staged))
         for i, tx, ttype in todo:
             if gov is not None:
-                denied = self._sender_error(gov, senders, read, tx, time_ms) or (
+                denied = senders.error(gov, read, tx, time_ms) or (
                     gov.permission_error(perms, tx, read, height) if perms else None)
                 if denied is not None:
                     receipts[i] = Receipt(BAD_PAYLOAD, denied)
@@ -296,26 +286,13 @@ class LedgerApp(Application):
                 continue
             run.staged.update(out.writes)
             if gov is not None and any(k.startswith(SYS_PREFIX) for k in out.writes):
-                senders.clear()  # users, validators or parameters changed
+                senders.sys_written()  # users, validators or parameters changed
                 if gov.PERMS_KEY in out.writes:
                     perms = gov.perms(read)
             receipts[i] = Receipt(OK, "ok", tuple(out.events), out.fuel_used, out.result)
         self.last_stats = {"txs": len(receipts), "precomputed": len(pre), "reused": reused,
                            "fuel": block_fuel - fuel_left}
-
-    @staticmethod
-    def _sender_error(gov: Governance, memo: dict[bytes, str | None], read: Reader, tx: Transaction,
-                      time_ms: int) -> str | None:
-        """``gov.sender_error`` remembered per sender within a block (the answer depends only on
-        the sender, the block time and ``sys/`` state, and the memo is cleared when a
-        transaction writes under ``sys/``); bootstrap types are judged each time."""
-        if tx.type in BOOTSTRAP:
-            return gov.sender_error(read, tx, time_ms)
-        try:
-            return memo[tx.sender]
-        except KeyError:
-            verdict = memo[tx.sender] = gov.sender_error(read, tx, time_ms)
-            return verdict
+        return senders
 
     def execute_block(self, block: Block, txs: Sequence[Transaction]) -> BlockResult:
         """Stage committed block ``block`` (height = last committed + 1)."""
@@ -334,7 +311,7 @@ class LedgerApp(Application):
                     for i, tx, t in todo if t.parallel]
             if jobs:
                 pre = self.precomputer.precompute(jobs, height, time_ms, run.read)
-        self._run_in_order(run, todo, pre, height, time_ms, caps, receipts)
+        self._block_admissions = self._run_in_order(run, todo, pre, height, time_ms, caps, receipts)
         self.sys_changed = self.governance is not None and self.governance.changed(run.staged)
         root = self.tree.apply(height, run.staged)
         done = [r for r in receipts if r is not None]
@@ -352,5 +329,8 @@ class LedgerApp(Application):
             if self.store.get(key) is None:
                 extra[key] = block.height.to_bytes(8, "big")
         root = self.tree.commit(extra=extra)
+        senders, self._block_admissions = self._block_admissions, None
+        carried = senders.carried() if senders is not None and senders.height == block.height else None
+        self.admissions.committed(block.height, carried)
         return AppInfo(block.height, root, result.results_root)
 

@@ -170,3 +170,41 @@ def test_admission_follows_registrations_and_revocations_inside_one_block(w: Wor
     assert results[:2] == [(OK, "ok"), (OK, "ok")]
     assert results[2][0] == BAD_PAYLOAD and "was revoked" in results[2][1]
     assert w.app.read(b"kv/k") == b"ok"
+
+
+def test_verdicts_carried_across_blocks_are_looked_up_once_and_dropped_on_any_sys_write(
+        w: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sender's "yes" is remembered from block to block (node-local, ledger/node/admissions.py)
+    until a block writes under sys/; the answers stay what a fresh look-up gives."""
+    carol, dave = w.register("carol"), w.register("dave")
+    calls: list[bytes] = []
+    real = w.gov.sender_until
+
+    def counted(read: object, tx: Transaction, time_ms: int) -> tuple[str | None, int]:
+        calls.append(tx.sender)
+        return real(read, tx, time_ms)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(w.gov, "sender_until", counted)
+    assert w.run(kv(carol, "1"), kv(dave, "1")) == [(OK, "ok"), (OK, "ok")]
+    assert len(calls) == 2
+    assert w.run(kv(carol, "2"), kv(dave, "2")) == [(OK, "ok"), (OK, "ok")]
+    assert len(calls) == 2  # carried from the block before: no look-up
+    assert w.app.check_tx(kv(carol, "3")).ok
+    assert len(calls) == 2  # the mempool (check_tx) shares the carried verdicts
+    # a block that writes under sys/ (carol revoked): nothing read before it is kept
+    revoke = w.tx("carol", "user.revoke", {"account": account_of(carol.public_key().point), "reason": "left"})
+    assert w.run(revoke) == [(OK, "ok")]
+    code, info = w.run(kv(carol, "4"), kv(dave, "4"))[0]
+    assert code == BAD_PAYLOAD and "was revoked" in info
+    assert "was revoked" in w.app.check_tx(kv(carol, "5")).reason
+    assert w.app.read(b"kv/k") == b"4"  # dave's write, after carol's refusal
+    # a "yes" lasts only until the certificate's notAfter, even while carried
+    eve = w.keys["eve"] = SM2PrivateKey.generate()
+    end = dt.datetime.fromtimestamp(w.time_ms / 1000 + 3600, tz=dt.UTC)
+    cert = w.ca.issue(kind="user", name="eve", org="org", public_key=eve.public_key(), not_after=end)
+    assert w.run(w.tx("eve", "user.register", {"certificate": cert.to_pem().decode()})) == [(OK, "ok")]
+    assert w.run(kv(eve, "a")) == [(OK, "ok")]
+    assert w.run(kv(eve, "b")) == [(OK, "ok")]
+    w.time_ms += 3600 * 1000 + 1
+    code, info = w.run(kv(eve, "c"))[0]
+    assert code == BAD_PAYLOAD and "expired" in info
