@@ -30,20 +30,27 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from .crypto import SM3
 from .errors import LedgerError
 
 __all__ = [
     "CHUNK_BYTES", "DEFAULT_MAX_BYTES", "BlobCorrupt", "BlobError", "BlobInfo", "BlobNotFound",
-    "BlobReader", "BlobStore", "BlobTooLarge", "InvalidBlobName", "LocalBlobStore",
+    "BlobReader", "BlobStore", "BlobTooLarge", "InvalidBlobName", "LocalBlobStore", "Readable",
 ]
 
 CHUNK_BYTES = 1 << 20  # 1 MiB: the most a put or a read holds in memory at once
 DEFAULT_MAX_BYTES = 4 << 30  # 4 GiB
 STALE_TMP_S = 3600.0  # a temporary file older than this is from a dead writer
 _NAME = re.compile(r"[0-9a-f]{64}")
+
+
+class Readable(Protocol):
+    """What ``put`` reads from: any object with ``read(n) -> bytes`` (a file, a socket's
+    stream, an upload body)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class BlobError(LedgerError):
@@ -129,7 +136,7 @@ class BlobStore(ABC):
     max_bytes: int
 
     @abstractmethod
-    def put(self, stream: BinaryIO) -> tuple[str, int]:
+    def put(self, stream: Readable) -> tuple[str, int]:
         """Store everything ``stream`` yields; returns (SM3 hex, size). Raises ``BlobTooLarge``
         (nothing stored) past ``max_bytes``."""
 
@@ -201,7 +208,7 @@ class LocalBlobStore(BlobStore):
                     removed += 1
         return removed
 
-    def put(self, stream: BinaryIO) -> tuple[str, int]:
+    def put(self, stream: Readable) -> tuple[str, int]:
         tmp = self.tmp / f"put-{secrets.token_hex(12)}.part"
         h = SM3()
         size = 0
