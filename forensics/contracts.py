@@ -112,23 +112,26 @@ def _conflicts(value: Any, work_id: str) -> list[dict[str, Any]]:
 
 
 def _payload(p: Any) -> dict[str, Any]:
+    """The payload checked field by field in the order of docs/works.md §3.1."""
     a = obj(p, "payload", ("work_id", "sm3", "size", "media_type", "attributes", "pledge", "fingerprints",
                            "conflicts", "countersign"))
-    wid = id_of(a["work_id"], "work_id")
+    out: dict[str, Any] = {"work_id": id_of(a["work_id"], "work_id"), "sm3": hex_digest(a["sm3"], "sm3"),
+                           "size": integer(a["size"], "size", 1, MAX_SIZE)}
     media = a["media_type"]
     if not isinstance(media, str) or not MEDIA_TYPE.fullmatch(media):
         raise FormRefused("media_type must be a lowercase type/subtype such as image/png")
+    out["media_type"] = media
+    out["attributes"] = _attributes(a["attributes"])
     pledge = obj(a["pledge"], "pledge", ("text", "signature"))
+    out["pledge"] = {"text": text(pledge["text"], "pledge.text", 2048),
+                     "signature": signature_hex(pledge["signature"], "pledge.signature")}
+    out["fingerprints"] = hex_digest(a["fingerprints"], "fingerprints")
+    out["conflicts"] = _conflicts(a["conflicts"], out["work_id"])
     cs = obj(a["countersign"], "countersign", ("node", "signature"))
     if not isinstance(cs["node"], str) or not NODE_ID.fullmatch(cs["node"]):
         raise FormRefused("countersign.node must be a node id (1-64 of a-z, 0-9, '-', '_' and '.')")
-    return {"attributes": _attributes(a["attributes"]), "conflicts": _conflicts(a["conflicts"], wid),
-            "countersign": {"node": cs["node"], "signature": signature_hex(cs["signature"], "countersign.signature")},
-            "fingerprints": hex_digest(a["fingerprints"], "fingerprints"),
-            "media_type": media,
-            "pledge": {"signature": signature_hex(pledge["signature"], "pledge.signature"),
-                       "text": text(pledge["text"], "pledge.text", 2048)},
-            "size": integer(a["size"], "size", 1, MAX_SIZE), "sm3": hex_digest(a["sm3"], "sm3"), "work_id": wid}
+    out["countersign"] = {"node": cs["node"], "signature": signature_hex(cs["signature"], "countersign.signature")}
+    return out
 
 
 # ---------------------------------------------------------------- the countersigning node

@@ -89,7 +89,7 @@ def fingerprint_digest(fp: Fingerprint) -> str:
 
     for name in ("modality", "version", "sm3", "size_bytes"):
         piece(name.encode())
-        value(str(getattr(fp, name)))
+        piece(str(getattr(fp, name)).encode())
     payload = fp.image or fp.audio or fp.video or fp.text
     value(payload)
     return h.hexdigest()

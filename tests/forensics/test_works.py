@@ -127,3 +127,16 @@ def test_service_refuses_bad_pledges_and_files(reg: Registry, media: dict[str, P
     with pytest.raises(FilingError):
         reg.prepare("holder", flat)
     assert [p for p in (reg.service.blobs.folder).rglob("*") if p.is_file()] == []  # nothing stored
+
+
+def test_fingerprint_digest_is_stable_and_tells_files_apart(media: dict[str, Path]) -> None:
+    from fingerprint.formats import fingerprint_file
+    from forensics.service import fingerprint_digest, media_type
+
+    a1, a2 = fingerprint_digest(fingerprint_file(media["work"])), fingerprint_digest(fingerprint_file(media["work"]))
+    assert a1 == a2 and len(a1) == 64
+    assert fingerprint_digest(fingerprint_file(media["copy"])) != a1
+    assert fingerprint_digest(fingerprint_file(media["work"], query=True)) != a1  # query side has more
+    assert media_type(media["copy"].read_bytes()[:16], "image") == "image/jpeg"
+    assert media_type(b"hello world", "text") == "text/plain"
+    assert media_type(b"\x00\x00\x00\x18ftypisom", "video") == "video/mp4"
