@@ -126,7 +126,7 @@ def test_service_refuses_bad_pledges_and_files(reg: Registry, media: dict[str, P
     cv2.imwrite(str(flat), np.full((200, 200, 3), 128, np.uint8))
     with pytest.raises(FilingError):
         reg.prepare("holder", flat)
-    assert [p for p in (reg.service.blobs.folder).rglob("*") if p.is_file()] == []  # nothing stored
+    assert [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()] == []  # nothing stored
 
 
 def test_fingerprint_digest_is_stable_and_tells_files_apart(media: dict[str, Path]) -> None:
