@@ -140,3 +140,13 @@ def test_fingerprint_digest_is_stable_and_tells_files_apart(media: dict[str, Pat
     assert media_type(media["copy"].read_bytes()[:16], "image") == "image/jpeg"
     assert media_type(b"hello world", "text") == "text/plain"
     assert media_type(b"\x00\x00\x00\x18ftypisom", "video") == "video/mp4"
+
+
+def test_a_revoked_node_may_not_countersign(reg: Registry, media: dict[str, Path]) -> None:
+    prep = reg.prepare("holder", media["work"])
+    by_c2 = resigned(reg, dict(prep.payload, countersign={"node": "c2", "signature": ""}), reg.keys["c2"],
+                     reg.account("holder"))
+    passed(reg, {"kind": "remove", "node": "c2", "reason": "left the consortium"})
+    code, info = reg.submit("holder", "works.register", by_c2)
+    assert code == BAD_PAYLOAD and info == "node c2 was revoked; it may not countersign"
+    assert reg.submit("holder", "works.register", prep.payload) == (OK, "ok")  # c1 still may
