@@ -22,6 +22,7 @@ from ledger.crypto import sm3_hex
 
 from .rules import (
     FormRefused,
+    grant_reader,
     hex_digest,
     id_of,
     manifest_message,
@@ -212,7 +213,8 @@ def file_evidence(ctx: Context) -> None:
     sig = signature_hex(p["signature"], "signature")
     if not verify(ctx.sender, sig, manifest_message(m)):
         raise FormRefused("the manifest is not signed by the sender")
-    if ctx.get(_k_work(m["work_id"])) is None:
+    work = ctx.get_json(_k_work(m["work_id"]))
+    if work is None:
         raise FormRefused(f"manifest.work_id {m['work_id']} is not a registered work")
     if ctx.get(k_evidence(eid)) is not None:
         raise FormRefused(f"evidence {eid} is already filed")
@@ -221,6 +223,9 @@ def file_evidence(ctx: Context) -> None:
            "manifest_sm3": sm3_hex(manifest_message(m)), "signature": sig.hex(), "time_ms": ctx.time_ms,
            "tx": ctx.tx.id.hex(), "work_id": m["work_id"]}
     ctx.put_json(k_evidence(eid), rec)
+    for art in m["artefacts"]:
+        grant_reader(ctx, art["sm3"], filer, "filer")
+        grant_reader(ctx, art["sm3"], work["holder"], "holder")
     ctx.emit("evidence.Filed", [eid, m["work_id"], filer],
              {"case_id": case_id, "evidence_id": eid, "filer": filer, "manifest_sm3": rec["manifest_sm3"],
               "work_id": m["work_id"]}, checked=True)

@@ -36,6 +36,7 @@ from ledger.governance.views import Views
 from .rules import (
     FormRefused,
     countersign_message,
+    grant_reader,
     hex_digest,
     id_of,
     obj,
@@ -209,6 +210,7 @@ def register(views: Views, ctx: Context) -> None:
            "tx": ctx.tx.id.hex(), "work_id": wid}
     ctx.put_json(k_work(wid), rec)
     ctx.put_json(k_by_sm3(p["sm3"], wid), {"height": ctx.height})
+    grant_reader(ctx, p["sm3"], holder, "holder")
     _mint(ctx, wid, holder, payload_hash)
     ctx.emit("works.Registered", [wid, holder, p["sm3"]],
              {"conflicts": len(p["conflicts"]), "holder": holder, "sm3": p["sm3"], "work_id": wid}, checked=True)

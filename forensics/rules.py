@@ -10,17 +10,27 @@ DER, written as lowercase hex. The purpose makes a signature for one use useless
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
-from ledger.codec import canonical
+from ledger.codec import canonical, parse
 from ledger.contracts.args import TokenRefused, describe, fields, integer, quoted, text
 from ledger.contracts.context import Context, account_of
 from ledger.crypto import CryptoError, SM2PrivateKey
 from ledger.crypto.keycache import KeyCache
 
 __all__ = [
-    "FormRefused", "countersign_message", "hex_digest", "id_of", "manifest_message", "pledge_message",
-    "sign", "user_business", "verify",
+    "FormRefused",
+    "countersign_message",
+    "hex_digest",
+    "id_of",
+    "k_reader",
+    "manifest_message",
+    "may_read_blob",
+    "pledge_message",
+    "sign",
+    "user_business",
+    "verify",
 ]
 
 PLEDGE_PURPOSE = "rongxin/works.pledge/1"
@@ -104,6 +114,35 @@ def require_business(ctx: Context, business: str, what: str) -> str:
         shown = "no business role" if have is None else f"business role {have!r}"
         raise FormRefused(f"only a user of business role {business!r} may {what}; {acct} has {shown}")
     return acct
+
+
+# ---------------------------------------------------------------- who may read a stored file
+BLOB_READER_BUSINESS = ("court", "regulator")
+
+
+def k_reader(sm3: str, account: str) -> bytes:
+    """``blob/<sm3>/r/<account>``: ``account`` may read the stored file ``sm3`` (written by
+    ``works.register`` for the holder and by ``evidence.file`` for the filer and the work's
+    holder); value ``{"as": "holder" | "filer", "height"}``."""
+    return f"blob/{sm3}/r/{account}".encode()
+
+
+def grant_reader(ctx: Context, sm3: str, account: str, as_: str) -> None:
+    if ctx.get(k_reader(sm3, account)) is None:
+        ctx.put_json(k_reader(sm3, account), {"as": as_, "height": ctx.height})
+
+
+def may_read_blob(read: Callable[[bytes], bytes | None], sm3: str, account: str) -> bool:
+    """Whether ``account`` may read the stored file ``sm3`` (``GET /v1/blobs/{sm3}``): it
+    registered a work with that file, or filed it as evidence, or holds the work the evidence
+    is about, or it is an active user of business role ``court`` or ``regulator``."""
+    if read(k_reader(sm3, account)) is not None:
+        return True
+    raw = read(K_USER + account.encode())
+    if raw is None:
+        return False
+    rec = parse(raw)
+    return isinstance(rec, dict) and rec.get("status") == "active" and rec.get("business") in BLOB_READER_BUSINESS
 
 
 # ---------------------------------------------------------------- signed messages

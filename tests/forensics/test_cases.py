@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from forensics.cases import k_case, k_evidence
-from forensics.rules import manifest_message, sign
+from forensics.rules import manifest_message, may_read_blob, sign
 from forensics.service import FilingError
 from ledger.node.abci import BAD_PAYLOAD, OK
 
@@ -36,6 +36,13 @@ def test_filing_matches_the_files_against_the_work(reg: Registry, media: dict[st
     assert rec["manifest"] == p["manifest"] and rec["signature"] == p["signature"]
     for a in rec["manifest"]["artefacts"]:
         assert reg.service.blobs.has(a["sm3"])
+    copy_sm3 = arts["copy.jpg"]["sm3"]
+    work_sm3 = reg.read(f"works/w/{wid}".encode())["sm3"]
+    readers = {n for n in ("holder", "holder2", "legal", "court", "nobody")
+               if may_read_blob(reg.app.read, copy_sm3, reg.account(n))}
+    assert readers == {"holder", "legal", "court"}  # filer, the work's holder, a court; not others
+    assert {n for n in ("holder", "holder2", "legal") if may_read_blob(reg.app.read, work_sm3, reg.account(n))} \
+        == {"holder"}
     same = reg.service.file_evidence([media["work"]], wid, filer=reg.account("legal"), created_ms=1)
     assert same.manifest["artefacts"][0]["matches"][0]["method"] == "sm3"
 
