@@ -23,6 +23,7 @@ from typing import IO
 
 import uvicorn
 
+from forensics.contracts import types as forensics_types
 from ledger.contracts.parallel import ParallelExecutor
 from ledger.contracts.registry import parallel_types
 from ledger.crypto import Certificate, CertificateRevocationList
@@ -157,7 +158,8 @@ async def run(folder: Path, tables: bool = True) -> None:
     intake = _intake(tables)
     threading.Thread(target=intake.start, name="intake-start", daemon=True).start()
     try:
-        app = LedgerApp(store, standard_types(), governance=genesis.make_governance(), precomputer=executor)
+        gov = genesis.make_governance()
+        app = LedgerApp(store, {**standard_types(), **forensics_types(gov)}, governance=gov, precomputer=executor)
         node = Node(node_id=cfg.id, chain=cfg.chain, app=app, genesis=genesis.block, vset=genesis.vset,
                     signer=cfg.signer(), params=genesis.params, tx_key=cfg.key())
         tca = cfg.consortium / "ca" / "transport-ca.crt.pem"
