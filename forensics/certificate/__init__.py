@@ -17,6 +17,7 @@ from .errors import (
     InvalidFacts,
     NoAttachment,
     NotACertificate,
+    OutputError,
     TooLarge,
     UnreadableFile,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidFacts",
     "NoAttachment",
     "NotACertificate",
+    "OutputError",
     "TooLarge",
     "UnreadableFile",
     "beijing_text",

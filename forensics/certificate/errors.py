@@ -38,3 +38,7 @@ class TooLarge(CertificatePdfError):
 
 class UnreadableFile(CertificatePdfError):
     """The certificate file named cannot be read (missing, not a regular file, no permission)."""
+
+
+class OutputError(CertificatePdfError):
+    """The certificate cannot be written where asked (no such folder, no permission, disk full)."""

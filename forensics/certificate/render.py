@@ -20,7 +20,7 @@ from fpdf.enums import MethodReturnValue, WrapMode, XPos, YPos
 
 from ledger.crypto import sm3_hex
 
-from .errors import InvalidFacts
+from .errors import InvalidFacts, OutputError
 from .facts import CertificateFacts, beijing_text, block_time, checked, qr_text, utc_text
 from .fonts import find_cjk_font
 
@@ -31,6 +31,7 @@ MAX_BUNDLE_BYTES = 64 << 20
 # fontTools reports each font table it leaves out of a subset (the CJK font's bitmap strikes)
 logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
 ELLIPSIS = "…"
+MAX_LINE_CHARS = 200  # more than any line of VALUE_W holds (122 mm / 0.7 mm, a 10 pt "i")
 
 PAGE_W, PAGE_H, MARGIN = 210.0, 297.0, 18.0
 LABEL_W = 50.0
@@ -77,12 +78,16 @@ def _fit(pdf: FPDF, text: str, width: float, max_lines: int) -> list[str]:
     the last one ends with an ellipsis when text was cut."""
     if not text.strip():
         return ["—"]
-    wrapped = pdf.multi_cell(w=width, h=LINE_H, text=text, dry_run=True,
+    # no line holds more than MAX_LINE_CHARS characters (the narrowest glyph at the smallest
+    # size), so only that much of the text is laid out, however long the value
+    cap = max_lines * MAX_LINE_CHARS
+    clipped = len(text) > cap
+    wrapped = pdf.multi_cell(w=width, h=LINE_H, text=text[:cap], dry_run=True,
                              output=MethodReturnValue.LINES, wrapmode=WrapMode.WORD)
     if not isinstance(wrapped, list):  # pragma: no cover - LINES output is a list of str
         raise TypeError("unexpected multi_cell result")
     lines = [str(line) for line in wrapped]
-    if len(lines) <= max_lines:
+    if len(lines) <= max_lines and not clipped:
         return lines
     kept = lines[:max_lines]
     last = kept[-1].rstrip()
@@ -204,6 +209,7 @@ def render_certificate_bytes(facts: CertificateFacts, bundle: bytes) -> bytes:
     pdf.set_title(f"作品登记证书 Certificate of Work Registration {f.work_id}")
     pdf.set_creator("Rongxin")
     pdf.set_lang("zh-CN")
+    pdf.set_display_mode(zoom="fullpage")  # /OpenAction is then only a destination (page 1, /Fit)
     pdf.add_font(CJK, fname=str(font.path), collection_font_number=font.face)
     pdf.add_page()
     _header(pdf)
@@ -224,13 +230,19 @@ def render_certificate(facts: CertificateFacts, bundle: bytes, out_path: str | P
     fsync, rename) and returns the path."""
     data = render_certificate_bytes(facts, bundle)
     out = Path(out_path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot write the certificate ({exc.strerror or type(exc).__name__})") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, out)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"{out}: cannot write the certificate ({exc.strerror or type(exc).__name__})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
