@@ -321,3 +321,32 @@ def test_a_missing_cjk_font_is_a_typed_error(monkeypatch: pytest.MonkeyPatch, tm
     monkeypatch.setenv("RONGXIN_CJK_FONT", str(find_cjk_font(env={}).path))
     assert render_certificate_bytes(FACTS, BUNDLE).startswith(b"%PDF-")
     assert os.environ["RONGXIN_CJK_FONT"].endswith(".ttc")
+
+
+def test_changed_bytes_anywhere_give_the_bundle_or_a_typed_error(cert: Path) -> None:
+    import random
+
+    from forensics.certificate import CertificatePdfError
+
+    data = cert.read_bytes()
+    rng = random.Random(12)
+    outcomes: dict[str, int] = {}
+    for _ in range(300):
+        d = bytearray(data)
+        for _ in range(rng.choice([1, 3, 20])):
+            d[rng.randrange(len(d))] = rng.randrange(256)
+        try:
+            assert extract_bundle(bytes(d)) == BUNDLE, "a bundle comes back only unchanged"
+            outcome = "bundle"
+        except CertificatePdfError as exc:
+            outcome = type(exc).__name__
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    assert outcomes.get("DamagedPdf", 0) > 50 and outcomes.get("bundle", 0) > 10, outcomes
+
+
+def test_characters_the_font_lacks_do_not_stop_rendering(tmp_path: Path) -> None:
+    odd = "🎵 \ud800 \uffff \u202e RTL a\u0301 𠀀"
+    pdf = render_certificate(dataclasses.replace(FACTS, title=odd + " 标题", holder_cn=odd), BUNDLE,
+                             tmp_path / "odd.pdf")
+    assert "RTL" in text_of(pdf) and "标题" in text_of(pdf)
+    assert qr_of(pdf)["tx_id"] == TX
