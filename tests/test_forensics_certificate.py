@@ -21,6 +21,7 @@ from pypdf import PdfReader
 
 from forensics.certificate import (
     ATTACHMENT_NAME,
+    FACTS_NAME,
     CertificateFacts,
     CjkFontMissing,
     DamagedPdf,
@@ -33,8 +34,12 @@ from forensics.certificate import (
     beijing_text,
     extract_bundle,
     extract_bundle_from_file,
+    facts_from_json,
+    facts_to_json,
     find_cjk_font,
     qr_text,
+    read_certificate,
+    read_pdf_file,
     render_certificate,
     render_certificate_bytes,
     utc_text,
@@ -127,8 +132,38 @@ def test_attachment_round_trips_byte_for_byte(cert: Path) -> None:
     # an independent reader sees the same named attachment, with the SM3 in its description
     reader = PdfReader(str(cert))
     assert reader.attachments[ATTACHMENT_NAME] == [BUNDLE]
-    spec = reader.trailer["/Root"]["/Names"]["/EmbeddedFiles"]["/Names"][1].get_object()
-    assert spec["/Desc"] == f"Rongxin proof bundle, SM3 {sm3_hex(BUNDLE)}"
+    names = reader.trailer["/Root"]["/Names"]["/EmbeddedFiles"]["/Names"]
+    specs = {str(names[i]): names[i + 1].get_object() for i in range(0, len(names), 2)}
+    assert set(specs) == {ATTACHMENT_NAME, FACTS_NAME}
+    assert specs[ATTACHMENT_NAME]["/Desc"] == f"Rongxin proof bundle, SM3 {sm3_hex(BUNDLE)}"
+    claims = reader.attachments[FACTS_NAME][0]
+    assert specs[FACTS_NAME]["/Desc"] == f"Rongxin certificate facts, SM3 {sm3_hex(claims)}"
+    assert json.loads(claims) == {**dataclasses.asdict(FACTS), "authors": ["张三", "Li Si"], "v": 1}
+
+
+def test_read_certificate_gives_the_stated_facts_exactly(cert: Path, tmp_path: Path) -> None:
+    got = read_certificate(read_pdf_file(cert))
+    assert got.facts == FACTS and got.bundle == BUNDLE
+    # the facts are kept as given (not shortened, controls kept), while the page shows them cut
+    facts = dataclasses.replace(FACTS, title=METACHARS * 100 + "\n\x00\ud800", authors=())
+    pdf = render_certificate(facts, b"b", tmp_path / "f.pdf")
+    assert read_certificate(pdf.read_bytes()).facts == facts
+    assert facts_from_json(facts_to_json(facts)) == facts
+
+
+def test_refuses_changed_or_malformed_stated_facts(cert: Path) -> None:
+    data = cert.read_bytes()
+    claims = facts_to_json(FACTS)
+    assert data.count(claims) == 1
+    changed = claims.replace(b'"height":41', b'"height":42')
+    with pytest.raises(DamagedPdf, match="does not match the SM3"):
+        read_certificate(data.replace(claims, changed))
+    for bad in (b"[]", b"{", b'{"v":2}', claims.replace(b'"v":1', b'"v":1,"x":0'), b"\xff",
+                claims.replace(b'"height":41', b'"height":true'), b"[" * 100_000):
+        with pytest.raises(InvalidFacts):
+            facts_from_json(bad)
+    with pytest.raises(NoAttachment, match=FACTS_NAME):
+        read_certificate(plain_pdf(bytes=b"z", basename=ATTACHMENT_NAME, desc=f"SM3 {sm3_hex(b'z')}"))
 
 
 @pytest.mark.parametrize("bundle", [b"\x00", bytes(range(256)) * 3, secrets.token_bytes(1 << 20)])
@@ -155,9 +190,14 @@ def test_metacharacters_are_drawn_as_text(tmp_path: Path) -> None:
     assert qr_of(pdf)["work_id"] == WORK
     assert extract_bundle(pdf.read_bytes()) == BUNDLE
     raw = pdf.read_bytes()
-    for action in (b"/JavaScript", b"/JS", b"/Launch", b"/AA", b"/URI"):
-        assert action not in raw, action
-    opening = PdfReader(io.BytesIO(raw)).trailer["/Root"]["/OpenAction"]
+    # no actions anywhere in the document's structure (the text above is only in streams)
+    reader = PdfReader(io.BytesIO(raw))
+    root = reader.trailer["/Root"]
+    assert "/AA" not in root and "/AcroForm" not in root
+    assert set(root["/Names"]) == {"/EmbeddedFiles"}, "no /JavaScript name tree"
+    page = reader.pages[0]
+    assert "/Annots" not in page and "/AA" not in page
+    opening = root["/OpenAction"]
     assert [str(x) for x in opening[1:]] == ["/Fit"], "the only opening 'action' is a view of page 1"
 
 
@@ -168,7 +208,7 @@ def test_metacharacters_are_drawn_as_text(tmp_path: Path) -> None:
 ])
 def test_long_values_stay_on_one_page_inside_their_rows(tmp_path: Path, title: str) -> None:
     title += " QQTAIL"
-    facts = dataclasses.replace(FACTS, title=title, licence=title, authors=(title,) * 40,
+    facts = dataclasses.replace(FACTS, title=title, licence=title, authors=(title,) * 10,
                                 holder_org=title)
     t = time.perf_counter()
     pdf = render_certificate(facts, BUNDLE, tmp_path / "long.pdf")
@@ -296,6 +336,11 @@ def test_bad_facts_are_refused(change: dict[str, object], tmp_path: Path) -> Non
     with pytest.raises(InvalidFacts):
         render_certificate(dataclasses.replace(FACTS, **change), BUNDLE, tmp_path / "x.pdf")  # type: ignore[arg-type]
     assert not list(tmp_path.iterdir())
+
+
+def test_facts_over_a_mebibyte_are_refused() -> None:
+    with pytest.raises(InvalidFacts, match="over 1048576 bytes"):
+        render_certificate_bytes(dataclasses.replace(FACTS, title="长" * 200_000), BUNDLE)
 
 
 def test_bad_bundles_and_outputs_are_refused(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import io
 import logging
 import re
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,9 @@ from pypdf.generic import ArrayObject, DictionaryObject, StreamObject
 from ledger.crypto import sm3_hex
 from ledger.files import FileInputError, read_regular
 
-from .errors import DamagedPdf, NoAttachment, NotACertificate, TooLarge, UnreadableFile
-from .render import ATTACHMENT_NAME, MAX_BUNDLE_BYTES
+from .errors import DamagedPdf, InvalidFacts, NoAttachment, NotACertificate, TooLarge, UnreadableFile
+from .facts import MAX_FACTS_BYTES, CertificateFacts, facts_from_json
+from .render import ATTACHMENT_NAME, FACTS_NAME, MAX_BUNDLE_BYTES
 
 MAX_PDF_BYTES = MAX_BUNDLE_BYTES + (8 << 20)
 MAX_TREE_DEPTH = 8
@@ -38,8 +40,8 @@ _PARSE_ERRORS = (PyPdfError, ValueError, TypeError, KeyError, IndexError, Attrib
 logging.getLogger("pypdf").setLevel(logging.ERROR)  # damaged input is reported by our errors
 
 
-def _find(node: Any, depth: int, seen: list[int]) -> Any:
-    """The value under ``ATTACHMENT_NAME`` in a name-tree node, or None."""
+def _find(node: Any, name: str, depth: int, seen: list[int]) -> Any:
+    """The value under ``name`` in a name-tree node, or None."""
     if depth > MAX_TREE_DEPTH:
         raise DamagedPdf("the PDF's attachment name tree is too deep")
     node = node.get_object()
@@ -54,7 +56,7 @@ def _find(node: Any, depth: int, seen: list[int]) -> Any:
         if seen[0] > MAX_TREE_ENTRIES:
             raise DamagedPdf("the PDF lists too many attachments")
         for i in range(0, len(names), 2):
-            if str(names[i].get_object()) == ATTACHMENT_NAME:
+            if str(names[i].get_object()) == name:
                 return names[i + 1]
     kids = node.get("/Kids")
     if kids is not None:
@@ -65,7 +67,7 @@ def _find(node: Any, depth: int, seen: list[int]) -> Any:
             seen[0] += 1
             if seen[0] > MAX_TREE_ENTRIES:
                 raise DamagedPdf("the PDF lists too many attachments")
-            found = _find(kid, depth + 1, seen)
+            found = _find(kid, name, depth + 1, seen)
             if found is not None:
                 return found
     return None
@@ -100,31 +102,30 @@ def _dict(obj: Any, what: str) -> DictionaryObject:
     return obj
 
 
-def _attachment(reader: PdfReader, limit: int) -> tuple[bytes, str]:
+def _attachment(reader: PdfReader, name: str, limit: int) -> tuple[bytes, str]:
     root = _dict(reader.trailer.get("/Root"), "document catalogue")
     names = root.get("/Names")
     tree = _dict(names, "name dictionary").get("/EmbeddedFiles") if names is not None else None
-    spec = _find(tree, 0, [0]) if tree is not None else None
+    spec = _find(tree, name, 0, [0]) if tree is not None else None
     if spec is None:
-        raise NoAttachment(f"the PDF carries no {ATTACHMENT_NAME} attachment (not a Rongxin certificate)")
+        raise NoAttachment(f"the PDF carries no {name} attachment (not a Rongxin certificate)")
     spec = _dict(spec, "attachment file specification")
     ef = _dict(spec.get("/EF"), "attachment /EF entry")
     stream = ef.get("/F") or ef.get("/UF")
     stream = stream.get_object() if stream is not None else None
     if not isinstance(stream, StreamObject):
-        raise DamagedPdf("the attachment's file specification has no embedded stream")
+        raise DamagedPdf(f"the {name} file specification has no embedded stream")
     desc = spec.get("/Desc")
-    return _stream_bytes(stream, limit), str(desc.get_object()) if desc is not None else ""
+    data = _stream_bytes(stream, limit)
+    m = _DESC_SM3.search(str(desc.get_object()) if desc is not None else "")
+    if m is None:
+        raise DamagedPdf(f"the {name} attachment's description holds no SM3")
+    if sm3_hex(data) != m.group(1):
+        raise DamagedPdf(f"the {name} attachment does not match the SM3 in its description")
+    return data, m.group(1)
 
 
-def extract_bundle(pdf_bytes: bytes, *, max_pdf_bytes: int = MAX_PDF_BYTES,
-                   max_bundle_bytes: int = MAX_BUNDLE_BYTES) -> bytes:
-    """The proof bundle carried by a certificate PDF, byte for byte.
-
-    Raises ``TooLarge`` (PDF or bundle over its bound), ``NotACertificate`` (no PDF header),
-    ``DamagedPdf`` (truncated, unparsable, or the bundle does not match the SM3 in its
-    description) or ``NoAttachment``.
-    """
+def _reader(pdf_bytes: bytes, max_pdf_bytes: int) -> PdfReader:
     if not isinstance(pdf_bytes, bytes | bytearray):
         raise NotACertificate("a certificate must be given as bytes")
     if len(pdf_bytes) > max_pdf_bytes:
@@ -133,27 +134,66 @@ def extract_bundle(pdf_bytes: bytes, *, max_pdf_bytes: int = MAX_PDF_BYTES,
         raise NotACertificate("not a PDF (no %PDF- header)")
     if b"%%EOF" not in pdf_bytes[-EOF_WINDOW:]:
         raise DamagedPdf("the PDF is truncated (no %%EOF at its end)")
+    reader = PdfReader(io.BytesIO(bytes(pdf_bytes)), strict=True)
+    if reader.is_encrypted:
+        raise DamagedPdf("the PDF is encrypted")
+    return reader
+
+
+@dataclass(frozen=True)
+class CertificateContents:
+    """What a certificate PDF carries: the facts it states and the proof bundle."""
+
+    facts: CertificateFacts
+    bundle: bytes
+
+
+def read_certificate(pdf_bytes: bytes, *, max_pdf_bytes: int = MAX_PDF_BYTES,
+                     max_bundle_bytes: int = MAX_BUNDLE_BYTES) -> CertificateContents:
+    """The stated facts (``rongxin-certificate.json``) and the proof bundle
+    (``rongxin-proof.zip``) of a certificate PDF, each checked against the SM3 in its
+    description.
+
+    Raises ``TooLarge`` (PDF or an attachment over its bound), ``NotACertificate`` (no PDF
+    header), ``DamagedPdf`` (truncated, unparsable, an attachment that does not match its SM3,
+    facts that do not parse) or ``NoAttachment``.
+    """
     try:
-        reader = PdfReader(io.BytesIO(bytes(pdf_bytes)), strict=True)
-        if reader.is_encrypted:
-            raise DamagedPdf("the PDF is encrypted")
-        bundle, desc = _attachment(reader, max_bundle_bytes)
+        reader = _reader(pdf_bytes, max_pdf_bytes)
+        bundle, _ = _attachment(reader, ATTACHMENT_NAME, max_bundle_bytes)
+        claims, _ = _attachment(reader, FACTS_NAME, MAX_FACTS_BYTES)
     except _PARSE_ERRORS as exc:
         raise DamagedPdf(f"the PDF cannot be read: {type(exc).__name__}") from None
-    m = _DESC_SM3.search(desc)
-    if m is None:
-        raise DamagedPdf(f"the {ATTACHMENT_NAME} attachment's description holds no SM3")
-    if sm3_hex(bundle) != m.group(1):
-        raise DamagedPdf(f"the {ATTACHMENT_NAME} attachment does not match the SM3 in its description")
+    try:
+        facts = facts_from_json(claims)
+    except InvalidFacts as exc:
+        raise DamagedPdf(f"the PDF's {FACTS_NAME} is not valid: {exc}") from None
+    return CertificateContents(facts, bundle)
+
+
+def extract_bundle(pdf_bytes: bytes, *, max_pdf_bytes: int = MAX_PDF_BYTES,
+                   max_bundle_bytes: int = MAX_BUNDLE_BYTES) -> bytes:
+    """The proof bundle carried by a certificate PDF, byte for byte (errors as
+    ``read_certificate``; the stated facts are not read)."""
+    try:
+        reader = _reader(pdf_bytes, max_pdf_bytes)
+        bundle, _ = _attachment(reader, ATTACHMENT_NAME, max_bundle_bytes)
+    except _PARSE_ERRORS as exc:
+        raise DamagedPdf(f"the PDF cannot be read: {type(exc).__name__}") from None
     return bundle
 
 
-def extract_bundle_from_file(path: str | Path, *, max_pdf_bytes: int = MAX_PDF_BYTES) -> bytes:
-    """``extract_bundle`` of a file a user names (regular files only, read with a bound)."""
+def read_pdf_file(path: str | Path, *, max_pdf_bytes: int = MAX_PDF_BYTES) -> bytes:
+    """The bytes of a certificate file a user names (regular files only, read with a bound):
+    ``UnreadableFile`` or ``TooLarge`` otherwise."""
     try:
-        data = read_regular(path, limit=max_pdf_bytes)
+        return read_regular(path, limit=max_pdf_bytes)
     except FileInputError as exc:
         if exc.reason.startswith("is larger than"):
             raise TooLarge(str(exc)) from None
         raise UnreadableFile(str(exc)) from None
-    return extract_bundle(data, max_pdf_bytes=max_pdf_bytes)
+
+
+def extract_bundle_from_file(path: str | Path, *, max_pdf_bytes: int = MAX_PDF_BYTES) -> bytes:
+    """``extract_bundle`` of a file a user names."""
+    return extract_bundle(read_pdf_file(path, max_pdf_bytes=max_pdf_bytes), max_pdf_bytes=max_pdf_bytes)

@@ -25,6 +25,8 @@ MAX_TEXT = 4000  # characters of one user-written value kept for layout (the res
 MAX_AUTHORS = 64
 QR_VERSION = 1
 MAX_QR_TEXT = 512  # bytes; keeps the code at version <= 15, scannable at 200 dpi
+MAX_FACTS_BYTES = 1 << 20  # the stated facts as JSON (rongxin-certificate.json)
+FACTS_VERSION = 1
 
 BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -47,6 +49,10 @@ class CertificateFacts:
     tx_id: str
     height: int
     block_time_ms: int
+
+
+_FIELDS = ("work_id", "title", "work_type", "authors", "creation_date", "licence", "sm3", "holder_cn",
+           "holder_org", "chain", "tx_id", "height", "block_time_ms")
 
 
 def _text(name: str, value: object) -> str:
@@ -91,6 +97,40 @@ def checked(f: CertificateFacts) -> CertificateFacts:
         height=_int("height", f.height, 2**63 - 1),
         block_time_ms=_int("block_time_ms", f.block_time_ms, MAX_TIME_MS),
     )
+
+
+def facts_to_json(f: CertificateFacts) -> bytes:
+    """The facts exactly as given (not shortened, controls kept), as one line of JSON with
+    sorted keys, ASCII only (``\\uXXXX`` escapes), plus ``"v": 1``: the certificate's
+    ``rongxin-certificate.json``, which a verifier compares with what the bundle proves."""
+    checked(f)
+    doc: dict[str, object] = {k: getattr(f, k) for k in _FIELDS}
+    doc["authors"] = list(f.authors)
+    doc["v"] = FACTS_VERSION
+    data = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    if len(data) > MAX_FACTS_BYTES:
+        raise InvalidFacts(f"the facts are over {MAX_FACTS_BYTES} bytes as JSON")
+    return data
+
+
+def facts_from_json(data: bytes) -> CertificateFacts:
+    """The facts of ``facts_to_json``, checked as ``render_certificate`` checks them."""
+    if len(data) > MAX_FACTS_BYTES:
+        raise InvalidFacts(f"the facts are over {MAX_FACTS_BYTES} bytes")
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise InvalidFacts(f"the facts are not JSON ({type(exc).__name__})") from None
+    if not isinstance(doc, dict) or doc.get("v") != FACTS_VERSION:
+        raise InvalidFacts(f"the facts must be a JSON object with \"v\": {FACTS_VERSION}")
+    if set(doc) != {*_FIELDS, "v"}:
+        raise InvalidFacts(f"the facts must have exactly the fields {sorted({*_FIELDS, 'v'})}")
+    authors = doc["authors"]
+    if not isinstance(authors, list):
+        raise InvalidFacts("authors must be a list of names")
+    f = CertificateFacts(**{k: doc[k] for k in _FIELDS if k != "authors"}, authors=tuple(authors))
+    checked(f)
+    return f
 
 
 def qr_text(f: CertificateFacts) -> str:

@@ -21,11 +21,12 @@ from fpdf.enums import MethodReturnValue, WrapMode, XPos, YPos
 from ledger.crypto import sm3_hex
 
 from .errors import InvalidFacts, OutputError
-from .facts import CertificateFacts, beijing_text, block_time, checked, qr_text, utc_text
+from .facts import CertificateFacts, beijing_text, block_time, checked, facts_to_json, qr_text, utc_text
 from .fonts import find_cjk_font
 
 ATTACHMENT_NAME = "rongxin-proof.zip"
 ATTACHMENT_MIME = "application/zip"
+FACTS_NAME = "rongxin-certificate.json"
 MAX_BUNDLE_BYTES = 64 << 20
 
 # fontTools reports each font table it leaves out of a subset (the CJK font's bitmap strikes)
@@ -195,6 +196,7 @@ def _footer(pdf: FPDF) -> None:
 def render_certificate_bytes(facts: CertificateFacts, bundle: bytes) -> bytes:
     """The certificate PDF for ``facts`` carrying ``bundle`` as ``rongxin-proof.zip``."""
     f = checked(facts)
+    claims = facts_to_json(facts)
     if not isinstance(bundle, bytes | bytearray) or not bundle:
         raise InvalidFacts("the proof bundle must be non-empty bytes")
     if len(bundle) > MAX_BUNDLE_BYTES:
@@ -222,6 +224,9 @@ def render_certificate_bytes(facts: CertificateFacts, bundle: bytes) -> bytes:
     pdf.embed_file(bytes=bytes(bundle), basename=ATTACHMENT_NAME, modification_date=when,
                    creation_date=when, mime_type=ATTACHMENT_MIME, compress=False,
                    desc=f"Rongxin proof bundle, SM3 {bundle_sm3}")
+    pdf.embed_file(bytes=claims, basename=FACTS_NAME, modification_date=when, creation_date=when,
+                   mime_type="application/json", compress=False,
+                   desc=f"Rongxin certificate facts, SM3 {sm3_hex(claims)}")
     return bytes(pdf.output())
 
 
