@@ -395,3 +395,20 @@ def test_characters_the_font_lacks_do_not_stop_rendering(tmp_path: Path) -> None
                              tmp_path / "odd.pdf")
     assert "RTL" in text_of(pdf) and "标题" in text_of(pdf)
     assert qr_of(pdf)["tx_id"] == TX
+
+
+def test_longest_identifiers_fit_and_the_qr_still_scans(tmp_path: Path) -> None:
+    work, tx = "W" + "0123456789abcdef" * 7 + "x" * 15, "T" + "fedcba9876543210" * 7 + "y" * 15
+    assert len(work) == len(tx) == 128
+    facts = dataclasses.replace(FACTS, work_id=work, tx_id=tx, chain="c" * 64, height=2**63 - 1,
+                                block_time_ms=253402271999999)
+    pdf = render_certificate(facts, BUNDLE, tmp_path / "ids.pdf")
+    doc = qr_of(pdf)
+    assert (doc["work_id"], doc["tx_id"], doc["chain"], doc["height"]) == (work, tx, "c" * 64, 2**63 - 1)
+    text = text_of(pdf)
+    for ident in (work, tx):  # two lines of 64-66 characters each, nothing cut
+        assert ident[:64] in text and ident[-62:] in text, ident
+    assert "..." not in text
+    assert "9999-12-31 15:59:59.999 UTC" in text and "9999-12-31 23:59:59.999 (UTC+08:00)" in text
+    with pytest.raises(InvalidFacts, match="block_time_ms"):
+        render_certificate_bytes(dataclasses.replace(facts, block_time_ms=253402271999999 + 1), BUNDLE)

@@ -20,7 +20,7 @@ SM3_HEX = re.compile(r"[0-9a-f]{64}")
 # work ids and transaction ids: printable ASCII without spaces (hex in practice)
 IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+/=-]{0,127}")
 CHAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # docs/transactions.md, `chain`
-MAX_TIME_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
+MAX_TIME_MS = 253402271999999  # 9999-12-31T15:59:59.999Z, the last moment with a Beijing date
 MAX_TEXT = 4000  # characters of one user-written value kept for layout (the rest cannot fit)
 MAX_AUTHORS = 64
 QR_VERSION = 1
