@@ -134,7 +134,7 @@ def test_attachment_round_trips_byte_for_byte(cert: Path) -> None:
     assert reader.attachments[ATTACHMENT_NAME] == [BUNDLE]
     names = reader.trailer["/Root"]["/Names"]["/EmbeddedFiles"]["/Names"]
     specs = {str(names[i]): names[i + 1].get_object() for i in range(0, len(names), 2)}
-    assert set(specs) == {ATTACHMENT_NAME, FACTS_NAME}
+    assert [str(names[i]) for i in range(0, len(names), 2)] == [FACTS_NAME, ATTACHMENT_NAME], "sorted"
     assert specs[ATTACHMENT_NAME]["/Desc"] == f"Rongxin proof bundle, SM3 {sm3_hex(BUNDLE)}"
     claims = reader.attachments[FACTS_NAME][0]
     assert specs[FACTS_NAME]["/Desc"] == f"Rongxin certificate facts, SM3 {sm3_hex(claims)}"
@@ -412,3 +412,38 @@ def test_longest_identifiers_fit_and_the_qr_still_scans(tmp_path: Path) -> None:
     assert "9999-12-31 15:59:59.999 UTC" in text and "9999-12-31 23:59:59.999 (UTC+08:00)" in text
     with pytest.raises(InvalidFacts, match="block_time_ms"):
         render_certificate_bytes(dataclasses.replace(facts, block_time_ms=253402271999999 + 1), BUNDLE)
+
+
+def _with_tree(cert: Path, make_tree: object) -> bytes:
+    """The certificate rewritten by pypdf with its /EmbeddedFiles tree replaced."""
+    from pypdf import PdfWriter
+    from pypdf.generic import NameObject
+
+    writer = PdfWriter(clone_from=str(cert))
+    names = writer._root_object["/Names"]
+    flat = names["/EmbeddedFiles"]["/Names"]
+    names[NameObject("/EmbeddedFiles")] = make_tree(writer, flat)  # type: ignore[operator]
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_a_name_tree_with_kids_is_walked_and_a_cyclic_one_refused(cert: Path) -> None:
+    from pypdf.generic import ArrayObject, DictionaryObject, NameObject
+
+    def kids(writer, flat):  # type: ignore[no-untyped-def]
+        leaves = [DictionaryObject({NameObject("/Names"): ArrayObject(flat[i:i + 2])})
+                  for i in range(0, len(flat), 2)]
+        mid = DictionaryObject({NameObject("/Kids"): ArrayObject([writer._add_object(x) for x in leaves])})
+        return DictionaryObject({NameObject("/Kids"): ArrayObject([writer._add_object(mid)])})
+
+    assert read_certificate(_with_tree(cert, kids)).bundle == BUNDLE
+
+    def cycle(writer, flat):  # type: ignore[no-untyped-def]
+        node = DictionaryObject()
+        ref = writer._add_object(node)
+        node[NameObject("/Kids")] = ArrayObject([ref])
+        return ref
+
+    with pytest.raises(DamagedPdf, match="too deep"):
+        extract_bundle(_with_tree(cert, cycle))

@@ -221,12 +221,13 @@ def render_certificate_bytes(facts: CertificateFacts, bundle: bytes) -> bytes:
     _qr(pdf, qr_text(f), MARGIN, QR_Y, QR_SIZE)
     _verification(pdf, len(bundle), bundle_sm3)
     _footer(pdf)
-    pdf.embed_file(bytes=bytes(bundle), basename=ATTACHMENT_NAME, modification_date=when,
-                   creation_date=when, mime_type=ATTACHMENT_MIME, compress=False,
-                   desc=f"Rongxin proof bundle, SM3 {bundle_sm3}")
+    # the name tree lists names in the order embedded, and PDF wants them sorted
     pdf.embed_file(bytes=claims, basename=FACTS_NAME, modification_date=when, creation_date=when,
                    mime_type="application/json", compress=False,
                    desc=f"Rongxin certificate facts, SM3 {sm3_hex(claims)}")
+    pdf.embed_file(bytes=bytes(bundle), basename=ATTACHMENT_NAME, modification_date=when,
+                   creation_date=when, mime_type=ATTACHMENT_MIME, compress=False,
+                   desc=f"Rongxin proof bundle, SM3 {bundle_sm3}")
     return bytes(pdf.output())
 
 
