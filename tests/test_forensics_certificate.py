@@ -393,7 +393,9 @@ def test_characters_the_font_lacks_do_not_stop_rendering(tmp_path: Path) -> None
     odd = "🎵 \ud800 \uffff \u202e RTL a\u0301 𠀀"
     pdf = render_certificate(dataclasses.replace(FACTS, title=odd + " 标题", holder_cn=odd), BUNDLE,
                              tmp_path / "odd.pdf")
-    assert "RTL" in text_of(pdf) and "标题" in text_of(pdf)
+    text = text_of(pdf)
+    assert "RTL" in text and "标题" in text
+    assert "□ □ □ □ RTL" in text and "a□ □" in text, "each character the font lacks shows as a white square"
     assert qr_of(pdf)["tx_id"] == TX
 
 

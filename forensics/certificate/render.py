@@ -8,9 +8,11 @@ with an ellipsis, so no input can push content off the page or onto a second one
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import tempfile
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +34,9 @@ MAX_BUNDLE_BYTES = 64 << 20
 # fontTools reports each font table it leaves out of a subset (the CJK font's bitmap strikes)
 logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
 ELLIPSIS = "…"
+MISSING = "□"  # U+25A1 WHITE SQUARE, drawn for a character the font lacks
 MAX_LINE_CHARS = 200  # more than any line of VALUE_W holds (122 mm / 0.7 mm, a 10 pt "i")
+MAX_LAYOUT_CHARS = 4 * MAX_LINE_CHARS + 1  # more than the longest row shows, so _fit still sees a cut
 
 PAGE_W, PAGE_H, MARGIN = 210.0, 297.0, 18.0
 LABEL_W = 50.0
@@ -114,6 +118,14 @@ def _header(pdf: FPDF) -> None:
     pdf.set_line_width(0.6)
     pdf.line(MARGIN, 45, PAGE_W - MARGIN, 45)
     pdf.set_line_width(0.2)
+
+
+def _visible(text: str, cmap: Container[int]) -> str:
+    """``text`` with each character the font cannot draw shown as MISSING, so a reader sees
+    that something is there (the stated facts keep the character itself)."""
+    if all(ord(c) in cmap or c == " " for c in text):
+        return text
+    return "".join(c if ord(c) in cmap or c == " " else MISSING for c in text)
 
 
 def _row(pdf: FPDF, y: float, row: Row) -> float:
@@ -216,7 +228,10 @@ def render_certificate_bytes(facts: CertificateFacts, bundle: bytes) -> bytes:
     pdf.add_page()
     _header(pdf)
     y = 50.0
+    cmap: Container[int] = getattr(pdf.fonts[CJK], "cmap", {})
     for row in _rows(f):
+        if not row.mono:
+            row = dataclasses.replace(row, value=_visible(row.value[:MAX_LAYOUT_CHARS], cmap))
         y = _row(pdf, y, row)
     _qr(pdf, qr_text(f), MARGIN, QR_Y, QR_SIZE)
     _verification(pdf, len(bundle), bundle_sm3)
