@@ -363,6 +363,12 @@ def test_a_missing_cjk_font_is_a_typed_error(monkeypatch: pytest.MonkeyPatch, tm
     monkeypatch.setenv("RONGXIN_CJK_FONT", str(otf))
     with pytest.raises(CjkFontMissing, match="TrueType"):
         render_certificate_bytes(FACTS, BUNDLE)
+    for junk in (b"junk", Path(find_cjk_font(env={}).path).read_bytes()[:100_000]):
+        bad = tmp_path / "bad.ttc"
+        bad.write_bytes(junk)
+        monkeypatch.setenv("RONGXIN_CJK_FONT", str(bad))
+        with pytest.raises(CjkFontMissing, match="not a usable TrueType font"):
+            render_certificate_bytes(FACTS, BUNDLE)
     monkeypatch.setenv("RONGXIN_CJK_FONT", str(find_cjk_font(env={}).path))
     assert render_certificate_bytes(FACTS, BUNDLE).startswith(b"%PDF-")
     assert os.environ["RONGXIN_CJK_FONT"].endswith(".ttc")

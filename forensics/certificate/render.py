@@ -11,18 +11,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import struct
 import tempfile
 from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 
 import segno
+from fontTools.ttLib import TTLibError
 from fpdf import FPDF
 from fpdf.enums import MethodReturnValue, WrapMode, XPos, YPos
 
 from ledger.crypto import sm3_hex
 
-from .errors import InvalidFacts, OutputError
+from .errors import CjkFontMissing, InvalidFacts, OutputError
 from .facts import CertificateFacts, beijing_text, block_time, checked, facts_to_json, qr_text, utc_text
 from .fonts import find_cjk_font
 
@@ -224,7 +226,10 @@ def render_certificate_bytes(facts: CertificateFacts, bundle: bytes) -> bytes:
     pdf.set_creator("Rongxin")
     pdf.set_lang("zh-CN")
     pdf.set_display_mode(zoom="fullpage")  # /OpenAction is then only a destination (page 1, /Fit)
-    pdf.add_font(CJK, fname=str(font.path), collection_font_number=font.face)
+    try:
+        pdf.add_font(CJK, fname=str(font.path), collection_font_number=font.face)
+    except (TTLibError, OSError, ValueError, KeyError, IndexError, AssertionError, struct.error) as exc:
+        raise CjkFontMissing(f"{font.path} is not a usable TrueType font ({exc})") from None
     pdf.add_page()
     _header(pdf)
     y = 50.0
