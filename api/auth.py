@@ -208,10 +208,16 @@ class Authenticator:
             business = cert.business
         except CryptoError as exc:
             raise refuse("auth_bad_certificate", str(exc)) from None
-        if roles is not None and business not in roles:
-            raise refuse("auth_role", f"business role {business!r} may not use this route; it needs one of "
-                         f"{', '.join(sorted(roles))}", {"business": business, "allowed": sorted(roles)})
-        return Identity(cert.common_name, account, cert.organization, cert.role, business, cert, rec, body_sm3)
+        ident = Identity(cert.common_name, account, cert.organization, cert.role, business, cert, rec, body_sm3)
+        return check_role(ident, roles)
+
+
+def check_role(ident: Identity, roles: frozenset[str] | None) -> Identity:
+    """``ident`` when its business role is one of ``roles`` (None: any), else ``auth_role``."""
+    if roles is not None and ident.business not in roles:
+        raise refuse("auth_role", f"business role {ident.business!r} may not use this; it needs one of "
+                     f"{', '.join(sorted(roles))}", {"business": ident.business, "allowed": sorted(roles)})
+    return ident
 
 
 def _b64(value: str, name: str) -> bytes:

@@ -135,11 +135,13 @@ class LedgerClient:
             raise ClientError(f"status: {err}", code, err.code)
         return dict(body)
 
-    def whoami(self) -> dict[str, Any]:
-        """``GET /v1/identity``: this client's identity as the node sees it (needs ``identity``)."""
+    def whoami(self, role: str | None = None) -> dict[str, Any]:
+        """``GET /v1/identity``: this client's identity as the node sees it (needs ``identity``);
+        with ``role`` the node also checks the identity holds that business role."""
         if self.identity is None:
             raise ClientError("this client has no identity to sign with")
-        code, body = self._request("GET", "/v1/identity")
+        query = "?" + urllib.parse.urlencode({"role": role}) if role else ""
+        code, body = self._request("GET", "/v1/identity" + query)
         if code != 200:
             err = error_of(code, body)
             raise ClientError(f"identity: {err}", code, err.code)
