@@ -8,13 +8,14 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from ..auth import AUTH_RESPONSES, Identity, check_role, require
+from ..errors import ERROR_RESPONSES
 from ..schemas import IdentityOut
 from .common import json_response
 
 router = APIRouter(prefix="/v1/identity", tags=["identity"])
 
 
-@router.get("", response_model=IdentityOut, responses=AUTH_RESPONSES)
+@router.get("", response_model=IdentityOut, responses={422: ERROR_RESPONSES[422], **AUTH_RESPONSES})
 async def identity(ident: Annotated[Identity, Depends(require())],
                    role: Annotated[Literal["holder", "legal", "court", "platform", "regulator"] | None, Query(
                        description="also require this business role (403 auth_role when the signer lacks it)")]
