@@ -204,11 +204,8 @@ class Authenticator:
         if rec.get("certificate") != cert.fingerprint:
             raise refuse("auth_certificate_mismatch",
                          f"user {account} is registered with certificate {rec.get('certificate')}")
-        try:
-            business = cert.business
-        except CryptoError as exc:
-            raise refuse("auth_bad_certificate", str(exc)) from None
-        ident = Identity(cert.common_name, account, cert.organization, cert.role, business, cert, rec, body_sm3)
+        ident = Identity(cert.common_name, account, cert.organization, cert.role, cert.business, cert, rec,
+                         body_sm3)
         return check_role(ident, roles)
 
 
@@ -244,6 +241,7 @@ def _parse(headers: dict[str, str | None]) -> tuple[Certificate, bytes, int, str
     sig = _b64(sig_b64, H_SIG)
     try:
         cert = Certificate(_b64(cert_b64, H_CERT))
+        cert.business  # noqa: B018 - an unknown business role makes the certificate unreadable here
     except CryptoError as exc:
         raise refuse("auth_bad_certificate", f"{H_CERT}: {exc}") from None
     return cert, sig, int(ts_raw), nonce, claimed
