@@ -107,7 +107,7 @@ def up(data: Path, *, detach: bool, wait: float = 120.0, echo: Any = print, base
     for n in doc["nodes"]:
         echo(f"{n['id']:6} {n['role']:10} pid {n['pid']}  {n['api']}")
     try:
-        idents = ensure_demo_identities(data, doc["nodes"][0]["api"])
+        idents = ensure_demo_identities(data, [str(n["api"]) for n in doc["nodes"]])
     except (ClientError, CryptoError, OSError, ValueError, KeyError) as exc:
         raise ClusterError(f"the demo identities could not be set up: {exc}") from None
     echo(f"identities in {data / 'identities'}: " + ", ".join(f"{i['name']} ({i['business']})" for i in idents))
