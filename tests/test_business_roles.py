@@ -6,9 +6,16 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Annotated
 
 import pytest
+from fastapi import Depends, FastAPI, Request
+from fastapi.testclient import TestClient
 
+from api import errors
+from api.auth import Authenticator, refuse, require
+from api.auth import Identity as Signer
 from api.errors import ApiError
 from api.nonces import NonceStore
 from api.sdk import Identity, IdentityError
@@ -111,3 +118,40 @@ def test_nonce_store_refuses_replays_across_reopen_and_stays_bounded(tmp_path: P
     assert (err.value.status, err.value.code) == (503, "auth_busy")
     assert store.use("a", "n3", expires=2000, now=1301)  # expired ones pruned
     store.close()
+
+
+def test_require_dependency_checks_roles_and_streamed_bodies(tmp_path: Path) -> None:
+    """``require(roles=...)`` on routes of an app over real governance state (an executed
+    ``user.register``): the role a route admits, and a streamed body checked by the route."""
+    w = World(tmp_path)
+    key = SM2PrivateKey.generate()
+    cert = w.ca.issue(kind="user", name="lc", org="org", public_key=key.public_key(), business="legal")
+    w.keys["lc"] = key
+    assert w.run(w.tx("lc", "user.register", {"certificate": cert.to_pem().decode()})) == [(OK, "ok")]
+    app = FastAPI()
+    app.state.auth = Authenticator(SimpleNamespace(app=w.app))  # type: ignore[arg-type]
+    errors.install(app)
+
+    @app.post("/court-only")
+    async def court_only(ident: Annotated[Signer, Depends(require(roles=("court",)))]) -> dict[str, str]:
+        return {"who": ident.common_name}
+
+    @app.post("/legal-stream")
+    async def legal_stream(ident: Annotated[Signer, Depends(require(roles=("legal", "court"), stream_body=True))],
+                           request: Request) -> dict[str, str]:
+        got = b"".join([chunk async for chunk in request.stream()])
+        if sm3(got).hex() != ident.body_sm3:
+            raise refuse("auth_body_mismatch", "streamed body differs")
+        return {"who": ident.common_name, "business": str(ident.business)}
+
+    with TestClient(app) as client:
+        r = client.post("/court-only", content=b"x", headers=sign_request(key, cert, "POST", "/court-only", b"x"))
+        assert (r.status_code, r.json()["error"]["code"]) == (403, "auth_role")
+        h = sign_request(key, cert, "POST", "/legal-stream", b"payload")
+        r = client.post("/legal-stream", content=b"payload", headers=h)
+        assert r.status_code == 200 and r.json() == {"who": "lc", "business": "legal"}
+        h = sign_request(key, cert, "POST", "/legal-stream", b"payload")
+        r = client.post("/legal-stream", content=b"PAYLOAD", headers=h)
+        assert (r.status_code, r.json()["error"]["code"]) == (401, "auth_body_mismatch")
+    with pytest.raises(ValueError):
+        require(roles=("pirate",))
