@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ledger.crypto import CryptoError, SM2PrivateKey
+from ledger.crypto import CryptoError, SM2PrivateKey, verify_certificate
 from ledger.crypto.ca import ConsortiumCA, atomic_write
 from ledger.tx import Transaction
 
@@ -38,10 +38,11 @@ def _on_disk(data: Path, ca: ConsortiumCA, name: str, business: str, org: str) -
     folder = data / "identities" / name
     try:
         ident = Identity.load(folder)
+        verify_certificate(ident.certificate, ca.root)  # this consortium's, and valid now
         if ident.certificate.business == business and ident.certificate.common_name == name:
             return ident
     except (IdentityError, CryptoError):
-        pass
+        pass  # missing, damaged, of another root or expired: issued afresh
     key = SM2PrivateKey.generate()
     cert = ca.issue(kind="user", name=name, org=org, role="user", business=business, public_key=key.public_key())
     folder.mkdir(parents=True, exist_ok=True)

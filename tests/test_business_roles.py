@@ -155,3 +155,17 @@ def test_require_dependency_checks_roles_and_streamed_bodies(tmp_path: Path) -> 
         assert (r.status_code, r.json()["error"]["code"]) == (401, "auth_body_mismatch")
     with pytest.raises(ValueError):
         require(roles=("pirate",))
+
+
+def test_demo_identity_files_are_kept_or_reissued(tmp_path: Path) -> None:
+    from api.identities import _on_disk
+
+    ca = ConsortiumCA.init(tmp_path / "ca", "X")
+    first = _on_disk(tmp_path, ca, "court", "court", "Court Org")
+    assert _on_disk(tmp_path, ca, "court", "court", "Court Org").certificate == first.certificate  # kept
+    (tmp_path / "identities" / "court" / "cert.pem").write_bytes(b"damaged")
+    second = _on_disk(tmp_path, ca, "court", "court", "Court Org")
+    assert second.certificate != first.certificate and second.certificate.business == "court"
+    other = ConsortiumCA.init(tmp_path / "other", "X")  # a folder left from another consortium
+    third = _on_disk(tmp_path, other, "court", "court", "Court Org")
+    assert third.certificate.check_signed_by(other.root) is None and third.certificate != second.certificate
