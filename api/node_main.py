@@ -38,7 +38,9 @@ from ledger.node.intake import TxIntake
 from ledger.node.runtime import Node
 from ledger.state.store import GroupedStore, open_store
 
+from .auth import Authenticator
 from .http import create_app
+from .nonces import NonceStore
 
 log = logging.getLogger("rongxin.node")
 
@@ -171,7 +173,10 @@ async def run(folder: Path, tables: bool = True) -> None:
             status=lambda: {"height": app.chain.head, "view": node.engine.view},
         )
         node.attach(net)
-        http = create_app(node, role=cfg.role, org=cfg.org, online=lambda: list(net.online()), intake=intake)
+        auth = Authenticator(node, crl_path=cfg.consortium / "ca" / "crl.pem",
+                             nonces=NonceStore(folder / "nonces.sqlite"))
+        http = create_app(node, role=cfg.role, org=cfg.org, online=lambda: list(net.online()), intake=intake,
+                          auth=auth)
         host, port = cfg.api
         server = _QuietServer(uvicorn.Config(http, host=host, port=port, log_level="warning",
                                                lifespan="off", access_log=False))
@@ -187,6 +192,7 @@ async def run(folder: Path, tables: bool = True) -> None:
         finally:
             node.stop()
             await net.stop()
+            auth.nonces.close()
             log.info("node %s stopped at height %d", cfg.id, app.chain.head)
     finally:
         if executor is not None:
