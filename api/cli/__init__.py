@@ -52,11 +52,12 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import crypto, fp, ledger
+    from . import crypto, evidence_verify, fp, ledger
 
     crypto.register(main)
     fp.register(main)
     ledger.register(main)
+    evidence_verify.register(main)
     for ep in entry_points(group="rongxin.cli"):
         ep.load()(main)
 
