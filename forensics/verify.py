@@ -119,7 +119,7 @@ def _manifest(pkg: pf.Package) -> dict[str, Any]:
     need(isinstance(m, dict) and set(m) == {"chain", "created_ms", "filer", "format", "genesis", "members",
                                             "statements"}, "the manifest has other fields than the format's")
     need(m["format"] == pf.FORMAT, f"format {m['format']!r} is not {pf.FORMAT}")
-    need(isinstance(m["members"], dict) and isinstance(m["statements"], list) and m["statements"], "no statements")
+    need(isinstance(m["members"], dict) and isinstance(m["statements"], list) and len(m["statements"]) > 0, "no statements")
     return dict(m)
 
 

@@ -50,8 +50,8 @@ def vset_at(schedule: Schedule, height: int) -> list[dict[str, Any]]:
 
 def check_set(vset: Any) -> None:
     need(isinstance(vset, list) and len(vset) >= 1, "a validator set is a non-empty list")
-    ids = [v.get("id") if isinstance(v, dict) else None for v in vset]
-    need(all(isinstance(i, str) and i for i in ids), "a validator has no id")
+    ids = [str(v["id"]) if isinstance(v, dict) and isinstance(v.get("id"), str) and v["id"] else "" for v in vset]
+    need(all(ids), "a validator has no id")
     need(ids == sorted(set(ids)), "a validator set is not sorted by id with each id once")
     for v in vset:
         need(set(v) == {"id", "key", "org", "role"}, f"validator {v.get('id')!r} has other fields than id, key, org, role")
@@ -144,7 +144,8 @@ def smt_root(key: bytes, value: bytes, proof: Any) -> bytes:
 def check_handover(entry: Mapping[str, Any], prev_from: int, headers: Mapping[int, Mapping[str, Any]]) -> None:
     """A set change: the state after a block the previous set certified lists it."""
     ho = entry.get("handover")
-    need(isinstance(ho, dict) and set(ho) == {"height", "proof", "value"}, "a set change without its handover proof")
+    if not isinstance(ho, dict) or set(ho) != {"height", "proof", "value"}:
+        raise CheckFailed("a set change without its handover proof")
     c = ho["height"]
     need(isinstance(c, int) and prev_from <= c < entry["from_height"] and c in headers,
          f"the handover header of the set from height {entry['from_height']} is missing or not under the previous set")
@@ -171,7 +172,7 @@ def check_inclusion(tx_id: bytes, proof: Any, header: Mapping[str, Any], tx_ids:
     need(isinstance(proof["path"], list) and verify_inclusion(tx_id, i, proof["size"], [hexb(p, 32) for p in proof["path"]],
                                                                hexb(proof["root"], 32)),
          "the inclusion path does not lead to the block's txs root")
-    return i
+    return int(i)
 
 
 def check_receipt(tx_id: bytes, index: int, height: int, receipt: Any, rp: Any,
@@ -187,4 +188,4 @@ def check_receipt(tx_id: bytes, index: int, height: int, receipt: Any, rp: Any,
     need(isinstance(rp["path"], list) and verify_inclusion(canonical(receipt), index, rp["size"],
                                                             [hexb(p, 32) for p in rp["path"]], hexb(rp["root"], 32)),
          "the receipt path does not lead to the results root")
-    return c
+    return int(c)

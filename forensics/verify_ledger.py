@@ -5,6 +5,7 @@ artefacts (docs/evidence-format.md §5). Fills the ``Report`` of ``forensics.ver
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ledger.crypto import Certificate, CertificateRevocationList, CryptoError, sm3
@@ -23,7 +24,7 @@ def _history(pkg: pf.Package, root: Certificate) -> vc.Schedule:
     from .verify import _json
 
     doc = _json(pkg, pf.VALIDATORS)
-    need(isinstance(doc, dict) and set(doc) == {"history"} and isinstance(doc["history"], list) and doc["history"],
+    need(isinstance(doc, dict) and set(doc) == {"history"} and isinstance(doc["history"], list) and len(doc["history"]) > 0,
          'chain/validators.json is {"history": [...]}')
     first = doc["history"][0]
     need(isinstance(first, dict) and set(first) == {"certificates", "from_height", "set"} and first["from_height"] == 0,
@@ -34,9 +35,10 @@ def _history(pkg: pf.Package, root: Certificate) -> vc.Schedule:
         c = Certificate(vc.hexb(der))
         certs[c.public_key().point.hex()] = c
     for v in first["set"]:
-        c = certs.get(v["key"])
-        need(c is not None, f"genesis validator {v['id']} has no certificate")
-        assert c is not None
+        vc_ = certs.get(v["key"])
+        if vc_ is None:
+            raise CheckFailed(f"genesis validator {v['id']} has no certificate")
+        c = vc_
         need(c.role == v["role"] and c.role in NODE_ROLES and c.organization == v["org"],
              f"genesis validator {v['id']}'s certificate is not a node certificate of its role and org")
         _chain_only(c, root, v["id"])
@@ -69,7 +71,7 @@ def _blocks(r: Report, pkg: pf.Package, sched: vc.Schedule,
         r.checks["quorum-certificates"] = r.checks.get("quorum-certificates") or 'blocks.json is {"blocks": [...]}'
         return out, ids
     for blk in doc["blocks"]:
-        hd = r.run("quorum-certificates", lambda blk=blk: vc.check_block(blk, sched, chain))
+        hd: dict[str, Any] | None = r.run("quorum-certificates", partial(vc.check_block, blk, sched, chain))
         if hd is None:
             continue
         if hd["height"] in out:
@@ -95,7 +97,7 @@ def verify_ledger(r: Report, pkg: pf.Package, m: dict[str, Any], root: Certifica
     if r.checks.get("validator-history") is None:
         prev = 0
         for e in _json(pkg, pf.VALIDATORS)["history"][1:]:
-            r.run("validator-history", lambda e=e, p=prev: vc.check_handover(e, p, headers))
+            r.run("validator-history", partial(vc.check_handover, e, prev, headers))
             prev = e["from_height"]
     stmts = doc if isinstance(doc, list) else []
     r.run("transactions", lambda: need(len(stmts) == len(m["statements"]), "statements.json and the manifest differ in length"))

@@ -17,12 +17,13 @@ from ledger.node.bundle import MAX_BUNDLE_TXS, BundleError
 
 from ..deps import QueriesDep
 from ..errors import ERROR_RESPONSES, ApiError
+from ..schemas import ProofBundleOut
 from .common import json_response
 
 router = APIRouter(prefix="/v1/proofs", tags=["proofs"])
 
 
-@router.get("", responses=ERROR_RESPONSES)
+@router.get("", response_model=ProofBundleOut, responses=ERROR_RESPONSES)
 async def get_proofs(tx: Annotated[str, Query(max_length=MAX_BUNDLE_TXS * 65, description="comma-separated ids")],
                      queries: QueriesDep) -> Response:
     """The proof bundle of up to 64 committed transactions (ids comma-separated)."""

@@ -67,7 +67,8 @@ def proof_bundle(node: Node, tx_ids: list[str]) -> dict[str, Any]:
     from .queries import NodeQueries, QueryError  # the per-transaction view the API serves
 
     q = NodeQueries(node)
-    statements, blocks = [], {}
+    statements: list[dict[str, Any]] = []
+    blocks: dict[int, dict[str, Any]] = {}
     for tx_id in tx_ids:
         try:
             t = q.transaction(tx_id=tx_id)
