@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ledger.crypto import SM3, Certificate, CertificateRevocationList, SM2PrivateKey
+from ledger.crypto import SM3, Certificate, CertificateRevocationList, SM2PrivateKey, sm3
 
 from . import format as pf
 
@@ -70,12 +70,34 @@ def _by_key(pems: Sequence[bytes]) -> dict[str, Certificate]:
     return out
 
 
+def _write_statements(zf: zipfile.ZipFile, stmts: Sequence[dict[str, Any]], artefacts: Sequence[Sequence[str | Path]],
+                      senders: dict[str, Certificate], members: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+    """Stream each statement's artefacts into ``zf``; the manifest's and statements.json's entries."""
+    man_stmts, st_docs = [], []
+    for st, files in zip(stmts, artefacts, strict=True):
+        cert = senders.get(st["tx"]["body"]["sender"])
+        if cert is None:
+            raise ExportError(f"no certificate for the sender of transaction {st['proof']['tx']}")
+        names = []
+        for f in files:
+            name = _safe_name(Path(f), set(members))
+            members[name] = _write_file(zf, name, Path(f))
+            if members[name]["sm3"] not in pf.named_hashes(st["tx"]["body"]["payload"]):
+                raise ExportError(f"{f}: its SM3 is not named by transaction {st['proof']['tx']}")
+            names.append(name)
+        man_stmts.append({"artefacts": names, "tx": st["proof"]["tx"]})
+        st_docs.append({**st, "certificate": cert.der.hex()})
+    return man_stmts, st_docs
+
+
 def export_package(out: str | Path, bundle: dict[str, Any], artefacts: Sequence[Sequence[str | Path]],
                    filer: Identity, crl: CertificateRevocationList, *, sender_certificates: Sequence[bytes],
                    validator_certificates: Sequence[bytes], created_ms: int | None = None) -> Path:
     """Write the package for ``bundle``'s statements to ``out``; ``artefacts[i]`` are the files
     of statement ``i`` (each file's SM3 must appear in that transaction's payload)."""
     stmts = bundle["statements"]
+    if sum(len(a) for a in artefacts) > pf.MAX_ARTEFACTS:
+        raise ExportError(f"a package holds at most {pf.MAX_ARTEFACTS} artefacts")
     if len(artefacts) != len(stmts):
         raise ExportError(f"{len(stmts)} statements but artefact lists for {len(artefacts)}")
     senders = _by_key(sender_certificates)
@@ -86,39 +108,27 @@ def export_package(out: str | Path, bundle: dict[str, Any], artefacts: Sequence[
         raise ExportError(f"no certificate for genesis validators {missing}")
     out = Path(out)
     members: dict[str, Any] = {}
-    man_stmts, st_docs = [], []
     tmp = out.with_name(out.name + ".part")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-        for st, files in zip(stmts, artefacts, strict=True):
-            sender = st["tx"]["body"]["sender"]
-            cert = senders.get(sender)
-            if cert is None:
-                raise ExportError(f"no certificate for the sender of transaction {st['proof']['tx']}")
-            names = []
-            for f in files:
-                name = _safe_name(Path(f), set(members))
-                members[name] = _write_file(zf, name, Path(f))
-                if members[name]["sm3"] not in pf.named_hashes(st["tx"]["body"]["payload"]):
-                    raise ExportError(f"{f}: its SM3 is not named by transaction {st['proof']['tx']}")
-                names.append(name)
-            man_stmts.append({"artefacts": names, "tx": st["proof"]["tx"]})
-            st_docs.append({**st, "certificate": cert.der.hex()})
-        history = [dict(bundle["validators"][0],
-                        certificates=[vcerts[v["key"]].der.hex() for v in genesis_set])]
-        history += bundle["validators"][1:]
-        _write(zf, pf.FILER_CERT, filer.certificate.der, members)
-        _write(zf, pf.CRL, crl.der, members)
-        _write(zf, pf.GENESIS, pf.canonical({"header": bundle["genesis"]}), members)
-        _write(zf, pf.VALIDATORS, pf.canonical({"history": history}), members)
-        _write(zf, pf.BLOCKS, pf.canonical({"blocks": bundle["blocks"]}), members)
-        _write(zf, pf.STATEMENTS, pf.canonical({"statements": st_docs}), members)
-        from ledger.crypto import sm3
-
-        manifest = pf.canonical({
-            "chain": bundle["chain"], "created_ms": created_ms if created_ms is not None else int(time.time() * 1000),
-            "filer": {"certificate": filer.certificate.fingerprint}, "format": pf.FORMAT,
-            "genesis": sm3(pf.canonical(bundle["genesis"])).hex(), "members": members, "statements": man_stmts})
-        zf.writestr(pf.MANIFEST, manifest)
-        zf.writestr(pf.SIGNATURE, filer.key.sign(manifest))
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+            man_stmts, st_docs = _write_statements(zf, stmts, artefacts, senders, members)
+            history = [dict(bundle["validators"][0],
+                            certificates=[vcerts[v["key"]].der.hex() for v in genesis_set])]
+            history += bundle["validators"][1:]
+            _write(zf, pf.FILER_CERT, filer.certificate.der, members)
+            _write(zf, pf.CRL, crl.der, members)
+            _write(zf, pf.GENESIS, pf.canonical({"header": bundle["genesis"]}), members)
+            _write(zf, pf.VALIDATORS, pf.canonical({"history": history}), members)
+            _write(zf, pf.BLOCKS, pf.canonical({"blocks": bundle["blocks"]}), members)
+            _write(zf, pf.STATEMENTS, pf.canonical({"statements": st_docs}), members)
+            manifest = pf.canonical({
+                "chain": bundle["chain"], "created_ms": created_ms if created_ms is not None else int(time.time() * 1000),
+                "filer": {"certificate": filer.certificate.fingerprint}, "format": pf.FORMAT,
+                "genesis": sm3(pf.canonical(bundle["genesis"])).hex(), "members": members, "statements": man_stmts})
+            zf.writestr(pf.MANIFEST, manifest)
+            zf.writestr(pf.SIGNATURE, filer.key.sign(manifest))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(out)
     return out
