@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ledger.crypto import (
     SM3,
@@ -147,7 +147,7 @@ def _hashes(pkg: pf.Package, m: dict[str, Any]) -> None:
     need(not bad, f"changed since signing: {', '.join(bad[:5])}")
 
 
-def verify_package(path: str | Path, root_pem: bytes) -> Report:
+def verify_package(path: str | Path | IO[bytes], root_pem: bytes) -> Report:
     """Every check of docs/evidence-format.md §5; ``PackageUnreadable`` for a non-package."""
     root = Certificate.load(root_pem)
     pkg = pf.open_package(path)

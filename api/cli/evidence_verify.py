@@ -8,12 +8,12 @@ No network is used. The checks and what a court learns from each: docs/evidence-
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import click
 
 from .errors import BAD_INPUT, NEGATIVE, OK, InputError
+from .io import open_input, read_input
 
 
 def _text(report: Any, meaning: dict[str, tuple[str, str, str]]) -> str:
@@ -54,12 +54,10 @@ def verify(package: str, root: str, as_json: bool) -> int:
     from forensics.verify import MEANING, verify_package
     from ledger.crypto import CryptoError
 
+    root_pem = read_input(root, "root certificate")
     try:
-        root_pem = Path(root).read_bytes()[:1 << 20]
-    except OSError as exc:
-        raise InputError(f"cannot read the root certificate {root}: {exc.strerror}") from None
-    try:
-        report = verify_package(package, root_pem)
+        with open_input(package, "package") as fh:
+            report = verify_package(fh, root_pem)
     except PackageUnreadable as exc:
         click.echo(f"unreadable package: {exc}", err=True)
         return BAD_INPUT
