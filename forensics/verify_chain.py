@@ -181,6 +181,7 @@ def check_receipt(tx_id: bytes, index: int, height: int, receipt: Any, rp: Any,
     need(isinstance(rp, dict) and set(rp) == {"certified_in", "height", "index", "path", "root", "size"},
          "a receipt proof has other fields")
     need(rp["height"] == height and rp["index"] == index, "the receipt proof is for another block or index")
+    need(rp["size"] == headers[height]["count"], "the receipt proof's tree is not the size of the block")
     c = rp["certified_in"]
     need(isinstance(c, int) and c > height and c in headers, "the block certifying the results root is missing")
     need(headers[c]["results"] == {"height": height, "root": rp["root"]},

@@ -103,6 +103,10 @@ def verify_ledger(r: Report, pkg: pf.Package, m: dict[str, Any], root: Certifica
     r.run("transactions", lambda: need(len(stmts) == len(m["statements"]), "statements.json and the manifest differ in length"))
     for i, (st, ms) in enumerate(zip(stmts, m["statements"], strict=False)):
         _statement(r, m, i, st, ms, (headers, ids), root, crl, filer)
+    claimed = {n for ms in m["statements"] if isinstance(ms, dict) and isinstance(ms.get("artefacts"), list)
+               for n in ms["artefacts"] if isinstance(n, str)}
+    loose = sorted(n for n in m["members"] if n.startswith(pf.ARTEFACT_DIR) and n not in claimed)
+    r.run("artefacts", lambda: need(not loose, f"artefacts no statement names: {loose[:5]}"))
     if filer is not None:
         point = filer.public_key().point.hex()
         r.run("filer-certificate", lambda: need(any(isinstance(st, dict) and isinstance(st.get("tx"), dict)

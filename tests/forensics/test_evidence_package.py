@@ -251,3 +251,19 @@ def test_unreadable_packages_exit_2(exported: Exported, tmp_path: Path) -> None:
     for p, why in ((bomb, "zip bomb"), (trav, "outside the package layout"), (many, "the limit is"), (junk, "not a zip")):
         r = cli(p, exported.root)
         assert r.returncode == 2 and why in r.stderr and "Traceback" not in r.stdout + r.stderr, (p, r.stderr)
+
+
+def test_artefact_no_statement_names_and_swapped_artefacts(exported: Exported, tmp_path: Path) -> None:
+    base = members_of(exported.pkg)
+    m = dict(base)
+    m["artefacts/loose.bin"] = b"signed by the filer but recorded by no transaction"
+    r = verify_package(write(resign(m, exported.key), tmp_path / "l.zip"), exported.root.read_bytes())
+    assert r.failed() == ["artefacts"] and "no statement names" in (r.checks["artefacts"] or "")
+
+    def swap(doc: dict) -> None:
+        a, b = doc["statements"]
+        a["artefacts"], b["artefacts"] = b["artefacts"], a["artefacts"]
+
+    r = verify_package(write(resign(edit(base, pf.MANIFEST, swap), exported.key), tmp_path / "w.zip"),
+                       exported.root.read_bytes())
+    assert r.failed() == ["artefacts"] and "not named by transaction" in (r.checks["artefacts"] or "")
