@@ -12,6 +12,7 @@ mempool, store handles) belongs to the event loop's thread alone.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -24,6 +25,7 @@ from ledger.node.runtime import Node
 from . import errors
 from .auth import Authenticator
 from .deps import NodeInfo
+from .evidence_desk import EvidenceDesk
 from .limits import BodyLimit
 from .routes import ROUTERS
 from .routes.txs import REQUEST_MODELS
@@ -49,7 +51,8 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
 
 
 def create_app(node: Node, *, role: str, org: str, online: Callable[[], Iterable[str]],
-               intake: TxIntake | None = None, auth: Authenticator | None = None) -> FastAPI:
+               intake: TxIntake | None = None, auth: Authenticator | None = None,
+               evidence: EvidenceDesk | None = None, consortium: Path | None = None) -> FastAPI:
     """The API of ``node``. ``intake``: where submissions are verified (default: on this
     thread, ``TxIntake(workers=0)``; a node process passes worker processes). ``auth``: the
     checker of signed requests (default: no CRL, nonces in memory; a node process passes one
@@ -61,6 +64,8 @@ def create_app(node: Node, *, role: str, org: str, online: Callable[[], Iterable
     app.state.intake = intake if intake is not None else TxIntake(workers=0)
     app.state.info = NodeInfo(role=role, org=org, online=online)
     app.state.auth = auth if auth is not None else Authenticator(node)
+    app.state.evidence = evidence  # the evidence desk (content store, index); None: evidence routes answer 503
+    app.state.consortium = consortium  # where ca/crl.pem and nodes/*/sm2.crt.pem are, for packages
     for router in ROUTERS:
         app.include_router(router)
     errors.install(app)

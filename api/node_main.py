@@ -39,6 +39,7 @@ from ledger.node.runtime import Node
 from ledger.state.store import GroupedStore, open_store
 
 from .auth import Authenticator
+from .evidence_desk import open_desk
 from .http import create_app
 from .nonces import NonceStore
 
@@ -175,8 +176,9 @@ async def run(folder: Path, tables: bool = True) -> None:
         node.attach(net)
         auth = Authenticator(node, crl_path=cfg.consortium / "ca" / "crl.pem",
                              nonces=NonceStore(folder / "nonces.sqlite"))
+        desk = open_desk(folder, chain=cfg.chain, node_id=cfg.id, node_key=cfg.key())
         http = create_app(node, role=cfg.role, org=cfg.org, online=lambda: list(net.online()), intake=intake,
-                          auth=auth)
+                          auth=auth, evidence=desk, consortium=cfg.consortium)
         host, port = cfg.api
         server = _QuietServer(uvicorn.Config(http, host=host, port=port, log_level="warning",
                                                lifespan="off", access_log=False))
@@ -193,6 +195,7 @@ async def run(folder: Path, tables: bool = True) -> None:
             node.stop()
             await net.stop()
             auth.nonces.close()
+            desk.close()
             log.info("node %s stopped at height %d", cfg.id, app.chain.head)
     finally:
         if executor is not None:

@@ -224,6 +224,34 @@ class LedgerClient:
     def submit_and_wait(self, type_: str, payload: dict[str, Any], timeout: float = 60.0) -> dict[str, Any]:
         return self.wait(self.submit(self.build(type_, payload)), timeout)
 
+    # ------------------------------------------------------------ evidence and cases (api/sdk_evidence.py)
+    def file_evidence(self, files: Sequence[str | Path], work_id: str, **case: Any) -> dict[str, Any]:
+        """Upload, match, sign and file evidence (a legal centre); see ``sdk_evidence.file_evidence``."""
+        from . import sdk_evidence
+
+        return sdk_evidence.file_evidence(self, files, work_id, **case)
+
+    def export_evidence(self, evidence_id: str, out: str | Path) -> Path:
+        """The signed evidence package of ``evidence_id`` written to ``out``."""
+        from . import sdk_evidence
+
+        return sdk_evidence.export_evidence(self, evidence_id, out)
+
+    def evidence(self, evidence_id: str) -> dict[str, Any]:
+        from . import sdk_evidence
+
+        return sdk_evidence.show_evidence(self, evidence_id)
+
+    def case(self, case_id: str) -> dict[str, Any]:
+        from . import sdk_evidence
+
+        return sdk_evidence.show_case(self, case_id)
+
+    def move_case(self, case_id: str, to: str, note: str = "") -> dict[str, Any]:
+        from . import sdk_evidence
+
+        return sdk_evidence.move_case(self, case_id, to, note)
+
 
 # ------------------------------------------------------------ users (a permissioned chain)
 def registration(ca: ConsortiumCA, key: SM2PrivateKey, *, chain: str, org: str, expiry: int,

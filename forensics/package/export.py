@@ -91,10 +91,14 @@ def _write_statements(zf: zipfile.ZipFile, stmts: Sequence[dict[str, Any]], arte
 
 
 def export_package(out: str | Path, bundle: dict[str, Any], artefacts: Sequence[Sequence[str | Path]],
-                   filer: Identity, crl: CertificateRevocationList, *, sender_certificates: Sequence[bytes],
+                   filer: Identity | Certificate, crl: CertificateRevocationList, *, sender_certificates: Sequence[bytes],
                    validator_certificates: Sequence[bytes], created_ms: int | None = None) -> Path:
     """Write the package for ``bundle``'s statements to ``out``; ``artefacts[i]`` are the files
-    of statement ``i`` (each file's SM3 must appear in that transaction's payload)."""
+    of statement ``i`` (each file's SM3 must appear in that transaction's payload). ``filer``
+    as a bare certificate writes every member but ``manifest.sig``: the holder of its key signs
+    ``manifest.json`` and adds ``manifest.sig`` (``sign_package``), e.g. a node exporting for
+    a user whose key it does not hold."""
+    cert = filer if isinstance(filer, Certificate) else filer.certificate
     stmts = bundle["statements"]
     if sum(len(a) for a in artefacts) > pf.MAX_ARTEFACTS:
         raise ExportError(f"a package holds at most {pf.MAX_ARTEFACTS} artefacts")
@@ -115,7 +119,7 @@ def export_package(out: str | Path, bundle: dict[str, Any], artefacts: Sequence[
             history = [dict(bundle["validators"][0],
                             certificates=[vcerts[v["key"]].der.hex() for v in genesis_set])]
             history += bundle["validators"][1:]
-            _write(zf, pf.FILER_CERT, filer.certificate.der, members)
+            _write(zf, pf.FILER_CERT, cert.der, members)
             _write(zf, pf.CRL, crl.der, members)
             _write(zf, pf.GENESIS, pf.canonical({"header": bundle["genesis"]}), members)
             _write(zf, pf.VALIDATORS, pf.canonical({"history": history}), members)
@@ -123,12 +127,36 @@ def export_package(out: str | Path, bundle: dict[str, Any], artefacts: Sequence[
             _write(zf, pf.STATEMENTS, pf.canonical({"statements": st_docs}), members)
             manifest = pf.canonical({
                 "chain": bundle["chain"], "created_ms": created_ms if created_ms is not None else int(time.time() * 1000),
-                "filer": {"certificate": filer.certificate.fingerprint}, "format": pf.FORMAT,
+                "filer": {"certificate": cert.fingerprint}, "format": pf.FORMAT,
                 "genesis": sm3(pf.canonical(bundle["genesis"])).hex(), "members": members, "statements": man_stmts})
             zf.writestr(pf.MANIFEST, manifest)
-            zf.writestr(pf.SIGNATURE, filer.key.sign(manifest))
+            if isinstance(filer, Identity):
+                zf.writestr(pf.SIGNATURE, filer.key.sign(manifest))
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     tmp.replace(out)
     return out
+
+
+def sign_package(path: str | Path, filer: Identity) -> None:
+    """Add ``manifest.sig`` to a package written for ``filer``'s certificate without a
+    signature: the filer's SM2 signature over the bytes of ``manifest.json``. Refuses a package
+    already signed or made out to another certificate."""
+    with zipfile.ZipFile(path, "a") as zf:
+        names = set(zf.namelist())
+        if pf.SIGNATURE in names:
+            raise ExportError("the package is already signed")
+        if pf.MANIFEST not in names:
+            raise ExportError("the package has no manifest.json")
+        info = zf.getinfo(pf.MANIFEST)
+        if info.file_size > pf.MAX_JSON_BYTES:
+            raise ExportError("manifest.json is over its size limit")
+        manifest = zf.read(pf.MANIFEST)
+        try:
+            fp = pf.parse_canonical(manifest)["filer"]["certificate"]
+        except (pf.NotCanonical, ValueError, KeyError, TypeError):
+            raise ExportError("manifest.json is not a package manifest") from None
+        if fp != filer.certificate.fingerprint:
+            raise ExportError("the package is made out to another filer certificate")
+        zf.writestr(pf.SIGNATURE, filer.key.sign(manifest))

@@ -1,0 +1,167 @@
+"""The node's evidence desk: where a legal centre's uploads are staged, matched and kept until
+the legal centre signs the filing (docs/api.md, "Evidence and cases").
+
+A filing takes two calls. ``prepare`` streams the uploaded files to a private folder under the
+node's data folder (``works/uploads/<random>/``), runs ``WorksService.file_evidence`` on them
+with a *staging* content store in that folder, and keeps the manifest for the legal centre to
+sign. ``take`` hands the prepared filing to the route that submits the signed
+``evidence.file`` transaction; only then are the files put into the node's content store.
+Nothing reaches the content store or the chain for a refused upload, and a prepared filing
+that is never signed is forgotten (its folder removed) after ``PREPARED_TTL_S`` or when more
+than ``MAX_PREPARED`` are waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import os
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from fingerprint.index import LocalIndex
+from forensics.service import WorksService
+from ledger.blobs import DEFAULT_MAX_BYTES, LocalBlobStore
+from ledger.errors import LedgerError
+
+__all__ = ["DEFAULT_UPLOAD_MAX", "EvidenceDesk", "Prepared", "UploadRefused", "open_desk", "upload_limit"]
+
+UPLOAD_MAX_ENV = "RONGXIN_UPLOAD_MAX_BYTES"
+DEFAULT_UPLOAD_MAX = 4 * 1024 ** 3  # one upload request (all its files); the content store's own limit
+T = TypeVar("T")
+PREPARED_TTL_S = 3600.0
+MAX_PREPARED = 64
+
+
+class UploadRefused(LedgerError):
+    """An upload the desk will not take (bad form, too large, unknown work)."""
+
+
+def upload_limit() -> int:
+    """The largest upload request body in bytes: ``RONGXIN_UPLOAD_MAX_BYTES`` or 4 GiB."""
+    raw = os.environ.get(UPLOAD_MAX_ENV, "")
+    if not raw:
+        return DEFAULT_UPLOAD_MAX
+    try:
+        n = int(raw)
+    except ValueError:
+        return DEFAULT_UPLOAD_MAX
+    return n if n > 0 else DEFAULT_UPLOAD_MAX
+
+
+@dataclass
+class Prepared:
+    """A filing matched and waiting for its filer's signature."""
+
+    evidence_id: str
+    filer: str
+    work_id: str
+    holder: str
+    manifest: dict[str, Any]
+    matches: list[dict[str, Any]]
+    folder: Path
+    files: list[Path]
+    expires: float = field(default=0.0)
+
+
+class EvidenceDesk:
+    """Staging and prepared filings of one node, over its ``WorksService``. ``works`` is built
+    by ``make_works`` on the desk's one worker thread, and every call that touches the
+    fingerprint index runs there (``run``): the index's SQLite connection belongs to that
+    thread, and fingerprinting stays off the event loop."""
+
+    def __init__(self, make_works: Callable[[], WorksService], folder: str | Path, *,
+                 max_upload: int | None = None) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="works")
+        self.works = self._pool.submit(make_works).result()
+        self.folder = Path(folder)
+        self.max_upload = max_upload if max_upload is not None else upload_limit()
+        self._prepared: dict[str, Prepared] = {}
+        self._lock = threading.Lock()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for old in self.folder.iterdir():  # a restart forgets every unsigned filing
+            shutil.rmtree(old, ignore_errors=True)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the desk's worker thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(fn, *args))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def new_folder(self) -> Path:
+        d = self.folder / secrets.token_hex(12)
+        d.mkdir(mode=0o700)
+        return d
+
+    def discard_folder(self, folder: Path) -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def prepare(self, folder: Path, files: list[Path], work_id: str, *, filer: str, holder: str,
+                capture: dict[str, Any]) -> Prepared:
+        """Match ``files`` (already in ``folder``) against the work; nothing enters the node's
+        content store (a staging store in ``folder`` takes the service's puts)."""
+        staged = copy.copy(self.works)  # shares the index and its lock; only the content store differs
+        staged.blobs = LocalBlobStore(folder / "stage", max_bytes=max(self.max_upload, 1))
+        filing = staged.file_evidence(files, work_id, filer=filer, created_ms=int(time.time() * 1000),
+                                      capture=capture)
+        prep = Prepared(filing.evidence_id, filer, work_id, holder, filing.manifest, filing.matches, folder,
+                        list(files), time.monotonic() + PREPARED_TTL_S)
+        with self._lock:
+            self._expire()
+            self._prepared[prep.evidence_id] = prep
+        return prep
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for eid in [e for e, p in self._prepared.items() if p.expires < now]:
+            self.discard_folder(self._prepared.pop(eid).folder)
+        while len(self._prepared) >= MAX_PREPARED:
+            oldest = min(self._prepared.values(), key=lambda p: p.expires)
+            self.discard_folder(self._prepared.pop(oldest.evidence_id).folder)
+
+    def take(self, evidence_id: str, filer: str) -> Prepared | None:
+        """The prepared filing ``evidence_id`` of ``filer`` (removed from the desk), or None."""
+        with self._lock:
+            self._expire()
+            prep = self._prepared.get(evidence_id)
+            if prep is None or prep.filer != filer:
+                return None
+            return self._prepared.pop(evidence_id)
+
+    def give_back(self, prep: Prepared) -> None:
+        """Keep a filing whose transaction was refused before it reached the chain."""
+        with self._lock:
+            self._prepared[prep.evidence_id] = prep
+
+    def store(self, prep: Prepared) -> None:
+        """Put the filing's files into the node's content store (each checked against the
+        manifest's SM3), before its transaction is submitted."""
+        for path, art in zip(prep.files, prep.manifest["artefacts"], strict=True):
+            sm3, _ = self.works.blobs.put_file(path)
+            if sm3 != art["sm3"]:
+                raise UploadRefused(f"{art['name']} changed on the node's disk after it was matched")
+
+    def done(self, prep: Prepared) -> None:
+        self.discard_folder(prep.folder)
+
+
+def open_desk(node_folder: Path, *, chain: str, node_id: str, node_key: Any) -> EvidenceDesk:
+    """The desk of the node whose folder is ``node_folder``: its content store in
+    ``works/blobs``, fingerprint index in ``works/index``, uploads in ``works/uploads``."""
+    base = node_folder / "works"
+    limit = upload_limit()
+
+    def make() -> WorksService:
+        blobs = LocalBlobStore(base / "blobs", max_bytes=max(limit, DEFAULT_MAX_BYTES))
+        return WorksService(blobs, LocalIndex(base / "index"), chain=chain, node_id=node_id, node_key=node_key)
+
+    return EvidenceDesk(make, base / "uploads", max_upload=limit)

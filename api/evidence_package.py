@@ -1,0 +1,114 @@
+"""The node's side of ``GET /v1/evidence/{id}/package``: an evidence package
+(docs/evidence-format.md) with two statements, the work's ``works.register`` and the
+``evidence.file``, their artefacts from the node's content store, the proof bundle, the
+certificates of both senders (from their ``user.register`` transactions on chain), of the
+genesis validators (the consortium folder's ``nodes/*/sm2.crt.pem``) and the CRL
+(``ca/crl.pem``).
+
+The node does not hold the requester's key: the package is made out to the requester's
+certificate and written without ``manifest.sig``; the client signs ``manifest.json`` and adds
+it (``forensics.package.export.sign_package``).
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from forensics.package.export import ExportError, export_package
+from ledger.blobs import LocalBlobStore
+from ledger.codec import parse
+from ledger.crypto import Certificate, CertificateRevocationList, CryptoError
+from ledger.node.bundle import BundleError, proof_bundle
+from ledger.node.runtime import Node
+
+from .errors import ApiError
+
+__all__ = ["EXPORT_ROLES", "build_package", "evidence_record"]
+
+EXPORT_ROLES = ("court", "regulator")  # besides the filer and the work's holder
+_EXT = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/bmp": ".bmp", "image/tiff": ".tif",
+        "image/webp": ".webp", "audio/wav": ".wav", "audio/flac": ".flac", "audio/ogg": ".ogg",
+        "audio/mpeg": ".mp3", "video/mp4": ".mp4", "video/x-matroska": ".mkv", "video/x-msvideo": ".avi",
+        "application/pdf": ".pdf", "text/plain": ".txt"}
+
+
+def _json(node: Node, key: str) -> Any:
+    raw = node.app.read(key.encode())
+    return None if raw is None else parse(raw)
+
+
+def evidence_record(node: Node, evidence_id: str) -> dict[str, Any]:
+    rec = _json(node, f"evidence/e/{evidence_id}")
+    if not isinstance(rec, dict):
+        raise ApiError(404, "not_found", f"no evidence {evidence_id} is filed", {"evidence_id": evidence_id})
+    return rec
+
+
+def user_certificate(node: Node, account: str) -> bytes:
+    """The PEM of ``account``'s certificate, from its ``user.register`` at its record's height."""
+    gov = node.app.governance
+    rec = gov.user(node.app.read, account) if gov is not None else None
+    if rec is None:
+        raise ApiError(409, "export_failed", f"user {account} has no record on chain")
+    block = node.app.chain.block_record(int(rec["height"]))
+    for tid in (block or {}).get("block", {}).get("tx_ids", []):
+        t = node.app.chain.tx(bytes.fromhex(tid))
+        body = t.tx.get("body", {}) if t is not None else {}
+        if body.get("type") == "user.register" and body.get("sender") == rec["key"] and t is not None and t.code == 0:
+            pem = str(body["payload"]["certificate"]).encode()
+            if Certificate.load(pem).fingerprint == rec["certificate"]:
+                return pem
+    raise ApiError(409, "export_failed", f"the user.register of {account} is not in block {rec['height']}")
+
+
+def _consortium_pems(consortium: Path) -> tuple[list[bytes], CertificateRevocationList]:
+    vcerts = [p.read_bytes() for p in sorted((consortium / "nodes").glob("*/sm2.crt.pem"))]
+    try:
+        crl = CertificateRevocationList.load((consortium / "ca" / "crl.pem").read_bytes())
+    except (OSError, CryptoError) as exc:
+        raise ApiError(409, "export_failed", f"the consortium CRL cannot be read: {exc}") from None
+    return vcerts, crl
+
+
+def _link(folder: Path, blobs: LocalBlobStore, sm3: str, name: str) -> Path:
+    if not blobs.has(sm3):
+        raise ApiError(409, "export_failed", f"this node does not hold the file {sm3} ({name})")
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip("._-")[:100] or "artefact"
+    link = Path(tempfile.mkdtemp(dir=folder)) / safe
+    link.symlink_to(blobs.path(sm3))
+    return link
+
+
+def may_export(ev: dict[str, Any], work: dict[str, Any], account: str, business: str | None) -> bool:
+    return account in (ev["filer"], work["holder"]) or business in EXPORT_ROLES
+
+
+def build_package(node: Node, blobs: LocalBlobStore, consortium: Path, evidence_id: str, *, account: str,
+                  business: str | None, certificate: Certificate, out: Path) -> Path:
+    """Write the (unsigned) package of ``evidence_id`` for the requester to ``out``."""
+    ev = evidence_record(node, evidence_id)
+    work = _json(node, f"works/w/{ev['work_id']}")
+    if not isinstance(work, dict):
+        raise ApiError(409, "export_failed", f"work {ev['work_id']} has no record")
+    if not may_export(ev, work, account, business):
+        raise ApiError(403, "forbidden", "only the filer, the work's holder, a court or the regulator may export "
+                       f"evidence {evidence_id}", {"account": account, "business": business})
+    try:
+        bundle = proof_bundle(node, [work["tx"], ev["tx"]])
+    except BundleError as exc:
+        raise ApiError(409, "not_yet_provable", f"{exc}; ask again a few blocks later") from None
+    vcerts, crl = _consortium_pems(consortium)
+    senders = [user_certificate(node, work["holder"]), user_certificate(node, ev["filer"])]
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        t = Path(tmp)
+        work_name = "work-" + str(work["work_id"]) + _EXT.get(str(work["media_type"]), ".bin")
+        artefacts = [[_link(t, blobs, work["sm3"], work_name)],
+                     [_link(t, blobs, a["sm3"], a["name"]) for a in ev["manifest"]["artefacts"]]]
+        try:
+            return export_package(out, bundle, artefacts, certificate, crl, sender_certificates=senders,
+                                  validator_certificates=vcerts)
+        except ExportError as exc:
+            raise ApiError(409, "export_failed", str(exc)) from None

@@ -1,0 +1,57 @@
+"""Cases (docs/works.md §5): ``GET /v1/cases/{id}`` and ``POST /v1/cases/{id}/move``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from forensics.cases import case as case_record
+from forensics.rules import ID_RE
+
+from ..auth import AUTH_RESPONSES, Identity, require
+from ..deps import IntakeDep, NodeDep
+from ..errors import ERROR_RESPONSES, ApiError
+from .common import json_response
+from .submit import one_tx, submit_and_wait
+
+router = APIRouter(prefix="/v1/cases", tags=["cases"])
+
+READERS = ("court", "regulator")  # besides the opener and the parties
+RESPONSES: dict[int | str, dict[str, Any]] = {**AUTH_RESPONSES, **ERROR_RESPONSES}
+
+
+def _case(node: Any, case_id: str) -> dict[str, Any]:
+    if not ID_RE.fullmatch(case_id):
+        raise ApiError(400, "invalid_request", "not a case id")
+    rec = case_record(node.app.read, case_id)
+    if rec is None:
+        raise ApiError(404, "not_found", f"there is no case {case_id}", {"case_id": case_id})
+    return rec
+
+
+@router.get("/{case_id}", responses=RESPONSES)
+async def show(node: NodeDep, case_id: str, ident: Annotated[Identity, Depends(require())]) -> Response:
+    """The case record with its history (docs/works.md §5.1): for its opener, its parties, a
+    court or the regulator."""
+    rec = _case(node, case_id)
+    if ident.account != rec["opener"] and ident.account not in rec["parties"] and ident.business not in READERS:
+        raise ApiError(403, "forbidden", f"only the opener, a party, a court or the regulator may read case {case_id}")
+    return json_response(rec)
+
+
+@router.post("/{case_id}/move", responses=RESPONSES)
+async def move(request: Request, node: NodeDep, intake: IntakeDep, case_id: str,
+               ident: Annotated[Identity, Depends(require())]) -> Response:
+    """Submit a signed ``case.move`` transaction for this case (the body: its wire form) and
+    answer once committed: ``{case_id, state, tx_id, height}``. The contract decides who may
+    make which move (409 ``transaction_failed`` with its reason)."""
+    _case(node, case_id)
+    tx = await one_tx(intake, await request.body(), ident, "case.move")
+    if tx.payload.get("case_id") != case_id:
+        raise ApiError(422, "invalid_transaction", f"the transaction moves case {tx.payload.get('case_id')!r}, "
+                       f"not {case_id}")
+    rec = await submit_and_wait(node, tx)
+    return json_response({"case_id": case_id, "height": rec["height"], "state": _case(node, case_id)["state"],
+                          "tx_id": tx.id_hex})

@@ -1,0 +1,238 @@
+"""Evidence filing and export (docs/api.md, "Evidence and cases"; docs/works.md §4).
+
+A legal centre files evidence in two signed requests: ``POST /v1/evidence/prepare`` streams the
+files (the body is the files one after another; ``file=SIZE:NAME`` says where each ends) and
+answers the manifest the node matched; the legal centre signs ``rules.manifest_message`` and an
+``evidence.file`` transaction, and ``POST /v1/evidence`` submits it and answers once it is
+committed. ``GET /v1/evidence/{id}/package`` streams the evidence package, made out to the
+requester, for the requester to sign.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, Response
+from starlette.background import BackgroundTask
+
+from fingerprint.errors import EmptyMedia, MediaTooLarge, UnreadableMedia
+from forensics.rules import ID_RE
+from forensics.service import FilingError
+from ledger.blobs import BlobError, LocalBlobStore
+from ledger.codec import parse
+from ledger.crypto import SM3
+
+from ..auth import AUTH_RESPONSES, Identity, refuse, require
+from ..deps import IntakeDep, NodeDep
+from ..errors import ERROR_RESPONSES, ApiError
+from ..evidence_desk import EvidenceDesk, Prepared, UploadRefused
+from ..evidence_package import build_package, evidence_record, may_export
+from .submit import one_tx, submit_and_wait
+
+router = APIRouter(prefix="/v1/evidence", tags=["evidence"])
+
+MAX_FILES = 64
+MAX_NAME_BYTES = 255
+RESPONSES: dict[int | str, dict[str, Any]] = {**AUTH_RESPONSES, **{c: ERROR_RESPONSES[c] for c in ERROR_RESPONSES}}
+
+
+def desk_of(request: Request) -> EvidenceDesk:
+    desk: EvidenceDesk | None = getattr(request.app.state, "evidence", None)
+    if desk is None:
+        raise ApiError(503, "unavailable", "this node keeps no content store or fingerprint index")
+    return desk
+
+
+DeskDep = Annotated[EvidenceDesk, Depends(desk_of)]
+
+
+def plain_json(obj: Any, status: int = 200) -> Response:
+    """JSON with float scores (canonical JSON has none): sorted keys, no spaces, ASCII."""
+    return Response(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode(), status_code=status,
+                    media_type="application/json")
+
+
+def parse_files(specs: list[str]) -> list[tuple[int, str]]:
+    """``SIZE:NAME`` items: 1-64 files, sizes >= 1, names 1-255 bytes without path separators."""
+    if not 1 <= len(specs) <= MAX_FILES:
+        raise ApiError(400, "invalid_request", f"give 1 to {MAX_FILES} files as file=SIZE:NAME")
+    out: list[tuple[int, str]] = []
+    for spec in specs:
+        size_s, sep, name = spec.partition(":")
+        if not sep or not size_s.isdigit() or len(size_s) > 16:
+            raise ApiError(400, "invalid_request", f"file={spec[:80]!r}: write file=SIZE:NAME")
+        if int(size_s) == 0:
+            raise ApiError(400, "empty_file", f"{name[:80]} is empty: there is nothing to file")
+        if (not name or len(name.encode()) > MAX_NAME_BYTES or name in (".", "..")
+                or any(c in name for c in "/\\\x00")):
+            raise ApiError(400, "invalid_request", f"file name {name[:80]!r} must be 1-255 bytes without / or \\")
+        out.append((int(size_s), name))
+    if len({n for _, n in out}) != len(out):
+        raise ApiError(400, "invalid_request", "two files have the same name")
+    return out
+
+
+async def receive_files(request: Request, folder: Path, files: list[tuple[int, str]]) -> tuple[list[Path], str]:
+    """Stream the body into one file per ``files`` entry; the SM3 of the whole body."""
+    h = SM3()
+    paths = [folder / name for _, name in files]
+    i, left = 0, files[0][0]
+    fh = paths[0].open("wb")
+    try:
+        async for chunk in request.stream():
+            h.update(chunk)
+            view = memoryview(chunk)
+            while view:
+                if i >= len(files):
+                    raise ApiError(400, "invalid_request", "the body is longer than the files' sizes add up to")
+                part = view[:left]
+                await asyncio.to_thread(fh.write, part)
+                view, left = view[len(part):], left - len(part)
+                if left == 0:
+                    fh.close()
+                    i += 1
+                    if i < len(files):
+                        fh, left = paths[i].open("wb"), files[i][0]
+        if i < len(files):
+            raise ApiError(400, "invalid_request", f"the body ended inside {files[i][1]}: it is shorter than the "
+                                                   "files' sizes add up to")
+    finally:
+        fh.close()
+    return paths, h.hexdigest()
+
+
+def _work(node: Any, work_id: str) -> dict[str, Any]:
+    raw = node.app.read(f"works/w/{work_id}".encode())
+    if raw is None:
+        raise ApiError(404, "not_found", f"work {work_id} is not registered", {"work_id": work_id})
+    rec: dict[str, Any] = parse(raw)
+    return rec
+
+
+def _shown(prep: Prepared) -> list[dict[str, Any]]:
+    return [{"file": m["file"], "matched": bool(m["matches"]), "matches": m["matches"], "score": float(m["score"]),
+             "sm3": m["sm3"]} for m in prep.matches]
+
+
+def _prepare(desk: EvidenceDesk, folder: Path, paths: list[Path], work_id: str, filer: str, holder: str,
+             capture: dict[str, Any]) -> Prepared:
+    try:
+        return desk.prepare(folder, paths, work_id, filer=filer, holder=holder, capture=capture)
+    except (EmptyMedia, UnreadableMedia) as exc:
+        raise ApiError(422, "unreadable_file", str(exc)) from None
+    except MediaTooLarge as exc:
+        raise ApiError(413, "file_too_large", str(exc)) from None
+    except (FilingError, BlobError, UploadRefused) as exc:
+        raise ApiError(422, "filing_refused", str(exc)) from None
+
+
+@router.post("/prepare", responses=RESPONSES)
+async def prepare(request: Request, node: NodeDep, desk: DeskDep,
+                  ident: Annotated[Identity, Depends(require(roles=("legal",), stream_body=True))],
+                  work: Annotated[str, Query(max_length=128, description="the registered work")],
+                  file: Annotated[list[str], Query(description="SIZE:NAME of each file, in body order")],
+                  source: Annotated[str, Query(max_length=1024, description="where the copies were found")] = "",
+                  method: Annotated[str, Query(max_length=256)] = "uploaded by the legal centre") -> Response:
+    """Upload and match evidence files (a legal centre's signed request; the body is the files'
+    bytes one after another, streamed to disk). Answers the manifest to sign and per file its
+    matches against the work; nothing is stored in the content store or on chain yet."""
+    if not ID_RE.fullmatch(work):
+        raise ApiError(400, "invalid_request", f"work {work[:80]!r} is not a work id")
+    files = parse_files(file)
+    total = sum(s for s, _ in files)
+    if total > desk.max_upload:
+        raise ApiError(413, "body_too_large", f"the files add up to {total} bytes, over the upload limit of "
+                       f"{desk.max_upload}", {"limit": desk.max_upload})
+    holder = _work(node, work)["holder"]
+    folder = desk.new_folder()
+    try:
+        (folder / "in").mkdir()
+        paths, body_sm3 = await receive_files(request, folder / "in", files)
+        if not hmac.compare_digest(body_sm3, ident.body_sm3):
+            raise refuse("auth_body_mismatch", f"the body's SM3 is {body_sm3}, the signed one {ident.body_sm3}")
+        capture = {"method": method, **({"source": source} if source else {})}
+        prep = await desk.run(_prepare, desk, folder, paths, work, ident.account, holder, capture)
+    except BaseException:
+        desk.discard_folder(folder)
+        raise
+    return plain_json({"evidence_id": prep.evidence_id, "holder": holder, "manifest": prep.manifest,
+                       "matches": _shown(prep), "work_id": work})
+
+
+@router.post("", responses=RESPONSES)
+async def file_evidence(request: Request, node: NodeDep, intake: IntakeDep, desk: DeskDep,
+                        ident: Annotated[Identity, Depends(require(roles=("legal",)))]) -> Response:
+    """Submit the legal centre's signed ``evidence.file`` transaction for a prepared filing (the
+    body: the transaction's wire form); answers once it is committed."""
+    raw = await request.body()
+    tx = await one_tx(intake, raw, ident, "evidence.file")
+    eid = str(tx.payload.get("evidence_id", ""))
+    prep = desk.take(eid, ident.account)
+    if prep is None:
+        raise ApiError(409, "not_prepared", f"no prepared filing {eid[:80]} of yours on this node: prepare it again")
+    if tx.payload.get("manifest") != prep.manifest:
+        desk.give_back(prep)
+        raise ApiError(409, "manifest_differs", "the transaction's manifest is not the one this node prepared")
+    try:
+        await desk.run(desk.store, prep)
+    except (BlobError, UploadRefused, OSError) as exc:
+        desk.done(prep)
+        raise ApiError(409, "filing_refused", f"the files could not be stored: {exc}") from None
+    try:
+        rec = await submit_and_wait(node, tx)
+    except ApiError as exc:
+        if exc.code == "transaction_refused":
+            desk.give_back(prep)
+        raise
+    desk.done(prep)
+    ev = evidence_record(node, eid)
+    return plain_json({"case_id": ev.get("case_id"), "evidence_id": eid, "height": rec["height"],
+                       "manifest_sm3": ev.get("manifest_sm3"), "matches": _shown(prep), "tx_id": tx.id_hex,
+                       "work_id": prep.work_id})
+
+
+@router.get("/{evidence_id}", responses=RESPONSES)
+async def show(node: NodeDep, evidence_id: str, ident: Annotated[Identity, Depends(require())]) -> Response:
+    """The filing record (manifest, filer, case, height, tx); the filer, the work's holder, a
+    court or the regulator may read it."""
+    if not ID_RE.fullmatch(evidence_id):
+        raise ApiError(400, "invalid_request", "not an evidence id")
+    ev = evidence_record(node, evidence_id)
+    work = _work(node, ev["work_id"])
+    if not may_export(ev, work, ident.account, ident.business):
+        raise ApiError(403, "forbidden", f"only the filer, the work's holder, a court or the regulator may read "
+                       f"evidence {evidence_id}")
+    return plain_json(ev)
+
+
+@router.get("/{evidence_id}/package", responses={**RESPONSES, 200: {
+        "content": {"application/zip": {}}, "description": "the package without manifest.sig"}})
+async def package(node: NodeDep, desk: DeskDep, evidence_id: str, request: Request,
+                  ident: Annotated[Identity, Depends(require())]) -> Response:
+    """The evidence package of ``evidence_id`` (docs/evidence-format.md), made out to the
+    requester's certificate and without ``manifest.sig``: the requester signs ``manifest.json``
+    and adds it. The filer, the work's holder, a court or the regulator may export; 409 while
+    the transactions are not yet certified."""
+    if not ID_RE.fullmatch(evidence_id):
+        raise ApiError(400, "invalid_request", "not an evidence id")
+    consortium: Path = request.app.state.consortium
+    if not isinstance(desk.works.blobs, LocalBlobStore):
+        raise ApiError(503, "unavailable", "this node's content store cannot export packages")
+    fd, name = tempfile.mkstemp(prefix="pkg-", suffix=".zip", dir=desk.folder)
+    os.close(fd)
+    out = Path(name)
+    try:
+        await asyncio.to_thread(build_package, node, desk.works.blobs, consortium, evidence_id, account=ident.account,
+                                business=ident.business, certificate=ident.certificate, out=out)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    return FileResponse(out, media_type="application/zip", filename=f"{evidence_id}.zip",
+                        background=BackgroundTask(out.unlink, missing_ok=True))

@@ -1,0 +1,188 @@
+"""The SDK's evidence and case calls (docs/api.md, "Evidence and cases"), used through
+``LedgerClient.file_evidence``, ``export_evidence``, ``case``, ``move_case``.
+
+Uploads are streamed from the files (hashed once for the request signature, then sent in 1 MiB
+chunks); a package is streamed to ``OUT.part``, signed (``manifest.sig`` added) and renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from forensics.package.export import ExportError, sign_package
+from forensics.package.export import Identity as PackageFiler
+from forensics.rules import manifest_message, sign
+from ledger.crypto import SM3
+
+if TYPE_CHECKING:
+    from .sdk import LedgerClient
+
+CHUNK = 1 << 20
+PACKAGE_WAIT_S = 150.0  # a just-filed statement is provable once a later block commits its certifying block: on an idle chain, the next heartbeat (idle_interval, 60 s by default)
+
+
+def _errors() -> tuple[type[Exception], Any]:
+    from .sdk import ClientError, error_of
+
+    return ClientError, error_of
+
+
+def _need_identity(client: LedgerClient) -> Any:
+    if client.identity is None:
+        ClientError, _ = _errors()
+        raise ClientError("this client has no identity to sign with")
+    return client.identity
+
+
+def _open(client: LedgerClient, method: str, target: str, body: Any, body_sm3: bytes | None, size: int | None,
+          timeout: float | None = None) -> Any:
+    """Send a signed request whose body is ``body`` (bytes or an iterator of chunks)."""
+    from ledger.crypto import sm3
+
+    ident = _need_identity(client)
+    # a streamed body is signed by its hash, computed beforehand
+    headers = _sign_hash(ident, method, target, (body_sm3 if body_sm3 is not None else sm3(b"")).hex())
+    headers["content-type"] = "application/octet-stream" if size is not None else "application/json"
+    if size is not None:
+        headers["content-length"] = str(size)
+    req = urllib.request.Request(client.api + target, data=body, method=method, headers=headers)  # noqa: S310
+    ClientError, error_of = _errors()
+    try:
+        return urllib.request.urlopen(req, timeout=timeout or client.timeout)  # noqa: S310 - scheme checked
+    except urllib.error.HTTPError as exc:
+        try:
+            body_json = json.load(exc)
+        except ValueError:
+            body_json = {"error": {"code": "http_error", "message": str(exc.reason), "details": None}}
+        raise error_of(exc.code, body_json) from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise ClientError(f"cannot reach {client.api}: {exc}") from None
+
+
+def _sign_hash(ident: Any, method: str, target: str, body_sm3: str) -> dict[str, str]:
+    import base64
+
+    from .signing import H_BODY, H_CERT, H_NONCE, H_SIG, H_TIME, SIGNER_ID, canonical_request, new_nonce
+
+    ts, nonce = int(time.time()), new_nonce()
+    sig = ident.key.sign(canonical_request(method, target, body_sm3, ts, nonce), SIGNER_ID)
+    return {H_CERT: base64.b64encode(ident.certificate.der).decode(), H_SIG: base64.b64encode(sig).decode(),
+            H_TIME: str(ts), H_NONCE: nonce, H_BODY: body_sm3}
+
+
+def _chunks(paths: Sequence[Path]) -> Iterator[bytes]:
+    for p in paths:
+        with p.open("rb") as f:
+            while chunk := f.read(CHUNK):
+                yield chunk
+
+
+def _json_call(client: LedgerClient, method: str, target: str, body: bytes | None = None) -> dict[str, Any]:
+    from ledger.crypto import sm3
+
+    with _open(client, method, target, body, None if body is None else sm3(body), None) as r:
+        return dict(json.load(r))
+
+
+def prepare_evidence(client: LedgerClient, files: Sequence[str | Path], work_id: str, *,
+                     source: str = "") -> dict[str, Any]:
+    """``POST /v1/evidence/prepare``: upload and match; the node's manifest and matches."""
+    ClientError, _ = _errors()
+    paths = [Path(f) for f in files]
+    h, sizes = SM3(), []
+    for p in paths:
+        n = 0
+        try:
+            with p.open("rb") as f:
+                while chunk := f.read(CHUNK):
+                    h.update(chunk)
+                    n += len(chunk)
+        except OSError as exc:
+            raise ClientError(f"{p}: cannot be read: {exc.strerror or exc}") from None
+        if n == 0:
+            raise ClientError(f"{p} is empty: there is nothing to file")
+        sizes.append(n)
+    query = [("work", work_id), *[("file", f"{n}:{p.name}") for n, p in zip(sizes, paths, strict=True)]]
+    if source:
+        query.append(("source", source))
+    target = "/v1/evidence/prepare?" + urllib.parse.urlencode(query)
+    with _open(client, "POST", target, _chunks(paths), h.digest(), sum(sizes), timeout=max(client.timeout, 600)) as r:
+        return dict(json.load(r))
+
+
+def file_evidence(client: LedgerClient, files: Sequence[str | Path], work_id: str, *, case_id: str | None = None,
+                  parties: Sequence[str] = (), note: str = "", source: str = "") -> dict[str, Any]:
+    """Upload, match, sign and file evidence about ``work_id``: opens case ``case_id`` (default
+    ``c-`` + the evidence id's random part) with the work's holder and ``parties``, or attaches
+    to it if it exists. ``{evidence_id, case_id, tx_id, height, matches, ...}``."""
+    ident = _need_identity(client)
+    prep = prepare_evidence(client, files, work_id, source=source)
+    eid, manifest = prep["evidence_id"], prep["manifest"]
+    cid = case_id or "c-" + eid.split("-", 1)[-1]
+    case: dict[str, Any] = {"case_id": cid}
+    if client.state_json(f"case/c/{cid}") is None:
+        case["parties"] = sorted({prep["holder"], *parties})
+    if note:
+        case["note"] = note
+    payload = {"case": case, "evidence_id": eid, "manifest": manifest,
+               "signature": sign(ident.key, manifest_message(manifest))}
+    tx = client.build("evidence.file", payload)
+    return _json_call(client, "POST", "/v1/evidence", tx.encode())
+
+
+def export_evidence(client: LedgerClient, evidence_id: str, out: str | Path, *,
+                    wait: float = PACKAGE_WAIT_S) -> Path:
+    """``GET /v1/evidence/{id}/package`` streamed to ``out``, signed by this client's identity
+    (``manifest.sig``); waits up to ``wait`` s while the transactions are not yet certified."""
+    ClientError, _ = _errors()
+    ident = _need_identity(client)
+    out = Path(out)
+    part = out.with_name(out.name + ".part")
+    target = f"/v1/evidence/{urllib.parse.quote(evidence_id, safe='')}/package"
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            r = _open(client, "GET", target, None, None, None, timeout=max(client.timeout, 600))
+            break
+        except ClientError as exc:
+            if getattr(exc, "code", None) != "not_yet_provable" or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    try:
+        with r, part.open("wb") as f:
+            while chunk := r.read(CHUNK):
+                f.write(chunk)
+        sign_package(part, PackageFiler(ident.key, ident.certificate))
+        os.replace(part, out)
+    except (ExportError, OSError) as exc:
+        part.unlink(missing_ok=True)
+        raise ClientError(f"the package could not be written: {exc}") from None
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return out
+
+
+def show_evidence(client: LedgerClient, evidence_id: str) -> dict[str, Any]:
+    return _json_call(client, "GET", f"/v1/evidence/{urllib.parse.quote(evidence_id, safe='')}")
+
+
+def show_case(client: LedgerClient, case_id: str) -> dict[str, Any]:
+    return _json_call(client, "GET", f"/v1/cases/{urllib.parse.quote(case_id, safe='')}")
+
+
+def move_case(client: LedgerClient, case_id: str, to: str, note: str = "") -> dict[str, Any]:
+    """Sign a ``case.move`` and submit it through ``POST /v1/cases/{id}/move``."""
+    payload: dict[str, Any] = {"case_id": case_id, "to": to}
+    if note:
+        payload["note"] = note
+    tx = client.build("case.move", payload)
+    return _json_call(client, "POST", f"/v1/cases/{urllib.parse.quote(case_id, safe='')}/move", tx.encode())
