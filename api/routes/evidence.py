@@ -123,14 +123,17 @@ def _shown(prep: Prepared) -> list[dict[str, Any]]:
 
 def _prepare(desk: EvidenceDesk, folder: Path, paths: list[Path], work_id: str, filer: str, holder: str,
              capture: dict[str, Any]) -> Prepared:
+    def why(exc: Exception) -> str:  # the node's folders are no business of the client
+        return str(exc).replace(str(folder / "in") + os.sep, "")
+
     try:
         return desk.prepare(folder, paths, work_id, filer=filer, holder=holder, capture=capture)
     except (EmptyMedia, UnreadableMedia) as exc:
-        raise ApiError(422, "unreadable_file", str(exc)) from None
+        raise ApiError(422, "unreadable_file", why(exc)) from None
     except MediaTooLarge as exc:
-        raise ApiError(413, "file_too_large", str(exc)) from None
+        raise ApiError(413, "file_too_large", why(exc)) from None
     except (FilingError, BlobError, UploadRefused) as exc:
-        raise ApiError(422, "filing_refused", str(exc)) from None
+        raise ApiError(422, "filing_refused", why(exc)) from None
 
 
 @router.post("/prepare", responses=RESPONSES)

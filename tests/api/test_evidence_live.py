@@ -1,0 +1,317 @@
+"""The evidence flow on a real consortium (`rongxin up --detach`: six node processes, demo
+identities): a legal centre files a transformed copy and an unrelated picture (the copy
+matches the work), a rights holder may not; the exported package verifies with no network and
+fails, naming the check, when a member is changed, removed or added; cases move by signed
+transactions; every bad input is refused with a clear 4xx / exit 2 and leaves nothing behind.
+
+Works are registered through the node's own ``WorksService`` and a direct ``works.register``
+transaction (``tests/forensics/live_works.py``) until the works routes are merged."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.sdk import ClientError, Identity, LedgerClient
+from api.signing import sign_request
+from ledger.crypto import SM2PrivateKey, sm3_file
+from ledger.crypto.ca import ConsortiumCA
+from tests.conftest import RONGXIN, run_rongxin
+from tests.forensics.conftest import picture
+from tests.forensics.live_works import node_folder, register_work
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+
+UPLOAD_MAX = 1024 * 1024  # the test consortium's upload limit (RONGXIN_UPLOAD_MAX_BYTES)
+
+
+class Live:
+    def __init__(self, data: Path, media: Path) -> None:
+        self.data, self.media = data, media
+        nodes = json.loads((data / "cluster.json").read_text())["nodes"]
+        self.api = next(n["api"] for n in nodes if n["role"] == "supervisor")
+        self.ids = data / "identities"
+        self.root = data / "ca" / "root.crt.pem"
+        self.works = node_folder(data) / "works"
+        self.work_id = ""
+        self.filed: dict[str, Any] = {}
+
+    def who(self, name: str) -> Identity:
+        return Identity.load(self.ids / name)
+
+    def rx(self, *args: str, cwd: Path | None = None, net: bool = True) -> subprocess.CompletedProcess[str]:
+        cmd = [str(RONGXIN), *args] if net else ["unshare", "-n", str(RONGXIN), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=cwd, check=False)
+
+    def blobs(self) -> set[str]:
+        return {p.name for p in (self.works / "blobs").rglob("*") if p.is_file() and len(p.name) == 64}
+
+    def uploads(self) -> list[Path]:
+        return [p for p in (self.works / "uploads").iterdir() if not p.name.startswith("pkg-")]
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory):
+    import cv2
+
+    t = tmp_path_factory.mktemp("evidence-live")
+    w = picture(11)
+    cv2.imwrite(str(t / "work.png"), w)
+    h, wd = w.shape[:2]
+    cv2.imwrite(str(t / "copy.jpg"), cv2.resize(w[int(.05 * h):, int(.05 * wd):], None, fx=.7, fy=.7),
+                [cv2.IMWRITE_JPEG_QUALITY, 60])
+    cv2.imwrite(str(t / "other.png"), picture(12))
+    data = t / "c"
+    old = os.environ.get("RONGXIN_UPLOAD_MAX_BYTES")
+    os.environ["RONGXIN_UPLOAD_MAX_BYTES"] = str(UPLOAD_MAX)
+    try:
+        proc = run_rongxin("up", "--detach", "--data", str(data), timeout=240)
+    finally:
+        if old is None:
+            os.environ.pop("RONGXIN_UPLOAD_MAX_BYTES")
+        else:
+            os.environ["RONGXIN_UPLOAD_MAX_BYTES"] = old
+    assert proc.returncode == 0, proc.stderr
+    lv = Live(data, t)
+    try:
+        lv.work_id = register_work(data, lv.api, lv.who("holder"), t / "work.png", "Live work")["work_id"]
+        yield lv
+    finally:
+        run_rongxin("down", "--data", str(data), timeout=120)
+
+
+def call(live: Live, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, Any]:
+    req = urllib.request.Request(live.api + target, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+
+def prepare_target(work: str, files: list[tuple[int, str]]) -> str:
+    return "/v1/evidence/prepare?" + urllib.parse.urlencode([("work", work), *[("file", f"{n}:{name}")
+                                                                                for n, name in files]])
+
+
+def test_a_rights_holder_may_not_file(live: Live) -> None:
+    before = live.blobs()
+    r = live.rx("evidence", "file", str(live.media / "copy.jpg"), "--as", str(live.ids / "holder"), "--api", live.api,
+                "--work", live.work_id, "--json")
+    assert r.returncode == 2, r
+    assert "legal" in r.stderr and "Traceback" not in r.stderr and r.stdout == ""
+    assert live.blobs() == before and live.uploads() == []
+
+
+def test_the_legal_centre_files_a_copy_and_an_unrelated_picture(live: Live) -> None:
+    r = live.rx("evidence", "file", str(live.media / "copy.jpg"), str(live.media / "other.png"), "--as",
+                str(live.ids / "legal"), "--api", live.api, "--work", live.work_id, "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert {"evidence_id", "case_id", "tx_id", "height", "matches"} <= set(out)
+    by = {m["file"]: m for m in out["matches"]}
+    assert by["copy.jpg"]["matched"] and isinstance(by["copy.jpg"]["score"], float) and by["copy.jpg"]["score"] > 0
+    assert by["copy.jpg"]["matches"][0]["work_id"] == live.work_id
+    assert not by["other.png"]["matched"] and by["other.png"]["matches"] == []
+    client = LedgerClient(live.api, identity=live.who("legal"))
+    ev = client.state_json(f"evidence/e/{out['evidence_id']}")
+    assert ev["tx"] == out["tx_id"] and ev["height"] == out["height"] and ev["case_id"] == out["case_id"]
+    assert [a["name"] for a in ev["manifest"]["artefacts"]] == ["copy.jpg", "other.png"]
+    assert {a["sm3"] for a in ev["manifest"]["artefacts"]} <= live.blobs()  # kept in the content store
+    assert ev["manifest"]["artefacts"][0]["sm3"] == sm3_file(live.media / "copy.jpg").hex()
+    case = client.case(out["case_id"])
+    assert case["state"] == "open" and case["parties"] == [live.who("holder").account]
+    assert case["evidence"] == [out["evidence_id"]]
+    assert live.uploads() == []  # the staging folder is gone once filed
+    live.filed = out
+
+
+def _export(live: Live, who: str, out: Path) -> subprocess.CompletedProcess[str]:
+    return live.rx("evidence", "export", live.filed["evidence_id"], "--as", str(live.ids / who), "--api", live.api,
+                   "--out", str(out))
+
+
+def test_the_package_verifies_offline_and_every_tampering_fails(live: Live, tmp_path: Path) -> None:
+    assert live.filed, "needs the filing of the test before"
+    pkg = tmp_path / "pkg.zip"
+    r = _export(live, "legal", pkg)
+    assert r.returncode == 0, r.stderr
+    assert not pkg.with_name("pkg.zip.part").exists()
+    names = zipfile.ZipFile(pkg).namelist()
+    assert "manifest.sig" in names and "artefacts/copy.jpg" in names and "artefacts/other.png" in names
+    assert sum(n.startswith("artefacts/work-") for n in names) == 1  # the registered work's file
+    v = live.rx("evidence", "verify", str(pkg), "--root", str(live.root), "--json", net=False)
+    assert v.returncode == 0, v.stdout + v.stderr
+    report = json.loads(v.stdout)
+    assert report["ok"] and report["failed"] == []
+    assert [s["type"] for s in report["statements"]] == ["works.register", "evidence.file"]
+    assert report["statements"][1]["tx"] == live.filed["tx_id"]
+    data = {n: zipfile.ZipFile(pkg).read(n) for n in names}
+
+    def verify(members: dict[str, bytes]) -> tuple[int, list[str]]:
+        p = tmp_path / "t.zip"
+        with zipfile.ZipFile(p, "w") as z:
+            for n, b in members.items():
+                z.writestr(n, b)
+        res = live.rx("evidence", "verify", str(p), "--root", str(live.root), "--json", net=False)
+        assert "Traceback" not in res.stdout + res.stderr
+        return res.returncode, json.loads(res.stdout)["failed"] if res.returncode == 1 else []
+
+    changed = dict(data)
+    b = bytearray(changed["artefacts/copy.jpg"])
+    b[len(b) // 2] ^= 1
+    changed["artefacts/copy.jpg"] = bytes(b)
+    code, failed = verify(changed)
+    assert code == 1 and "member-hashes" in failed
+    removed = {n: v for n, v in data.items() if n != "artefacts/other.png"}
+    code, failed = verify(removed)
+    assert code == 1 and "members" in failed
+    added = {**data, "artefacts/extra.png": b"not evidence"}
+    code, failed = verify(added)
+    assert code == 1 and "members" in failed
+
+
+def test_who_may_export(live: Live, tmp_path: Path) -> None:
+    assert live.filed
+    held = tmp_path / "holder.zip"
+    r = _export(live, "holder", held)  # the work's holder sent the works.register statement
+    assert r.returncode == 0, r.stderr
+    v = live.rx("evidence", "verify", str(held), "--root", str(live.root), net=False)
+    assert v.returncode == 0, v.stdout
+    r = _export(live, "holder2", tmp_path / "no.zip")
+    assert r.returncode == 2 and "only the filer" in r.stderr and not (tmp_path / "no.zip").exists()
+    assert not (tmp_path / "no.zip.part").exists()
+    court = live.rx("evidence", "show", live.filed["evidence_id"], "--as", str(live.ids / "court"), "--api", live.api)
+    assert court.returncode == 0 and json.loads(court.stdout)["tx"] == live.filed["tx_id"]
+
+
+def test_case_moves_by_signed_transactions(live: Live) -> None:
+    assert live.filed
+    cid = live.filed["case_id"]
+
+    def rx(*a: str) -> subprocess.CompletedProcess[str]:
+        return live.rx("case", *a, "--api", live.api)
+
+    assert rx("show", cid, "--as", str(live.ids / "holder2")).returncode == 2  # neither opener nor party
+    r = rx("move", cid, "settled", "--as", str(live.ids / "legal"))
+    assert r.returncode == 2 and "may move to notified" in r.stderr
+    r = rx("move", cid, "notified", "--as", str(live.ids / "holder"))
+    assert r.returncode == 2 and "opener" in r.stderr
+    r = rx("move", cid, "notified", "--as", str(live.ids / "legal"), "--note", "letter sent", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["state"] == "notified"
+    r = rx("move", cid, "litigated", "--as", str(live.ids / "holder"), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["state"] == "litigated"
+    r = rx("move", cid, "closed", "--as", str(live.ids / "court"), "--json")
+    assert r.returncode == 0, r.stderr
+    shown = json.loads(rx("show", cid, "--as", str(live.ids / "court"), "--json").stdout)
+    assert [s["state"] for s in shown["history"]] == ["open", "notified", "litigated", "closed"]
+    assert shown["history"][1]["note"] == "letter sent"
+
+
+def _nothing_left(live: Live, blobs: set[str]) -> None:
+    assert live.blobs() == blobs
+    assert live.uploads() == []
+
+
+def test_bad_input_is_refused_and_leaves_nothing(live: Live, tmp_path: Path) -> None:
+    legal = live.who("legal")
+    before = live.blobs()
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(os.urandom(5000))
+    big = tmp_path / "big.png"
+    big.write_bytes(os.urandom(UPLOAD_MAX + 1))
+    for f, why in ((empty, "empty"), (junk, "cannot be fingerprinted"), (big, "larger than"),
+                   (tmp_path / "missing.png", "not a readable file")):
+        r = live.rx("evidence", "file", str(f), "--as", str(live.ids / "legal"), "--api", live.api, "--work",
+                    live.work_id)
+        assert r.returncode == 2 and why in r.stderr and "Traceback" not in r.stderr, (f, r.stderr)
+        assert str(live.data) not in r.stderr  # the node's folders are not shown
+    r = live.rx("evidence", "file", str(live.media / "copy.jpg"), "--as", str(live.ids / "legal"), "--api", live.api,
+                "--work", "w-not-registered")
+    assert r.returncode == 2 and "not registered" in r.stderr
+    _nothing_left(live, before)
+
+    body = (live.media / "copy.jpg").read_bytes()
+    target = prepare_target(live.work_id, [(len(body), "copy.jpg")])
+    # the route itself: empty file, body shorter than announced, body not the signed one, replay
+    st, out = call(live, "POST", prepare_target(live.work_id, [(0, "e.png")]), b"",
+                   sign_request(legal.key, legal.certificate, "POST", prepare_target(live.work_id, [(0, "e.png")])))
+    assert (st, out["error"]["code"]) == (400, "empty_file")
+    short = prepare_target(live.work_id, [(len(body) + 10, "copy.jpg")])
+    st, out = call(live, "POST", short, body, sign_request(legal.key, legal.certificate, "POST", short, body))
+    assert st == 400 and "shorter" in out["error"]["message"]
+    h = sign_request(legal.key, legal.certificate, "POST", target, body)
+    st, out = call(live, "POST", target, body[:-1] + bytes([body[-1] ^ 1]), h)
+    assert (st, out["error"]["code"]) == (401, "auth_body_mismatch")
+    h = sign_request(legal.key, legal.certificate, "POST", target, body)
+    st, out = call(live, "POST", target, body, h)
+    assert st == 200, out
+    st, out = call(live, "POST", target, body, h)
+    assert (st, out["error"]["code"]) == (401, "auth_replay")
+    # over the limit, announced: refused before a byte is read
+    big_t = prepare_target(live.work_id, [(UPLOAD_MAX + 1, "big.png")])
+    st, out = call(live, "POST", big_t, big.read_bytes(),
+                   sign_request(legal.key, legal.certificate, "POST", big_t, big.read_bytes()))
+    assert st == 413
+    assert live.blobs() == before  # a prepared, unsigned filing stores nothing in the content store
+
+
+def test_unregistered_or_revoked_identities_may_not_file(live: Live) -> None:
+    ca = ConsortiumCA(live.data / "ca")
+    key = SM2PrivateKey.generate()
+    cert = ca.issue(kind="user", name="Stranger", org="Demo Legal Centre", public_key=key.public_key(),
+                    business="legal")
+    stranger = Identity(key, cert)
+    with pytest.raises(ClientError) as err:
+        LedgerClient(live.api, identity=stranger).file_evidence([live.media / "copy.jpg"], live.work_id)
+    assert (err.value.status, err.value.code) == (403, "auth_unregistered")
+    # registered, then revoked on chain by itself
+    from ledger.tx import Transaction
+
+    client = LedgerClient(live.api)
+    st = client.status()
+    reg = Transaction.build(key, chain=st["chain"], type="user.register", expiry=st["height"] + 1000,
+                            payload={"certificate": cert.to_pem().decode()})
+    assert client.wait(client.submit(reg), 60, certified=False)["receipt"]["code"] == 0
+    own = LedgerClient(live.api, identity=stranger)
+    rec = own.wait(own.submit(own.build("user.revoke", {"account": stranger.account, "reason": "left"})), 60,
+                   certified=False)
+    assert rec["receipt"]["code"] == 0, rec["receipt"]
+    before, staged = live.blobs(), live.uploads()
+    with pytest.raises(ClientError) as err:
+        own.file_evidence([live.media / "copy.jpg"], live.work_id)
+    assert (err.value.status, err.value.code) == (403, "auth_user_revoked")
+    assert live.blobs() == before and live.uploads() == staged
+
+
+def test_a_filing_whose_manifest_was_changed_is_refused(live: Live) -> None:
+    from api import sdk_evidence as se
+    from forensics.rules import manifest_message, sign
+
+    legal = live.who("legal")
+    client = LedgerClient(live.api, identity=legal)
+    prep = se.prepare_evidence(client, [live.media / "other.png"], live.work_id)
+    manifest = dict(prep["manifest"], capture={"method": "changed"})
+    tx = client.build("evidence.file", {"evidence_id": prep["evidence_id"], "manifest": manifest,
+                                        "signature": sign(legal.key, manifest_message(manifest))})
+    with pytest.raises(ClientError) as err:
+        se._json_call(client, "POST", "/v1/evidence", tx.encode())
+    assert (err.value.status, err.value.code) == (409, "manifest_differs")
+    assert client.state_json(f"evidence/e/{prep['evidence_id']}") is None
+    # another legal centre's key cannot take over the prepared filing either
+    holder = LedgerClient(live.api, identity=live.who("holder"))
+    with pytest.raises(ClientError) as err:
+        se._json_call(holder, "POST", "/v1/evidence", tx.encode())
+    assert (err.value.status, err.value.code) == (403, "auth_role")
+    assert client.state_json(f"evidence/e/{prep['evidence_id']}") is None
