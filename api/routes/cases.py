@@ -13,13 +13,17 @@ from forensics.rules import ID_RE
 from ..auth import AUTH_RESPONSES, Identity, require
 from ..deps import IntakeDep, NodeDep
 from ..errors import ERROR_RESPONSES, ApiError
+from ..schemas import ErrorBody
+from ..schemas_evidence import TX_BODY, CaseOut, MovedOut
 from .common import json_response
 from .submit import one_tx, submit_and_wait
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
 READERS = ("court", "regulator")  # besides the opener and the parties
-RESPONSES: dict[int | str, dict[str, Any]] = {**AUTH_RESPONSES, **ERROR_RESPONSES}
+RESPONSES: dict[int | str, dict[str, Any]] = {**ERROR_RESPONSES, **AUTH_RESPONSES}
+MOVE_RESPONSES: dict[int | str, dict[str, Any]] = {**RESPONSES, 409: {
+    "model": ErrorBody, "description": "transaction_failed: the contract's reason (docs/works.md §5.2)"}}
 
 
 def _case(node: Any, case_id: str) -> dict[str, Any]:
@@ -31,7 +35,7 @@ def _case(node: Any, case_id: str) -> dict[str, Any]:
     return rec
 
 
-@router.get("/{case_id}", responses=RESPONSES)
+@router.get("/{case_id}", response_model=CaseOut, responses=RESPONSES)
 async def show(node: NodeDep, case_id: str, ident: Annotated[Identity, Depends(require())]) -> Response:
     """The case record with its history (docs/works.md §5.1): for its opener, its parties, a
     court or the regulator."""
@@ -41,7 +45,8 @@ async def show(node: NodeDep, case_id: str, ident: Annotated[Identity, Depends(r
     return json_response(rec)
 
 
-@router.post("/{case_id}/move", responses=RESPONSES)
+@router.post("/{case_id}/move", response_model=MovedOut, responses=MOVE_RESPONSES,
+             openapi_extra={"requestBody": TX_BODY})
 async def move(request: Request, node: NodeDep, intake: IntakeDep, case_id: str,
                ident: Annotated[Identity, Depends(require())]) -> Response:
     """Submit a signed ``case.move`` transaction for this case (the body: its wire form) and

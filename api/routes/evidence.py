@@ -34,13 +34,36 @@ from ..deps import IntakeDep, NodeDep
 from ..errors import ERROR_RESPONSES, ApiError
 from ..evidence_desk import EvidenceDesk, Prepared, UploadRefused
 from ..evidence_package import build_package, evidence_record, may_export
+from ..schemas import ErrorBody
+from ..schemas_evidence import FILES_BODY, TX_BODY, ZIP_OK, EvidenceOut, FiledOut, PreparedOut
 from .submit import one_tx, submit_and_wait
 
 router = APIRouter(prefix="/v1/evidence", tags=["evidence"])
 
 MAX_FILES = 64
 MAX_NAME_BYTES = 255
-RESPONSES: dict[int | str, dict[str, Any]] = {**AUTH_RESPONSES, **{c: ERROR_RESPONSES[c] for c in ERROR_RESPONSES}}
+
+def _err(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {**ERROR_RESPONSES, **AUTH_RESPONSES}
+PREPARE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **RESPONSES,
+    400: _err("invalid_request (work id, file=SIZE:NAME, body longer or shorter than the sizes), empty_file"),
+    404: _err("the work is not registered"),
+    413: _err("body_too_large: the files add up to more than the node's upload limit "
+              "(RONGXIN_UPLOAD_MAX_BYTES, 4 GiB by default); file_too_large: over the fingerprinter's limit"),
+    422: _err("unreadable_file (not a picture, audio, video or text the fingerprinter reads), filing_refused"),
+}
+FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **RESPONSES,
+    400: _err("transaction_refused at admission (chain, expiry, replay, mempool)"),
+    409: _err("not_prepared (no prepared filing of this signer with that evidence id on this node), "
+              "manifest_differs, transaction_failed (the contract's reason, docs/works.md §4.2)"),
+    422: _err("not one evidence.file transaction in the wire form, or not sent by the request's signer"),
+    504: _err("not_committed within 60 s (it may still be)"),
+}
 
 
 def desk_of(request: Request) -> EvidenceDesk:
@@ -136,7 +159,8 @@ def _prepare(desk: EvidenceDesk, folder: Path, paths: list[Path], work_id: str, 
         raise ApiError(422, "filing_refused", why(exc)) from None
 
 
-@router.post("/prepare", responses=RESPONSES)
+@router.post("/prepare", response_model=PreparedOut, responses=PREPARE_RESPONSES,
+             openapi_extra={"requestBody": FILES_BODY})
 async def prepare(request: Request, node: NodeDep, desk: DeskDep,
                   ident: Annotated[Identity, Depends(require(roles=("legal",), stream_body=True))],
                   work: Annotated[str, Query(max_length=128, description="the registered work")],
@@ -169,7 +193,7 @@ async def prepare(request: Request, node: NodeDep, desk: DeskDep,
                        "matches": _shown(prep), "work_id": work})
 
 
-@router.post("", responses=RESPONSES)
+@router.post("", response_model=FiledOut, responses=FILE_RESPONSES, openapi_extra={"requestBody": TX_BODY})
 async def file_evidence(request: Request, node: NodeDep, intake: IntakeDep, desk: DeskDep,
                         ident: Annotated[Identity, Depends(require(roles=("legal",)))]) -> Response:
     """Submit the legal centre's signed ``evidence.file`` transaction for a prepared filing (the
@@ -201,7 +225,7 @@ async def file_evidence(request: Request, node: NodeDep, intake: IntakeDep, desk
                        "work_id": prep.work_id})
 
 
-@router.get("/{evidence_id}", responses=RESPONSES)
+@router.get("/{evidence_id}", response_model=EvidenceOut, responses=RESPONSES)
 async def show(node: NodeDep, evidence_id: str, ident: Annotated[Identity, Depends(require())]) -> Response:
     """The filing record (manifest, filer, case, height, tx); the filer, the work's holder, a
     court or the regulator may read it."""
@@ -215,8 +239,8 @@ async def show(node: NodeDep, evidence_id: str, ident: Annotated[Identity, Depen
     return plain_json(ev)
 
 
-@router.get("/{evidence_id}/package", responses={**RESPONSES, 200: {
-        "content": {"application/zip": {}}, "description": "the package without manifest.sig"}})
+@router.get("/{evidence_id}/package", response_class=Response, responses={
+    **RESPONSES, 200: ZIP_OK, 409: _err("not_yet_provable (ask again after the next blocks), export_failed")})
 async def package(node: NodeDep, desk: DeskDep, evidence_id: str, request: Request,
                   ident: Annotated[Identity, Depends(require())]) -> Response:
     """The evidence package of ``evidence_id`` (docs/evidence-format.md), made out to the
