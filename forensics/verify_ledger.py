@@ -182,7 +182,14 @@ def _statement(r: Report, m: dict[str, Any], i: int, st: Any, ms: Any,
         "tx": tx_id.hex(), "type": body.get("type"), "height": hd["height"], "block": vc.header_hash(hd).hex(),
         "time": _iso(hd["time"]), "code": receipt.get("code"), "info": receipt.get("info"),
         "sender": {"name": cert.common_name, "org": cert.organization, "role": cert.role} if cert else None,
-        "artefacts": ms.get("artefacts") if isinstance(ms, dict) else None})
+        "artefacts": _named(m["members"], ms)})
+
+
+def _named(members: dict[str, Any], ms: Any) -> list[dict[str, Any]]:
+    names = ms.get("artefacts") if isinstance(ms, dict) else None
+    if not isinstance(names, list):
+        return []
+    return [{"name": n, **members[n]} for n in names if isinstance(n, str) and isinstance(members.get(n), dict)]
 
 
 def _artefacts(members: dict[str, Any], ms: dict[str, Any], body: dict[str, Any]) -> None:

@@ -15,6 +15,9 @@ import click
 from .errors import BAD_INPUT, NEGATIVE, OK, InputError
 from .io import open_input, read_input
 
+LEGEND = ("依据 References: 最高人民法院《人民法院在线诉讼规则》(2021) Supreme People's Court Online Litigation "
+          "Rules, Art. 16-19; SF/T 0076-2020《电子数据存证技术规范》. 各项核验对应条款见 docs/evidence-format.md §5.")
+
 
 def _text(report: Any, meaning: dict[str, tuple[str, str, str]]) -> str:
     lines = ["证据包核验 / Evidence package verification", ""]
@@ -25,14 +28,17 @@ def _text(report: Any, meaning: dict[str, tuple[str, str, str]]) -> str:
     for s in report.statements:
         who = s["sender"] or {}
         lines.append(f"- {who.get('name', '?')} ({who.get('org', '?')}) 提交 submitted {s['type']} "
-                     f"tx {s['tx']} 于区块 in block {s['height']} ({s['block'][:16]}…) 时间 at {s['time']}; "
-                     f"结果 result {s['code']} {s['info']}; 文件 artefacts {', '.join(s['artefacts'] or [])}")
+                     f"tx {s['tx']} 于区块 in block {s['height']} {s['block']} 时间 at {s['time']}; "
+                     f"结果 result {s['code']} {s['info']}")
+        for a in s["artefacts"]:
+            lines.append(f"    文件 artefact {a['name']}  SM3 {a['sm3']}  {a['size']} bytes")
     lines.append("")
     for key, (en, zh, law) in meaning.items():
         why = report.checks.get(key, "not run")
         mark = "通过 PASS" if why is None else "失败 FAIL"
         lines.append(f"[{mark}] {key}: {zh} / {en} [{law}]" + ("" if why is None else f"\n        {why}"))
     lines.append("")
+    lines.append(LEGEND)
     lines.append("结论 Result: " + ("全部核验通过 every check holds" if report.ok
                                    else "核验未通过 failed: " + ", ".join(report.failed())))
     return "\n".join(lines)

@@ -89,6 +89,8 @@ def test_untouched_package_verifies_offline_fast(exported: Exported) -> None:
     assert took < 2.0, took
     text = cli(exported.pkg, exported.root).stdout
     assert "全部核验通过" in text and "Art. 16" in text and "SF/T 0076-2020" in text
+    for a in out["statements"][0]["artefacts"] + out["statements"][1]["artefacts"]:
+        assert a["sm3"] in text and a["name"].startswith("artefacts/")
     print(f"export {exported.export_s:.2f} s, verify {took:.2f} s (CLI, offline), "
           f"package {exported.pkg.stat().st_size} bytes")
 
