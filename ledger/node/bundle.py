@@ -15,6 +15,7 @@ from typing import Any
 
 from ..codec import parse
 from ..errors import LedgerError
+from ..state.errors import StateError
 from .runtime import Node
 
 MAX_BUNDLE_TXS = 64
@@ -48,10 +49,13 @@ def _commit_run(node: Node, height: int, blocks: dict[int, dict[str, Any]]) -> N
 
 def _handover(node: Node, from_height: int, prev_from: int, vset_wire: list[Any]) -> dict[str, Any]:
     """A header certified by the previous set whose ``exec`` state already lists the entry."""
-    for c in range(from_height - 1, max(prev_from, 1) - 1, -1):
+    for c in range(from_height - 1, max(prev_from, 1, from_height - MAX_COMMIT_SEARCH) - 1, -1):
         blk = _block(node, c)
         k = blk["header"]["exec"]["height"]
-        q = node.app.query(K_VALIDATORS, k)
+        try:
+            q = node.app.query(K_VALIDATORS, k)
+        except StateError as exc:  # a pruned version: this node cannot prove that change any more
+            raise BundleError(f"the state after block {k} is not kept here: {exc}") from None
         if q.value is None:
             continue
         sched = parse(q.value)["schedule"]
