@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from api.sdk import LedgerClient, _settle, registration
-from forensics.package.export import Identity, export_package
+from forensics.package.export import ExportError, Identity, export_package
+from forensics.package.fetch import consortium_material, fetch_bundle
 from ledger.crypto import Certificate, SM2PrivateKey, generate_private_key, sm3_file
 from ledger.crypto.ca import ConsortiumCA
 
@@ -32,18 +31,7 @@ class Exported:
     ca: ConsortiumCA
     bundle: dict
     export_s: float
-
-
-def _bundle(api: str, ids: list[str], timeout: float = 90) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"{api}/v1/proofs?tx={','.join(ids)}", timeout=10) as r:
-                return json.loads(r.read())
-        except urllib.error.HTTPError as exc:
-            if exc.code != 404 or time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+    refusals: list[str]
 
 
 @pytest.fixture(scope="package")
@@ -70,13 +58,18 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exported]:
         hashes = [sm3_file(f).hex() for f in files]
         ids = [client.wait(client.submit(client.build("kv.set", {"key": "evidence/1", "value": f"{hashes[0]} {hashes[1]}"})), 90)["id"],
                client.wait(client.submit(client.build("kv.set", {"key": "evidence/2", "value": hashes[2]})), 90)["id"]]
-        bundle = _bundle(api, ids)
-        crl = ca.crl()
-        vcerts = [p.read_bytes() for p in sorted((data / "nodes").glob("*/sm2.crt.pem"))]
+        bundle = fetch_bundle(api, ids, timeout=90)
+        crl, vcerts = consortium_material(data)
+        refusals = []
+        for bad in (["00" * 32], ["XYZ"]):
+            try:
+                fetch_bundle(api, bad, timeout=1)
+            except ExportError as exc:
+                refusals.append(str(exc))
         s = time.perf_counter()
         pkg = export_package(t / "pkg.zip", bundle, [files[:2], files[2:]], Identity(key, cert), crl,
                              sender_certificates=[cert.to_pem()], validator_certificates=vcerts)
         export_s = time.perf_counter() - s
     finally:
         run_rongxin("down", "--data", str(data), timeout=120)
-    yield Exported(data, pkg, data / "ca" / "root.crt.pem", key, cert, ca, bundle, export_s)
+    yield Exported(data, pkg, data / "ca" / "root.crt.pem", key, cert, ca, bundle, export_s, refusals)

@@ -269,3 +269,9 @@ def test_artefact_no_statement_names_and_swapped_artefacts(exported: Exported, t
     r = verify_package(write(resign(edit(base, pf.MANIFEST, swap), exported.key), tmp_path / "w.zip"),
                        exported.root.read_bytes())
     assert r.failed() == ["artefacts"] and "not named by transaction" in (r.checks["artefacts"] or "")
+
+
+def test_fetch_bundle_refusals(exported: Exported) -> None:
+    unknown, malformed = exported.refusals
+    assert "no proof bundle within" in unknown and "no transaction" in unknown
+    assert "refused the proof bundle: 400" in malformed
