@@ -182,6 +182,7 @@ def _statement(r: Report, m: dict[str, Any], i: int, st: Any, ms: Any,
     r.statements.append({
         "tx": tx_id.hex(), "type": body.get("type"), "height": hd["height"], "block": vc.header_hash(hd).hex(),
         "time": _iso(hd["time"]), "code": receipt.get("code"), "info": receipt.get("info"),
+        "result": receipt.get("result"), "events": receipt.get("events", []), "payload": body["payload"],
         "sender": {"name": cert.common_name, "org": cert.organization, "role": cert.role} if cert else None,
         "artefacts": _named(m["members"], ms)})
 
