@@ -19,7 +19,7 @@ from typing import Any
 from ledger.crypto import CertificateRevocationList
 from ledger.files import read_regular
 
-from .export import ExportError
+from .export import ExportError, Identity, export_package
 
 MAX_BUNDLE_BYTES = 32 * 1024 * 1024
 
@@ -58,3 +58,14 @@ def consortium_material(data: str | Path) -> tuple[CertificateRevocationList, li
     if not certs:
         raise ExportError(f"no node certificates under {data / 'nodes'}")
     return crl, certs
+
+
+def export_from_api(out: str | Path, api: str, tx_ids: Sequence[str], artefacts: Sequence[Sequence[str | Path]],
+                    filer: Identity, data: str | Path, *, sender_certificates: Sequence[bytes],
+                    timeout: float = 60.0) -> Path:
+    """One call: the bundle of ``tx_ids`` from ``api``, the CRL and node certificates of the
+    consortium folder ``data``, written as a package to ``out`` (``export_package``)."""
+    bundle = fetch_bundle(api, tx_ids, timeout)
+    crl, vcerts = consortium_material(data)
+    return export_package(out, bundle, artefacts, filer, crl, sender_certificates=sender_certificates,
+                          validator_certificates=vcerts)

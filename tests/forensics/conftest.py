@@ -14,7 +14,7 @@ import pytest
 
 from api.sdk import LedgerClient, _settle, registration
 from forensics.package.export import ExportError, Identity, export_package
-from forensics.package.fetch import consortium_material, fetch_bundle
+from forensics.package.fetch import consortium_material, export_from_api, fetch_bundle
 from ledger.crypto import Certificate, SM2PrivateKey, generate_private_key, sm3_file
 from ledger.crypto.ca import ConsortiumCA
 
@@ -32,6 +32,7 @@ class Exported:
     bundle: dict
     export_s: float
     refusals: list[str]
+    one_call: Path
 
 
 @pytest.fixture(scope="package")
@@ -70,6 +71,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exported]:
         pkg = export_package(t / "pkg.zip", bundle, [files[:2], files[2:]], Identity(key, cert), crl,
                              sender_certificates=[cert.to_pem()], validator_certificates=vcerts)
         export_s = time.perf_counter() - s
+        one_call = export_from_api(t / "pkg2.zip", api, ids, [files[:2], files[2:]], Identity(key, cert), data,
+                                   sender_certificates=[cert.to_pem()])
     finally:
         run_rongxin("down", "--data", str(data), timeout=120)
-    yield Exported(data, pkg, data / "ca" / "root.crt.pem", key, cert, ca, bundle, export_s, refusals)
+    yield Exported(data, pkg, data / "ca" / "root.crt.pem", key, cert, ca, bundle, export_s, refusals, one_call)
