@@ -21,10 +21,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from ledger.crypto import CryptoError
 from ledger.crypto.ca import atomic_write
 from ledger.node.config import NodeConfig, init_local_consortium, node_folders
 
+from .identities import ensure_demo_identities
 from .node_main import is_running
+from .sdk import ClientError
 
 ROLE_NAMES = {"supervisor": "supervisor", "consensus": "consensus", "full": "full"}
 
@@ -103,6 +106,12 @@ def up(data: Path, *, detach: bool, wait: float = 120.0, echo: Any = print, base
         raise ClusterError("nodes did not answer in time: " + "; ".join(tails))
     for n in doc["nodes"]:
         echo(f"{n['id']:6} {n['role']:10} pid {n['pid']}  {n['api']}")
+    try:
+        idents = ensure_demo_identities(data, [str(n["api"]) for n in doc["nodes"]])
+    except (ClientError, CryptoError, OSError, ValueError, KeyError) as exc:
+        raise ClusterError(f"the demo identities could not be set up: {exc}") from None
+    echo(f"identities in {data / 'identities'}: " + ", ".join(f"{i['name']} ({i['business']})" for i in idents))
+    echo(f"consortium root certificate: {data / 'ca' / 'root.crt.pem'}")
     if detach:
         return 0
     echo("consortium running; Ctrl-C stops it")

@@ -22,6 +22,7 @@ from ledger.node.queries import NodeQueries
 from ledger.node.runtime import Node
 
 from . import errors
+from .auth import Authenticator
 from .deps import NodeInfo
 from .limits import BodyLimit
 from .routes import ROUTERS
@@ -48,15 +49,18 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
 
 
 def create_app(node: Node, *, role: str, org: str, online: Callable[[], Iterable[str]],
-               intake: TxIntake | None = None) -> FastAPI:
+               intake: TxIntake | None = None, auth: Authenticator | None = None) -> FastAPI:
     """The API of ``node``. ``intake``: where submissions are verified (default: on this
-    thread, ``TxIntake(workers=0)``; a node process passes worker processes)."""
+    thread, ``TxIntake(workers=0)``; a node process passes worker processes). ``auth``: the
+    checker of signed requests (default: no CRL, nonces in memory; a node process passes one
+    with the consortium's CRL and a nonce file in its folder)."""
     app = FastAPI(title="Rongxin node API", version="1", description=DESCRIPTION, docs_url="/docs",
                   redoc_url=None)
     app.state.node = node
     app.state.queries = NodeQueries(node)
     app.state.intake = intake if intake is not None else TxIntake(workers=0)
     app.state.info = NodeInfo(role=role, org=org, online=online)
+    app.state.auth = auth if auth is not None else Authenticator(node)
     for router in ROUTERS:
         app.include_router(router)
     errors.install(app)

@@ -23,6 +23,7 @@ from typing import IO
 
 import uvicorn
 
+from forensics.contracts import types as forensics_types
 from ledger.contracts.parallel import ParallelExecutor
 from ledger.contracts.registry import parallel_types
 from ledger.crypto import Certificate, CertificateRevocationList
@@ -37,7 +38,9 @@ from ledger.node.intake import TxIntake
 from ledger.node.runtime import Node
 from ledger.state.store import GroupedStore, open_store
 
+from .auth import Authenticator
 from .http import create_app
+from .nonces import NonceStore
 
 log = logging.getLogger("rongxin.node")
 
@@ -157,7 +160,8 @@ async def run(folder: Path, tables: bool = True) -> None:
     intake = _intake(tables)
     threading.Thread(target=intake.start, name="intake-start", daemon=True).start()
     try:
-        app = LedgerApp(store, standard_types(), governance=genesis.make_governance(), precomputer=executor)
+        gov = genesis.make_governance()
+        app = LedgerApp(store, {**standard_types(), **forensics_types(gov)}, governance=gov, precomputer=executor)
         node = Node(node_id=cfg.id, chain=cfg.chain, app=app, genesis=genesis.block, vset=genesis.vset,
                     signer=cfg.signer(), params=genesis.params, tx_key=cfg.key())
         tca = cfg.consortium / "ca" / "transport-ca.crt.pem"
@@ -169,7 +173,10 @@ async def run(folder: Path, tables: bool = True) -> None:
             status=lambda: {"height": app.chain.head, "view": node.engine.view},
         )
         node.attach(net)
-        http = create_app(node, role=cfg.role, org=cfg.org, online=lambda: list(net.online()), intake=intake)
+        auth = Authenticator(node, crl_path=cfg.consortium / "ca" / "crl.pem",
+                             nonces=NonceStore(folder / "nonces.sqlite"))
+        http = create_app(node, role=cfg.role, org=cfg.org, online=lambda: list(net.online()), intake=intake,
+                          auth=auth)
         host, port = cfg.api
         server = _QuietServer(uvicorn.Config(http, host=host, port=port, log_level="warning",
                                                lifespan="off", access_log=False))
@@ -185,6 +192,7 @@ async def run(folder: Path, tables: bool = True) -> None:
         finally:
             node.stop()
             await net.stop()
+            auth.nonces.close()
             log.info("node %s stopped at height %d", cfg.id, app.chain.head)
     finally:
         if executor is not None:

@@ -81,6 +81,24 @@ class ErrorBody(BaseModel):
 
 
 # ---------------------------------------------------------------- status
+class IdentityOut(_Out):
+    """The signer of a request (docs/api-auth.md §7)."""
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "common_name": "legal", "account": "3f" * 20, "organization": "Legal Centre (demo)", "role": "user",
+        "business": "legal", "fingerprint": "a1" * 32, "serial": "5c" * 19, "not_after": "2029-03-09T02:29:22+00:00",
+        "registered_at": 14, "status": "active"}]})
+    common_name: str
+    account: str = Field(pattern=r"^[0-9a-f]{40}$")
+    organization: str
+    role: Literal["admin", "user"]
+    business: Literal["holder", "legal", "court", "platform", "regulator"] | None
+    fingerprint: str = Field(pattern=HASH, description="SM3 of the certificate's DER")
+    serial: str = Field(pattern=r"^[0-9a-f]+$")
+    not_after: str
+    registered_at: int | None = Field(description="height of the user.register that bound the certificate")
+    status: str
+
+
 class StatusOut(_Out):
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
         "node_id": "val1", "role": "consensus", "org": "County A", "chain": "rongxin-local", "height": 812,

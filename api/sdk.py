@@ -12,16 +12,20 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ledger.contracts.context import account_of
-from ledger.crypto import SM2PrivateKey
+from ledger.crypto import Certificate, CryptoError, SM2PrivateKey
 from ledger.crypto.ca import ConsortiumCA
 from ledger.errors import LedgerError
+from ledger.files import FileInputError, read_regular
 from ledger.tx import Transaction
+
+from .signing import sign_request
 
 DEFAULT_TTL_BLOCKS = 100_000
 
@@ -44,19 +48,75 @@ def error_of(status: int, body: Any) -> ClientError:
     return ClientError(f"HTTP {status}", status)
 
 
+class IdentityError(LedgerError):
+    """An identity folder that cannot be used: the message names the file and the reason."""
+
+
+class Identity:
+    """A signing identity: an SM2 key and the consortium certificate for it. On disk an
+    ``ID_DIR`` holding ``key.pem`` (PKCS#8, unencrypted) and ``cert.pem``."""
+
+    def __init__(self, key: SM2PrivateKey, certificate: Certificate) -> None:
+        if key.public_key() != certificate.public_key():
+            raise IdentityError(f"the key is not the one certificate {certificate.common_name!r} was issued for")
+        self.key, self.certificate = key, certificate
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Identity:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise IdentityError(f"identity folder {folder} does not exist (it holds key.pem and cert.pem)")
+        try:
+            key_pem, cert_pem = (read_regular(folder / n, 1 << 20) for n in ("key.pem", "cert.pem"))
+        except FileInputError as exc:
+            raise IdentityError(f"identity {folder}: {exc}") from None
+        try:
+            key = SM2PrivateKey.load(key_pem)
+        except CryptoError as exc:
+            raise IdentityError(f"identity {folder}: key.pem is not a usable SM2 private key: {exc}") from None
+        try:
+            cert = Certificate.load(cert_pem)
+        except CryptoError as exc:
+            raise IdentityError(f"identity {folder}: cert.pem is not a usable SM2 certificate: {exc}") from None
+        try:
+            return cls(key, cert)
+        except IdentityError as exc:
+            raise IdentityError(f"identity {folder}: key.pem and cert.pem do not match ({exc})") from None
+
+    @property
+    def name(self) -> str:
+        return self.certificate.common_name
+
+    @property
+    def account(self) -> str:
+        return account_of(self.key.public_key().point)
+
+    def headers(self, method: str, target: str, body: bytes = b"") -> dict[str, str]:
+        """The signature headers of one request (docs/api-auth.md)."""
+        return sign_request(self.key, self.certificate, method, target, body)
+
+
 class LedgerClient:
-    def __init__(self, api: str, key: SM2PrivateKey | None = None, *, timeout: float = 30.0) -> None:
+    """A client of one node. With ``identity`` every request is signed (docs/api-auth.md) and
+    transactions are signed by the identity's key unless ``key`` is given."""
+
+    def __init__(self, api: str, key: SM2PrivateKey | None = None, *, identity: Identity | None = None,
+                 timeout: float = 30.0) -> None:
         if not api.startswith(("http://", "https://")):
             raise ClientError(f"node address must be http:// or https://, not {api!r}")
         self.api = api.rstrip("/")
-        self.key = key
+        self.identity = identity
+        self.key = key if key is not None or identity is None else identity.key
         self.timeout = timeout
         self._chain: str | None = None
 
     # ------------------------------------------------------------ HTTP
     def _request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, Any]:
+        headers = {"content-type": "application/json"}
+        if self.identity is not None:
+            headers.update(self.identity.headers(method, path, body or b""))
         req = urllib.request.Request(self.api + path, data=body, method=method,  # noqa: S310 - scheme checked
-                                     headers={"content-type": "application/json"})
+                                     headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as r:  # noqa: S310 - scheme checked
                 return r.status, json.load(r)
@@ -74,6 +134,30 @@ class LedgerClient:
             err = error_of(code, body)
             raise ClientError(f"status: {err}", code, err.code)
         return dict(body)
+
+    def whoami(self, role: str | None = None) -> dict[str, Any]:
+        """``GET /v1/identity``: this client's identity as the node sees it (needs ``identity``);
+        with ``role`` the node also checks the identity holds that business role."""
+        if self.identity is None:
+            raise ClientError("this client has no identity to sign with")
+        query = "?" + urllib.parse.urlencode({"role": role}) if role else ""
+        code, body = self._request("GET", "/v1/identity" + query)
+        if code != 200:
+            err = error_of(code, body)
+            raise ClientError(f"identity: {err}", code, err.code)
+        return dict(body)
+
+    def state_json(self, key: str) -> Any:
+        """The JSON value under state ``key`` (e.g. ``sys/user/<account>``), ``None`` when absent."""
+        code, body = self._request("GET", "/v1/state/" + urllib.parse.quote(key, safe="/"))
+        if code == 404:
+            return None
+        if code != 200:
+            raise error_of(code, body)
+        try:
+            return json.loads(body["value"])
+        except (TypeError, ValueError, KeyError):
+            raise ClientError(f"state {key!r} does not hold JSON") from None
 
     def block(self, height: int) -> dict[str, Any]:
         code, body = self._request("GET", f"/v1/blocks/{height}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -197,6 +198,10 @@ def _workload(kind: str, api: str, keys: list[SM2PrivateKey], n_txs: int, expiry
             for i in range(n_txs)]
 
 
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def measure(data: Path | None, n_txs: int, rate: float | None, batch: int = 200,
             in_flight: int = 1500, timeout: float = 900, workload: str = "kv") -> dict[str, Any]:
     from api.cluster import down, up  # the bench drives the product through its own doors
@@ -209,6 +214,9 @@ def measure(data: Path | None, n_txs: int, rate: float | None, batch: int = 200,
     own = data is None
     folder = Path(tempfile.mkdtemp(prefix="rongxin-bench-")) / "c" if own else data
     assert folder is not None
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the consortium it started stops too
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if own and main else None
     try:
         if own:
             up(folder, detach=True, echo=lambda *_: None)
@@ -243,6 +251,8 @@ def measure(data: Path | None, n_txs: int, rate: float | None, batch: int = 200,
         if own:
             down(folder, echo=lambda *_: None)
             shutil.rmtree(folder.parent, ignore_errors=True)
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
     committed = len(load.commit_at)
     last = max(load.commit_at.values()) if load.commit_at else t0
     first = min(load.submit_at.values()) if load.submit_at else t0

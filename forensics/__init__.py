@@ -1,6 +1,9 @@
-"""Copyright forensics: the works registry, evidence capture, evidence packages, the court's
-offline verifier and cases (REQUIREMENTS E1–E6).
+"""Copyright forensics: the works registry, evidence filing and cases (REQUIREMENTS E1, E3, E4),
+later the evidence packages and the court's offline verifier.
 
-Builds on ``fingerprint`` (matching) and ``ledger`` (filing and proofs). Nothing is
-implemented here yet; the package exists so the layer has its place.
+Modules: ``rules`` (argument checks, user business roles, the signed messages), ``contracts``
+(the ``works/1`` system contract and ``types(views)``, every forensics transaction type),
+``cases`` (``evidence.file`` and the case state machine), ``service`` (the registering node's
+side: hash, fingerprint, store, match, countersign). docs/works.md is the specification.
+Builds on ``fingerprint`` (matching) and ``ledger`` (contracts, crypto, the content store).
 """

@@ -18,7 +18,7 @@ from ledger.crypto import (
 from ledger.crypto.ca import DEFAULT_CRL_DAYS, DEFAULT_LEAF_DAYS, DEFAULT_ROOT_DAYS, KINDS, ConsortiumCA
 from ledger.crypto.errors import CertificateError
 from ledger.crypto.sm2 import DEFAULT_KEY_CIPHER, DEFAULT_SIGNER_ID, KEY_CIPHERS, decode_signature
-from ledger.crypto.x509 import REVOCATION_REASONS, ROLES, info_dict
+from ledger.crypto.x509 import BUSINESS_ROLES, REVOCATION_REASONS, ROLES, info_dict
 
 from .errors import NEGATIVE, NEGATIVE_ERRORS, OK, InputError
 from .io import emit, open_input, read_input, read_password, table, write_output
@@ -172,6 +172,8 @@ def ca_init(folder: str, name: str, password_file: str | None, days: int, as_jso
 @click.option("--name", required=True, help="Holder's name (the certificate's CN).")
 @click.option("--org", default="", help="Holder's organisation (O); an org certificate uses --name.")
 @click.option("--role", type=click.Choice(ROLES), help="Node role (supervisor|consensus|full) or user role (admin|user).")
+@click.option("--business", type=click.Choice(BUSINESS_ROLES),
+              help="A user's business role (holder, legal, court, platform, regulator); none by default.")
 @click.option("--pub", type=click.Path(dir_okay=False), help="Holder's SM2 public key; or use --new-key.")
 @click.option("--new-key", type=click.Path(dir_okay=False), help="Generate the holder's key pair into this file.")
 @click.option("--new-key-password-file", type=click.Path(dir_okay=False), help="Password for --new-key.")
@@ -180,12 +182,14 @@ def ca_init(folder: str, name: str, password_file: str | None, days: int, as_jso
 @PASSWORD_FILE
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @JSON
-def ca_issue(folder: str, kind: str, name: str, org: str, role: str | None, pub: str | None,
-             new_key: str | None, new_key_password_file: str | None, out: str, days: int,
+def ca_issue(folder: str, kind: str, name: str, org: str, role: str | None, business: str | None,
+             pub: str | None, new_key: str | None, new_key_password_file: str | None, out: str, days: int,
              password_file: str | None, force: bool, as_json: bool) -> None:
     """Issue a certificate to an organisation, a node or a user."""
     if (pub is None) == (new_key is None):
         raise InputError("give exactly one of --pub and --new-key")
+    if business is not None and kind != "user":
+        raise InputError("--business is for user certificates (--kind user)")
     if Path(out).exists() and not force:
         raise InputError(f"{out} already exists; refusing to overwrite it (use --force)")
     authority = ConsortiumCA(folder, read_password(password_file))
@@ -198,13 +202,15 @@ def ca_issue(folder: str, kind: str, name: str, org: str, role: str | None, pub:
             raise InputError(f"{new_key} already exists; refusing to overwrite it (use --force)")
         holder_key = SM2PrivateKey.generate()
         public = holder_key.public_key()
-    cert = authority.issue(kind=kind, name=name, org=org, role=role, public_key=public, days=days)
+    cert = authority.issue(kind=kind, name=name, org=org, role=role, public_key=public, days=days,
+                          business=business)
     if holder_key is not None and new_key is not None:
         write_output(new_key, holder_key.to_pem(read_password(new_key_password_file)),
                      secret=True, force=force)
     write_output(out, cert.to_pem(), force=force)
     emit({"certificate": out, **info_dict(cert.info())}, as_json,
-         f"issued {out}: CN={cert.common_name} O={cert.organization} OU={cert.role} serial {cert.serial:x}")
+         f"issued {out}: CN={cert.common_name} O={cert.organization} OU={cert.role}"
+         f"{' business=' + business if business else ''} serial {cert.serial:x}")
 
 
 @ca.command("revoke")

@@ -69,6 +69,9 @@ MAX_MINTERS = 16
 MAX_LICENSES = 32  # active licences per token
 MAX_UNTIL = (1 << 63) - 1
 MAX_SEQ = (1 << 64) - 1
+#: classes a system contract creates and owns (``copyright``: the works registry's certificates,
+#: forensics/contracts.py); ``nft.create_class`` refuses them so no one can take the name first
+RESERVED_CLASSES = frozenset({"copyright"})
 
 
 # ---------------------------------------------------------------- argument checks
@@ -203,6 +206,8 @@ def create_class(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     name = text(a["name"], "name", MAX_NAME_BYTES)
     transferable = boolean(a.get("transferable", True), "transferable")
     minters = _minters(a.get("minters", []))
+    if cls in RESERVED_CLASSES:
+        raise TokenRefused(f"class {cls} is reserved for a system contract")
     if ctx.get(k_class(cls)) is not None:
         raise TokenRefused(f"class {cls} already exists")
     meta = {"class": cls, "height": ctx.height, "minters": minters, "name": name, "owner": ctx.caller,

@@ -33,6 +33,7 @@ from .names import MAX_CONSORTIUM_NAME, check_name
 from .sm2 import SM2PrivateKey, SM2PublicKey
 from .tls import TransportCA
 from .x509 import (
+    BUSINESS_ROLES,
     NODE_ROLES,
     REVOCATION_REASONS,
     USER_ROLES,
@@ -187,8 +188,10 @@ class ConsortiumCA:
         days: int = DEFAULT_LEAF_DAYS,
         not_before: dt.datetime | None = None,
         not_after: dt.datetime | None = None,
+        business: str | None = None,
     ) -> Certificate:
-        """Issue a certificate to an organisation, a node (with its role) or a user."""
+        """Issue a certificate to an organisation, a node (with its role) or a user (with its
+        role and, optionally, its business role: ``BUSINESS_ROLES``)."""
         if kind not in KINDS:
             raise CAError(f"kind must be one of {', '.join(KINDS)}")
         if kind == "node":
@@ -208,6 +211,8 @@ class ConsortiumCA:
         check_name(name, "the name (CN)")
         check_name(org, "the organisation (O)")
         assert role is not None
+        if business is not None and (kind != "user" or business not in BUSINESS_ROLES):
+            raise CAError(f"a business role is one of {', '.join(BUSINESS_ROLES)}, for a user certificate")
         start = not_before or utcnow() - dt.timedelta(minutes=5)
         end = not_after or start + dt.timedelta(days=days)
         if end > self.root.not_after:
@@ -215,6 +220,7 @@ class ConsortiumCA:
         cert = build_certificate(
             issuer_key=self._root_key(), issuer=self.root, subject_public_key=public_key,
             common_name=name, organization=org, role=role, not_before=start, not_after=end,
+            business=business,
         )
         serial = format(cert.serial, "x")
         atomic_write(self.folder / "issued" / f"{serial}.crt.pem", cert.to_pem())

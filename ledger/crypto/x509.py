@@ -8,7 +8,9 @@ SM2 intermediates or SM2-signed CRLs, so chain and revocation checks are ours
 (``verify_certificate``), cross-checked in the tests.
 
 Subject layout: ``CN`` = the holder's name, ``O`` = its organisation, ``OU`` = its role
-(``root``, ``org``, ``supervisor``, ``consensus``, ``full``, ``admin``, ``user``).
+(``root``, ``org``, ``supervisor``, ``consensus``, ``full``, ``admin``, ``user``) and, on a
+user certificate only, ``businessCategory`` (X.520, OID 2.5.4.15) = its business role
+(``BUSINESS_ROLES``), absent when it has none.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ from .sm3 import sm3
 
 NODE_ROLES = ("supervisor", "consensus", "full")
 USER_ROLES = ("admin", "user")
+# what a user does in the copyright workflow (docs/crypto.md): rights holder, legal centre, ...
+BUSINESS_ROLES = ("holder", "legal", "court", "platform", "regulator")
 ROLES = ("root", "org", *NODE_ROLES, *USER_ROLES)
 REVOCATION_REASONS = (
     "unspecified",
@@ -104,11 +108,11 @@ def _key_identifier(public: SM2PublicKey) -> bytes:
     return sm3(public.point)[:20]
 
 
-def _name(cn: str, org: str, role: str) -> x509.Name:
-    return x509.Name.build(
-        {"common_name": cn, "organization_name": org, "organizational_unit_name": role},
-        use_printable=False,
-    )
+def _name(cn: str, org: str, role: str, business: str | None = None) -> x509.Name:
+    attrs = {"common_name": cn, "organization_name": org, "organizational_unit_name": role}
+    if business is not None:
+        attrs["business_category"] = business
+    return x509.Name.build(attrs, use_printable=False)
 
 
 def _time(t: dt.datetime) -> x509.Time:
@@ -139,6 +143,7 @@ class CertificateInfo:
     is_ca: bool
     issuer_cn: str
     fingerprint: str
+    business: str | None = None
 
 
 class Certificate:
@@ -215,6 +220,17 @@ class Certificate:
         return self._attr(self.subject, "organizational_unit_name")
 
     @property
+    def business(self) -> str | None:
+        """The business role (``BUSINESS_ROLES``) of a user certificate, ``None`` when it has
+        none; ``MalformedCertificate`` for a value that is not one of them."""
+        value = self._attr(self.subject, "business_category")
+        if not value:
+            return None
+        if value not in BUSINESS_ROLES or self.role not in USER_ROLES:
+            raise MalformedCertificate(f"business role {value!r} on a {self.role!r} certificate")
+        return value
+
+    @property
     def not_before(self) -> dt.datetime:
         return _as_datetime(self._c["tbs_certificate"]["validity"]["not_before"].native)
 
@@ -261,6 +277,7 @@ class Certificate:
             is_ca=self.is_ca,
             issuer_cn=self._attr(self.issuer, "common_name"),
             fingerprint=self.fingerprint,
+            business=self.business,
         )
 
     def is_self_signed(self) -> bool:
@@ -309,17 +326,21 @@ def build_certificate(
     not_after: dt.datetime,
     is_ca: bool = False,
     serial: int | None = None,
+    business: str | None = None,
 ) -> Certificate:
-    """Make and sign a certificate. ``issuer=None`` makes a self-signed root."""
+    """Make and sign a certificate. ``issuer=None`` makes a self-signed root; ``business``:
+    the business role of a user certificate."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if business is not None and (business not in BUSINESS_ROLES or role not in USER_ROLES):
+        raise ValueError(f"a business role is one of {', '.join(BUSINESS_ROLES)}, on a user certificate")
     if not common_name or not organization:
         raise ValueError("a certificate needs a common name and an organisation")
     check_name(common_name, "the common name (CN)")
     check_name(organization, "the organisation (O)")
     if not_after <= not_before:
         raise ValueError("not_after must be later than not_before")
-    subject = _name(common_name, organization, role)
+    subject = _name(common_name, organization, role, business)
     issuer_name = subject if issuer is None else issuer.subject
     issuer_public = subject_public_key if issuer is None else issuer.public_key()
     if issuer is None and issuer_key.public_key() != subject_public_key:
@@ -542,4 +563,5 @@ def info_dict(info: CertificateInfo) -> Mapping[str, object]:
         "is_ca": info.is_ca,
         "issuer": info.issuer_cn,
         "fingerprint": info.fingerprint,
+        "business": info.business,
     }

@@ -51,6 +51,10 @@ def user_certificate(views: Views, tx: Transaction, read: Reader, time_ms: int,
     if set(p) != {"certificate"} or not isinstance(p["certificate"], str) or len(p["certificate"]) > MAX_PEM_CHARS:
         raise GovernanceRefused('user.register payload is {"certificate": PEM}')
     cert = verified_certificate(views, p["certificate"], time_ms)
+    try:
+        cert.business  # noqa: B018 - a business role that is not one of BUSINESS_ROLES is refused
+    except CryptoError as exc:
+        raise GovernanceRefused(f"certificate refused: {exc}") from None
     if cert.public_key().point != tx.sender:
         raise GovernanceRefused("the certificate is not for the key that signed this transaction")
     if cert.role not in USER_ROLES:
@@ -69,7 +73,7 @@ def user_register(views: Views, bc: BlockContext, tx: Transaction, read: Reader)
     if old is not None and old.get("serial") == format(cert.serial, "x"):
         raise GovernanceRefused("this certificate was revoked here; register with a new one")
     rec = {"account": account, "key": tx.sender.hex(), "name": cert.common_name, "org": cert.organization,
-           "role": cert.role, "certificate": cert.fingerprint, "serial": format(cert.serial, "x"),
+           "role": cert.role, "business": cert.business, "certificate": cert.fingerprint, "serial": format(cert.serial, "x"),
            "not_after": int(cert.not_after.timestamp() * 1000), "height": bc.height, "status": "active"}
     return {K_USER + account.encode(): canonical(rec)}
 

@@ -173,9 +173,11 @@ class LedgerApp(Application):
     # ------------------------------------------------------------ mempool and proposals
     def check_tx(self, tx: Transaction) -> CheckResult:
         """Chain id, expiry, replays and admission of a verified transaction."""
-        if self.chain.has_tx(tx.id):
-            return CheckResult(False, "already committed")
+        # every committed transaction records its nonce (ChainStore.commit_records), so one
+        # look-up answers both replays; the second only picks the message
         if self.chain.nonce_used(tx.nonce_key):
+            if self.chain.has_tx(tx.id):
+                return CheckResult(False, "already committed")
             return CheckResult(False, f"nonce {tx.nonce} of this sender is already used")
         try:
             tx.check_for_chain(self.chain_id if self.chain_id is not None else tx.chain, self.height + 1)
@@ -231,16 +233,15 @@ class LedgerApp(Application):
     def _screen(self, height: int, txs: Sequence[Transaction],
                 receipts: list[Receipt | None]) -> list[tuple[int, Transaction, TxType]]:
         """Pass 1: what no handler decides (replays, expiry, unknown types)."""
-        seen_ids: set[bytes] = set()
         seen_nonces: set[bytes] = set()
         todo: list[tuple[int, Transaction, TxType]] = []
         for i, tx in enumerate(txs):
             nk = tx.nonce_key
-            if (tx.id in seen_ids or nk in seen_nonces or self.chain.has_tx(tx.id)
-                    or self.chain.nonce_used(nk)):
+            # the same id means the same nonce key, and a committed transaction's nonce is
+            # recorded with it: the nonce look-ups cover repeated ids too
+            if nk in seen_nonces or self.chain.nonce_used(nk):
                 receipts.append(Receipt(REPLAY, "replay: this transaction or its nonce is already committed"))
                 continue
-            seen_ids.add(tx.id)
             seen_nonces.add(nk)
             if tx.expiry < height:
                 receipts.append(Receipt(EXPIRED, f"expired at height {tx.expiry}"))

@@ -135,7 +135,13 @@ def test_openapi_describes_every_operation(api: Api) -> None:
     for every operation, documented 4xx answers wherever an operation takes input."""
     spec = api.client.get("/openapi.json").json()
     assert set(spec["paths"]) == {"/v1/status", "/v1/txs", "/v1/txs/{tx_id}", "/v1/blocks/{height}",
-                                  "/v1/state/{key}", "/v1/events", "/v1/audit", "/v1/contracts/{name}", "/v1/proofs"}
+                                  "/v1/state/{key}", "/v1/events", "/v1/audit", "/v1/contracts/{name}",
+                                  "/v1/identity", "/v1/proofs"}
+    ident = spec["paths"]["/v1/identity"]["get"]
+    assert {"401", "403"} <= set(ident["responses"])
+    assert {p["name"].lower() for p in ident["parameters"] if p["in"] == "header"} == {
+        "x-rongxin-certificate", "x-rongxin-signature", "x-rongxin-timestamp", "x-rongxin-nonce",
+        "x-rongxin-content-sm3"}
     bare = []
     for path, ops in spec["paths"].items():
         for m, op in ops.items():

@@ -1,0 +1,303 @@
+"""Evidence and cases: ``evidence.file`` records a manifest of evidence signed by a legal centre;
+a case links a work, its evidence and the parties and moves through
+open → notified → settled | litigated → closed by signed transactions, each step kept in its
+history. docs/works.md §4-§5 is the specification.
+
+State (values canonical JSON):
+
+=================================  ===========================================================
+``evidence/e/<evidence_id>``       the filing: manifest, the filer's signature, block facts
+``case/c/<case_id>``               the case: work, parties, evidence, state, history
+=================================  ===========================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger.codec import canonical, parse
+from ledger.contracts.args import account, integer, text
+from ledger.contracts.context import Context, TxType, account_of
+from ledger.crypto import sm3_hex
+
+from .rules import (
+    FormRefused,
+    grant_reader,
+    hex_digest,
+    id_of,
+    manifest_message,
+    obj,
+    require_business,
+    score_milli,
+    signature_hex,
+    user_business,
+    verify,
+)
+
+__all__ = ["MANIFEST_VERSION", "TRANSITIONS", "case", "case_types", "evidence", "k_case", "k_evidence"]
+
+MANIFEST_VERSION = 1
+MAX_MANIFEST_BYTES = 48 * 1024
+MAX_ARTEFACTS = 64
+MAX_MATCHES = 16
+MAX_CAPTURE_FIELDS = 32
+MAX_PARTIES = 16
+MAX_CASE_EVIDENCE = 256
+MAX_NOTE_BYTES = 1024
+MAX_MS = (1 << 53) - 1
+#: state -> {next state: who may move it there ("opener", "party", "court")}
+TRANSITIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "open": {"notified": ("opener",)},
+    "notified": {"settled": ("opener", "party"), "litigated": ("opener", "party")},
+    "settled": {"closed": ("opener",)},
+    "litigated": {"closed": ("opener", "court")},
+    "closed": {},
+}
+
+
+def k_evidence(evidence_id: str) -> bytes:
+    return f"evidence/e/{evidence_id}".encode()
+
+
+def k_case(case_id: str) -> bytes:
+    return f"case/c/{case_id}".encode()
+
+
+def _k_work(work_id: str) -> bytes:
+    return f"works/w/{work_id}".encode()
+
+
+def evidence(read: Any, evidence_id: str) -> dict[str, Any] | None:
+    raw = read(k_evidence(id_of(evidence_id, "evidence_id")))
+    return None if raw is None else dict(parse(raw))
+
+
+def case(read: Any, case_id: str) -> dict[str, Any] | None:
+    raw = read(k_case(id_of(case_id, "case_id")))
+    return None if raw is None else dict(parse(raw))
+
+
+# ---------------------------------------------------------------- the manifest
+def _match(value: Any, where: str) -> dict[str, Any]:
+    m = obj(value, where, ("work_id", "score_milli", "method"), ("query_start_ms", "work_start_ms", "duration_ms"))
+    out = {"method": text(m["method"], f"{where}.method", 32),
+           "score_milli": score_milli(m["score_milli"], f"{where}.score_milli"),
+           "work_id": id_of(m["work_id"], f"{where}.work_id")}
+    for k in ("query_start_ms", "work_start_ms", "duration_ms"):
+        if k in m:
+            out[k] = integer(m[k], f"{where}.{k}", 0, MAX_MS)
+    return out
+
+
+def _artefact(value: Any, where: str) -> None:
+    a = obj(value, where, ("name", "sm3", "size", "media_type", "matches"), ("note",))
+    text(a["name"], f"{where}.name", 255)
+    hex_digest(a["sm3"], f"{where}.sm3")
+    integer(a["size"], f"{where}.size", 1, MAX_MS)
+    text(a["media_type"], f"{where}.media_type", 128)
+    if "note" in a:
+        text(a["note"], f"{where}.note", 512, 0)
+    if not isinstance(a["matches"], list) or len(a["matches"]) > MAX_MATCHES:
+        raise FormRefused(f"{where}.matches must be a list of at most {MAX_MATCHES} matches")
+    for i, m in enumerate(a["matches"]):
+        _match(m, f"{where}.matches[{i}]")
+
+
+def _capture(value: Any) -> None:
+    if not isinstance(value, dict) or len(value) > MAX_CAPTURE_FIELDS:
+        raise FormRefused(f"manifest.capture must be an object of at most {MAX_CAPTURE_FIELDS} fields")
+    for k, v in value.items():
+        text(k, "manifest.capture key", 64)
+        if isinstance(v, bool) or not isinstance(v, str | int):
+            raise FormRefused(f"manifest.capture.{k} must be a string or an integer")
+        if isinstance(v, str):
+            text(v, f"manifest.capture.{k}", 1024, 0)
+        else:
+            integer(v, f"manifest.capture.{k}", -MAX_MS, MAX_MS)
+
+
+def check_manifest(m: Any, chain: str, filer: str, evidence_id: str) -> dict[str, Any]:
+    """The manifest's form (docs/works.md §4.1) and its binding to this filing."""
+    m = obj(m, "manifest", ("version", "chain", "evidence_id", "filer", "work_id", "artefacts", "capture",
+                            "created_ms"))
+    if m["version"] != MANIFEST_VERSION or isinstance(m["version"], bool):
+        raise FormRefused(f"manifest.version must be {MANIFEST_VERSION}")
+    if m["chain"] != chain:
+        raise FormRefused("manifest.chain is not this chain")
+    if m["evidence_id"] != evidence_id:
+        raise FormRefused("manifest.evidence_id differs from the filing's evidence_id")
+    if m["filer"] != filer:
+        raise FormRefused("manifest.filer is not the sender's account")
+    id_of(m["work_id"], "manifest.work_id")
+    integer(m["created_ms"], "manifest.created_ms", 0, MAX_MS)
+    arts = m["artefacts"]
+    if not isinstance(arts, list) or not 1 <= len(arts) <= MAX_ARTEFACTS:
+        raise FormRefused(f"manifest.artefacts must be a list of 1 to {MAX_ARTEFACTS} artefacts")
+    for i, a in enumerate(arts):
+        _artefact(a, f"manifest.artefacts[{i}]")
+    _capture(m["capture"])
+    if len(canonical(m)) > MAX_MANIFEST_BYTES:
+        raise FormRefused(f"the manifest may be at most {MAX_MANIFEST_BYTES} bytes of canonical JSON")
+    return dict(m)
+
+
+# ---------------------------------------------------------------- cases
+def _parties(value: Any) -> list[str]:
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_PARTIES:
+        raise FormRefused(f"parties must be a list of 1 to {MAX_PARTIES} accounts")
+    out = sorted({account(v, f"parties[{i}]") for i, v in enumerate(value)})
+    if len(out) != len(value):
+        raise FormRefused("parties must not repeat an account")
+    return out
+
+
+def _step(ctx: Context, state: str, note: str, **more: Any) -> dict[str, Any]:
+    return {"by": account_of(ctx.sender), "height": ctx.height, "note": note, "state": state,
+            "time_ms": ctx.time_ms, "tx": ctx.tx.id.hex(), **more}
+
+
+def _open_case(ctx: Context, case_id: str, work_id: str, parties: list[str], evidence_ids: list[str],
+               note: str) -> dict[str, Any]:
+    if ctx.get(k_case(case_id)) is not None:
+        raise FormRefused(f"case {case_id} already exists")
+    rec = {"case_id": case_id, "evidence": evidence_ids, "height": ctx.height, "history": [_step(ctx, "open", note)],
+           "opener": account_of(ctx.sender), "parties": parties, "state": "open", "work_id": work_id}
+    ctx.put_json(k_case(case_id), rec)
+    ctx.emit("case.Opened", [case_id, work_id, *parties], {"case_id": case_id, "work_id": work_id}, checked=True)
+    return rec
+
+
+def _attach(ctx: Context, rec: dict[str, Any], evidence_id: str) -> None:
+    if rec["opener"] != account_of(ctx.sender):
+        raise FormRefused(f"only the opener of case {rec['case_id']} may attach evidence to it")
+    if rec["state"] == "closed":
+        raise FormRefused(f"case {rec['case_id']} is closed")
+    if evidence_id in rec["evidence"]:
+        raise FormRefused(f"evidence {evidence_id} is already attached to case {rec['case_id']}")
+    if len(rec["evidence"]) >= MAX_CASE_EVIDENCE:
+        raise FormRefused(f"a case holds at most {MAX_CASE_EVIDENCE} pieces of evidence")
+    rec["evidence"] = sorted([*rec["evidence"], evidence_id])
+    rec["history"] = [*rec["history"], _step(ctx, rec["state"], "", attached=evidence_id)]
+    ctx.put_json(k_case(rec["case_id"]), rec)
+    ctx.emit("case.Attached", [rec["case_id"], evidence_id], {"case_id": rec["case_id"], "evidence_id": evidence_id},
+             checked=True)
+
+
+def _link_case(ctx: Context, value: Any, evidence_id: str, work_id: str) -> str:
+    """``evidence.file``'s optional ``case``: attach to an existing case or open a new one."""
+    c = obj(value, "case", ("case_id",), ("parties", "note"))
+    cid = id_of(c["case_id"], "case.case_id")
+    rec = ctx.get_json(k_case(cid))
+    if rec is None:
+        if "parties" not in c:
+            raise FormRefused(f"case {cid} does not exist: give its parties to open it")
+        _open_case(ctx, cid, work_id, _parties(c["parties"]), [evidence_id],
+                   text(c.get("note", ""), "case.note", MAX_NOTE_BYTES, 0))
+        return cid
+    if "parties" in c:
+        raise FormRefused(f"case {cid} exists: its parties are fixed")
+    rec = dict(rec)
+    if rec["work_id"] != work_id:
+        raise FormRefused(f"case {cid} is about work {rec['work_id']}, not {work_id}")
+    _attach(ctx, rec, evidence_id)
+    return cid
+
+
+# ---------------------------------------------------------------- transaction types
+def file_evidence(ctx: Context) -> None:
+    """``evidence.file {evidence_id, manifest, signature, case?}`` by a ``legal`` user."""
+    filer = require_business(ctx, "legal", "file evidence")
+    p = obj(ctx.tx.payload, "payload", ("evidence_id", "manifest", "signature"), ("case",))
+    eid = id_of(p["evidence_id"], "evidence_id")
+    m = check_manifest(p["manifest"], ctx.tx.chain, filer, eid)
+    sig = signature_hex(p["signature"], "signature")
+    if not verify(ctx.sender, sig, manifest_message(m)):
+        raise FormRefused("the manifest is not signed by the sender")
+    work = ctx.get_json(_k_work(m["work_id"]))
+    if work is None:
+        raise FormRefused(f"manifest.work_id {m['work_id']} is not a registered work")
+    if ctx.get(k_evidence(eid)) is not None:
+        raise FormRefused(f"evidence {eid} is already filed")
+    case_id = _link_case(ctx, p["case"], eid, m["work_id"]) if "case" in p else None
+    rec = {"case_id": case_id, "evidence_id": eid, "filer": filer, "height": ctx.height, "manifest": m,
+           "manifest_sm3": sm3_hex(manifest_message(m)), "signature": sig.hex(), "time_ms": ctx.time_ms,
+           "tx": ctx.tx.id.hex(), "work_id": m["work_id"]}
+    ctx.put_json(k_evidence(eid), rec)
+    for art in m["artefacts"]:
+        grant_reader(ctx, art["sm3"], filer, "filer")
+        grant_reader(ctx, art["sm3"], work["holder"], "holder")
+    ctx.emit("evidence.Filed", [eid, m["work_id"], filer],
+             {"case_id": case_id, "evidence_id": eid, "filer": filer, "manifest_sm3": rec["manifest_sm3"],
+              "work_id": m["work_id"]}, checked=True)
+    ctx.result = {"case_id": case_id, "evidence_id": eid, "manifest_sm3": rec["manifest_sm3"]}
+
+
+def open_case(ctx: Context) -> None:
+    """``case.open {case_id, work_id, parties, evidence?, note?}`` by a ``legal`` user."""
+    require_business(ctx, "legal", "open a case")
+    p = obj(ctx.tx.payload, "payload", ("case_id", "work_id", "parties"), ("evidence", "note"))
+    cid, wid = id_of(p["case_id"], "case_id"), id_of(p["work_id"], "work_id")
+    parties = _parties(p["parties"])
+    note = text(p.get("note", ""), "note", MAX_NOTE_BYTES, 0)
+    if ctx.get(_k_work(wid)) is None:
+        raise FormRefused(f"work {wid} is not registered")
+    ev = p.get("evidence", [])
+    if not isinstance(ev, list) or len(ev) > MAX_CASE_EVIDENCE:
+        raise FormRefused(f"evidence must be a list of at most {MAX_CASE_EVIDENCE} evidence ids")
+    ids = sorted({id_of(e, f"evidence[{i}]") for i, e in enumerate(ev)})
+    if len(ids) != len(ev):
+        raise FormRefused("evidence must not repeat an id")
+    for e in ids:
+        rec = ctx.get_json(k_evidence(e))
+        if rec is None or rec["work_id"] != wid:
+            raise FormRefused(f"evidence {e} is not filed about work {wid}")
+    _open_case(ctx, cid, wid, parties, ids, note)
+
+
+def attach(ctx: Context) -> None:
+    """``case.attach {case_id, evidence_id}`` by the case's opener."""
+    p = obj(ctx.tx.payload, "payload", ("case_id", "evidence_id"))
+    cid, eid = id_of(p["case_id"], "case_id"), id_of(p["evidence_id"], "evidence_id")
+    rec = ctx.get_json(k_case(cid))
+    if rec is None:
+        raise FormRefused(f"there is no case {cid}")
+    ev = ctx.get_json(k_evidence(eid))
+    if ev is None or ev["work_id"] != rec["work_id"]:
+        raise FormRefused(f"evidence {eid} is not filed about work {rec['work_id']}")
+    _attach(ctx, dict(rec), eid)
+
+
+def move(ctx: Context) -> None:
+    """``case.move {case_id, to, note?}``: one step of the state machine (``TRANSITIONS``)."""
+    p = obj(ctx.tx.payload, "payload", ("case_id", "to"), ("note",))
+    cid = id_of(p["case_id"], "case_id")
+    to = p["to"]
+    note = text(p.get("note", ""), "note", MAX_NOTE_BYTES, 0)
+    raw = ctx.get_json(k_case(cid))
+    if raw is None:
+        raise FormRefused(f"there is no case {cid}")
+    rec = dict(raw)
+    allowed = TRANSITIONS[rec["state"]]
+    if not isinstance(to, str) or to not in allowed:
+        nxt = ", ".join(sorted(allowed)) or "none (closed is final)"
+        raise FormRefused(f"case {cid} is {rec['state']}: it may move to {nxt}, not {to!r}")
+    me = account_of(ctx.sender)
+    roles = {"opener"} if me == rec["opener"] else set()
+    if me in rec["parties"]:
+        roles.add("party")
+    if user_business(ctx, me) == "court":
+        roles.add("court")
+    if not roles & set(allowed[to]):
+        raise FormRefused(f"only the case's {' or '.join(allowed[to])} may move case {cid} from "
+                          f"{rec['state']} to {to}")
+    prev = rec["state"]
+    rec["history"] = [*rec["history"], _step(ctx, to, note)]
+    rec["state"] = to
+    ctx.put_json(k_case(cid), rec)
+    ctx.emit("case.Moved", [cid], {"by": me, "case_id": cid, "from": prev, "to": to},
+             checked=True)
+
+
+def case_types() -> dict[str, TxType]:
+    return {"evidence.file": TxType(file_evidence), "case.open": TxType(open_case), "case.attach": TxType(attach),
+            "case.move": TxType(move)}
