@@ -176,7 +176,7 @@ async def run(folder: Path, tables: bool = True) -> None:
         auth = Authenticator(node, crl_path=cfg.consortium / "ca" / "crl.pem",
                              nonces=NonceStore(folder / "nonces.sqlite"))
         http = create_app(node, role=cfg.role, org=cfg.org, online=lambda: list(net.online()), intake=intake,
-                          auth=auth)
+                          auth=auth, consortium=cfg.consortium)
         host, port = cfg.api
         server = _QuietServer(uvicorn.Config(http, host=host, port=port, log_level="warning",
                                                lifespan="off", access_log=False))

@@ -61,11 +61,12 @@ def consortium_material(data: str | Path) -> tuple[CertificateRevocationList, li
 
 
 def export_from_api(out: str | Path, api: str, tx_ids: Sequence[str], artefacts: Sequence[Sequence[str | Path]],
-                    filer: Identity, data: str | Path, *, sender_certificates: Sequence[bytes],
+                    filer: Identity, data: str | Path | None = None, *, sender_certificates: Sequence[bytes] = (),
                     timeout: float = 60.0) -> Path:
-    """One call: the bundle of ``tx_ids`` from ``api``, the CRL and node certificates of the
-    consortium folder ``data``, written as a package to ``out`` (``export_package``)."""
+    """One call: the bundle of ``tx_ids`` from ``api`` written as a package to ``out``
+    (``export_package``). The CRL and certificates come from the bundle; ``data``, a local
+    consortium folder, supplies them when the node serves none."""
     bundle = fetch_bundle(api, tx_ids, timeout)
-    crl, vcerts = consortium_material(data)
+    crl, vcerts = consortium_material(data) if data is not None else (None, [])
     return export_package(out, bundle, artefacts, filer, crl, sender_certificates=sender_certificates,
                           validator_certificates=vcerts)

@@ -71,8 +71,10 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exported]:
         pkg = export_package(t / "pkg.zip", bundle, [files[:2], files[2:]], Identity(key, cert), crl,
                              sender_certificates=[cert.to_pem()], validator_certificates=vcerts)
         export_s = time.perf_counter() - s
-        one_call = export_from_api(t / "pkg2.zip", api, ids, [files[:2], files[2:]], Identity(key, cert), data,
-                                   sender_certificates=[cert.to_pem()])
+        # the node serves the senders' certificates, its consortium's CRL and node certificates
+        assert bundle["certificates"] == {key.public_key().point.hex(): cert.to_pem().decode()}
+        assert bundle["crl"] and len(bundle["node_certificates"]) == 6
+        one_call = export_from_api(t / "pkg2.zip", api, ids, [files[:2], files[2:]], Identity(key, cert))
     finally:
         run_rongxin("down", "--data", str(data), timeout=120)
     yield Exported(data, pkg, data / "ca" / "root.crt.pem", key, cert, ca, bundle, export_s, refusals, one_call)
