@@ -1,9 +1,9 @@
 """The node's side of ``GET /v1/evidence/{id}/package``: an evidence package
 (docs/evidence-format.md) with two statements, the work's ``works.register`` and the
 ``evidence.file``, their artefacts from the node's content store, the proof bundle, the
-certificates of both senders (from their ``user.register`` transactions on chain), of the
-genesis validators (the consortium folder's ``nodes/*/sm2.crt.pem``) and the CRL
-(``ca/crl.pem``).
+certificates of both senders (the bundle carries them, from their ``user.register``
+transactions), of the genesis validators and the CRL (``forensics.package.fetch.
+consortium_material`` of the node's consortium folder).
 
 The node does not hold the requester's key: the package is made out to the requester's
 certificate and written without ``manifest.sig``; the client signs ``manifest.json`` and adds
@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from forensics.package.export import ExportError, export_package
+from forensics.package.fetch import consortium_material
 from ledger.blobs import LocalBlobStore
 from ledger.codec import parse
 from ledger.crypto import Certificate, CertificateRevocationList, CryptoError
+from ledger.files import FileInputError
 from ledger.node.bundle import BundleError, proof_bundle
 from ledger.node.runtime import Node
 
@@ -47,30 +49,13 @@ def evidence_record(node: Node, evidence_id: str) -> dict[str, Any]:
     return rec
 
 
-def user_certificate(node: Node, account: str) -> bytes:
-    """The PEM of ``account``'s certificate, from its ``user.register`` at its record's height."""
-    gov = node.app.governance
-    rec = gov.user(node.app.read, account) if gov is not None else None
-    if rec is None:
-        raise ApiError(409, "export_failed", f"user {account} has no record on chain")
-    block = node.app.chain.block_record(int(rec["height"]))
-    for tid in (block or {}).get("block", {}).get("tx_ids", []):
-        t = node.app.chain.tx(bytes.fromhex(tid))
-        body = t.tx.get("body", {}) if t is not None else {}
-        if body.get("type") == "user.register" and body.get("sender") == rec["key"] and t is not None and t.code == 0:
-            pem = str(body["payload"]["certificate"]).encode()
-            if Certificate.load(pem).fingerprint == rec["certificate"]:
-                return pem
-    raise ApiError(409, "export_failed", f"the user.register of {account} is not in block {rec['height']}")
-
-
-def _consortium_pems(consortium: Path) -> tuple[list[bytes], CertificateRevocationList]:
-    vcerts = [p.read_bytes() for p in sorted((consortium / "nodes").glob("*/sm2.crt.pem"))]
+def _consortium(consortium: Path | None) -> tuple[CertificateRevocationList, list[bytes]]:
+    if consortium is None:
+        raise ApiError(409, "export_failed", "this node knows no consortium folder (CRL, node certificates)")
     try:
-        crl = CertificateRevocationList.load((consortium / "ca" / "crl.pem").read_bytes())
-    except (OSError, CryptoError) as exc:
-        raise ApiError(409, "export_failed", f"the consortium CRL cannot be read: {exc}") from None
-    return vcerts, crl
+        return consortium_material(consortium)
+    except (ExportError, CryptoError, FileInputError, OSError) as exc:
+        raise ApiError(409, "export_failed", f"the consortium CRL or node certificates cannot be read: {exc}") from None
 
 
 def _link(folder: Path, blobs: LocalBlobStore, sm3: str, name: str) -> Path:
@@ -86,7 +71,7 @@ def may_export(ev: dict[str, Any], work: dict[str, Any], account: str, business:
     return account in (ev["filer"], work["holder"]) or business in EXPORT_ROLES
 
 
-def build_package(node: Node, blobs: LocalBlobStore, consortium: Path, evidence_id: str, *, account: str,
+def build_package(node: Node, blobs: LocalBlobStore, consortium: Path | None, evidence_id: str, *, account: str,
                   business: str | None, certificate: Certificate, out: Path) -> Path:
     """Write the (unsigned) package of ``evidence_id`` for the requester to ``out``."""
     ev = evidence_record(node, evidence_id)
@@ -100,15 +85,13 @@ def build_package(node: Node, blobs: LocalBlobStore, consortium: Path, evidence_
         bundle = proof_bundle(node, [work["tx"], ev["tx"]])
     except BundleError as exc:
         raise ApiError(409, "not_yet_provable", f"{exc}; ask again a few blocks later") from None
-    vcerts, crl = _consortium_pems(consortium)
-    senders = [user_certificate(node, work["holder"]), user_certificate(node, ev["filer"])]
+    crl, vcerts = _consortium(consortium)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         t = Path(tmp)
         work_name = "work-" + str(work["work_id"]) + _EXT.get(str(work["media_type"]), ".bin")
         artefacts = [[_link(t, blobs, work["sm3"], work_name)],
                      [_link(t, blobs, a["sm3"], a["name"]) for a in ev["manifest"]["artefacts"]]]
         try:
-            return export_package(out, bundle, artefacts, certificate, crl, sender_certificates=senders,
-                                  validator_certificates=vcerts)
+            return export_package(out, bundle, artefacts, certificate, crl, validator_certificates=vcerts)
         except ExportError as exc:
             raise ApiError(409, "export_failed", str(exc)) from None

@@ -249,7 +249,7 @@ async def package(node: NodeDep, desk: DeskDep, evidence_id: str, request: Reque
     the transactions are not yet certified."""
     if not ID_RE.fullmatch(evidence_id):
         raise ApiError(400, "invalid_request", "not an evidence id")
-    consortium: Path = request.app.state.consortium
+    consortium: Path | None = request.app.state.consortium
     if not isinstance(desk.works.blobs, LocalBlobStore):
         raise ApiError(503, "unavailable", "this node's content store cannot export packages")
     fd, name = tempfile.mkstemp(prefix="pkg-", suffix=".zip", dir=desk.folder)
