@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
 from forensics.cases import case as case_record
@@ -20,6 +20,7 @@ from .submit import one_tx, submit_and_wait
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
+CaseId = Annotated[str, Path(pattern="^" + ID_RE.pattern + "$", max_length=128, description="a case id")]
 READERS = ("court", "regulator")  # besides the opener and the parties
 RESPONSES: dict[int | str, dict[str, Any]] = {**ERROR_RESPONSES, **AUTH_RESPONSES}
 MOVE_RESPONSES: dict[int | str, dict[str, Any]] = {**RESPONSES, 409: {
@@ -36,7 +37,7 @@ def _case(node: Any, case_id: str) -> dict[str, Any]:
 
 
 @router.get("/{case_id}", response_model=CaseOut, responses=RESPONSES)
-async def show(node: NodeDep, case_id: str, ident: Annotated[Identity, Depends(require())]) -> Response:
+async def show(node: NodeDep, case_id: CaseId, ident: Annotated[Identity, Depends(require())]) -> Response:
     """The case record with its history (docs/works.md §5.1): for its opener, its parties, a
     court or the regulator."""
     rec = _case(node, case_id)
@@ -47,7 +48,7 @@ async def show(node: NodeDep, case_id: str, ident: Annotated[Identity, Depends(r
 
 @router.post("/{case_id}/move", response_model=MovedOut, responses=MOVE_RESPONSES,
              openapi_extra={"requestBody": TX_BODY})
-async def move(request: Request, node: NodeDep, intake: IntakeDep, case_id: str,
+async def move(request: Request, node: NodeDep, intake: IntakeDep, case_id: CaseId,
                ident: Annotated[Identity, Depends(require())]) -> Response:
     """Submit a signed ``case.move`` transaction for this case (the body: its wire form) and
     answer once committed: ``{case_id, state, tx_id, height}``. The contract decides who may

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
@@ -40,6 +41,8 @@ from .submit import one_tx, submit_and_wait
 
 router = APIRouter(prefix="/v1/evidence", tags=["evidence"])
 
+ID_PATTERN = "^" + ID_RE.pattern + "$"
+IdPath = Annotated[str, PathParam(pattern=ID_PATTERN, max_length=128, description="an evidence id")]
 MAX_FILES = 64
 MAX_NAME_BYTES = 255
 
@@ -215,8 +218,10 @@ async def file_evidence(request: Request, node: NodeDep, intake: IntakeDep, desk
     try:
         rec = await submit_and_wait(node, tx)
     except ApiError as exc:
-        if exc.code == "transaction_refused":
+        if exc.code == "transaction_refused":  # not on chain: the filing may be signed again
             desk.give_back(prep)
+        else:
+            desk.done(prep)
         raise
     desk.done(prep)
     ev = evidence_record(node, eid)
@@ -226,7 +231,7 @@ async def file_evidence(request: Request, node: NodeDep, intake: IntakeDep, desk
 
 
 @router.get("/{evidence_id}", response_model=EvidenceOut, responses=RESPONSES)
-async def show(node: NodeDep, evidence_id: str, ident: Annotated[Identity, Depends(require())]) -> Response:
+async def show(node: NodeDep, evidence_id: IdPath, ident: Annotated[Identity, Depends(require())]) -> Response:
     """The filing record (manifest, filer, case, height, tx); the filer, the work's holder, a
     court or the regulator may read it."""
     if not ID_RE.fullmatch(evidence_id):
@@ -241,7 +246,7 @@ async def show(node: NodeDep, evidence_id: str, ident: Annotated[Identity, Depen
 
 @router.get("/{evidence_id}/package", response_class=Response, responses={
     **RESPONSES, 200: ZIP_OK, 409: _err("not_yet_provable (ask again after the next blocks), export_failed")})
-async def package(node: NodeDep, desk: DeskDep, evidence_id: str, request: Request,
+async def package(node: NodeDep, desk: DeskDep, evidence_id: IdPath, request: Request,
                   ident: Annotated[Identity, Depends(require())]) -> Response:
     """The evidence package of ``evidence_id`` (docs/evidence-format.md), made out to the
     requester's certificate and without ``manifest.sig``: the requester signs ``manifest.json``
