@@ -104,12 +104,12 @@ def prepare_target(work: str, files: list[tuple[int, str]]) -> str:
 
 
 def test_a_rights_holder_may_not_file(live: Live) -> None:
-    before = live.blobs()
+    before, filed = live.blobs(), filings(live)
     r = live.rx("evidence", "file", str(live.media / "copy.jpg"), "--as", str(live.ids / "holder"), "--api", live.api,
                 "--work", live.work_id, "--json")
     assert r.returncode == 2, r
     assert "legal" in r.stderr and "Traceback" not in r.stderr and r.stdout == ""
-    assert live.blobs() == before and live.uploads() == []
+    _nothing_left(live, before, filed)
 
 
 def test_the_legal_centre_files_a_copy_and_an_unrelated_picture(live: Live) -> None:
@@ -217,14 +217,20 @@ def test_case_moves_by_signed_transactions(live: Live) -> None:
     assert shown["history"][1]["note"] == "letter sent"
 
 
-def _nothing_left(live: Live, blobs: set[str]) -> None:
+def filings(live: Live) -> int:
+    with urllib.request.urlopen(live.api + "/v1/events?type=evidence.Filed&limit=1000", timeout=30) as r:
+        return len(json.load(r)["events"])
+
+
+def _nothing_left(live: Live, blobs: set[str], filed: int) -> None:
     assert live.blobs() == blobs
     assert live.uploads() == []
+    assert filings(live) == filed  # nothing on chain
 
 
 def test_bad_input_is_refused_and_leaves_nothing(live: Live, tmp_path: Path) -> None:
     legal = live.who("legal")
-    before = live.blobs()
+    before, filed = live.blobs(), filings(live)
     empty = tmp_path / "empty.png"
     empty.write_bytes(b"")
     junk = tmp_path / "junk.png"
@@ -240,7 +246,7 @@ def test_bad_input_is_refused_and_leaves_nothing(live: Live, tmp_path: Path) -> 
     r = live.rx("evidence", "file", str(live.media / "copy.jpg"), "--as", str(live.ids / "legal"), "--api", live.api,
                 "--work", "w-not-registered")
     assert r.returncode == 2 and "not registered" in r.stderr
-    _nothing_left(live, before)
+    _nothing_left(live, before, filed)
 
     body = (live.media / "copy.jpg").read_bytes()
     target = prepare_target(live.work_id, [(len(body), "copy.jpg")])
@@ -265,6 +271,7 @@ def test_bad_input_is_refused_and_leaves_nothing(live: Live, tmp_path: Path) -> 
                    sign_request(legal.key, legal.certificate, "POST", big_t, big.read_bytes()))
     assert st == 413
     assert live.blobs() == before  # a prepared, unsigned filing stores nothing in the content store
+    assert filings(live) == filed
 
 
 def test_unregistered_or_revoked_identities_may_not_file(live: Live) -> None:
@@ -288,11 +295,11 @@ def test_unregistered_or_revoked_identities_may_not_file(live: Live) -> None:
     rec = own.wait(own.submit(own.build("user.revoke", {"account": stranger.account, "reason": "left"})), 60,
                    certified=False)
     assert rec["receipt"]["code"] == 0, rec["receipt"]
-    before, staged = live.blobs(), live.uploads()
+    before, staged, filed = live.blobs(), live.uploads(), filings(live)
     with pytest.raises(ClientError) as err:
         own.file_evidence([live.media / "copy.jpg"], live.work_id)
     assert (err.value.status, err.value.code) == (403, "auth_user_revoked")
-    assert live.blobs() == before and live.uploads() == staged
+    assert live.blobs() == before and live.uploads() == staged and filings(live) == filed
 
 
 def test_a_filing_whose_manifest_was_changed_is_refused(live: Live) -> None:
