@@ -194,6 +194,19 @@ def test_who_may_export(live: Live, tmp_path: Path) -> None:
     assert court.returncode == 0 and json.loads(court.stdout)["tx"] == live.filed["tx_id"]
 
 
+def test_a_second_filing_joins_the_case(live: Live) -> None:
+    assert live.filed
+    cid = live.filed["case_id"]
+    r = live.rx("evidence", "file", str(live.media / "copy.jpg"), "--as", str(live.ids / "legal"), "--api", live.api,
+                "--work", live.work_id, "--case", cid, "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["case_id"] == cid and out["evidence_id"] != live.filed["evidence_id"]
+    case = LedgerClient(live.api, identity=live.who("legal")).case(cid)
+    assert case["evidence"] == sorted([live.filed["evidence_id"], out["evidence_id"]])
+    assert case["parties"] == [live.who("holder").account] and case["state"] == "open"
+
+
 def test_case_moves_by_signed_transactions(live: Live) -> None:
     assert live.filed
     cid = live.filed["case_id"]
@@ -213,8 +226,9 @@ def test_case_moves_by_signed_transactions(live: Live) -> None:
     r = rx("move", cid, "closed", "--as", str(live.ids / "court"), "--json")
     assert r.returncode == 0, r.stderr
     shown = json.loads(rx("show", cid, "--as", str(live.ids / "court"), "--json").stdout)
-    assert [s["state"] for s in shown["history"]] == ["open", "notified", "litigated", "closed"]
-    assert shown["history"][1]["note"] == "letter sent"
+    assert [s["state"] for s in shown["history"]] == ["open", "open", "notified", "litigated", "closed"]
+    assert "attached" in shown["history"][1]  # the second filing's step
+    assert shown["history"][2]["note"] == "letter sent"
 
 
 def filings(live: Live) -> int:
