@@ -338,3 +338,16 @@ class ContractOut(_Out):
     permissions: dict[str, list[str]]
     versions: dict[str, dict[str, Any]]
     history: list[dict[str, Any]]
+
+
+class ProofBundleOut(_Out):
+    """``GET /v1/proofs``: what an evidence package carries about committed transactions
+    (docs/evidence-format.md §3)."""
+
+    model_config = ConfigDict(extra="forbid")
+    chain: str
+    genesis: dict[str, JsonValue] = Field(description="the genesis header (its hash covers the root fingerprint)")
+    validators: list[dict[str, JsonValue]] = Field(description="validator-set history from genesis: "
+                                                              "{from_height, set[, handover]}")
+    blocks: list[dict[str, JsonValue]] = Field(description="{header, qc, tx_ids} of every block the proofs need")
+    statements: list[dict[str, JsonValue]] = Field(description="{tx, proof, receipt, receipt_proof} per id")

@@ -93,6 +93,8 @@ CASES = {
     "ca revoke --cert": ("ca", "revoke", "--dir", "{ca}", "--cert", "BAD"),
     "ca init --password-file": ("ca", "init", "--dir", "{out}", "--name", "X", "--password-file", "BAD"),
     "fp add FILE": ("fp", "add", "BAD", "--id", "W", "--index", "{out}"),
+    "evidence verify PACKAGE": ("evidence", "verify", "BAD", "--root", "{root}"),
+    "evidence verify --root": ("evidence", "verify", "{m}", "--root", "BAD"),
 }
 
 

@@ -52,12 +52,13 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import crypto, fp, identity, ledger
+    from . import crypto, evidence_verify, fp, identity, ledger
 
     crypto.register(main)
     fp.register(main)
     identity.register(main)
     ledger.register(main)
+    evidence_verify.register(main)
     for ep in entry_points(group="rongxin.cli"):
         ep.load()(main)
 

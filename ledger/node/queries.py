@@ -127,6 +127,13 @@ class NodeQueries:
         return self.node.app.chain.audit(since_ms=since_ms, until_ms=until_ms, actor=actor, type_=type_,
                                          limit=limit)
 
+    def proof_bundle(self, *, tx_ids: list[str]) -> dict[str, Any]:
+        """Everything an offline verifier needs about these committed transactions
+        (``ledger.node.bundle``; raises its ``BundleError``)."""
+        from .bundle import proof_bundle
+
+        return proof_bundle(self.node, tx_ids)
+
     def contract(self, *, name: str) -> dict[str, Any]:
         """A user contract's record, versions and lifecycle history."""
         read = self.node.app.read

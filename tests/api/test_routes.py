@@ -136,7 +136,7 @@ def test_openapi_describes_every_operation(api: Api) -> None:
     spec = api.client.get("/openapi.json").json()
     assert set(spec["paths"]) == {"/v1/status", "/v1/txs", "/v1/txs/{tx_id}", "/v1/blocks/{height}",
                                   "/v1/state/{key}", "/v1/events", "/v1/audit", "/v1/contracts/{name}",
-                                  "/v1/identity"}
+                                  "/v1/identity", "/v1/proofs"}
     ident = spec["paths"]["/v1/identity"]["get"]
     assert {"401", "403"} <= set(ident["responses"])
     assert {p["name"].lower() for p in ident["parameters"] if p["in"] == "header"} == {

@@ -1,0 +1,83 @@
+"""``rongxin evidence verify PKG.zip --root ROOT.pem [--json]``: the offline court verifier.
+
+Exit 0 when every check holds, 1 naming each failed check, 2 for a package that cannot be read
+(not a zip, a zip bomb, a bad member name, too many or too large members) or an unusable root.
+No network is used. The checks and what a court learns from each: docs/evidence-format.md §5.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from .errors import BAD_INPUT, NEGATIVE, OK, InputError
+from .io import open_input, read_input
+
+
+def _text(report: Any, meaning: dict[str, tuple[str, str, str]]) -> str:
+    lines = ["证据包核验 / Evidence package verification", ""]
+    if report.filer:
+        f = report.filer
+        lines.append(f"提交方 Filer: {f['name']} ({f['org']}, {f['role']}), 证书序列号 serial {f['serial']}, "
+                     f"签署于 signed at {f['signed_at']}")
+    for s in report.statements:
+        who = s["sender"] or {}
+        lines.append(f"- {who.get('name', '?')} ({who.get('org', '?')}) 提交 submitted {s['type']} "
+                     f"tx {s['tx']} 于区块 in block {s['height']} ({s['block'][:16]}…) 时间 at {s['time']}; "
+                     f"结果 result {s['code']} {s['info']}; 文件 artefacts {', '.join(s['artefacts'] or [])}")
+    lines.append("")
+    for key, (en, zh, law) in meaning.items():
+        why = report.checks.get(key, "not run")
+        mark = "通过 PASS" if why is None else "失败 FAIL"
+        lines.append(f"[{mark}] {key}: {zh} / {en} [{law}]" + ("" if why is None else f"\n        {why}"))
+    lines.append("")
+    lines.append("结论 Result: " + ("全部核验通过 every check holds" if report.ok
+                                   else "核验未通过 failed: " + ", ".join(report.failed())))
+    return "\n".join(lines)
+
+
+@click.group()
+def evidence() -> None:
+    """Evidence packages."""
+
+
+@evidence.command("verify")
+@click.argument("package", type=click.Path(dir_okay=False))
+@click.option("--root", "root", required=True, type=click.Path(dir_okay=False),
+              help="The consortium root certificate (PEM) the court trusts.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def verify(package: str, root: str, as_json: bool) -> int:
+    """Verify an evidence package offline against the consortium root."""
+    from forensics.package.format import PackageUnreadable
+    from forensics.verify import MEANING, verify_package
+    from ledger.crypto import CryptoError
+
+    root_pem = read_input(root, "root certificate")
+    try:
+        with open_input(package, "package") as fh:
+            report = verify_package(fh, root_pem)
+    except PackageUnreadable as exc:
+        click.echo(f"unreadable package: {exc}", err=True)
+        return BAD_INPUT
+    except CryptoError as exc:
+        raise InputError(f"unusable root certificate: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {package}: {exc.strerror}") from None
+    if as_json:
+        click.echo(json.dumps({"ok": report.ok, "failed": report.failed(), "checks": {
+            k: {"ok": report.checks.get(k, "not run") is None, "why": report.checks.get(k, "not run"),
+                "en": en, "zh": zh, "weighed_under": law} for k, (en, zh, law) in MEANING.items()},
+            "filer": report.filer, "statements": report.statements}, ensure_ascii=False, indent=2))
+    else:
+        click.echo(_text(report, MEANING))
+    return OK if report.ok else NEGATIVE
+
+
+def register(group: click.Group) -> None:
+    existing = group.commands.get("evidence")
+    if isinstance(existing, click.Group):
+        existing.add_command(verify)
+    else:
+        group.add_command(evidence)

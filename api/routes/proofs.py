@@ -1,0 +1,36 @@
+"""``GET /v1/proofs?tx=ID[,ID...]``: the proof bundle of committed transactions.
+
+The bundle (``ledger.node.bundle``) is what an evidence package carries besides the filer's
+signature and artefacts (docs/evidence-format.md §3): transactions with inclusion and receipt
+proofs, the headers and QCs of the 2-chain commits, the genesis header and the validator-set
+history. 404 while a transaction or its receipt is not yet committed and certified.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from ledger.node.bundle import MAX_BUNDLE_TXS, BundleError
+
+from ..deps import QueriesDep
+from ..errors import ERROR_RESPONSES, ApiError
+from ..schemas import ProofBundleOut
+from .common import json_response
+
+router = APIRouter(prefix="/v1/proofs", tags=["proofs"])
+
+
+@router.get("", response_model=ProofBundleOut, responses=ERROR_RESPONSES)
+async def get_proofs(tx: Annotated[str, Query(max_length=MAX_BUNDLE_TXS * 65, description="comma-separated ids")],
+                     queries: QueriesDep) -> Response:
+    """The proof bundle of up to 64 committed transactions (ids comma-separated)."""
+    ids = [t for t in tx.split(",") if t]
+    if not ids or any(len(t) != 64 or t.strip("0123456789abcdef") for t in ids):
+        raise ApiError(400, "invalid_request", "tx is 1 to 64 comma-separated transaction ids (64 lowercase hex)")
+    try:
+        return json_response(queries.proof_bundle(tx_ids=ids))
+    except BundleError as exc:
+        raise ApiError(404, "not_found", str(exc)) from None

@@ -1,0 +1,134 @@
+"""Write an evidence package (docs/evidence-format.md) from a node's proof bundle.
+
+``export_package`` takes the bundle that ``ledger.node.bundle.proof_bundle`` builds (or
+``GET /v1/proofs`` serves), the artefact files of each statement, the filer's key and
+certificate, the CRL in force and the certificates of the senders and genesis validators, and
+writes the zip in one pass: artefacts are streamed from their files through SM3 into the zip
+(never held in memory), then the JSON members, the manifest and its SM2 signature.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ledger.crypto import SM3, Certificate, CertificateRevocationList, SM2PrivateKey, sm3
+
+from . import format as pf
+
+
+class ExportError(Exception):
+    """The inputs cannot make a package (a missing certificate, an artefact the tx does not name)."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The filer: its SM2 key and the consortium certificate of that key."""
+
+    key: SM2PrivateKey
+    certificate: Certificate
+
+
+def _safe_name(path: Path, taken: set[str]) -> str:
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", path.name).lstrip("._-")[:100] or "artefact"
+    name, i = base, 1
+    while pf.ARTEFACT_DIR + name in taken:
+        i += 1
+        name = f"{i}-{base}"
+    return pf.ARTEFACT_DIR + name
+
+
+def _write_file(zf: zipfile.ZipFile, name: str, src: Path) -> dict[str, Any]:
+    h, size = SM3(), 0
+    with src.open("rb") as f, zf.open(name, "w", force_zip64=True) as out:
+        while chunk := f.read(pf.CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+    if size > pf.MAX_ARTEFACT_BYTES:
+        raise ExportError(f"{src} is over the artefact limit of {pf.MAX_ARTEFACT_BYTES} bytes")
+    return {"sm3": h.hexdigest(), "size": size}
+
+
+def _write(zf: zipfile.ZipFile, name: str, data: bytes, members: dict[str, Any]) -> None:
+    zf.writestr(name, data)
+    h = SM3()
+    h.update(data)
+    members[name] = {"sm3": h.hexdigest(), "size": len(data)}
+
+
+def _by_key(pems: Sequence[bytes]) -> dict[str, Certificate]:
+    out = {}
+    for pem in pems:
+        for c in Certificate.load_all(pem):
+            out[c.public_key().point.hex()] = c
+    return out
+
+
+def _write_statements(zf: zipfile.ZipFile, stmts: Sequence[dict[str, Any]], artefacts: Sequence[Sequence[str | Path]],
+                      senders: dict[str, Certificate], members: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+    """Stream each statement's artefacts into ``zf``; the manifest's and statements.json's entries."""
+    man_stmts, st_docs = [], []
+    for st, files in zip(stmts, artefacts, strict=True):
+        cert = senders.get(st["tx"]["body"]["sender"])
+        if cert is None:
+            raise ExportError(f"no certificate for the sender of transaction {st['proof']['tx']}")
+        names = []
+        for f in files:
+            name = _safe_name(Path(f), set(members))
+            members[name] = _write_file(zf, name, Path(f))
+            if members[name]["sm3"] not in pf.named_hashes(st["tx"]["body"]["payload"]):
+                raise ExportError(f"{f}: its SM3 is not named by transaction {st['proof']['tx']}")
+            names.append(name)
+        man_stmts.append({"artefacts": names, "tx": st["proof"]["tx"]})
+        st_docs.append({**st, "certificate": cert.der.hex()})
+    return man_stmts, st_docs
+
+
+def export_package(out: str | Path, bundle: dict[str, Any], artefacts: Sequence[Sequence[str | Path]],
+                   filer: Identity, crl: CertificateRevocationList, *, sender_certificates: Sequence[bytes],
+                   validator_certificates: Sequence[bytes], created_ms: int | None = None) -> Path:
+    """Write the package for ``bundle``'s statements to ``out``; ``artefacts[i]`` are the files
+    of statement ``i`` (each file's SM3 must appear in that transaction's payload)."""
+    stmts = bundle["statements"]
+    if sum(len(a) for a in artefacts) > pf.MAX_ARTEFACTS:
+        raise ExportError(f"a package holds at most {pf.MAX_ARTEFACTS} artefacts")
+    if len(artefacts) != len(stmts):
+        raise ExportError(f"{len(stmts)} statements but artefact lists for {len(artefacts)}")
+    senders = _by_key(sender_certificates)
+    vcerts = _by_key(validator_certificates)
+    genesis_set = bundle["validators"][0]["set"]
+    missing = [v["id"] for v in genesis_set if v["key"] not in vcerts]
+    if missing:
+        raise ExportError(f"no certificate for genesis validators {missing}")
+    out = Path(out)
+    members: dict[str, Any] = {}
+    tmp = out.with_name(out.name + ".part")
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+            man_stmts, st_docs = _write_statements(zf, stmts, artefacts, senders, members)
+            history = [dict(bundle["validators"][0],
+                            certificates=[vcerts[v["key"]].der.hex() for v in genesis_set])]
+            history += bundle["validators"][1:]
+            _write(zf, pf.FILER_CERT, filer.certificate.der, members)
+            _write(zf, pf.CRL, crl.der, members)
+            _write(zf, pf.GENESIS, pf.canonical({"header": bundle["genesis"]}), members)
+            _write(zf, pf.VALIDATORS, pf.canonical({"history": history}), members)
+            _write(zf, pf.BLOCKS, pf.canonical({"blocks": bundle["blocks"]}), members)
+            _write(zf, pf.STATEMENTS, pf.canonical({"statements": st_docs}), members)
+            manifest = pf.canonical({
+                "chain": bundle["chain"], "created_ms": created_ms if created_ms is not None else int(time.time() * 1000),
+                "filer": {"certificate": filer.certificate.fingerprint}, "format": pf.FORMAT,
+                "genesis": sm3(pf.canonical(bundle["genesis"])).hex(), "members": members, "statements": man_stmts})
+            zf.writestr(pf.MANIFEST, manifest)
+            zf.writestr(pf.SIGNATURE, filer.key.sign(manifest))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(out)
+    return out
