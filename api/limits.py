@@ -28,6 +28,8 @@ def body_limit(method: str, path: str) -> int:
         from .works_node import max_upload_bytes
 
         return max_upload_bytes()
+    if method == "PUT" and path.startswith("/v1/works/") and path.endswith("/certificate"):  # a proof package
+        return 64 * 1024 * 1024
     return DEFAULT_BODY_LIMIT
 
 

@@ -48,7 +48,7 @@ def _signed_headers(client: LedgerClient, method: str, target: str, body_sm3: st
 
 
 def _open(client: LedgerClient, method: str, target: str, *, upload: Path | None = None,
-          signed: bool = False) -> Any:
+          signed: bool = False, content_type: str = "application/octet-stream") -> Any:
     """An open HTTP response for 2xx; a ``ClientError`` with the node's error otherwise."""
     from .sdk import ClientError, error_of
 
@@ -56,7 +56,7 @@ def _open(client: LedgerClient, method: str, target: str, *, upload: Path | None
     data = None
     if upload is not None:
         size = upload.stat().st_size
-        headers.update({"content-type": "application/octet-stream", "content-length": str(size)})
+        headers.update({"content-type": content_type, "content-length": str(size)})
         data = upload.open("rb")
         body_sm3 = sm3_file(upload).hex()
     else:
@@ -149,22 +149,62 @@ def register_work(client: LedgerClient, path: str | Path, attributes: dict[str, 
     get_work(client, prep["work_id"])  # the node confirms the registration (indexes it) before answering
     cert = None
     if out is not None:
-        cert = str(_certificate_when_certified(client, prep["work_id"], out, timeout))
+        cert = str(certify_work(client, prep["work_id"], out, timeout))
     return {"work_id": prep["work_id"], "tx_id": tx_id, "height": rec.get("height"), "sm3": prep["sm3"],
             "conflicts": [{"work_id": c["work_id"], "score": float(c["score"])} for c in prep["conflicts"]],
             "certificate": cert}
 
 
-def _certificate_when_certified(client: LedgerClient, work_id: str, out: str | Path, timeout: float) -> Path:
+def get_proof(client: LedgerClient, work_id: str, timeout: float = 90.0) -> dict[str, Any]:
+    """``GET /v1/works/{id}/proof``, once the node can prove the registration. The proof needs
+    the block after the one certifying the receipt committed too, which an idle chain may add
+    only at its next heartbeat (docs/api.md "Works"): the holder then submits one small
+    acknowledgement, ``kv.set {"key": "works-ack/<work_id>", "value": "registered"}``, whose
+    own settlement commits it."""
     import time
 
     from .sdk import ClientError
 
     deadline = time.monotonic() + timeout
+    acked = False
     while True:
         try:
-            return download_certificate(client, work_id, out)
+            with _open(client, "GET", f"/v1/works/{urllib.parse.quote(work_id, safe='')}/proof") as r:
+                return dict(json.load(r))
         except ClientError as exc:
             if exc.status != 409 or time.monotonic() > deadline:
                 raise
-            time.sleep(0.3)
+        if not acked:
+            client.wait(client.submit(client.build("kv.set", {"key": f"works-ack/{work_id}", "value": "registered"})),
+                        max(1.0, deadline - time.monotonic()))
+            acked = True
+        time.sleep(0.2)
+
+
+def certify_work(client: LedgerClient, work_id: str, out: str | Path, timeout: float = 90.0) -> Path:
+    """Build the registration's proof package signed by this client's identity (the holder),
+    give it to the node (``PUT /v1/works/{id}/certificate``) and write the PDF it renders to
+    ``out`` (a file, or a folder: ``<work_id>.pdf`` in it)."""
+    import tempfile
+
+    from forensics.registration import proof_package
+    from ledger.crypto import CertificateRevocationList
+
+    ident = client.identity
+    if ident is None:
+        from .sdk import ClientError
+
+        raise ClientError("this client has no identity to sign with")
+    proof = get_proof(client, work_id, timeout)
+    pkg = proof_package(proof["bundle"], holder_key=ident.key, holder_cert=ident.certificate,
+                        crl=CertificateRevocationList.load(proof["crl"].encode()),
+                        validator_certificates=[v.encode() for v in proof["validators"]])
+    out = Path(out)
+    if out.is_dir():
+        out = out / f"{work_id}.pdf"
+    with tempfile.TemporaryDirectory(prefix="rongxin-proof-") as tmp:
+        zpath = Path(tmp) / "proof.zip"
+        zpath.write_bytes(pkg)
+        resp = _open(client, "PUT", f"/v1/works/{urllib.parse.quote(work_id, safe='')}/certificate", upload=zpath,
+                     signed=True, content_type="application/zip")
+    return _download(resp, out)

@@ -5,7 +5,8 @@ yet seen committed, and the certificates it renders.
 Folder layout (``NODE_FOLDER/``): ``blobs/`` the content store, ``index/`` the fingerprint
 index, ``works/uploads/`` uploads being received, ``works/pending/<work_id>.json`` a prepared
 registration (written, ``fsync``'d, before the node answers), ``works/registered/<work_id>.json``
-one the node has confirmed (its fingerprint is in the index), ``works/certificates/<id>.pdf``.
+one the node has confirmed (its fingerprint is in the index), ``works/certificates/<id>.pdf`` the
+certificate once its holder gave the signed proof.
 
 A prepared registration becomes an index entry only once the chain holds ``works/w/<id>`` with
 the holder, SM3 and fingerprint digest the node countersigned (``reconcile``): a refused or
@@ -22,16 +23,18 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fingerprint.formats import fingerprint_file
 from fingerprint.index import LocalIndex
 from forensics.contracts import work as work_record
 from forensics.service import PreparedWork, WorksService, fingerprint_digest
 from ledger.blobs import LocalBlobStore
-from ledger.crypto import SM3, Certificate, SM2PrivateKey
+from ledger.crypto import SM3, SM2PrivateKey
 from ledger.node.runtime import Node
 
 from .errors import ApiError
@@ -42,6 +45,7 @@ DEFAULT_MAX_UPLOAD = 2 * 1024 ** 3  # bytes; RONGXIN_MAX_UPLOAD_BYTES overrides
 PENDING_TTL_S = 7 * 24 * 3600  # a prepared registration not on chain after this is forgotten
 RECONCILE_EVERY_S = 1.0
 ENV_MAX_UPLOAD = "RONGXIN_MAX_UPLOAD_BYTES"
+T = TypeVar("T")
 
 
 def max_upload_bytes() -> int:
@@ -82,12 +86,15 @@ class WorksNode:
     """The works registry of one node process (``app.state.works``)."""
 
     def __init__(self, node: Node, folder: Path, *, chain: str, node_id: str, key: SM2PrivateKey,
-                 certificate_pem: bytes, consortium: Path, max_upload: int | None = None) -> None:
+                 consortium: Path, max_upload: int | None = None) -> None:
         self.node, self.chain, self.consortium = node, chain, consortium
-        self.node_key, self.node_cert_pem = key, certificate_pem
         self.max_upload = max_upload if max_upload is not None else max_upload_bytes()
         self.blobs = LocalBlobStore(folder / "blobs", max_bytes=self.max_upload)
-        self.index = LocalIndex(folder / "index")
+        # the index's SQLite connection belongs to one thread: every use of the index (and so
+        # of the service) runs in this one worker, which also serialises preparation and
+        # confirmation (docs/works.md §6: no two registrations miss each other)
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="works")
+        self.index = self.pool.submit(LocalIndex, folder / "index").result()
         self.service = WorksService(self.blobs, self.index, chain=chain, node_id=node_id, node_key=key)
         self.root = folder / "works"
         for sub in ("uploads", "pending", "registered", "certificates"):
@@ -98,20 +105,30 @@ class WorksNode:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` in the works worker thread (anything touching the index)."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, partial(fn, *args, **kwargs))
+
+    def indexed(self, work_id: str) -> bool:
+        """Whether the index holds ``work_id`` (blocking: use ``call``)."""
+        return self.index.info(work_id) is not None
+
     # ------------------------------------------------------------ uploads
-    async def receive(self, chunks: AsyncIterator[bytes], claimed_sm3: str) -> tuple[Path, str, int]:
+    async def receive(self, chunks: AsyncIterator[bytes], claimed_sm3: str,
+                      limit: int | None = None) -> tuple[Path, str, int]:
         """Stream an upload to ``works/uploads/`` while hashing it; the file, its SM3 and size.
         413 past the configured maximum, 401 ``auth_body_mismatch`` if its SM3 is not the
         signed one, 400 ``empty_file`` for no bytes; on any error nothing is left behind."""
         path = self.root / "uploads" / f"{secrets.token_hex(12)}.part"
         h, size = SM3(), 0
+        limit = self.max_upload if limit is None else limit
         try:
             with open(path, "wb") as fh:
                 async for chunk in chunks:
                     size += len(chunk)
-                    if size > self.max_upload:
-                        raise ApiError(413, "body_too_large", f"the file is larger than {self.max_upload} bytes",
-                                       {"limit": self.max_upload})
+                    if size > limit:
+                        raise ApiError(413, "body_too_large", f"the file is larger than {limit} bytes",
+                                       {"limit": limit})
                     h.update(chunk)
                     fh.write(chunk)
             digest = h.hexdigest()
@@ -176,7 +193,7 @@ class WorksNode:
             if any(record.get(k) != pending.get(k) for k in ("holder", "sm3", "fingerprints")):
                 self._drop(work_id, "the chain holds another registration under this id")
                 return
-            await asyncio.to_thread(self._confirm, pending, record)
+            await self.call(self._confirm, pending, record)
 
     async def reconcile_all(self) -> None:
         for path in sorted((self.root / "pending").glob("*.json")):
@@ -205,14 +222,11 @@ class WorksNode:
     def crl_pem(self) -> bytes:
         return (self.consortium / "ca" / "crl.pem").read_bytes()
 
-    def node_certificate(self) -> Certificate:
-        return Certificate.load(self.node_cert_pem)
 
 
 def attach_works(app: Any, node: Node, folder: Path, *, chain: str, node_id: str, key: SM2PrivateKey,
                  consortium: Path) -> WorksNode:
     """Create the node's works registry on ``app.state.works`` (``api.node_main`` calls this)."""
-    works = WorksNode(node, folder, chain=chain, node_id=node_id, key=key,
-                      certificate_pem=(folder / "sm2.crt.pem").read_bytes(), consortium=consortium)
+    works = WorksNode(node, folder, chain=chain, node_id=node_id, key=key, consortium=consortium)
     app.state.works = works
     return works

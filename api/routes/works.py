@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
+import secrets
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 
@@ -24,13 +24,16 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
 from fingerprint.errors import EmptyMedia, FingerprintError, MediaTooLarge, UnreadableMedia
+from forensics.certificate import MAX_BUNDLE_BYTES, CertificatePdfError
+from forensics.certificate_check import check_certificate
 from forensics.contracts import _attributes as check_attributes
 from forensics.contracts import work as work_record
+from forensics.package.format import PackageUnreadable
 from forensics.registration import registration_certificate
 from forensics.rules import FormRefused, may_read_blob
 from forensics.service import FilingError
 from ledger.blobs import BlobNotFound
-from ledger.crypto import CertificateRevocationList
+from ledger.crypto import Certificate
 from ledger.node.bundle import BundleError
 
 from ..auth import AUTH_RESPONSES, Identity, require
@@ -42,6 +45,10 @@ from .common import json_response
 
 router = APIRouter(tags=["works"])
 WORK_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+PACKAGE_BODY = {"required": True, "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}
+_PDF: dict[int | str, dict[str, Any]] = {200: {
+    "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+    "description": "the certificate PDF (docs/certificate.md)"}}
 UPLOAD_BODY = {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string",
                                                                                       "format": "binary"}}}}
 
@@ -92,6 +99,9 @@ def works_of(request: Request) -> WorksNode:
 
 
 WorksDep = Annotated[WorksNode, Depends(works_of)]
+_NOT_CERTIFIED: dict[int | str, dict[str, Any]] = {409: {
+    "model": ErrorBody, "description": "not_certified: the registration's receipt is not certified and committed "
+                                       "yet; ask again a few blocks later"}}
 _UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorBody, "description": "empty_file, unreadable_file, bad attributes or "
                                                           "pledge (refused), a file too poor to register"},
                   413: {"model": ErrorBody, "description": "the file is over the configured maximum"},
@@ -130,7 +140,7 @@ async def prepare_work(request: Request, works: WorksDep,
     attrs = _attributes(attributes, None)
     path, _sm3, _size = await works.receive(request.stream(), ident.body_sm3)
     try:
-        prep = await asyncio.to_thread(
+        prep = await works.call(
             works.prepare, path, holder=ident.account, holder_point=ident.certificate.public_key().point,
             holder_cert_pem=ident.certificate.to_pem(), attributes=attrs, pledge=pledge,
             pledge_signature=pledge_signature)
@@ -145,8 +155,11 @@ async def prepare_work(request: Request, works: WorksDep,
     finally:
         path.unlink(missing_ok=True)
     p = prep.payload
-    return json_response({"work_id": prep.work_id, "sm3": p["sm3"], "size": p["size"], "media_type": p["media_type"],
-                          "payload": p, "conflicts": prep.conflicts}, 200)
+    body = {"work_id": prep.work_id, "sm3": p["sm3"], "size": p["size"], "media_type": p["media_type"],
+            "payload": p, "conflicts": prep.conflicts}
+    # plain JSON: the conflicts' scores are floats, which canonical JSON has not
+    return Response(json.dumps(body, ensure_ascii=True, sort_keys=True, separators=(",", ":")).encode(),
+                    media_type="application/json")
 
 
 async def _record(works: WorksNode, node: Any, work_id: str) -> dict[str, Any]:
@@ -164,47 +177,85 @@ async def get_work(work_id: Annotated[str, Path(pattern=WORK_ID)], works: WorksD
     rec = await _record(works, node, work_id)
     mine = works.registered(work_id)
     out = {k: rec[k] for k in WorkOut.model_fields if k in rec}
-    out["confirmed"] = works.index.info(work_id) is not None
+    out["confirmed"] = await works.call(works.indexed, work_id)
     if mine is not None:
-        from ledger.crypto import Certificate
-
         cert = Certificate.load(mine["holder_certificate"].encode())
         out.update(holder_name=cert.common_name, holder_org=cert.organization)
     return json_response(out)
 
 
-def _render(works: WorksNode, rec: dict[str, Any], bundle: dict[str, Any], holder_pem: bytes, out: FsPath) -> None:
-    crl = CertificateRevocationList.load(works.crl_pem())
-    pdf = registration_certificate(rec, bundle, holder_pem=holder_pem, node_key=works.node_key,
-                                   node_cert=works.node_certificate(), crl=crl,
-                                   validator_certificates=works.validator_certificates(),
-                                   created_ms=int(time.time() * 1000))
-    tmp = out.with_name(out.name + ".part")
+class ProofOut(BaseModel):
+    """What the holder needs to build the registration's proof package offline."""
+
+    bundle: dict[str, Any]
+    crl: str
+    validators: list[str]
+
+
+@router.get("/v1/works/{work_id}/proof", response_model=ProofOut, responses={**ERROR_RESPONSES, **_NOT_CERTIFIED})
+async def get_proof(work_id: Annotated[str, Path(pattern=WORK_ID)], works: WorksDep, node: NodeDep,
+                    queries: QueriesDep) -> Response:
+    """The registration's proof bundle (as ``GET /v1/proofs`` of its transaction), the
+    consortium's CRL and the validators' certificates (PEM): the holder signs them into an
+    evidence package (``forensics.registration.proof_package``) for its certificate."""
+    rec = await _record(works, node, work_id)
+    try:
+        bundle = queries.proof_bundle(tx_ids=[rec["tx"]])
+    except BundleError as exc:
+        raise ApiError(409, "not_certified", str(exc)) from None
+    return json_response({"bundle": bundle, "crl": works.crl_pem().decode(),
+                          "validators": [p.decode() for p in works.validator_certificates()]})
+
+
+def _render(rec: dict[str, Any], package: FsPath, holder: Certificate, chain: str, root_pem: bytes,
+            out: FsPath) -> list[str]:
+    """Render and check the certificate; the failed checks (nothing stored) or [] (stored)."""
+    pdf = registration_certificate(rec, package.read_bytes(), holder, chain)
+    result = check_certificate(pdf, root_pem)
+    if not result.ok:
+        return result.failed()
+    tmp = out.with_name(out.name + f".{secrets.token_hex(6)}.part")
     tmp.write_bytes(pdf)
     tmp.replace(out)
+    return []
 
 
-@router.get("/v1/works/{work_id}/certificate", response_class=FileResponse, responses={
-    200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
-          "description": "the certificate PDF (docs/certificate.md)"},
-    **ERROR_RESPONSES, 409: {"model": ErrorBody, "description": "not_certified: the registration's receipt is not "
-                                                              "certified yet; ask again a few blocks later"}})
-async def get_certificate(work_id: Annotated[str, Path(pattern=WORK_ID)], works: WorksDep, node: NodeDep,
-                          queries: QueriesDep) -> Response:
-    """The registration certificate (PDF) of a work registered through this node, with the
-    registration's proof bundle embedded (an evidence package signed by this node). Rendered
-    once, then served as stored."""
+@router.put("/v1/works/{work_id}/certificate", response_class=FileResponse, openapi_extra={"requestBody": PACKAGE_BODY},
+            responses={**_PDF, **ERROR_RESPONSES, **_NOT_CERTIFIED, **AUTH_RESPONSES,
+                       413: {"model": ErrorBody, "description": "a package over 64 MiB"}})
+async def put_certificate(request: Request, work_id: Annotated[str, Path(pattern=WORK_ID)], works: WorksDep,
+                          node: NodeDep, ident: Annotated[Identity, Depends(require(roles=("holder",),
+                                                                                       stream_body=True))]) -> Response:
+    """The holder gives the registration's proof package it signed (the body, a zip); the
+    node renders the certificate PDF with it embedded, checks the PDF as ``rongxin works
+    verify-certificate`` would (400 ``bad_proof`` naming the failed checks, nothing stored)
+    and answers it. Only the work's holder may (403 ``not_holder``)."""
+    rec = await _record(works, node, work_id)
+    if rec["holder"] != ident.account:
+        raise ApiError(403, "not_holder", f"only the holder of {work_id} may give its proof")
+    path, _sm3, _size = await works.receive(request.stream(), ident.body_sm3, MAX_BUNDLE_BYTES)
+    out = works.root / "certificates" / f"{work_id}.pdf"
+    gov = node.app.governance
+    if gov is None or gov.root is None:
+        raise ApiError(409, "no_root", "this chain has no consortium root certificate")
+    try:
+        failed = await asyncio.to_thread(_render, rec, path, ident.certificate, works.chain, gov.root.to_pem(), out)
+    except (CertificatePdfError, PackageUnreadable) as exc:
+        raise ApiError(400, "bad_proof", f"the package cannot be used: {exc}") from None
+    finally:
+        path.unlink(missing_ok=True)
+    if failed:
+        raise ApiError(400, "bad_proof", f"the certificate would not verify: {', '.join(failed)}", {"failed": failed})
+    return FileResponse(out, media_type="application/pdf", filename=f"{work_id}.pdf")
+
+
+@router.get("/v1/works/{work_id}/certificate", response_class=FileResponse, responses={**_PDF, **ERROR_RESPONSES})
+async def get_certificate(work_id: Annotated[str, Path(pattern=WORK_ID)], works: WorksDep) -> Response:
+    """The registration certificate (PDF, docs/certificate.md) of a work registered through
+    this node, once its holder gave the signed proof (``PUT``); 404 before."""
     out = works.root / "certificates" / f"{work_id}.pdf"
     if not out.is_file():
-        rec = await _record(works, node, work_id)
-        mine = works.registered(work_id)
-        if mine is None:
-            raise ApiError(404, "not_found", f"work {work_id} was not registered through this node: ask its node")
-        try:
-            bundle = queries.proof_bundle(tx_ids=[rec["tx"]])
-        except BundleError as exc:
-            raise ApiError(409, "not_certified", str(exc)) from None
-        await asyncio.to_thread(_render, works, rec, bundle, mine["holder_certificate"].encode(), out)
+        raise ApiError(404, "not_found", f"no certificate of {work_id} here (yet)")
     return FileResponse(out, media_type="application/pdf", filename=f"{work_id}.pdf")
 
 
