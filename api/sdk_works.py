@@ -77,6 +77,10 @@ def _open(client: LedgerClient, method: str, target: str, *, upload: Path | None
         err = error_of(exc.code, body)
         raise ClientError(f"{method} {target.split('?')[0]}: {err}", exc.code, err.code) from None
     except (urllib.error.URLError, OSError) as exc:
+        if upload is not None and isinstance(getattr(exc, "reason", exc), ConnectionError):
+            raise ClientError(f"{method} {target.split('?')[0]}: the node closed the connection while the file was "
+                              f"being sent (a file over its size limit is refused before it is read)", 413,
+                              "body_too_large") from None
         raise ClientError(f"cannot reach {client.api}: {exc}") from None
     finally:
         if data is not None:
@@ -93,6 +97,9 @@ def prepare_work(client: LedgerClient, path: str | Path, attributes: dict[str, A
         from .sdk import ClientError
 
         raise ClientError("this client has no identity to sign with")
+    # a refused identity is answered before the node reads an upload, and the connection is
+    # then closed under the sender: ask first, so the refusal arrives whole
+    client.whoami("holder")
     digest = sm3_file(path).hex()
     sig = sign(ident.key, pledge_message(client.chain, ident.account, digest, pledge))
     query = urllib.parse.urlencode({"attributes": json.dumps(attributes, ensure_ascii=False, sort_keys=True),
