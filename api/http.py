@@ -12,6 +12,7 @@ mempool, store handles) belongs to the event loop's thread alone.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -49,7 +50,8 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
 
 
 def create_app(node: Node, *, role: str, org: str, online: Callable[[], Iterable[str]],
-               intake: TxIntake | None = None, auth: Authenticator | None = None) -> FastAPI:
+               intake: TxIntake | None = None, auth: Authenticator | None = None,
+               consortium: Path | None = None) -> FastAPI:
     """The API of ``node``. ``intake``: where submissions are verified (default: on this
     thread, ``TxIntake(workers=0)``; a node process passes worker processes). ``auth``: the
     checker of signed requests (default: no CRL, nonces in memory; a node process passes one
@@ -61,6 +63,7 @@ def create_app(node: Node, *, role: str, org: str, online: Callable[[], Iterable
     app.state.intake = intake if intake is not None else TxIntake(workers=0)
     app.state.info = NodeInfo(role=role, org=org, online=online)
     app.state.auth = auth if auth is not None else Authenticator(node)
+    app.state.consortium = consortium  # its CRL and node certificates go into proof bundles
     for router in ROUTERS:
         app.include_router(router)
     errors.install(app)

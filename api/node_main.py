@@ -177,7 +177,7 @@ async def run(folder: Path, tables: bool = True) -> None:
         auth = Authenticator(node, crl_path=cfg.consortium / "ca" / "crl.pem",
                              nonces=NonceStore(folder / "nonces.sqlite"))
         http = create_app(node, role=cfg.role, org=cfg.org, online=lambda: list(net.online()), intake=intake,
-                          auth=auth)
+                          auth=auth, consortium=cfg.consortium)
         works = attach_works(http, node, folder, chain=cfg.chain, node_id=cfg.id, key=cfg.key(),
                              consortium=cfg.consortium)
         host, port = cfg.api

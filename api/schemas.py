@@ -351,3 +351,6 @@ class ProofBundleOut(_Out):
                                                               "{from_height, set[, handover]}")
     blocks: list[dict[str, JsonValue]] = Field(description="{header, qc, tx_ids} of every block the proofs need")
     statements: list[dict[str, JsonValue]] = Field(description="{tx, proof, receipt, receipt_proof} per id")
+    certificates: dict[str, str] = Field(description="sender key (hex) -> the PEM its user.register carried")
+    crl: str | None = Field(description="the CA's CRL (PEM) from the node's consortium folder, if it has one")
+    node_certificates: list[str] = Field(description="node certificates (PEM) from the node's consortium folder")

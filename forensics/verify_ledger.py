@@ -126,7 +126,7 @@ def _json_or_fail(r: Report, pkg: pf.Package) -> Any:
     return doc["statements"]
 
 
-def _tx(st: Any, ms: Any) -> tuple[bytes, dict[str, Any]]:
+def _tx(st: Any, ms: Any, chain: str) -> tuple[bytes, dict[str, Any]]:
     need(isinstance(st, dict) and set(st) == {"certificate", "proof", "receipt", "receipt_proof", "tx"},
          "a statement has other fields")
     tx = st["tx"]
@@ -138,6 +138,7 @@ def _tx(st: Any, ms: Any) -> tuple[bytes, dict[str, Any]]:
          "the manifest names another transaction for this statement")
     need(isinstance(body["payload"], dict) and isinstance(body["type"], str) and isinstance(body["sender"], str),
          "a transaction body has fields of the wrong type")
+    need(body["chain"] == chain, f"transaction {tx_id.hex()[:16]} is for another chain")
     from .verify import sender_key
 
     try:
@@ -153,7 +154,7 @@ def _statement(r: Report, m: dict[str, Any], i: int, st: Any, ms: Any,
     from .verify import _iso, check_cert
 
     headers, ids = chain
-    got = r.run("transactions", lambda: _tx(st, ms))
+    got = r.run("transactions", lambda: _tx(st, ms, m["chain"]))
     if got is None:
         return
     tx_id, body = got
@@ -181,8 +182,16 @@ def _statement(r: Report, m: dict[str, Any], i: int, st: Any, ms: Any,
     r.statements.append({
         "tx": tx_id.hex(), "type": body.get("type"), "height": hd["height"], "block": vc.header_hash(hd).hex(),
         "time": _iso(hd["time"]), "code": receipt.get("code"), "info": receipt.get("info"),
+        "result": receipt.get("result"), "events": receipt.get("events", []), "payload": body["payload"],
         "sender": {"name": cert.common_name, "org": cert.organization, "role": cert.role} if cert else None,
-        "artefacts": ms.get("artefacts") if isinstance(ms, dict) else None})
+        "artefacts": _named(m["members"], ms)})
+
+
+def _named(members: dict[str, Any], ms: Any) -> list[dict[str, Any]]:
+    names = ms.get("artefacts") if isinstance(ms, dict) else None
+    if not isinstance(names, list):
+        return []
+    return [{"name": n, **members[n]} for n in names if isinstance(n, str) and isinstance(members.get(n), dict)]
 
 
 def _artefacts(members: dict[str, Any], ms: dict[str, Any], body: dict[str, Any]) -> None:

@@ -1,7 +1,7 @@
 """The ``rongxin`` command. Every subcommand has ``--help``; exit codes are in ``errors``.
 
 Subcommands live one module per area (``crypto``: keys, signatures, CA, self-test;
-``fp``: fingerprints; ``ledger``: the consortium). Other distributions add groups through the
+``fp``: fingerprints; ``ledger``: the consortium; ``evidence_verify``: the offline court verifier). Other distributions add groups through the
 ``rongxin.cli`` entry point (a callable taking the ``rongxin`` group): ``bench`` comes that
 way, so the product never imports it. Errors never reach the user as a traceback: ``RongxinGroup``
 turns them into one line and a documented exit code.

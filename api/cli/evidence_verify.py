@@ -15,24 +15,40 @@ import click
 from .errors import BAD_INPUT, NEGATIVE, OK, InputError
 from .io import open_input, read_input
 
+PAYLOAD_SHOWN = 600  # characters of a statement's payload in the text report (--json has it whole)
+LEGEND = ("依据 References: 最高人民法院《人民法院在线诉讼规则》(2021) Supreme People's Court Online Litigation "
+          "Rules, Art. 16-19; SF/T 0076-2020《电子数据存证技术规范》. 各项核验对应条款见 docs/evidence-format.md §5.")
+
+
+def _safe(value: Any) -> str:
+    """Text from the package shown without control characters (no terminal escapes)."""
+    return "".join(c if c.isprintable() else "?" for c in str(value))
+
 
 def _text(report: Any, meaning: dict[str, tuple[str, str, str]]) -> str:
     lines = ["证据包核验 / Evidence package verification", ""]
     if report.filer:
         f = report.filer
-        lines.append(f"提交方 Filer: {f['name']} ({f['org']}, {f['role']}), 证书序列号 serial {f['serial']}, "
+        lines.append(f"提交方 Filer: {_safe(f['name'])} ({_safe(f['org'])}, {_safe(f['role'])}), 证书序列号 serial {f['serial']}, "
                      f"签署于 signed at {f['signed_at']}")
     for s in report.statements:
         who = s["sender"] or {}
-        lines.append(f"- {who.get('name', '?')} ({who.get('org', '?')}) 提交 submitted {s['type']} "
-                     f"tx {s['tx']} 于区块 in block {s['height']} ({s['block'][:16]}…) 时间 at {s['time']}; "
-                     f"结果 result {s['code']} {s['info']}; 文件 artefacts {', '.join(s['artefacts'] or [])}")
+        lines.append(f"- {_safe(who.get('name', '?'))} ({_safe(who.get('org', '?'))}) 提交 submitted {_safe(s['type'])} "
+                     f"tx {s['tx']} 于区块 in block {s['height']} {s['block']} 时间 at {s['time']}; "
+                     f"结果 result {s['code']} {_safe(s['info'])}")
+        what = json.dumps(s["payload"], ensure_ascii=False, sort_keys=True)
+        lines.append(f"    内容 payload {what[:PAYLOAD_SHOWN]}" + ("…" if len(what) > PAYLOAD_SHOWN else ""))
+        if s.get("result") is not None:
+            lines.append(f"    返回 result {json.dumps(s['result'], ensure_ascii=False, sort_keys=True)[:PAYLOAD_SHOWN]}")
+        for a in s["artefacts"]:
+            lines.append(f"    文件 artefact {a['name']}  SM3 {_safe(a.get('sm3'))}  {_safe(a.get('size'))} bytes")
     lines.append("")
     for key, (en, zh, law) in meaning.items():
         why = report.checks.get(key, "not run")
         mark = "通过 PASS" if why is None else "失败 FAIL"
-        lines.append(f"[{mark}] {key}: {zh} / {en} [{law}]" + ("" if why is None else f"\n        {why}"))
+        lines.append(f"[{mark}] {key}: {zh} / {en} [{law}]" + ("" if why is None else f"\n        {_safe(why)}"))
     lines.append("")
+    lines.append(LEGEND)
     lines.append("结论 Result: " + ("全部核验通过 every check holds" if report.ok
                                    else "核验未通过 failed: " + ", ".join(report.failed())))
     return "\n".join(lines)

@@ -3,16 +3,22 @@
 The bundle (``ledger.node.bundle``) is what an evidence package carries besides the filer's
 signature and artefacts (docs/evidence-format.md §3): transactions with inclusion and receipt
 proofs, the headers and QCs of the 2-chain commits, the genesis header and the validator-set
-history. 404 while a transaction or its receipt is not yet committed and certified.
+history, the senders' certificates, and (from the node's consortium folder) the CRL and the
+node certificates. 404 while a transaction or its receipt is not yet committed and certified.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from forensics.package.export import ExportError
+from forensics.package.fetch import consortium_material
+from ledger.crypto import CryptoError
+from ledger.files import FileInputError
 from ledger.node.bundle import MAX_BUNDLE_TXS, BundleError
 
 from ..deps import QueriesDep
@@ -25,12 +31,25 @@ router = APIRouter(prefix="/v1/proofs", tags=["proofs"])
 
 @router.get("", response_model=ProofBundleOut, responses=ERROR_RESPONSES)
 async def get_proofs(tx: Annotated[str, Query(max_length=MAX_BUNDLE_TXS * 65, description="comma-separated ids")],
-                     queries: QueriesDep) -> Response:
+                     queries: QueriesDep, request: Request) -> Response:
     """The proof bundle of up to 64 committed transactions (ids comma-separated)."""
     ids = [t for t in tx.split(",") if t]
     if not ids or any(len(t) != 64 or t.strip("0123456789abcdef") for t in ids):
         raise ApiError(400, "invalid_request", "tx is 1 to 64 comma-separated transaction ids (64 lowercase hex)")
     try:
-        return json_response(queries.proof_bundle(tx_ids=ids))
+        bundle = queries.proof_bundle(tx_ids=ids)
     except BundleError as exc:
         raise ApiError(404, "not_found", str(exc)) from None
+    bundle["crl"], bundle["node_certificates"] = _material(request.app.state.consortium)
+    return json_response(bundle)
+
+
+def _material(consortium: Path | None) -> tuple[str | None, list[str]]:
+    """The CA's CRL and the node certificates of this node's consortium folder, if it has them."""
+    if consortium is None:
+        return None, []
+    try:
+        crl, certs = consortium_material(consortium)
+    except (ExportError, CryptoError, FileInputError, OSError):
+        return None, []
+    return crl.to_pem().decode(), [c.decode() for c in certs]

@@ -91,10 +91,18 @@ def _write_statements(zf: zipfile.ZipFile, stmts: Sequence[dict[str, Any]], arte
 
 
 def export_package(out: str | Path, bundle: dict[str, Any], artefacts: Sequence[Sequence[str | Path]],
-                   filer: Identity, crl: CertificateRevocationList, *, sender_certificates: Sequence[bytes],
-                   validator_certificates: Sequence[bytes], created_ms: int | None = None) -> Path:
+                   filer: Identity, crl: CertificateRevocationList | None = None, *,
+                   sender_certificates: Sequence[bytes] = (), validator_certificates: Sequence[bytes] = (),
+                   created_ms: int | None = None) -> Path:
     """Write the package for ``bundle``'s statements to ``out``; ``artefacts[i]`` are the files
-    of statement ``i`` (each file's SM3 must appear in that transaction's payload)."""
+    of statement ``i`` (each file's SM3 must appear in that transaction's payload). The CRL and
+    the certificates default to those the bundle carries (``GET /v1/proofs``)."""
+    if crl is None:
+        if not isinstance(bundle.get("crl"), str):
+            raise ExportError("no CRL: the node serves none and none was given")
+        crl = CertificateRevocationList.load(bundle["crl"].encode())
+    sender_certificates = [*sender_certificates, *(p.encode() for p in (bundle.get("certificates") or {}).values())]
+    validator_certificates = [*validator_certificates, *(p.encode() for p in bundle.get("node_certificates") or [])]
     stmts = bundle["statements"]
     if sum(len(a) for a in artefacts) > pf.MAX_ARTEFACTS:
         raise ExportError(f"a package holds at most {pf.MAX_ARTEFACTS} artefacts")

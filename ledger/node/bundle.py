@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..codec import parse
+from ..codec import EncodingError, parse
+from ..contracts.context import account_of
 from ..errors import LedgerError
+from ..state.errors import StateError
 from .runtime import Node
 
 MAX_BUNDLE_TXS = 64
@@ -48,16 +50,37 @@ def _commit_run(node: Node, height: int, blocks: dict[int, dict[str, Any]]) -> N
 
 def _handover(node: Node, from_height: int, prev_from: int, vset_wire: list[Any]) -> dict[str, Any]:
     """A header certified by the previous set whose ``exec`` state already lists the entry."""
-    for c in range(from_height - 1, max(prev_from, 1) - 1, -1):
+    for c in range(from_height - 1, max(prev_from, 1, from_height - MAX_COMMIT_SEARCH) - 1, -1):
         blk = _block(node, c)
         k = blk["header"]["exec"]["height"]
-        q = node.app.query(K_VALIDATORS, k)
+        try:
+            q = node.app.query(K_VALIDATORS, k)
+        except StateError as exc:  # a pruned version: this node cannot prove that change any more
+            raise BundleError(f"the state after block {k} is not kept here: {exc}") from None
         if q.value is None:
             continue
         sched = parse(q.value)["schedule"]
         if [from_height, vset_wire] in sched:
             return {"height": c, "value": q.value.decode(), "proof": q.proof.to_json_obj()}
     raise BundleError(f"no header before height {from_height} certifies the validator set taking effect there")
+
+
+def sender_certificate(node: Node, sender_hex: str) -> str | None:
+    """The certificate (PEM) the sender's current ``user.register`` carried, or None (a node's
+    key, or a sender this chain does not know as a user)."""
+    try:
+        raw = node.app.read(b"sys/user/" + account_of(bytes.fromhex(sender_hex)).encode())
+        rec = parse(raw) if raw is not None else None
+        blk = node.app.chain.block_record(int(rec["height"])) if isinstance(rec, dict) else None
+    except (EncodingError, KeyError, TypeError, ValueError):
+        return None
+    for tid in blk["block"]["tx_ids"] if blk is not None else []:
+        t = node.app.chain.tx(bytes.fromhex(tid))
+        body = t.tx["body"] if t is not None else {}
+        if body.get("type") == "user.register" and body.get("sender") == sender_hex:
+            pem = body["payload"].get("certificate")
+            return pem if isinstance(pem, str) else None
+    return None
 
 
 def proof_bundle(node: Node, tx_ids: list[str]) -> dict[str, Any]:
@@ -97,5 +120,11 @@ def proof_bundle(node: Node, tx_ids: list[str]) -> dict[str, Any]:
             raise BundleError("the genesis validator set was pruned from the schedule on this node")
         history.append(entry)
         prev = from_height
+    certs: dict[str, str] = {}
+    for st in statements:
+        sender = st["tx"]["body"]["sender"]
+        pem = certs.get(sender) or sender_certificate(node, sender)
+        if pem is not None:
+            certs[sender] = pem
     return {"chain": node.chain, "genesis": node.genesis.header, "validators": history,
-            "blocks": [blocks[h] for h in sorted(blocks)], "statements": statements}
+            "blocks": [blocks[h] for h in sorted(blocks)], "statements": statements, "certificates": certs}

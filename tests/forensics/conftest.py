@@ -1,18 +1,10 @@
-"""Two sets of fixtures. (1) A chain with governance, the nft and forensics contracts, users with business roles, a
+"""A chain with governance, the nft and forensics contracts, users with business roles, a
 registering node's service (blob store, fingerprint index, a validator's key) and small
-generated pictures (drawn as ../shared/checks/F-evidence draws them). (2) A real local
-consortium (six node processes) with two committed statements, exported once into an evidence
-package that the tests then verify and tamper with."""
+generated pictures (drawn as ../shared/checks/F-evidence draws them)."""
 
 from __future__ import annotations
 
-import json
-import os
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,24 +12,19 @@ import cv2
 import numpy as np
 import pytest
 
-from api.sdk import LedgerClient, _settle, registration
 from fingerprint.index import LocalIndex
 from forensics.contracts import types as forensics_types
-from forensics.package.export import Identity, export_package
 from forensics.rules import manifest_message, pledge_message, sign
 from forensics.service import PreparedWork, WorksService
 from ledger.blobs import LocalBlobStore
 from ledger.codec import canonical
 from ledger.contracts.context import Context, TxType, account_of
 from ledger.contracts.registry import contract_types
-from ledger.crypto import Certificate, SM2PrivateKey, generate_private_key, sm3_file
-from ledger.crypto.ca import ConsortiumCA
+from ledger.crypto import SM2PrivateKey
 from ledger.node.abci import OK
 from ledger.node.app import LedgerApp
 from ledger.state.store import MemoryStore
 from tests.node.test_governance import CHAIN, World
-
-from ..conftest import run_rongxin
 
 PLEDGE = "I declare this work is my original creation."
 
@@ -101,6 +88,8 @@ class Registry(World):
 
     def prepare(self, who: str, path: Path, title: str = "A work", **more: Any) -> PreparedWork:
         key = self.keys[who]
+        from ledger.crypto import sm3_file
+
         sm3 = sm3_file(path).hex()
         acct = self.account(who)
         sig = sign(key, pledge_message(CHAIN, acct, sm3, PLEDGE))
@@ -144,65 +133,4 @@ def reg(tmp_path: Path) -> Registry:
     return r
 
 
-
-@dataclass
-class Exported:
-    data: Path
-    pkg: Path
-    root: Path
-    key: SM2PrivateKey
-    cert: Certificate
-    ca: ConsortiumCA
-    bundle: dict
-    export_s: float
-
-
-def _bundle(api: str, ids: list[str], timeout: float = 90) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"{api}/v1/proofs?tx={','.join(ids)}", timeout=10) as r:
-                return json.loads(r.read())
-        except urllib.error.HTTPError as exc:
-            if exc.code != 404 or time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-
-
-@pytest.fixture(scope="package")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exported]:
-    t = tmp_path_factory.mktemp("evidence")
-    data = t / "c"
-    proc = run_rongxin("up", "--detach", "--data", str(data), timeout=240)
-    assert proc.returncode == 0, proc.stderr
-    try:
-        api = json.loads((data / "cluster.json").read_text())["nodes"][0]["api"]
-        ca = ConsortiumCA(data / "ca")
-        key = generate_private_key()
-        client = LedgerClient(api, key)
-        st = client.status()
-        org = json.loads((data / "genesis.json").read_text())["validators"][0]["org"]
-        reg = registration(ca, key, chain=st["chain"], org=org, expiry=st["height"] + 500, name="Legal Centre A")
-        client.wait(client.submit(reg), 90)
-        _settle(data, client.status()["height"])
-        cert = Certificate.load(reg.payload["certificate"].encode())
-        files = [t / "work.bin", t / "copy.txt", t / "notes.txt"]
-        files[0].write_bytes(os.urandom(3 * 1024 * 1024))
-        files[1].write_text("侵权复制件 copy\n" * 100)
-        files[2].write_text("capture notes\n")
-        hashes = [sm3_file(f).hex() for f in files]
-        ids = [client.wait(client.submit(client.build("kv.set", {"key": "evidence/1", "value": f"{hashes[0]} {hashes[1]}"})), 90)["id"],
-               client.wait(client.submit(client.build("kv.set", {"key": "evidence/2", "value": hashes[2]})), 90)["id"]]
-        bundle = _bundle(api, ids)
-        crl = ca.crl()
-        vcerts = [p.read_bytes() for p in sorted((data / "nodes").glob("*/sm2.crt.pem"))]
-        s = time.perf_counter()
-        pkg = export_package(t / "pkg.zip", bundle, [files[:2], files[2:]], Identity(key, cert), crl,
-                             sender_certificates=[cert.to_pem()], validator_certificates=vcerts)
-        export_s = time.perf_counter() - s
-    finally:
-        run_rongxin("down", "--data", str(data), timeout=120)
-    yield Exported(data, pkg, data / "ca" / "root.crt.pem", key, cert, ca, bundle, export_s)
-
-
-__all__ = ["PLEDGE", "Exported", "Registry", "canonical", "exported", "media", "picture", "reg"]
+__all__ = ["PLEDGE", "Registry", "canonical", "media", "picture", "reg"]

@@ -87,8 +87,11 @@ def test_untouched_package_verifies_offline_fast(exported: Exported) -> None:
     assert out["statements"][0]["sender"]["name"] == "Legal Centre A" and out["statements"][0]["code"] == 0
     assert len(out["statements"][0]["artefacts"]) == 2
     assert took < 2.0, took
+    assert cli(exported.one_call, exported.root).returncode == 0
     text = cli(exported.pkg, exported.root).stdout
     assert "全部核验通过" in text and "Art. 16" in text and "SF/T 0076-2020" in text
+    for a in out["statements"][0]["artefacts"] + out["statements"][1]["artefacts"]:
+        assert a["sm3"] in text and a["name"].startswith("artefacts/")
     print(f"export {exported.export_s:.2f} s, verify {took:.2f} s (CLI, offline), "
           f"package {exported.pkg.stat().st_size} bytes")
 
@@ -267,3 +270,9 @@ def test_artefact_no_statement_names_and_swapped_artefacts(exported: Exported, t
     r = verify_package(write(resign(edit(base, pf.MANIFEST, swap), exported.key), tmp_path / "w.zip"),
                        exported.root.read_bytes())
     assert r.failed() == ["artefacts"] and "not named by transaction" in (r.checks["artefacts"] or "")
+
+
+def test_fetch_bundle_refusals(exported: Exported) -> None:
+    unknown, malformed = exported.refusals
+    assert "no proof bundle within" in unknown and "no transaction" in unknown
+    assert "refused the proof bundle: 400" in malformed

@@ -1,0 +1,72 @@
+"""Inputs of an export from a running consortium: the proof bundle over HTTP, and the CRL and
+genesis validators' certificates from a local consortium folder.
+
+``fetch_bundle`` asks ``GET /v1/proofs`` until every transaction is committed with its receipt
+certified (404 until then), reading at most ``MAX_BUNDLE_BYTES``. ``consortium_material`` reads
+``DATA/ca/crl.pem`` and ``DATA/nodes/*/sm2.crt.pem`` as ``rongxin up`` lays them out.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ledger.crypto import CertificateRevocationList
+from ledger.files import read_regular
+
+from .export import ExportError, Identity, export_package
+
+MAX_BUNDLE_BYTES = 32 * 1024 * 1024
+
+
+def fetch_bundle(api: str, tx_ids: Sequence[str], timeout: float = 60.0) -> dict[str, Any]:
+    """The proof bundle of ``tx_ids`` from the node at ``api``; ``ExportError`` if it never comes."""
+    url = f"{api.rstrip('/')}/v1/proofs?tx={','.join(tx_ids)}"
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:  # noqa: S310 - http(s) URL of a node
+                body = r.read(MAX_BUNDLE_BYTES + 1)
+            if len(body) > MAX_BUNDLE_BYTES:
+                raise ExportError(f"the proof bundle is over {MAX_BUNDLE_BYTES} bytes")
+            out = json.loads(body)
+            if not isinstance(out, dict):
+                raise ExportError("the node answered something other than a proof bundle")
+            return out
+        except urllib.error.HTTPError as exc:
+            last = exc.read(4096).decode(errors="replace")
+            if exc.code != 404:
+                raise ExportError(f"the node refused the proof bundle: {exc.code} {last}") from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            last = str(exc)
+        if time.monotonic() > deadline:
+            raise ExportError(f"no proof bundle within {timeout} s: {last[:300]}")
+        time.sleep(0.5)
+
+
+def consortium_material(data: str | Path) -> tuple[CertificateRevocationList, list[bytes]]:
+    """The CRL the consortium CA published and the node certificates of a local consortium."""
+    data = Path(data)
+    crl = CertificateRevocationList.load(read_regular(data / "ca" / "crl.pem", 16 * 1024 * 1024))
+    certs = [read_regular(p, 64 * 1024) for p in sorted((data / "nodes").glob("*/sm2.crt.pem"))]
+    if not certs:
+        raise ExportError(f"no node certificates under {data / 'nodes'}")
+    return crl, certs
+
+
+def export_from_api(out: str | Path, api: str, tx_ids: Sequence[str], artefacts: Sequence[Sequence[str | Path]],
+                    filer: Identity, data: str | Path | None = None, *, sender_certificates: Sequence[bytes] = (),
+                    timeout: float = 60.0) -> Path:
+    """One call: the bundle of ``tx_ids`` from ``api`` written as a package to ``out``
+    (``export_package``). The CRL and certificates come from the bundle; ``data``, a local
+    consortium folder, supplies them when the node serves none."""
+    bundle = fetch_bundle(api, tx_ids, timeout)
+    crl, vcerts = consortium_material(data) if data is not None else (None, [])
+    return export_package(out, bundle, artefacts, filer, crl, sender_certificates=sender_certificates,
+                          validator_certificates=vcerts)
