@@ -45,7 +45,7 @@ from .common import json_response
 
 router = APIRouter(tags=["works"])
 WORK_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
-PACKAGE_BODY = {"required": True, "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}
+PACKAGE_BODY = {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
 _PDF: dict[int | str, dict[str, Any]] = {200: {
     "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
     "description": "the certificate PDF (docs/certificate.md)"}}

@@ -149,6 +149,7 @@ def _height(cons: Any) -> int:
 
 def test_bad_input_is_refused_and_leaves_nothing(cons: Any, first: dict[str, Any], tmp_path: Path) -> None:
     before = _stored(cons)
+    before_height = _height(cons)
     empty = tmp_path / "empty.png"
     empty.write_bytes(b"")
     p = run_rongxin("works", "register", str(empty), "--as", str(cons["ids"] / "holder"), "--api", cons["api"])
@@ -195,7 +196,44 @@ def test_bad_input_is_refused_and_leaves_nothing(cons: Any, first: dict[str, Any
     with pytest.raises(ClientError) as err:
         LedgerClient(cons["api"], identity=stranger).prepare_work(cons["t"] / "other.png", {"title": "x", "type": "p"})
     assert (err.value.status, err.value.code) == (403, "auth_unregistered")
+    # a holder registered, then revoked on chain (user.revoke by itself): the CLI exits 2
+    gone = _register_user(cons, "gone", "holder")
+    client = LedgerClient(cons["api"], identity=gone)
+    rec = client.wait(client.submit(client.build("user.revoke", {"account": gone.account, "reason": "left"})),
+                      60, certified=False)
+    assert rec["receipt"]["code"] == 0, rec["receipt"]
+    gone_dir = tmp_path / "gone"
+    gone_dir.mkdir()
+    (gone_dir / "key.pem").write_bytes(gone.key.to_pem())
+    (gone_dir / "cert.pem").write_bytes(gone.certificate.to_pem())
+    p = run_rongxin("works", "register", str(cons["t"] / "other.png"), "--as", str(gone_dir), "--api", cons["api"])
+    assert p.returncode == 2 and "auth_user_revoked" in p.stderr and "Traceback" not in p.stderr, p.stderr
     assert _stored(cons) == before
+    assert _height_txs(cons, before_height) == 2  # only the revoked user's register and revoke reached the chain
+
+
+def _register_user(cons: Any, name: str, business: str) -> Identity:
+    from ledger.crypto import SM2PrivateKey
+    from ledger.crypto.ca import ConsortiumCA
+    from ledger.tx import Transaction
+
+    ca = ConsortiumCA(cons["data"] / "ca")
+    key = SM2PrivateKey.generate()
+    cert = ca.issue(kind="user", name=name, org="Demo Legal Centre", public_key=key.public_key(), business=business)
+    client = LedgerClient(cons["api"])
+    st = client.status()
+    tx = Transaction.build(key, chain=st["chain"], type="user.register", expiry=st["height"] + 1000,
+                           payload={"certificate": cert.to_pem().decode()})
+    rec = client.wait(client.submit(tx), 60, certified=False)
+    assert rec["receipt"]["code"] == 0, rec["receipt"]
+    return Identity(key, cert)
+
+
+def _height_txs(cons: Any, since: int) -> int:
+    """Transactions committed above height ``since``, except heartbeats (none carry any)."""
+    client = LedgerClient(cons["api"])
+    top = _height(cons)
+    return sum(len(client.block(h)["tx_ids"]) for h in range(since + 1, top + 1))
 
 
 def test_blob_reading_rules(cons: Any, first: dict[str, Any], tmp_path: Path) -> None:
