@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from api import sdk_works
 from api.sdk import Identity, LedgerClient
 
 AUDIO_SECONDS = 180
@@ -82,13 +83,32 @@ def registration(flow: Flow) -> dict[str, Any]:
     w0 = time.perf_counter()
     client.wait(client.submit(client.build("kv.set", {"key": "bench/warm-up", "value": "1"})), 120)
     warm = time.perf_counter() - w0
-    t0 = time.perf_counter()
-    res = client.register_work(audio, {"title": "Bench piece", "type": "audio"}, out=flow.tmp)
+    # the steps of ``LedgerClient.register_work``, timed one by one
+    laps: dict[str, float] = {}
+    t0 = last = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        laps[name] = round(now - last, 3)
+        last = now
+
+    prep = sdk_works.prepare_work(client, audio, {"title": "Bench piece", "type": "audio"})
+    lap("register_prepare_s")
+    rec = client.wait(client.submit(client.build("works.register", prep["payload"])), 120, certified=False)
+    if rec["receipt"]["code"] != 0:
+        raise RuntimeError(f"works.register refused: {rec['receipt']['info']}")
+    client.submit(client.build("kv.set", {"key": f"works-ack/{prep['work_id']}", "value": "registered"}))
+    lap("register_commit_s")
+    client.work(prep["work_id"])
+    lap("register_confirm_s")
+    cert = sdk_works.certify_work(client, prep["work_id"], flow.tmp, 120)
+    lap("register_certificate_s")
     elapsed = time.perf_counter() - t0
     return {"register_audio_seconds": AUDIO_SECONDS, "register_audio_bytes": audio.stat().st_size,
-            "register_s": round(elapsed, 3), "register_target_s": TARGET_REGISTER_S,
+            "register_s": round(elapsed, 3), **laps, "register_target_s": TARGET_REGISTER_S,
             "register_within_target": elapsed <= TARGET_REGISTER_S,
-            "certificate_bytes": Path(res["certificate"]).stat().st_size, "register_conflicts": len(res["conflicts"]),
+            "certificate_bytes": cert.stat().st_size, "register_conflicts": len(prep["conflicts"]),
             "warm_up_first_tx_s": round(warm, 3)}
 
 
