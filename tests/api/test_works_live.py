@@ -127,6 +127,15 @@ def test_swapped_bundle_fails_naming_the_checks(cons: Any, first: dict[str, Any]
     assert p.returncode == 1, p.stdout + p.stderr
     failed = json.loads(p.stdout)["failed"]
     assert {"work_id", "sm3", "tx_id"} <= set(failed) and not any(f.startswith("bundle:") for f in failed)
+    # the right bundle under a re-rendered page that states another title and holder
+    import dataclasses
+
+    forged = tmp_path / "forged.pdf"
+    forged.write_bytes(render_certificate_bytes(dataclasses.replace(mine.facts, title="Another title",
+                                                                    holder_cn="Someone else"), mine.bundle))
+    p = run_rongxin("works", "verify-certificate", str(forged), "--root", str(cons["root"]), "--json")
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert set(json.loads(p.stdout)["failed"]) == {"attributes", "holder"}
     run_rongxin("ca", "init", "--dir", str(tmp_path / "ca2"), "--name", "Other Consortium")
     p = run_rongxin("works", "verify-certificate", first["certificate"], "--root", str(tmp_path / "ca2" / "root.crt.pem"))
     assert p.returncode == 1 and "bundle:" in p.stdout
