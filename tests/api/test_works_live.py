@@ -290,3 +290,24 @@ def test_a_registration_committed_while_its_node_is_down_is_indexed_on_restart(c
     # a refused registration is never indexed: the same prepared payload again is a duplicate
     again = client.prepare_work(pic, {"title": "late again", "type": "picture"})
     assert [c["work_id"] for c in again["conflicts"]] == [prep["work_id"]]
+
+
+def test_a_registration_refused_on_chain_is_never_indexed(cons: Any) -> None:
+    holder = Identity.load(cons["ids"] / "holder2")
+    client = LedgerClient(cons["api"], identity=holder)
+    pic = cons["t"] / "refused.png"
+    cv2.imwrite(str(pic), picture(41))
+    prep = client.prepare_work(pic, {"title": "refused", "type": "picture"})
+    assert prep["conflicts"] == []
+    bad = dict(prep["payload"], conflicts=[{"work_id": "w-made-up", "score_milli": 1000, "method": "sm3"}])
+    rec = client.wait(client.submit(client.build("works.register", bad)), 90, certified=False)
+    assert rec["receipt"]["code"] != 0 and "countersignature" in rec["receipt"]["info"], rec["receipt"]
+    time.sleep(2.5)  # two rounds of the node's reconciler
+    node_dir = Path(cons["sup"]["data"])
+    assert (node_dir / "works" / "pending" / f"{prep['work_id']}.json").is_file()
+    assert not (node_dir / "works" / "registered" / f"{prep['work_id']}.json").exists()
+    with pytest.raises(ClientError) as err:
+        client.work(prep["work_id"])
+    assert err.value.status == 404
+    # the same picture prepared again is matched against nothing: the refused one is not indexed
+    assert client.prepare_work(pic, {"title": "again", "type": "picture"})["conflicts"] == []
