@@ -24,6 +24,12 @@ DEFAULT_BODY_LIMIT = 64 * 1024
 def body_limit(method: str, path: str) -> int:
     if method == "POST" and path.rstrip("/") == "/v1/txs":
         return TXS_BODY_LIMIT
+    if method == "POST" and path.rstrip("/") == "/v1/works":  # an upload, streamed to disk by its route
+        from .works_node import max_upload_bytes
+
+        return max_upload_bytes()
+    if method == "PUT" and path.startswith("/v1/works/") and path.endswith("/certificate"):  # a proof package
+        return 64 * 1024 * 1024
     return DEFAULT_BODY_LIMIT
 
 

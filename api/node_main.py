@@ -41,6 +41,7 @@ from ledger.state.store import GroupedStore, open_store
 from .auth import Authenticator
 from .http import create_app
 from .nonces import NonceStore
+from .works_node import attach_works
 
 log = logging.getLogger("rongxin.node")
 
@@ -177,11 +178,14 @@ async def run(folder: Path, tables: bool = True) -> None:
                              nonces=NonceStore(folder / "nonces.sqlite"))
         http = create_app(node, role=cfg.role, org=cfg.org, online=lambda: list(net.online()), intake=intake,
                           auth=auth, consortium=cfg.consortium)
+        works = attach_works(http, node, folder, chain=cfg.chain, node_id=cfg.id, key=cfg.key(),
+                             consortium=cfg.consortium)
         host, port = cfg.api
         server = _QuietServer(uvicorn.Config(http, host=host, port=port, log_level="warning",
                                                lifespan="off", access_log=False))
         await net.start()
         node.start()
+        works.start()
         log.info("node %s (%s) up: p2p %s:%d, api %s, height %d", cfg.id, cfg.role, *cfg.listen,
                  cfg.api_url(), app.chain.head)
         loop = asyncio.get_running_loop()

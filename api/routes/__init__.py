@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import audit, blocks, contracts, events, identity, proofs, state, status, txs
+from . import audit, blocks, contracts, events, identity, proofs, state, status, txs, works
 
 ROUTERS: list[APIRouter] = [status.router, txs.router, blocks.router, state.router, events.router,
-                            audit.router, contracts.router, identity.router, proofs.router]
+                            audit.router, contracts.router, identity.router, proofs.router,
+                            works.router]
