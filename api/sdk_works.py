@@ -153,8 +153,6 @@ def register_work(client: LedgerClient, path: str | Path, attributes: dict[str, 
     receipt = rec.get("receipt") or {}
     if receipt.get("code") != 0:
         raise ClientError(f"works.register refused on chain: {receipt.get('info')}", 400, "registration_refused")
-    if out is not None:  # its settlement brings the blocks the proof needs (see get_proof)
-        client.submit(client.build("kv.set", {"key": f"works-ack/{prep['work_id']}", "value": "registered"}))
     get_work(client, prep["work_id"])  # the node confirms the registration (indexes it) before answering
     cert = None
     if out is not None:
@@ -165,18 +163,14 @@ def register_work(client: LedgerClient, path: str | Path, attributes: dict[str, 
 
 
 def get_proof(client: LedgerClient, work_id: str, timeout: float = 90.0) -> dict[str, Any]:
-    """``GET /v1/works/{id}/proof``, once the node can prove the registration. The proof needs
-    the block after the one certifying the receipt committed too, which an idle chain may add
-    only at its next heartbeat (docs/api.md "Works"): ``register_work`` submits one small
-    acknowledgement, ``kv.set {"key": "works-ack/<work_id>", "value": "registered"}``, as soon
-    as the registration commits, whose own settlement commits it; after 5 s without the proof
-    this sends one too."""
+    """``GET /v1/works/{id}/proof``, once the node can prove the registration: the proof
+    needs the block after the one certifying the receipt committed, which the chain adds
+    right after a registration (its settlement, docs/spec/consensus.md) even when idle."""
     import time
 
     from .sdk import ClientError
 
     deadline = time.monotonic() + timeout
-    waited = 0.0
     while True:
         try:
             with _open(client, "GET", f"/v1/works/{urllib.parse.quote(work_id, safe='')}/proof") as r:
@@ -184,10 +178,6 @@ def get_proof(client: LedgerClient, work_id: str, timeout: float = 90.0) -> dict
         except ClientError as exc:
             if exc.status != 409 or time.monotonic() > deadline:
                 raise
-        if waited == 5.0:  # no block for a while (no acknowledgement was sent, or it was lost): send one
-            client.submit(client.build("kv.set", {"key": f"works-ack/{work_id}", "value": "registered"}))
-        waited += 0.1
-        waited = round(waited, 1)
         time.sleep(0.1)
 
 

@@ -98,7 +98,6 @@ def registration(flow: Flow) -> dict[str, Any]:
     rec = client.wait(client.submit(client.build("works.register", prep["payload"])), 120, certified=False)
     if rec["receipt"]["code"] != 0:
         raise RuntimeError(f"works.register refused: {rec['receipt']['info']}")
-    client.submit(client.build("kv.set", {"key": f"works-ack/{prep['work_id']}", "value": "registered"}))
     lap("register_commit_s")
     client.work(prep["work_id"])
     lap("register_confirm_s")
