@@ -2,7 +2,7 @@
 the legal centre signs the filing (docs/api.md, "Evidence and cases").
 
 A filing takes two calls. ``prepare`` streams the uploaded files to a private folder under the
-node's data folder (``works/uploads/<random>/``), runs ``WorksService.file_evidence`` on them
+node's data folder (``works/evidence/<random>/``), runs ``WorksService.file_evidence`` on them
 with a *staging* content store in that folder, and keeps the manifest for the legal centre to
 sign. ``take`` hands the prepared filing to the route that submits the signed
 ``evidence.file`` transaction; only then are the files put into the node's content store.
@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
-import os
 import secrets
 import shutil
 import threading
@@ -27,34 +26,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from fingerprint.index import LocalIndex
 from forensics.service import WorksService
-from ledger.blobs import DEFAULT_MAX_BYTES, LocalBlobStore
+from ledger.blobs import LocalBlobStore
 from ledger.errors import LedgerError
 
-__all__ = ["DEFAULT_UPLOAD_MAX", "EvidenceDesk", "Prepared", "UploadRefused", "open_desk", "upload_limit"]
+from .works_node import WorksNode
 
-UPLOAD_MAX_ENV = "RONGXIN_UPLOAD_MAX_BYTES"
-DEFAULT_UPLOAD_MAX = 4 * 1024 ** 3  # one upload request (all its files); the content store's own limit
+__all__ = ["EvidenceDesk", "Prepared", "UploadRefused", "attach_evidence"]
+
 T = TypeVar("T")
 PREPARED_TTL_S = 3600.0
 MAX_PREPARED = 64
 
 
 class UploadRefused(LedgerError):
-    """An upload the desk will not take (bad form, too large, unknown work)."""
-
-
-def upload_limit() -> int:
-    """The largest upload request body in bytes: ``RONGXIN_UPLOAD_MAX_BYTES`` or 4 GiB."""
-    raw = os.environ.get(UPLOAD_MAX_ENV, "")
-    if not raw:
-        return DEFAULT_UPLOAD_MAX
-    try:
-        n = int(raw)
-    except ValueError:
-        return DEFAULT_UPLOAD_MAX
-    return n if n > 0 else DEFAULT_UPLOAD_MAX
+    """An upload the desk will not take (a file changed on disk after it was matched)."""
 
 
 @dataclass
@@ -73,17 +59,17 @@ class Prepared:
 
 
 class EvidenceDesk:
-    """Staging and prepared filings of one node, over its ``WorksService``. ``works`` is built
-    by ``make_works`` on the desk's one worker thread, and every call that touches the
-    fingerprint index runs there (``run``): the index's SQLite connection belongs to that
-    thread, and fingerprinting stays off the event loop."""
+    """Staging and prepared filings of one node, over the node's ``WorksService`` (the works
+    registry's, ``api.works_node.WorksNode.service``: the same content store and fingerprint
+    index). Every call that touches the index runs on ``pool``, the registry's one worker
+    thread (``run``): the index's SQLite connection belongs to that thread, and
+    fingerprinting stays off the event loop."""
 
-    def __init__(self, make_works: Callable[[], WorksService], folder: str | Path, *,
-                 max_upload: int | None = None) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="works")
-        self.works = self._pool.submit(make_works).result()
+    def __init__(self, works: WorksService, pool: ThreadPoolExecutor, folder: str | Path, *, max_upload: int) -> None:
+        self._pool = pool
+        self.works = works
         self.folder = Path(folder)
-        self.max_upload = max_upload if max_upload is not None else upload_limit()
+        self.max_upload = max_upload
         self._prepared: dict[str, Prepared] = {}
         self._lock = threading.Lock()
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -93,9 +79,6 @@ class EvidenceDesk:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on the desk's worker thread."""
         return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(fn, *args))
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
 
     def new_folder(self) -> Path:
         d = self.folder / secrets.token_hex(12)
@@ -154,14 +137,9 @@ class EvidenceDesk:
         self.discard_folder(prep.folder)
 
 
-def open_desk(node_folder: Path, *, chain: str, node_id: str, node_key: Any) -> EvidenceDesk:
-    """The desk of the node whose folder is ``node_folder``: its content store in
-    ``works/blobs``, fingerprint index in ``works/index``, uploads in ``works/uploads``."""
-    base = node_folder / "works"
-    limit = upload_limit()
-
-    def make() -> WorksService:
-        blobs = LocalBlobStore(base / "blobs", max_bytes=max(limit, DEFAULT_MAX_BYTES))
-        return WorksService(blobs, LocalIndex(base / "index"), chain=chain, node_id=node_id, node_key=node_key)
-
-    return EvidenceDesk(make, base / "uploads", max_upload=limit)
+def attach_evidence(app: Any, works: WorksNode, node_folder: Path) -> EvidenceDesk:
+    """The node's evidence desk on ``app.state.evidence``, over its works registry ``works``;
+    uploads are staged in ``NODE/works/evidence/`` (``api.node_main`` calls this)."""
+    desk = EvidenceDesk(works.service, works.pool, node_folder / "works" / "evidence", max_upload=works.max_upload)
+    app.state.evidence = desk
+    return desk

@@ -25,7 +25,6 @@ from ledger.node.runtime import Node
 from . import errors
 from .auth import Authenticator
 from .deps import NodeInfo
-from .evidence_desk import EvidenceDesk
 from .limits import BodyLimit
 from .routes import ROUTERS
 from .routes.txs import REQUEST_MODELS
@@ -52,7 +51,7 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
 
 def create_app(node: Node, *, role: str, org: str, online: Callable[[], Iterable[str]],
                intake: TxIntake | None = None, auth: Authenticator | None = None,
-               evidence: EvidenceDesk | None = None, consortium: Path | None = None) -> FastAPI:
+               consortium: Path | None = None) -> FastAPI:
     """The API of ``node``. ``intake``: where submissions are verified (default: on this
     thread, ``TxIntake(workers=0)``; a node process passes worker processes). ``auth``: the
     checker of signed requests (default: no CRL, nonces in memory; a node process passes one
@@ -64,8 +63,7 @@ def create_app(node: Node, *, role: str, org: str, online: Callable[[], Iterable
     app.state.intake = intake if intake is not None else TxIntake(workers=0)
     app.state.info = NodeInfo(role=role, org=org, online=online)
     app.state.auth = auth if auth is not None else Authenticator(node)
-    app.state.evidence = evidence  # the evidence desk (content store, index); None: evidence routes answer 503
-    app.state.consortium = consortium  # where ca/crl.pem and nodes/*/sm2.crt.pem are, for packages
+    app.state.consortium = consortium  # its CRL and node certificates go into proof bundles
     for router in ROUTERS:
         app.include_router(router)
     errors.install(app)

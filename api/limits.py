@@ -16,7 +16,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ledger.node.intake import MAX_BATCH
 
 from .errors import ApiError, error_body
-from .evidence_desk import upload_limit
 
 TXS_BODY_LIMIT = 8 * 1024 * 1024  # ~2,000 ordinary transactions (a few hundred bytes each), 128 of 64 KiB
 DEFAULT_BODY_LIMIT = 64 * 1024
@@ -26,8 +25,12 @@ EVIDENCE_TX_LIMIT = 128 * 1024  # one evidence.file transaction (its manifest is
 def body_limit(method: str, path: str) -> int:
     if method == "POST" and path.rstrip("/") == "/v1/txs":
         return TXS_BODY_LIMIT
-    if method == "POST" and path.rstrip("/") == "/v1/evidence/prepare":
-        return upload_limit()  # streamed to disk by the route, never buffered
+    if method == "POST" and path.rstrip("/") in ("/v1/works", "/v1/evidence/prepare"):  # uploads, streamed to disk
+        from .works_node import max_upload_bytes
+
+        return max_upload_bytes()
+    if method == "PUT" and path.startswith("/v1/works/") and path.endswith("/certificate"):  # a proof package
+        return 64 * 1024 * 1024
     if method == "POST" and path.rstrip("/") == "/v1/evidence":
         return EVIDENCE_TX_LIMIT
     return DEFAULT_BODY_LIMIT

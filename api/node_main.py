@@ -39,9 +39,10 @@ from ledger.node.runtime import Node
 from ledger.state.store import GroupedStore, open_store
 
 from .auth import Authenticator
-from .evidence_desk import open_desk
+from .evidence_desk import attach_evidence
 from .http import create_app
 from .nonces import NonceStore
+from .works_node import attach_works
 
 log = logging.getLogger("rongxin.node")
 
@@ -176,14 +177,17 @@ async def run(folder: Path, tables: bool = True) -> None:
         node.attach(net)
         auth = Authenticator(node, crl_path=cfg.consortium / "ca" / "crl.pem",
                              nonces=NonceStore(folder / "nonces.sqlite"))
-        desk = open_desk(folder, chain=cfg.chain, node_id=cfg.id, node_key=cfg.key())
         http = create_app(node, role=cfg.role, org=cfg.org, online=lambda: list(net.online()), intake=intake,
-                          auth=auth, evidence=desk, consortium=cfg.consortium)
+                          auth=auth, consortium=cfg.consortium)
+        works = attach_works(http, node, folder, chain=cfg.chain, node_id=cfg.id, key=cfg.key(),
+                             consortium=cfg.consortium)
+        attach_evidence(http, works, folder)
         host, port = cfg.api
         server = _QuietServer(uvicorn.Config(http, host=host, port=port, log_level="warning",
                                                lifespan="off", access_log=False))
         await net.start()
         node.start()
+        works.start()
         log.info("node %s (%s) up: p2p %s:%d, api %s, height %d", cfg.id, cfg.role, *cfg.listen,
                  cfg.api_url(), app.chain.head)
         loop = asyncio.get_running_loop()
@@ -195,7 +199,6 @@ async def run(folder: Path, tables: bool = True) -> None:
             node.stop()
             await net.stop()
             auth.nonces.close()
-            desk.close()
             log.info("node %s stopped at height %d", cfg.id, app.chain.head)
     finally:
         if executor is not None:

@@ -224,6 +224,39 @@ class LedgerClient:
     def submit_and_wait(self, type_: str, payload: dict[str, Any], timeout: float = 60.0) -> dict[str, Any]:
         return self.wait(self.submit(self.build(type_, payload)), timeout)
 
+    # ------------------------------------------------------------ works registry (api/sdk_works.py)
+    def register_work(self, path: str | Path, attributes: dict[str, Any], *, pledge: str | None = None,
+                      out: str | Path | None = None, timeout: float = 90.0) -> dict[str, Any]:
+        """Register a work end to end (``sdk_works.register_work``); needs ``identity``."""
+        from . import sdk_works
+
+        return sdk_works.register_work(self, path, attributes, pledge=pledge or sdk_works.DEFAULT_PLEDGE, out=out,
+                                       timeout=timeout)
+
+    def prepare_work(self, path: str | Path, attributes: dict[str, Any], *, pledge: str | None = None) -> dict[str, Any]:
+        """``POST /v1/works``: the node's prepared, countersigned registration."""
+        from . import sdk_works
+
+        return sdk_works.prepare_work(self, path, attributes, pledge=pledge or sdk_works.DEFAULT_PLEDGE)
+
+    def work(self, work_id: str) -> dict[str, Any]:
+        """``GET /v1/works/{id}``: a work's public registration record."""
+        from . import sdk_works
+
+        return sdk_works.get_work(self, work_id)
+
+    def work_certificate(self, work_id: str, out: str | Path) -> Path:
+        """``GET /v1/works/{id}/certificate`` written to ``out`` (a file, or a folder)."""
+        from . import sdk_works
+
+        return sdk_works.download_certificate(self, work_id, out)
+
+    def blob(self, sm3_hex: str, out: str | Path) -> Path:
+        """``GET /v1/blobs/{sm3}`` (signed) streamed to ``out``."""
+        from . import sdk_works
+
+        return sdk_works.download_blob(self, sm3_hex, out)
+
     # ------------------------------------------------------------ evidence and cases (api/sdk_evidence.py)
     def file_evidence(self, files: Sequence[str | Path], work_id: str, **case: Any) -> dict[str, Any]:
         """Upload, match, sign and file evidence (a legal centre); see ``sdk_evidence.file_evidence``."""
@@ -314,3 +347,4 @@ def _settle(data: Path, height: int, timeout: float = 30.0) -> None:
             except (ClientError, KeyError, ValueError):
                 pass
             time.sleep(0.1)
+

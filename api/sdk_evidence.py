@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .sdk import LedgerClient
 
 CHUNK = 1 << 20
-PACKAGE_WAIT_S = 150.0  # a just-filed statement is provable once a later block commits its certifying block: on an idle chain, the next heartbeat (idle_interval, 60 s by default)
+PACKAGE_WAIT_S = 150.0  # a just-filed statement is provable once the block after its certifying block commits
 
 
 def _errors() -> tuple[type[Exception], Any]:

@@ -114,6 +114,23 @@ def bench_fingerprint(scale: str, no_install: bool, as_json: bool) -> None:
     sys.exit(bench_main(args))
 
 
+@bench.command("evidence")
+@click.option("--data", type=click.Path(file_okay=False, exists=True),
+              help="Use an already running consortium (its folder); default: start and stop a fresh one.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def bench_evidence(data: str | None, as_json: bool) -> None:
+    """The issue-12 flows end to end (a work registered, ...): every ``@figure`` of bench/evidence.py."""
+    from pathlib import Path
+
+    from bench.evidence import measure
+
+    result = measure(Path(data) if data else None)
+    if as_json:
+        emit(result, True)
+        return
+    print(table([(k, str(v)) for k, v in result.items()], ("figure", "value")))
+
+
 def register(group: click.Group) -> None:
     """The ``rongxin.cli`` entry point: adds ``bench`` to the ``rongxin`` group."""
     group.add_command(bench)

@@ -52,13 +52,14 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import crypto, evidence, evidence_verify, fp, identity, ledger
+    from . import crypto, evidence, evidence_verify, fp, identity, ledger, works
 
     crypto.register(main)
     fp.register(main)
     identity.register(main)
     ledger.register(main)
     evidence_verify.register(main)
+    works.register_cli(main)
     evidence.register(main)
     for ep in entry_points(group="rongxin.cli"):
         ep.load()(main)

@@ -56,7 +56,7 @@ PREPARE_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _err("invalid_request (work id, file=SIZE:NAME, body longer or shorter than the sizes), empty_file"),
     404: _err("the work is not registered"),
     413: _err("body_too_large: the files add up to more than the node's upload limit "
-              "(RONGXIN_UPLOAD_MAX_BYTES, 4 GiB by default); file_too_large: over the fingerprinter's limit"),
+              "(RONGXIN_MAX_UPLOAD_BYTES, 2 GiB by default); file_too_large: over the fingerprinter's limit"),
     422: _err("unreadable_file (not a picture, audio, video or text the fingerprinter reads), filing_refused"),
 }
 FILE_RESPONSES: dict[int | str, dict[str, Any]] = {

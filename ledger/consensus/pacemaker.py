@@ -3,7 +3,8 @@
 A block that carries transactions is not finished when it commits: the header of a later
 block certifies its execution (the payload's header fields, such as ``exec``, each name the
 executed height they certify), and that block must commit too, on every node. Once both
-have happened the chain is *settled*: an idle leader then proposes at most one heartbeat
+have happened, and the block after the certifying one has committed too (its QC, stored
+with it, is the commit certificate a receipt proof carries), the chain is *settled*: an idle leader then proposes at most one heartbeat
 block per idle interval, and no validator arms a view timer, so an idle chain has no
 timeouts and no missed leader turns. docs/spec/consensus.md ("Block interval and idle chain").
 """
@@ -37,13 +38,16 @@ class Settlement:
     ``certified``: the greatest height certified by the header of a block it committed;
     ``settle_height``: the first committed block whose header certified ``tx_height``;
     ``delivered``: the greatest height a proposal's justify QC is known to have committed
-    (on every node that received that proposal).
+    (on every node that received that proposal);
+    ``proved``: ``settle_height + 1`` once a settlement happened: its commit stores the QC that
+    commits the certifying block, which a receipt's proof (``GET /v1/proofs``) carries.
     """
 
     tx_height: int = 0
     certified: int = 0
     settle_height: int = 0
     delivered: int = 0
+    proved: int = 0
 
     @classmethod
     def at(cls, tip: Block, known: list[Block]) -> Settlement:
@@ -63,6 +67,7 @@ class Settlement:
         c = certified_height(block)
         if self.certified < self.tx_height <= c:
             self.settle_height = block.height
+            self.proved = block.height + 1
         self.certified = max(self.certified, c)
 
     def delivered_up_to(self, height: int) -> None:
@@ -70,5 +75,7 @@ class Settlement:
 
     def pending(self) -> bool:
         """True while blocks are needed: a block with transactions whose execution no
-        committed header certifies yet, or the commit of that header not yet delivered."""
-        return self.certified < self.tx_height or self.delivered < self.settle_height
+        committed header certifies yet, or the commit of that header and of the block after
+        it not yet delivered (without the latter a receipt would wait for the next heartbeat
+        to become provable)."""
+        return self.certified < self.tx_height or self.delivered < max(self.settle_height, self.proved)

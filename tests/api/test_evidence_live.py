@@ -4,8 +4,8 @@ matches the work), a rights holder may not; the exported package verifies with n
 fails, naming the check, when a member is changed, removed or added; cases move by signed
 transactions; every bad input is refused with a clear 4xx / exit 2 and leaves nothing behind.
 
-Works are registered through the node's own ``WorksService`` and a direct ``works.register``
-transaction (``tests/forensics/live_works.py``) until the works routes are merged."""
+The work is registered through the works routes (``LedgerClient.register_work``): the evidence
+desk shares the works registry's content store and fingerprint index."""
 
 from __future__ import annotations
 
@@ -27,11 +27,10 @@ from ledger.crypto import SM2PrivateKey, sm3_file
 from ledger.crypto.ca import ConsortiumCA
 from tests.conftest import RONGXIN, run_rongxin
 from tests.forensics.conftest import picture
-from tests.forensics.live_works import node_folder, register_work
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
 
-UPLOAD_MAX = 1024 * 1024  # the test consortium's upload limit (RONGXIN_UPLOAD_MAX_BYTES)
+UPLOAD_MAX = 1024 * 1024  # the test consortium's upload limit (RONGXIN_MAX_UPLOAD_BYTES)
 
 
 class Live:
@@ -41,7 +40,7 @@ class Live:
         self.api = next(n["api"] for n in nodes if n["role"] == "supervisor")
         self.ids = data / "identities"
         self.root = data / "ca" / "root.crt.pem"
-        self.works = node_folder(data) / "works"
+        self.node = Path(next(n["data"] for n in nodes if n["role"] == "supervisor"))
         self.work_id = ""
         self.filed: dict[str, Any] = {}
 
@@ -53,10 +52,10 @@ class Live:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=cwd, check=False)
 
     def blobs(self) -> set[str]:
-        return {p.name for p in (self.works / "blobs").rglob("*") if p.is_file() and len(p.name) == 64}
+        return {p.name for p in (self.node / "blobs").rglob("*") if p.is_file() and len(p.name) == 64}
 
     def uploads(self) -> list[Path]:
-        return [p for p in (self.works / "uploads").iterdir() if not p.name.startswith("pkg-")]
+        return [p for p in (self.node / "works" / "evidence").iterdir() if not p.name.startswith("pkg-")]
 
 
 @pytest.fixture(scope="module")
@@ -71,19 +70,20 @@ def live(tmp_path_factory: pytest.TempPathFactory):
                 [cv2.IMWRITE_JPEG_QUALITY, 60])
     cv2.imwrite(str(t / "other.png"), picture(12))
     data = t / "c"
-    old = os.environ.get("RONGXIN_UPLOAD_MAX_BYTES")
-    os.environ["RONGXIN_UPLOAD_MAX_BYTES"] = str(UPLOAD_MAX)
+    old = os.environ.get("RONGXIN_MAX_UPLOAD_BYTES")
+    os.environ["RONGXIN_MAX_UPLOAD_BYTES"] = str(UPLOAD_MAX)
     try:
         proc = run_rongxin("up", "--detach", "--data", str(data), timeout=240)
     finally:
         if old is None:
-            os.environ.pop("RONGXIN_UPLOAD_MAX_BYTES")
+            os.environ.pop("RONGXIN_MAX_UPLOAD_BYTES")
         else:
-            os.environ["RONGXIN_UPLOAD_MAX_BYTES"] = old
+            os.environ["RONGXIN_MAX_UPLOAD_BYTES"] = old
     assert proc.returncode == 0, proc.stderr
     lv = Live(data, t)
     try:
-        lv.work_id = register_work(data, lv.api, lv.who("holder"), t / "work.png", "Live work")["work_id"]
+        holder = LedgerClient(lv.api, identity=lv.who("holder"), timeout=120)
+        lv.work_id = holder.register_work(t / "work.png", {"title": "Live work", "type": "picture"})["work_id"]
         yield lv
     finally:
         run_rongxin("down", "--data", str(data), timeout=120)

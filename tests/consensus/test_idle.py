@@ -52,11 +52,12 @@ def test_idle_chain_settles_then_adds_a_heartbeat_per_idle_interval_without_time
     last_tx, cert = _settled_at(net, "v0")
     heights = {b.height for b, _ in net.nodes["v0"].committed}
     assert cert in heights and cert <= last_tx + 2, "the block after next certifies the execution"
-    # the certifying block is committed on every node, then the chain stops
-    when = max(net.committed_at[(n, cert)] for n in net.nodes)
+    # the certifying block and the block after it (whose QC a receipt proof carries) are
+    # committed on every node, then the chain stops
+    when = max(net.committed_at[(n, cert + 1)] for n in net.nodes)
     proposed = sorted(net.proposed_at.values())
     settle_blocks = [t for t in proposed if t > net.committed_at[("v0", last_tx)]]
-    assert len([t for t in settle_blocks if t <= when]) <= 4, "only the blocks needed to settle"
+    assert len([t for t in settle_blocks if t <= when]) <= 5, "only the blocks needed to settle"
     assert not [t for t in proposed if when < t <= when + 30], "nothing more for 30 s after it is served"
     # ten simulated minutes of idle: about one heartbeat a minute, no timeout, no missed turn
     start = net.now
@@ -132,7 +133,9 @@ def test_heartbeats_go_on_past_a_dead_leader_without_work() -> None:
     heights = net.min_committed(["v0", "v1", "v2", "v4"])
     net.run(start + 900.0)
     grown = net.min_committed(["v0", "v1", "v2", "v4"]) - heights
-    assert 8 <= grown <= 15, f"{grown} heartbeat blocks in 15 minutes"
+    # 7-8 on these seeds: the settlement's last block (the one after the certifying block)
+    # lands just before the crash, so it is not counted here
+    assert 7 <= grown <= 15, f"{grown} heartbeat blocks in 15 minutes"
     assert _tcs(net) and {net.vset.leader(m["tc"]["view"]) for m in _tcs(net)} == {"v3"}, "only v3's turns are missed"
     net.assert_safety()
 

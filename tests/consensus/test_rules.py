@@ -66,8 +66,12 @@ def test_settlement_needs_the_certifying_block_committed_and_delivered() -> None
     s.committed(_block(7, exec={"height": 5}))
     assert s.settle_height == 7 and s.pending(), "committed here, not yet delivered to all"
     s.delivered_up_to(7)
+    assert s.pending(), "the block after the certifying one must commit too (its QC proves 7's commit)"
+    s.committed(_block(8, exec={"height": 6}))  # a later block moves the settlement nothing
+    assert s.settle_height == 7 and s.pending()
+    s.delivered_up_to(8)
     assert not s.pending()
-    s.committed(_block(8, exec={"height": 6}))  # a later block moves nothing
+    s.committed(_block(9, exec={"height": 7}))
     assert s.settle_height == 7 and not s.pending()
 
 
