@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import fcntl
 import logging
-import multiprocessing
 import os
 import signal
 import sys
@@ -224,10 +223,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rongxin node: error: RONGXIN_SM2_TABLES must be 0 or 1, not {tables!r}", file=sys.stderr)
         return 2
     use_tables(tables == "1")
-    # the forkserver behind the contract workers (and a process intake) preloads only what a
-    # worker runs, not this module: importing the HTTP routes, PDF and image libraries there
-    # cost ~1 s of CPU and ~100 MB in each of the node's worker processes
-    multiprocessing.set_forkserver_preload(["ledger.contracts.parallel_worker", "ledger.node.intake"])
     try:
         asyncio.run(run(Path(args[0]), tables == "1"))
     except (AlreadyRunning, ConfigError) as exc:
