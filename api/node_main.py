@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import fcntl
 import logging
-import multiprocessing
 import os
 import signal
 import sys
@@ -224,11 +223,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rongxin node: error: RONGXIN_SM2_TABLES must be 0 or 1, not {tables!r}", file=sys.stderr)
         return 2
     use_tables(tables == "1")
-    # the forkserver behind the contract workers (and a process intake) imports, once, what a
-    # worker runs (the contract types, wasmtime, transaction checks), not this module: the
-    # HTTP routes with their PDF and image libraries made each worker start slower and heavier
-    multiprocessing.set_forkserver_preload(
-        ["ledger.contracts.parallel_worker", "ledger.contracts.registry", "ledger.node.intake"])
     try:
         asyncio.run(run(Path(args[0]), tables == "1"))
     except (AlreadyRunning, ConfigError) as exc:
