@@ -135,13 +135,24 @@ def test_the_legal_centre_files_a_copy_and_an_unrelated_picture(live: Live) -> N
     live.filed = out
 
 
+def _filed(live: Live) -> dict[str, Any]:
+    """The filing of the test above, or (when that test ran elsewhere or later) a filing of
+    the same copy made now: later tests only need one."""
+    if not live.filed:
+        r = live.rx("evidence", "file", str(live.media / "copy.jpg"), "--as", str(live.ids / "legal"),
+                    "--api", live.api, "--work", live.work_id, "--json")
+        assert r.returncode == 0, r.stderr
+        live.filed = json.loads(r.stdout)
+    return live.filed
+
+
 def _export(live: Live, who: str, out: Path) -> subprocess.CompletedProcess[str]:
-    return live.rx("evidence", "export", live.filed["evidence_id"], "--as", str(live.ids / who), "--api", live.api,
+    return live.rx("evidence", "export", _filed(live)["evidence_id"], "--as", str(live.ids / who), "--api", live.api,
                    "--out", str(out))
 
 
 def test_the_package_verifies_offline_and_every_tampering_fails(live: Live, tmp_path: Path) -> None:
-    assert live.filed, "needs the filing of the test before"
+    _filed(live)
     pkg = tmp_path / "pkg.zip"
     r = _export(live, "legal", pkg)
     assert r.returncode == 0, r.stderr
@@ -154,7 +165,7 @@ def test_the_package_verifies_offline_and_every_tampering_fails(live: Live, tmp_
     report = json.loads(v.stdout)
     assert report["ok"] and report["failed"] == []
     assert [s["type"] for s in report["statements"]] == ["works.register", "evidence.file"]
-    assert report["statements"][1]["tx"] == live.filed["tx_id"]
+    assert report["statements"][1]["tx"] == _filed(live)["tx_id"]
     data = {n: zipfile.ZipFile(pkg).read(n) for n in names}
 
     def verify(members: dict[str, bytes]) -> tuple[int, list[str]]:
@@ -181,7 +192,7 @@ def test_the_package_verifies_offline_and_every_tampering_fails(live: Live, tmp_
 
 
 def test_who_may_export(live: Live, tmp_path: Path) -> None:
-    assert live.filed
+    _filed(live)
     held = tmp_path / "holder.zip"
     r = _export(live, "holder", held)  # the work's holder sent the works.register statement
     assert r.returncode == 0, r.stderr
@@ -190,26 +201,26 @@ def test_who_may_export(live: Live, tmp_path: Path) -> None:
     r = _export(live, "holder2", tmp_path / "no.zip")
     assert r.returncode == 2 and "only the filer" in r.stderr and not (tmp_path / "no.zip").exists()
     assert not (tmp_path / "no.zip.part").exists()
-    court = live.rx("evidence", "show", live.filed["evidence_id"], "--as", str(live.ids / "court"), "--api", live.api)
-    assert court.returncode == 0 and json.loads(court.stdout)["tx"] == live.filed["tx_id"]
+    court = live.rx("evidence", "show", _filed(live)["evidence_id"], "--as", str(live.ids / "court"), "--api", live.api)
+    assert court.returncode == 0 and json.loads(court.stdout)["tx"] == _filed(live)["tx_id"]
 
 
 def test_a_second_filing_joins_the_case(live: Live) -> None:
-    assert live.filed
-    cid = live.filed["case_id"]
+    _filed(live)
+    cid = _filed(live)["case_id"]
     r = live.rx("evidence", "file", str(live.media / "copy.jpg"), "--as", str(live.ids / "legal"), "--api", live.api,
                 "--work", live.work_id, "--case", cid, "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["case_id"] == cid and out["evidence_id"] != live.filed["evidence_id"]
+    assert out["case_id"] == cid and out["evidence_id"] != _filed(live)["evidence_id"]
     case = LedgerClient(live.api, identity=live.who("legal")).case(cid)
-    assert case["evidence"] == sorted([live.filed["evidence_id"], out["evidence_id"]])
+    assert case["evidence"] == sorted([_filed(live)["evidence_id"], out["evidence_id"]])
     assert case["parties"] == [live.who("holder").account] and case["state"] == "open"
 
 
 def test_case_moves_by_signed_transactions(live: Live) -> None:
     assert live.filed
-    cid = live.filed["case_id"]
+    cid = _filed(live)["case_id"]
 
     def rx(*a: str) -> subprocess.CompletedProcess[str]:
         return live.rx("case", *a, "--api", live.api)
@@ -281,9 +292,15 @@ def test_bad_input_is_refused_and_leaves_nothing(live: Live, tmp_path: Path) -> 
     assert (st, out["error"]["code"]) == (401, "auth_replay")
     # over the limit, announced: refused before a byte is read
     big_t = prepare_target(live.work_id, [(UPLOAD_MAX + 1, "big.png")])
-    st, out = call(live, "POST", big_t, big.read_bytes(),
-                   sign_request(legal.key, legal.certificate, "POST", big_t, big.read_bytes()))
-    assert st == 413
+    try:
+        st, out = call(live, "POST", big_t, big.read_bytes(),
+                       sign_request(legal.key, legal.certificate, "POST", big_t, big.read_bytes()))
+        assert st == 413
+    except (BrokenPipeError, ConnectionResetError, urllib.error.URLError) as exc:
+        # the node answered 413 and closed while this client (no Expect: 100-continue, unlike
+        # the SDK) was still sending: on a loaded machine the pipe breaks before it reads the answer
+        assert isinstance(exc, (BrokenPipeError, ConnectionResetError)) or isinstance(
+            getattr(exc, "reason", None), (BrokenPipeError, ConnectionResetError)), exc
     assert live.blobs() == before  # a prepared, unsigned filing stores nothing in the content store
     assert filings(live) == filed
 
