@@ -136,11 +136,11 @@ def test_the_legal_centre_files_a_copy_and_an_unrelated_picture(live: Live) -> N
 
 
 def _filed(live: Live) -> dict[str, Any]:
-    """The filing of the test above, or (when that test ran elsewhere or later) a filing of
-    the same copy made now: later tests only need one."""
+    """The filing of the test above, or (when that test ran elsewhere or later) the same
+    filing made now (the copy and the unrelated picture): later tests only need one."""
     if not live.filed:
-        r = live.rx("evidence", "file", str(live.media / "copy.jpg"), "--as", str(live.ids / "legal"),
-                    "--api", live.api, "--work", live.work_id, "--json")
+        r = live.rx("evidence", "file", str(live.media / "copy.jpg"), str(live.media / "other.png"), "--as",
+                    str(live.ids / "legal"), "--api", live.api, "--work", live.work_id, "--json")
         assert r.returncode == 0, r.stderr
         live.filed = json.loads(r.stdout)
     return live.filed
