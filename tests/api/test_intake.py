@@ -103,10 +103,11 @@ def test_the_loop_runs_while_workers_verify(either: TxIntake) -> None:
         return time.monotonic() - t_start, worst, ticks
 
     took, worst, ticks = asyncio.run(scenario())
-    # the loop ticked all along (a loaded 2-core machine delays a tick now and then, never by
-    # the whole verification, which the loop would wait for if it verified itself)
+    # the loop ticked all along. A loaded 2-core machine delays a tick now and then (0.39 s of
+    # 2.0 s seen with the whole suite running beside it), never by the whole verification,
+    # which the loop would wait for if it verified itself: one tick as long as the job.
     assert took > 0.25 and ticks >= 10, (took, ticks)
-    assert worst < min(0.25, took / 2), f"the event loop stalled {worst:.3f} s of {took:.3f} s while a worker verified"
+    assert worst < took / 2, f"the event loop stalled {worst:.3f} s of {took:.3f} s while a worker verified"
 
 
 def test_a_dead_worker_is_replaced() -> None:
