@@ -8,6 +8,8 @@ State (values canonical JSON):
 =================================  ===========================================================
 ``works/w/<work_id>``              the registration record
 ``works/sm3/<sm3>/<work_id>``      ``{"height"}``: works registered with this file hash
+``works/sm3/<sm3>``                ``{"height", "work_id"}``: the first work with this file hash
+``works/latest``                   ``{"height", "work_id"}``: the latest registration
 ``nft/copyright/...``              the certificate class and tokens (ledger/contracts/nft.py)
 =================================  ===========================================================
 
@@ -19,6 +21,13 @@ allowed; the governance ``perms`` action narrows this with a rule under the pseu
 ``works.countersign`` (``{"orgs": [...], "accounts": [...], "validators": bool}``): the node is
 then allowed only if its organisation or its account is listed, or it is a validator and
 ``validators`` is true.
+
+The countersignature names the chain height its node's fingerprint index covered
+(``index_height``) and expires: the contract refuses one from a height at or above the block's,
+more than ``COUNTERSIGN_MAX_AGE`` blocks old, or older than the latest registration (which the
+index then did not cover). Exact duplicates need no index: a work whose SM3 already has a
+``works/sm3/<sm3>`` entry gets a conflict with that first work, found by the contract itself
+(``"source": "contract"``) when the node's list lacks it. docs/works.md §3.2, §3.6.
 """
 
 from __future__ import annotations
@@ -48,7 +57,7 @@ from .rules import (
     verify,
 )
 
-__all__ = ["CERT_CLASS", "COUNTERSIGN_RULE", "MAX_CONFLICTS", "SYSTEM_ACCOUNT", "TEMPLATE", "k_work", "types",
+__all__ = ["CERT_CLASS", "COUNTERSIGN_MAX_AGE", "COUNTERSIGN_RULE", "K_LATEST", "MAX_CONFLICTS", "SYSTEM_ACCOUNT", "TEMPLATE", "k_work", "types",
            "work"]
 
 TEMPLATE = "works/1"
@@ -56,6 +65,8 @@ CERT_CLASS = "copyright"
 SYSTEM_ACCOUNT = "contract:Works"  # upper case: no user contract can have this account
 COUNTERSIGN_RULE = "works.countersign"
 MAX_CONFLICTS = 32
+COUNTERSIGN_MAX_AGE = 600  # blocks: a countersignature older than this is refused
+K_LATEST = b"works/latest"
 MAX_SIZE = (1 << 53) - 1
 MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
 DATE = re.compile(r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])")
@@ -71,6 +82,10 @@ def k_work(work_id: str) -> bytes:
 
 def k_by_sm3(sm3: str, work_id: str) -> bytes:
     return f"works/sm3/{sm3}/{work_id}".encode()
+
+
+def k_first_by_sm3(sm3: str) -> bytes:
+    return f"works/sm3/{sm3}".encode()
 
 
 def work(read: Any, work_id: str) -> dict[str, Any] | None:
@@ -128,10 +143,11 @@ def _payload(p: Any) -> dict[str, Any]:
                      "signature": signature_hex(pledge["signature"], "pledge.signature")}
     out["fingerprints"] = hex_digest(a["fingerprints"], "fingerprints")
     out["conflicts"] = _conflicts(a["conflicts"], out["work_id"])
-    cs = obj(a["countersign"], "countersign", ("node", "signature"))
+    cs = obj(a["countersign"], "countersign", ("node", "signature", "index_height"))
     if not isinstance(cs["node"], str) or not NODE_ID.fullmatch(cs["node"]):
         raise FormRefused("countersign.node must be a node id (1-64 of a-z, 0-9, '-', '_' and '.')")
-    out["countersign"] = {"node": cs["node"], "signature": signature_hex(cs["signature"], "countersign.signature")}
+    out["countersign"] = {"index_height": integer(cs["index_height"], "countersign.index_height", 0, MAX_SIZE),
+                          "node": cs["node"], "signature": signature_hex(cs["signature"], "countersign.signature")}
     return out
 
 
@@ -182,6 +198,31 @@ def _mint(ctx: Context, wid: str, holder: str, meta_hash: str) -> None:
 
 
 # ---------------------------------------------------------------- works.register
+def check_fresh(ctx: Context, index_height: int) -> None:
+    """Refuse a countersignature whose index is from this block or later, more than
+    ``COUNTERSIGN_MAX_AGE`` blocks old, or older than the latest registration."""
+    if index_height >= ctx.height:
+        raise FormRefused(f"countersign.index_height {index_height} is not below this block's height {ctx.height}")
+    age = ctx.height - index_height
+    if age > COUNTERSIGN_MAX_AGE:
+        raise FormRefused(f"the countersignature has expired: its index covers height {index_height}, {age} blocks "
+                          f"before this block (at most {COUNTERSIGN_MAX_AGE}); prepare the registration again")
+    latest = ctx.get_json(K_LATEST)
+    if isinstance(latest, dict) and int(latest["height"]) > index_height:
+        raise FormRefused(f"the countersignature's index covers height {index_height}, but work {latest['work_id']} "
+                          f"was registered at height {latest['height']}; prepare the registration again")
+
+
+def with_duplicate(ctx: Context, sm3: str, conflicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conflicts to record: the countersigned ones, plus the first work with the same SM3
+    (``works/sm3/<sm3>``) when they lack it, marked ``"source": "contract"``."""
+    first = ctx.get_json(k_first_by_sm3(sm3))
+    if not isinstance(first, dict) or any(c["work_id"] == first["work_id"] for c in conflicts):
+        return conflicts
+    found = {"method": "sm3", "score_milli": 1000, "source": "contract", "work_id": str(first["work_id"])}
+    return sorted([*conflicts, found], key=lambda c: str(c["work_id"]))
+
+
 def register(views: Views, ctx: Context) -> None:
     holder = require_business(ctx, "holder", "register works")
     p = _payload(ctx.tx.payload)
@@ -192,17 +233,20 @@ def register(views: Views, ctx: Context) -> None:
     cs = p["countersign"]
     key = check_countersigner(views, ctx, cs["node"])
     msg = countersign_message(ctx.tx.chain, holder, wid, p["sm3"], p["size"], p["media_type"], p["fingerprints"],
-                              p["conflicts"])
+                              p["conflicts"], cs["index_height"])
     if not verify(key, cs["signature"], msg):
         raise FormRefused(f"the countersignature is not node {cs['node']}'s signature of this match result")
+    check_fresh(ctx, cs["index_height"])
     if ctx.get(k_work(wid)) is not None:
         raise FormRefused(f"work {wid} is already registered")
     for c in p["conflicts"]:
         if ctx.get(k_work(c["work_id"])) is None:
             raise FormRefused(f"conflict {c['work_id']} is not a registered work")
+    conflicts = with_duplicate(ctx, p["sm3"], p["conflicts"])
     payload_hash = sm3_hex(canonical(ctx.tx.payload))
     rec = {"attributes": p["attributes"], "certificate": {"class": CERT_CLASS, "id": wid},
-           "conflicts": p["conflicts"], "countersign": {"node": cs["node"], "signature": cs["signature"].hex()},
+           "conflicts": conflicts, "countersign": {"index_height": cs["index_height"], "node": cs["node"],
+                                                   "signature": cs["signature"].hex()},
            "fingerprints": p["fingerprints"], "height": ctx.height, "holder": holder,
            "media_type": p["media_type"], "payload_sm3": payload_hash,
            "pledge": {"signature": p["pledge"]["signature"].hex(), "text": p["pledge"]["text"]},
@@ -210,13 +254,16 @@ def register(views: Views, ctx: Context) -> None:
            "tx": ctx.tx.id.hex(), "work_id": wid}
     ctx.put_json(k_work(wid), rec)
     ctx.put_json(k_by_sm3(p["sm3"], wid), {"height": ctx.height})
+    if ctx.get(k_first_by_sm3(p["sm3"])) is None:
+        ctx.put_json(k_first_by_sm3(p["sm3"]), {"height": ctx.height, "work_id": wid})
+    ctx.put_json(K_LATEST, {"height": ctx.height, "work_id": wid})
     grant_reader(ctx, p["sm3"], holder, "holder")
     _mint(ctx, wid, holder, payload_hash)
     ctx.emit("works.Registered", [wid, holder, p["sm3"]],
-             {"conflicts": len(p["conflicts"]), "holder": holder, "sm3": p["sm3"], "work_id": wid}, checked=True)
-    for c in p["conflicts"]:
+             {"conflicts": len(conflicts), "holder": holder, "sm3": p["sm3"], "work_id": wid}, checked=True)
+    for c in conflicts:
         ctx.emit("works.Conflict", [wid, c["work_id"]], dict(c, work_id=wid, earlier=c["work_id"]), checked=True)
-    ctx.result = {"certificate": {"class": CERT_CLASS, "id": wid}, "conflicts": p["conflicts"], "work_id": wid}
+    ctx.result = {"certificate": {"class": CERT_CLASS, "id": wid}, "conflicts": conflicts, "work_id": wid}
 
 
 def types(views: Views) -> dict[str, TxType]:

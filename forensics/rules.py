@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 PLEDGE_PURPOSE = "rongxin/works.pledge/1"
-COUNTERSIGN_PURPOSE = "rongxin/works.match/1"
+COUNTERSIGN_PURPOSE = "rongxin/works.match/2"
 MANIFEST_PURPOSE = "rongxin/evidence.manifest/1"
 HEX64 = re.compile(r"[0-9a-f]{64}")
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
@@ -153,11 +153,12 @@ def pledge_message(chain: str, holder: str, sm3: str, pledge: str) -> bytes:
 
 
 def countersign_message(chain: str, holder: str, work_id: str, sm3: str, size: int, media_type: str,
-                        fingerprints: str, conflicts: list[dict[str, Any]]) -> bytes:
-    """What the registering node signs: the file it received and every earlier work it matched."""
+                        fingerprints: str, conflicts: list[dict[str, Any]], index_height: int) -> bytes:
+    """What the registering node signs: the file it received, every earlier work it matched and
+    the chain height its fingerprint index covered when it matched (docs/works.md §3.6)."""
     return canonical({"chain": chain, "conflicts": conflicts, "fingerprints": fingerprints, "holder": holder,
-                      "media_type": media_type, "purpose": COUNTERSIGN_PURPOSE, "sm3": sm3, "size": size,
-                      "work_id": work_id})
+                      "index_height": index_height, "media_type": media_type, "purpose": COUNTERSIGN_PURPOSE,
+                      "sm3": sm3, "size": size, "work_id": work_id})
 
 
 def manifest_message(manifest: dict[str, Any]) -> bytes:

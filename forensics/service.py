@@ -1,8 +1,9 @@
 """The node-side services the routes call: prepare a work's registration (hash, fingerprint,
 store, match, countersign) and prepare an evidence filing (hash, store, match against the
 work). They return transaction payloads; the holder or the legal centre signs and submits the
-transaction (its signature is the sender's), and ``WorksService.confirm`` adds a registered
-work's fingerprint to the index once its transaction is accepted. docs/works.md §6.
+transaction (its signature is the sender's). The index is fed from the committed chain
+(``api/works_index.py`` adds each registered work with ``confirm`` and moves ``index_height``,
+the height the index covers, which the countersignature names). docs/works.md §6.
 
 Matching uses the fingerprint package's calibrated thresholds (``fingerprint.matching``): every
 match it reports is a conflict, with its score; a work with the same SM3 hash is a conflict of
@@ -131,6 +132,7 @@ class WorksService:
         self.node_id = node_id
         self._key = node_key
         self._lock = threading.Lock()  # the index is written by one thread at a time
+        self.index_height = 0  # every work registered at or below this height is in the index
 
     # ------------------------------------------------------------ registration
     def _fingerprint(self, path: Path, *, query: bool) -> Fingerprint:
@@ -143,9 +145,8 @@ class WorksService:
 
     def _conflicts(self, fp: Fingerprint) -> list[dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
-        with self._lock:
-            result = match(self.index, fp)
-            same = self.index.by_sm3(fp.sm3)
+        result = match(self.index, fp)
+        same = self.index.by_sm3(fp.sm3)
         for m in result.matches:
             found[m.work_id] = {"method": m.method or fp.modality.value, "score": float(m.score),
                                 "score_milli": _score_milli(m.score), "work_id": m.work_id}
@@ -154,11 +155,13 @@ class WorksService:
         return [found[w] for w in sorted(found)]
 
     def register_work(self, file_path: str | Path, *, holder: str, holder_key: bytes, attributes: dict[str, Any],
-                      pledge: str, pledge_signature: str, work_id: str | None = None) -> PreparedWork:
+                      pledge: str, pledge_signature: str, work_id: str | None = None,
+                      index_height: int | None = None) -> PreparedWork:
         """Fingerprint the file (refusing one too poor to register), check the holder's pledge
         (signed by ``holder_key``, the 65-byte point of ``holder``'s key, over
         ``rules.pledge_message``), store the file, match it against the index and countersign
-        the result. Nothing is added to the index until ``confirm``."""
+        the result with the height the index covers (``index_height``, default the service's).
+        Nothing is added to the index until ``confirm``."""
         path = Path(file_path)
         fp = self._fingerprint(path, query=False)  # what the index will hold (and its digest)
         try:
@@ -178,12 +181,14 @@ class WorksService:
             mt = media_type(fh.read(16), fp.modality.value)
         wid = work_id or "w-" + secrets.token_hex(10)
         query = self._fingerprint(path, query=True) if fp.modality.value in ("image", "video") else fp
-        conflicts = self._conflicts(query)
+        with self._lock:
+            covered = self.index_height if index_height is None else index_height
+            conflicts = self._conflicts(query)
         wire = [{k: c[k] for k in ("method", "score_milli", "work_id")} for c in conflicts]
         digest = fingerprint_digest(fp)
-        msg = countersign_message(self.chain, holder, wid, sm3, size, mt, digest, wire)
+        msg = countersign_message(self.chain, holder, wid, sm3, size, mt, digest, wire, covered)
         payload = {"attributes": attributes, "conflicts": wire,
-                   "countersign": {"node": self.node_id, "signature": sign(self._key, msg)},
+                   "countersign": {"index_height": covered, "node": self.node_id, "signature": sign(self._key, msg)},
                    "fingerprints": digest, "media_type": mt, "pledge": {"signature": pledge_signature, "text": pledge},
                    "size": size, "sm3": sm3, "work_id": wid}
         return PreparedWork(wid, payload, conflicts, fp)
@@ -191,9 +196,15 @@ class WorksService:
     def confirm(self, prepared: PreparedWork) -> None:
         """Add a registered work's fingerprint to the index (after its transaction is accepted),
         so later registrations and filings match it: the registration-side fingerprint whose
-        digest is on chain."""
+        digest is on chain. A work already indexed is left as it is."""
         with self._lock:
-            self.index.add(prepared.work_id, prepared.fingerprint)
+            if self.index.info(prepared.work_id) is None:
+                self.index.add(prepared.work_id, prepared.fingerprint)
+
+    def covered(self, height: int) -> None:
+        """Every work registered at or below ``height`` is now in the index."""
+        with self._lock:
+            self.index_height = max(self.index_height, height)
 
     # ------------------------------------------------------------ evidence
     def _artefact(self, path: Path, work_id: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -45,16 +45,65 @@ def test_a_second_holder_gets_conflicts_pointing_at_the_first_work(reg: Registry
     assert [c["work_id"] for c in copy_.conflicts] == [first] and copy_.conflicts[0]["score"] >= 1.0
     other = reg.prepare("holder2", media["other"])
     assert other.conflicts == []
-    for prep in (same, copy_, other):
+    assert reg.submit("holder2", "works.register", same.payload) == (OK, "ok")
+    # prepared before ``same`` was registered: its index did not cover it, so it is refused
+    code, info = reg.submit("holder2", "works.register", copy_.payload)
+    assert code == BAD_PAYLOAD and f"but work {same.work_id} was registered at height" in info, info
+    assert reg.read(k_work(copy_.work_id)) is None
+    for f in ("copy", "other"):
+        prep = reg.prepare("holder2", media[f])
         assert reg.submit("holder2", "works.register", prep.payload) == (OK, "ok")
-    assert reg.read(k_work(copy_.work_id))["conflicts"][0]["work_id"] == first
-    assert reg.read(k_work(other.work_id))["conflicts"] == []
+        reg.service.confirm(prep)
+        rec = reg.read(k_work(prep.work_id))
+        assert rec["countersign"]["index_height"] == prep.payload["countersign"]["index_height"]
+        if f == "copy":
+            assert [c["work_id"] for c in rec["conflicts"]] == [first]
+        else:
+            assert rec["conflicts"] == []
+
+
+def test_the_contract_alone_flags_an_exact_duplicate(reg: Registry, media: dict[str, Path], tmp_path: Path) -> None:
+    """A node whose index is empty (restarted without it, or never fed) countersigns no
+    conflict for a copy of a registered file: the contract adds it from works/sm3/<sm3>."""
+    from fingerprint.index import LocalIndex
+    from forensics.service import WorksService
+    from ledger.blobs import LocalBlobStore
+
+    first = reg.registered("holder", media["work"]).work_id
+    reg.service = WorksService(LocalBlobStore(tmp_path / "b2"), LocalIndex(tmp_path / "i2"), chain=CHAIN,
+                               node_id="c1", node_key=reg.keys["c1"])
+    blind = reg.prepare("holder2", media["work"])
+    assert blind.conflicts == [] and blind.payload["conflicts"] == []
+    assert reg.submit("holder2", "works.register", blind.payload) == (OK, "ok")
+    rec = reg.read(k_work(blind.work_id))
+    assert rec["conflicts"] == [{"method": "sm3", "score_milli": 1000, "source": "contract", "work_id": first}]
+    assert reg.read(b"works/sm3/" + rec["sm3"].encode()) == {"height": reg.read(k_work(first))["height"],
+                                                               "work_id": first}
+
+
+def test_stale_or_future_countersignatures_are_refused(reg: Registry, media: dict[str, Path],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import forensics.contracts as works_contract
+
+    h = reg.app.height
+    future = reg.prepare("holder", media["work"], index_height=h + 1)
+    code, info = reg.submit("holder", "works.register", future.payload)
+    assert code == BAD_PAYLOAD and info == f"countersign.index_height {h + 1} is not below this block's height {h + 1}"
+    monkeypatch.setattr(works_contract, "COUNTERSIGN_MAX_AGE", 2)
+    old = reg.prepare("holder", media["work"])
+    for _ in range(3):  # three blocks pass, no registration among them
+        passed(reg, {"kind": "perms", "set": {"works.countersign": None}})
+    code, info = reg.submit("holder", "works.register", old.payload)
+    assert code == BAD_PAYLOAD and info.startswith("the countersignature has expired: its index covers height"), info
+    fresh = reg.prepare("holder", media["work"])
+    assert reg.submit("holder", "works.register", fresh.payload) == (OK, "ok")
 
 
 def resigned(reg: Registry, payload: dict[str, Any], key: SM2PrivateKey, holder: str) -> dict[str, Any]:
     p = copy.deepcopy(payload)
+    p["countersign"].setdefault("index_height", reg.app.height)
     msg = countersign_message(CHAIN, holder, p["work_id"], p["sm3"], p["size"], p["media_type"], p["fingerprints"],
-                              p["conflicts"])
+                              p["conflicts"], p["countersign"]["index_height"])
     p["countersign"]["signature"] = sign(key, msg)
     return p
 
@@ -69,9 +118,9 @@ def test_refusals(reg: Registry, media: dict[str, Path]) -> None:
         ("nobody", p, "has no business role"),
         ("holder2", {k: v for k, v in p.items() if k != "countersign"}, "missing field 'countersign'"),
         ("holder2", dict(p, conflicts=[]), "the countersignature is not node c1's signature"),
-        ("holder2", dict(p, countersign={"node": "c1", "signature": "00" * 70}), "not node c1's signature"),
+        ("holder2", dict(p, countersign=dict(p["countersign"], signature="00" * 70)), "not node c1's signature"),
         ("holder2", resigned(reg, dict(p, conflicts=[]), SM2PrivateKey.generate(), h2), "not node c1's signature"),
-        ("holder2", dict(p, countersign={"node": "ghost", "signature": p["countersign"]["signature"]}),
+        ("holder2", dict(p, countersign=dict(p["countersign"], node="ghost")),
          "countersign.node ghost is not a node of this chain"),
         ("holder2", dict(p, pledge={"text": "changed", "signature": p["pledge"]["signature"]}),
          "the originality pledge is not signed by the sender"),
