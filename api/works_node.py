@@ -12,7 +12,9 @@ A prepared registration becomes an index entry only once the chain holds ``works
 the holder, SM3 and fingerprint digest the node countersigned (``reconcile``): a refused or
 never-submitted registration never enters the index, and one committed while the node was
 down is confirmed when it starts again (a background task checks the pending ones every
-second). Confirming is idempotent: an entry already in the index is not added twice.
+second). Confirming is idempotent: an entry already in the index is not added twice. Every work on
+chain, whichever node registered it, enters the index through ``ChainIndexer``
+(``api/works_index.py``), which the same background task runs first.
 """
 
 from __future__ import annotations
@@ -29,15 +31,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from fingerprint.formats import fingerprint_file
+from fingerprint.formats import Fingerprint, fingerprint_file
 from fingerprint.index import LocalIndex
 from forensics.contracts import work as work_record
 from forensics.service import PreparedWork, WorksService, fingerprint_digest
 from ledger.blobs import LocalBlobStore
-from ledger.crypto import SM3, SM2PrivateKey
+from ledger.crypto import SM3, Certificate, SM2PrivateKey
 from ledger.node.runtime import Node
 
 from .errors import ApiError
+from .works_index import ChainIndexer, peer_apis
 
 log = logging.getLogger("rongxin.api.works")
 
@@ -96,6 +99,11 @@ class WorksNode:
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="works")
         self.index = self.pool.submit(LocalIndex, folder / "index").result()
         self.service = WorksService(self.blobs, self.index, chain=chain, node_id=node_id, node_key=key)
+        cert_path = folder / "sm2.crt.pem"
+        cert = Certificate.load(cert_path.read_bytes()) if cert_path.is_file() else None
+        self.indexer = ChainIndexer(self, self.service, self.blobs, node_id=node_id, key=key, certificate=cert,
+                                    peers=lambda: peer_apis(consortium, node_id))
+        self.pool.submit(self.indexer.load).result()
         self.root = folder / "works"
         for sub in ("uploads", "pending", "registered", "certificates"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
@@ -108,6 +116,11 @@ class WorksNode:
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` in the works worker thread (anything touching the index)."""
         return await asyncio.get_running_loop().run_in_executor(self.pool, partial(fn, *args, **kwargs))
+
+    def prepared_fingerprint(self, work_id: str) -> Fingerprint | None:
+        """The registration-side fingerprint of a registration this node prepared, if kept."""
+        prep = self._prepared.get(work_id)
+        return None if prep is None else prep.fingerprint
 
     def indexed(self, work_id: str) -> bool:
         """Whether the index holds ``work_id`` (blocking: use ``call``)."""
@@ -204,6 +217,10 @@ class WorksNode:
 
     async def _run(self) -> None:
         while True:
+            try:
+                await self.indexer.catch_up()
+            except Exception:  # logged; the next tick tries again
+                log.exception("feeding the fingerprint index from the chain failed")
             await self.reconcile_all()
             await asyncio.sleep(RECONCILE_EVERY_S)
 

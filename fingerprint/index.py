@@ -271,6 +271,16 @@ class LocalIndex(IndexBackend):
     def work_ids(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT work_id FROM works ORDER BY wid")]
 
+    def get_note(self, key: str) -> str | None:
+        """A caller's bookkeeping value stored beside the works (e.g. the chain height the index
+        covers), or None."""
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", ("note:" + key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_note(self, key: str, value: str) -> None:
+        """Store a bookkeeping value in its own transaction, after every earlier ``add``."""
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", ("note:" + key, value))
+
     # -- writing ------------------------------------------------------------------------------
     def add(self, work_id: str, fp: Fingerprint, *, replace: bool = False) -> None:
         if not work_id:

@@ -36,10 +36,12 @@ from ledger.blobs import BlobNotFound
 from ledger.crypto import Certificate
 from ledger.node.bundle import BundleError
 
-from ..auth import AUTH_RESPONSES, Identity, require
+from ..auth import AUTH_RESPONSES, Identity, request_target, require
 from ..deps import NodeDep, QueriesDep
 from ..errors import ERROR_RESPONSES, ApiError
 from ..schemas import ErrorBody
+from ..signing import H_BODY, H_CERT, H_NONCE, H_SIG, H_TIME
+from ..works_index import check_node_request
 from ..works_node import WorksNode
 from .common import json_response
 
@@ -140,6 +142,7 @@ async def prepare_work(request: Request, works: WorksDep,
     attrs = _attributes(attributes, None)
     path, _sm3, _size = await works.receive(request.stream(), ident.body_sm3)
     try:
+        await works.indexer.catch_up()  # match against every work committed so far
         prep = await works.call(
             works.prepare, path, holder=ident.account, holder_point=ident.certificate.public_key().point,
             holder_cert_pem=ident.certificate.to_pem(), attributes=attrs, pledge=pledge,
@@ -163,6 +166,7 @@ async def prepare_work(request: Request, works: WorksDep,
 
 
 async def _record(works: WorksNode, node: Any, work_id: str) -> dict[str, Any]:
+    await works.indexer.catch_up()
     await works.reconcile(work_id)
     rec = work_record(node.app.read, work_id)
     if rec is None:
@@ -257,6 +261,35 @@ async def get_certificate(work_id: Annotated[str, Path(pattern=WORK_ID)], works:
     if not out.is_file():
         raise ApiError(404, "not_found", f"no certificate of {work_id} here (yet)")
     return FileResponse(out, media_type="application/pdf", filename=f"{work_id}.pdf")
+
+
+@router.get("/v1/works/{work_id}/file", response_class=StreamingResponse, responses={
+    200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+          "description": "the registered work's file, streamed"}, **ERROR_RESPONSES, **AUTH_RESPONSES})
+async def get_work_file(request: Request, work_id: Annotated[str, Path(pattern=WORK_ID)], works: WorksDep,
+                        node: NodeDep) -> Response:
+    """A registered work's file, to consortium nodes only (a request signed with a node's key
+    and certificate, ``works_index.check_node_request``): how a node's chain-fed index gets
+    the file of a work registered through another node (docs/works.md §6.2). 404 if the work
+    is not registered or this node does not store its file."""
+    h = request.headers
+    check_node_request(request.app.state.auth, node, "GET", request_target(request),
+                       {k: h.get(k) for k in (H_CERT, H_SIG, H_TIME, H_NONCE, H_BODY)})
+    rec = work_record(node.app.read, work_id)
+    if rec is None:
+        raise ApiError(404, "not_found", f"work {work_id} is not registered")
+    try:
+        info = works.blobs.stat(rec["sm3"])
+        reader = works.blobs.open(rec["sm3"])
+    except BlobNotFound:
+        raise ApiError(404, "not_found", f"this node stores no file of work {work_id}") from None
+
+    def chunks() -> Any:
+        with reader:
+            yield from reader
+
+    return StreamingResponse(chunks(), media_type="application/octet-stream",
+                             headers={"content-length": str(info.size), "x-rongxin-sm3": info.sm3})
 
 
 @router.get("/v1/blobs/{sm3}", response_class=StreamingResponse, responses={

@@ -1,0 +1,127 @@
+"""Conflicts do not depend on which node you ask (docs/works.md §3.6, §6.2), on a real
+consortium (`rongxin up --detach`, six node processes): a near-duplicate registered through
+another node than the original is flagged, because every node's fingerprint index is fed from
+the committed chain (the file fetched from the node that stored it); a node stopped, with its
+index and content store deleted, rebuilds both from the chain when it starts again and still
+flags; a countersignature prepared before a later registration is refused on chain."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import pytest
+
+from api.node_main import is_running
+from api.sdk import Identity, LedgerClient
+from tests.api.test_works_live import cons
+from tests.conftest import run_rongxin
+from tests.forensics.conftest import picture
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+__all__ = ["cons"]
+
+
+def nodes(c: Any) -> dict[str, dict[str, Any]]:
+    return {n["id"]: n for n in json.loads((c["data"] / "cluster.json").read_text())["nodes"]}
+
+
+def consensus(c: Any) -> list[dict[str, Any]]:
+    return sorted((n for n in nodes(c).values() if n["role"] == "consensus"), key=lambda n: n["id"])
+
+
+def register(c: Any, file: Path, who: str, api: str) -> dict[str, Any]:
+    p = run_rongxin("works", "register", str(file), "--as", str(c["ids"] / who), "--api", api, "--title", file.stem,
+                    "--json", cwd=c["t"], timeout=240)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return dict(json.loads(p.stdout))
+
+
+def crop(src: Path, dst: Path, frac: float) -> Path:
+    w = cv2.imread(str(src))
+    h, wd = w.shape[:2]
+    cv2.imwrite(str(dst), cv2.resize(w[int(frac * h):, :int((1 - frac) * wd)], None, fx=.8, fy=.8),
+                [cv2.IMWRITE_JPEG_QUALITY, 70])
+    return dst
+
+
+@pytest.fixture(scope="module")
+def original(cons: Any) -> dict[str, Any]:
+    """work.png registered through the supervisory node."""
+    return register(cons, cons["t"] / "work.png", "holder", cons["api"])
+
+
+def test_a_near_duplicate_through_another_node_is_flagged(cons: Any, original: dict[str, Any]) -> None:
+    b = consensus(cons)[0]
+    assert b["api"] != cons["api"]
+    out = register(cons, cons["t"] / "copy.jpg", "holder2", b["api"])
+    assert original["work_id"] in [c["work_id"] for c in out["conflicts"]], out
+    rec = LedgerClient(b["api"]).state_json(f"works/w/{out['work_id']}")
+    assert rec["conflicts"][0]["work_id"] == original["work_id"] and "source" not in rec["conflicts"][0]
+    assert rec["countersign"]["node"] == b["id"] and rec["countersign"]["index_height"] >= original["height"]
+    # node b holds the original's file now: fetched from the supervisory node, checked by its SM3
+    sm3 = original["sm3"]
+    assert (Path(b["data"]) / "blobs" / sm3[:2] / sm3[2:4] / sm3).read_bytes() == (cons["t"] / "work.png").read_bytes()
+
+
+def _stop(node: dict[str, Any]) -> None:
+    folder = Path(node["data"])
+    os.kill(int((folder / "pid").read_text()), signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while is_running(folder) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not is_running(folder)
+
+
+def test_a_node_restarted_with_its_index_deleted_rebuilds_it_and_still_flags(cons: Any,
+                                                                          original: dict[str, Any]) -> None:
+    c = consensus(cons)[1]
+    folder = Path(c["data"])
+    _stop(c)
+    shutil.rmtree(folder / "index")
+    shutil.rmtree(folder / "blobs")
+    p = run_rongxin("up", "--detach", "--data", str(cons["data"]), timeout=180)
+    assert p.returncode == 0, p.stderr
+    c = nodes(cons)[c["id"]]
+    out = register(cons, crop(cons["t"] / "work.png", cons["t"] / "crop.jpg", .08), "holder2", c["api"])
+    assert original["work_id"] in [x["work_id"] for x in out["conflicts"]], out
+    rec = LedgerClient(c["api"]).work(original["work_id"])
+    assert rec["confirmed"] is True  # node c's rebuilt index holds the original
+    db = sqlite3.connect(f"file:{folder / 'index' / 'fingerprints.sqlite'}?mode=ro", uri=True)
+    try:
+        height = int(db.execute("SELECT value FROM meta WHERE key='note:chain_height'").fetchone()[0])
+        ids = {r[0] for r in db.execute("SELECT work_id FROM works")}
+    finally:
+        db.close()
+    assert height >= original["height"] and original["work_id"] in ids
+
+
+def test_a_countersignature_older_than_the_latest_registration_is_refused(cons: Any,
+                                                                          original: dict[str, Any]) -> None:
+    b = consensus(cons)[0]
+    holder2 = LedgerClient(b["api"], identity=Identity.load(cons["ids"] / "holder2"))
+    pic = cons["t"] / "stale.png"
+    cv2.imwrite(str(pic), picture(51))
+    prep = holder2.prepare_work(pic, {"title": "prepared early", "type": "picture"})
+    height = prep["payload"]["countersign"]["index_height"]
+    cv2.imwrite(str(cons["t"] / "between.png"), picture(52))
+    between = register(cons, cons["t"] / "between.png", "holder", cons["api"])
+    assert between["height"] > height
+    rec = holder2.wait(holder2.submit(holder2.build("works.register", prep["payload"])), 90, certified=False)
+    info = rec["receipt"]["info"]
+    assert rec["receipt"]["code"] == 4 and f"but work {between['work_id']} was registered at height" in info, info
+    # prepared again (once node b has committed it), it covers the registration in between
+    deadline = time.monotonic() + 60
+    while int(holder2.status()["height"]) < between["height"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    again = holder2.prepare_work(pic, {"title": "prepared again", "type": "picture"})
+    assert again["payload"]["countersign"]["index_height"] >= between["height"]
+    rec = holder2.wait(holder2.submit(holder2.build("works.register", again["payload"])), 90, certified=False)
+    assert rec["receipt"]["code"] == 0, rec["receipt"]
