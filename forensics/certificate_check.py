@@ -8,7 +8,9 @@
    ``works.register`` transaction accepted on chain (``registration``), and ``work_id``,
    ``sm3``, ``chain``, ``tx_id``, ``height``, ``block_time`` (the block's header time),
    ``holder`` (common name and organisation of the sender's certificate) and ``attributes``
-   (title, type, authors, creation date, licence of the payload) equal the facts.
+   (title, type, authors, creation date, licence of the payload) equal the facts, and
+   ``conflicts`` (each earlier work's id, kind, score and who found it) equal the conflicts the
+   chain recorded: the ``conflicts`` of the receipt's result, which the receipt proof certifies.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from .verify import MEANING, verify_package
 
 __all__ = ["FACT_CHECKS", "CertificateCheck", "check_certificate"]
 
-FACT_CHECKS = ("registration", "work_id", "sm3", "chain", "tx_id", "height", "block_time", "holder", "attributes")
+FACT_CHECKS = ("registration", "work_id", "sm3", "chain", "tx_id", "height", "block_time", "holder", "attributes",
+               "conflicts")
 
 
 @dataclass
@@ -59,7 +62,16 @@ def _proven(bundle: bytes) -> dict[str, Any]:
     header = next(b["header"] for b in blocks if b["header"]["height"] == height)
     cert = Certificate(bytes.fromhex(st["certificate"]))
     return {"chain": man["chain"], "body": st["tx"]["body"], "tx": st["proof"]["tx"], "height": height,
-            "time": header["time"], "code": st["receipt"].get("code"), "holder": (cert.common_name, cert.organization)}
+            "time": header["time"], "code": st["receipt"].get("code"), "holder": (cert.common_name, cert.organization),
+            "result": st["receipt"].get("result")}
+
+
+def _recorded(result: Any) -> list[tuple[Any, ...]] | None:
+    """The conflicts a ``works.register`` receipt's result records, as stated facts are."""
+    if not isinstance(result, dict) or not isinstance(result.get("conflicts"), list):
+        return None
+    return [(c.get("work_id"), c.get("method"), c.get("score_milli"), c.get("source", "node"))
+            for c in result["conflicts"] if isinstance(c, dict)]
 
 
 def _compare(f: CertificateFacts, p: dict[str, Any]) -> dict[str, str | None]:
@@ -77,7 +89,9 @@ def _compare(f: CertificateFacts, p: dict[str, Any]) -> dict[str, str | None]:
         same("block_time", f.block_time_ms, p["time"]),
         same("holder", (f.holder_cn, f.holder_org), p["holder"]),
         same("attributes", (f.title, f.work_type, list(f.authors), f.creation_date, f.licence),
-             (a.get("title"), a.get("type"), a.get("authors", []), a.get("created", ""), a.get("licence", "")))])
+             (a.get("title"), a.get("type"), a.get("authors", []), a.get("created", ""), a.get("licence", ""))),
+        same("conflicts", [(c.work_id, c.kind, c.score_milli, c.source) for c in f.conflicts],
+             _recorded(p["result"]))])
     if out["chain"] is None and body.get("chain") != f.chain:
         out["chain"] = f"the transaction is of chain {body.get('chain')!r}"
     return out

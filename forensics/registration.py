@@ -17,10 +17,10 @@ from typing import Any
 
 from ledger.crypto import Certificate, CertificateRevocationList, SM2PrivateKey
 
-from .certificate import CertificateFacts, render_certificate_bytes
+from .certificate import CertificateFacts, ConflictFact, render_certificate_bytes
 from .package.export import Identity, export_package
 
-__all__ = ["certificate_facts", "proof_package", "registration_certificate"]
+__all__ = ["certificate_facts", "conflict_facts", "proof_package", "registration_certificate"]
 
 
 def certificate_facts(record: dict[str, Any], holder: Certificate, chain: str) -> CertificateFacts:
@@ -30,7 +30,15 @@ def certificate_facts(record: dict[str, Any], holder: Certificate, chain: str) -
         work_id=record["work_id"], title=a["title"], work_type=a["type"], authors=tuple(a.get("authors", ())),
         creation_date=a.get("created", ""), licence=a.get("licence", ""), sm3=record["sm3"],
         holder_cn=holder.common_name, holder_org=holder.organization, chain=chain, tx_id=record["tx"],
-        height=int(record["height"]), block_time_ms=int(record["time_ms"]))
+        height=int(record["height"]), block_time_ms=int(record["time_ms"]),
+        conflicts=conflict_facts(record.get("conflicts", [])))
+
+
+def conflict_facts(conflicts: Sequence[dict[str, Any]]) -> tuple[ConflictFact, ...]:
+    """The recorded conflicts (``works/w/<id>.conflicts`` or the receipt's ``result.conflicts``)
+    as the certificate states them."""
+    return tuple(ConflictFact(str(c["work_id"]), str(c["method"]), int(c["score_milli"]), str(c.get("source", "node")))
+                 for c in conflicts)
 
 
 def proof_package(bundle: dict[str, Any], *, holder_key: SM2PrivateKey, holder_cert: Certificate,

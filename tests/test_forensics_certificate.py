@@ -24,6 +24,7 @@ from forensics.certificate import (
     FACTS_NAME,
     CertificateFacts,
     CjkFontMissing,
+    ConflictFact,
     DamagedPdf,
     InvalidFacts,
     NoAttachment,
@@ -54,7 +55,8 @@ FACTS = CertificateFacts(
     work_id=WORK, title=TITLE_ZH, work_type="音乐 music", authors=("张三", "Li Si"),
     creation_date="2026-11-30", licence="CC BY-NC 4.0；署名-非商业性使用", sm3=SM3,
     holder_cn="holder", holder_org="星河唱片 Galaxy Records", chain="rongxin-local", tx_id=TX,
-    height=41, block_time_ms=1_796_437_931_123)
+    height=41, block_time_ms=1_796_437_931_123,
+    conflicts=(ConflictFact("w-aaa1", "sm3", 1000, "contract"), ConflictFact("w-bbb2", "audio", 1834)))
 BUNDLE = b"PK\x03\x04" + secrets.token_bytes(30_000)
 
 needs = [t for t in ("pdftoppm", "zbarimg", "pdftotext") if shutil.which(t) is None]
@@ -113,8 +115,11 @@ def test_text_holds_chinese_title_hash_holder_and_both_times(cert: Path) -> None
     for expected in (TITLE_ZH, SM3, TX, WORK, "rongxin-local", "星河唱片 Galaxy Records", "holder",
                      "张三; Li Si", "作品登记证书", "Certificate of Work Registration", "41",
                      "2026-12-05 02:32:11.123 UTC", "2026-12-05 10:32:11.123 (UTC+08:00)",
-                     ATTACHMENT_NAME, sm3_hex(BUNDLE), f"{len(BUNDLE)}"):
+                     ATTACHMENT_NAME, sm3_hex(BUNDLE), f"{len(BUNDLE)}", "Conflicts recorded",
+                     "2: w-aaa1 (sm3 1.000, contract); w-bbb2 (audio 1.834)"):
         assert expected in text, expected
+    assert "none" in text_of(render_certificate(dataclasses.replace(FACTS, conflicts=()), BUNDLE,
+                                                cert.with_name("none.pdf")))
 
 
 def test_times_utc_and_beijing() -> None:
@@ -138,7 +143,14 @@ def test_attachment_round_trips_byte_for_byte(cert: Path) -> None:
     assert specs[ATTACHMENT_NAME]["/Desc"] == f"Rongxin proof bundle, SM3 {sm3_hex(BUNDLE)}"
     claims = reader.attachments[FACTS_NAME][0]
     assert specs[FACTS_NAME]["/Desc"] == f"Rongxin certificate facts, SM3 {sm3_hex(claims)}"
-    assert json.loads(claims) == {**dataclasses.asdict(FACTS), "authors": ["张三", "Li Si"], "v": 1}
+    assert json.loads(claims) == {**dataclasses.asdict(FACTS), "authors": ["张三", "Li Si"], "v": 2, "conflicts": [
+        {"work_id": "w-aaa1", "kind": "sm3", "score_milli": 1000, "source": "contract"},
+        {"work_id": "w-bbb2", "kind": "audio", "score_milli": 1834, "source": "node"}]}
+    # a version-1 document (before conflicts were stated) reads as stating none
+    v1 = json.loads(claims)
+    del v1["conflicts"]
+    v1["v"] = 1
+    assert facts_from_json(json.dumps(v1).encode()) == dataclasses.replace(FACTS, conflicts=())
 
 
 def test_read_certificate_gives_the_stated_facts_exactly(cert: Path, tmp_path: Path) -> None:
@@ -158,7 +170,10 @@ def test_refuses_changed_or_malformed_stated_facts(cert: Path) -> None:
     changed = claims.replace(b'"height":41', b'"height":42')
     with pytest.raises(DamagedPdf, match="does not match the SM3"):
         read_certificate(data.replace(claims, changed))
-    for bad in (b"[]", b"{", b'{"v":2}', claims.replace(b'"v":1', b'"v":1,"x":0'), b"\xff",
+    for bad in (b"[]", b"{", b'{"v":2}', b'{"v":3}', claims.replace(b'"v":2', b'"v":2,"x":0'), b"\xff",
+                claims.replace(b'"v":2', b'"v":1'), claims.replace(b'"source":"node"', b'"source":"me"'),
+                claims.replace(b'"score_milli":1834', b'"score_milli":-1'),
+                claims.replace(b',"source":"node"', b''),
                 claims.replace(b'"height":41', b'"height":true'), b"[" * 100_000):
         with pytest.raises(InvalidFacts):
             facts_from_json(bad)
@@ -208,8 +223,9 @@ def test_metacharacters_are_drawn_as_text(tmp_path: Path) -> None:
 ])
 def test_long_values_stay_on_one_page_inside_their_rows(tmp_path: Path, title: str) -> None:
     title += " QQTAIL"
+    many = tuple(ConflictFact(f"w-{i:020x}", "orb", 1000 + i) for i in range(64))
     facts = dataclasses.replace(FACTS, title=title, licence=title, authors=(title,) * 10,
-                                holder_org=title)
+                                holder_org=title, conflicts=many, work_id="W" * 128, tx_id="T" * 128)
     t = time.perf_counter()
     pdf = render_certificate(facts, BUNDLE, tmp_path / "long.pdf")
     assert time.perf_counter() - t < 2.0
@@ -224,8 +240,11 @@ def test_long_values_stay_on_one_page_inside_their_rows(tmp_path: Path, title: s
     next_label = min(y0 for w, _, y0, _, _ in words if w == "作品类型")
     title_bottom = max(y1 for w, _, _, _, y1 in words if w and w[0] == title[0] and y1 < next_label + 30)
     assert title_bottom <= next_label + 0.5
-    for expected in (SM3, TX, "2026-12-05 10:32:11.123 (UTC+08:00)"):
+    for expected in (SM3, "2026-12-05 10:32:11.123 (UTC+08:00)", "64: w-00000000000000000000 (orb 1.000)"):
         assert expected in text
+    # the tallest rows still end above the QR code and its explanation
+    qr_top = min(y0 for w, _, y0, _, _ in words if w.startswith("扫描二维码"))
+    assert max(y1 for w, _, _, _, y1 in words if w.startswith("64:") or w.startswith("w-")) < qr_top
     assert qr_of(pdf)["sm3"] == SM3
 
 
@@ -330,7 +349,10 @@ def test_files_that_cannot_be_read(tmp_path: Path) -> None:
     {"sm3": "AB" * 32}, {"sm3": "ab" * 31}, {"sm3": 5}, {"height": True}, {"height": -1},
     {"block_time_ms": 10**15}, {"chain": "bad chain"}, {"work_id": ""}, {"work_id": "a b"},
     {"tx_id": "x" * 129}, {"title": b"bytes"}, {"authors": "one string"}, {"authors": ("a",) * 65},
-    {"authors": (1,)},
+    {"authors": (1,)}, {"conflicts": (ConflictFact("w-b", "sm3", 1), ConflictFact("w-a", "sm3", 1))},
+    {"conflicts": (ConflictFact("w a", "sm3", 1),)}, {"conflicts": (ConflictFact("w-a", "SM3", 1),)},
+    {"conflicts": (ConflictFact("w-a", "sm3", 10**9 + 1),)}, {"conflicts": (ConflictFact("w-a", "sm3", 1, "x"),)},
+    {"conflicts": (ConflictFact("w-a", "sm3", 1),) * 2}, {"conflicts": [("w-a", "sm3", 1, "node")]},
 ])
 def test_bad_facts_are_refused(change: dict[str, object], tmp_path: Path) -> None:
     with pytest.raises(InvalidFacts):

@@ -30,7 +30,15 @@ from .errors import (
     TooLarge,
     UnreadableFile,
 )
-from .facts import CertificateFacts, beijing_text, facts_from_json, facts_to_json, qr_text, utc_text
+from .facts import (
+    CertificateFacts,
+    ConflictFact,
+    beijing_text,
+    facts_from_json,
+    facts_to_json,
+    qr_text,
+    utc_text,
+)
 from .fonts import ENV_VAR as CJK_FONT_ENV
 from .fonts import find_cjk_font
 from .render import (
@@ -51,6 +59,7 @@ __all__ = [
     "CertificateFacts",
     "CertificatePdfError",
     "CjkFontMissing",
+    "ConflictFact",
     "DamagedPdf",
     "InvalidFacts",
     "NoAttachment",

@@ -26,10 +26,27 @@ MAX_AUTHORS = 64
 QR_VERSION = 1
 MAX_QR_TEXT = 512  # bytes; keeps the code at version <= 15, scannable at 200 dpi
 MAX_FACTS_BYTES = 1 << 20  # the stated facts as JSON (rongxin-certificate.json)
-FACTS_VERSION = 1
+FACTS_VERSION = 2  # 2 added the conflicts; a version-1 document states none
+MAX_CONFLICTS = 64
+KIND = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
+MAX_SCORE_MILLI = 1_000_000_000
+SOURCES = ("node", "contract")
 
 BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+@dataclass(frozen=True)
+class ConflictFact:
+    """An earlier work the registration was recorded as conflicting with (docs/works.md §3.3):
+    ``kind`` is the match method (``sm3`` for the same file, else the fingerprint method),
+    ``score_milli`` the score × 1000, ``source`` who found it: ``node`` (the countersigned match
+    result) or ``contract`` (the contract's own same-SM3 check)."""
+
+    work_id: str
+    kind: str
+    score_milli: int
+    source: str = "node"
 
 
 @dataclass(frozen=True)
@@ -49,10 +66,13 @@ class CertificateFacts:
     tx_id: str
     height: int
     block_time_ms: int
+    conflicts: tuple[ConflictFact, ...] = ()  # sorted by work_id
 
 
-_FIELDS = ("work_id", "title", "work_type", "authors", "creation_date", "licence", "sm3", "holder_cn",
-           "holder_org", "chain", "tx_id", "height", "block_time_ms")
+_FIELDS_V1 = ("work_id", "title", "work_type", "authors", "creation_date", "licence", "sm3", "holder_cn",
+              "holder_org", "chain", "tx_id", "height", "block_time_ms")
+_FIELDS = (*_FIELDS_V1, "conflicts")
+_CONFLICT_FIELDS = {"kind", "score_milli", "source", "work_id"}
 
 
 def _text(name: str, value: object) -> str:
@@ -71,6 +91,25 @@ def _int(name: str, value: object, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
         raise InvalidFacts(f"{name} must be an integer in [0, {high}]")
     return value
+
+
+def _conflicts(value: object) -> tuple[ConflictFact, ...]:
+    if isinstance(value, str) or not isinstance(value, tuple | list):
+        raise InvalidFacts("conflicts must be a list")
+    if len(value) > MAX_CONFLICTS:
+        raise InvalidFacts(f"at most {MAX_CONFLICTS} conflicts")
+    out: list[ConflictFact] = []
+    for c in value:
+        if not isinstance(c, ConflictFact):
+            raise InvalidFacts("each conflict must be a ConflictFact")
+        if c.source not in SOURCES:
+            raise InvalidFacts(f"a conflict's source is one of {', '.join(SOURCES)}")
+        out.append(ConflictFact(_match("conflict work_id", c.work_id, IDENT, "1 to 128 printable ASCII characters"),
+                                _match("conflict kind", c.kind, KIND, "1 to 32 of a-z, 0-9, '_', '.', '-'"),
+                                _int("conflict score_milli", c.score_milli, MAX_SCORE_MILLI), c.source))
+    if [c.work_id for c in out] != sorted({c.work_id for c in out}):
+        raise InvalidFacts("conflicts must be sorted by work_id without repeats")
+    return tuple(out)
 
 
 def checked(f: CertificateFacts) -> CertificateFacts:
@@ -96,6 +135,7 @@ def checked(f: CertificateFacts) -> CertificateFacts:
         tx_id=_match("tx_id", f.tx_id, IDENT, "1 to 128 printable ASCII characters, no spaces"),
         height=_int("height", f.height, 2**63 - 1),
         block_time_ms=_int("block_time_ms", f.block_time_ms, MAX_TIME_MS),
+        conflicts=_conflicts(f.conflicts),
     )
 
 
@@ -106,6 +146,8 @@ def facts_to_json(f: CertificateFacts) -> bytes:
     checked(f)
     doc: dict[str, object] = {k: getattr(f, k) for k in _FIELDS}
     doc["authors"] = list(f.authors)
+    doc["conflicts"] = [{"kind": c.kind, "score_milli": c.score_milli, "source": c.source, "work_id": c.work_id}
+                        for c in f.conflicts]
     doc["v"] = FACTS_VERSION
     data = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
     if len(data) > MAX_FACTS_BYTES:
@@ -121,14 +163,21 @@ def facts_from_json(data: bytes) -> CertificateFacts:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InvalidFacts(f"the facts are not JSON ({type(exc).__name__})") from None
-    if not isinstance(doc, dict) or doc.get("v") != FACTS_VERSION:
-        raise InvalidFacts(f"the facts must be a JSON object with \"v\": {FACTS_VERSION}")
-    if set(doc) != {*_FIELDS, "v"}:
-        raise InvalidFacts(f"the facts must have exactly the fields {sorted({*_FIELDS, 'v'})}")
-    authors = doc["authors"]
+    if not isinstance(doc, dict) or doc.get("v") not in (1, FACTS_VERSION):
+        raise InvalidFacts(f"the facts must be a JSON object with \"v\": {FACTS_VERSION} (or 1)")
+    names = _FIELDS if doc["v"] == FACTS_VERSION else _FIELDS_V1
+    if set(doc) != {*names, "v"}:
+        raise InvalidFacts(f"the facts must have exactly the fields {sorted({*names, 'v'})}")
+    authors, raw = doc["authors"], doc.get("conflicts", [])
     if not isinstance(authors, list):
         raise InvalidFacts("authors must be a list of names")
-    f = CertificateFacts(**{k: doc[k] for k in _FIELDS if k != "authors"}, authors=tuple(authors))
+    if not isinstance(raw, list) or len(raw) > MAX_CONFLICTS:
+        raise InvalidFacts(f"conflicts must be a list of at most {MAX_CONFLICTS}")
+    if not all(isinstance(c, dict) and set(c) == _CONFLICT_FIELDS for c in raw):
+        raise InvalidFacts(f"each conflict must have exactly the fields {sorted(_CONFLICT_FIELDS)}")
+    conflicts = tuple(ConflictFact(c["work_id"], c["kind"], c["score_milli"], c["source"]) for c in raw)
+    f = CertificateFacts(**{k: doc[k] for k in _FIELDS_V1 if k != "authors"}, authors=tuple(authors),
+                         conflicts=conflicts)
     checked(f)
     return f
 

@@ -46,7 +46,7 @@ VALUE_X = MARGIN + LABEL_W + 2.0
 VALUE_W = PAGE_W - MARGIN - VALUE_X
 LINE_H = 4.6
 QR_SIZE = 44.0
-QR_Y = 224.0
+QR_Y = 228.0  # below the tallest layout of the rows (227.8 mm)
 CJK = "cjk"
 MONO = "Courier"
 MONO_SIZE = 8.5  # 64 hex digits fit on one line of VALUE_W
@@ -67,7 +67,7 @@ def _rows(f: CertificateFacts) -> list[Row]:
         Row("作品类型", "Type of work", f.work_type, 1),
         Row("作者", "Author(s)", "; ".join(f.authors), 3),
         Row("创作完成日期", "Date of creation", f.creation_date, 1),
-        Row("许可条款", "Licence terms", f.licence, 4),
+        Row("许可条款", "Licence terms", f.licence, 3),
         Row("著作权人", "Rights holder", f.holder_cn, 1),
         Row("所属机构", "Organisation", f.holder_org, 1),
         Row("作品编号", "Work ID", f.work_id, 2, mono=True),
@@ -77,7 +77,19 @@ def _rows(f: CertificateFacts) -> list[Row]:
         Row("区块高度", "Block height", str(f.height), 1, mono=True),
         Row("区块时间（UTC）", "Block time (UTC)", utc_text(f.block_time_ms), 1),
         Row("区块时间（北京时间）", "Block time (Beijing time)", beijing_text(f.block_time_ms), 1),
+        Row("登记时记录的冲突", "Conflicts recorded", conflicts_text(f), 2, mono=True),
     ]
+
+
+def conflicts_text(f: CertificateFacts) -> str:
+    """``none``, or the count and each earlier work: ``2: w-1 (sm3 1.000, contract); w-2 (orb
+    1.834)`` (score = score_milli / 1000; ``contract`` when the contract found it). The page
+    shows two lines; the stated facts hold every conflict."""
+    if not f.conflicts:
+        return "none"
+    parts = [f"{c.work_id} ({c.kind} {c.score_milli / 1000:.3f}{', contract' if c.source == 'contract' else ''})"
+             for c in f.conflicts]
+    return f"{len(parts)}: " + "; ".join(parts)
 
 
 def _fit(pdf: FPDF, text: str, width: float, max_lines: int) -> list[str]:

@@ -7,11 +7,13 @@ flags; a countersignature prepared before a later registration is refused on cha
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import signal
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ import pytest
 
 from api.node_main import is_running
 from api.sdk import Identity, LedgerClient
+from forensics.certificate import read_certificate, render_certificate_bytes
 from tests.api.test_works_live import cons
 from tests.conftest import run_rongxin
 from tests.forensics.conftest import picture
@@ -69,6 +72,21 @@ def test_a_near_duplicate_through_another_node_is_flagged(cons: Any, original: d
     # node b holds the original's file now: fetched from the supervisory node, checked by its SM3
     sm3 = original["sm3"]
     assert (Path(b["data"]) / "blobs" / sm3[:2] / sm3[2:4] / sm3).read_bytes() == (cons["t"] / "work.png").read_bytes()
+    # the certificate states the conflict, on the page and in its facts, checked against the receipt
+    cert = Path(out["certificate"])
+    facts = read_certificate(cert.read_bytes()).facts
+    assert [(c.work_id, c.kind, c.source) for c in facts.conflicts] == [
+        (x["work_id"], x["method"], "node") for x in rec["conflicts"]]
+    page = subprocess.run(["pdftotext", "-enc", "UTF-8", str(cert), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert f"1: {original['work_id']} (" in page
+    p = run_rongxin("works", "verify-certificate", str(cert), "--root", str(cons["root"]), "--json")
+    assert p.returncode == 0 and json.loads(p.stdout)["checks"]["conflicts"] is None, p.stdout + p.stderr
+    hidden = cert.with_name("hidden.pdf")
+    contents = read_certificate(cert.read_bytes())
+    hidden.write_bytes(render_certificate_bytes(dataclasses.replace(contents.facts, conflicts=()), contents.bundle))
+    p = run_rongxin("works", "verify-certificate", str(hidden), "--root", str(cons["root"]), "--json")
+    assert p.returncode == 1 and json.loads(p.stdout)["failed"] == ["conflicts"], p.stdout + p.stderr
 
 
 def _stop(node: dict[str, Any]) -> None:
