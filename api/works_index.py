@@ -150,6 +150,15 @@ class ChainIndexer:
         prefix = b"Et" + EVENT.encode() + b"\0" + first.to_bytes(8, "big")
         return [dict(parse(raw)) for _k, raw in chain.store.iterate(prefix)], first
 
+    async def refresh(self) -> int:
+        """``catch_up``, logging instead of raising: a caller then works with the height the
+        index covers (which its countersignature names, so the contract judges it)."""
+        try:
+            return await self.catch_up()
+        except Exception:
+            log.exception("feeding the fingerprint index from the chain failed")
+            return self.service.index_height
+
     async def catch_up(self) -> int:
         """Index every work committed up to the chain's head; the height now covered."""
         async with self._lock:
@@ -174,16 +183,17 @@ class ChainIndexer:
         wid = str(rec["work_id"])
         if self.service.index.info(wid) is not None:
             return True
-        fp = self._fingerprint(rec)
-        if fp is None:
-            return False
-        if fingerprint_digest(fp) != rec["fingerprints"]:
-            # the file is the registered one (its SM3 is); index what it gives here
-            log.warning("work %s: this node's fingerprint of its file differs from the digest on chain", wid)
         try:
+            fp = self._fingerprint(rec)
+            if fp is None:
+                return False
+            if fingerprint_digest(fp) != rec["fingerprints"]:
+                # the file is the registered one (its SM3 is); index what it gives here
+                log.warning("work %s: this node's fingerprint of its file differs from the digest on chain", wid)
             self.service.confirm(PreparedWork(wid, {}, [], fp))
-        except FingerprintError as exc:
-            log.error("work %s cannot be indexed: %s", wid, exc)
+        except FingerprintError as exc:  # never indexable here: skipped, not waited for
+            log.error("work %s (height %s) cannot be indexed: %s", wid, rec["height"], exc)
+            return True
         log.info("work %s (height %s) indexed from the chain", wid, rec["height"])
         return True
 
@@ -194,11 +204,7 @@ class ChainIndexer:
             return prepared
         if not self.blobs.has(digest) and not self._fetch(rec):
             return None
-        try:
-            return fingerprint_file(self.blobs.path(digest), query=False)
-        except FingerprintError as exc:
-            log.error("work %s: its file cannot be fingerprinted here: %s", wid, exc)
-            return None
+        return fingerprint_file(self.blobs.path(digest), query=False)
 
     def _fetch(self, rec: dict[str, Any]) -> bool:
         """Fetch the work's file from a peer into the content store; True if stored with the

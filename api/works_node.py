@@ -217,10 +217,7 @@ class WorksNode:
 
     async def _run(self) -> None:
         while True:
-            try:
-                await self.indexer.catch_up()
-            except Exception:  # logged; the next tick tries again
-                log.exception("feeding the fingerprint index from the chain failed")
+            await self.indexer.refresh()  # logs a failure; the next tick tries again
             await self.reconcile_all()
             await asyncio.sleep(RECONCILE_EVERY_S)
 

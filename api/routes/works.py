@@ -142,7 +142,7 @@ async def prepare_work(request: Request, works: WorksDep,
     attrs = _attributes(attributes, None)
     path, _sm3, _size = await works.receive(request.stream(), ident.body_sm3)
     try:
-        await works.indexer.catch_up()  # match against every work committed so far
+        await works.indexer.refresh()  # match against every work committed so far
         prep = await works.call(
             works.prepare, path, holder=ident.account, holder_point=ident.certificate.public_key().point,
             holder_cert_pem=ident.certificate.to_pem(), attributes=attrs, pledge=pledge,
@@ -166,7 +166,7 @@ async def prepare_work(request: Request, works: WorksDep,
 
 
 async def _record(works: WorksNode, node: Any, work_id: str) -> dict[str, Any]:
-    await works.indexer.catch_up()
+    await works.indexer.refresh()
     await works.reconcile(work_id)
     rec = work_record(node.app.read, work_id)
     if rec is None:

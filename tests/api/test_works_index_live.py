@@ -15,6 +15,8 @@ import signal
 import sqlite3
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ import pytest
 
 from api.node_main import is_running
 from api.sdk import Identity, LedgerClient
+from api.signing import sign_request
 from forensics.certificate import read_certificate, render_certificate_bytes
 from tests.api.test_works_live import cons
 from tests.conftest import run_rongxin
@@ -72,6 +75,13 @@ def test_a_near_duplicate_through_another_node_is_flagged(cons: Any, original: d
     # node b holds the original's file now: fetched from the supervisory node, checked by its SM3
     sm3 = original["sm3"]
     assert (Path(b["data"]) / "blobs" / sm3[:2] / sm3[2:4] / sm3).read_bytes() == (cons["t"] / "work.png").read_bytes()
+    # the file route serves nodes only: a holder's signed request is refused
+    target = f"/v1/works/{original['work_id']}/file"
+    holder = Identity.load(cons["ids"] / "holder")
+    req = urllib.request.Request(b["api"] + target, headers=sign_request(holder.key, holder.certificate, "GET", target))
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(req, timeout=30)
+    assert refused.value.code == 403 and json.load(refused.value)["error"]["code"] == "auth_not_a_node"
     # the certificate states the conflict, on the page and in its facts, checked against the receipt
     cert = Path(out["certificate"])
     facts = read_certificate(cert.read_bytes()).facts
