@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import secrets
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 
 DEFAULT_PLEDGE = "I declare this work is my original creation. / 本人声明该作品为本人原创。"
 CHUNK = 1 << 20
+REGISTER_ATTEMPTS = 3
+PREPARE_AGAIN = "prepare the registration again"  # the contract's words for an overtaken countersignature
 
 
 def _signed_headers(client: LedgerClient, method: str, target: str, body_sm3: str) -> dict[str, str]:
@@ -143,23 +146,35 @@ def register_work(client: LedgerClient, path: str | Path, attributes: dict[str, 
                   out: str | Path | None = None, timeout: float = 90.0) -> dict[str, Any]:
     """Prepare, sign and submit the ``works.register`` transaction, wait until its receipt is
     certified, let the node confirm it, and (with ``out``) write the certificate PDF. Returns
-    ``{"work_id", "tx_id", "height", "sm3", "conflicts": [{"work_id", "score"}], "certificate"}``;
-    a refused transaction raises ``ClientError`` with the receipt's reason."""
+    ``{"work_id", "tx_id", "height", "sm3", "conflicts": [{"work_id", "score"}], "certificate"}``
+    (the conflicts the node matched, and an exact duplicate the contract added itself); a
+    refused transaction raises ``ClientError`` with the receipt's reason. A registration
+    refused because its countersignature was overtaken by another one or expired
+    (docs/works.md §3.6) is prepared and submitted again, up to three times in all."""
     from .sdk import ClientError
 
-    prep = prepare_work(client, path, attributes, pledge=pledge)
-    tx_id = client.submit(client.build("works.register", prep["payload"]))
-    rec = client.wait(tx_id, timeout, certified=False)
-    receipt = rec.get("receipt") or {}
-    if receipt.get("code") != 0:
-        raise ClientError(f"works.register refused on chain: {receipt.get('info')}", 400, "registration_refused")
+    for attempt in range(1, REGISTER_ATTEMPTS + 1):
+        prep = prepare_work(client, path, attributes, pledge=pledge)
+        tx_id = client.submit(client.build("works.register", prep["payload"]))
+        rec = client.wait(tx_id, timeout, certified=False)
+        receipt = rec.get("receipt") or {}
+        if receipt.get("code") == 0:
+            break
+        info = str(receipt.get("info"))
+        # a countersignature overtaken by another registration (docs/works.md §3.6): match again
+        if PREPARE_AGAIN not in info or attempt == REGISTER_ATTEMPTS:
+            raise ClientError(f"works.register refused on chain: {info}", 400, "registration_refused")
+        time.sleep(0.5 * attempt)
     get_work(client, prep["work_id"])  # the node confirms the registration (indexes it) before answering
     cert = None
     if out is not None:
         cert = str(certify_work(client, prep["work_id"], out, timeout))
+    shown = [{"work_id": c["work_id"], "score": float(c["score"])} for c in prep["conflicts"]]
+    recorded = ((rec.get("receipt") or {}).get("result") or {}).get("conflicts") or []
+    shown += [{"work_id": c["work_id"], "score": c["score_milli"] / 1000} for c in recorded
+              if c.get("source") == "contract"]  # an exact duplicate the contract found itself
     return {"work_id": prep["work_id"], "tx_id": tx_id, "height": rec.get("height"), "sm3": prep["sm3"],
-            "conflicts": [{"work_id": c["work_id"], "score": float(c["score"])} for c in prep["conflicts"]],
-            "certificate": cert}
+            "conflicts": sorted(shown, key=lambda c: str(c["work_id"])), "certificate": cert}
 
 
 def get_proof(client: LedgerClient, work_id: str, timeout: float = 90.0) -> dict[str, Any]:

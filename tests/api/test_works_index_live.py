@@ -99,6 +99,13 @@ def test_a_near_duplicate_through_another_node_is_flagged(cons: Any, original: d
     assert p.returncode == 1 and json.loads(p.stdout)["failed"] == ["conflicts"], p.stdout + p.stderr
 
 
+def _synced(api: str, height: int) -> None:
+    deadline = time.monotonic() + 90
+    while int(LedgerClient(api).status()["height"]) < height:
+        assert time.monotonic() < deadline, f"{api} did not reach height {height}"
+        time.sleep(0.2)
+
+
 def _stop(node: dict[str, Any]) -> None:
     folder = Path(node["data"])
     os.kill(int((folder / "pid").read_text()), signal.SIGTERM)
@@ -118,6 +125,7 @@ def test_a_node_restarted_with_its_index_deleted_rebuilds_it_and_still_flags(con
     p = run_rongxin("up", "--detach", "--data", str(cons["data"]), timeout=180)
     assert p.returncode == 0, p.stderr
     c = nodes(cons)[c["id"]]
+    _synced(c["api"], LedgerClient(cons["api"]).status()["height"])
     out = register(cons, crop(cons["t"] / "work.png", cons["t"] / "crop.jpg", .08), "holder2", c["api"])
     assert original["work_id"] in [x["work_id"] for x in out["conflicts"]], out
     rec = LedgerClient(c["api"]).work(original["work_id"])
@@ -146,9 +154,7 @@ def test_a_countersignature_older_than_the_latest_registration_is_refused(cons: 
     info = rec["receipt"]["info"]
     assert rec["receipt"]["code"] == 4 and f"but work {between['work_id']} was registered at height" in info, info
     # prepared again (once node b has committed it), it covers the registration in between
-    deadline = time.monotonic() + 60
-    while int(holder2.status()["height"]) < between["height"] and time.monotonic() < deadline:
-        time.sleep(0.2)
+    _synced(b["api"], between["height"])
     again = holder2.prepare_work(pic, {"title": "prepared again", "type": "picture"})
     assert again["payload"]["countersign"]["index_height"] >= between["height"]
     rec = holder2.wait(holder2.submit(holder2.build("works.register", again["payload"])), 90, certified=False)
