@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fastapi import Request
+
 from fingerprint.errors import FingerprintError
 from fingerprint.formats import Fingerprint, fingerprint_file
 from forensics.contracts import work as work_record
@@ -38,10 +40,10 @@ from ledger.node.chainstore import MAX_QUERY
 from ledger.node.config import ConfigError, NodeConfig, node_folders
 from ledger.node.runtime import Node
 
-from .auth import Authenticator, refuse
+from .auth import Authenticator, Hdr, refuse, request_target
 from .auth import _parse as parse_signed
 from .errors import ApiError
-from .signing import SIGNER_ID, canonical_request, sign_request
+from .signing import H_BODY, H_CERT, H_NONCE, H_SIG, H_TIME, SIGNER_ID, canonical_request, sign_request
 
 if TYPE_CHECKING:
     from .works_node import WorksNode
@@ -103,6 +105,16 @@ def check_node_request(auth: Authenticator, node: Node, method: str, target: str
     if known is None or known != point:
         raise ApiError(403, "auth_not_a_node", f"{nid} is not a node of this chain with this key")
     return nid
+
+
+async def require_node(request: Request, x_rongxin_certificate: Hdr = None, x_rongxin_signature: Hdr = None,
+                       x_rongxin_timestamp: Hdr = None, x_rongxin_nonce: Hdr = None,
+                       x_rongxin_content_sm3: Hdr = None) -> str:
+    """A route dependency: the id of the node that signed the request (``check_node_request``)."""
+    headers = {H_CERT: x_rongxin_certificate, H_SIG: x_rongxin_signature, H_TIME: x_rongxin_timestamp,
+               H_NONCE: x_rongxin_nonce, H_BODY: x_rongxin_content_sm3}
+    return check_node_request(request.app.state.auth, request.app.state.node, request.method,
+                              request_target(request), headers)
 
 
 class ChainIndexer:

@@ -36,12 +36,11 @@ from ledger.blobs import BlobNotFound
 from ledger.crypto import Certificate
 from ledger.node.bundle import BundleError
 
-from ..auth import AUTH_RESPONSES, Identity, request_target, require
+from ..auth import AUTH_RESPONSES, Identity, require
 from ..deps import NodeDep, QueriesDep
 from ..errors import ERROR_RESPONSES, ApiError
 from ..schemas import ErrorBody
-from ..signing import H_BODY, H_CERT, H_NONCE, H_SIG, H_TIME
-from ..works_index import check_node_request
+from ..works_index import require_node
 from ..works_node import WorksNode
 from .common import json_response
 
@@ -266,15 +265,12 @@ async def get_certificate(work_id: Annotated[str, Path(pattern=WORK_ID)], works:
 @router.get("/v1/works/{work_id}/file", response_class=StreamingResponse, responses={
     200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
           "description": "the registered work's file, streamed"}, **ERROR_RESPONSES, **AUTH_RESPONSES})
-async def get_work_file(request: Request, work_id: Annotated[str, Path(pattern=WORK_ID)], works: WorksDep,
-                        node: NodeDep) -> Response:
+async def get_work_file(work_id: Annotated[str, Path(pattern=WORK_ID)], works: WorksDep, node: NodeDep,
+                        _peer: Annotated[str, Depends(require_node)]) -> Response:
     """A registered work's file, to consortium nodes only (a request signed with a node's key
     and certificate, ``works_index.check_node_request``): how a node's chain-fed index gets
     the file of a work registered through another node (docs/works.md §6.2). 404 if the work
     is not registered or this node does not store its file."""
-    h = request.headers
-    check_node_request(request.app.state.auth, node, "GET", request_target(request),
-                       {k: h.get(k) for k in (H_CERT, H_SIG, H_TIME, H_NONCE, H_BODY)})
     rec = work_record(node.app.read, work_id)
     if rec is None:
         raise ApiError(404, "not_found", f"work {work_id} is not registered")

@@ -144,7 +144,7 @@ def test_schemathesis_finds_no_500_and_no_answer_off_its_schema(live: LiveNode) 
 
             fuzz()
             ran[f"{op.label} {mode.value}"] = calls
-    assert len(ran) == 43 and all(n >= 1 for n in ran.values()), ran  # 19 + the 6 works and the 6 evidence operations (24)
+    assert len(ran) == 45 and all(n >= 1 for n in ran.values()), ran  # 19 + the 7 works and the 6 evidence operations (26)
 
 
 # ---------------------------------------------------------------- bodies refused while streaming

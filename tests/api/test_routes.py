@@ -131,7 +131,7 @@ def test_events_audit_and_contracts(api: Api) -> None:
 
 
 WORKS_PATHS = ("/v1/works", "/v1/works/{work_id}", "/v1/works/{work_id}/proof", "/v1/works/{work_id}/certificate",
-               "/v1/blobs/{sm3}")
+               "/v1/works/{work_id}/file", "/v1/blobs/{sm3}")
 BINARY_TYPES = ("application/pdf", "application/octet-stream", "application/zip")  # file downloads: described as binary
 
 
