@@ -188,6 +188,9 @@ async def prepare(request: Request, node: NodeDep, desk: DeskDep,
         if not hmac.compare_digest(body_sm3, ident.body_sm3):
             raise refuse("auth_body_mismatch", f"the body's SM3 is {body_sm3}, the signed one {ident.body_sm3}")
         capture = {"method": method, **({"source": source} if source else {})}
+        works = getattr(request.app.state, "works", None)
+        if works is not None:  # a work registered through another node is indexed here first
+            await works.indexer.refresh()
         prep = await desk.run(_prepare, desk, folder, paths, work, ident.account, holder, capture)
     except BaseException:
         desk.discard_folder(folder)

@@ -159,3 +159,20 @@ def test_a_countersignature_older_than_the_latest_registration_is_refused(cons: 
     assert again["payload"]["countersign"]["index_height"] >= between["height"]
     rec = holder2.wait(holder2.submit(holder2.build("works.register", again["payload"])), 90, certified=False)
     assert rec["receipt"]["code"] == 0, rec["receipt"]
+
+
+def test_evidence_about_a_work_registered_elsewhere_is_matched_at_once(cons: Any) -> None:
+    """Filed through a node the work was not registered through, right after it is committed:
+    that node indexes it from the chain before matching."""
+    cv2.imwrite(str(cons["t"] / "fresh.png"), picture(61))
+    w = cv2.imread(str(cons["t"] / "fresh.png"))
+    cv2.imwrite(str(cons["t"] / "fresh-copy.jpg"), cv2.resize(w[30:, 40:], None, fx=.75, fy=.75),
+                [cv2.IMWRITE_JPEG_QUALITY, 65])
+    fresh = register(cons, cons["t"] / "fresh.png", "holder", cons["api"])
+    d = consensus(cons)[2]
+    _synced(d["api"], fresh["height"])
+    p = run_rongxin("evidence", "file", str(cons["t"] / "fresh-copy.jpg"), "--as", str(cons["ids"] / "legal"),
+                    "--api", d["api"], "--work", fresh["work_id"], "--json", cwd=cons["t"], timeout=240)
+    assert p.returncode == 0, p.stdout + p.stderr
+    m = json.loads(p.stdout)["matches"][0]
+    assert m["file"] == "fresh-copy.jpg" and m["matches"] and m["matches"][0]["work_id"] == fresh["work_id"], m
