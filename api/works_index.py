@@ -54,6 +54,7 @@ NOTE_HEIGHT = "chain_height"
 NOTE_CHAIN = "chain"
 EVENT = "works.Registered"
 RETRY_S = 5.0
+BACKGROUND_DELAY_S = 10.0  # the background task indexes what was committed at least this long ago
 FETCH_TIMEOUT_S = 120.0
 
 
@@ -126,6 +127,7 @@ class ChainIndexer:
         self.node_id, self._key, self._cert, self._peers = node_id, key, certificate, peers
         self._lock = asyncio.Lock()
         self._retry_at = 0.0
+        self._seen: list[tuple[float, int]] = []  # (when first seen, committed head), for background
 
     # ------------------------------------------------------------ persisted height
     def load(self) -> int:
@@ -162,19 +164,33 @@ class ChainIndexer:
         prefix = b"Et" + EVENT.encode() + b"\0" + first.to_bytes(8, "big")
         return [dict(parse(raw)) for _k, raw in chain.store.iterate(prefix)], first
 
-    async def refresh(self) -> int:
+    async def refresh(self, upto: int | None = None) -> int:
         """``catch_up``, logging instead of raising: a caller then works with the height the
         index covers (which its countersignature names, so the contract judges it)."""
         try:
-            return await self.catch_up()
+            return await self.catch_up(upto)
         except Exception:
             log.exception("feeding the fingerprint index from the chain failed")
             return self.service.index_height
 
-    async def catch_up(self) -> int:
-        """Index every work committed up to the chain's head; the height now covered."""
+    async def background(self) -> int:
+        """The background task's ``refresh``: up to the heads committed at least
+        ``BACKGROUND_DELAY_S`` ago, so that right after a registration the other nodes do not
+        fetch and fingerprint its file while its own node is still answering the holder (a
+        request that needs the index catches up at once)."""
+        now, head = time.monotonic(), self._committed_head()
+        if not self._seen or self._seen[-1][1] != head:
+            self._seen.append((now, head))
+        ripe = [h for t, h in self._seen if now - t >= BACKGROUND_DELAY_S]
+        self._seen = ([(now - BACKGROUND_DELAY_S, max(ripe))] if ripe else []) + [
+            (t, h) for t, h in self._seen if now - t < BACKGROUND_DELAY_S]
+        return await self.refresh(max(ripe)) if ripe else self.service.index_height
+
+    async def catch_up(self, upto: int | None = None) -> int:
+        """Index every work committed up to the chain's head (or ``upto``, if lower); the
+        height now covered."""
         async with self._lock:
-            head = self._committed_head()
+            head = self._committed_head() if upto is None else min(upto, self._committed_head())
             start = self.service.index_height + 1
             while start <= head:
                 evs, upto = self._events(start, head)

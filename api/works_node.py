@@ -217,7 +217,7 @@ class WorksNode:
 
     async def _run(self) -> None:
         while True:
-            await self.indexer.refresh()  # logs a failure; the next tick tries again
+            await self.indexer.background()  # logs a failure; the next tick tries again
             await self.reconcile_all()
             await asyncio.sleep(RECONCILE_EVERY_S)
 
