@@ -108,8 +108,9 @@ class Node:
         self.signer = signer
         self.params = params or Params()
         self.keys = KeyCache()
-        self.mempool = Mempool(capacity=mempool_capacity, is_committed=app.chain.has_tx,
-                               nonce_used=app.chain.nonce_used)
+        # no store look-ups in the mempool: ``app.check_tx``, which runs just before every
+        # ``mempool.add`` (``submit``), has asked the chain store about replays already
+        self.mempool = Mempool(capacity=mempool_capacity)
         self.bodies: dict[bytes, Transaction] = {}  # verified bodies not in the mempool any more
         self.net: Any = None  # ledger.net.transport.PeerNetwork once attached
         self.timers: dict[str, asyncio.TimerHandle] = {}
