@@ -8,8 +8,10 @@ what every later block and validator set hangs from. The root pins a genesis by 
     sig     = SM2-with-SM3(root key, message), signer ID 1234567812345678, DER
 
 ``canonical`` is the canonical JSON of docs/transactions.md §1 (keys sorted, no spaces,
-UTF-8). The ``format`` member separates the domain: the root key signs nothing else that is
-JSON (certificates and CRLs are DER, starting with byte 0x30, never ``{``). The attestation
+UTF-8). The ``format`` member names the purpose: besides these the root key signs DER
+(certificates, CRLs: first byte 0x30, never ``{``) and the transport-CA endorsement
+(``tls.endorsement_message``, bytes beginning ``{"ca":``), so neither can pass as an
+attestation (bytes beginning ``{"chain":``). The attestation
 object kept beside ``genesis.json`` and carried in evidence packages is the message's members
 plus ``sig`` (lowercase hex of the DER signature)::
 
