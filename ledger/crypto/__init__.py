@@ -14,12 +14,19 @@ Everything else imports from here. Layout, in dependency order:
 - ``x509``       SM2-with-SM3 certificates and CRLs, chain verification
 - ``tls``        the P-256 transport (TLS) CA and node certificates for node links
 - ``ca``         the consortium CA folder: init, issue, revoke, CRL
+- ``attest``     the root's attestation of a chain's genesis (message, sign, verify)
 - ``verify_pool`` SM2 verification on every core
 - ``keycache``   parsed SM2 public keys by point (``KeyCache``)
 - ``merkle``     the RFC 6962 binary Merkle tree with SM3, inclusion proofs and their verifier
 - ``selftest``   known-answer tests run at start-up and by ``rongxin selftest``
 """
 
+from .attest import (
+    ATTESTATION_FORMAT,
+    attestation_message,
+    sign_genesis_attestation,
+    verify_genesis_attestation,
+)
 from .errors import (
     BackendError,
     BackendUnavailable,
@@ -31,6 +38,7 @@ from .errors import (
     CRLError,
     CryptoError,
     DecryptionError,
+    GenesisAttestationError,
     InvalidKey,
     InvalidName,
     InvalidSignature,
@@ -60,6 +68,7 @@ from .suite import CryptoSuite, available_suites, get_suite
 from .x509 import Certificate, CertificateRevocationList, verify_certificate
 
 __all__ = [
+    "ATTESTATION_FORMAT",
     "DEFAULT_SIGNER_ID",
     "SM3",
     "SM4GCM",
@@ -76,6 +85,7 @@ __all__ = [
     "CryptoError",
     "CryptoSuite",
     "DecryptionError",
+    "GenesisAttestationError",
     "InvalidKey",
     "InvalidName",
     "InvalidSignature",
@@ -87,6 +97,7 @@ __all__ = [
     "SM2PublicKey",
     "UnsupportedAlgorithm",
     "UntrustedCertificate",
+    "attestation_message",
     "available_suites",
     "ciphertext_from_c1c3c2",
     "ciphertext_to_c1c3c2",
@@ -97,9 +108,11 @@ __all__ = [
     "get_suite",
     "load_private_key",
     "load_public_key",
+    "sign_genesis_attestation",
     "sm3",
     "sm3_file",
     "sm3_hex",
     "sm3_stream",
     "verify_certificate",
+    "verify_genesis_attestation",
 ]

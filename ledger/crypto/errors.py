@@ -79,6 +79,10 @@ class CRLError(CertificateError):
     """The CRL is malformed, stale, or not signed by the consortium root."""
 
 
+class GenesisAttestationError(CryptoError):
+    """A genesis attestation is malformed, for another chain or genesis, or not the root's."""
+
+
 class CAError(CryptoError):
     """The CA folder is missing, damaged, or asked to do something it cannot."""
 

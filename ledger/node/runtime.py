@@ -117,6 +117,7 @@ class Node:
         self.evidence: list[Evidence] = []
         self.on_commit: Callable[[Block], None] | None = None
         self.tx_key = tx_key  # signs this node's own system transactions (evidence)
+        self.genesis_attestation: dict[str, str] | None = None  # the root's (genesis.attestation.json)
         self.reported: set[tuple[str, int]] = set()
         self.schedule: list[tuple[int, ValidatorSet]] = [(0, vset)]
         self.time_bounds = (500, 2000)  # (time_precision_ms, message_delay_ms) from the chain
