@@ -29,8 +29,8 @@ from ledger.blobs import BlobStore
 from ledger.crypto import SM3, SM2PrivateKey
 from ledger.errors import LedgerError
 
-from .cases import MANIFEST_VERSION
-from .rules import countersign_message, pledge_message, sign, verify
+from .cases import MANIFEST_VERSION, MAX_MATCHES
+from .rules import countersign_message, pledge_message, sign, upload_message, verify
 
 __all__ = ["FilingError", "PreparedFiling", "PreparedWork", "WorksService", "fingerprint_digest", "media_type"]
 
@@ -204,6 +204,7 @@ class WorksService:
         with self._lock:
             result = match(self.index, fp)
         ms: list[Match] = [m for m in result.matches if m.work_id == work_id]
+        ms = sorted(ms, key=lambda m: -m.score)[:MAX_MATCHES]  # the best the manifest may hold
         info = self.index.info(work_id)
         if info is not None and info.sm3 == sm3:
             ms = [Match(work_id, max([1.0, *[m.score for m in ms]]), method="sm3")]
@@ -236,7 +237,9 @@ class WorksService:
             raise FilingError("two artefacts have the same file name")
         arts, shown = zip(*(self._artefact(Path(f), work_id) for f in files), strict=True)
         eid = evidence_id or "e-" + secrets.token_hex(10)
+        # the node attests that these files came from this filer (docs/works.md §4.2, check 4)
+        upload = {"node": self.node_id, "signature": sign(self._key, upload_message(self.chain, filer, eid, list(arts)))}
         manifest = {"artefacts": list(arts), "capture": dict(capture or {}), "chain": self.chain,
-                    "created_ms": created_ms, "evidence_id": eid, "filer": filer, "version": MANIFEST_VERSION,
-                    "work_id": work_id}
+                    "created_ms": created_ms, "evidence_id": eid, "filer": filer, "upload": upload,
+                    "version": MANIFEST_VERSION, "work_id": work_id}
         return PreparedFiling(eid, manifest, list(shown))
