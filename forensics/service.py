@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,11 +154,15 @@ class WorksService:
         return [found[w] for w in sorted(found)]
 
     def register_work(self, file_path: str | Path, *, holder: str, holder_key: bytes, attributes: dict[str, Any],
-                      pledge: str, pledge_signature: str, work_id: str | None = None) -> PreparedWork:
+                      pledge: str, pledge_signature: str, work_id: str | None = None,
+                      check: Callable[[dict[str, Any]], None] | None = None) -> PreparedWork:
         """Fingerprint the file (refusing one too poor to register), check the holder's pledge
         (signed by ``holder_key``, the 65-byte point of ``holder``'s key, over
-        ``rules.pledge_message``), store the file, match it against the index and countersign
-        the result. Nothing is added to the index until ``confirm``."""
+        ``rules.pledge_message``), match it against the index and countersign the result;
+        ``check(payload)`` (the node's dry run of the contract, ``precheck.check_registration``)
+        may then refuse it by raising; only then is the file stored, claimed for ``holder``
+        (``ledger.blobs``: swept if no registration ever names it). Nothing is added to the
+        index until ``confirm``."""
         path = Path(file_path)
         fp = self._fingerprint(path, query=False)  # what the index will hold (and its digest)
         try:
@@ -171,9 +175,7 @@ class WorksService:
             raise FilingError("the pledge signature must be hex") from None
         if not verify(holder_key, sig, pledge_message(self.chain, holder, fp.sm3, pledge)):
             raise FilingError("the originality pledge is not signed by the holder's key")
-        sm3, size = self.blobs.put_file(path)
-        if sm3 != fp.sm3:
-            raise FilingError(f"{path.name} changed while it was being registered")
+        sm3, size = fp.sm3, path.stat().st_size
         with path.open("rb") as fh:
             mt = media_type(fh.read(16), fp.modality.value)
         wid = work_id or "w-" + secrets.token_hex(10)
@@ -186,6 +188,10 @@ class WorksService:
                    "countersign": {"node": self.node_id, "signature": sign(self._key, msg)},
                    "fingerprints": digest, "media_type": mt, "pledge": {"signature": pledge_signature, "text": pledge},
                    "size": size, "sm3": sm3, "work_id": wid}
+        if check is not None:
+            check(payload)
+        if self.blobs.put_file(path, claim=holder) != (sm3, size):
+            raise FilingError(f"{path.name} changed while it was being registered")
         return PreparedWork(wid, payload, conflicts, fp)
 
     def confirm(self, prepared: PreparedWork) -> None:

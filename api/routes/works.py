@@ -106,7 +106,9 @@ _NOT_CERTIFIED: dict[int | str, dict[str, Any]] = {409: {
 _UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorBody, "description": "empty_file, unreadable_file, bad attributes or "
                                                           "pledge (refused), a file too poor to register"},
                   413: {"model": ErrorBody, "description": "the file is over the configured maximum"},
-                  422: ERROR_RESPONSES[422]}
+                  422: {"model": ErrorBody, "description": "invalid_request (query parameters); "
+                                                           "registration_refused: works.register would refuse "
+                                                           "it (the contract's reason in details.info)"}}
 
 
 def _attributes(raw: str, title: str | None) -> dict[str, Any]:
@@ -153,6 +155,9 @@ async def prepare_work(request: Request, works: WorksDep,
         raise ApiError(400, "unreadable_file", str(exc)) from None
     except FilingError as exc:
         raise ApiError(400, "refused", str(exc)) from None
+    except FormRefused as exc:  # the contract's own reason (docs/works.md §3.2): nothing stored
+        raise ApiError(422, "registration_refused", f"works.register would be refused: {exc}",
+                       {"info": str(exc)}) from None
     finally:
         path.unlink(missing_ok=True)
     p = prep.payload
