@@ -398,19 +398,24 @@ def test_the_node_refuses_what_the_contract_would_before_storing_anything(live: 
     cv2.imwrite(str(fresh), picture(13))
     legal = LedgerClient(live.api, identity=live.who("legal"))
     before, filed = live.blobs(), filings(live)
+    staged = set(live.uploads())  # filings earlier tests prepared and never signed
+
+    def nothing_left() -> None:
+        assert live.blobs() == before and set(live.uploads()) == staged and filings(live) == filed
     with pytest.raises(ClientError) as err:  # 1,000 characters (the route's limit) but 3,000 bytes
         se.prepare_evidence(legal, [fresh], live.work_id, source="源" * 1000)
     assert (err.value.status, err.value.code) == (422, "filing_refused")
     assert "manifest.capture.source must be 0 to 1024 bytes" in str(err.value)
-    _nothing_left(live, before, filed)
+    nothing_left()
     with pytest.raises(ClientError) as err:
         sw.prepare_work(LedgerClient(live.api, identity=live.who("holder2")), fresh,
                         {"title": "Fresh", "type": "picture"}, pledge="我" * 1000)
     assert (err.value.status, err.value.code) == (422, "registration_refused")
     assert "pledge.text must be 1 to 2048 bytes" in str(err.value)
-    assert live.blobs() == before
+    nothing_left()
     # signed, but its case cannot be opened: refused before the files are stored or it is sent
     prep = se.prepare_evidence(legal, [fresh], live.work_id)
+    staged |= set(live.uploads())  # this filing waits for its signature
     ident = live.who("legal")
 
     def send(case: dict[str, Any]) -> dict[str, Any]:
@@ -423,6 +428,6 @@ def test_the_node_refuses_what_the_contract_would_before_storing_anything(live: 
         send({"case_id": "c-never-opened"})
     assert (err.value.status, err.value.code) == (409, "filing_refused")
     assert "case c-never-opened does not exist: give its parties to open it" in str(err.value)
-    _nothing_left(live, before, filed)
+    nothing_left()
     out = send({"case_id": "c-fresh", "parties": [live.who("holder").account]})  # the same filing, mended
     assert out["case_id"] == "c-fresh" and sm3_file(fresh).hex() in live.blobs()
