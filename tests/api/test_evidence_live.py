@@ -159,7 +159,7 @@ def test_the_package_verifies_offline_and_every_tampering_fails(live: Live, tmp_
     assert not pkg.with_name("pkg.zip.part").exists()
     names = zipfile.ZipFile(pkg).namelist()
     assert "manifest.sig" in names and "artefacts/copy.jpg" in names and "artefacts/other.png" in names
-    assert sum(n.startswith("artefacts/work-") for n in names) == 1  # the registered work's file
+    assert sum(n.startswith("artefacts/work-") for n in names) == 0  # the work's file is not the filer's to read
     v = live.rx("evidence", "verify", str(pkg), "--root", str(live.root), "--json", net=False)
     assert v.returncode == 0, v.stdout + v.stderr
     report = json.loads(v.stdout)
@@ -196,6 +196,7 @@ def test_who_may_export(live: Live, tmp_path: Path) -> None:
     held = tmp_path / "holder.zip"
     r = _export(live, "holder", held)  # the work's holder sent the works.register statement
     assert r.returncode == 0, r.stderr
+    assert sum(n.startswith("artefacts/work-") for n in zipfile.ZipFile(held).namelist()) == 1  # its own file
     v = live.rx("evidence", "verify", str(held), "--root", str(live.root), net=False)
     assert v.returncode == 0, v.stdout
     r = _export(live, "holder2", tmp_path / "no.zip")
