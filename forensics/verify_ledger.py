@@ -187,12 +187,16 @@ def _named(members: dict[str, Any], ms: Any) -> list[dict[str, Any]]:
 
 def _artefacts(members: dict[str, Any], ms: dict[str, Any], body: dict[str, Any]) -> None:
     """Each artefact the statement names is a member whose SM3 (checked against its bytes under
-    ``member-hashes``) appears as a string in the transaction's payload."""
+    ``member-hashes``) the transaction names (``format.named_artefacts``: for a filing, its
+    manifest's artefact list, with the same size)."""
     names = ms["artefacts"]
     need(isinstance(names, list) and all(isinstance(n, str) and n.startswith(pf.ARTEFACT_DIR) for n in names),
          "a statement's artefacts are member names under artefacts/")
-    named = pf.named_hashes(body["payload"])
+    named = pf.named_artefacts(body.get("type"), body["payload"])
     for n in names:
         entry = members.get(n)
-        need(isinstance(entry, dict) and entry.get("sm3") in named,
-             f"{n}: its SM3 is not named by transaction {ms['tx'][:16]}'s payload")
+        if not isinstance(entry, dict) or entry.get("sm3") not in named:
+            raise CheckFailed(f"{n}: its SM3 is not named by transaction {ms['tx'][:16]}'s payload")
+        size = named[entry["sm3"]]
+        need(size is None or entry.get("size") == size,
+             f"{n}: its size is not the {size} bytes transaction {ms['tx'][:16]} names")

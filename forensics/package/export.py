@@ -83,8 +83,10 @@ def _write_statements(zf: zipfile.ZipFile, stmts: Sequence[dict[str, Any]], arte
         for f in files:
             name = _safe_name(Path(f), set(members))
             members[name] = _write_file(zf, name, Path(f))
-            if members[name]["sm3"] not in pf.named_hashes(st["tx"]["body"]["payload"]):
-                raise ExportError(f"{f}: its SM3 is not named by transaction {st['proof']['tx']}")
+            named = pf.named_artefacts(st["tx"]["body"].get("type"), st["tx"]["body"]["payload"])
+            got = members[name]
+            if got["sm3"] not in named or named[got["sm3"]] not in (None, got["size"]):
+                raise ExportError(f"{f}: its SM3 and size are not named by transaction {st['proof']['tx']}")
             names.append(name)
         man_stmts.append({"artefacts": names, "tx": st["proof"]["tx"]})
         st_docs.append({**st, "certificate": cert.der.hex()})
