@@ -218,8 +218,12 @@ class Point:
 
     def __del__(self) -> None:
         ptr, self._ptr = getattr(self, "_ptr", 0), 0
-        if ptr and _libcrypto._held is not None:
-            _libcrypto._held.EC_POINT_free(ptr)
+        try:
+            handle = _libcrypto._held
+        except AttributeError:  # interpreter shutdown: this module's globals are gone
+            return
+        if ptr and handle is not None:
+            handle.EC_POINT_free(ptr)
 
     @staticmethod
     def _new() -> int:
