@@ -140,3 +140,62 @@ def test_audit_of_published_totals() -> None:
     with pytest.raises(CommitmentError):
         failed_totals(filed, totals[:-1], rsums)
     assert verify_totals([], [], [])
+
+
+# -- the examples of docs/crypto.md, recomputed with plain affine arithmetic ------------------
+
+def _ref_add(p1: tuple[int, int] | None, p2: tuple[int, int] | None) -> tuple[int, int] | None:
+    from ledger.crypto.group import P
+
+    a = P - 3
+    if p1 is None:
+        return p2
+    if p2 is None:
+        return p1
+    (x1, y1), (x2, y2) = p1, p2
+    if x1 == x2 and (y1 + y2) % P == 0:
+        return None
+    lam = ((3 * x1 * x1 + a) * pow(2 * y1, -1, P) if p1 == p2 else (y2 - y1) * pow(x2 - x1, -1, P)) % P
+    x3 = (lam * lam - x1 - x2) % P
+    return x3, (lam * (x1 - x3) - y1) % P
+
+
+def _ref_mul(k: int, pt: tuple[int, int]) -> tuple[int, int] | None:
+    out: tuple[int, int] | None = None
+    for bit in bin(k)[2:]:
+        out = _ref_add(out, out)
+        if bit == "1":
+            out = _ref_add(out, pt)
+    return out
+
+
+def _ref_compressed(pt: tuple[int, int] | None) -> str:
+    assert pt is not None
+    return (bytes([2 + (pt[1] & 1)]) + pt[0].to_bytes(32, "big")).hex()
+
+
+def test_docs_examples_against_reference_arithmetic() -> None:
+    from pathlib import Path
+
+    from ledger.crypto import hash_to_scalar
+
+    def affine(pt: object) -> tuple[int, int]:
+        raw = pt.to_bytes(compressed=False)  # type: ignore[attr-defined]
+        return int.from_bytes(raw[1:33], "big"), int.from_bytes(raw[33:], "big")
+
+    g, h = affine(generator()), affine(generator_h())
+    r = hash_to_scalar(b"rongxin/example/v1", b"platform-a", b"views")
+    expected = {
+        "r": "567f70df64e8546de60e05d8f23d078631bc3682fd82fbd7a38e840247689afd",
+        "c11": "03bb014c8bb6c26df0f9e5f4882d9ecba45a35ffdd68bca3a7aab655e52a4d79a1",
+        "c42": "03d021777d705fdb65a522565e5fb4a9fe964f7e41df69dab1de0ecef4b611a008",
+        "cm42": "035fae7ad2952f596c7cf5d4722a8c3db33a1e3ed23b4d1b4b89c91f101649ae63",
+    }
+    assert r.to_bytes().hex() == expected["r"]
+    assert _ref_compressed(_ref_add(g, h)) == expected["c11"] == commit(1, Scalar(1))[0].hex()
+    ref42 = _ref_add(_ref_mul(42, g), _ref_mul(r.value, h))
+    assert _ref_compressed(ref42) == expected["c42"] == commit(42, r)[0].hex()
+    refm42 = _ref_add(_ref_mul(N - 42, g), _ref_mul(r.value, h))
+    assert _ref_compressed(refm42) == expected["cm42"] == commit(-42, r)[0].hex()
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "crypto.md").read_text()
+    assert all(v in docs for v in expected.values())
