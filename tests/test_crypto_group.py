@@ -263,3 +263,13 @@ def test_hash_to_point_other_domains() -> None:
 def test_random_scalars_are_nonzero_and_distinct() -> None:
     seen = {group.random_scalar().value for _ in range(200)}
     assert len(seen) == 200 and 0 not in seen and max(seen) < N
+
+
+def test_selftest_checks_the_group_and_h() -> None:
+    from ledger.crypto.selftest import run_known_answer_tests
+    from ledger.crypto.vectors import PEDERSEN_H
+
+    assert PEDERSEN_H == H_HEX
+    checks = {c.name: c for c in run_known_answer_tests()}
+    assert checks["SM2 group: d*G, k*G, MSM"].ok, checks["SM2 group: d*G, k*G, MSM"].detail
+    assert checks["Pedersen H re-derived"].ok

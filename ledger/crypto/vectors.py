@@ -105,3 +105,7 @@ SM2_CURVE = SM2Curve(
     gy="BC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0",
     h=1,
 )
+
+# Not from a standard: the second Pedersen generator H = hash_to_point("rongxin/pedersen/H/v1")
+# (docs/crypto.md, "Hash to point and the second generator H"), compressed SEC1
+PEDERSEN_H = "028c13d006745f2ef655d1c303ab948aa220eac5d8066fb63669bc04946da86c81"
