@@ -65,6 +65,8 @@ from .signing import (
 
 log = logging.getLogger("rongxin.api.auth")
 
+MAX_CRL_BYTES = 16 * 1024 * 1024
+
 # code -> (status, meaning); docs/api-auth.md §6 lists the same table
 CODES: dict[str, tuple[int, str]] = {
     "auth_missing": (401, "a signature header is absent"),
@@ -91,8 +93,16 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
         f"{c} ({m})" for c, (s, m) in CODES.items() if s == 401)},
     403: {"model": ErrorBody, "description": "signer not allowed: " + "; ".join(
         f"{c} ({m})" for c, (s, m) in CODES.items() if s == 403)},
-    503: {"model": ErrorBody, "description": "auth_busy: the nonce store is full or unavailable"},
+    503: {"model": ErrorBody, "description": "auth_busy: the nonce store is full or unavailable; "
+          "auth_crl_unavailable: the node's CRL file cannot be used and no earlier one was"},
 }
+
+
+def _older(crl: CertificateRevocationList, than: CertificateRevocationList) -> bool:
+    """A rollback: a lower CRL number (or, without numbers, an earlier thisUpdate)."""
+    if crl.number is not None and than.number is not None:
+        return crl.number < than.number
+    return crl.this_update < than.this_update
 
 
 def refuse(code: str, message: str, details: Any = None) -> ApiError:
@@ -131,7 +141,8 @@ class Authenticator:
                  window_s: int = WINDOW_S, clock: Callable[[], float] = time.time) -> None:
         self.node, self.crl_path, self.window_s, self.clock = node, crl_path, window_s, clock
         self.nonces = nonces if nonces is not None else NonceStore(None)
-        self._crl: tuple[tuple[int, int], CertificateRevocationList | None] | None = None
+        self._crl: tuple[tuple[int, int], str | None] | None = None  # (file stamp, problem)
+        self._good: CertificateRevocationList | None = None  # the last CRL that passed every check
 
     @property
     def root(self) -> Certificate | None:
@@ -139,25 +150,45 @@ class Authenticator:
         return gov.root if gov is not None else None
 
     def crl(self, root: Certificate) -> CertificateRevocationList | None:
-        """The CRL in ``crl_path`` (re-read when the file changes), if the root signed it."""
+        """The CRL in ``crl_path`` (re-read when the file changes), if the root signed it.
+
+        Fails closed: a file that cannot be read, is not signed by the root or is older than
+        the one in use (a rollback) leaves the last good CRL in force; with no good CRL ever
+        read, requests are refused (503 ``auth_crl_unavailable``) until the file is fixed,
+        rather than accepting certificates that may have been revoked. No file at all means
+        the consortium has revoked nothing yet."""
         if self.crl_path is None:
             return None
         try:
             st = self.crl_path.stat()
-        except OSError:
-            return None
+        except FileNotFoundError:
+            return self._good
+        except OSError as exc:
+            return self._fallback(f"cannot stat it: {exc}")
         stamp = (st.st_mtime_ns, st.st_size)
         if self._crl is None or self._crl[0] != stamp:
-            crl: CertificateRevocationList | None = None
+            problem: str | None = None
             try:
-                if st.st_size <= 16 * 1024 * 1024:
-                    crl = CertificateRevocationList.load(self.crl_path.read_bytes())
-                    crl.check_signed_by(root)
+                if st.st_size > MAX_CRL_BYTES:
+                    raise CryptoError(f"{st.st_size} bytes, over the {MAX_CRL_BYTES}-byte bound")
+                crl = CertificateRevocationList.load(self.crl_path.read_bytes())
+                crl.check_signed_by(root)
+                if self._good is not None and _older(crl, self._good):
+                    raise CryptoError(f"number {crl.number}, dated {crl.this_update.isoformat()}: older than "
+                                      f"the CRL in use ({self._good.number}, {self._good.this_update.isoformat()})")
+                self._good = crl
             except (OSError, CryptoError) as exc:
-                log.warning("CRL %s not used: %s", self.crl_path, exc)
-                crl = None
-            self._crl = (stamp, crl)
-        return self._crl[1]
+                problem = str(exc)
+                log.warning("CRL %s not used: %s", self.crl_path, problem)
+            self._crl = (stamp, problem)
+        problem = self._crl[1]
+        return self._good if problem is None else self._fallback(problem)
+
+    def _fallback(self, problem: str) -> CertificateRevocationList:
+        if self._good is None:
+            raise ApiError(503, "auth_crl_unavailable",
+                           f"the node's CRL cannot be used ({problem}); signed requests wait until it is fixed")
+        return self._good
 
     def check(self, method: str, target: str, headers: dict[str, str | None], body_sm3: str | None,
               roles: frozenset[str] | None) -> Identity:

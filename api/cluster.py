@@ -23,7 +23,7 @@ from typing import Any
 
 from ledger.crypto import CryptoError
 from ledger.crypto.ca import atomic_write
-from ledger.node.config import NodeConfig, init_local_consortium, node_folders
+from ledger.node.config import NodeConfig, attest_consortium, init_local_consortium, node_folders
 
 from .identities import ensure_demo_identities
 from .node_main import is_running
@@ -84,6 +84,8 @@ def up(data: Path, *, detach: bool, wait: float = 120.0, echo: Any = print, base
         echo(f"initialising a new local consortium in {data}")
         init_local_consortium(data, base_port=base_port)
         data = data.resolve()
+    elif attest_consortium(data) is not None:  # a folder made before genesis attestations (ConfigError: exit 2)
+        echo(f"the consortium root attested the genesis: {data / 'genesis.attestation.json'}")
     children: list[subprocess.Popen[bytes]] = []
     for folder in node_folders(data):
         if is_running(folder):

@@ -4,11 +4,15 @@ the legal centre signs the filing (docs/api.md, "Evidence and cases").
 A filing takes two calls. ``prepare`` streams the uploaded files to a private folder under the
 node's data folder (``works/evidence/<random>/``), runs ``WorksService.file_evidence`` on them
 with a *staging* content store in that folder, and keeps the manifest for the legal centre to
-sign. ``take`` hands the prepared filing to the route that submits the signed
-``evidence.file`` transaction; only then are the files put into the node's content store.
-Nothing reaches the content store or the chain for a refused upload, and a prepared filing
-that is never signed is forgotten (its folder removed) after ``PREPARED_TTL_S`` or when more
-than ``MAX_PREPARED`` are waiting.
+sign; the manifest carries the node's countersignature of the upload (``manifest.upload``).
+Before answering, ``prepare`` runs the contract's own checks of the manifest
+(``WorksNode.check_filing``): a filing ``evidence.file`` would refuse is refused here. ``take``
+hands the prepared filing to the route that submits the signed ``evidence.file`` transaction;
+the route runs the contract on it (``WorksNode.refusal``) and only then are the files put into
+the node's content store, claimed for the filer (removed by the sweep if the filing never
+reaches the chain). Nothing reaches the content store or the chain for a refused upload, and a
+prepared filing that is never signed is forgotten (its folder removed) after
+``PREPARED_TTL_S`` or when more than ``MAX_PREPARED`` are waiting.
 """
 
 from __future__ import annotations
@@ -65,9 +69,11 @@ class EvidenceDesk:
     thread (``run``): the index's SQLite connection belongs to that thread, and
     fingerprinting stays off the event loop."""
 
-    def __init__(self, works: WorksService, pool: ThreadPoolExecutor, folder: str | Path, *, max_upload: int) -> None:
+    def __init__(self, works: WorksService, pool: ThreadPoolExecutor, folder: str | Path, *, max_upload: int,
+                 registry: WorksNode | None = None) -> None:
         self._pool = pool
         self.works = works
+        self.registry = registry  # the node's works registry: the contracts' checks (None: none run)
         self.folder = Path(folder)
         self.max_upload = max_upload
         self._prepared: dict[str, Prepared] = {}
@@ -89,13 +95,17 @@ class EvidenceDesk:
         shutil.rmtree(folder, ignore_errors=True)
 
     def prepare(self, folder: Path, files: list[Path], work_id: str, *, filer: str, holder: str,
-                capture: dict[str, Any]) -> Prepared:
+                capture: dict[str, Any], filer_key: bytes | None = None) -> Prepared:
         """Match ``files`` (already in ``folder``) against the work; nothing enters the node's
-        content store (a staging store in ``folder`` takes the service's puts)."""
+        content store (a staging store in ``folder`` takes the service's puts). With
+        ``filer_key`` (the filer's 65-byte point) and a registry, ``FormRefused`` if the
+        contract would refuse the manifest."""
         staged = copy.copy(self.works)  # shares the index and its lock; only the content store differs
         staged.blobs = LocalBlobStore(folder / "stage", max_bytes=max(self.max_upload, 1))
         filing = staged.file_evidence(files, work_id, filer=filer, created_ms=int(time.time() * 1000),
                                       capture=capture)
+        if self.registry is not None and filer_key is not None:
+            self.registry.check_filing(filer_key, filing.evidence_id, filing.manifest)
         prep = Prepared(filing.evidence_id, filer, work_id, holder, filing.manifest, filing.matches, folder,
                         list(files), time.monotonic() + PREPARED_TTL_S)
         with self._lock:
@@ -129,7 +139,7 @@ class EvidenceDesk:
         """Put the filing's files into the node's content store (each checked against the
         manifest's SM3), before its transaction is submitted."""
         for path, art in zip(prep.files, prep.manifest["artefacts"], strict=True):
-            sm3, _ = self.works.blobs.put_file(path)
+            sm3, _ = self.works.blobs.put_file(path, claim=prep.filer)
             if sm3 != art["sm3"]:
                 raise UploadRefused(f"{art['name']} changed on the node's disk after it was matched")
 
@@ -140,6 +150,7 @@ class EvidenceDesk:
 def attach_evidence(app: Any, works: WorksNode, node_folder: Path) -> EvidenceDesk:
     """The node's evidence desk on ``app.state.evidence``, over its works registry ``works``;
     uploads are staged in ``NODE/works/evidence/`` (``api.node_main`` calls this)."""
-    desk = EvidenceDesk(works.service, works.pool, node_folder / "works" / "evidence", max_upload=works.max_upload)
+    desk = EvidenceDesk(works.service, works.pool, node_folder / "works" / "evidence", max_upload=works.max_upload,
+                        registry=works)
     app.state.evidence = desk
     return desk

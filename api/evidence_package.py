@@ -19,6 +19,7 @@ from typing import Any
 
 from forensics.package.export import ExportError, export_package
 from forensics.package.fetch import consortium_material
+from forensics.rules import may_read_blob
 from ledger.blobs import LocalBlobStore
 from ledger.codec import parse
 from ledger.crypto import Certificate, CertificateRevocationList, CryptoError
@@ -89,7 +90,10 @@ def build_package(node: Node, blobs: LocalBlobStore, consortium: Path | None, ev
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         t = Path(tmp)
         work_name = "work-" + str(work["work_id"]) + _EXT.get(str(work["media_type"]), ".bin")
-        artefacts = [[_link(t, blobs, work["sm3"], work_name)],
+        # the registered file goes in only for those who may read it (docs/works.md §8): the
+        # filer's package proves the registration (its hash) without handing over the original
+        readable = may_read_blob(node.app.read, str(work["sm3"]), account)
+        artefacts = [[_link(t, blobs, work["sm3"], work_name)] if readable else [],
                      [_link(t, blobs, a["sm3"], a["name"]) for a in ev["manifest"]["artefacts"]]]
         try:
             return export_package(out, bundle, artefacts, certificate, crl, validator_certificates=vcerts)

@@ -166,6 +166,10 @@ async def run(folder: Path, tables: bool = True) -> None:
         app = LedgerApp(store, {**standard_types(), **forensics_types(gov)}, governance=gov, precomputer=executor)
         node = Node(node_id=cfg.id, chain=cfg.chain, app=app, genesis=genesis.block, vset=genesis.vset,
                     signer=cfg.signer(), params=genesis.params, tx_key=cfg.key())
+        node.genesis_attestation = genesis.attestation
+        if genesis.attestation is None:
+            log.warning("%s has no genesis attestation beside it: evidence packages cannot be exported",
+                        cfg.consortium / "genesis.json")
         tca = cfg.consortium / "ca" / "transport-ca.crt.pem"
         net = PeerNetwork(
             node_id=cfg.id, listen=cfg.listen, peers=cfg.peers,

@@ -347,6 +347,9 @@ class ProofBundleOut(_Out):
     model_config = ConfigDict(extra="forbid")
     chain: str
     genesis: dict[str, JsonValue] = Field(description="the genesis header (its hash covers the root fingerprint)")
+    genesis_attestation: dict[str, str] | None = Field(
+        description="the consortium root's signature over the genesis hash, {chain, format, genesis, sig} "
+                    "(docs/evidence-format.md §3.2); null when the node's consortium folder has none")
     validators: list[dict[str, JsonValue]] = Field(description="validator-set history from genesis: "
                                                               "{from_height, set[, handover]}")
     blocks: list[dict[str, JsonValue]] = Field(description="{header, qc, tx_ids} of every block the proofs need")

@@ -1,4 +1,4 @@
-"""A node's fingerprint index fed from the committed chain (docs/works.md §6.2), so every node
+"""A node's fingerprint index fed from the committed chain (docs/works.md §6.3), so every node
 converges to the same index whichever node a work was registered through.
 
 ``ChainIndexer.catch_up`` reads the committed ``works.Registered`` events above the height the
@@ -249,7 +249,9 @@ class ChainIndexer:
             req = urllib.request.Request(peers[peer] + target, headers=headers, method="GET")  # noqa: S310
             try:
                 with urllib.request.urlopen(req, timeout=FETCH_TIMEOUT_S) as resp:  # noqa: S310 - consortium peers
-                    got, _size = self.blobs.put(resp)
+                    # claimed for the holder: kept, since the registration names it for them
+                    # (blob/<sm3>/r/<holder>); a file of another SM3 is swept as an orphan
+                    got, _size = self.blobs.put(resp, claim=str(rec["holder"]))
             except (urllib.error.URLError, OSError, ValueError, BlobError) as exc:
                 log.info("work %s: peer %s did not serve its file: %s", rec["work_id"], peer, exc)
                 continue

@@ -34,10 +34,13 @@ from typing import Any, TypeVar
 from fingerprint.formats import Fingerprint, fingerprint_file
 from fingerprint.index import LocalIndex
 from forensics.contracts import work as work_record
+from forensics.precheck import check_registration, check_unsigned_filing, contract_refusal
+from forensics.rules import FormRefused, k_reader
 from forensics.service import PreparedWork, WorksService, fingerprint_digest
 from ledger.blobs import LocalBlobStore
 from ledger.crypto import SM3, Certificate, SM2PrivateKey
 from ledger.node.runtime import Node
+from ledger.tx import Transaction
 
 from .errors import ApiError
 from .works_index import ChainIndexer, peer_apis
@@ -46,6 +49,8 @@ log = logging.getLogger("rongxin.api.works")
 
 DEFAULT_MAX_UPLOAD = 2 * 1024 ** 3  # bytes; RONGXIN_MAX_UPLOAD_BYTES overrides
 PENDING_TTL_S = 7 * 24 * 3600  # a prepared registration not on chain after this is forgotten
+ORPHAN_TTL_S = PENDING_TTL_S  # an uploaded file no ledger record names after this is removed
+SWEEP_EVERY_S = 600.0
 RECONCILE_EVERY_S = 1.0
 ENV_MAX_UPLOAD = "RONGXIN_MAX_UPLOAD_BYTES"
 T = TypeVar("T")
@@ -154,12 +159,55 @@ class WorksNode:
             raise
         return path, digest, size
 
+    # ------------------------------------------------------------ the contracts' verdict now
+    def _at(self) -> tuple[Any, Any, int, int]:
+        app = self.node.app
+        if app.governance is None:
+            raise FormRefused("this chain has no governance: the forensics contracts do not run on it")
+        return app.governance, app.read, app.height + 1, int(time.time() * 1000)
+
+    def check_registration(self, holder_point: bytes, payload: dict[str, Any]) -> None:
+        """``FormRefused`` with the contract's reason if ``works.register`` of ``payload`` by
+        this holder would be refused now (``forensics.precheck``)."""
+        views, read, height, now = self._at()
+        check_registration(views, read, chain=self.chain, holder=holder_point, payload=payload, height=height,
+                           time_ms=now)
+
+    def check_filing(self, filer_point: bytes, evidence_id: str, manifest: dict[str, Any]) -> None:
+        """``FormRefused`` if ``evidence.file`` of ``manifest`` would be refused now, but for
+        the filer's signature and the case (``forensics.precheck.check_unsigned_filing``)."""
+        views, read, height, now = self._at()
+        check_unsigned_filing(views, read, chain=self.chain, filer=filer_point, evidence_id=evidence_id,
+                              manifest=manifest, height=height, time_ms=now)
+
+    def refusal(self, tx: Transaction) -> str | None:
+        """Why the signed ``tx`` would be refused now (its receipt's reason), or None."""
+        try:
+            views, read, height, now = self._at()
+        except FormRefused as exc:
+            return str(exc)
+        return contract_refusal(views, self.node.app.types, read, tx, height=height, time_ms=now)
+
+    def sweep(self, older_than_s: float = ORPHAN_TTL_S) -> int:
+        """Remove uploaded files no ledger record came to name within ``older_than_s``
+        (``ledger.blobs`` claims; a claim is settled by ``blob/<sm3>/r/<uploader>``, which
+        ``works.register`` writes for the holder and ``evidence.file`` for the filer). Blocking:
+        run it in the works worker (``call``), which also does every put."""
+        read = self.node.app.read
+        removed = self.blobs.sweep(lambda sm3, account: read(k_reader(sm3, account)) is not None, older_than_s)
+        if removed:
+            log.info("removed %d uploaded files no ledger record named within %.0f s", removed, older_than_s)
+        return removed
+
     # ------------------------------------------------------------ registration
     def prepare(self, path: Path, *, holder: str, holder_point: bytes, holder_cert_pem: bytes,
                 attributes: dict[str, Any], pledge: str, pledge_signature: str) -> PreparedWork:
-        """``WorksService.register_work`` and a durable pending record (blocking: run it in a thread)."""
+        """``WorksService.register_work`` (refused with ``FormRefused`` before the file is
+        stored if the contract would refuse it now) and a durable pending record (blocking:
+        run it in the works worker)."""
         prep = self.service.register_work(path, holder=holder, holder_key=holder_point, attributes=attributes,
-                                           pledge=pledge, pledge_signature=pledge_signature)
+                                           pledge=pledge, pledge_signature=pledge_signature,
+                                           check=lambda payload: self.check_registration(holder_point, payload))
         p = prep.payload
         _write_json(self.root / "pending" / f"{prep.work_id}.json", {
             "work_id": prep.work_id, "holder": holder, "sm3": p["sm3"], "size": p["size"],
@@ -216,9 +264,16 @@ class WorksNode:
                 log.exception("reconciling %s failed", path.stem)
 
     async def _run(self) -> None:
+        swept: float | None = None
         while True:
             await self.indexer.background()  # logs a failure; the next tick tries again
             await self.reconcile_all()
+            if swept is None or time.monotonic() - swept > SWEEP_EVERY_S:
+                swept = time.monotonic()
+                try:
+                    await self.call(self.sweep)
+                except Exception:  # a sweep that fails is tried again later
+                    log.exception("sweeping unclaimed uploads failed")
             await asyncio.sleep(RECONCILE_EVERY_S)
 
     def start(self) -> None:

@@ -23,7 +23,8 @@ def bench() -> None:
               help="Measuring time per figure.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def bench_crypto(seconds: float, as_json: bool) -> None:
-    """SM2 sign/verify (one core and all cores), SM3, SM4-GCM beside `openssl speed`."""
+    """SM2 sign/verify (one core and all cores), SM3, SM4-GCM beside `openssl speed`; SM2 group
+    operations (point multiplication, MSM of 1,000 points, Pedersen commitments)."""
     from bench.crypto import measure
 
     result = measure(seconds)
@@ -35,6 +36,8 @@ def bench_crypto(seconds: float, as_json: bool) -> None:
     print(table(rows, ("figure", "rongxin", "openssl speed", "ratio")))
     print(f"\nall-core speed-up {result['all_cores_speedup']}x on {result['cores']} cores; "
           f"{result['backend']}")
+    print("\nSM2 group (ledger.crypto.group, pedersen):")
+    print(table([(k, f"{v:,.2f}") for k, v in result["group"].items()], ("figure", "rongxin")))
 
 
 @bench.command("ledger")

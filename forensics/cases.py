@@ -19,7 +19,9 @@ from ledger.codec import canonical, parse
 from ledger.contracts.args import account, integer, text
 from ledger.contracts.context import Context, TxType, account_of
 from ledger.crypto import sm3_hex
+from ledger.governance.views import Views
 
+from .contracts import NODE_ID, check_countersigner
 from .rules import (
     FormRefused,
     grant_reader,
@@ -30,11 +32,13 @@ from .rules import (
     require_business,
     score_milli,
     signature_hex,
+    upload_message,
     user_business,
     verify,
 )
 
-__all__ = ["MANIFEST_VERSION", "TRANSITIONS", "case", "case_types", "evidence", "k_case", "k_evidence"]
+__all__ = ["MANIFEST_VERSION", "TRANSITIONS", "case", "case_types", "check_filing", "evidence", "k_case",
+           "k_evidence"]
 
 MANIFEST_VERSION = 1
 MAX_MANIFEST_BYTES = 48 * 1024
@@ -116,10 +120,17 @@ def _capture(value: Any) -> None:
             integer(v, f"manifest.capture.{k}", -MAX_MS, MAX_MS)
 
 
+def _upload(value: Any) -> None:
+    u = obj(value, "manifest.upload", ("node", "signature"))
+    if not isinstance(u["node"], str) or not NODE_ID.fullmatch(u["node"]):
+        raise FormRefused("manifest.upload.node must be a node id (1-64 of a-z, 0-9, '-', '_' and '.')")
+    signature_hex(u["signature"], "manifest.upload.signature")
+
+
 def check_manifest(m: Any, chain: str, filer: str, evidence_id: str) -> dict[str, Any]:
     """The manifest's form (docs/works.md §4.1) and its binding to this filing."""
     m = obj(m, "manifest", ("version", "chain", "evidence_id", "filer", "work_id", "artefacts", "capture",
-                            "created_ms"))
+                            "created_ms", "upload"))
     if m["version"] != MANIFEST_VERSION or isinstance(m["version"], bool):
         raise FormRefused(f"manifest.version must be {MANIFEST_VERSION}")
     if m["chain"] != chain:
@@ -136,6 +147,7 @@ def check_manifest(m: Any, chain: str, filer: str, evidence_id: str) -> dict[str
     for i, a in enumerate(arts):
         _artefact(a, f"manifest.artefacts[{i}]")
     _capture(m["capture"])
+    _upload(m["upload"])
     if len(canonical(m)) > MAX_MANIFEST_BYTES:
         raise FormRefused(f"the manifest may be at most {MAX_MANIFEST_BYTES} bytes of canonical JSON")
     return dict(m)
@@ -204,32 +216,63 @@ def _link_case(ctx: Context, value: Any, evidence_id: str, work_id: str) -> str:
 
 
 # ---------------------------------------------------------------- transaction types
-def file_evidence(ctx: Context) -> None:
-    """``evidence.file {evidence_id, manifest, signature, case?}`` by a ``legal`` user."""
+def check_upload(views: Views, ctx: Context, m: dict[str, Any]) -> None:
+    """Every artefact the manifest names was uploaded by the filer: the node named in
+    ``manifest.upload`` may countersign (as for ``works.register``, docs/works.md §3.5) and
+    signed ``rules.upload_message`` of these artefacts, this filer and this evidence id."""
+    node = m["upload"]["node"]
+    key = check_countersigner(views, ctx, node)
+    msg = upload_message(ctx.tx.chain, m["filer"], m["evidence_id"], m["artefacts"])
+    if not verify(key, bytes.fromhex(m["upload"]["signature"]), msg):
+        raise FormRefused(f"manifest.upload is not node {node}'s signature of these artefacts uploaded by "
+                          f"{m['filer']}: a filing may name only files its filer uploaded")
+
+
+def check_filing(views: Views, ctx: Context, *, signed: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every check of ``evidence.file`` but the optional ``case`` (docs/works.md §4.2, checks
+    1-6), in order; (manifest, the work's record). ``signed=False`` (a node preparing a filing
+    its filer has not signed yet) skips check 3, the filer's signature, and needs no
+    ``signature`` field: everything else is the contract's own code."""
     filer = require_business(ctx, "legal", "file evidence")
-    p = obj(ctx.tx.payload, "payload", ("evidence_id", "manifest", "signature"), ("case",))
+    p = obj(ctx.tx.payload, "payload", ("evidence_id", "manifest", *(("signature",) if signed else ())), ("case",))
     eid = id_of(p["evidence_id"], "evidence_id")
     m = check_manifest(p["manifest"], ctx.tx.chain, filer, eid)
-    sig = signature_hex(p["signature"], "signature")
-    if not verify(ctx.sender, sig, manifest_message(m)):
+    if signed and not verify(ctx.sender, signature_hex(p["signature"], "signature"), manifest_message(m)):
         raise FormRefused("the manifest is not signed by the sender")
+    check_upload(views, ctx, m)
     work = ctx.get_json(_k_work(m["work_id"]))
     if work is None:
         raise FormRefused(f"manifest.work_id {m['work_id']} is not a registered work")
     if ctx.get(k_evidence(eid)) is not None:
         raise FormRefused(f"evidence {eid} is already filed")
+    return m, dict(work)
+
+
+def file_evidence(views: Views, ctx: Context) -> None:
+    """``evidence.file {evidence_id, manifest, signature, case?}`` by a ``legal`` user."""
+    m, work = check_filing(views, ctx)
+    p, filer, eid = ctx.tx.payload, m["filer"], m["evidence_id"]
     case_id = _link_case(ctx, p["case"], eid, m["work_id"]) if "case" in p else None
     rec = {"case_id": case_id, "evidence_id": eid, "filer": filer, "height": ctx.height, "manifest": m,
-           "manifest_sm3": sm3_hex(manifest_message(m)), "signature": sig.hex(), "time_ms": ctx.time_ms,
+           "manifest_sm3": sm3_hex(manifest_message(m)), "signature": p["signature"], "time_ms": ctx.time_ms,
            "tx": ctx.tx.id.hex(), "work_id": m["work_id"]}
     ctx.put_json(k_evidence(eid), rec)
-    for art in m["artefacts"]:
+    for art in m["artefacts"]:  # only the manifest's artefact list names files (and grants reading them)
         grant_reader(ctx, art["sm3"], filer, "filer")
         grant_reader(ctx, art["sm3"], work["holder"], "holder")
     ctx.emit("evidence.Filed", [eid, m["work_id"], filer],
              {"case_id": case_id, "evidence_id": eid, "filer": filer, "manifest_sm3": rec["manifest_sm3"],
               "work_id": m["work_id"]}, checked=True)
     ctx.result = {"case_id": case_id, "evidence_id": eid, "manifest_sm3": rec["manifest_sm3"]}
+
+
+def _own_evidence(ctx: Context, ev: Any, evidence_id: str, work_id: str) -> None:
+    """A case may hold only evidence about its work that the sender filed itself: naming
+    another legal centre's filing must not make it (or its files) part of one's own case."""
+    if not isinstance(ev, dict) or ev["work_id"] != work_id:
+        raise FormRefused(f"evidence {evidence_id} is not filed about work {work_id}")
+    if ev["filer"] != account_of(ctx.sender):
+        raise FormRefused(f"evidence {evidence_id} was filed by {ev['filer']}: only its filer may put it in a case")
 
 
 def open_case(ctx: Context) -> None:
@@ -248,9 +291,7 @@ def open_case(ctx: Context) -> None:
     if len(ids) != len(ev):
         raise FormRefused("evidence must not repeat an id")
     for e in ids:
-        rec = ctx.get_json(k_evidence(e))
-        if rec is None or rec["work_id"] != wid:
-            raise FormRefused(f"evidence {e} is not filed about work {wid}")
+        _own_evidence(ctx, ctx.get_json(k_evidence(e)), e, wid)
     _open_case(ctx, cid, wid, parties, ids, note)
 
 
@@ -261,9 +302,7 @@ def attach(ctx: Context) -> None:
     rec = ctx.get_json(k_case(cid))
     if rec is None:
         raise FormRefused(f"there is no case {cid}")
-    ev = ctx.get_json(k_evidence(eid))
-    if ev is None or ev["work_id"] != rec["work_id"]:
-        raise FormRefused(f"evidence {eid} is not filed about work {rec['work_id']}")
+    _own_evidence(ctx, ctx.get_json(k_evidence(eid)), eid, rec["work_id"])
     _attach(ctx, dict(rec), eid)
 
 
@@ -298,6 +337,6 @@ def move(ctx: Context) -> None:
              checked=True)
 
 
-def case_types() -> dict[str, TxType]:
-    return {"evidence.file": TxType(file_evidence), "case.open": TxType(open_case), "case.attach": TxType(attach),
+def case_types(views: Views) -> dict[str, TxType]:
+    return {"evidence.file": TxType(lambda ctx: file_evidence(views, ctx)), "case.open": TxType(open_case), "case.attach": TxType(attach),
             "case.move": TxType(move)}

@@ -272,4 +272,4 @@ def types(views: Views) -> dict[str, TxType]:
     ``standard_types()``. They run in block order (they read governance state)."""
     from .cases import case_types
 
-    return {"works.register": TxType(lambda ctx: register(views, ctx)), **case_types()}
+    return {"works.register": TxType(lambda ctx: register(views, ctx)), **case_types(views)}

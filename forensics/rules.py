@@ -29,6 +29,7 @@ __all__ = [
     "may_read_blob",
     "pledge_message",
     "sign",
+    "upload_message",
     "user_business",
     "verify",
 ]
@@ -36,6 +37,7 @@ __all__ = [
 PLEDGE_PURPOSE = "rongxin/works.pledge/1"
 COUNTERSIGN_PURPOSE = "rongxin/works.match/2"
 MANIFEST_PURPOSE = "rongxin/evidence.manifest/1"
+UPLOAD_PURPOSE = "rongxin/evidence.upload/1"
 HEX64 = re.compile(r"[0-9a-f]{64}")
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 SIG_HEX = re.compile(r"(?:[0-9a-f]{2}){8,80}")
@@ -164,6 +166,14 @@ def countersign_message(chain: str, holder: str, work_id: str, sm3: str, size: i
 def manifest_message(manifest: dict[str, Any]) -> bytes:
     """What the legal centre signs: the manifest with the purpose added."""
     return canonical({"manifest": manifest, "purpose": MANIFEST_PURPOSE})
+
+
+def upload_message(chain: str, filer: str, evidence_id: str, artefacts: list[dict[str, Any]]) -> bytes:
+    """What the node that received a legal centre's upload signs: these files (SM3 and size,
+    in the manifest's order) came from ``filer`` for filing ``evidence_id``. Without it a
+    filing could name any stored file and so gain the right to read it (docs/works.md §4.2)."""
+    return canonical({"artefacts": [{"sm3": a["sm3"], "size": a["size"]} for a in artefacts], "chain": chain,
+                      "evidence_id": evidence_id, "filer": filer, "purpose": UPLOAD_PURPOSE})
 
 
 def sign(key: SM2PrivateKey, message: bytes) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,8 @@ from ledger.blobs import BlobStore
 from ledger.crypto import SM3, SM2PrivateKey
 from ledger.errors import LedgerError
 
-from .cases import MANIFEST_VERSION
-from .rules import countersign_message, pledge_message, sign, verify
+from .cases import MANIFEST_VERSION, MAX_MATCHES
+from .rules import countersign_message, pledge_message, sign, upload_message, verify
 
 __all__ = ["FilingError", "PreparedFiling", "PreparedWork", "WorksService", "fingerprint_digest", "media_type"]
 
@@ -156,12 +156,16 @@ class WorksService:
 
     def register_work(self, file_path: str | Path, *, holder: str, holder_key: bytes, attributes: dict[str, Any],
                       pledge: str, pledge_signature: str, work_id: str | None = None,
+                      check: Callable[[dict[str, Any]], None] | None = None,
                       index_height: int | None = None) -> PreparedWork:
         """Fingerprint the file (refusing one too poor to register), check the holder's pledge
         (signed by ``holder_key``, the 65-byte point of ``holder``'s key, over
-        ``rules.pledge_message``), store the file, match it against the index and countersign
-        the result with the height the index covers (``index_height``, default the service's).
-        Nothing is added to the index until ``confirm``."""
+        ``rules.pledge_message``), match it against the index and countersign the result with
+        the height the index covers (``index_height``, default the service's);
+        ``check(payload)`` (the node's dry run of the contract, ``precheck.check_registration``)
+        may then refuse it by raising; only then is the file stored, claimed for ``holder``
+        (``ledger.blobs``: swept if no registration ever names it). Nothing is added to the
+        index until ``confirm``."""
         path = Path(file_path)
         fp = self._fingerprint(path, query=False)  # what the index will hold (and its digest)
         try:
@@ -174,9 +178,7 @@ class WorksService:
             raise FilingError("the pledge signature must be hex") from None
         if not verify(holder_key, sig, pledge_message(self.chain, holder, fp.sm3, pledge)):
             raise FilingError("the originality pledge is not signed by the holder's key")
-        sm3, size = self.blobs.put_file(path)
-        if sm3 != fp.sm3:
-            raise FilingError(f"{path.name} changed while it was being registered")
+        sm3, size = fp.sm3, path.stat().st_size
         with path.open("rb") as fh:
             mt = media_type(fh.read(16), fp.modality.value)
         wid = work_id or "w-" + secrets.token_hex(10)
@@ -191,6 +193,10 @@ class WorksService:
                    "countersign": {"index_height": covered, "node": self.node_id, "signature": sign(self._key, msg)},
                    "fingerprints": digest, "media_type": mt, "pledge": {"signature": pledge_signature, "text": pledge},
                    "size": size, "sm3": sm3, "work_id": wid}
+        if check is not None:
+            check(payload)
+        if self.blobs.put_file(path, claim=holder) != (sm3, size):
+            raise FilingError(f"{path.name} changed while it was being registered")
         return PreparedWork(wid, payload, conflicts, fp)
 
     def confirm(self, prepared: PreparedWork) -> None:
@@ -215,6 +221,7 @@ class WorksService:
         with self._lock:
             result = match(self.index, fp)
         ms: list[Match] = [m for m in result.matches if m.work_id == work_id]
+        ms = sorted(ms, key=lambda m: -m.score)[:MAX_MATCHES]  # the best the manifest may hold
         info = self.index.info(work_id)
         if info is not None and info.sm3 == sm3:
             ms = [Match(work_id, max([1.0, *[m.score for m in ms]]), method="sm3")]
@@ -247,7 +254,9 @@ class WorksService:
             raise FilingError("two artefacts have the same file name")
         arts, shown = zip(*(self._artefact(Path(f), work_id) for f in files), strict=True)
         eid = evidence_id or "e-" + secrets.token_hex(10)
+        # the node attests that these files came from this filer (docs/works.md §4.2, check 4)
+        upload = {"node": self.node_id, "signature": sign(self._key, upload_message(self.chain, filer, eid, list(arts)))}
         manifest = {"artefacts": list(arts), "capture": dict(capture or {}), "chain": self.chain,
-                    "created_ms": created_ms, "evidence_id": eid, "filer": filer, "version": MANIFEST_VERSION,
-                    "work_id": work_id}
+                    "created_ms": created_ms, "evidence_id": eid, "filer": filer, "upload": upload,
+                    "version": MANIFEST_VERSION, "work_id": work_id}
         return PreparedFiling(eid, manifest, list(shown))

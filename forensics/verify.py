@@ -41,6 +41,11 @@ MEANING: dict[str, tuple[str, str, str]] = {
     "filer-signature": ("the filer signed this manifest (SM2)", "提交方以SM2签署本清单", "Art. 18"),
     "genesis": ("the ledger is the consortium whose root the court trusts", "账本创世块指向法院所信任的联盟根",
                 "Art. 17"),
+    "genesis-attestation": ("the consortium root itself attested this genesis block (SM2)",
+                            "联盟根证书以SM2签名确认本链创世块", "Art. 17"),
+    "genesis-validators": ("each genesis validator held a validator certificate from the root, valid and unrevoked "
+                           "at the genesis time", "各创世验证节点持有联盟根签发、创世时有效且未吊销的验证节点证书",
+                           "Art. 17, Art. 19"),
     "validator-history": ("each validator set is the genesis set or certified by its predecessor",
                           "各验证节点集合来自创世或经前一集合认证", "Art. 17, Art. 19"),
     "quorum-certificates": ("each block was signed by at least n-f validators of its set",

@@ -116,7 +116,8 @@ def check_commit(height: int, headers: Mapping[int, Mapping[str, Any]]) -> int:
 
 
 def check_genesis(gen: Any, root_fingerprint: str, chain: str, vset: list[dict[str, Any]]) -> dict[str, Any]:
-    need(isinstance(gen, dict) and set(gen) == {"header"}, 'chain/genesis.json is {"header": ...}')
+    need(isinstance(gen, dict) and "header" in gen and set(gen) <= {"attestation", "header"},
+         'chain/genesis.json is {"attestation": ..., "header": ...}')
     hd = gen["header"]
     need(isinstance(hd, dict) and hd.get("height") == 0 and hd.get("chain") == chain, "not this chain's genesis")
     need(hd.get("root_certificate") == root_fingerprint, "the genesis names another consortium root certificate")

@@ -1,5 +1,5 @@
-"""The statements half of the offline verifier: genesis, validator history, blocks and their
-QCs, commit, then each statement's transaction, inclusion, receipt, sender certificate and
+"""The statements half of the offline verifier: genesis (with ``verify_genesis``), validator
+history, blocks and their QCs, commit, then each statement's transaction, inclusion, receipt, sender certificate and
 artefacts (docs/evidence-format.md §5). Fills the ``Report`` of ``forensics.verify``.
 """
 
@@ -11,37 +11,24 @@ from typing import TYPE_CHECKING, Any
 from ledger.crypto import Certificate, CertificateRevocationList, CryptoError, sm3
 
 from . import verify_chain as vc
+from . import verify_genesis as vg
 from .package import format as pf
 from .verify_chain import CheckFailed, need
 
 if TYPE_CHECKING:
     from .verify import Report
 
-NODE_ROLES = ("consensus", "supervisor")
-
-
-def _history(pkg: pf.Package, root: Certificate) -> vc.Schedule:
+def _history(pkg: pf.Package) -> vc.Schedule:
+    """The validator-set schedule; the genesis set's certificates are ``genesis-validators``'."""
     from .verify import _json
 
     doc = _json(pkg, pf.VALIDATORS)
     need(isinstance(doc, dict) and set(doc) == {"history"} and isinstance(doc["history"], list) and len(doc["history"]) > 0,
          'chain/validators.json is {"history": [...]}')
     first = doc["history"][0]
-    need(isinstance(first, dict) and set(first) == {"certificates", "from_height", "set"} and first["from_height"] == 0,
-         "the history does not start with the genesis set and its certificates")
+    need(isinstance(first, dict) and set(first) == {"certificates", "from_height", "set"} and first["from_height"] == 0
+         and isinstance(first["certificates"], list), "the history does not start with the genesis set and its certificates")
     vc.check_set(first["set"])
-    certs = {}
-    for der in first["certificates"]:
-        c = Certificate(vc.hexb(der))
-        certs[c.public_key().point.hex()] = c
-    for v in first["set"]:
-        vc_ = certs.get(v["key"])
-        if vc_ is None:
-            raise CheckFailed(f"genesis validator {v['id']} has no certificate")
-        c = vc_
-        need(c.role == v["role"] and c.role in NODE_ROLES and c.organization == v["org"],
-             f"genesis validator {v['id']}'s certificate is not a node certificate of its role and org")
-        _chain_only(c, root, v["id"])
     sched: vc.Schedule = [(0, first["set"])]
     for e in doc["history"][1:]:
         need(isinstance(e, dict) and set(e) == {"from_height", "handover", "set"}, "a set change has other fields")
@@ -51,12 +38,18 @@ def _history(pkg: pf.Package, root: Certificate) -> vc.Schedule:
     return sched
 
 
-def _chain_only(cert: Certificate, root: Certificate, vid: str) -> None:
-    """A genesis validator's certificate was issued by the root (checked at its own start)."""
-    try:
-        cert.check_signed_by(root)
-    except CryptoError:
-        raise CheckFailed(f"genesis validator {vid}'s certificate is not issued by this root") from None
+def _genesis(r: Report, pkg: pf.Package, m: dict[str, Any], root: Certificate, crl: CertificateRevocationList | None,
+             sched: vc.Schedule) -> None:
+    """The checks ``genesis``, ``genesis-attestation`` and ``genesis-validators``."""
+    from .verify import _json
+
+    gen = r.run("genesis", lambda: _json(pkg, pf.GENESIS))
+    hd = r.run("genesis", lambda: vc.check_genesis(gen, root.fingerprint, m["chain"], sched[0][1]))
+    if hd is not None:
+        r.run("genesis", lambda: need(vc.header_hash(hd).hex() == m["genesis"], "the manifest names another genesis"))
+    r.run("genesis-attestation", lambda: vg.check_attestation(gen, root))
+    first = r.run("genesis-validators", lambda: _json(pkg, pf.VALIDATORS)["history"][0])
+    r.run("genesis-validators", lambda: vg.check_genesis_validators(first, gen, root, crl))
 
 
 def _blocks(r: Report, pkg: pf.Package, sched: vc.Schedule,
@@ -86,12 +79,10 @@ def verify_ledger(r: Report, pkg: pf.Package, m: dict[str, Any], root: Certifica
                   crl: CertificateRevocationList | None, filer: Certificate | None) -> None:
     from .verify import _json
 
-    sched = r.run("validator-history", lambda: _history(pkg, root))
+    sched = r.run("validator-history", lambda: _history(pkg))
     if sched is None:
         sched = [(0, [])]
-    r.run("genesis", lambda: need(vc.header_hash(vc.check_genesis(_json(pkg, pf.GENESIS), root.fingerprint, m["chain"],
-                                                                  sched[0][1])).hex() == m["genesis"],
-                                  "the manifest names another genesis"))
+    _genesis(r, pkg, m, root, crl, sched)
     headers, ids = _blocks(r, pkg, sched, m["chain"])
     doc = _json_or_fail(r, pkg)
     if r.checks.get("validator-history") is None:
@@ -196,12 +187,16 @@ def _named(members: dict[str, Any], ms: Any) -> list[dict[str, Any]]:
 
 def _artefacts(members: dict[str, Any], ms: dict[str, Any], body: dict[str, Any]) -> None:
     """Each artefact the statement names is a member whose SM3 (checked against its bytes under
-    ``member-hashes``) appears as a string in the transaction's payload."""
+    ``member-hashes``) the transaction names (``format.named_artefacts``: for a filing, its
+    manifest's artefact list, with the same size)."""
     names = ms["artefacts"]
     need(isinstance(names, list) and all(isinstance(n, str) and n.startswith(pf.ARTEFACT_DIR) for n in names),
          "a statement's artefacts are member names under artefacts/")
-    named = pf.named_hashes(body["payload"])
+    named = pf.named_artefacts(body.get("type"), body["payload"])
     for n in names:
         entry = members.get(n)
-        need(isinstance(entry, dict) and entry.get("sm3") in named,
-             f"{n}: its SM3 is not named by transaction {ms['tx'][:16]}'s payload")
+        if not isinstance(entry, dict) or entry.get("sm3") not in named:
+            raise CheckFailed(f"{n}: its SM3 is not named by transaction {ms['tx'][:16]}'s payload")
+        size = named[entry["sm3"]]
+        need(size is None or entry.get("size") == size,
+             f"{n}: its size is not the {size} bytes transaction {ms['tx'][:16]} names")

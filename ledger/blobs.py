@@ -9,6 +9,7 @@ Layout of a ``LocalBlobStore`` folder::
 
     FOLDER/ab/cd/abcd…(64 hex)     one blob (its SM3 starts with ``abcd``), read-only
     FOLDER/tmp/put-<random>.part   a write in progress (or left by a crash: ignored, cleaned)
+    FOLDER/claims/<sm3>/<account>  an unconfirmed upload of blob <sm3> by <account> (mtime: when)
 
 Writes are atomic: the stream is copied in bounded chunks into a temporary file while its SM3
 and size are computed, the file is ``fsync``-ed, renamed to its name (``rename`` is atomic on
@@ -16,6 +17,16 @@ POSIX) and the shard folder is ``fsync``-ed. A crash leaves either no blob or th
 under its name, never part of one; the temporary file it may leave is never served and is
 removed by ``clean`` (called when the store opens). Concurrent ``put`` of the same content is
 safe: each writes its own temporary file and the renames replace identical bytes.
+
+Orphans. A put may *claim* the blob for an account (``put(stream, claim=ACCOUNT)``): the
+uploader the blob is kept for only if something on the ledger comes to refer to it. A claim
+is recorded (``claims/<sm3>/<account>``, its mtime the time of the put) when the put creates
+the blob or the blob already has claims; a blob stored before without claims is kept already,
+and a later put does not make it sweepable. ``sweep(referenced, older_than_s)`` then looks at
+each claimed blob: if ``referenced(sm3, account)`` holds for one of its claims, the claims are
+dropped and the blob is kept for good; otherwise, once every claim is older than
+``older_than_s``, the blob and its claims are removed. Puts and sweeps of one store must not
+run at the same time (the node runs both on one worker thread).
 """
 
 from __future__ import annotations
@@ -25,9 +36,10 @@ import hmac
 import os
 import re
 import secrets
+import shutil
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -44,6 +56,7 @@ CHUNK_BYTES = 1 << 20  # 1 MiB: the most a put or a read holds in memory at once
 DEFAULT_MAX_BYTES = 4 << 30  # 4 GiB
 STALE_TMP_S = 3600.0  # a temporary file older than this is from a dead writer
 _NAME = re.compile(r"[0-9a-f]{64}")
+_CLAIMANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 
 
 class Readable(Protocol):
@@ -136,9 +149,9 @@ class BlobStore(ABC):
     max_bytes: int
 
     @abstractmethod
-    def put(self, stream: Readable) -> tuple[str, int]:
+    def put(self, stream: Readable, *, claim: str | None = None) -> tuple[str, int]:
         """Store everything ``stream`` yields; returns (SM3 hex, size). Raises ``BlobTooLarge``
-        (nothing stored) past ``max_bytes``."""
+        (nothing stored) past ``max_bytes``. ``claim``: the uploading account, for ``sweep``."""
 
     @abstractmethod
     def has(self, sm3: str) -> bool: ...
@@ -151,14 +164,14 @@ class BlobStore(ABC):
     def open(self, sm3: str) -> BlobReader:
         """A verified streaming reader (see ``BlobReader``); raises ``BlobNotFound``."""
 
-    def put_bytes(self, data: bytes) -> tuple[str, int]:
+    def put_bytes(self, data: bytes, *, claim: str | None = None) -> tuple[str, int]:
         import io
 
-        return self.put(io.BytesIO(data))
+        return self.put(io.BytesIO(data), claim=claim)
 
-    def put_file(self, path: str | Path) -> tuple[str, int]:
+    def put_file(self, path: str | Path, *, claim: str | None = None) -> tuple[str, int]:
         with open(path, "rb") as fh:
-            return self.put(fh)
+            return self.put(fh, claim=claim)
 
     def read(self, sm3: str, max_bytes: int = 64 << 20) -> bytes:
         """The whole blob, verified before it is returned (at most ``max_bytes``: a larger blob
@@ -208,7 +221,9 @@ class LocalBlobStore(BlobStore):
                     removed += 1
         return removed
 
-    def put(self, stream: Readable) -> tuple[str, int]:
+    def put(self, stream: Readable, *, claim: str | None = None) -> tuple[str, int]:
+        if claim is not None and not _CLAIMANT.fullmatch(claim):
+            raise ValueError("a claim is an account: 1-128 of A-Z a-z 0-9 _ . : -")
         tmp = self.tmp / f"put-{secrets.token_hex(12)}.part"
         h = SM3()
         size = 0
@@ -229,16 +244,48 @@ class LocalBlobStore(BlobStore):
             final = self.path(name)
             if final.exists() and final.stat().st_size == size:
                 tmp.unlink()  # same content already stored (same name, same size)
+                self._claim(name, claim, created=False)
                 return name, size
             final.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(tmp, 0o444)
             os.replace(tmp, final)
             _fsync_dir(final.parent)
+            self._claim(name, claim, created=True)
             return name, size
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
             raise
+
+    def _claim(self, name: str, account: str | None, *, created: bool) -> None:
+        folder = self.folder / "claims" / name
+        if account is None or not (created or folder.is_dir()):
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / account).touch()  # a new put of the same file starts its time again
+
+    def claims(self) -> list[str]:
+        """The blobs with unconfirmed claims (their SM3 names)."""
+        root = self.folder / "claims"
+        return sorted(p.name for p in root.iterdir() if _NAME.fullmatch(p.name)) if root.is_dir() else []
+
+    def sweep(self, referenced: Callable[[str, str], bool], older_than_s: float) -> int:
+        """Settle the claims (see the module's docstring): keep for good each blob that
+        ``referenced(sm3, account)`` says one of its claimants' ledger records refers to;
+        remove each other whose claims are all older than ``older_than_s``. Returns how many
+        blobs were removed."""
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for name in self.claims():
+            folder = self.folder / "claims" / name
+            claims = [p for p in folder.iterdir() if _CLAIMANT.fullmatch(p.name)]
+            if not claims or any(referenced(name, p.name) for p in claims):
+                shutil.rmtree(folder, ignore_errors=True)
+            elif all(p.stat().st_mtime < cutoff for p in claims):
+                self.path(name).unlink(missing_ok=True)
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        return removed
 
     def has(self, sm3: str) -> bool:
         return self.path(sm3).is_file()

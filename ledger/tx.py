@@ -80,9 +80,11 @@ class Transaction:
         return b'{"body":' + self.body_bytes + b',"sig":"' + self.signature.hex().encode() + b'"}'
 
     @classmethod
-    def decode(cls, data: bytes | dict[str, Any], max_bytes: int = MAX_TX_BYTES) -> Transaction:
+    def decode(cls, data: bytes | dict[str, Any], max_bytes: int = MAX_TX_BYTES, *,
+               parsed: bool = False) -> Transaction:
         """Parse the wire form (bytes or an already-parsed object). Form only: call
-        ``verify_signature`` before trusting it."""
+        ``verify_signature`` before trusting it. ``parsed``: the object came out of
+        ``codec.parse``, which has checked every value has a canonical form (not checked again)."""
         if isinstance(data, bytes | bytearray):
             if len(data) > max_bytes:
                 raise InvalidTransaction(f"transaction is {len(data)} bytes; the limit is {max_bytes}")
@@ -90,6 +92,7 @@ class Transaction:
                 obj = parse(bytes(data))
             except EncodingError as exc:
                 raise InvalidTransaction(f"malformed transaction: {exc}") from None
+            parsed = True
         else:
             obj = data
         if not isinstance(obj, dict) or set(obj) != {"body", "sig"}:
@@ -98,7 +101,7 @@ class Transaction:
         try:
             _check_body(body, payload=False)
             sig = hexbytes(obj["sig"], "sig")
-            body_bytes = canonical(body)  # also checks the payload has a canonical form
+            body_bytes = canonical(body, check=not parsed)  # checks the payload has a canonical form
             sender = hexbytes(body["sender"], "sender", 65)
         except EncodingError as exc:
             raise InvalidTransaction(f"malformed transaction: {exc}") from None

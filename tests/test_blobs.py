@@ -136,3 +136,26 @@ def test_bad_names_and_missing_blobs(tmp_path: Path) -> None:
     name, _ = store.put_bytes(b"y" * 100)
     with pytest.raises(BlobTooLarge):
         store.read(name, max_bytes=99)
+
+
+def test_claimed_uploads_are_kept_once_referenced_and_swept_when_never(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "b")
+    named: set[tuple[str, str]] = set()
+    a, _ = store.put_bytes(b"kept", claim="alice")
+    b, _ = store.put_bytes(b"orphan", claim="bob")
+    c, _ = store.put_bytes(b"unclaimed")  # a put without a claim is kept, never swept
+    assert store.claims() == sorted([a, b])
+    named.add((a, "alice"))
+    refer = lambda sm3, who: (sm3, who) in named  # noqa: E731
+    assert store.sweep(refer, 60) == 0 and store.claims() == [b]  # alice's settled; bob's too young
+    old = time.time() - 120
+    os.utime(tmp_path / "b" / "claims" / b / "bob", (old, old))
+    store.put_bytes(b"orphan", claim="carol")  # a second, recent claim keeps it a while longer
+    assert store.sweep(refer, 60) == 0 and store.has(b)
+    os.utime(tmp_path / "b" / "claims" / b / "carol", (old, old))
+    assert store.sweep(refer, 60) == 1
+    assert not store.has(b) and store.has(a) and store.has(c) and store.claims() == []
+    store.put_bytes(b"kept", claim="mallory")  # kept for good: a new claim does not make it sweepable
+    assert store.claims() == [] and store.sweep(refer, 0) == 0 and store.has(a)
+    with pytest.raises(ValueError, match="a claim is an account"):
+        store.put_bytes(b"x", claim="../etc")

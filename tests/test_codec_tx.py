@@ -126,3 +126,21 @@ def test_unknown_body_fields_are_named() -> None:
     wire = _tx().encode().replace(b'"chain"', b'"extra":1,"chain"')
     with pytest.raises(InvalidTransaction, match=r"unknown \['extra'\]"):
         Transaction.decode(wire)
+
+
+def test_a_float_in_the_payload_is_refused_on_every_path() -> None:
+    # a dict built by a caller is walked; a submission's bytes are walked once by parse and the
+    # intake then decodes the parsed items without walking them again
+    from ledger.node.intake import check_submission
+
+    body = _tx().wire()["body"]
+    body["payload"] = {"k": 1.5}
+    with pytest.raises(InvalidTransaction, match="float"):
+        Transaction.decode({"body": body, "sig": "00" * 64})
+    wire = _tx().encode()
+    raw = wire.replace(b'"value":"v"', b'"value":1.5')
+    assert raw != wire
+    from ledger.node.intake import MalformedSubmission
+
+    with pytest.raises(MalformedSubmission, match="float"):
+        check_submission(b'{"txs":[' + raw + b"]}")

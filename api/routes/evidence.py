@@ -24,7 +24,7 @@ from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
 from fingerprint.errors import EmptyMedia, MediaTooLarge, UnreadableMedia
-from forensics.rules import ID_RE
+from forensics.rules import ID_RE, FormRefused
 from forensics.service import FilingError
 from ledger.blobs import BlobError, LocalBlobStore
 from ledger.codec import parse
@@ -63,7 +63,8 @@ FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **RESPONSES,
     400: _err("transaction_refused at admission (chain, expiry, replay, mempool)"),
     409: _err("not_prepared (no prepared filing of this signer with that evidence id on this node), "
-              "manifest_differs, transaction_failed (the contract's reason, docs/works.md §4.2)"),
+              "manifest_differs, filing_refused (evidence.file would refuse it now: its reason in details.info; "
+              "nothing stored or submitted, the filing may be signed again), transaction_failed (the contract's reason, docs/works.md §4.2)"),
     422: _err("not one evidence.file transaction in the wire form, or not sent by the request's signer"),
     504: _err("not_committed within 60 s (it may still be)"),
 }
@@ -148,18 +149,20 @@ def _shown(prep: Prepared) -> list[dict[str, Any]]:
 
 
 def _prepare(desk: EvidenceDesk, folder: Path, paths: list[Path], work_id: str, filer: str, holder: str,
-             capture: dict[str, Any]) -> Prepared:
+             capture: dict[str, Any], filer_key: bytes) -> Prepared:
     def why(exc: Exception) -> str:  # the node's folders are no business of the client
         return str(exc).replace(str(folder / "in") + os.sep, "")
 
     try:
-        return desk.prepare(folder, paths, work_id, filer=filer, holder=holder, capture=capture)
+        return desk.prepare(folder, paths, work_id, filer=filer, holder=holder, capture=capture, filer_key=filer_key)
     except (EmptyMedia, UnreadableMedia) as exc:
         raise ApiError(422, "unreadable_file", why(exc)) from None
     except MediaTooLarge as exc:
         raise ApiError(413, "file_too_large", why(exc)) from None
     except (FilingError, BlobError, UploadRefused) as exc:
         raise ApiError(422, "filing_refused", why(exc)) from None
+    except FormRefused as exc:  # the contract's own reason (docs/works.md §4.2)
+        raise ApiError(422, "filing_refused", f"evidence.file would be refused: {exc}", {"info": str(exc)}) from None
 
 
 @router.post("/prepare", response_model=PreparedOut, responses=PREPARE_RESPONSES,
@@ -191,7 +194,8 @@ async def prepare(request: Request, node: NodeDep, desk: DeskDep,
         works = getattr(request.app.state, "works", None)
         if works is not None:  # a work registered through another node is indexed here first
             await works.indexer.refresh()
-        prep = await desk.run(_prepare, desk, folder, paths, work, ident.account, holder, capture)
+        prep = await desk.run(_prepare, desk, folder, paths, work, ident.account, holder, capture,
+                              ident.certificate.public_key().point)
     except BaseException:
         desk.discard_folder(folder)
         raise
@@ -213,6 +217,10 @@ async def file_evidence(request: Request, node: NodeDep, intake: IntakeDep, desk
     if tx.payload.get("manifest") != prep.manifest:
         desk.give_back(prep)
         raise ApiError(409, "manifest_differs", "the transaction's manifest is not the one this node prepared")
+    reason = await desk.run(desk.registry.refusal, tx) if desk.registry is not None else None
+    if reason is not None:  # the contract would refuse it: nothing stored, nothing submitted
+        desk.give_back(prep)
+        raise ApiError(409, "filing_refused", f"evidence.file would be refused: {reason}", {"info": reason})
     try:
         await desk.run(desk.store, prep)
     except (BlobError, UploadRefused, OSError) as exc:

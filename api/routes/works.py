@@ -24,7 +24,7 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
 from fingerprint.errors import EmptyMedia, FingerprintError, MediaTooLarge, UnreadableMedia
-from forensics.certificate import MAX_BUNDLE_BYTES, CertificatePdfError
+from forensics.certificate import CertificatePdfError
 from forensics.certificate_check import check_certificate
 from forensics.contracts import _attributes as check_attributes
 from forensics.contracts import work as work_record
@@ -39,6 +39,7 @@ from ledger.node.bundle import BundleError
 from ..auth import AUTH_RESPONSES, Identity, require
 from ..deps import NodeDep, QueriesDep
 from ..errors import ERROR_RESPONSES, ApiError
+from ..limits import PROOF_PACKAGE_LIMIT
 from ..schemas import ErrorBody
 from ..works_index import require_node
 from ..works_node import WorksNode
@@ -106,7 +107,9 @@ _NOT_CERTIFIED: dict[int | str, dict[str, Any]] = {409: {
 _UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorBody, "description": "empty_file, unreadable_file, bad attributes or "
                                                           "pledge (refused), a file too poor to register"},
                   413: {"model": ErrorBody, "description": "the file is over the configured maximum"},
-                  422: ERROR_RESPONSES[422]}
+                  422: {"model": ErrorBody, "description": "invalid_request (query parameters); "
+                                                           "registration_refused: works.register would refuse "
+                                                           "it (the contract's reason in details.info)"}}
 
 
 def _attributes(raw: str, title: str | None) -> dict[str, Any]:
@@ -154,6 +157,9 @@ async def prepare_work(request: Request, works: WorksDep,
         raise ApiError(400, "unreadable_file", str(exc)) from None
     except FilingError as exc:
         raise ApiError(400, "refused", str(exc)) from None
+    except FormRefused as exc:  # the contract's own reason (docs/works.md §3.2): nothing stored
+        raise ApiError(422, "registration_refused", f"works.register would be refused: {exc}",
+                       {"info": str(exc)}) from None
     finally:
         path.unlink(missing_ok=True)
     p = prep.payload
@@ -225,7 +231,8 @@ def _render(rec: dict[str, Any], package: FsPath, holder: Certificate, chain: st
 
 @router.put("/v1/works/{work_id}/certificate", response_class=FileResponse, openapi_extra={"requestBody": PACKAGE_BODY},
             responses={**_PDF, **ERROR_RESPONSES, **_NOT_CERTIFIED, **AUTH_RESPONSES,
-                       413: {"model": ErrorBody, "description": "a package over 64 MiB"}})
+                       413: {"model": ErrorBody, "description": "body_too_large: a package over 4 MiB "
+                                                                "(PROOF_PACKAGE_LIMIT)"}})
 async def put_certificate(request: Request, work_id: Annotated[str, Path(pattern=WORK_ID)], works: WorksDep,
                           node: NodeDep, ident: Annotated[Identity, Depends(require(roles=("holder",),
                                                                                        stream_body=True))]) -> Response:
@@ -236,7 +243,7 @@ async def put_certificate(request: Request, work_id: Annotated[str, Path(pattern
     rec = await _record(works, node, work_id)
     if rec["holder"] != ident.account:
         raise ApiError(403, "not_holder", f"only the holder of {work_id} may give its proof")
-    path, _sm3, _size = await works.receive(request.stream(), ident.body_sm3, MAX_BUNDLE_BYTES)
+    path, _sm3, _size = await works.receive(request.stream(), ident.body_sm3, PROOF_PACKAGE_LIMIT)
     out = works.root / "certificates" / f"{work_id}.pdf"
     gov = node.app.governance
     if gov is None or gov.root is None:
@@ -269,7 +276,7 @@ async def get_work_file(work_id: Annotated[str, Path(pattern=WORK_ID)], works: W
                         _peer: Annotated[str, Depends(require_node)]) -> Response:
     """A registered work's file, to consortium nodes only (a request signed with a node's key
     and certificate, ``works_index.check_node_request``): how a node's chain-fed index gets
-    the file of a work registered through another node (docs/works.md §6.2). 404 if the work
+    the file of a work registered through another node (docs/works.md §6.3). 404 if the work
     is not registered or this node does not store its file."""
     rec = work_record(node.app.read, work_id)
     if rec is None:

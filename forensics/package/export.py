@@ -2,7 +2,8 @@
 
 ``export_package`` takes the bundle that ``ledger.node.bundle.proof_bundle`` builds (or
 ``GET /v1/proofs`` serves), the artefact files of each statement, the filer's key and
-certificate, the CRL in force and the certificates of the senders and genesis validators, and
+certificate, the CRL in force, the certificates of the senders and genesis validators and the
+consortium root's attestation of the genesis (the bundle's ``genesis_attestation``), and
 writes the zip in one pass: artefacts are streamed from their files through SM3 into the zip
 (never held in memory), then the JSON members, the manifest and its SM2 signature.
 """
@@ -82,8 +83,10 @@ def _write_statements(zf: zipfile.ZipFile, stmts: Sequence[dict[str, Any]], arte
         for f in files:
             name = _safe_name(Path(f), set(members))
             members[name] = _write_file(zf, name, Path(f))
-            if members[name]["sm3"] not in pf.named_hashes(st["tx"]["body"]["payload"]):
-                raise ExportError(f"{f}: its SM3 is not named by transaction {st['proof']['tx']}")
+            named = pf.named_artefacts(st["tx"]["body"].get("type"), st["tx"]["body"]["payload"])
+            got = members[name]
+            if got["sm3"] not in named or named[got["sm3"]] not in (None, got["size"]):
+                raise ExportError(f"{f}: its SM3 and size are not named by transaction {st['proof']['tx']}")
             names.append(name)
         man_stmts.append({"artefacts": names, "tx": st["proof"]["tx"]})
         st_docs.append({**st, "certificate": cert.der.hex()})
@@ -93,14 +96,19 @@ def _write_statements(zf: zipfile.ZipFile, stmts: Sequence[dict[str, Any]], arte
 def export_package(out: str | Path, bundle: dict[str, Any], artefacts: Sequence[Sequence[str | Path]],
                    filer: Identity | Certificate, crl: CertificateRevocationList | None = None, *,
                    sender_certificates: Sequence[bytes] = (), validator_certificates: Sequence[bytes] = (),
-                   created_ms: int | None = None) -> Path:
+                   created_ms: int | None = None, genesis_attestation: dict[str, str] | None = None) -> Path:
     """Write the package for ``bundle``'s statements to ``out``; ``artefacts[i]`` are the files
     of statement ``i`` (each file's SM3 must appear in that transaction's payload). The CRL and
     the certificates default to those the bundle carries (``GET /v1/proofs``). ``filer`` as a
     bare certificate writes every member but ``manifest.sig``: the holder of its key signs
     ``manifest.json`` and adds ``manifest.sig`` (``sign_package``), e.g. a node exporting for
-    a user whose key it does not hold."""
+    a user whose key it does not hold. ``genesis_attestation`` defaults to the bundle's; a
+    package cannot be made without one (a court's verifier would refuse it)."""
     cert = filer if isinstance(filer, Certificate) else filer.certificate
+    attestation = genesis_attestation if genesis_attestation is not None else bundle.get("genesis_attestation")
+    if not isinstance(attestation, dict):
+        raise ExportError("no root attestation of the genesis: the node serves none (its consortium folder has no "
+                          "genesis.attestation.json; `rongxin up` on the folder makes one)")
     if crl is None:
         if not isinstance(bundle.get("crl"), str):
             raise ExportError("no CRL: the node serves none and none was given")
@@ -129,7 +137,7 @@ def export_package(out: str | Path, bundle: dict[str, Any], artefacts: Sequence[
             history += bundle["validators"][1:]
             _write(zf, pf.FILER_CERT, cert.der, members)
             _write(zf, pf.CRL, crl.der, members)
-            _write(zf, pf.GENESIS, pf.canonical({"header": bundle["genesis"]}), members)
+            _write(zf, pf.GENESIS, pf.canonical({"attestation": attestation, "header": bundle["genesis"]}), members)
             _write(zf, pf.VALIDATORS, pf.canonical({"history": history}), members)
             _write(zf, pf.BLOCKS, pf.canonical({"blocks": bundle["blocks"]}), members)
             _write(zf, pf.STATEMENTS, pf.canonical({"statements": st_docs}), members)

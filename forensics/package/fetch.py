@@ -1,9 +1,10 @@
-"""Inputs of an export from a running consortium: the proof bundle over HTTP, and the CRL and
-genesis validators' certificates from a local consortium folder.
+"""Inputs of an export from a running consortium: the proof bundle over HTTP, and the CRL,
+genesis validators' certificates and genesis attestation from a local consortium folder.
 
 ``fetch_bundle`` asks ``GET /v1/proofs`` until every transaction is committed with its receipt
 certified (404 until then), reading at most ``MAX_BUNDLE_BYTES``. ``consortium_material`` reads
-``DATA/ca/crl.pem`` and ``DATA/nodes/*/sm2.crt.pem`` as ``rongxin up`` lays them out.
+``DATA/ca/crl.pem`` and ``DATA/nodes/*/sm2.crt.pem`` as ``rongxin up`` lays them out;
+``consortium_attestation`` reads ``DATA/genesis.attestation.json``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.crypto import CertificateRevocationList
-from ledger.files import read_regular
+from ledger.files import FileInputError, read_regular
 
 from .export import ExportError, Identity, export_package
 
@@ -60,13 +61,28 @@ def consortium_material(data: str | Path) -> tuple[CertificateRevocationList, li
     return crl, certs
 
 
+def consortium_attestation(data: str | Path) -> dict[str, str]:
+    """The root's attestation of the genesis of a local consortium (checked by the verifier)."""
+    path = Path(data) / "genesis.attestation.json"
+    try:
+        att = json.loads(read_regular(path, 64 * 1024))
+    except FileInputError as exc:
+        raise ExportError(f"no genesis attestation: {exc}") from None
+    except ValueError:
+        raise ExportError(f"{path} is not JSON") from None
+    if not isinstance(att, dict) or not all(isinstance(v, str) for v in att.values()):
+        raise ExportError(f"{path} is not a genesis attestation")
+    return att
+
+
 def export_from_api(out: str | Path, api: str, tx_ids: Sequence[str], artefacts: Sequence[Sequence[str | Path]],
                     filer: Identity, data: str | Path | None = None, *, sender_certificates: Sequence[bytes] = (),
                     timeout: float = 60.0) -> Path:
     """One call: the bundle of ``tx_ids`` from ``api`` written as a package to ``out``
     (``export_package``). The CRL and certificates come from the bundle; ``data``, a local
-    consortium folder, supplies them when the node serves none."""
+    consortium folder, supplies them (and the genesis attestation) when the node serves none."""
     bundle = fetch_bundle(api, tx_ids, timeout)
     crl, vcerts = consortium_material(data) if data is not None else (None, [])
+    att = consortium_attestation(data) if data is not None and bundle.get("genesis_attestation") is None else None
     return export_package(out, bundle, artefacts, filer, crl, sender_certificates=sender_certificates,
-                          validator_certificates=vcerts)
+                          validator_certificates=vcerts, genesis_attestation=att)

@@ -106,6 +106,35 @@ def named_hashes(obj: Any, depth: int = 0) -> set[str]:
     return out
 
 
+def named_artefacts(tx_type: Any, payload: Any) -> dict[str, int | None]:
+    """The files a transaction names, SM3 hex -> size (None: the payload states no size).
+
+    - ``evidence.file``: exactly the manifest's artefact list, ``payload.manifest.artefacts[i]``
+      ``.sm3`` and ``.size``; a hash anywhere else in the filing (capture facts, notes, the
+      case) names nothing;
+    - ``works.register``: exactly ``payload.sm3`` with ``payload.size``;
+    - any other type: every maximal run of lowercase hex in its payload's strings
+      (``named_hashes``), sizes not stated.
+
+    A payload of the wrong shape names nothing."""
+    if tx_type in ("evidence.file", "works.register"):
+        if not isinstance(payload, dict):
+            return {}
+        if tx_type == "works.register":
+            items: Any = [payload]
+        else:
+            manifest = payload.get("manifest")
+            items = manifest.get("artefacts") if isinstance(manifest, dict) else None
+            if not isinstance(items, list):
+                return {}
+        out: dict[str, int | None] = {}
+        for a in items:
+            if isinstance(a, dict) and isinstance(a.get("sm3"), str) and type(a.get("size")) is int:
+                out[a["sm3"]] = a["size"]
+        return out
+    return dict.fromkeys(named_hashes(payload))
+
+
 def member_limit(name: str) -> int:
     if name.startswith(ARTEFACT_DIR):
         return MAX_ARTEFACT_BYTES

@@ -3,8 +3,10 @@
 This is the raw layer: every call is one libcrypto function, every failure raises
 ``BackendError`` with OpenSSL's own reason. Nothing outside ``ledger.crypto`` imports it.
 Only the functions SM2 needs are bound: key generation, (de)serialisation through
-``OSSL_DECODER``/``OSSL_ENCODER``, signing/verifying a precomputed SM3 digest, and SM2
-public-key encryption. Pointers are kept as plain integers (``c_void_p``).
+``OSSL_DECODER``/``OSSL_ENCODER``, signing/verifying a precomputed SM3 digest, SM2
+public-key encryption, and the elliptic-curve calls of the SM2 group API (``group``:
+encoding, addition, scalar and multi-scalar multiplication). Pointers are kept as plain
+integers (``c_void_p``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ EVP_PKEY_PUBLIC_KEY = SELECT_PUBLIC_KEY | SELECT_ALL_PARAMETERS
 
 _MIN_VERSION = 0x30000000  # OpenSSL 3.0.0
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: _Curve() loads the library under it
 _lib: ctypes.CDLL | None = None
 _held: ctypes.PyDLL | None = None
 
@@ -35,7 +37,11 @@ _held: ctypes.PyDLL | None = None
 # each retake waits for it, which cost ~25 us of CPU per verification (about 20 calls) under
 # load. Only the two scalar multiplications of a verification (~0.1 ms each) release it.
 _HELD = ("BN_CTX_start", "BN_CTX_get", "BN_CTX_end", "BN_bin2bn", "BN_mod_add", "BN_is_zero",
-         "BN_cmp", "EC_POINT_add", "EC_POINT_is_at_infinity", "EC_POINT_get_affine_coordinates")
+         "BN_cmp", "EC_POINT_add", "EC_POINT_is_at_infinity", "EC_POINT_get_affine_coordinates",
+         # the curve group API (``group``): allocation, encoding, addition, comparison
+         "EC_POINT_new", "EC_POINT_free", "EC_POINT_dup", "EC_POINT_invert", "EC_POINT_cmp",
+         "EC_POINT_is_on_curve", "EC_POINT_point2oct", "EC_POINT_oct2point", "EC_POINT_set_to_infinity",
+         "BN_new", "BN_free", "BN_clear_free", "BN_bn2binpad", "BN_CTX_new", "BN_CTX_free")
 
 
 def _find_libcrypto() -> ctypes.CDLL:
@@ -133,6 +139,15 @@ def _bind(lib: ctypes.CDLL, only: tuple[str, ...] = ()) -> None:
     f("BN_mod_add", c_int, vp, vp, vp, vp, vp)
     f("BN_cmp", c_int, vp, vp)
     f("BN_is_zero", c_int, vp)
+    # the curve group API (``group``): encoding, negation, multi-scalar multiplication
+    f("EC_GROUP_get_curve", c_int, vp, vp, vp, vp, vp)
+    f("EC_POINT_dup", vp, vp, vp)
+    f("EC_POINT_invert", c_int, vp, vp, vp)
+    f("EC_POINT_cmp", c_int, vp, vp, vp, vp)
+    f("EC_POINT_is_on_curve", c_int, vp, vp, vp)
+    f("EC_POINT_set_to_infinity", c_int, vp, vp)
+    f("EC_POINT_point2oct", sz, vp, vp, c_int, cp, sz, vp)
+    f("EC_POINTs_mul", c_int, vp, vp, vp, sz, POINTER(vp), POINTER(vp), vp)
 
 
 def lib() -> ctypes.CDLL:

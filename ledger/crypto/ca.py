@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..files import FileInputError, read_regular
+from .attest import sign_genesis_attestation
 from .errors import CAError, CertificateError, KeyPasswordError
 from .names import MAX_CONSORTIUM_NAME, check_name
 from .sm2 import SM2PrivateKey, SM2PublicKey
@@ -314,6 +315,12 @@ class ConsortiumCA:
         if row is None:
             raise CAError(f"{self.folder} has no CRL yet (run `rongxin ca crl --dir {self.folder}`)")
         return CertificateRevocationList.load(row[0].encode())
+
+    # ------------------------------------------------------------ genesis
+    def attest_genesis(self, chain: str, genesis_hash: bytes) -> dict[str, str]:
+        """The root's attestation of genesis ``genesis_hash`` of ``chain`` (``ledger.crypto.attest``).
+        The caller decides whether the genesis deserves it (``ledger.node.config``)."""
+        return sign_genesis_attestation(self._root_key(), chain, genesis_hash)
 
     # ------------------------------------------------------------ queries
     def list(self) -> list[dict[str, object]]:

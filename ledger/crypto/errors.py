@@ -34,6 +34,20 @@ class KeyPasswordError(InvalidKey):
     """An encrypted private key needs a password, or the one given is wrong."""
 
 
+class InvalidPoint(CryptoError):
+    """Bytes that are not the canonical SEC1 encoding of a point of the SM2 curve: wrong
+    length or prefix, a coordinate not below p, off the curve, the point at infinity where a
+    real point is needed, or any encoding that does not re-encode to the same bytes."""
+
+
+class InvalidScalar(CryptoError):
+    """Bytes or a number that are not a canonical scalar modulo the SM2 group order n."""
+
+
+class CommitmentError(CryptoError):
+    """A value outside the bounds a Pedersen commitment accepts, or mismatched inputs."""
+
+
 class MalformedSignature(CryptoError):
     """The bytes are not a DER-encoded SM2 signature (GB/T 35276)."""
 
@@ -77,6 +91,10 @@ class CertificateRevoked(CertificateError):
 
 class CRLError(CertificateError):
     """The CRL is malformed, stale, or not signed by the consortium root."""
+
+
+class GenesisAttestationError(CryptoError):
+    """A genesis attestation is malformed, for another chain or genesis, or not the root's."""
 
 
 class CAError(CryptoError):

@@ -21,6 +21,7 @@ from .sm2 import SM2PrivateKey, compute_z, encode_signature
 from .sm3 import sm3
 from .sm4 import SM4GCM, encrypt_block
 from .vectors import (
+    PEDERSEN_H,
     SM2_ENCRYPT,
     SM2_SIGN,
     SM3_VECTORS,
@@ -139,7 +140,28 @@ def run_known_answer_tests(full: bool = False) -> list[Check]:
         return "SM2-with-SM3 root → leaf certificate verifies"
 
     checks.append(_check("X.509 chain", certificate))
+    checks.append(_check("SM2 group: d*G, k*G, MSM", _group_case))
+    checks.append(_check("Pedersen H re-derived", _pedersen_h_case))
     return checks
+
+
+def _group_case() -> str:
+    from . import group
+
+    group.curve_parameters()  # compares libcrypto's curve with GB/T 32918.5's
+    d, k = int(SM2_SIGN.d, 16), int(SM2_ENCRYPT.k, 16)
+    _expect(group.mul_generator(d).to_bytes(compressed=False), "04" + SM2_SIGN.px + SM2_SIGN.py)
+    _expect(group.msm([k], [group.generator()]).to_bytes(compressed=False),
+            "04" + SM2_ENCRYPT.c1x + SM2_ENCRYPT.c1y)
+    if group.msm([d, k], [group.generator(), group.generator()]) != group.mul_generator(d + k):
+        raise AssertionError("MSM disagrees with one multiplication")
+    return "curve parameters, standard public key and C1, MSM"
+
+
+def _pedersen_h_case() -> str:
+    from . import group
+
+    return _expect(group.hash_to_point(group.H_DOMAIN).to_bytes(), PEDERSEN_H)
 
 
 @dataclass(frozen=True)

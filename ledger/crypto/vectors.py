@@ -79,3 +79,33 @@ SM2_ENCRYPT = SM2EncryptVector(
     c3="59983C18F809E262923C53AEC295D30383B54E39D609D160AFCB1908D0BD8766",
     c2="21886CA989CA9C7D58087307CA93092D651EFA",
 )
+
+
+# GB/T 32918.5-2017 section 4 (GM/T 0003.5-2012): the recommended curve sm2p256v1,
+# y^2 = x^3 + a x + b over F_p, base point G = (gx, gy) of prime order n, cofactor 1
+@dataclass(frozen=True)
+class SM2Curve:
+    source: str
+    p: str
+    a: str
+    b: str
+    n: str
+    gx: str
+    gy: str
+    h: int
+
+
+SM2_CURVE = SM2Curve(
+    source="GB/T 32918.5-2017 section 4 (GM/T 0003.5-2012)",
+    p="FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFF",
+    a="FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFC",
+    b="28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93",
+    n="FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123",
+    gx="32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7",
+    gy="BC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0",
+    h=1,
+)
+
+# Not from a standard: the second Pedersen generator H = hash_to_point("rongxin/pedersen/H/v1")
+# (docs/crypto.md, "Hash to point and the second generator H"), compressed SEC1
+PEDERSEN_H = "028c13d006745f2ef655d1c303ab948aa220eac5d8066fb63669bc04946da86c81"

@@ -3,7 +3,8 @@
 For a list of transaction ids it gathers, as plain JSON: each transaction with its inclusion
 proof, receipt and receipt proof (docs/transactions.md §6, §10); the headers and quorum
 certificates that show each inclusion block and each certifying block committed under the
-2-chain rule (§4, §5); the genesis header; and the validator-set history from genesis up to
+2-chain rule (§4, §5); the genesis header and the consortium root's attestation of it
+(``ledger.crypto.attest``; ``None`` when the node has none); and the validator-set history from genesis up to
 the highest of those blocks, each change with the state proof of ``sys/validators`` against
 the ``exec`` root of a header that the previous set certified (§7, docs/governance.md §6).
 docs/evidence-format.md says how ``forensics`` packs and checks it. Store reads only.
@@ -126,5 +127,6 @@ def proof_bundle(node: Node, tx_ids: list[str]) -> dict[str, Any]:
         pem = certs.get(sender) or sender_certificate(node, sender)
         if pem is not None:
             certs[sender] = pem
-    return {"chain": node.chain, "genesis": node.genesis.header, "validators": history,
+    return {"chain": node.chain, "genesis": node.genesis.header, "genesis_attestation": node.genesis_attestation,
+            "validators": history,
             "blocks": [blocks[h] for h in sorted(blocks)], "statements": statements, "certificates": certs}

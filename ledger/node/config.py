@@ -4,6 +4,7 @@ Layout of a consortium folder (``rongxin up --data DIR``)::
 
     DIR/ca/                      the consortium CA (docs/crypto.md)
     DIR/genesis.json             chain id, validator set, parameters, genesis state root
+    DIR/genesis.attestation.json the consortium root's signature over the genesis hash
     DIR/nodes/<id>/node.json     id, role, org, listen address, API address, peers
     DIR/nodes/<id>/sm2.key.pem   the node's SM2 identity key (0600) and certificate
     DIR/nodes/<id>/tls.key|crt   its transport (TLS) key and certificate
@@ -17,8 +18,10 @@ port again at once.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import socket
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -26,10 +29,20 @@ from typing import Any
 from ..codec import canonical
 from ..consensus.engine import genesis_block
 from ..consensus.types import Block, Signer, Validator, ValidatorSet
-from ..crypto import Certificate, CertificateError, SM2PrivateKey, sm3
+from ..crypto import (
+    Certificate,
+    CertificateError,
+    CryptoError,
+    GenesisAttestationError,
+    SM2PrivateKey,
+    sm3,
+    verify_certificate,
+    verify_genesis_attestation,
+)
 from ..crypto.ca import ConsortiumCA, atomic_write
 from ..crypto.suite import get_suite
 from ..errors import LedgerError
+from ..files import FileInputError, read_regular
 from ..governance import ChainParams, Governance
 from ..state.smt import SparseMerkleTree
 from ..state.store import MemoryStore
@@ -55,6 +68,8 @@ class ConfigError(LedgerError):
 
 
 CHAIN_SUITE = "sm"  # the crypto suite a chain records in its genesis (ledger.crypto.suite)
+ATTESTATION_FILE = "genesis.attestation.json"  # beside genesis.json (ledger.crypto.attest)
+VALIDATOR_ROLES = ("consensus", "supervisor")  # the node roles of a validator set's members
 
 
 def _chain_params(params: Params, extra: dict[str, int]) -> ChainParams:
@@ -129,6 +144,7 @@ class Genesis:
     block: Block
     root_certificate: bytes | None = None
     governance: dict[str, int] | None = None
+    attestation: dict[str, str] | None = None  # the root's, from ATTESTATION_FILE beside the genesis
 
     @classmethod
     def load(cls, path: str | Path) -> Genesis:
@@ -147,7 +163,8 @@ class Genesis:
                 block = with_genesis_fields(block, _chain_params(params, extra), root_pem, suite)
             if block.hash.hex() != raw["hash"]:
                 raise ConfigError(f"{path}: the genesis block hash does not match its contents")
-            return cls(raw["chain"], vset, params, block, root_pem, extra)
+            att = _read_attestation(Path(path).with_name(ATTESTATION_FILE), raw["chain"], block, root_pem)
+            return cls(raw["chain"], vset, params, block, root_pem, extra, att)
         except FileNotFoundError:
             raise ConfigError(f"no genesis file at {path}") from None
         except (KeyError, TypeError, ValueError, CertificateError) as exc:
@@ -157,6 +174,77 @@ class Genesis:
         """The governance state machine every node of this chain runs alike."""
         return Governance(self.chain, self.vset, _chain_params(self.params, self.governance or {}),
                           self.root_certificate)
+
+
+def _read_attestation(path: Path, chain: str, block: Block, root_pem: bytes | None) -> dict[str, str] | None:
+    """The root's attestation beside a genesis (None when there is none); one that does not
+    verify against the genesis's own root and hash is a damaged folder."""
+    try:
+        raw = json.loads(read_regular(path, 64 * 1024))
+    except FileInputError as exc:
+        if not path.exists():
+            return None
+        raise ConfigError(f"{exc}") from None
+    except ValueError:
+        raise ConfigError(f"{path} is not JSON") from None
+    if root_pem is None:
+        raise ConfigError(f"{path} attests a genesis that names no consortium root")
+    try:
+        verify_genesis_attestation(raw, Certificate.load(root_pem), chain, block.hash)
+    except GenesisAttestationError as exc:
+        raise ConfigError(f"{path} does not attest this genesis: {exc}") from None
+    return dict(raw)
+
+
+def _genesis_problems(data: Path, genesis: Genesis, ca: ConsortiumCA) -> list[str]:
+    """Why the root should not attest ``genesis`` (empty: it may): a genesis naming another
+    root, or a validator without a node certificate of its role and organisation from this
+    root that is valid and unrevoked at the genesis time."""
+    if genesis.root_certificate is None or Certificate.load(genesis.root_certificate) != ca.root:
+        return ["the genesis names another consortium root than the CA in " + str(data / "ca")]
+    at = dt.datetime.fromtimestamp(int(genesis.block.header["time"]) / 1000, tz=dt.UTC)
+    certs = {}
+    for p in sorted((data / "nodes").glob("*/sm2.crt.pem")):
+        c = Certificate.load(read_regular(p, 64 * 1024))
+        certs[c.public_key().point] = c
+    revoked = {r.serial: r.revoked_at for r in ca.revocations()}
+    out = []
+    for v in genesis.vset.validators:
+        cert = certs.get(v.key)
+        if cert is None or cert.role != v.role or v.role not in VALIDATOR_ROLES or cert.organization != v.org:
+            out.append(f"validator {v.id} has no node certificate of role {v.role} and organisation {v.org!r}")
+            continue
+        try:
+            verify_certificate(cert, ca.root, None, at=at)
+        except CryptoError as exc:
+            out.append(f"validator {v.id} at the genesis time {at.isoformat()}: {exc}")
+        if cert.serial in revoked and revoked[cert.serial] <= at:
+            out.append(f"validator {v.id}'s certificate was revoked on {revoked[cert.serial].isoformat()}")
+    return out
+
+
+def attest_consortium(data: str | Path) -> dict[str, str] | None:
+    """Have the consortium root attest the genesis of the folder ``data`` (written to
+    ``ATTESTATION_FILE``) unless a valid attestation is there already (then None). Refuses,
+    with ``ConfigError``, a folder without the CA's key or a genesis the root should not
+    attest (``_genesis_problems``): an evidence package from that chain would never verify."""
+    data = Path(data)
+    genesis = Genesis.load(data / "genesis.json")
+    if genesis.attestation is not None:
+        return None
+    try:
+        ca = ConsortiumCA(data / "ca")
+        problems = _genesis_problems(data, genesis, ca)
+        if problems:
+            raise ConfigError(f"{data / 'genesis.json'} has no root attestation and the root cannot give one: "
+                              + "; ".join(problems) + ". A court's verifier would refuse every evidence package "
+                              "of this chain (made by an older rongxin?); create a new consortium folder")
+        att = ca.attest_genesis(genesis.chain, genesis.block.hash)
+    except (CryptoError, FileInputError) as exc:
+        raise ConfigError(f"{data / 'genesis.json'} has no root attestation and the CA in {data / 'ca'} "
+                          f"cannot give one: {exc}") from None
+    atomic_write(data / ATTESTATION_FILE, json.dumps(att, indent=2).encode())
+    return att
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -184,9 +272,10 @@ def pick_ports(host: str, count: int, start: int) -> list[int]:
 
 def init_local_consortium(data: str | Path, *, chain: str = DEFAULT_CHAIN, host: str = "127.0.0.1",
                           base_port: int = 26600, params: Params | None = None,
-                          layout: tuple[tuple[str, str, str], ...] = LOCAL_LAYOUT, time_ms: int = 0,
+                          layout: tuple[tuple[str, str, str], ...] = LOCAL_LAYOUT, time_ms: int | None = None,
                           governance: dict[str, int] | None = None) -> Path:
-    """Create a consortium CA, node identities and a genesis in ``data`` (a new folder);
+    """Create a consortium CA, node identities, a genesis (time: now, after the validators'
+    certificates begin) and the root's attestation of it in ``data`` (a new folder);
     ``governance`` overrides members of the genesis ``governance`` object (e.g.
     ``{"open_admission": 1}`` for an open chain)."""
     data = Path(data)
@@ -211,6 +300,7 @@ def init_local_consortium(data: str | Path, *, chain: str = DEFAULT_CHAIN, host:
         if role != "full":
             validators.append(Validator(nid, key.public_key().point, org, role))
     vset = ValidatorSet(tuple(validators))
+    time_ms = int(time.time() * 1000) if time_ms is None else time_ms
     p = params or Params()
     empty_root = SparseMerkleTree(MemoryStore()).root()
     extra = {**DEFAULT_GENESIS_GOVERNANCE, **(governance or {})}
@@ -222,6 +312,7 @@ def init_local_consortium(data: str | Path, *, chain: str = DEFAULT_CHAIN, host:
                "governance": extra}
     # written last: its presence marks a complete consortium folder
     atomic_write(data / "genesis.json", json.dumps(genesis, indent=2).encode())
+    attest_consortium(data)
     return data
 
 

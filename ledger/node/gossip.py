@@ -71,7 +71,7 @@ class Gossip:
     # ------------------------------------------------------------ bodies
     def on_txs(self, peer: str, msg: dict[str, Any]) -> None:
         node = self.node
-        txs = [Transaction.decode(t) for t in msg["txs"] if isinstance(t, dict)]
+        txs = [Transaction.decode(t, parsed=True) for t in msg["txs"] if isinstance(t, dict)]  # from codec.parse
         if node.signer is None:
             # a full node relies on the QC for signatures; it only keeps the bodies
             for tx in txs:

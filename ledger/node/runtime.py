@@ -108,14 +108,16 @@ class Node:
         self.signer = signer
         self.params = params or Params()
         self.keys = KeyCache()
-        self.mempool = Mempool(capacity=mempool_capacity, is_committed=app.chain.has_tx,
-                               nonce_used=app.chain.nonce_used)
+        # no store look-ups in the mempool: ``app.check_tx``, which runs just before every
+        # ``mempool.add`` (``submit``), has asked the chain store about replays already
+        self.mempool = Mempool(capacity=mempool_capacity)
         self.bodies: dict[bytes, Transaction] = {}  # verified bodies not in the mempool any more
         self.net: Any = None  # ledger.net.transport.PeerNetwork once attached
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.evidence: list[Evidence] = []
         self.on_commit: Callable[[Block], None] | None = None
         self.tx_key = tx_key  # signs this node's own system transactions (evidence)
+        self.genesis_attestation: dict[str, str] | None = None  # the root's (genesis.attestation.json)
         self.reported: set[tuple[str, int]] = set()
         self.schedule: list[tuple[int, ValidatorSet]] = [(0, vset)]
         self.time_bounds = (500, 2000)  # (time_precision_ms, message_delay_ms) from the chain

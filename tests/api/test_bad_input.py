@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from httpx2 import Response
 
-from api.limits import DEFAULT_BODY_LIMIT, TXS_BODY_LIMIT
+from api.limits import DEFAULT_BODY_LIMIT, PROOF_PACKAGE_LIMIT, TXS_BODY_LIMIT
 from api.schemas import ErrorBody
 from ledger.node.intake import MAX_BATCH
 
@@ -105,6 +105,15 @@ def test_announced_oversized_body_is_413_unread(api: Api) -> None:
     r = api.client.post("/v1/txs", content=b"{}", headers={"content-length": str(TXS_BODY_LIMIT + 1)})
     err = error_of(r, 413)
     assert err["code"] == "body_too_large" and err["details"]["limit"] == TXS_BODY_LIMIT
+
+
+@pytest.mark.parametrize("announced", [PROOF_PACKAGE_LIMIT + 1, 64 * 1024 * 1024])
+def test_a_proof_package_over_its_limit_is_413_unread(api: Api, announced: int) -> None:
+    """PUT /v1/works/{id}/certificate takes a proof package (8.5 KB measured), not 64 MiB."""
+    assert PROOF_PACKAGE_LIMIT == 4 * 1024 * 1024
+    r = api.client.put("/v1/works/w-1/certificate", content=b"PK", headers={"content-length": str(announced)})
+    err = error_of(r, 413)
+    assert err["code"] == "body_too_large" and err["details"]["limit"] == PROOF_PACKAGE_LIMIT
 
 
 def test_streamed_oversized_body_is_413(api: Api) -> None:

@@ -159,7 +159,7 @@ def test_the_package_verifies_offline_and_every_tampering_fails(live: Live, tmp_
     assert not pkg.with_name("pkg.zip.part").exists()
     names = zipfile.ZipFile(pkg).namelist()
     assert "manifest.sig" in names and "artefacts/copy.jpg" in names and "artefacts/other.png" in names
-    assert sum(n.startswith("artefacts/work-") for n in names) == 1  # the registered work's file
+    assert sum(n.startswith("artefacts/work-") for n in names) == 0  # the work's file is not the filer's to read
     v = live.rx("evidence", "verify", str(pkg), "--root", str(live.root), "--json", net=False)
     assert v.returncode == 0, v.stdout + v.stderr
     report = json.loads(v.stdout)
@@ -196,6 +196,7 @@ def test_who_may_export(live: Live, tmp_path: Path) -> None:
     held = tmp_path / "holder.zip"
     r = _export(live, "holder", held)  # the work's holder sent the works.register statement
     assert r.returncode == 0, r.stderr
+    assert sum(n.startswith("artefacts/work-") for n in zipfile.ZipFile(held).namelist()) == 1  # its own file
     v = live.rx("evidence", "verify", str(held), "--root", str(live.root), net=False)
     assert v.returncode == 0, v.stdout
     r = _export(live, "holder2", tmp_path / "no.zip")
@@ -353,3 +354,81 @@ def test_a_filing_whose_manifest_was_changed_is_refused(live: Live) -> None:
         se._json_call(holder, "POST", "/v1/evidence", tx.encode())
     assert (err.value.status, err.value.code) == (403, "auth_role")
     assert client.state_json(f"evidence/e/{prep['evidence_id']}") is None
+
+
+def test_a_legal_centre_cannot_read_the_works_file_by_naming_it_as_evidence(live: Live, tmp_path: Path) -> None:
+    """C2 on a live node: the legal centre may not read the registered work's file; naming its
+    SM3 as an artefact of its own signed filing (sent straight to POST /v1/txs, past the desk)
+    is refused in the receipt, and it still may not read it. The holder may."""
+    from api import sdk_evidence as se
+    from forensics.rules import manifest_message, sign
+
+    legal, holder = live.who("legal"), live.who("holder")
+    client = LedgerClient(live.api, identity=legal)
+    work = client.state_json(f"works/w/{live.work_id}")
+    with pytest.raises(ClientError) as err:
+        client.blob(work["sm3"], tmp_path / "stolen.png")
+    assert (err.value.status, err.value.code) == (403, "not_allowed")
+    prep = se.prepare_evidence(client, [live.media / "copy.jpg"], live.work_id)
+    manifest = json.loads(json.dumps(prep["manifest"]))
+    manifest["artefacts"][0].update(name="original.png", sm3=work["sm3"], size=work["size"])
+    tx = client.build("evidence.file", {"evidence_id": prep["evidence_id"], "manifest": manifest,
+                                        "signature": sign(legal.key, manifest_message(manifest))})
+    rec = client.wait(client.submit(tx), 60, certified=False)
+    assert rec["receipt"]["code"] == 4, rec["receipt"]
+    assert "a filing may name only files its filer uploaded" in rec["receipt"]["info"]
+    assert client.state_json(f"evidence/e/{prep['evidence_id']}") is None
+    with pytest.raises(ClientError) as err:
+        client.blob(work["sm3"], tmp_path / "stolen.png")
+    assert (err.value.status, err.value.code) == (403, "not_allowed")
+    assert not (tmp_path / "stolen.png").exists()
+    got = LedgerClient(live.api, identity=holder).blob(work["sm3"], tmp_path / "mine.png")
+    assert sm3_file(got).hex() == work["sm3"]
+
+
+def test_the_node_refuses_what_the_contract_would_before_storing_anything(live: Live, tmp_path: Path) -> None:
+    """I9: prepare (evidence and works) and the evidence submission run the contract's checks:
+    a 4xx with its reason, nothing in the content store, nothing on chain."""
+    import cv2
+
+    from api import sdk_evidence as se
+    from api import sdk_works as sw
+    from forensics.rules import manifest_message, sign
+
+    fresh = tmp_path / "fresh.png"
+    cv2.imwrite(str(fresh), picture(13))
+    legal = LedgerClient(live.api, identity=live.who("legal"))
+    before, filed = live.blobs(), filings(live)
+    staged = set(live.uploads())  # filings earlier tests prepared and never signed
+
+    def nothing_left() -> None:
+        assert live.blobs() == before and set(live.uploads()) == staged and filings(live) == filed
+    with pytest.raises(ClientError) as err:  # 1,000 characters (the route's limit) but 3,000 bytes
+        se.prepare_evidence(legal, [fresh], live.work_id, source="源" * 1000)
+    assert (err.value.status, err.value.code) == (422, "filing_refused")
+    assert "manifest.capture.source must be 0 to 1024 bytes" in str(err.value)
+    nothing_left()
+    with pytest.raises(ClientError) as err:
+        sw.prepare_work(LedgerClient(live.api, identity=live.who("holder2")), fresh,
+                        {"title": "Fresh", "type": "picture"}, pledge="我" * 1000)
+    assert (err.value.status, err.value.code) == (422, "registration_refused")
+    assert "pledge.text must be 1 to 2048 bytes" in str(err.value)
+    nothing_left()
+    # signed, but its case cannot be opened: refused before the files are stored or it is sent
+    prep = se.prepare_evidence(legal, [fresh], live.work_id)
+    staged |= set(live.uploads())  # this filing waits for its signature
+    ident = live.who("legal")
+
+    def send(case: dict[str, Any]) -> dict[str, Any]:
+        tx = legal.build("evidence.file", {"case": case, "evidence_id": prep["evidence_id"],
+                                           "manifest": prep["manifest"],
+                                           "signature": sign(ident.key, manifest_message(prep["manifest"]))})
+        return se._json_call(legal, "POST", "/v1/evidence", tx.encode())
+
+    with pytest.raises(ClientError) as err:
+        send({"case_id": "c-never-opened"})
+    assert (err.value.status, err.value.code) == (409, "filing_refused")
+    assert "case c-never-opened does not exist: give its parties to open it" in str(err.value)
+    nothing_left()
+    out = send({"case_id": "c-fresh", "parties": [live.who("holder").account]})  # the same filing, mended
+    assert out["case_id"] == "c-fresh" and sm3_file(fresh).hex() in live.blobs()

@@ -174,7 +174,8 @@ def test_uncertified_validator_set_and_forged_genesis_set(exported: Exported, tm
 
     r = verify_package(write(resign(edit(base, pf.VALIDATORS, genesis_set), exported.key), tmp_path / "g.zip"),
                        exported.root.read_bytes())
-    assert {"validator-history", "genesis", "quorum-certificates"} <= set(r.failed())
+    assert {"genesis-validators", "genesis", "quorum-certificates"} <= set(r.failed())
+    assert "not a validator node certificate" in (r.checks["genesis-validators"] or "")
 
 
 def test_paths_for_another_transaction(exported: Exported, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from forensics import verify_chain as vc
 from forensics.package import format as pf
-from ledger.crypto import SM2PrivateKey, SM2PublicKey, sm3
+from ledger.crypto import SM2PrivateKey, SM2PublicKey, attestation_message, sm3
 
 DOC = (Path(__file__).parents[2] / "docs" / "evidence-format.md").read_text()
 ART = "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
@@ -33,6 +33,13 @@ def test_worked_example_values() -> None:
     SM2PublicKey.from_point(bytes.fromhex(point)).verify(SIG, MANIFEST)
     runs = pf.named_hashes({"key": "evidence/1", "value": ART + " " + "dd" * 32})
     assert {ART, "dd" * 32} <= runs and "66c7f0f4" not in runs
+    att = attestation_message("rongxin-local", bytes.fromhex("bb" * 32))
+    assert att == pf.canonical({"chain": "rongxin-local", "format": "rongxin-genesis-attestation/1", "genesis": "bb" * 32})
+    assert att.decode() in DOC and sm3(att).hex() == "96e35469c68ca6e2858bd14d9a9964007aca381989a2c3b7c5c9550fb4da29e5" in DOC
+    att_sig = ("3045022000b19c12012a9f84d89ac69c12baa51d0b0077b9f5ec4b38ec29784d47b1bd24022100f59c805902f0e5fcc548f0171b4d"
+               "65597402ea4f938a023a92ec955971c3df98")
+    assert att_sig in DOC
+    SM2PublicKey.from_point(bytes.fromhex(point)).verify(bytes.fromhex(att_sig), att)
     vote = pf.canonical({"kind": "vote", "chain": "rongxin-local", "height": 41, "view": 57, "block": "9f" * 32})
     assert vote.decode() in DOC
     assert [n - (n - 1) // 3 for n in (4, 5, 7)] == [3, 4, 5]
