@@ -236,12 +236,12 @@ def register(views: Views, ctx: Context) -> None:
                               p["conflicts"], cs["index_height"])
     if not verify(key, cs["signature"], msg):
         raise FormRefused(f"the countersignature is not node {cs['node']}'s signature of this match result")
-    check_fresh(ctx, cs["index_height"])
     if ctx.get(k_work(wid)) is not None:
         raise FormRefused(f"work {wid} is already registered")
     for c in p["conflicts"]:
         if ctx.get(k_work(c["work_id"])) is None:
             raise FormRefused(f"conflict {c['work_id']} is not a registered work")
+    check_fresh(ctx, cs["index_height"])
     conflicts = with_duplicate(ctx, p["sm3"], p["conflicts"])
     payload_hash = sm3_hex(canonical(ctx.tx.payload))
     rec = {"attributes": p["attributes"], "certificate": {"class": CERT_CLASS, "id": wid},

@@ -35,7 +35,8 @@ def register(reg: Registry, who: str, path: Path, pledge: str = PLEDGE) -> Any:
     sig = sign(reg.keys[who], pledge_message(CHAIN, acct, sm3_file(path).hex(), pledge))
     return reg.service.register_work(path, holder=acct, holder_key=point(reg, who), pledge=pledge,
                                      pledge_signature=sig, attributes={"title": "t", "type": "picture"},
-                                     check=registration_check(reg, who))
+                                     check=registration_check(reg, who),
+                                     index_height=reg.app.height)  # this test's index follows every registration
 
 
 def test_a_registration_the_contract_would_refuse_is_refused_before_its_file_is_stored(
