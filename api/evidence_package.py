@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from forensics.package.export import ExportError, export_package
-from forensics.package.fetch import consortium_material
+from forensics.package.fetch import consortium_material, latest_block_ms
 from ledger.blobs import LocalBlobStore
 from ledger.codec import parse
 from ledger.crypto import Certificate, CertificateRevocationList, CryptoError
@@ -49,11 +49,11 @@ def evidence_record(node: Node, evidence_id: str) -> dict[str, Any]:
     return rec
 
 
-def _consortium(consortium: Path | None) -> tuple[CertificateRevocationList, list[bytes]]:
+def _consortium(consortium: Path | None, since_ms: int) -> tuple[CertificateRevocationList, list[bytes]]:
     if consortium is None:
         raise ApiError(409, "export_failed", "this node knows no consortium folder (CRL, node certificates)")
     try:
-        return consortium_material(consortium)
+        return consortium_material(consortium, since_ms)
     except (ExportError, CryptoError, FileInputError, OSError) as exc:
         raise ApiError(409, "export_failed", f"the consortium CRL or node certificates cannot be read: {exc}") from None
 
@@ -85,7 +85,7 @@ def build_package(node: Node, blobs: LocalBlobStore, consortium: Path | None, ev
         bundle = proof_bundle(node, [work["tx"], ev["tx"]])
     except BundleError as exc:
         raise ApiError(409, "not_yet_provable", f"{exc}; ask again a few blocks later") from None
-    crl, vcerts = _consortium(consortium)
+    crl, vcerts = _consortium(consortium, latest_block_ms(bundle))
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         t = Path(tmp)
         work_name = "work-" + str(work["work_id"]) + _EXT.get(str(work["media_type"]), ".bin")

@@ -27,7 +27,7 @@ from .rules import (
     id_of,
     manifest_message,
     obj,
-    require_business,
+    require_certified,
     score_milli,
     signature_hex,
     user_business,
@@ -206,7 +206,7 @@ def _link_case(ctx: Context, value: Any, evidence_id: str, work_id: str) -> str:
 # ---------------------------------------------------------------- transaction types
 def file_evidence(ctx: Context) -> None:
     """``evidence.file {evidence_id, manifest, signature, case?}`` by a ``legal`` user."""
-    filer = require_business(ctx, "legal", "file evidence")
+    filer = require_certified(ctx, "legal", "file evidence")  # at the block's time, by the chain's record
     p = obj(ctx.tx.payload, "payload", ("evidence_id", "manifest", "signature"), ("case",))
     eid = id_of(p["evidence_id"], "evidence_id")
     m = check_manifest(p["manifest"], ctx.tx.chain, filer, eid)
@@ -234,7 +234,7 @@ def file_evidence(ctx: Context) -> None:
 
 def open_case(ctx: Context) -> None:
     """``case.open {case_id, work_id, parties, evidence?, note?}`` by a ``legal`` user."""
-    require_business(ctx, "legal", "open a case")
+    require_certified(ctx, "legal", "open a case")
     p = obj(ctx.tx.payload, "payload", ("case_id", "work_id", "parties"), ("evidence", "note"))
     cid, wid = id_of(p["case_id"], "case_id"), id_of(p["work_id"], "work_id")
     parties = _parties(p["parties"])

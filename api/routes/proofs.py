@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from forensics.package.export import ExportError
-from forensics.package.fetch import consortium_material
+from forensics.package.fetch import consortium_material, latest_block_ms
 from ledger.crypto import CryptoError
 from ledger.files import FileInputError
 from ledger.node.bundle import MAX_BUNDLE_TXS, BundleError
@@ -40,16 +40,17 @@ async def get_proofs(tx: Annotated[str, Query(max_length=MAX_BUNDLE_TXS * 65, de
         bundle = queries.proof_bundle(tx_ids=ids)
     except BundleError as exc:
         raise ApiError(404, "not_found", str(exc)) from None
-    bundle["crl"], bundle["node_certificates"] = _material(request.app.state.consortium)
+    bundle["crl"], bundle["node_certificates"] = _material(request.app.state.consortium, latest_block_ms(bundle))
     return json_response(bundle)
 
 
-def _material(consortium: Path | None) -> tuple[str | None, list[str]]:
-    """The CA's CRL and the node certificates of this node's consortium folder, if it has them."""
+def _material(consortium: Path | None, since_ms: int) -> tuple[str | None, list[str]]:
+    """The CA's CRL (published at or after ``since_ms``, fetch.consortium_material) and the
+    node certificates of this node's consortium folder, if it has them."""
     if consortium is None:
         return None, []
     try:
-        crl, certs = consortium_material(consortium)
+        crl, certs = consortium_material(consortium, since_ms)
     except (ExportError, CryptoError, FileInputError, OSError):
         return None, []
     return crl.to_pem().decode(), [c.decode() for c in certs]
