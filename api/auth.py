@@ -278,3 +278,21 @@ def require(roles: Iterable[str] | None = None, *,
         return auth.check(request.method, request_target(request), headers, body_sm3, allowed)
 
     return identity
+
+
+def optional() -> Callable[..., Awaitable[Identity | None]]:
+    """A dependency for routes public in general that reveal private records (docs/api.md §7)
+    only to those allowed: None for a request without any signature header, else the
+    :class:`Identity` of a request that passes every check (any business role)."""
+
+    async def identity(request: Request, x_rongxin_certificate: Hdr = None, x_rongxin_signature: Hdr = None,
+                       x_rongxin_timestamp: Hdr = None, x_rongxin_nonce: Hdr = None,
+                       x_rongxin_content_sm3: Hdr = None) -> Identity | None:
+        headers = {H_CERT: x_rongxin_certificate, H_SIG: x_rongxin_signature, H_TIME: x_rongxin_timestamp,
+                   H_NONCE: x_rongxin_nonce, H_BODY: x_rongxin_content_sm3}
+        if all(v is None for v in headers.values()):
+            return None
+        auth: Authenticator = request.app.state.auth
+        return auth.check(request.method, request_target(request), headers, sm3(await request.body()).hex(), None)
+
+    return identity

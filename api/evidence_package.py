@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from forensics.access import Reader, may_read_evidence
 from forensics.package.export import ExportError, export_package
 from forensics.package.fetch import consortium_material, latest_block_ms
 from ledger.blobs import LocalBlobStore
@@ -67,8 +68,10 @@ def _link(folder: Path, blobs: LocalBlobStore, sm3: str, name: str) -> Path:
     return link
 
 
-def may_export(ev: dict[str, Any], work: dict[str, Any], account: str, business: str | None) -> bool:
-    return account in (ev["filer"], work["holder"]) or business in EXPORT_ROLES
+def may_export(node: Node, ev: dict[str, Any], account: str, business: str | None) -> bool:
+    """``forensics.access.may_read_evidence``: the filer, the work's holder, the case's
+    opener and parties, a court or a regulator."""
+    return may_read_evidence(node.app.read, ev, Reader(account, business))
 
 
 def build_package(node: Node, blobs: LocalBlobStore, consortium: Path | None, evidence_id: str, *, account: str,
@@ -78,9 +81,9 @@ def build_package(node: Node, blobs: LocalBlobStore, consortium: Path | None, ev
     work = _json(node, f"works/w/{ev['work_id']}")
     if not isinstance(work, dict):
         raise ApiError(409, "export_failed", f"work {ev['work_id']} has no record")
-    if not may_export(ev, work, account, business):
-        raise ApiError(403, "forbidden", "only the filer, the work's holder, a court or the regulator may export "
-                       f"evidence {evidence_id}", {"account": account, "business": business})
+    if not may_export(node, ev, account, business):
+        raise ApiError(403, "forbidden", "only the filer, the work's holder, the case's parties, a court or a "
+                       f"regulator may export evidence {evidence_id}", {"account": account, "business": business})
     try:
         bundle = proof_bundle(node, [work["tx"], ev["tx"]])
     except BundleError as exc:
