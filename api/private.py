@@ -5,7 +5,7 @@ request and show a private record, transaction, receipt or event only to those
 
 An unsigned request for something private is answered 401 ``auth_missing``; a signed one by
 someone not admitted 403 ``not_allowed``. A block shows the receipts of private transactions
-redacted (``{"code", "redacted": true}``), an event list leaves their events out.
+redacted (``{"code", "info": "", "redacted": true}``), an event list leaves their events out.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def redact_block(view: dict[str, Any], node: Any, who: Reader | None) -> dict[st
         if any(str(e.get("type", "")).startswith(("evidence.", "case.")) for e in events) or rec.get("code"):
             body = _body(node.app.chain.tx(bytes.fromhex(tx_id)))
             if private_tx(body.get("type")) and not may_read_tx(read, body, who):
-                receipts[i] = {"code": rec.get("code"), "redacted": True}
+                receipts[i] = {"code": rec.get("code"), "info": "", "redacted": True}
     return dict(view, receipts=receipts)
 
 

@@ -29,7 +29,7 @@ async def get_block(height: Annotated[int, Path(ge=0, le=MAX_HEIGHT, description
                     queries: QueriesDep, node: NodeDep, ident: MaybeSigned) -> Response:
     """A committed block: header, hash, the QC that certifies it, transaction ids and receipts.
     The receipt of an ``evidence.file`` or ``case.*`` transaction the requester may not read
-    (docs/api.md §7) is shown as ``{"code", "redacted": true}``."""
+    (docs/api.md §7) is shown as ``{"code", "info": "", "redacted": true}``."""
     view = queries.block(height=height)
     if isinstance(view, bytes):
         if not _MAYBE_PRIVATE.search(view):
