@@ -3,8 +3,9 @@ public in general (state, proofs, transactions, blocks, events) take an optional
 request and show a private record, transaction, receipt or event only to those
 ``forensics.access`` admits.
 
-An unsigned request for something private is answered 401 ``auth_missing``; a signed one by
-someone not admitted 403 ``not_allowed``. A block shows the receipts of private transactions
+An unsigned request for something private is answered 401 ``auth_missing``; a signed one
+that fails its checks (docs/api-auth.md) with that refusal; one by someone not admitted 403
+``not_allowed``. A refused signed request is otherwise served like an unsigned one. A block shows the receipts of private transactions
 redacted (``{"code", "info": "", "redacted": true}``), an event list leaves their events out.
 """
 
@@ -21,7 +22,7 @@ from .errors import ApiError
 
 __all__ = ["PRIVATE_RESPONSES", "MaybeSigned", "deny", "reader", "redact_block", "visible_events"]
 
-MaybeSigned = Annotated[Identity | None, Depends(optional())]
+MaybeSigned = Annotated[Identity | ApiError | None, Depends(optional())]
 PRIVATE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **AUTH_RESPONSES,
     403: {**AUTH_RESPONSES[403], "description": "not_allowed: an evidence or case record (or its transaction) this "
@@ -29,12 +30,16 @@ PRIVATE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def reader(ident: Identity | None) -> Reader | None:
-    return None if ident is None else Reader(ident.account, ident.business)
+def reader(ident: Identity | ApiError | None) -> Reader | None:
+    """Who asks, for ``forensics.access``: None for an unsigned or refused signed request."""
+    return Reader(ident.account, ident.business) if isinstance(ident, Identity) else None
 
 
-def deny(ident: Identity | None, what: str) -> ApiError:
-    """401 for an unsigned request, 403 for a signer who may not read ``what``."""
+def deny(ident: Identity | ApiError | None, what: str) -> ApiError:
+    """401 for an unsigned request, the refusal of a signed request that failed its checks,
+    403 for a signer who may not read ``what``."""
+    if isinstance(ident, ApiError):
+        return ident
     if ident is None:
         return refuse("auth_missing", f"{what} is readable only by its parties, courts and regulators: sign the "
                                       "request (docs/api-auth.md)")

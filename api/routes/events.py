@@ -37,7 +37,7 @@ async def events(
     the requester may read (docs/api.md §7), so a page may hold fewer than ``limit``."""
     found = queries.events(type_=type, key=key, from_height=from_height, to_height=to_height, limit=limit)
     if type.startswith(PRIVATE_EVENTS):
-        if ident is None:
+        if reader(ident) is None:
             raise deny(ident, f"{type} events")
         found = visible_events(found, node, reader(ident))
     return json_response({"events": found})

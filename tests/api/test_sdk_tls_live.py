@@ -143,6 +143,24 @@ def test_state_of_evidence_and_cases_only_for_those_allowed(tls: Tls) -> None:
     grant = f"/v1/state/blob/{copy_sm3}/r/{tls.who('legal').account}"
     assert tls.get(grant)[0] == 401 and tls.get(grant, "holder2")[0] == 403 and tls.get(grant, "legal")[0] == 200
     assert tls.get(f"/v1/state/works/w/{tls.work['work_id']}")[0] == 200  # registrations are public
+    # a signed request that fails its checks (an unregistered key): its refusal for the private
+    # record, the public ones still served
+    from ledger.crypto import SM2PrivateKey
+    from ledger.crypto.ca import ConsortiumCA
+
+    key = SM2PrivateKey.generate()
+    cert = ConsortiumCA(tls.data / "ca").issue(kind="user", name="Stranger", org="Demo Legal Centre",
+                                               public_key=key.public_key(), business="court")
+    stranger = Identity(key, cert)
+    for target, want in ((f"/v1/state/evidence/e/{f['evidence_id']}", 403), (f"/v1/txs/{tls.work['tx_id']}", 200)):
+        req = urllib.request.Request(tls.api + target, headers=stranger.headers("GET", target))
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                code, body = r.status, json.load(r)
+        except urllib.error.HTTPError as e:
+            code, body = e.code, json.load(e)
+        assert code == want, body
+        assert want == 200 or body["error"]["code"] == "auth_unregistered"
 
 
 def test_transactions_proofs_blocks_and_events(tls: Tls) -> None:
