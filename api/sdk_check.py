@@ -1,4 +1,4 @@
-"""What the SDK checks before it signs anything a node prepared (docs/api.md §5.4, §6.4).
+"""What the SDK checks before it signs anything a node prepared (docs/api.md §8).
 
 A node prepares a registration payload, an evidence manifest or an evidence package; the SDK
 signs it with the user's key. A node that is malicious or broken could slip in other hashes,

@@ -1,4 +1,4 @@
-"""The SDK signs only what it asked for (docs/api.md §5.4, §6.4), against a node that lies.
+"""The SDK signs only what it asked for (docs/api.md §8), against a node that lies.
 
 A real HTTPS server on loopback (TLS with a transport certificate of a real consortium CA)
 plays the node: it hashes what it receives and answers a prepared registration or evidence
