@@ -5,7 +5,8 @@ request and show a private record, transaction, receipt or event only to those
 
 An unsigned request for something private is answered 401 ``auth_missing``; a signed one
 that fails its checks (docs/api-auth.md) with that refusal; one by someone not admitted 403
-``not_allowed``. A refused signed request is otherwise served like an unsigned one. A block shows the receipts of private transactions
+``not_allowed``. A refused signed request is otherwise served like an unsigned one. A transaction (``GET /v1/txs``) is then shown without
+its body and receipt contents; a block shows the receipts of private transactions
 redacted (``{"code", "info": "", "redacted": true}``), an event list leaves their events out.
 """
 

@@ -208,6 +208,8 @@ class TxOut(_Out):
     tx: TxWireOut | None = None
     proof: InclusionProofOut | None = None
     receipt_proof: ReceiptProofOut | None = None
+    redacted: bool | None = Field(default=None, description="true: an evidence or case transaction the requester "
+                                  "may not read: tx null, receipt code only (docs/api.md §7)")
 
 
 # ---------------------------------------------------------------- blocks
