@@ -190,3 +190,40 @@ def test_transactions_proofs_blocks_and_events(tls: Tls) -> None:
             for w in ("holder2", "holder", "court")}
     assert f["evidence_id"] not in seen["holder2"] and f["evidence_id"] in seen["holder"] & seen["court"]
     assert tls.get("/v1/events?type=works.Registered")[0] == 200
+
+
+def test_a_package_is_checked_before_it_is_signed(tls: Tls, tmp_path: Path) -> None:
+    """``check_package`` (what ``export_evidence`` runs before adding ``manifest.sig``) on the
+    node's unsigned package: accepted as served; refused with a member changed, for another
+    certificate, another evidence id or another chain."""
+    import zipfile
+
+    from api.sdk_check import UnsafeToSign, check_package
+
+    f = _filed(tls)
+    target = f"/v1/evidence/{f['evidence_id']}/package"
+    req = urllib.request.Request(tls.api + target, headers=tls.who("legal").headers("GET", target))
+    with urllib.request.urlopen(req, timeout=120) as r:
+        raw = r.read()
+    pkg = tmp_path / "unsigned.zip"
+    pkg.write_bytes(raw)
+    legal = tls.who("legal").certificate.fingerprint
+    chain = LedgerClient(tls.api).chain
+    check_package(pkg, chain=chain, certificate_fingerprint=legal, evidence_id=f["evidence_id"])
+    with pytest.raises(UnsafeToSign, match="another certificate"):
+        check_package(pkg, chain=chain, certificate_fingerprint=tls.who("holder").certificate.fingerprint,
+                      evidence_id=f["evidence_id"])
+    with pytest.raises(UnsafeToSign, match=r"no evidence\.file statement"):
+        check_package(pkg, chain=chain, certificate_fingerprint=legal, evidence_id="e-someone-else")
+    with pytest.raises(UnsafeToSign, match="for chain"):
+        check_package(pkg, chain="another-chain", certificate_fingerprint=legal, evidence_id=f["evidence_id"])
+    with zipfile.ZipFile(pkg) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    art = next(n for n in members if n.startswith("artefacts/copy"))
+    members[art] = members[art][:-1] + bytes([members[art][-1] ^ 1])
+    bad = tmp_path / "changed.zip"
+    with zipfile.ZipFile(bad, "w") as z:
+        for n, b in members.items():
+            z.writestr(n, b)
+    with pytest.raises(UnsafeToSign, match="recomputed here differ"):
+        check_package(bad, chain=chain, certificate_fingerprint=legal, evidence_id=f["evidence_id"])
