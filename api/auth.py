@@ -309,3 +309,26 @@ def require(roles: Iterable[str] | None = None, *,
         return auth.check(request.method, request_target(request), headers, body_sm3, allowed)
 
     return identity
+
+
+def optional() -> Callable[..., Awaitable[Identity | ApiError | None]]:
+    """A dependency for routes public in general that reveal private records (docs/api.md §7)
+    only to those allowed: None for a request without any signature header, the
+    :class:`Identity` of a request that passes every check (any business role), or the
+    refusal (``ApiError``) of one that does not, returned, not raised: such a request still
+    gets what is public, and the refusal is its answer only for something private."""
+
+    async def identity(request: Request, x_rongxin_certificate: Hdr = None, x_rongxin_signature: Hdr = None,
+                       x_rongxin_timestamp: Hdr = None, x_rongxin_nonce: Hdr = None,
+                       x_rongxin_content_sm3: Hdr = None) -> Identity | ApiError | None:
+        headers = {H_CERT: x_rongxin_certificate, H_SIG: x_rongxin_signature, H_TIME: x_rongxin_timestamp,
+                   H_NONCE: x_rongxin_nonce, H_BODY: x_rongxin_content_sm3}
+        if all(v is None for v in headers.values()):
+            return None
+        auth: Authenticator = request.app.state.auth
+        try:
+            return auth.check(request.method, request_target(request), headers, sm3(await request.body()).hex(), None)
+        except ApiError as exc:
+            return exc
+
+    return identity

@@ -72,7 +72,8 @@ def write_cluster(data: Path) -> dict[str, Any]:
     for folder in node_folders(data):
         cfg = NodeConfig.load(folder)
         nodes.append({"id": cfg.id, "role": ROLE_NAMES[cfg.role], "pid": _pid_of(folder) if is_running(folder) else None,
-                      "api": cfg.api_url(), "data": str(folder.resolve())})
+                      "api": cfg.api_url(), "data": str(folder.resolve()),
+                      **({"api_tls": cfg.api_tls_url()} if cfg.api_tls is not None else {})})
     doc = {"nodes": nodes}
     atomic_write(data / "cluster.json", json.dumps(doc, indent=2).encode())
     return doc

@@ -17,8 +17,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from forensics.access import Reader, may_read_evidence
 from forensics.package.export import ExportError, export_package
-from forensics.package.fetch import consortium_material
+from forensics.package.fetch import consortium_material, latest_block_ms
 from forensics.rules import may_read_blob
 from ledger.blobs import LocalBlobStore
 from ledger.codec import parse
@@ -50,11 +51,11 @@ def evidence_record(node: Node, evidence_id: str) -> dict[str, Any]:
     return rec
 
 
-def _consortium(consortium: Path | None) -> tuple[CertificateRevocationList, list[bytes]]:
+def _consortium(consortium: Path | None, since_ms: int) -> tuple[CertificateRevocationList, list[bytes]]:
     if consortium is None:
         raise ApiError(409, "export_failed", "this node knows no consortium folder (CRL, node certificates)")
     try:
-        return consortium_material(consortium)
+        return consortium_material(consortium, since_ms)
     except (ExportError, CryptoError, FileInputError, OSError) as exc:
         raise ApiError(409, "export_failed", f"the consortium CRL or node certificates cannot be read: {exc}") from None
 
@@ -68,8 +69,10 @@ def _link(folder: Path, blobs: LocalBlobStore, sm3: str, name: str) -> Path:
     return link
 
 
-def may_export(ev: dict[str, Any], work: dict[str, Any], account: str, business: str | None) -> bool:
-    return account in (ev["filer"], work["holder"]) or business in EXPORT_ROLES
+def may_export(node: Node, ev: dict[str, Any], account: str, business: str | None) -> bool:
+    """``forensics.access.may_read_evidence``: the filer, the work's holder, the case's
+    opener and parties, a court or a regulator."""
+    return may_read_evidence(node.app.read, ev, Reader(account, business))
 
 
 def build_package(node: Node, blobs: LocalBlobStore, consortium: Path | None, evidence_id: str, *, account: str,
@@ -79,14 +82,14 @@ def build_package(node: Node, blobs: LocalBlobStore, consortium: Path | None, ev
     work = _json(node, f"works/w/{ev['work_id']}")
     if not isinstance(work, dict):
         raise ApiError(409, "export_failed", f"work {ev['work_id']} has no record")
-    if not may_export(ev, work, account, business):
-        raise ApiError(403, "forbidden", "only the filer, the work's holder, a court or the regulator may export "
-                       f"evidence {evidence_id}", {"account": account, "business": business})
+    if not may_export(node, ev, account, business):
+        raise ApiError(403, "forbidden", "only the filer, the work's holder, the case's parties, a court or a "
+                       f"regulator may export evidence {evidence_id}", {"account": account, "business": business})
     try:
         bundle = proof_bundle(node, [work["tx"], ev["tx"]])
     except BundleError as exc:
         raise ApiError(409, "not_yet_provable", f"{exc}; ask again a few blocks later") from None
-    crl, vcerts = _consortium(consortium)
+    crl, vcerts = _consortium(consortium, latest_block_ms(bundle))
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         t = Path(tmp)
         work_name = "work-" + str(work["work_id"]) + _EXT.get(str(work["media_type"]), ".bin")

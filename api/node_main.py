@@ -187,18 +187,27 @@ async def run(folder: Path, tables: bool = True) -> None:
                              consortium=cfg.consortium)
         attach_evidence(http, works, folder)
         host, port = cfg.api
-        server = _QuietServer(uvicorn.Config(http, host=host, port=port, log_level="warning",
-                                               lifespan="off", access_log=False))
+        servers = [_QuietServer(uvicorn.Config(http, host=host, port=port, log_level="warning",
+                                               lifespan="off", access_log=False))]
+        if cfg.api_tls is not None:  # the same API over HTTPS, with the node's transport certificate
+            servers.append(_QuietServer(uvicorn.Config(
+                http, host=cfg.api_tls[0], port=cfg.api_tls[1], log_level="warning", lifespan="off",
+                access_log=False, ssl_certfile=str(folder / "tls.crt"), ssl_keyfile=str(folder / "tls.key"))))
         await net.start()
         node.start()
         works.start()
-        log.info("node %s (%s) up: p2p %s:%d, api %s, height %d", cfg.id, cfg.role, *cfg.listen,
-                 cfg.api_url(), app.chain.head)
+        log.info("node %s (%s) up: p2p %s:%d, api %s%s, height %d", cfg.id, cfg.role, *cfg.listen,
+                 cfg.api_url(), f" and {cfg.api_tls_url()}" if cfg.api_tls else "", app.chain.head)
         loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            for s in servers:
+                s.should_exit = True
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+            loop.add_signal_handler(sig, stop)
         try:
-            await server.serve()
+            await asyncio.gather(*(s.serve() for s in servers))
         finally:
             node.stop()
             await net.stop()

@@ -163,6 +163,8 @@ class ReceiptOut(_Out):
     result: Any = None
     tx: str | None = Field(default=None, pattern=HASH,
                            description="the transaction id; present where the receipt is a results-tree leaf")
+    redacted: bool | None = Field(default=None, description="true: the receipt of an evidence or case transaction the "
+                                  "requester may not read, shown as its code only (docs/api.md §7)")
 
 
 class InclusionProofOut(_Out):
@@ -206,6 +208,8 @@ class TxOut(_Out):
     tx: TxWireOut | None = None
     proof: InclusionProofOut | None = None
     receipt_proof: ReceiptProofOut | None = None
+    redacted: bool | None = Field(default=None, description="true: an evidence or case transaction the requester "
+                                  "may not read: tx null, receipt code only (docs/api.md §7)")
 
 
 # ---------------------------------------------------------------- blocks

@@ -10,6 +10,7 @@ Standard library only (``urllib``), so a script or a court's tool can use it as 
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -101,9 +102,17 @@ class LedgerClient:
     transactions are signed by the identity's key unless ``key`` is given."""
 
     def __init__(self, api: str, key: SM2PrivateKey | None = None, *, identity: Identity | None = None,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, ca_file: str | Path | None = None) -> None:
         if not api.startswith(("http://", "https://")):
             raise ClientError(f"node address must be http:// or https://, not {api!r}")
+        #: for https:// nodes: the system's trusted CAs, or only ``ca_file`` (PEM; for a node
+        #: serving its transport certificate, ``DATA/ca/transport-ca.crt.pem``); hostnames checked
+        self.tls: ssl.SSLContext | None = None
+        if ca_file is not None:
+            try:
+                self.tls = ssl.create_default_context(cafile=str(ca_file))
+            except (OSError, ssl.SSLError) as exc:
+                raise ClientError(f"CA file {ca_file} cannot be used: {exc}") from None
         self.api = api.rstrip("/")
         self.identity = identity
         self.key = key if key is not None or identity is None else identity.key
@@ -118,7 +127,7 @@ class LedgerClient:
         req = urllib.request.Request(self.api + path, data=body, method=method,  # noqa: S310 - scheme checked
                                      headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as r:  # noqa: S310 - scheme checked
+            with urllib.request.urlopen(req, timeout=self.timeout, context=self.tls) as r:  # noqa: S310
                 return r.status, json.load(r)
         except urllib.error.HTTPError as exc:
             try:

@@ -8,6 +8,7 @@ chunks); a package is streamed to ``OUT.part``, signed (``manifest.sig`` added) 
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import os
 import socket
@@ -22,12 +23,14 @@ from typing import TYPE_CHECKING, Any
 from forensics.package.export import ExportError, sign_package
 from forensics.package.export import Identity as PackageFiler
 from forensics.rules import manifest_message, sign
-from ledger.crypto import SM3
+
+from .sdk_check import LocalFile, UnsafeToSign, check_filing, check_package, hash_files
 
 if TYPE_CHECKING:
     from .sdk import LedgerClient
 
 CHUNK = 1 << 20
+MAX_HEAD = 64 * 1024  # bytes of a response head read before the body is sent
 PACKAGE_WAIT_S = 150.0  # a just-filed statement is provable once the block after its certifying block commits
 
 
@@ -58,7 +61,8 @@ def _open(client: LedgerClient, method: str, target: str, body: Any, body_sm3: b
     req = urllib.request.Request(client.api + target, data=body, method=method, headers=headers)  # noqa: S310
     ClientError, error_of = _errors()
     try:
-        return urllib.request.urlopen(req, timeout=timeout or client.timeout)  # noqa: S310 - scheme checked
+        return urllib.request.urlopen(req, timeout=timeout or client.timeout,  # noqa: S310 - scheme checked
+                                      context=client.tls)
     except urllib.error.HTTPError as exc:
         try:
             body_json = json.load(exc)
@@ -94,47 +98,92 @@ def _json_call(client: LedgerClient, method: str, target: str, body: bytes | Non
         return dict(json.load(r))
 
 
-def prepare_evidence(client: LedgerClient, files: Sequence[str | Path], work_id: str, *,
-                     source: str = "") -> dict[str, Any]:
-    """``POST /v1/evidence/prepare``: upload and match; the node's manifest and matches."""
+DEFAULT_METHOD = "uploaded by the legal centre"
+
+
+def _local_files(files: Sequence[str | Path]) -> tuple[list[LocalFile], str]:
     ClientError, _ = _errors()
     paths = [Path(f) for f in files]
-    h, sizes = SM3(), []
-    for p in paths:
-        n = 0
-        try:
-            with p.open("rb") as f:
-                while chunk := f.read(CHUNK):
-                    h.update(chunk)
-                    n += len(chunk)
-        except OSError as exc:
-            raise ClientError(f"{p}: cannot be read: {exc.strerror or exc}") from None
-        if n == 0:
-            raise ClientError(f"{p} is empty: there is nothing to file")
-        sizes.append(n)
-    query = [("work", work_id), *[("file", f"{n}:{p.name}") for n, p in zip(sizes, paths, strict=True)]]
+    try:
+        local, body_sm3 = hash_files(paths)
+    except OSError as exc:
+        raise ClientError(f"{getattr(exc, 'filename', None) or 'a file'}: cannot be read: {exc.strerror or exc}") \
+            from None
+    for f in local:
+        if f.size == 0:
+            raise ClientError(f"{f.path} is empty: there is nothing to file")
+    return local, body_sm3
+
+
+def prepare_evidence(client: LedgerClient, files: Sequence[str | Path], work_id: str, *,
+                     source: str = "", method: str = DEFAULT_METHOD) -> dict[str, Any]:
+    """``POST /v1/evidence/prepare``: upload and match; the node's manifest and matches, once
+    ``sdk_check.check_filing`` found it names exactly the files read here (SM3, sizes, names),
+    this identity, this chain, the work and the capture facts sent (else ``UnsafeToSign``)."""
+    ident = _need_identity(client)
+    local, body_sm3 = _local_files(files)
+    query = [("work", work_id), *[("file", f"{f.size}:{f.name}") for f in local], ("method", method)]
     if source:
         query.append(("source", source))
     target = "/v1/evidence/prepare?" + urllib.parse.urlencode(query)
-    return _upload(client, target, paths, h.hexdigest(), sum(sizes))
+    prep = _upload(client, target, [f.path for f in local], body_sm3, sum(f.size for f in local))
+    capture = {"method": method, **({"source": source} if source else {})}
+    check_filing(prep, chain=client.chain, filer=ident.account, work_id=work_id, files=local, capture=capture)
+    return prep
 
 
-def _peek_status(sock: socket.socket, wait: float = 5.0) -> bytes | None:
-    """The first 12 bytes of the node's answer, left unread; None when it says nothing within
-    ``wait`` s (a server that ignores ``Expect``: then the body is sent anyway)."""
+class _Replay(io.RawIOBase):
+    """The bytes already read from a response's head, then the rest from the socket."""
+
+    def __init__(self, head: bytes, sock: socket.socket) -> None:
+        self._head, self._sock = head, sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        if self._head:
+            n = min(len(view), len(self._head))
+            view[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._sock.recv(len(view))
+        view[:len(data)] = data
+        return len(data)
+
+
+class _ReplaySocket:
+    """What ``http.client.HTTPResponse`` needs of a socket: ``makefile`` over ``_Replay``."""
+
+    def __init__(self, head: bytes, sock: socket.socket) -> None:
+        self._head, self._sock = head, sock
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        return io.BufferedReader(_Replay(self._head, self._sock))
+
+
+def _response_head(sock: socket.socket, wait: float = 5.0) -> bytes | None:
+    """The head (status line and headers) of the node's first answer, read byte by byte so no
+    byte of a following body is taken; None when it says nothing within ``wait`` s (a server
+    that ignores ``Expect``: then the body is sent anyway). Plain recv without flags: a TLS
+    socket refuses ``MSG_PEEK``."""
     old = sock.gettimeout()
     sock.settimeout(wait)
+    head = b""
     try:
-        head = b""
-        while len(head) < 12:
-            head = sock.recv(12, socket.MSG_PEEK)
-            if not head:
-                break
-        return head
+        first = sock.recv(1)
     except TimeoutError:
         return None
     finally:
         sock.settimeout(old)
+    head = first
+    while head and not head.endswith(b"\r\n\r\n") and len(head) < MAX_HEAD:
+        byte = sock.recv(1)
+        if not byte:
+            break
+        head += byte
+    return head
 
 
 def _upload(client: LedgerClient, target: str, paths: Sequence[Path], body_sm3: str, size: int) -> dict[str, Any]:
@@ -142,8 +191,11 @@ def _upload(client: LedgerClient, target: str, paths: Sequence[Path], body_sm3: 
     before a byte is sent, and the body streams only once it says ``100 Continue``."""
     ClientError, error_of = _errors()
     url = urllib.parse.urlsplit(client.api)
-    conn_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-    conn = conn_cls(url.hostname or "", url.port, timeout=max(client.timeout, 600))
+    if url.scheme == "https":
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            url.hostname or "", url.port, timeout=max(client.timeout, 600), context=client.tls)
+    else:
+        conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=max(client.timeout, 600))
     try:
         conn.putrequest("POST", url.path.rstrip("/") + target, skip_accept_encoding=True)
         headers = {**_sign_hash(_need_identity(client), "POST", target, body_sm3), "Expect": "100-continue",
@@ -152,18 +204,13 @@ def _upload(client: LedgerClient, target: str, paths: Sequence[Path], body_sm3: 
             conn.putheader(k, v)
         conn.endheaders()
         sock = conn.sock
-        head = _peek_status(sock)
-        if head is not None and head.startswith(b"HTTP/1.1 100"):
-            buf = b""
-            while not buf.endswith(b"\r\n\r\n"):  # consume the interim response, byte by byte
-                byte = sock.recv(1)
-                if not byte:
-                    raise ClientError(f"{client.api} closed the connection")
-                buf += byte
-        if head is None or head.startswith(b"HTTP/1.1 100"):
+        head = _response_head(sock)
+        if head is not None and head.split(b" ", 2)[1:2] != [b"100"]:  # refused before the body: its answer
+            resp = http.client.HTTPResponse(_ReplaySocket(head, sock), method="POST")  # type: ignore[arg-type]
+        else:
             for chunk in _chunks(paths):
                 sock.sendall(chunk)
-        resp = http.client.HTTPResponse(sock, method="POST")
+            resp = http.client.HTTPResponse(sock, method="POST")
         resp.begin()
         body = resp.read()
     except (OSError, http.client.HTTPException) as exc:
@@ -185,18 +232,38 @@ def file_evidence(client: LedgerClient, files: Sequence[str | Path], work_id: st
     ``c-`` + the evidence id's random part) with the work's holder and ``parties``, or attaches
     to it if it exists. ``{evidence_id, case_id, tx_id, height, matches, ...}``."""
     ident = _need_identity(client)
+    holder = str(client.work(work_id)["holder"])  # the public registration record names the holder
     prep = prepare_evidence(client, files, work_id, source=source)
+    if prep.get("holder") != holder:
+        raise UnsafeToSign(f"refusing to sign: the node names {str(prep.get('holder'))[:80]} as the holder of "
+                           f"{work_id}, its registration record names {holder}")
     eid, manifest = prep["evidence_id"], prep["manifest"]
     cid = case_id or "c-" + eid.split("-", 1)[-1]
     case: dict[str, Any] = {"case_id": cid}
-    if client.state_json(f"case/c/{cid}") is None:
-        case["parties"] = sorted({prep["holder"], *parties})
+    if not _case_exists(client, cid):
+        case["parties"] = sorted({holder, *parties})
     if note:
         case["note"] = note
     payload = {"case": case, "evidence_id": eid, "manifest": manifest,
                "signature": sign(ident.key, manifest_message(manifest))}
     tx = client.build("evidence.file", payload)
     return _json_call(client, "POST", "/v1/evidence", tx.encode())
+
+
+def _case_exists(client: LedgerClient, case_id: str) -> bool:
+    """Whether case ``case_id`` exists (``GET /v1/cases/{id}``, signed: 404 when it does not;
+    a case this identity may not read exists too, and only its opener may attach to it)."""
+    from .sdk import ClientError
+
+    try:
+        show_case(client, case_id)
+    except ClientError as exc:
+        if exc.status == 404:
+            return False
+        if exc.status == 403:
+            return True
+        raise
+    return True
 
 
 def export_evidence(client: LedgerClient, evidence_id: str, out: str | Path, *,
@@ -221,6 +288,8 @@ def export_evidence(client: LedgerClient, evidence_id: str, out: str | Path, *,
         with r, part.open("wb") as f:
             while chunk := r.read(CHUNK):
                 f.write(chunk)
+        check_package(part, chain=client.chain, certificate_fingerprint=ident.certificate.fingerprint,
+                      evidence_id=evidence_id)
         sign_package(part, PackageFiler(ident.key, ident.certificate))
         os.replace(part, out)
     except (ExportError, OSError) as exc:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from forensics.rules import pledge_message, sign
 from ledger.crypto import sm3_file
 
+from .sdk_check import check_registration, hash_files
 from .signing import SIGNER_ID, canonical_request, new_nonce
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def _signed_headers(client: LedgerClient, method: str, target: str, body_sm3: st
 
 
 def _open(client: LedgerClient, method: str, target: str, *, upload: Path | None = None,
-          signed: bool = False, content_type: str = "application/octet-stream") -> Any:
+          signed: bool = False, content_type: str = "application/octet-stream", upload_sm3: str | None = None) -> Any:
     """An open HTTP response for 2xx; a ``ClientError`` with the node's error otherwise."""
     from .sdk import ClientError, error_of
 
@@ -61,7 +62,7 @@ def _open(client: LedgerClient, method: str, target: str, *, upload: Path | None
         size = upload.stat().st_size
         headers.update({"content-type": content_type, "content-length": str(size)})
         data = upload.open("rb")
-        body_sm3 = sm3_file(upload).hex()
+        body_sm3 = upload_sm3 if upload_sm3 is not None else sm3_file(upload).hex()
     else:
         from ledger.crypto import sm3
 
@@ -71,7 +72,7 @@ def _open(client: LedgerClient, method: str, target: str, *, upload: Path | None
     req = urllib.request.Request(client.api + target, data=data, method=method,  # noqa: S310 - scheme checked
                                  headers=headers)
     try:
-        return urllib.request.urlopen(req, timeout=client.timeout)  # noqa: S310 - scheme checked
+        return urllib.request.urlopen(req, timeout=client.timeout, context=client.tls)  # noqa: S310 - scheme checked
     except urllib.error.HTTPError as exc:
         try:
             body = json.load(exc)
@@ -93,22 +94,29 @@ def _open(client: LedgerClient, method: str, target: str, *, upload: Path | None
 def prepare_work(client: LedgerClient, path: str | Path, attributes: dict[str, Any], *, pledge: str = DEFAULT_PLEDGE,
                  ) -> dict[str, Any]:
     """``POST /v1/works``: upload the file with its attributes and the identity's signed
-    pledge; the node's prepared registration (``work_id``, ``payload``, ``conflicts``...)."""
+    pledge; the node's prepared registration (``work_id``, ``payload``, ``conflicts``...),
+    once ``sdk_check.check_registration`` found its payload names exactly the file read here
+    (SM3, size, media type), the attributes and the pledge sent (else ``UnsafeToSign``)."""
+    from .sdk import ClientError
+
     path = Path(path)
     ident = client.identity
     if ident is None:
-        from .sdk import ClientError
-
         raise ClientError("this client has no identity to sign with")
     # a refused identity is answered before the node reads an upload, and the connection is
     # then closed under the sender: ask first, so the refusal arrives whole
     client.whoami("holder")
-    digest = sm3_file(path).hex()
-    sig = sign(ident.key, pledge_message(client.chain, ident.account, digest, pledge))
+    try:
+        (local,), _ = hash_files([path])
+    except OSError as exc:
+        raise ClientError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    sig = sign(ident.key, pledge_message(client.chain, ident.account, local.sm3, pledge))
     query = urllib.parse.urlencode({"attributes": json.dumps(attributes, ensure_ascii=False, sort_keys=True),
                                     "pledge": pledge, "pledge_signature": sig})
-    with _open(client, "POST", "/v1/works?" + query, upload=path, signed=True) as r:
-        return dict(json.load(r))
+    with _open(client, "POST", "/v1/works?" + query, upload=path, signed=True, upload_sm3=local.sm3) as r:
+        prep = dict(json.load(r))
+    check_registration(prep, local=local, attributes=attributes, pledge=pledge, pledge_signature=sig)
+    return prep
 
 
 def get_work(client: LedgerClient, work_id: str) -> dict[str, Any]:

@@ -288,8 +288,11 @@ class WorksNode:
     def validator_certificates(self) -> list[bytes]:
         return [p.read_bytes() for p in sorted((self.consortium / "nodes").glob("*/sm2.crt.pem"))]
 
-    def crl_pem(self) -> bytes:
-        return (self.consortium / "ca" / "crl.pem").read_bytes()
+    def crl_pem(self, since_ms: int | None = None) -> bytes:
+        """The consortium CRL, published at or after ``since_ms`` (``fetch.consortium_material``)."""
+        from forensics.package.fetch import consortium_material
+
+        return consortium_material(self.consortium, since_ms)[0].to_pem()
 
 
 

@@ -29,7 +29,7 @@ from .rules import (
     id_of,
     manifest_message,
     obj,
-    require_business,
+    require_certified,
     score_milli,
     signature_hex,
     upload_message,
@@ -233,7 +233,7 @@ def check_filing(views: Views, ctx: Context, *, signed: bool = True) -> tuple[di
     1-6), in order; (manifest, the work's record). ``signed=False`` (a node preparing a filing
     its filer has not signed yet) skips check 3, the filer's signature, and needs no
     ``signature`` field: everything else is the contract's own code."""
-    filer = require_business(ctx, "legal", "file evidence")
+    filer = require_certified(ctx, "legal", "file evidence")  # at the block's time, by the chain's record
     p = obj(ctx.tx.payload, "payload", ("evidence_id", "manifest", *(("signature",) if signed else ())), ("case",))
     eid = id_of(p["evidence_id"], "evidence_id")
     m = check_manifest(p["manifest"], ctx.tx.chain, filer, eid)
@@ -277,7 +277,7 @@ def _own_evidence(ctx: Context, ev: Any, evidence_id: str, work_id: str) -> None
 
 def open_case(ctx: Context) -> None:
     """``case.open {case_id, work_id, parties, evidence?, note?}`` by a ``legal`` user."""
-    require_business(ctx, "legal", "open a case")
+    require_certified(ctx, "legal", "open a case")
     p = obj(ctx.tx.payload, "payload", ("case_id", "work_id", "parties"), ("evidence", "note"))
     cid, wid = id_of(p["case_id"], "case_id"), id_of(p["work_id"], "work_id")
     parties = _parties(p["parties"])

@@ -118,6 +118,21 @@ def require_business(ctx: Context, business: str, what: str) -> str:
     return acct
 
 
+def require_certified(ctx: Context, business: str, what: str) -> str:
+    """``require_business``, and the sender's certificate valid at this block's time by the
+    chain's own record of it (``sys/user/<account>``: ``status`` active, i.e. not revoked on
+    chain, and ``not_after`` not before the block time): the time is the block's, never one
+    the sender names."""
+    acct = require_business(ctx, business, what)
+    rec = ctx.get_json(K_USER + acct.encode())
+    not_after = rec.get("not_after") if isinstance(rec, dict) else None
+    if not isinstance(not_after, int) or isinstance(not_after, bool):
+        raise FormRefused(f"{acct}'s user record names no certificate expiry")
+    if ctx.time_ms > not_after:
+        raise FormRefused(f"{acct}'s certificate expired at {not_after} ms, before this block's time {ctx.time_ms} ms")
+    return acct
+
+
 # ---------------------------------------------------------------- who may read a stored file
 BLOB_READER_BUSINESS = ("court", "regulator")
 

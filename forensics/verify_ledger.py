@@ -94,6 +94,12 @@ def verify_ledger(r: Report, pkg: pf.Package, m: dict[str, Any], root: Certifica
     r.run("transactions", lambda: need(len(stmts) == len(m["statements"]), "statements.json and the manifest differ in length"))
     for i, (st, ms) in enumerate(zip(stmts, m["statements"], strict=False)):
         _statement(r, m, i, st, ms, (headers, ids), root, crl, filer)
+    times = [headers[st["height"]]["time"] for st in r.statements]
+    if times:
+        latest = max(times)
+        r.run("crl", lambda: _crl_fresh(crl, latest))
+        r.run("filer-certificate", lambda: need(isinstance(m["created_ms"], int) and m["created_ms"] >= latest,
+                                                "the package claims to be signed before the statements it holds"))
     claimed = {n for ms in m["statements"] if isinstance(ms, dict) and isinstance(ms.get("artefacts"), list)
                for n in ms["artefacts"] if isinstance(n, str)}
     loose = sorted(n for n in m["members"] if n.startswith(pf.ARTEFACT_DIR) and n not in claimed)
@@ -105,6 +111,16 @@ def verify_ledger(r: Report, pkg: pf.Package, m: dict[str, Any], root: Certifica
                                                 "the filer sent none of the statements it files"))
     for k in ("commit", "inclusion", "receipts", "sender-certificates", "artefacts", "transactions"):
         r.checks.setdefault(k, "no statement could be checked" if not stmts else None)
+
+
+def _crl_fresh(crl: CertificateRevocationList | None, latest_ms: int) -> None:
+    """The CRL was published (``thisUpdate``, whole seconds) no earlier than the latest
+    statement's block: it then lists every revocation dated at or before each act."""
+    need(crl is not None, "no valid CRL")
+    assert crl is not None
+    need(crl.this_update.timestamp() >= latest_ms // 1000,
+         f"the CRL was published {crl.this_update.isoformat()}, before the latest statement's block "
+         f"({latest_ms} ms): it cannot show revocations up to that act")
 
 
 def _json_or_fail(r: Report, pkg: pf.Package) -> Any:

@@ -5,7 +5,9 @@ code   meaning
 =====  ===================================================================
 0      success; for a verification: it holds
 1      a negative answer: signature invalid, certificate revoked, expired,
-       not yet valid or not from this root, a known-answer test failed
+       not yet valid or not from this root, a known-answer test failed, or
+       what a node prepared for signing is not what was asked for
+       (``api.sdk_check.UnsafeToSign``: nothing was signed or submitted)
 2      unusable input: wrong usage, unreadable or malformed file, key,
        signature, certificate or CRL, wrong password, refused overwrite
 3      the environment: OpenSSL missing, a file that cannot be written
@@ -33,6 +35,8 @@ from ledger.crypto.errors import (
 )
 from ledger.errors import LedgerError
 
+from ..sdk_check import UnsafeToSign
+
 OK = 0
 NEGATIVE = 1
 BAD_INPUT = 2
@@ -46,6 +50,7 @@ NEGATIVE_ERRORS: tuple[type[Exception], ...] = (
     CertificateExpired,
     CertificateNotYetValid,
     UntrustedCertificate,
+    UnsafeToSign,
 )
 
 

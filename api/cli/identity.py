@@ -12,6 +12,7 @@ and ``rongxin identity show``.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -38,8 +39,11 @@ API_URL = click.option("--api", required=True, envvar="RONGXIN_API", metavar="UR
 
 
 def client_for(api: str, identity: Identity) -> LedgerClient:
+    """A client of ``api`` signing as ``identity``; for an ``https://`` node whose certificate
+    the system does not trust, ``RONGXIN_CA_FILE`` names the CA to trust instead (e.g.
+    ``DATA/ca/transport-ca.crt.pem``)."""
     try:
-        return LedgerClient(api, identity=identity)
+        return LedgerClient(api, identity=identity, ca_file=os.environ.get("RONGXIN_CA_FILE") or None)
     except ClientError as exc:
         raise click.BadParameter(str(exc), param_hint="--api") from None
 

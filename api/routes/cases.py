@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
+from forensics.access import Reader, may_read_case
 from forensics.cases import case as case_record
 from forensics.rules import ID_RE
 
@@ -21,7 +22,6 @@ from .submit import one_tx, submit_and_wait
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
 CaseId = Annotated[str, Path(pattern="^" + ID_RE.pattern + "$", max_length=128, description="a case id")]
-READERS = ("court", "regulator")  # besides the opener and the parties
 RESPONSES: dict[int | str, dict[str, Any]] = {**ERROR_RESPONSES, **AUTH_RESPONSES}
 MOVE_RESPONSES: dict[int | str, dict[str, Any]] = {**RESPONSES, 409: {
     "model": ErrorBody, "description": "transaction_failed: the contract's reason (docs/works.md §5.2)"}}
@@ -41,8 +41,9 @@ async def show(node: NodeDep, case_id: CaseId, ident: Annotated[Identity, Depend
     """The case record with its history (docs/works.md §5.1): for its opener, its parties, a
     court or the regulator."""
     rec = _case(node, case_id)
-    if ident.account != rec["opener"] and ident.account not in rec["parties"] and ident.business not in READERS:
-        raise ApiError(403, "forbidden", f"only the opener, a party, a court or the regulator may read case {case_id}")
+    if not may_read_case(node.app.read, rec, Reader(ident.account, ident.business)):
+        raise ApiError(403, "forbidden", f"only the opener, a party, the work's holder, a filer of its evidence, a "
+                       f"court or a regulator may read case {case_id}")
     return json_response(rec)
 
 

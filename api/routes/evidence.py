@@ -248,10 +248,9 @@ async def show(node: NodeDep, evidence_id: IdPath, ident: Annotated[Identity, De
     if not ID_RE.fullmatch(evidence_id):
         raise ApiError(400, "invalid_request", "not an evidence id")
     ev = evidence_record(node, evidence_id)
-    work = _work(node, ev["work_id"])
-    if not may_export(ev, work, ident.account, ident.business):
-        raise ApiError(403, "forbidden", f"only the filer, the work's holder, a court or the regulator may read "
-                       f"evidence {evidence_id}")
+    if not may_export(node, ev, ident.account, ident.business):
+        raise ApiError(403, "forbidden", f"only the filer, the work's holder, the case's parties, a court or a "
+                       f"regulator may read evidence {evidence_id}")
     return plain_json(ev)
 
 

@@ -12,10 +12,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
+from forensics.access import may_read_tx
 from ledger.node.intake import Checked
 
 from ..deps import IntakeDep, NodeDep, QueriesDep
 from ..errors import ERROR_RESPONSES, ApiError
+from ..private import PRIVATE_RESPONSES, MaybeSigned, reader
 from ..schemas import BatchOut, ErrorBody, SubmitOut, TxBatchIn, TxIn, TxOut
 from .common import json_response
 
@@ -74,9 +76,16 @@ async def submit(request: Request, node: NodeDep, intake: IntakeDep) -> Response
     return json_response(one, 202 if one.get("status") == "pending" else 200)
 
 
-@router.get("/{tx_id}", response_model=TxOut, responses=ERROR_RESPONSES)
+@router.get("/{tx_id}", response_model=TxOut, responses={**ERROR_RESPONSES, **PRIVATE_RESPONSES})
 async def get_tx(tx_id: Annotated[str, Path(pattern=r"^[0-9a-fA-F]{64}$", description="transaction id (SM3, hex)")],
-                 queries: QueriesDep) -> Response:
+                 queries: QueriesDep, node: NodeDep, ident: MaybeSigned) -> Response:
     """A transaction's status (``pending`` here, or ``committed``), its block, receipt,
-    inclusion proof and receipt proof. Unknown ids answer 404."""
-    return json_response(queries.transaction(tx_id=tx_id.lower()))
+    inclusion proof and receipt proof. Unknown ids answer 404. Of a committed ``evidence.file``
+    or ``case.*`` transaction, a requester who is not its sender nor allowed to read its record
+    (docs/api.md §7; unsigned included) sees the status, block, proofs and receipt code only:
+    ``tx`` null, the receipt ``{"code", "info": "", "redacted": true}``, ``redacted`` true."""
+    out = queries.transaction(tx_id=tx_id.lower())
+    tx = out.get("tx")
+    if isinstance(tx, dict) and not may_read_tx(node.app.read, tx.get("body"), reader(ident)):
+        out = dict(out, tx=None, redacted=True, receipt={"code": out["receipt"]["code"], "info": "", "redacted": True})
+    return json_response(out)

@@ -28,12 +28,15 @@ from forensics.certificate import CertificatePdfError
 from forensics.certificate_check import check_certificate
 from forensics.contracts import _attributes as check_attributes
 from forensics.contracts import work as work_record
+from forensics.package.export import ExportError
+from forensics.package.fetch import latest_block_ms
 from forensics.package.format import PackageUnreadable
 from forensics.registration import registration_certificate
 from forensics.rules import FormRefused, may_read_blob
 from forensics.service import FilingError
 from ledger.blobs import BlobNotFound
-from ledger.crypto import Certificate
+from ledger.crypto import Certificate, CryptoError
+from ledger.files import FileInputError
 from ledger.node.bundle import BundleError
 
 from ..auth import AUTH_RESPONSES, Identity, require
@@ -212,7 +215,11 @@ async def get_proof(work_id: Annotated[str, Path(pattern=WORK_ID)], works: Works
         bundle = queries.proof_bundle(tx_ids=[rec["tx"]])
     except BundleError as exc:
         raise ApiError(409, "not_certified", str(exc)) from None
-    return json_response({"bundle": bundle, "crl": works.crl_pem().decode(),
+    try:
+        crl = works.crl_pem(latest_block_ms(bundle))
+    except (ExportError, CryptoError, FileInputError, OSError) as exc:
+        raise ApiError(409, "not_certified", f"no CRL newer than the registration: {exc}") from None
+    return json_response({"bundle": bundle, "crl": crl.decode(),
                           "validators": [p.decode() for p in works.validator_certificates()]})
 
 

@@ -51,10 +51,26 @@ def fetch_bundle(api: str, tx_ids: Sequence[str], timeout: float = 60.0) -> dict
         time.sleep(0.5)
 
 
-def consortium_material(data: str | Path) -> tuple[CertificateRevocationList, list[bytes]]:
-    """The CRL the consortium CA published and the node certificates of a local consortium."""
+def latest_block_ms(bundle: dict[str, Any]) -> int:
+    """The latest block time (ms) in a proof bundle: a package's CRL must be at least as new."""
+    return max((int(b["header"]["time"]) for b in bundle.get("blocks") or []), default=0)
+
+
+def consortium_material(data: str | Path, since_ms: int | None = None) -> tuple[CertificateRevocationList, list[bytes]]:
+    """The CRL the consortium CA published and the node certificates of a local consortium.
+    With ``since_ms``: a CRL published (``thisUpdate``, whole seconds) at or after that time,
+    as the verifier requires one no older than the statements it covers: when ``ca/crl.pem``
+    is older and the folder holds the CA's root key (a local consortium), a fresh CRL is
+    published; otherwise ``ExportError`` (wait for the CA's next CRL)."""
     data = Path(data)
     crl = CertificateRevocationList.load(read_regular(data / "ca" / "crl.pem", 16 * 1024 * 1024))
+    if since_ms is not None and crl.this_update.timestamp() < since_ms // 1000:
+        if not (data / "ca" / "root.key.pem").is_file():
+            raise ExportError(f"the consortium CRL was published {crl.this_update.isoformat()}, before the statements "
+                              f"({since_ms} ms): a package needs the CA's next CRL")
+        from ledger.crypto.ca import ConsortiumCA
+
+        crl = ConsortiumCA(data / "ca").publish_crl()
     certs = [read_regular(p, 64 * 1024) for p in sorted((data / "nodes").glob("*/sm2.crt.pem"))]
     if not certs:
         raise ExportError(f"no node certificates under {data / 'nodes'}")
@@ -82,7 +98,7 @@ def export_from_api(out: str | Path, api: str, tx_ids: Sequence[str], artefacts:
     (``export_package``). The CRL and certificates come from the bundle; ``data``, a local
     consortium folder, supplies them (and the genesis attestation) when the node serves none."""
     bundle = fetch_bundle(api, tx_ids, timeout)
-    crl, vcerts = consortium_material(data) if data is not None else (None, [])
+    crl, vcerts = consortium_material(data, latest_block_ms(bundle)) if data is not None else (None, [])
     att = consortium_attestation(data) if data is not None and bundle.get("genesis_attestation") is None else None
     return export_package(out, bundle, artefacts, filer, crl, sender_certificates=sender_certificates,
                           validator_certificates=vcerts, genesis_attestation=att)

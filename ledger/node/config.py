@@ -101,14 +101,19 @@ class NodeConfig:
     listen: tuple[str, int]
     api: tuple[str, int]
     peers: dict[str, tuple[str, int]]
+    #: optional ``[host, port]``: the API also served over HTTPS there, with the node's
+    #: transport certificate (``tls.crt``; clients trust ``ca/transport-ca.crt.pem``)
+    api_tls: tuple[str, int] | None = None
 
     @classmethod
     def load(cls, folder: str | Path) -> NodeConfig:
         folder = Path(folder)
         try:
             raw = json.loads((folder / "node.json").read_text())
+            tls = raw.get("api_tls")
             return cls(folder, raw["id"], raw["role"], raw["org"], raw["chain"], tuple(raw["listen"]),
-                       tuple(raw["api"]), {k: tuple(v) for k, v in raw["peers"].items()})
+                       tuple(raw["api"]), {k: tuple(v) for k, v in raw["peers"].items()},
+                       None if tls is None else (str(tls[0]), int(tls[1])))
         except FileNotFoundError:
             raise ConfigError(f"{folder} is not a node folder (no node.json)") from None
         except (KeyError, TypeError, ValueError) as exc:
@@ -117,7 +122,8 @@ class NodeConfig:
     def wire(self) -> dict[str, Any]:
         return {"id": self.id, "role": self.role, "org": self.org, "chain": self.chain,
                 "listen": list(self.listen), "api": list(self.api),
-                "peers": {k: list(v) for k, v in self.peers.items()}}
+                "peers": {k: list(v) for k, v in self.peers.items()},
+                **({"api_tls": list(self.api_tls)} if self.api_tls is not None else {})}
 
     @property
     def consortium(self) -> Path:
@@ -134,6 +140,13 @@ class NodeConfig:
     def api_url(self) -> str:
         host, port = self.api
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def api_tls_url(self) -> str | None:
+        """``https://HOST:PORT`` of the API's HTTPS listener, if the node has one."""
+        if self.api_tls is None:
+            return None
+        host, port = self.api_tls
+        return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
 
 
 @dataclass(frozen=True)

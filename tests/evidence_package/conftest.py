@@ -14,7 +14,7 @@ import pytest
 
 from api.sdk import LedgerClient, _settle, registration
 from forensics.package.export import ExportError, Identity, export_package
-from forensics.package.fetch import consortium_material, export_from_api, fetch_bundle
+from forensics.package.fetch import consortium_material, export_from_api, fetch_bundle, latest_block_ms
 from ledger.crypto import Certificate, SM2PrivateKey, generate_private_key, sm3_file
 from ledger.crypto.ca import ConsortiumCA
 
@@ -60,7 +60,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exported]:
         ids = [client.wait(client.submit(client.build("kv.set", {"key": "evidence/1", "value": f"{hashes[0]} {hashes[1]}"})), 90)["id"],
                client.wait(client.submit(client.build("kv.set", {"key": "evidence/2", "value": hashes[2]})), 90)["id"]]
         bundle = fetch_bundle(api, ids, timeout=90)
-        crl, vcerts = consortium_material(data)
+        crl, vcerts = consortium_material(data, latest_block_ms(bundle))
         refusals = []
         for bad in (["00" * 32], ["XYZ"]):
             try:

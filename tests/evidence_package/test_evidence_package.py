@@ -277,3 +277,28 @@ def test_fetch_bundle_refusals(exported: Exported) -> None:
     unknown, malformed = exported.refusals
     assert "no proof bundle within" in unknown and "no transaction" in unknown
     assert "refused the proof bundle: 400" in malformed
+
+
+def test_crl_older_than_the_statements_and_backdated_signing(exported: Exported, tmp_path: Path) -> None:
+    """A CRL published before the latest statement's block cannot show a revocation up to that
+    act: refused (check ``crl``), even though the root signed it and it revokes nothing. A
+    package claiming to be signed before its statements' blocks fails ``filer-certificate``."""
+    base = members_of(exported.pkg)
+    root = exported.root.read_bytes()
+    latest = max(b["header"]["time"] for b in json.loads(base[pf.BLOCKS])["blocks"])
+    latest_t = dt.datetime.fromtimestamp(latest / 1000, tz=dt.UTC)
+    rkey, rootc = exported.ca._root_key(), Certificate.load(root)
+
+    def crl_at(this_update: dt.datetime) -> bytes:
+        return build_crl(issuer_key=rkey, issuer=rootc, revoked=[], number=77, this_update=this_update,
+                         next_update=this_update + dt.timedelta(days=30)).der
+
+    m = dict(base)
+    m[pf.CRL] = crl_at(latest_t - dt.timedelta(minutes=10))
+    r = verify_package(write(resign(m, exported.key), tmp_path / "old.zip"), root)
+    assert r.failed() == ["crl"] and "before the latest statement" in str(r.checks["crl"]), r.checks
+    m[pf.CRL] = crl_at(latest_t + dt.timedelta(seconds=1))
+    assert verify_package(write(resign(m, exported.key), tmp_path / "new.zip"), root).ok
+    back = edit(base, pf.MANIFEST, lambda d: d.update(created_ms=latest - 60_000))
+    r = verify_package(write(resign(back, exported.key), tmp_path / "back.zip"), root)
+    assert r.failed() == ["filer-certificate"] and "signed before the statements" in str(r.checks["filer-certificate"])
