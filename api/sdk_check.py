@@ -23,9 +23,9 @@ from typing import Any
 
 from forensics.cases import MANIFEST_VERSION
 from forensics.contracts import _attributes as normal_attributes
+from forensics.media import media_type
 from forensics.package import format as pf
 from forensics.rules import HEX64, ID_RE, FormRefused
-from forensics.service import media_type
 from ledger.crypto import SM3
 from ledger.errors import LedgerError
 

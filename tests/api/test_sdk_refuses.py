@@ -31,7 +31,7 @@ import pytest
 from api.sdk import ClientError, Identity, LedgerClient
 from api.sdk_check import UnsafeToSign
 from forensics.contracts import _attributes
-from forensics.service import media_type
+from forensics.media import media_type
 from ledger.contracts.context import account_of
 from ledger.crypto import Certificate, SM2PrivateKey, sm3
 from ledger.crypto.ca import ConsortiumCA

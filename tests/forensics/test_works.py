@@ -180,7 +180,8 @@ def test_service_refuses_bad_pledges_and_files(reg: Registry, media: dict[str, P
 
 def test_fingerprint_digest_is_stable_and_tells_files_apart(media: dict[str, Path]) -> None:
     from fingerprint.formats import fingerprint_file
-    from forensics.service import fingerprint_digest, media_type
+    from forensics.media import media_type
+    from forensics.service import fingerprint_digest
 
     a1, a2 = fingerprint_digest(fingerprint_file(media["work"])), fingerprint_digest(fingerprint_file(media["work"]))
     assert a1 == a2 and len(a1) == 64
