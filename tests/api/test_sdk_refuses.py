@@ -104,7 +104,8 @@ def _filing(fake: Fake, h: BaseHTTPRequestHandler, q: dict[str, list[str]], body
                      "size": len(part)})
     capture = {"method": q["method"][0], **({"source": q["source"][0]} if "source" in q else {})}
     m: dict[str, Any] = {"artefacts": arts, "capture": capture, "chain": CHAIN, "created_ms": int(time.time() * 1000),
-                         "evidence_id": "e-fake", "filer": account_of(cert.public_key().point), "version": 1,
+                         "evidence_id": "e-fake", "filer": account_of(cert.public_key().point),
+                         "upload": {"node": "val1", "signature": "00" * 70}, "version": 1,
                          "work_id": q["work"][0]}
     holder = fake.holder
     mode = fake.mode

@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -173,11 +174,14 @@ def test_transactions_proofs_blocks_and_events(tls: Tls) -> None:
     code, rec = tls.get(f"/v1/txs/{tx}", "holder")
     assert code == 200 and rec["tx"]["body"]["payload"]["evidence_id"] == f["evidence_id"]
     assert tls.get(f"/v1/txs/{tls.work['tx_id']}")[0] == 200  # a registration is public
-    LedgerClient(tls.api, identity=tls.who("legal")).wait(tx, 120)  # certified: its proofs exist
+    LedgerClient(tls.api, identity=tls.who("legal")).wait(tx, 120)
+    deadline = time.monotonic() + 60  # proofs exist once a later block certifies the receipt
+    while (got := tls.get(f"/v1/proofs?tx={tx}", "court"))[0] == 404 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    code, bundle = got
+    assert code == 200 and bundle["statements"][0]["tx"]["body"]["type"] == "evidence.file"
     assert tls.get(f"/v1/proofs?tx={tx}")[0] == 401
     assert tls.get(f"/v1/proofs?tx={tx}", "holder2")[0] == 403
-    code, bundle = tls.get(f"/v1/proofs?tx={tx}", "court")
-    assert code == 200 and bundle["statements"][0]["tx"]["body"]["type"] == "evidence.file"
     assert tls.get(f"/v1/proofs?tx={tls.work['tx_id']}")[0] == 200
     height, index = rec["height"], rec["index"]
     code, block = tls.get(f"/v1/blocks/{height}")
