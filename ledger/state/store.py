@@ -250,6 +250,9 @@ class SQLiteStore:
             self._db = None
 
 
+_ABSENT = object()
+
+
 class GroupedStore:
     """Group commit over any ``KVStore``: inside ``group()``, ``write`` batches collect in an
     overlay that reads see at once, and leave the group as ONE atomic, durable commit (one
@@ -265,11 +268,22 @@ class GroupedStore:
     def __init__(self, inner: LMDBStore | SQLiteStore | MemoryStore) -> None:
         self.inner = inner
         self._overlay: dict[bytes, bytes | None] = {}
+        self._flushing: dict[bytes, bytes | None] | None = None  # being written to ``inner``
         self._depth = 0
 
     def get(self, key: bytes) -> bytes | None:
-        if key in self._overlay:
-            return self._overlay[key]
+        # Reads may come from other threads (the works worker reads committed state) while
+        # the loop flushes: a batch stays visible in ``_flushing`` until ``inner`` holds it,
+        # so a reader never finds a key in neither place. Each dict is read once.
+        overlay = self._overlay
+        value = overlay.get(key, _ABSENT)
+        if value is not _ABSENT:
+            return value  # type: ignore[return-value]
+        flushing = self._flushing
+        if flushing is not None:
+            value = flushing.get(key, _ABSENT)
+            if value is not _ABSENT:
+                return value  # type: ignore[return-value]
         return self.inner.get(key)
 
     def write(self, batch: Mapping[bytes, bytes | None]) -> None:
@@ -281,8 +295,12 @@ class GroupedStore:
 
     def flush(self) -> None:
         if self._overlay:
-            pending, self._overlay = self._overlay, {}
-            self.inner.write(pending)
+            pending = self._flushing = self._overlay  # visible to readers until written
+            self._overlay = {}
+            try:
+                self.inner.write(pending)
+            finally:
+                self._flushing = None
 
     @contextmanager
     def group(self) -> Iterator[None]:

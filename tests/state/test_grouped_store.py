@@ -3,6 +3,9 @@ atomic commit when the group ends (also when it ends by an exception)."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -68,3 +71,40 @@ def test_bad_batches_are_refused_before_they_enter_the_group() -> None:
         with pytest.raises(Exception, match="non-empty bytes"):
             store.write({"str-key": b"v"})  # type: ignore[dict-item]
         assert store.get(b"v") is None
+
+
+class _SlowStore(MemoryStore):
+    """A store whose commit takes a while: the window in which a flush is under way."""
+
+    def write(self, batch: Mapping[bytes, bytes | None]) -> None:
+        time.sleep(0.002)
+        super().write(batch)
+
+
+def test_a_reader_in_another_thread_never_misses_a_key_being_flushed() -> None:
+    # the works worker reads committed state while the loop flushes a group: a key must be
+    # visible in the overlay or in the store at every moment (once "the root of state
+    # version 12 is missing or damaged" reached a client)
+    store = GroupedStore(_SlowStore())
+    written: list[bytes] = []
+    misses: list[bytes] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        while not done.is_set():
+            for key in list(written[-3:]):
+                if store.get(key) is None:
+                    misses.append(key)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        for i in range(300):
+            key = b"k%d" % i
+            with store.group():
+                store.write({key: b"v"})
+                written.append(key)
+    finally:
+        done.set()
+        t.join()
+    assert misses == []
