@@ -88,6 +88,9 @@ async def _run(me: str, parties: list[PartySpec], query: dict[str, Any], data: d
         transcript = await _transcript(net, agree)
         return Outputs(values, transcript.hex(), net.bytes_sent(), net.bytes_received(),
                        time.perf_counter() - start)
+    except PartyError as exc:
+        await net.abort(exc)
+        raise
     finally:
         net.close()
 

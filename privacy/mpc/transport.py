@@ -34,6 +34,8 @@ VERSION = 1
 HEADER = struct.Struct(">4sBBHQ")
 KIND_HELLO = 0
 KIND_DATA = 1
+KIND_ABORT = 2
+ABORT_GRACE = 0.3
 MAX_HELLO = 4096
 CONNECT_RETRY = 0.2
 
@@ -188,6 +190,8 @@ class Network:
         try:
             head = await asyncio.wait_for(link.reader.readexactly(HEADER.size), self.timeout)
             magic, version, kind, got_round, got_length = HEADER.unpack(head)
+            if (magic, version, kind) == (MAGIC, VERSION, KIND_ABORT) and got_length <= MAX_HELLO:
+                raise _reported(peer, await asyncio.wait_for(link.reader.readexactly(got_length), self.timeout))
             if (magic, version, kind, got_round) != (MAGIC, VERSION, KIND_DATA, rnd):
                 raise PartyError(peer, f"sent a malformed frame header in round {rnd}")
             if got_length != length:
@@ -214,6 +218,18 @@ class Network:
         jobs += [one(p) for p in expect]
         await first_error(jobs)
         return got
+
+    async def abort(self, error: PartyError) -> None:
+        """Tell every connected peer which party made this run abort, then close (best effort)."""
+        body = json.dumps({"party": error.party, "reason": error.reason}).encode()[:MAX_HELLO]
+        for link in self.links.values():
+            with contextlib.suppress(Exception):
+                link.writer.write(header(KIND_ABORT, 0, len(body)) + body)
+        for link in self.links.values():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(link.writer.drain(), ABORT_GRACE)
+        await asyncio.sleep(ABORT_GRACE)  # let the peers read it before our close resets the links
+        self.close()
 
     def close(self) -> None:
         for link in self.links.values():
@@ -244,6 +260,15 @@ async def first_error(coros: Iterable[Awaitable[None]]) -> None:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _reported(peer: str, body: bytes) -> PartyError:
+    try:
+        msg = json.loads(body)
+        party, reason = str(msg["party"])[:200], str(msg["reason"])[:400]
+    except (ValueError, KeyError, TypeError):
+        return PartyError(peer, "sent a malformed abort frame")
+    return PartyError(party, f"{reason} (reported by {peer})")
 
 
 def _peer_der(writer: asyncio.StreamWriter) -> bytes | None:

@@ -87,9 +87,13 @@ class Cluster:
                                            str(self.root / f"{pid}.out.json")])
         return procs
 
-    def results(self, procs: dict[str, subprocess.Popen[bytes]], timeout: float = 120) -> dict[str, dict]:
+    def results(self, procs: dict[str, subprocess.Popen[bytes]], timeout: float = 120,
+                faulty: frozenset[str] = frozenset()) -> dict[str, dict]:
+        """Wait for the honest parties, then stop the faulty ones (which may hang on purpose)."""
         out = {}
-        for pid, p in procs.items():
+        for pid, p in sorted(procs.items(), key=lambda kv: kv[0] in faulty):
+            if pid in faulty and p.poll() is None:
+                p.kill()
             p.wait(timeout)
             f = self.root / f"{pid}.out.json"
             out[pid] = json.loads(f.read_text()) if f.exists() else {"ok": False, "error": "no output"}
