@@ -37,6 +37,7 @@ def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
                 "party": exc.party if isinstance(exc, PartyError) else cfg["me"]}
     return {"ok": True, "outputs": out.values, "transcript_sm3": out.transcript_sm3,
             "bytes_sent": out.bytes_sent, "bytes_received": out.bytes_received, "seconds": out.seconds,
+            "link_seconds": out.link_seconds,
             "load_seconds": loaded}
 
 

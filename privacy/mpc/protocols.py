@@ -135,17 +135,17 @@ async def sum_and_squares(ctx: Context, x: U64, lo: int, hi: int) -> tuple[int, 
     """``(sum_id total_id, sum_id total_id^2)`` and nothing else (rounds 2 to 4)."""
     n, me, count = ctx.n, ctx.me, len(x)
     shares = await share_input(ctx, ROUND_PROTOCOL, x)
-    z = np.zeros(2, dtype=np.uint64)
+    total = squares = 0  # additive shares, kept as Python ints modulo 2^64
     held = held_by(n, me)
     for k in held:
         holders = [p for p in range(n) if p not in subsets(n)[k]]
         if holders[k % len(holders)] == me:
-            z[0] += shares[k].sum(dtype=np.uint64)
+            total += int(shares[k].sum(dtype=np.uint64))
     for a in held:
         for b in held:
             if a <= b and product_owner(n, a, b) == me:
-                term = np.dot(shares[a], shares[b])
-                z[1] += term if a == b else term * np.uint64(2)
+                squares += int(np.dot(shares[a], shares[b])) * (1 if a == b else 2)
+    z = np.array([total % 2**64, squares % 2**64], dtype=np.uint64)
     top = n * count * max(abs(lo), abs(hi))
     r = await aggregate(ctx, ROUND_PROTOCOL + 1, z, -top if lo < 0 else 0, max(top, count * (n * max(abs(lo), abs(hi))) ** 2))
     total, squares = to_ints(r, lo < 0)
