@@ -25,7 +25,7 @@ from . import protocols
 from .data import Schema, valid_id
 from .errors import PartyError, QueryError
 from .protocols import Context
-from .sharing import SEED_BYTES, held_by, pair_key, subsets
+from .sharing import SEED_BYTES, U64, held_by, pair_key, subsets
 from .transport import Network, PartySpec, TLSFiles
 
 OPS = ("sum", "count", "mean", "variance", "stats", "shares")
@@ -75,10 +75,11 @@ def run_computation(me: str, parties: list[PartySpec], query: dict[str, Any],
     if len(set(ids)) != len(ids) or me not in ids or not 3 <= len(ids) <= 16:
         raise QueryError("parties must be 3 to 16 distinct ids including this party")
     agree = agreement(computation_id, parties, query, schema)
-    return asyncio.run(_run(me, parties, query, data, parsed, computation_id, tls, timeout, agree))
+    x = protocols.prepare(query, data)
+    return asyncio.run(_run(me, parties, query, x, parsed, computation_id, tls, timeout, agree))
 
 
-async def _run(me: str, parties: list[PartySpec], query: dict[str, Any], data: dict[str, dict[str, int]],
+async def _run(me: str, parties: list[PartySpec], query: dict[str, Any], x: U64,
                schema: Schema, computation_id: str, tls: TLSFiles, timeout: float, agree: bytes) -> Outputs:
     start = time.perf_counter()
     net = Network(me, parties, computation_id, timeout)
@@ -86,7 +87,7 @@ async def _run(me: str, parties: list[PartySpec], query: dict[str, Any], data: d
         await net.open(tls)
         linked = time.perf_counter() - start
         ctx = await _setup(net, agree)
-        values = await protocols.run(ctx, query, data, schema)
+        values = await protocols.run(ctx, query, x, schema)
         transcript = await _transcript(net, agree)
         return Outputs(values, transcript.hex(), net.bytes_sent(), net.bytes_received(),
                        time.perf_counter() - start, linked)

@@ -46,15 +46,18 @@ class Context:
         return [k for k in range(self.n) if k != self.me]
 
 
-async def run(ctx: Context, query: dict[str, Any], data: dict[str, dict[str, int]],
-              schema: Schema) -> dict[str, Any]:
+def prepare(query: dict[str, Any], data: dict[str, dict[str, int]]) -> U64:
+    """This party's input vector for the query (computed before any link is opened)."""
+    return column_vector(data, query["ids"], None if query["op"] == "count" else query["column"])
+
+
+async def run(ctx: Context, query: dict[str, Any], x: U64, schema: Schema) -> dict[str, Any]:
     op = query["op"]
     ids: list[str] = query["ids"]
     if op == "count":
-        totals = await aggregate(ctx, ROUND_PROTOCOL, column_vector(data, ids, None), 0, ctx.n)
+        totals = await aggregate(ctx, ROUND_PROTOCOL, x, 0, ctx.n)
         return {"totals": dict(zip(ids, to_ints(totals, False), strict=True))}
     col = schema.column(query["column"])
-    x = column_vector(data, ids, col.name)
     n, count = ctx.n, len(ids)
     if op == "sum":
         totals = await aggregate(ctx, ROUND_PROTOCOL, x, n * col.lo, n * col.hi)
