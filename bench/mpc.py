@@ -83,6 +83,7 @@ def _run(root: Path, parties: list[str], query: dict[str, Any], n_ids: int, cid:
         "seconds_after_links": round(max(r["seconds"] - r["link_seconds"] for r in out.values()), 3),
         "seconds_with_links": round(max(r["seconds"] for r in out.values()), 3),
         "csv_load_seconds": round(max(r["load_seconds"] for r in out.values()), 3),
+        "format_outputs_seconds": round(max(r["format_seconds"] for r in out.values()), 3),
         "bytes_sent_per_party": max(r["bytes_sent"] for r in out.values()),
         "transcripts_agree": len({r["transcript_sm3"] for r in out.values()}) == 1,
         "outputs": next(iter(out.values()))["outputs"],

@@ -17,6 +17,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ledger.crypto.sm3 import SM3, sm3
@@ -34,14 +35,28 @@ ROUND_SETUP = 1
 ROUND_TRANSCRIPT = 99
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Outputs:
-    values: dict[str, Any]
+    """The declared outputs (``values``) and the run's figures. Per-id totals are kept as the
+    vector the protocol produced and turned into ``{id: int}`` on first access of ``values``."""
+
+    raw: dict[str, Any]
+    ids: list[str]
     transcript_sm3: str
     bytes_sent: int
     bytes_received: int
     seconds: float  # the whole run, from the first connection attempt
     link_seconds: float  # of which waiting for and opening the links
+
+    def __repr__(self) -> str:  # short: asyncio formats the result of its main task
+        return f"Outputs({sorted(self.raw)}, transcript_sm3={self.transcript_sm3[:16]}…)"
+
+    @cached_property
+    def values(self) -> dict[str, Any]:
+        out = dict(self.raw)
+        if "totals" in out:
+            out["totals"] = dict(zip(self.ids, out["totals"].tolist(), strict=True))
+        return out
 
 
 def check_query(query: dict[str, Any], schema: Schema) -> None:
@@ -89,7 +104,7 @@ async def _run(me: str, parties: list[PartySpec], query: dict[str, Any], x: U64,
         ctx = await _setup(net, agree)
         values = await protocols.run(ctx, query, x, schema)
         transcript = await _transcript(net, agree)
-        return Outputs(values, transcript.hex(), net.bytes_sent(), net.bytes_received(),
+        return Outputs(values, query["ids"], transcript.hex(), net.bytes_sent(), net.bytes_received(),
                        time.perf_counter() - start, linked)
     except PartyError as exc:
         await net.abort(exc)

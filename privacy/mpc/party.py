@@ -35,7 +35,10 @@ def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
     except MPCError as exc:
         return {"ok": False, "error": str(exc), "kind": type(exc).__name__,
                 "party": exc.party if isinstance(exc, PartyError) else cfg["me"]}
-    return {"ok": True, "outputs": out.values, "transcript_sm3": out.transcript_sm3,
+    formatted = time.perf_counter()
+    values = out.values
+    formatted = time.perf_counter() - formatted
+    return {"ok": True, "outputs": values, "format_seconds": formatted, "transcript_sm3": out.transcript_sm3,
             "bytes_sent": out.bytes_sent, "bytes_received": out.bytes_received, "seconds": out.seconds,
             "link_seconds": out.link_seconds,
             "load_seconds": loaded}

@@ -55,13 +55,12 @@ async def run(ctx: Context, query: dict[str, Any], x: U64, schema: Schema) -> di
     op = query["op"]
     ids: list[str] = query["ids"]
     if op == "count":
-        totals = await aggregate(ctx, ROUND_PROTOCOL, x, 0, ctx.n)
-        return {"totals": dict(zip(ids, to_ints(totals, False), strict=True))}
+        return {"totals": await aggregate(ctx, ROUND_PROTOCOL, x, 0, ctx.n)}
     col = schema.column(query["column"])
     n, count = ctx.n, len(ids)
     if op == "sum":
         totals = await aggregate(ctx, ROUND_PROTOCOL, x, n * col.lo, n * col.hi)
-        return {"totals": dict(zip(ids, to_ints(totals, col.lo < 0), strict=True))}
+        return {"totals": totals.view(np.int64) if col.lo < 0 else totals}  # formatted by Outputs
     if op == "mean":
         s = await aggregate(ctx, ROUND_PROTOCOL, _sum(x), n * count * col.lo, n * count * col.hi)
         return {"mean": float(Fraction(to_ints(s, col.lo < 0)[0], count))}

@@ -78,4 +78,5 @@ def product_owner(n: int, a: int, b: int) -> int:
 
 def to_ints(words: U64, signed: bool) -> list[int]:
     """Elements of Z_2^64 as Python ints, read as two's complement when ``signed``."""
-    return [int(v) for v in (words.view(np.int64) if signed else words)]
+    out: list[int] = (words.view(np.int64) if signed else words).tolist()
+    return out
