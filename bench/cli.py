@@ -40,6 +40,19 @@ def bench_crypto(seconds: float, as_json: bool) -> None:
     print(table([(k, f"{v:,.2f}") for k, v in result["group"].items()], ("figure", "rongxin")))
 
 
+@bench.command("mpc")
+@click.option("--parties", default=5, show_default=True, type=click.IntRange(3, 16))
+@click.option("--sum-ids", default=1_000_000, show_default=True, type=click.IntRange(1, 10_000_000))
+@click.option("--stat-ids", default=10_000, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--no-mpyc", is_flag=True, help="Skip MPyC's secure total (the comparison).")
+def bench_mpc(parties: int, sum_ids: int, stat_ids: int, no_mpyc: bool) -> None:
+    """MPC engine: party processes on loopback, per-content sums and mean + variance, beside a
+    plaintext baseline and MPyC's own secure total of the same vectors (prints JSON)."""
+    from bench.mpc import measure
+
+    emit(measure(parties, sum_ids, stat_ids, not no_mpyc), True)
+
+
 @bench.command("ledger")
 @click.option("--data", type=click.Path(file_okay=False, exists=True),
               help="Load an already running cluster (its folder); default: start and stop a fresh one.")
