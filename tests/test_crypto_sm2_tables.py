@@ -118,33 +118,3 @@ def test_a_table_that_disagrees_with_openssl_retires_the_table_path(monkeypatch:
     assert sm2_module._tables_enabled is False
     with pytest.raises(InvalidSignature):
         pub.verify(sig, b"c")  # from now on OpenSSL alone
-
-
-def test_a_key_table_is_built_once_when_two_threads_want_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    # the loop and an intake thread verify the same new key at once: one builds its table,
-    # the other verifies plainly meanwhile (building it twice cost a build and a plain check)
-    import threading
-    import time as _time
-
-    from ledger.crypto import _libcrypto as C
-    from ledger.crypto import sm2 as S
-
-    builds: list[bytes] = []
-    real = C.PointTable
-
-    def slow_table(point: bytes) -> C.PointTable:
-        builds.append(point)
-        _time.sleep(0.2)
-        return real(point)
-
-    monkeypatch.setattr(C, "PointTable", slow_table)
-    point = S.SM2PrivateKey.generate().public_key().point
-    got: list[tuple[C.PointTable | None, bool]] = []
-    threads = [threading.Thread(target=lambda: got.append(S._table_for(point))) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert builds == [point]
-    assert sorted(fresh for _, fresh in got) == [False, True]
-    assert S._table_for(point)[0] is not None and builds == [point]  # kept, not rebuilt

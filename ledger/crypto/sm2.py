@@ -48,7 +48,6 @@ TABLE_AFTER_USES = 2
 TABLES_KEPT = 512
 _tables: OrderedDict[bytes, C.PointTable] = OrderedDict()
 _tables_lock = threading.Lock()
-_building: set[bytes] = set()  # keys whose table a thread is building now
 _tables_enabled = True
 
 # GB/T 32918.5-2017 recommended curve sm2p256v1
@@ -461,30 +460,19 @@ def use_tables(enabled: bool) -> None:
 
 
 def _table_for(point: bytes) -> tuple[C.PointTable | None, bool]:
-    """The precomputed table of ``point`` (built now if missing) and whether it is new.
-
-    One thread builds a key's table; another thread asking meanwhile gets ``None`` (it
-    verifies that one signature plainly) instead of building the same table a second time."""
+    """The precomputed table of ``point`` (built now if missing) and whether it is new."""
     with _tables_lock:
         table = _tables.get(point)
         if table is not None:
             _tables.move_to_end(point)
             return table, False
-        if point in _building:
-            return None, False
-        _building.add(point)
     try:
         table = C.PointTable(point)
-    except BaseException as exc:
-        with _tables_lock:
-            _building.discard(point)
-        if not isinstance(exc, BackendError):
-            raise
+    except BackendError as exc:
         log.warning("no precomputed table for an SM2 key, plain verification instead: %s", exc)
         return None, False
-    with _tables_lock:  # in the table before it leaves ``_building``: never built twice
+    with _tables_lock:
         _tables[point] = table
-        _building.discard(point)
         while len(_tables) > TABLES_KEPT:
             _tables.popitem(last=False)
     return table, True
