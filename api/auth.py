@@ -192,6 +192,13 @@ class Authenticator:
 
     def check(self, method: str, target: str, headers: dict[str, str | None], body_sm3: str | None,
               roles: frozenset[str] | None) -> Identity:
+        cert, claimed = self.verified(method, target, headers, body_sm3)
+        return self._identity(cert, claimed, roles)
+
+    def verified(self, method: str, target: str, headers: dict[str, str | None],
+                 body_sm3: str | None) -> tuple[Certificate, str]:
+        """Steps 1-6 of docs/api-auth.md §5 (headers, timestamp, certificate, signature, body,
+        nonce, which is spent): the signer's certificate and the signed body SM3."""
         cert, sig, ts, nonce, claimed = _parse(headers)
         now = int(self.clock())
         if ts < now - self.window_s:
@@ -208,7 +215,7 @@ class Authenticator:
             raise refuse("auth_body_mismatch", f"the body's SM3 is {body_sm3}, the signed one {claimed}")
         if not self.nonces.use(cert.fingerprint, nonce, ts + self.window_s, now):
             raise refuse("auth_replay", f"nonce {nonce} was already used")
-        return self._identity(cert, claimed, roles)
+        return cert, claimed
 
     def _check_certificate(self, cert: Certificate, now: int) -> None:
         root = self.root

@@ -34,16 +34,15 @@ from forensics.contracts import work as work_record
 from forensics.service import PreparedWork, WorksService, fingerprint_digest
 from ledger.blobs import BlobError, LocalBlobStore
 from ledger.codec import parse
-from ledger.crypto import Certificate, InvalidSignature, MalformedSignature, SM2PrivateKey, sm3
+from ledger.crypto import Certificate, SM2PrivateKey, sm3
 from ledger.crypto.x509 import NODE_ROLES
 from ledger.node.chainstore import MAX_QUERY
 from ledger.node.config import ConfigError, NodeConfig, node_folders
 from ledger.node.runtime import Node
 
-from .auth import Authenticator, Hdr, refuse, request_target
-from .auth import _parse as parse_signed
+from .auth import Authenticator, Hdr, request_target
 from .errors import ApiError
-from .signing import H_BODY, H_CERT, H_NONCE, H_SIG, H_TIME, SIGNER_ID, canonical_request, sign_request
+from .signing import H_BODY, H_CERT, H_NONCE, H_SIG, H_TIME, sign_request
 
 if TYPE_CHECKING:
     from .works_node import WorksNode
@@ -82,21 +81,7 @@ def check_node_request(auth: Authenticator, node: Node, method: str, target: str
     and nonce are good, its role is a node role and its key is that of a validator of the
     current set or of an admitted, unrevoked member node named by its common name. Otherwise
     401/403 as for any signed request (``auth_not_a_node`` for a non-node certificate)."""
-    cert, sig, ts, nonce, claimed = parse_signed(headers)
-    now = int(auth.clock())
-    if ts < now - auth.window_s:
-        raise refuse("auth_stale", f"timestamp {ts} is more than {auth.window_s} s before the node's {now}")
-    if ts > now + auth.window_s:
-        raise refuse("auth_future", f"timestamp {ts} is more than {auth.window_s} s after the node's {now}")
-    auth._check_certificate(cert, now)
-    try:
-        cert.public_key().verify(sig, canonical_request(method, target, claimed, ts, nonce), SIGNER_ID)
-    except (InvalidSignature, MalformedSignature):
-        raise refuse("auth_bad_signature", "the signature does not verify for this certificate and request") from None
-    if claimed != sm3(b"").hex():
-        raise refuse("auth_body_mismatch", "a node's file request has an empty body; its signed SM3 is another")
-    if not auth.nonces.use(cert.fingerprint, nonce, ts + auth.window_s, now):
-        raise refuse("auth_replay", f"nonce {nonce} was already used")
+    cert, _ = auth.verified(method, target, headers, sm3(b"").hex())  # a file request has no body
     nid, point = cert.common_name, cert.public_key().point
     known: bytes | None = None
     if cert.role in NODE_ROLES and not node.is_revoked(nid):
