@@ -16,6 +16,7 @@ from typing import Any
 
 from ledger.crypto import CryptoError, SM2PrivateKey, verify_certificate
 from ledger.crypto.ca import ConsortiumCA, atomic_write
+from ledger.crypto.tls import transport_identity
 from ledger.tx import Transaction
 
 from .sdk import DEFAULT_TTL_BLOCKS, ClientError, Identity, IdentityError, LedgerClient, _settle
@@ -30,12 +31,40 @@ DEMO_IDENTITIES: tuple[tuple[str, str, str, str], ...] = (
     ("platform-a", "platform", "Demo Platform A", "platform"),
     ("platform-b", "platform", "Demo Platform B", "platform"),
     ("platform-c", "platform", "Demo Platform C", "platform"),
+    ("platform-d", "platform", "Demo Platform D", "platform"),
+    ("platform-e", "platform", "Demo Platform E", "platform"),
 )
+TRANSPORT_KEY, TRANSPORT_CERT, TRANSPORT_CA = "transport.key.pem", "transport.crt.pem", "transport-ca.crt.pem"
+
+
+def _transport(folder: Path, ca: ConsortiumCA, ident: Identity) -> None:
+    """A platform's party transport certificate (``rongxin mpc serve``): a P-256 key and
+    certificate from the consortium's transport CA, CN = the identity's name, bound to its SM2
+    certificate; issued again when missing or bound to another certificate."""
+    try:
+        bound = transport_identity((folder / TRANSPORT_CERT).read_bytes())
+        if (bound.node_id, bound.sm2_cert_fingerprint) == (ident.name, ident.certificate.fingerprint) \
+                and (folder / TRANSPORT_KEY).is_file() and (folder / TRANSPORT_CA).is_file():
+            return
+    except (OSError, CryptoError):
+        pass
+    key_pem, cert_pem = ca.issue_transport(ident.name, ident.certificate)
+    atomic_write(folder / TRANSPORT_KEY, key_pem, mode=0o600)
+    atomic_write(folder / TRANSPORT_CERT, cert_pem)
+    atomic_write(folder / TRANSPORT_CA, (ca.folder / TRANSPORT_CA).read_bytes())
 
 
 def _on_disk(data: Path, ca: ConsortiumCA, name: str, business: str, org: str) -> Identity:
-    """The identity in ``data/identities/name``, issued now if it is missing or incomplete."""
+    """The identity in ``data/identities/name``, issued now if it is missing or incomplete
+    (with its transport certificate when it is a platform)."""
     folder = data / "identities" / name
+    ident = _issued(folder, ca, name, business, org)
+    if business == "platform":
+        _transport(folder, ca, ident)
+    return ident
+
+
+def _issued(folder: Path, ca: ConsortiumCA, name: str, business: str, org: str) -> Identity:
     try:
         ident = Identity.load(folder)
         verify_certificate(ident.certificate, ca.root)  # this consortium's, and valid now

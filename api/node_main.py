@@ -37,6 +37,7 @@ from ledger.node.config import ConfigError, Genesis, NodeConfig
 from ledger.node.intake import TxIntake
 from ledger.node.runtime import Node
 from ledger.state.store import GroupedStore, open_store
+from privacy.contracts import types as mpc_types
 
 from .auth import Authenticator
 from .evidence_desk import attach_evidence
@@ -163,7 +164,7 @@ async def run(folder: Path, tables: bool = True) -> None:
     threading.Thread(target=intake.start, name="intake-start", daemon=True).start()
     try:
         gov = genesis.make_governance()
-        app = LedgerApp(store, {**standard_types(), **forensics_types(gov)}, governance=gov, precomputer=executor)
+        app = LedgerApp(store, {**standard_types(), **forensics_types(gov), **mpc_types()}, governance=gov, precomputer=executor)
         node = Node(node_id=cfg.id, chain=cfg.chain, app=app, genesis=genesis.block, vset=genesis.vset,
                     signer=cfg.signer(), params=genesis.params, tx_key=cfg.key())
         node.genesis_attestation = genesis.attestation

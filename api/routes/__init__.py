@@ -4,8 +4,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import audit, blocks, cases, contracts, events, evidence, identity, proofs, state, status, txs, works
+from . import (
+                            audit,
+                            blocks,
+                            cases,
+                            contracts,
+                            events,
+                            evidence,
+                            identity,
+                            mpc,
+                            proofs,
+                            state,
+                            status,
+                            txs,
+                            works,
+)
 
 ROUTERS: list[APIRouter] = [status.router, txs.router, blocks.router, state.router, events.router,
                             audit.router, contracts.router, identity.router, proofs.router,
-                            works.router, evidence.router, cases.router]
+                            works.router, evidence.router, cases.router, mpc.router]

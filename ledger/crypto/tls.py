@@ -157,3 +157,24 @@ def tls_context(server: bool, cert_file: str | Path, key_file: str | Path, ca_fi
     if not server:
         ctx.check_hostname = False  # peers are identified by their certificate's CN and binding
     return ctx
+
+
+def transport_identity(pem: bytes) -> PeerIdentity:
+    """Who a transport certificate (PEM) names: its common name and the SM2 certificate it is
+    bound to (the same reading as ``peer_identity``, from a certificate file or a chain record).
+    Its issuer is not checked here: TLS checks it against the transport CA on every link."""
+    try:
+        cert = cx509.load_pem_x509_certificate(pem)
+    except ValueError as exc:
+        raise CertificateError(f"transport certificate is malformed: {exc}") from None
+    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not cns:
+        raise UntrustedCertificate("transport certificate has no common name")
+    try:
+        alt = cert.extensions.get_extension_for_class(cx509.SubjectAlternativeName).value
+    except cx509.ExtensionNotFound:
+        raise UntrustedCertificate("transport certificate has no subjectAltName") from None
+    uris = [u for u in alt.get_values_for_type(cx509.UniformResourceIdentifier) if u.startswith(BINDING_PREFIX)]
+    if len(uris) != 1:
+        raise UntrustedCertificate("transport certificate is not bound to one SM2 certificate")
+    return PeerIdentity(str(cns[0].value), uris[0][len(BINDING_PREFIX):])

@@ -49,6 +49,7 @@ from ..state.store import MemoryStore
 from .runtime import Params, chain_params
 
 DEFAULT_CHAIN = "rongxin-local"
+PARTY_PORT_OFFSET, PARTY_PORTS = 11, 5
 LOCAL_LAYOUT = (("sup1", "supervisor", "Provincial Supervisory Centre"),
                 ("val1", "consensus", "County A Media Centre"),
                 ("val2", "consensus", "County B Media Centre"),
@@ -263,6 +264,8 @@ def attest_consortium(data: str | Path) -> dict[str, str] | None:
 def _port_free(host: str, port: int) -> bool:
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(fam) as s:
+        # as the node's own listeners do: a port held only by connections in TIME_WAIT is free
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
             return True
@@ -270,17 +273,23 @@ def _port_free(host: str, port: int) -> bool:
             return False
 
 
-def pick_ports(host: str, count: int, start: int) -> list[int]:
-    """``count`` free ports from ``start`` upward, below the ephemeral range."""
+def pick_ports(host: str, count: int, start: int, skip: range = range(0)) -> list[int]:
+    """``count`` free ports from ``start`` upward, below the ephemeral range, none in ``skip``."""
     out: list[int] = []
     port = start
     while len(out) < count:
         if port >= 32768:
             raise ConfigError("no free ports below 32768")
-        if _port_free(host, port):
+        if port not in skip and _port_free(host, port):
             out.append(port)
         port += 1
     return out
+
+
+def party_ports(base_port: int) -> range:
+    """Ports a local consortium leaves free: ``base + 11`` to ``base + 15``, where the demo
+    platforms' party processes listen (``rongxin mpc serve --listen 127.0.0.1:PORT``)."""
+    return range(base_port + PARTY_PORT_OFFSET, base_port + PARTY_PORT_OFFSET + PARTY_PORTS)
 
 
 def init_local_consortium(data: str | Path, *, chain: str = DEFAULT_CHAIN, host: str = "127.0.0.1",
@@ -295,7 +304,7 @@ def init_local_consortium(data: str | Path, *, chain: str = DEFAULT_CHAIN, host:
     if (data / "genesis.json").exists():
         raise ConfigError(f"{data} already holds a consortium")
     ca = ConsortiumCA.init(data / "ca", "Rongxin Local Consortium")
-    ports = pick_ports(host, 2 * len(layout), base_port)
+    ports = pick_ports(host, 2 * len(layout), base_port, party_ports(base_port))
     listen = {nid: (host, ports[2 * i]) for i, (nid, _, _) in enumerate(layout)}
     api = {nid: (host, ports[2 * i + 1]) for i, (nid, _, _) in enumerate(layout)}
     validators = []

@@ -29,7 +29,8 @@ from ledger.tx import Transaction
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
 
 DEMO = {"holder": "holder", "holder2": "holder", "legal": "legal", "court": "court", "regulator": "regulator",
-        "platform-a": "platform", "platform-b": "platform", "platform-c": "platform"}
+        "platform-a": "platform", "platform-b": "platform", "platform-c": "platform",
+        "platform-d": "platform", "platform-e": "platform"}
 
 
 @pytest.fixture(scope="module")

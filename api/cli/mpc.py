@@ -1,0 +1,181 @@
+"""``rongxin mpc``: joint computations between platforms, authorised and recorded on chain.
+
+    rongxin mpc serve --as ID_DIR --api URL --data FILE.csv --listen HOST:PORT
+    rongxin mpc propose --as ID_DIR --api URL --parties A,B,C --query JSON [--dataset D] [--json]
+    rongxin mpc approve ID --as ID_DIR --api URL [--json]
+    rongxin mpc result ID --as ID_DIR --api URL [--json]
+    rongxin mpc audit ID --api URL [--json]
+    rongxin mpc dataset NAME --as ID_DIR --api URL --columns JSON
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..sdk import ClientError, Identity, IdentityError, LedgerClient
+from .errors import InputError, NegativeResult
+from .identity import API_URL, AS_IDENTITY, call, client_for
+from .io import emit
+
+LISTEN = re.compile(r"(?P<host>[A-Za-z0-9.:-]{1,253}):(?P<port>[0-9]{1,5})")
+CID = re.compile(r"[0-9a-f]{64}")
+
+
+def _cid(value: str) -> str:
+    if not CID.fullmatch(value):
+        raise InputError(f"{value[:80]!r} is not a computation id (64 lowercase hex digits)")
+    return value
+
+
+def _json_object(text: str, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"{what} is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{what} must be a JSON object")
+    return value
+
+
+@click.group()
+def mpc() -> None:
+    """Joint statistics by secure multiparty computation, authorised and recorded on chain.
+
+    \b
+    A computation runs only after every named party approved the exact proposal; each
+    platform's `mpc serve` process checks that on chain itself, files a commitment to its
+    input, computes with the others over mutually authenticated TLS and records the result.
+    Exit codes: 0 ok; 1 the audit does not hold (the reason is printed); 2 unusable input or
+    a refusal by the node or the contract (its reason is printed); 3 the node cannot be reached.
+    """
+
+
+@mpc.command("serve")
+@click.option("--as", "id_dir", required=True, metavar="ID_DIR", type=click.Path(file_okay=False),
+              help="The platform's identity folder: key.pem, cert.pem and its transport certificate "
+                   "(transport.crt.pem, transport.key.pem, transport-ca.crt.pem).")
+@API_URL
+@click.option("--data", "data", required=True, type=click.Path(dir_okay=False), help="This platform's CSV "
+              "(content_id and integer columns).")
+@click.option("--listen", required=True, metavar="HOST:PORT", help="Where this party accepts the others' links.")
+@click.option("--poll", default=1.0, show_default=True, help="Seconds between looks at the chain.")
+@click.option("--commit-wait", default=60.0, show_default=True,
+              help="Seconds to wait for every party's commitment before aborting naming the missing ones.")
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds a peer may stay silent during a run.")
+@click.option("--outlive-parent", is_flag=True,
+              help="Keep running when the process that started this one exits (by default it exits with it).")
+def serve(id_dir: str, api: str, data: str, listen: str, poll: float, commit_wait: float, timeout: float,
+          outlive_parent: bool) -> None:
+    """Run this platform's party process (long-lived): register HOST:PORT and the transport
+    certificate of ID_DIR on chain, then compute every approved computation naming this
+    platform and record its result. It runs until stopped (SIGTERM, Ctrl-C) and, unless
+    --outlive-parent, exits when the process that started it exits."""
+    from ..mpc_party import PartyProcess, exit_with_parent, transport_files
+
+    if not outlive_parent:
+        exit_with_parent()
+
+    try:
+        identity = Identity.load(id_dir)
+        transport_files(Path(id_dir))
+    except (IdentityError, ClientError) as exc:
+        raise InputError(str(exc)) from None
+    m = LISTEN.fullmatch(listen)
+    if m is None or not 0 < int(m["port"]) < 65536:
+        raise InputError(f"--listen must be HOST:PORT, got {listen!r}")
+    if not Path(data).is_file():
+        raise InputError(f"--data {data}: no such file")
+    proc = PartyProcess(client_for(api, identity), Path(id_dir), Path(data), m["host"], int(m["port"]), poll=poll,
+                        commit_wait=commit_wait, timeout=timeout, log=lambda line: print(line, flush=True))
+    call(proc.serve)
+
+
+@mpc.command("propose")
+@AS_IDENTITY
+@API_URL
+@click.option("--parties", required=True, metavar="A,B,C", help="The parties by their certificates' common names.")
+@click.option("--query", required=True, metavar="JSON", help='e.g. {"op": "sum", "column": "views", "ids": [...]}; '
+              "without ids: every registered work's content id.")
+@click.option("--dataset", default=None, help="A declared data set (default: the built-in 'default': views, likes).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def propose(identity: Identity, api: str, parties: str, query: str, dataset: str | None, as_json: bool) -> None:
+    """Propose a computation; the proposer's own approval is included when it is a party."""
+    from .. import sdk_mpc
+
+    names = [p.strip() for p in parties.split(",") if p.strip()]
+    q = _json_object(query, "--query")
+    res = call(lambda: sdk_mpc.propose(client_for(api, identity), names, q, dataset=dataset))
+    emit({"computation_id": res["computation_id"], "proposal_sm3": res["proposal_sm3"], "tx_id": res["tx_id"]},
+         as_json, res["computation_id"])
+
+
+@mpc.command("approve")
+@click.argument("computation_id")
+@AS_IDENTITY
+@API_URL
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def approve(computation_id: str, identity: Identity, api: str, as_json: bool) -> None:
+    """Approve COMPUTATION_ID as it stands on chain now (the approval binds its proposal's SM3)."""
+    from .. import sdk_mpc
+
+    res = call(lambda: sdk_mpc.approve(client_for(api, identity), _cid(computation_id)))
+    waiting = ", ".join(res["waiting_for"]) or "nobody"
+    emit(res, as_json, f"approved {computation_id}; waiting for {waiting}")
+
+
+@mpc.command("result")
+@click.argument("computation_id")
+@AS_IDENTITY
+@API_URL
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def result(computation_id: str, identity: Identity, api: str, as_json: bool) -> None:
+    """Status (proposed, running, done, aborted) and result of COMPUTATION_ID."""
+    from .. import sdk_mpc
+
+    res = call(lambda: sdk_mpc.result(client_for(api, identity), _cid(computation_id)))
+    out = {k: res.get(k) for k in ("status", "outputs", "transcript_sm3", "tx_id", "error")}
+    human = f"{res['status']}" + (f": {res['error']}" if res.get("error") else "")
+    emit(out, as_json, human if not res.get("outputs") else human + "\n" + json.dumps(res["outputs"], sort_keys=True))
+
+
+@mpc.command("audit")
+@click.argument("computation_id")
+@API_URL
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def audit(computation_id: str, api: str, as_json: bool) -> None:
+    """Check from chain data that every published total of COMPUTATION_ID is exactly the sum
+    of what the parties committed to before it ran (exit 0), else exit 1 with the reason."""
+    from .. import sdk_mpc
+
+    try:
+        client = LedgerClient(api)
+    except ClientError as exc:
+        raise click.BadParameter(str(exc), param_hint="--api") from None
+    try:
+        res = call(lambda: sdk_mpc.audit_computation(client, _cid(computation_id)))
+    except sdk_mpc.AuditFailed as exc:
+        raise NegativeResult(f"audit fails: {exc}") from None
+    emit(res, as_json, f"ok: {res['buckets_checked']} of {res['buckets']} commitment buckets check out")
+
+
+@mpc.command("dataset")
+@click.argument("name")
+@AS_IDENTITY
+@API_URL
+@click.option("--columns", required=True, metavar="JSON", help='e.g. {"views": {"min": 0, "max": 100000}}')
+def dataset(name: str, identity: Identity, api: str, columns: str) -> None:
+    """Declare data set NAME on chain: its integer columns and their bounds."""
+    from .. import sdk_mpc
+
+    cols = _json_object(columns, "--columns")
+    res = call(lambda: sdk_mpc.declare_dataset(client_for(api, identity), name, cols))
+    emit(res, False, f"data set {name} declared in tx {res['tx_id']}")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(mpc)

@@ -1,0 +1,254 @@
+"""One platform's long-lived party process (``rongxin mpc serve``), next to its node.
+
+It registers its address and transport certificate (``mpc.register``), then watches the chain:
+for every computation naming it whose every named party approved the proposal as it stands,
+it checks the other parties itself (registered, certificate not revoked, transport certificate
+bound to the current one), loads its CSV against the proposal's schema, files its commitment
+(``mpc.commit``), waits until every party committed, runs the query with the others
+(``privacy.mpc.run_computation``), opens the sum of the commitments' randomness jointly (a
+second run), and records the result (``mpc.record``): done, or aborted with the error naming
+the party at fault. docs/privacy.md ("On chain", "The party process") is the specification.
+"""
+
+from __future__ import annotations
+
+import csv
+import ctypes
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ledger.crypto import sm3_hex
+from privacy.chain import (
+    LIMB_SCHEMA,
+    bucket_count,
+    commitments,
+    input_values,
+    limb_ids,
+    limbs,
+    outputs_text,
+    randomness_sums,
+    unapproved,
+)
+from privacy.mpc import (
+    InputError,
+    MPCError,
+    PartyError,
+    PartySpec,
+    QueryError,
+    Schema,
+    TLSFiles,
+    load_csv,
+    run_computation,
+)
+
+from . import sdk_mpc
+from .sdk import ClientError, LedgerClient
+
+__all__ = ["PartyProcess", "Refusal", "exit_with_parent", "transport_files"]
+
+FINAL = ("done", "aborted")
+TRANSPORT_FILES = ("transport.crt.pem", "transport.key.pem", "transport-ca.crt.pem")
+PR_SET_PDEATHSIG = 1
+
+
+class Refusal(Exception):
+    """This party will not compute; ``party`` is the one at fault."""
+
+    def __init__(self, party: str, reason: str) -> None:
+        super().__init__(f"party {party}: {reason}")
+        self.party, self.reason = party, reason
+
+
+def exit_with_parent() -> None:
+    """Linux: have the kernel send this process SIGTERM when the process that started it dies
+    (``prctl(PR_SET_PDEATHSIG)``), so a party never outlives its launcher or supervisor."""
+    if sys.platform != "linux":
+        return
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the call
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def transport_files(folder: Path) -> TLSFiles:
+    """The party's transport key and certificate and the transport CA, from its identity folder."""
+    missing = [n for n in TRANSPORT_FILES if not (folder / n).is_file()]
+    if missing:
+        raise ClientError(f"identity {folder} has no {', '.join(missing)}: a platform's transport certificate is "
+                          "issued under the consortium root (rongxin up issues one for each demo platform)")
+    return TLSFiles(folder / TRANSPORT_FILES[0], folder / TRANSPORT_FILES[1], folder / TRANSPORT_FILES[2])
+
+
+@dataclass
+class PartyProcess:
+    client: LedgerClient
+    folder: Path
+    data: Path
+    host: str
+    port: int
+    poll: float = 1.0
+    commit_wait: float = 60.0
+    timeout: float = 30.0
+    log: Callable[[str], None] = print
+    seen: int = 0
+    pending: list[str] = field(default_factory=list)
+
+    @property
+    def me(self) -> str:
+        assert self.client.identity is not None
+        return self.client.identity.name
+
+    # ------------------------------------------------------------ registration
+    def register(self) -> None:
+        tls = transport_files(self.folder)
+        cert = tls.cert.read_text()
+        reg = sdk_mpc.party(self.client, self.me)
+        if reg is not None and (reg["host"], reg["port"], reg["transport_cert"]) == (self.host, self.port, cert):
+            self.log(f"{self.me}: registered at {self.host}:{self.port} (unchanged)")
+            return
+        sdk_mpc.file_tx(self.client, "mpc.register", {"host": self.host, "port": self.port, "transport_cert": cert})
+        self.log(f"{self.me}: registered at {self.host}:{self.port}")
+
+    # ------------------------------------------------------------ the watch
+    def step(self) -> None:
+        """Pick up new computations and handle every ready one naming this party, oldest first."""
+        n = sdk_mpc.count(self.client)
+        for k in range(self.seen, n):
+            self.pending.append(sdk_mpc.nth(self.client, k))
+        self.seen = n
+        for cid in list(self.pending):
+            rec = sdk_mpc.computation(self.client, cid)
+            if rec is None or self.me not in rec["proposal"]["parties"] or rec["status"] in FINAL:
+                self.pending.remove(cid)
+                continue
+            if unapproved(rec):
+                continue  # nobody computes before every named party approved this exact proposal
+            self.pending.remove(cid)
+            self.handle(rec)
+
+    def serve(self) -> None:
+        self.register()
+        while True:
+            try:
+                self.step()
+            except ClientError as exc:
+                self.log(f"{self.me}: the node did not answer ({exc}); retrying")
+            time.sleep(self.poll)
+
+    # ------------------------------------------------------------ one computation
+    def handle(self, rec: dict[str, Any]) -> None:
+        cid = rec["computation_id"]
+        self.log(f"{self.me}: computation {cid} approved by every party; computing")
+        try:
+            fields = self._compute(rec)
+        except Refusal as exc:
+            fields = {"status": "aborted", "error": str(exc), "blame": exc.party}
+        except PartyError as exc:
+            fields = {"status": "aborted", "error": str(exc), "blame": exc.party}
+        except (QueryError, InputError) as exc:
+            blame = self.me if isinstance(exc, InputError) else ""
+            fields = {"status": "aborted", "error": f"{type(exc).__name__}: {exc}", "blame": blame}
+        except MPCError as exc:
+            fields = {"status": "aborted", "error": str(exc), "blame": ""}
+        if fields is None:
+            return
+        fields["error"] = str(fields.get("error", ""))[:1000]
+        try:
+            sdk_mpc.file_tx(self.client, "mpc.record", {"computation_id": cid, **fields})
+        except ClientError as exc:
+            self.log(f"{self.me}: could not record {cid}: {exc}")
+            return
+        self.log(f"{self.me}: computation {cid} {fields['status']}"
+                 + (f": {fields['error']}" if fields["status"] == "aborted" else ""))
+
+    def _compute(self, rec: dict[str, Any]) -> dict[str, Any] | None:
+        cid, proposal = rec["computation_id"], rec["proposal"]
+        parties, query, schema = list(proposal["parties"]), proposal["query"], proposal["schema"]
+        specs = self.specs(parties)
+        data = self.load(schema)
+        if self.me in rec["committed"]:
+            raise Refusal(self.me, "restarted after filing its commitment; the commitment's randomness is lost")
+        blob, rnd = commitments(input_values(query, data))
+        sdk_mpc.file_tx(self.client, "mpc.commit", {"computation_id": cid, "proposal_sm3": rec["proposal_sm3"],
+                                                    "commitments": blob})
+        if not self.wait_commitments(cid, parties):
+            return None  # another party recorded the end meanwhile
+        out = run_computation(self.me, specs, query, data, schema, cid, self.tls, self.timeout)
+        values = out.values
+        buckets = bucket_count(len(query["ids"]))
+        ids = limb_ids(buckets)
+        opened = run_computation(self.me, specs, {"op": "sum", "column": "r", "ids": ids}, limbs(rnd),
+                                 LIMB_SCHEMA, cid + "/randomness", self.tls, self.timeout)
+        text = outputs_text(values)
+        return {"status": "done", "outputs": text, "outputs_sm3": sm3_hex(text.encode()),
+                "transcript_sm3": out.transcript_sm3, "randomness_transcript_sm3": opened.transcript_sm3,
+                "randomness": randomness_sums(opened.values["totals"], buckets)}
+
+    @property
+    def tls(self) -> TLSFiles:
+        return transport_files(self.folder)
+
+    def specs(self, parties: list[str]) -> list[PartySpec]:
+        """Every named party as registered, each checked here: registered, its user record
+        active (not revoked), its transport certificate bound to its current certificate."""
+        out = []
+        for name in parties:
+            reg = sdk_mpc.party(self.client, name)
+            if reg is None:
+                raise Refusal(name, "has not registered a party address")
+            user = self.client.state_json(f"sys/user/{reg['account']}")
+            if not isinstance(user, dict) or user.get("status") != "active":
+                raise Refusal(name, "its certificate was revoked; refusing to compute with it")
+            if user.get("certificate") != reg.get("certificate"):
+                raise Refusal(name, "its registered transport certificate is bound to a certificate it no longer holds")
+            out.append(PartySpec(name, str(reg["host"]), int(reg["port"]), str(reg["transport_cert"]).encode()))
+        return out
+
+    def load(self, schema: dict[str, Any]) -> dict[str, dict[str, int]]:
+        """This party's CSV against the proposal's schema: the schema's columns are taken from
+        it (other columns are ignored); a row breaking the schema blames this party."""
+        try:
+            parsed = Schema.parse(schema)
+            with open(self.data, newline="", encoding="utf-8") as f, \
+                    tempfile.NamedTemporaryFile("w", newline="", encoding="utf-8", suffix=".csv") as tmp:
+                reader, writer = csv.reader(f, strict=True), csv.writer(tmp)
+                head = next(reader, [])
+                cols = ["content_id", *parsed.columns]
+                if head[:1] != ["content_id"] or any(c not in head for c in cols):
+                    raise InputError(f"the CSV header {head[:8]} lacks a column of the data set {cols}", row=1)
+                pos = [head.index(c) for c in cols]
+                writer.writerow(cols)
+                for row in reader:
+                    writer.writerow([row[i] if i < len(row) else "" for i in pos])
+                tmp.flush()
+                return load_csv(tmp.name, parsed)
+        except (OSError, csv.Error, UnicodeDecodeError) as exc:
+            raise Refusal(self.me, f"cannot read its data {self.data}: {exc}") from None
+        except (InputError, QueryError) as exc:
+            raise Refusal(self.me, f"its data breaks the declared schema: {exc}") from None
+
+    def wait_commitments(self, cid: str, parties: list[str]) -> bool:
+        """Until every party filed its commitment (True), the computation ended meanwhile
+        (False), or ``commit_wait`` passed (``Refusal`` naming the parties that did not file)."""
+        deadline = time.monotonic() + self.commit_wait
+        while True:
+            rec = sdk_mpc.computation(self.client, cid)
+            if rec is None or rec["status"] in FINAL:
+                return False
+            missing = [p for p in parties if p not in rec["committed"]]
+            if not missing:
+                return True
+            if time.monotonic() > deadline:
+                raise Refusal(",".join(missing), f"did not file its commitment within {self.commit_wait:g} s "
+                                                 "(its party process is not running?)")
+            time.sleep(min(self.poll, 0.5))

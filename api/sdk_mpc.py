@@ -1,0 +1,171 @@
+"""Joint computations from a client (docs/privacy.md "On chain", docs/api.md §8): propose,
+approve, read the result, audit it from chain data, and what a party process needs (register
+its address, declare a data set, read computations and commitments, file transactions).
+
+Every call goes through a ``LedgerClient``; those that sign need its ``identity``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+from typing import Any
+
+from privacy.chain import AuditFailed, audit
+from privacy.contracts import K_COUNT, k_commit, k_comp, k_out, k_party, k_seq
+
+from .sdk import ClientError, LedgerClient, error_of
+
+__all__ = ["approve", "audit_computation", "computation", "declare_dataset", "file_tx", "propose", "result",
+           "work_ids"]
+
+EVENT_PAGE = 1000
+MAX_WORK_IDS = 5000
+
+
+def _state_text(client: LedgerClient, key: bytes) -> str | None:
+    code, body = client._request("GET", "/v1/state/" + urllib.parse.quote(key.decode(), safe="/"))
+    if code == 404:
+        return None
+    if code != 200:
+        raise error_of(code, body)
+    value = body.get("value")
+    if not isinstance(value, str):
+        raise ClientError(f"state {key.decode()!r} is not text")
+    return value
+
+
+def state(client: LedgerClient, key: bytes) -> Any:
+    text = _state_text(client, key)
+    return None if text is None else json.loads(text)
+
+
+def computation(client: LedgerClient, cid: str) -> dict[str, Any] | None:
+    """The on-chain record ``mpc/c/<cid>`` (None when there is none)."""
+    rec = state(client, k_comp(cid))
+    return rec if isinstance(rec, dict) else None
+
+
+def count(client: LedgerClient) -> int:
+    rec = state(client, K_COUNT)
+    return int(rec["count"]) if isinstance(rec, dict) else 0
+
+
+def nth(client: LedgerClient, k: int) -> str:
+    return str(state(client, k_seq(k))["computation_id"])
+
+
+def party(client: LedgerClient, name: str) -> dict[str, Any] | None:
+    rec = state(client, k_party(name))
+    return rec if isinstance(rec, dict) else None
+
+
+def commitments(client: LedgerClient, cid: str, parties: list[str]) -> dict[str, str]:
+    out = {}
+    for p in parties:
+        rec = state(client, k_commit(cid, p))
+        if isinstance(rec, dict):
+            out[p] = str(rec["commitments"])
+    return out
+
+
+def file_tx(client: LedgerClient, type_: str, payload: dict[str, Any], timeout: float = 60.0) -> dict[str, Any]:
+    """Sign, submit and wait for a transaction; its receipt's result. A refusal raises."""
+    tx = client.build(type_, payload)
+    client.submit(tx)
+    rec = client.wait(tx.id_hex, timeout, poll=0.1, certified=False)
+    receipt = rec["receipt"]
+    if receipt["code"] != 0:
+        raise ClientError(f"{type_} refused: {receipt['info']}", 409, "transaction_failed")
+    return {"tx_id": tx.id_hex, "height": rec.get("height"), "info": receipt.get("info")}
+
+
+def work_ids(client: LedgerClient) -> list[str]:
+    """The content ids of every registered work (``works.Registered`` events), oldest first."""
+    ids: list[str] = []
+    start = 0
+    while True:
+        code, body = client._request("GET", f"/v1/events?type=works.Registered&from_height={start}&limit={EVENT_PAGE}")
+        if code != 200:
+            raise error_of(code, body)
+        events = body["events"]
+        ids += [str(e["data"]["work_id"]) for e in events]
+        if len(ids) > MAX_WORK_IDS:
+            raise ClientError(f"more than {MAX_WORK_IDS} registered works: name the ids in the query")
+        if len(events) < EVENT_PAGE:
+            return list(dict.fromkeys(ids))
+        start = int(events[-1]["height"]) + 1
+
+
+def _post(client: LedgerClient, path: str, type_: str, payload: dict[str, Any]) -> dict[str, Any]:
+    tx = client.build(type_, payload)
+    code, body = client._request("POST", path, tx.encode())
+    if code != 200:
+        err = error_of(code, body)
+        raise ClientError(f"{type_}: {err}", code, err.code)
+    return dict(body)
+
+
+def propose(client: LedgerClient, parties: list[str], query: dict[str, Any], *, dataset: str | None = None,
+            readers: list[str] | None = None) -> dict[str, Any]:
+    """Propose a computation (``POST /v1/mpc/computations``); a query without ``ids`` gets
+    the registered works' content ids. ``{"computation_id", "proposal_sm3", "tx_id", "height"}``."""
+    if client.identity is None:
+        raise ClientError("proposing needs an identity")
+    if "ids" not in query:
+        query = {**query, "ids": work_ids(client)}
+        if not query["ids"]:
+            raise ClientError("the query names no ids and no work is registered")
+    payload: dict[str, Any] = {"parties": parties, "query": query}
+    if dataset is not None:
+        payload["dataset"] = dataset
+    if readers is not None:
+        payload["readers"] = readers
+    return _post(client, "/v1/mpc/computations", "mpc.propose", payload)
+
+
+def approve(client: LedgerClient, cid: str) -> dict[str, Any]:
+    """Approve the proposal as it stands now (its SM3 read from the chain)."""
+    rec = computation(client, cid)
+    if rec is None:
+        raise ClientError(f"there is no computation {cid}", 404, "not_found")
+    return _post(client, f"/v1/mpc/computations/{cid}/approve", "mpc.approve",
+                 {"computation_id": cid, "proposal_sm3": rec["proposal_sm3"]})
+
+
+def declare_dataset(client: LedgerClient, name: str, columns: dict[str, Any]) -> dict[str, Any]:
+    return file_tx(client, "mpc.dataset", {"dataset": name, "columns": columns})
+
+
+def result(client: LedgerClient, cid: str) -> dict[str, Any]:
+    """``GET /v1/mpc/computations/{id}``: ``{"status", "outputs", "transcript_sm3", "tx_id",
+    "error", ...}``."""
+    code, body = client._request("GET", f"/v1/mpc/computations/{urllib.parse.quote(cid, safe='')}")
+    if code != 200:
+        err = error_of(code, body)
+        raise ClientError(f"computation {cid}: {err}", code, err.code)
+    return dict(body)
+
+
+def audit_computation(client: LedgerClient, cid: str) -> dict[str, Any]:
+    """The audit, here, from chain data read through the node: the record, every party's
+    commitments and the recorded outputs. ``AuditFailed`` when it does not hold."""
+    rec = computation(client, cid)
+    if rec is None:
+        raise ClientError(f"there is no computation {cid}", 404, "not_found")
+    commits = commitments(client, cid, list(rec["proposal"]["parties"]))
+    checked = audit(rec, commits, _state_text(client, k_out(cid)))
+    return {"computation_id": cid, "ok": True, "buckets_checked": checked, "buckets": rec["buckets"]}
+
+
+def wait_final(client: LedgerClient, cid: str, timeout: float, poll: float = 1.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        res = result(client, cid)
+        if res["status"] in ("done", "aborted") or time.monotonic() > deadline:
+            return res
+        time.sleep(poll)
+
+
+__all__ += ["AuditFailed", "wait_final"]

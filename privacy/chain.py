@@ -1,0 +1,183 @@
+"""What the contract (``privacy.contracts``), the party process and the audit share: the
+default data set, the proposal's SM3, the buckets the commitments cover, the commitments
+themselves, the joint opening of their randomness and the audit of a recorded result.
+
+Buckets: a query over ``N`` ids is cut into ``B = min(N, MAX_BUCKETS)`` consecutive buckets,
+bucket ``k`` holding the ids at positions ``[floor(k*N/B), floor((k+1)*N/B))`` of the query's
+list. Each party commits to the sum of its values over each bucket, so up to ``MAX_BUCKETS``
+ids every id has its own commitment, and above that the chain still holds ``B`` commitments
+(a transaction is at most 64 KiB). docs/privacy.md ("On chain") is the specification.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from ledger.codec import canonical
+from ledger.crypto import CryptoError, Scalar, sm3_hex
+from ledger.crypto.group import N as ORDER
+from ledger.crypto.pedersen import Commitment, commit, failed_totals
+
+__all__ = ["DEFAULT_DATASET", "DEFAULT_SCHEMA", "LIMB_SCHEMA", "MAX_BUCKETS", "MAX_IDS", "PUBLIC", "AuditFailed",
+           "admission_refusal", "audit", "bucket_bounds", "bucket_count", "commitments", "input_values",
+           "limb_ids", "limbs", "outputs_text", "proposal_sm3", "randomness_sums", "unapproved"]
+
+DEFAULT_DATASET = "default"
+#: the data set a proposal names when it names none: views and likes per content id
+DEFAULT_SCHEMA: dict[str, Any] = {"columns": {"likes": {"max": 1_000_000, "min": 0},
+                                              "views": {"max": 1_000_000, "min": 0}}}
+PUBLIC = "*"
+MAX_BUCKETS = 400
+MAX_IDS = 5000  # a proposal carries its ids and must fit in one transaction
+COMMITMENT_HEX = 66
+SCALAR_HEX = 64
+LIMB_BITS = 52
+LIMB_COUNT = 5  # 5 * 52 = 260 bits >= a 256-bit scalar; 16 parties' limbs add below 2^56
+LIMB_SCHEMA: dict[str, Any] = {"columns": {"r": {"max": (1 << LIMB_BITS) - 1, "min": 0}}}
+
+
+class AuditFailed(Exception):
+    """The recorded result does not check out against the commitments (the message says why)."""
+
+
+def proposal_sm3(cid: str, proposal: dict[str, Any]) -> str:
+    """What an approval binds: SM3 of the canonical JSON ``{"computation_id", "proposal"}``."""
+    return sm3_hex(canonical({"computation_id": cid, "proposal": proposal}))
+
+
+def unapproved(rec: dict[str, Any]) -> list[str]:
+    """The named parties without an approval of the proposal as it stands now."""
+    return [n for n in rec["proposal"]["parties"]
+            if rec["approvals"].get(n, {}).get("proposal_sm3") != rec["proposal_sm3"]]
+
+
+def admission_refusal(query: dict[str, Any], dataset_policy: dict[str, Any],
+                      history: list[dict[str, Any]]) -> str | None:
+    """Why the query may not run on this data set given every query admitted before it
+    (``history``: ``[{"computation_id", "height", "query"}]``, oldest first), or None.
+    The differential-privacy policy (``privacy.dp.admit``) plugs in here."""
+    del query, dataset_policy, history
+    return None
+
+
+# ---------------------------------------------------------------- buckets and commitments
+def bucket_count(n_ids: int) -> int:
+    return min(n_ids, MAX_BUCKETS)
+
+
+def bucket_bounds(n_ids: int) -> list[tuple[int, int]]:
+    b = bucket_count(n_ids)
+    return [(k * n_ids // b, (k + 1) * n_ids // b) for k in range(b)]
+
+
+def input_values(query: dict[str, Any], data: dict[str, dict[str, int]]) -> list[int]:
+    """This party's value per id of the query, as the engine adds them: the column's value
+    (0 without a row); for ``count`` 1 with a row, else 0."""
+    ids = query["ids"]
+    if query.get("op") == "count":
+        return [1 if i in data else 0 for i in ids]
+    column = str(query.get("column"))
+    return [int(data[i].get(column, 0)) if i in data else 0 for i in ids]
+
+
+def commitments(values: Sequence[int]) -> tuple[str, list[Scalar]]:
+    """Commitments to the bucket sums of ``values`` (hex, concatenated) and their randomness."""
+    blob, rnd = [], []
+    for lo, hi in bucket_bounds(len(values)):
+        c, opening = commit(sum(values[lo:hi]))
+        blob.append(c.hex())
+        rnd.append(opening.randomness)
+    return "".join(blob), rnd
+
+
+def limb_ids(buckets: int) -> list[str]:
+    return [f"r{k}.{j}" for k in range(buckets) for j in range(LIMB_COUNT)]
+
+
+def limbs(randomness: Sequence[Scalar]) -> dict[str, dict[str, int]]:
+    """The randomness as the data of a sum query over ``limb_ids``: scalar ``k`` in
+    ``LIMB_COUNT`` little-endian limbs of ``LIMB_BITS`` bits, so the joint sum of the parties'
+    limbs never wraps and recomposes to the sum of their randomness."""
+    mask = (1 << LIMB_BITS) - 1
+    out: dict[str, dict[str, int]] = {}
+    for k, r in enumerate(randomness):
+        v = r.value
+        for j in range(LIMB_COUNT):
+            out[f"r{k}.{j}"] = {"r": (v >> (LIMB_BITS * j)) & mask}
+    return out
+
+
+def randomness_sums(limb_totals: dict[str, int], buckets: int) -> str:
+    """The summed limbs back into one scalar per bucket (mod n), hex, concatenated."""
+    out = []
+    for k in range(buckets):
+        v = sum(int(limb_totals[f"r{k}.{j}"]) << (LIMB_BITS * j) for j in range(LIMB_COUNT))
+        out.append(Scalar(v % ORDER).to_bytes().hex())
+    return "".join(out)
+
+
+def outputs_text(values: dict[str, Any]) -> str:
+    """The outputs as recorded: JSON with sorted keys and no spaces (floats as Python writes them)."""
+    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+# ---------------------------------------------------------------- audit
+def _split(blob: str, width: int, count: int, what: str) -> list[str]:
+    if not isinstance(blob, str) or len(blob) != width * count:
+        raise AuditFailed(f"{what} does not hold {count} entries")
+    return [blob[k * width:(k + 1) * width] for k in range(count)]
+
+
+def _published(query: dict[str, Any], outputs: dict[str, Any]) -> dict[str, int]:
+    """id -> total for every total the outputs publish."""
+    ids = query["ids"]
+    if query.get("op") in ("sum", "count"):
+        totals = outputs.get("totals")
+        if not isinstance(totals, dict) or sorted(totals) != sorted(ids):
+            raise AuditFailed("the recorded outputs do not hold one total per id of the query")
+        return {str(k): int(v) for k, v in totals.items()}
+    if isinstance(outputs.get("ids"), list) and isinstance(outputs.get("totals"), list):  # topk with totals
+        return {str(k): int(v) for k, v in zip(outputs["ids"], outputs["totals"], strict=True)}
+    return {}
+
+
+def audit(rec: dict[str, Any], commits: dict[str, str], outputs: str | None) -> int:
+    """Check a recorded computation against the commitments filed before it ran; the number
+    of buckets checked. ``AuditFailed`` says what does not hold."""
+    cid = rec.get("computation_id")
+    if rec.get("status") != "done":
+        raise AuditFailed(f"computation {cid} is {rec.get('status')}: there are no outputs to audit")
+    res, query, buckets = rec["result"], rec["proposal"]["query"], int(rec["buckets"])
+    if outputs is None or sm3_hex(outputs.encode()) != res["outputs_sm3"]:
+        raise AuditFailed("the outputs on chain do not match the recorded outputs_sm3")
+    missing = [p for p in rec["proposal"]["parties"] if p not in commits]
+    if missing:
+        raise AuditFailed(f"no commitment on chain from {', '.join(missing)}")
+    try:
+        per_party = [[Commitment.from_hex(h) for h in _split(commits[p], COMMITMENT_HEX, buckets, f"{p}'s commitments")]
+                     for p in rec["proposal"]["parties"]]
+        rsums = [Scalar.from_bytes(bytes.fromhex(h)) for h in _split(res["randomness"], SCALAR_HEX, buckets,
+                                                                     "the opened randomness")]
+        published = _published(query, json.loads(outputs))
+    except (CryptoError, ValueError, TypeError) as exc:
+        raise AuditFailed(f"malformed record: {exc}") from None
+    position = {i: n for n, i in enumerate(query["ids"])}
+    checked: list[int] = []
+    totals: list[int] = []
+    for k, (lo, hi) in enumerate(bucket_bounds(len(query["ids"]))):
+        members = query["ids"][lo:hi]
+        if all(m in published for m in members):
+            checked.append(k)
+            totals.append(sum(published[m] for m in members))
+    if any(i not in position for i in published):
+        raise AuditFailed("the outputs publish a total for an id outside the query")
+    if not checked:
+        raise AuditFailed(f"computation {cid} ({query.get('op')}) publishes no totals the commitments can check")
+    bad = failed_totals([[v[k] for k in checked] for v in per_party], totals, [rsums[k] for k in checked])
+    if bad:
+        lo, hi = bucket_bounds(len(query["ids"]))[checked[bad[0]]]
+        raise AuditFailed(f"{len(bad)} published total(s) are not the sum of what the parties committed to, "
+                          f"first at id {query['ids'][lo]}" + (f" (bucket of {hi - lo} ids)" if hi - lo > 1 else ""))
+    return len(checked)
