@@ -1,0 +1,242 @@
+"""Joint computations authorised and recorded on chain, with real processes: a local consortium
+(`rongxin up`), one `rongxin mpc serve` process per platform on loopback, and the CLI for
+propose → approve → run → record → audit (3 and 5 parties), an approval missing, a proposal
+changed after approval, a dead party, a revoked party and a tampered published total."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api import sdk_mpc
+from api.sdk import ClientError, Identity, LedgerClient
+from privacy.chain import AuditFailed, audit, outputs_text
+from privacy.contracts import k_out
+from tests.conftest import RONGXIN, run_rongxin
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+
+PLATFORMS = ["platform-a", "platform-b", "platform-c", "platform-d", "platform-e"]
+IDS = [f"w{i:04d}" for i in range(120)]
+
+
+class World:
+    def __init__(self, data: Path, api: str, base: int) -> None:
+        self.data, self.api, self.base = data, api, base
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.truth: dict[str, dict[str, int]] = {}
+
+    def ident(self, name: str) -> Path:
+        return self.data / "identities" / name
+
+    def client(self, name: str) -> LedgerClient:
+        return LedgerClient(self.api, identity=Identity.load(self.ident(name)))
+
+    def rx(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return run_rongxin(*args, timeout=timeout)
+
+    def propose(self, parties: list[str], query: dict[str, Any], by: str = "platform-a") -> str:
+        p = self.rx("mpc", "propose", "--as", str(self.ident(by)), "--api", self.api, "--parties", ",".join(parties),
+                    "--query", json.dumps(query), "--json")
+        assert p.returncode == 0, p.stderr
+        return str(json.loads(p.stdout)["computation_id"])
+
+    def approve(self, cid: str, by: str) -> subprocess.CompletedProcess[str]:
+        return self.rx("mpc", "approve", cid, "--as", str(self.ident(by)), "--api", self.api, "--json")
+
+    def result(self, cid: str) -> dict[str, Any]:
+        p = self.rx("mpc", "result", cid, "--as", str(self.ident("platform-a")), "--api", self.api, "--json")
+        assert p.returncode == 0, p.stderr
+        return dict(json.loads(p.stdout))
+
+    def wait(self, cid: str, timeout: float = 120) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = self.result(cid)
+            if r["status"] in ("done", "aborted"):
+                return r
+            time.sleep(1)
+        raise AssertionError(f"computation {cid} did not end within {timeout} s: {r}")
+
+    def expected(self, parties: list[str], column: str) -> dict[str, int]:
+        return {i: sum(self.truth[p].get(i, {}).get(column, 0) for p in parties) for i in IDS}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory):
+    import os
+
+    tmp = tmp_path_factory.mktemp("mpcchain")
+    base = int(os.environ["RONGXIN_BASE_PORT"]) + 300
+    data = tmp / "c"
+    up = run_rongxin("up", "--detach", "--data", str(data), "--base-port", str(base), timeout=240)
+    assert up.returncode == 0, up.stderr
+    nodes = json.loads((data / "cluster.json").read_text())["nodes"]
+    api = [n["api"] for n in nodes if n["role"] == "supervisor"][0]
+    w = World(data, api, base)
+    rnd = random.Random(13)
+    for k, name in enumerate(PLATFORMS):
+        rows = {i: {"views": rnd.randrange(0, 100_000), "likes": rnd.randrange(0, 5000)} for i in rnd.sample(IDS, 90)}
+        w.truth[name] = rows
+        csv = tmp / f"{name}.csv"
+        csv.write_text("content_id,views,likes,extra\n" + "".join(f"{i},{r['views']},{r['likes']},7\n"
+                                                                   for i, r in rows.items()))
+        log = open(tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        w.procs[name] = subprocess.Popen(
+            [str(RONGXIN), "mpc", "serve", "--as", str(w.ident(name)), "--api", api, "--data", str(csv),
+             "--listen", f"127.0.0.1:{base + 11 + k}", "--commit-wait", "20", "--timeout", "15", "--poll", "0.5"],
+            stdout=log, stderr=subprocess.STDOUT)
+    client = LedgerClient(api)
+    deadline = time.monotonic() + 60
+    while any(sdk_mpc.party(client, p) is None for p in PLATFORMS):
+        assert time.monotonic() < deadline, "the party processes did not register"
+        assert all(p.poll() is None for p in w.procs.values()), "a party process exited"
+        time.sleep(0.5)
+    yield w
+    for p in w.procs.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            p.wait(30)
+    run_rongxin("down", "--data", str(data), timeout=120)
+
+
+def test_three_parties_wait_for_every_approval_then_run_record_audit(world: World) -> None:
+    parties = PLATFORMS[:3]
+    cid = world.propose(parties, {"op": "sum", "column": "views", "ids": IDS})
+    assert world.approve(cid, "platform-b").returncode == 0
+    time.sleep(6)  # platform-c has not approved: nobody commits, nobody computes
+    r = sdk_mpc.result(world.client("platform-a"), cid)
+    assert r["status"] == "proposed" and r["committed"] == [] and r["outputs"] is None
+    assert world.approve(cid, "platform-c").returncode == 0
+    r = world.wait(cid)
+    assert r["status"] == "done", r["error"]
+    assert {k: int(v) for k, v in r["outputs"]["totals"].items()} == world.expected(parties, "views")
+    assert len(r["transcript_sm3"]) == 64 and len(r["tx_id"]) == 64
+    audit_run = world.rx("mpc", "audit", cid, "--api", world.api, "--json")
+    assert audit_run.returncode == 0, audit_run.stderr
+    assert json.loads(audit_run.stdout)["buckets_checked"] == len(IDS)
+    # every party recorded the same outputs and transcript
+    full = sdk_mpc.result(world.client("platform-a"), cid)
+    deadline = time.monotonic() + 20
+    while len(full["confirmations"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        full = sdk_mpc.result(world.client("platform-a"), cid)
+    assert len(full["confirmations"]) == 2 and all(c["agrees"] for c in full["confirmations"].values())
+
+
+def test_audit_detects_a_tampered_total(world: World) -> None:
+    parties = PLATFORMS[:3]
+    cid = world.propose(parties, {"op": "sum", "column": "likes", "ids": IDS})
+    for p in parties[1:]:
+        assert world.approve(cid, p).returncode == 0
+    assert world.wait(cid)["status"] == "done"
+    client = LedgerClient(world.api)
+    rec = sdk_mpc.computation(client, cid)
+    assert rec is not None
+    commits = sdk_mpc.commitments(client, cid, parties)
+    text = sdk_mpc._state_text(client, k_out(cid))
+    assert text is not None and audit(rec, commits, text) == len(IDS)
+    # a recording party that publishes one total off by one (with a matching outputs_sm3)
+    outputs = json.loads(text)
+    outputs["totals"][IDS[7]] += 1
+    forged = outputs_text(outputs)
+    from ledger.crypto import sm3_hex
+
+    rec["result"]["outputs_sm3"] = sm3_hex(forged.encode())
+    with pytest.raises(AuditFailed, match=f"first at id {IDS[7]}"):
+        audit(rec, commits, forged)
+    # or opens other randomness
+    rec2 = sdk_mpc.computation(client, cid)
+    assert rec2 is not None
+    rnd = rec2["result"]["randomness"]
+    rec2["result"]["randomness"] = rnd[64:128] + rnd[:64] + rnd[128:]
+    with pytest.raises(AuditFailed, match="not the sum of what the parties committed to"):
+        audit(rec2, commits, text)
+
+
+def test_five_parties(world: World) -> None:
+    cid = world.propose(PLATFORMS, {"op": "sum", "column": "views", "ids": IDS}, by="platform-c")
+    for p in PLATFORMS:
+        if p != "platform-c":
+            assert world.approve(cid, p).returncode == 0
+    r = world.wait(cid)
+    assert r["status"] == "done", r["error"]
+    assert {k: int(v) for k, v in r["outputs"]["totals"].items()} == world.expected(PLATFORMS, "views")
+    assert world.rx("mpc", "audit", cid, "--api", world.api).returncode == 0
+
+
+def test_changed_after_approval_is_refused_until_approved_again(world: World) -> None:
+    parties = ["platform-a", "platform-b", "platform-d"]
+    cid = world.propose(parties, {"op": "sum", "column": "views", "ids": IDS[:50]})
+    old = sdk_mpc.computation(LedgerClient(world.api), cid)
+    assert old is not None
+    assert world.approve(cid, "platform-b").returncode == 0
+    sdk_mpc.file_tx(world.client("platform-a"), "mpc.amend",
+                    {"computation_id": cid, "query": {"op": "sum", "column": "views", "ids": IDS[:60]}})
+    assert world.approve(cid, "platform-d").returncode == 0  # platform-d approves the amended proposal
+    # an approval of the old proposal is refused by the contract
+    with pytest.raises(ClientError, match="the proposal changed"):
+        sdk_mpc.file_tx(world.client("platform-b"), "mpc.approve",
+                        {"computation_id": cid, "proposal_sm3": old["proposal_sm3"]})
+    time.sleep(6)  # platform-b's approval binds the old query: no honest party computes
+    r = sdk_mpc.result(world.client("platform-a"), cid)
+    assert r["status"] == "proposed" and r["committed"] == []
+    assert r["approvals"]["platform-b"]["proposal_sm3"] == old["proposal_sm3"] != r["proposal_sm3"]
+    assert world.approve(cid, "platform-b").returncode == 0
+    r = world.wait(cid)
+    assert r["status"] == "done" and len(r["outputs"]["totals"]) == 60
+
+
+def test_unknown_op_aborts_with_the_engine_error(world: World) -> None:
+    cid = world.propose(PLATFORMS[:3], {"op": "median", "column": "views", "ids": IDS})
+    for p in PLATFORMS[1:3]:
+        assert world.approve(cid, p).returncode == 0
+    r = world.wait(cid)
+    assert r["status"] == "aborted" and "QueryError" in r["error"] and r["outputs"] is None
+    bad = world.rx("mpc", "audit", cid, "--api", world.api)
+    assert bad.returncode == 1 and "aborted" in bad.stderr
+
+
+def test_dead_party_makes_the_others_abort_naming_it(world: World) -> None:
+    world.procs["platform-d"].kill()
+    world.procs["platform-d"].wait(10)
+    parties = ["platform-a", "platform-b", "platform-d"]
+    cid = world.propose(parties, {"op": "sum", "column": "views", "ids": IDS})
+    for p in parties[1:]:
+        assert world.approve(cid, p).returncode == 0  # its identity still approves
+    r = world.wait(cid, 120)
+    assert r["status"] == "aborted" and "platform-d" in r["error"] and r["outputs"] is None
+
+
+def test_revoked_party_is_refused(world: World) -> None:
+    parties = ["platform-a", "platform-b", "platform-e"]
+    cid = world.propose(parties, {"op": "sum", "column": "views", "ids": IDS})
+    assert world.approve(cid, "platform-e").returncode == 0
+    e = world.client("platform-e")
+    sdk_mpc.file_tx(e, "user.revoke", {"account": Identity.load(world.ident("platform-e")).account,
+                                       "reason": "left the consortium"})
+    assert world.approve(cid, "platform-b").returncode == 0  # every party approved; e is now revoked
+    r = world.wait(cid, 120)
+    assert r["status"] == "aborted" and "platform-e" in r["error"] and "revoked" in r["error"]
+    # and a new proposal naming it is refused by the contract
+    p = world.rx("mpc", "propose", "--as", str(world.ident("platform-a")), "--api", world.api, "--parties",
+                 ",".join(parties), "--query", json.dumps({"op": "sum", "column": "views", "ids": IDS}), "--json")
+    assert p.returncode == 2 and "platform-e" in p.stderr and "revoked" in p.stderr
+
+
+def test_cli_bad_input_exit_2(world: World) -> None:
+    p = world.rx("mpc", "result", "nothex", "--as", str(world.ident("platform-a")), "--api", world.api)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    p = world.rx("mpc", "propose", "--as", str(world.ident("platform-a")), "--api", world.api, "--parties",
+                 "platform-a,platform-b,platform-c", "--query", "{not json")
+    assert p.returncode == 2 and "not JSON" in p.stderr
+    p = world.rx("mpc", "propose", "--as", str(world.ident("platform-a")), "--api", world.api, "--parties",
+                 "platform-a,platform-b", "--query", json.dumps({"op": "sum", "column": "views", "ids": IDS}))
+    assert p.returncode == 2 and "3 to 16" in p.stderr
