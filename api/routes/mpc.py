@@ -23,6 +23,7 @@ from ..deps import IntakeDep, NodeDep
 from ..errors import ERROR_RESPONSES, ApiError
 from ..private import MaybeSigned
 from ..schemas_evidence import TX_BODY
+from ..schemas_mpc import ApprovedOut, AuditOut, ComputationOut, ProposedOut
 from .common import json_response
 from .submit import one_tx, submit_and_wait
 
@@ -50,7 +51,7 @@ def result_view(rec: dict[str, Any], outputs: str | None, may_read: bool) -> dic
             "blame": res.get("blame"), "recorded_by": res.get("by"), "confirmations": rec.get("confirmations", {})}
 
 
-@router.post("/computations", responses=RESPONSES, openapi_extra={"requestBody": TX_BODY})
+@router.post("/computations", response_model=ProposedOut, responses=RESPONSES, openapi_extra={"requestBody": TX_BODY})
 async def propose(request: Request, node: NodeDep, intake: IntakeDep,
                   ident: Annotated[Identity, Depends(require())]) -> Response:
     """Submit the signer's ``mpc.propose`` transaction; once committed
@@ -62,7 +63,7 @@ async def propose(request: Request, node: NodeDep, intake: IntakeDep,
                           "height": rec["height"]})
 
 
-@router.post("/computations/{cid}/approve", responses=RESPONSES, openapi_extra={"requestBody": TX_BODY})
+@router.post("/computations/{cid}/approve", response_model=ApprovedOut, responses=RESPONSES, openapi_extra={"requestBody": TX_BODY})
 async def approve(request: Request, node: NodeDep, intake: IntakeDep, cid: ComputationId,
                   ident: Annotated[Identity, Depends(require())]) -> Response:
     """Submit the signer's ``mpc.approve`` transaction of this computation; once committed
@@ -79,7 +80,7 @@ async def approve(request: Request, node: NodeDep, intake: IntakeDep, cid: Compu
                           "waiting_for": waiting})
 
 
-@router.get("/computations/{cid}", responses=RESPONSES)
+@router.get("/computations/{cid}", response_model=ComputationOut, responses=RESPONSES)
 async def show(node: NodeDep, cid: ComputationId, ident: MaybeSigned) -> Response:
     """The computation: proposal, approvals, commitments filed, status (proposed, running,
     done, aborted), and the result (outputs, their SM3, transcript digest, recording tx, error)."""
@@ -90,7 +91,7 @@ async def show(node: NodeDep, cid: ComputationId, ident: MaybeSigned) -> Respons
     return json_response(result_view(rec, None if raw is None else raw.decode(), public))
 
 
-@router.get("/computations/{cid}/audit", responses=RESPONSES)
+@router.get("/computations/{cid}/audit", response_model=AuditOut, responses=RESPONSES)
 async def audit_route(node: NodeDep, cid: ComputationId) -> Response:
     """The node's own audit of the recorded result against the commitments on chain:
     ``{ok, buckets_checked, buckets, reason}`` (``rongxin mpc audit`` does the same check

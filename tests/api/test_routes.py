@@ -144,7 +144,9 @@ def test_openapi_describes_every_operation(api: Api) -> None:
                                   "/v1/identity", "/v1/proofs",
                                   *WORKS_PATHS, "/v1/evidence/prepare", "/v1/evidence",
                                   "/v1/evidence/{evidence_id}", "/v1/evidence/{evidence_id}/package",
-                                  "/v1/cases/{case_id}", "/v1/cases/{case_id}/move"}
+                                  "/v1/cases/{case_id}", "/v1/cases/{case_id}/move", "/v1/mpc/computations",
+                                  "/v1/mpc/computations/{cid}", "/v1/mpc/computations/{cid}/approve",
+                                  "/v1/mpc/computations/{cid}/audit"}
     ident = spec["paths"]["/v1/identity"]["get"]
     assert {"401", "403"} <= set(ident["responses"])
     assert {p["name"].lower() for p in ident["parameters"] if p["in"] == "header"} == {
