@@ -79,7 +79,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):
     up = run_rongxin("up", "--detach", "--data", str(data), "--base-port", str(base), timeout=240)
     assert up.returncode == 0, up.stderr
     nodes = json.loads((data / "cluster.json").read_text())["nodes"]
-    api = [n["api"] for n in nodes if n["role"] == "supervisor"][0]
+    api = next(n["api"] for n in nodes if n["role"] == "supervisor")
     w = World(data, api, base)
     rnd = random.Random(13)
     for k, name in enumerate(PLATFORMS):
@@ -88,7 +88,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):
         csv = tmp / f"{name}.csv"
         csv.write_text("content_id,views,likes,extra\n" + "".join(f"{i},{r['views']},{r['likes']},7\n"
                                                                    for i, r in rows.items()))
-        log = open(tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        log = open(tmp / f"{name}.log", "wb")
         w.procs[name] = subprocess.Popen(
             [str(RONGXIN), "mpc", "serve", "--as", str(w.ident(name)), "--api", api, "--data", str(csv),
              "--listen", f"127.0.0.1:{base + 11 + k}", "--commit-wait", "20", "--timeout", "15", "--poll", "0.5"],

@@ -1,0 +1,130 @@
+"""The chain side's pure parts: buckets, commitments and the joint opening of their randomness,
+the audit, the proposal hash, and the platforms' transport certificates."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+import pytest
+
+from api.identities import TRANSPORT_CA, TRANSPORT_CERT, TRANSPORT_KEY, _on_disk
+from ledger.crypto import Scalar, sm3_hex
+from ledger.crypto.ca import ConsortiumCA
+from ledger.crypto.errors import CertificateError
+from ledger.crypto.tls import transport_identity
+from privacy.chain import (
+    LIMB_SCHEMA,
+    MAX_BUCKETS,
+    AuditFailed,
+    audit,
+    bucket_bounds,
+    commitments,
+    input_values,
+    limb_ids,
+    limbs,
+    outputs_text,
+    proposal_sm3,
+    randomness_sums,
+    unapproved,
+)
+from privacy.mpc import Schema
+
+
+def test_buckets_cover_every_id_once() -> None:
+    for n in (1, 7, 399, 400, 401, 1000, 4999):
+        b = bucket_bounds(n)
+        assert len(b) == min(n, MAX_BUCKETS) and b[0][0] == 0 and b[-1][1] == n
+        assert all(lo < hi and hi == b[k + 1][0] for k, (lo, hi) in enumerate(b[:-1]))
+
+
+def test_limbs_add_up_to_the_sum_of_randomness_mod_n() -> None:
+    parties = [[Scalar(secrets.randbelow(1 << 256)) for _ in range(5)] for _ in range(16)]
+    Schema.parse(LIMB_SCHEMA).check(limbs(parties[0]))  # within the declared bounds
+    totals = {i: sum(limbs(p)[i]["r"] for p in parties) for i in limb_ids(5)}
+    want = "".join(sum((p[k] for p in parties), Scalar(0)).to_bytes().hex() for k in range(5))
+    assert randomness_sums(totals, 5) == want
+
+
+def _record(ids: list[str], values: dict[str, list[int]]) -> tuple[dict, dict[str, str], str]:
+    blobs, rnd = {}, []
+    for p, v in values.items():
+        blob, r = commitments(v)
+        blobs[p] = blob
+        rnd.append(r)
+    rsum = "".join(sum((r[k] for r in rnd), Scalar(0)).to_bytes().hex() for k in range(len(bucket_bounds(len(ids)))))
+    totals = {i: sum(v[n] for v in values.values()) for n, i in enumerate(ids)}
+    text = outputs_text({"totals": totals})
+    rec = {"computation_id": "00" * 32, "status": "done", "buckets": len(bucket_bounds(len(ids))),
+           "proposal": {"parties": list(values), "query": {"op": "sum", "column": "views", "ids": ids}},
+           "result": {"outputs_sm3": sm3_hex(text.encode()), "randomness": rsum}}
+    return rec, blobs, text
+
+
+@pytest.mark.parametrize("n", [5, 450])
+def test_audit_holds_and_catches_a_changed_total(n: int) -> None:
+    ids = [f"w{i}" for i in range(n)]
+    values = {p: [secrets.randbelow(1000) for _ in ids] for p in "abc"}
+    rec, blobs, text = _record(ids, values)
+    assert audit(rec, blobs, text) == min(n, MAX_BUCKETS)
+    forged = json.loads(text)
+    forged["totals"][ids[-1]] -= 3
+    ftext = outputs_text(forged)
+    rec["result"]["outputs_sm3"] = sm3_hex(ftext.encode())
+    with pytest.raises(AuditFailed, match="not the sum"):
+        audit(rec, blobs, ftext)
+    with pytest.raises(AuditFailed, match="outputs_sm3"):
+        audit(rec, blobs, text)
+    with pytest.raises(AuditFailed, match="no commitment on chain from b"):
+        audit(rec, {"a": blobs["a"], "c": blobs["c"]}, ftext)
+
+
+def test_audit_refuses_what_publishes_no_totals() -> None:
+    ids = ["w1", "w2", "w3"]
+    rec, blobs, _ = _record(ids, {p: [1, 2, 3] for p in "abc"})
+    rec["proposal"]["query"]["op"] = "mean"
+    text = outputs_text({"mean": 6.0})
+    rec["result"]["outputs_sm3"] = sm3_hex(text.encode())
+    with pytest.raises(AuditFailed, match="publishes no totals"):
+        audit(rec, blobs, text)
+    rec["status"] = "aborted"
+    with pytest.raises(AuditFailed, match="aborted"):
+        audit(rec, blobs, text)
+
+
+def test_input_values_count_missing_ids_as_zero() -> None:
+    data = {"w1": {"views": 5, "likes": 1}}
+    assert input_values({"op": "sum", "column": "views", "ids": ["w1", "w2"]}, data) == [5, 0]
+    assert input_values({"op": "count", "ids": ["w1", "w2"]}, data) == [1, 0]
+
+
+def test_approvals_bind_the_proposal() -> None:
+    proposal = {"parties": ["a", "b", "c"], "query": {"op": "sum", "ids": ["w1"]}}
+    h = proposal_sm3("11" * 32, proposal)
+    assert h != proposal_sm3("22" * 32, proposal)
+    assert h != proposal_sm3("11" * 32, dict(proposal, query={"op": "sum", "ids": ["w2"]}))
+    rec = {"proposal": proposal, "proposal_sm3": h,
+           "approvals": {"a": {"proposal_sm3": h}, "b": {"proposal_sm3": "00" * 32}}}
+    assert unapproved(rec) == ["b", "c"]
+
+
+def test_platform_identities_get_a_bound_transport_certificate(tmp_path: Path) -> None:
+    ca = ConsortiumCA.init(tmp_path / "ca", "X")
+    ident = _on_disk(tmp_path, ca, "platform-a", "platform", "Platform Org")
+    folder = tmp_path / "identities" / "platform-a"
+    bound = transport_identity((folder / TRANSPORT_CERT).read_bytes())
+    assert (bound.node_id, bound.sm2_cert_fingerprint) == ("platform-a", ident.certificate.fingerprint)
+    assert (folder / TRANSPORT_KEY).stat().st_mode & 0o777 == 0o600 and (folder / TRANSPORT_CA).is_file()
+    first = (folder / TRANSPORT_CERT).read_bytes()
+    _on_disk(tmp_path, ca, "platform-a", "platform", "Platform Org")
+    assert (folder / TRANSPORT_CERT).read_bytes() == first  # kept
+    (folder / "cert.pem").write_bytes(b"damaged")  # a new certificate: a new transport certificate bound to it
+    again = _on_disk(tmp_path, ca, "platform-a", "platform", "Platform Org")
+    assert transport_identity((folder / TRANSPORT_CERT).read_bytes()).sm2_cert_fingerprint == \
+        again.certificate.fingerprint != ident.certificate.fingerprint
+    assert not (tmp_path / "identities" / "court").exists()
+    _on_disk(tmp_path, ca, "court", "court", "Court Org")
+    assert not (tmp_path / "identities" / "court" / TRANSPORT_CERT).exists()
+    with pytest.raises(CertificateError):
+        transport_identity(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
