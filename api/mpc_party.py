@@ -27,6 +27,7 @@ from typing import Any
 from ledger.crypto import sm3_hex
 from privacy.chain import (
     LIMB_SCHEMA,
+    PUBLIC,
     bucket_count,
     commitments,
     input_values,
@@ -34,6 +35,7 @@ from privacy.chain import (
     limbs,
     outputs_text,
     randomness_sums,
+    seal,
     unapproved,
 )
 from privacy.mpc import (
@@ -190,13 +192,25 @@ class PartyProcess:
         opened = run_computation(self.me, specs, {"op": "sum", "column": "r", "ids": ids}, limbs(rnd),
                                  LIMB_SCHEMA, cid + "/randomness", self.tls, self.timeout)
         text = outputs_text(values)
-        return {"status": "done", "outputs": text, "outputs_sm3": sm3_hex(text.encode()),
+        readers = proposal["readers"]
+        sealed = {"outputs": text} if readers == [PUBLIC] else {"sealed": seal(cid, text, self.reader_keys(readers))}
+        return {"status": "done", **sealed, "outputs_sm3": sm3_hex(text.encode()),
                 "transcript_sm3": out.transcript_sm3, "randomness_transcript_sm3": opened.transcript_sm3,
                 "randomness": randomness_sums(opened.values["totals"], buckets)}
 
     @property
     def tls(self) -> TLSFiles:
         return transport_files(self.folder)
+
+    def reader_keys(self, readers: list[str]) -> dict[str, bytes]:
+        """Each reader account's public key (its user record's ``key``)."""
+        out = {}
+        for acct in readers:
+            user = self.client.state_json(f"sys/user/{acct}")
+            if not isinstance(user, dict) or not isinstance(user.get("key"), str):
+                raise Refusal(self.me, f"reader {acct} has no user record to seal the outputs to")
+            out[acct] = bytes.fromhex(user["key"])
+        return out
 
     def specs(self, parties: list[str]) -> list[PartySpec]:
         """Every named party as registered, each checked here: registered, its user record

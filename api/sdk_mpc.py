@@ -12,7 +12,8 @@ import time
 import urllib.parse
 from typing import Any
 
-from privacy.chain import AuditFailed, audit
+from ledger.crypto import sm3_hex
+from privacy.chain import PUBLIC, AuditFailed, audit, unseal
 from privacy.contracts import K_COUNT, k_commit, k_comp, k_out, k_party, k_seq
 
 from .sdk import ClientError, LedgerClient, error_of
@@ -138,14 +139,29 @@ def declare_dataset(client: LedgerClient, name: str, columns: dict[str, Any]) ->
     return file_tx(client, "mpc.dataset", {"dataset": name, "columns": columns})
 
 
+def _open_sealed(client: LedgerClient, cid: str, sealed: dict[str, Any]) -> str:
+    if client.identity is None:
+        raise AuditFailed("the outputs are sealed to the readers the proposal named: sign as one of them")
+    return unseal(cid, sealed, client.identity.account, client.identity.key)
+
+
 def result(client: LedgerClient, cid: str) -> dict[str, Any]:
     """``GET /v1/mpc/computations/{id}``: ``{"status", "outputs", "transcript_sm3", "tx_id",
-    "error", ...}``."""
+    "error", ...}``; outputs sealed to named readers are opened here when the client's identity
+    is one of them (and checked against ``outputs_sm3``)."""
     code, body = client._request("GET", f"/v1/mpc/computations/{urllib.parse.quote(cid, safe='')}")
     if code != 200:
         err = error_of(code, body)
         raise ClientError(f"computation {cid}: {err}", code, err.code)
-    return dict(body)
+    out = dict(body)
+    sealed = out.get("sealed")
+    ident = client.identity
+    if isinstance(sealed, dict) and ident is not None and ident.account in sealed.get("keys", {}):
+        text = _open_sealed(client, cid, sealed)
+        if sm3_hex(text.encode()) != out.get("outputs_sm3"):
+            raise ClientError(f"computation {cid}: the sealed outputs do not match the recorded outputs_sm3")
+        out["outputs"] = json.loads(text)
+    return out
 
 
 def audit_computation(client: LedgerClient, cid: str) -> dict[str, Any]:
@@ -155,7 +171,10 @@ def audit_computation(client: LedgerClient, cid: str) -> dict[str, Any]:
     if rec is None:
         raise ClientError(f"there is no computation {cid}", 404, "not_found")
     commits = commitments(client, cid, list(rec["proposal"]["parties"]))
-    checked = audit(rec, commits, _state_text(client, k_out(cid)))
+    text = _state_text(client, k_out(cid))
+    if text is not None and rec["proposal"]["readers"] != [PUBLIC]:
+        text = _open_sealed(client, cid, json.loads(text)["sealed"])
+    checked = audit(rec, commits, text)
     return {"computation_id": cid, "ok": True, "buckets_checked": checked, "buckets": rec["buckets"]}
 
 

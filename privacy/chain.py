@@ -12,17 +12,18 @@ ids every id has its own commitment, and above that the chain still holds ``B`` 
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
 from ledger.codec import canonical
-from ledger.crypto import CryptoError, Scalar, sm3_hex
+from ledger.crypto import SM4GCM, CryptoError, Scalar, SM2PrivateKey, SM2PublicKey, sm3_hex
 from ledger.crypto.group import N as ORDER
 from ledger.crypto.pedersen import Commitment, commit, failed_totals
 
 __all__ = ["DEFAULT_DATASET", "DEFAULT_SCHEMA", "LIMB_SCHEMA", "MAX_BUCKETS", "MAX_IDS", "PUBLIC", "AuditFailed",
            "admission_refusal", "audit", "bucket_bounds", "bucket_count", "commitments", "input_values",
-           "limb_ids", "limbs", "outputs_text", "proposal_sm3", "randomness_sums", "unapproved"]
+           "limb_ids", "limbs", "outputs_text", "proposal_sm3", "randomness_sums", "seal", "unapproved", "unseal"]
 
 DEFAULT_DATASET = "default"
 #: the data set a proposal names when it names none: views and likes per content id
@@ -116,6 +117,28 @@ def randomness_sums(limb_totals: dict[str, int], buckets: int) -> str:
         v = sum(int(limb_totals[f"r{k}.{j}"]) << (LIMB_BITS * j) for j in range(LIMB_COUNT))
         out.append(Scalar(v % ORDER).to_bytes().hex())
     return "".join(out)
+
+
+def seal(cid: str, text: str, reader_keys: dict[str, bytes]) -> dict[str, Any]:
+    """The outputs for named readers: SM4-GCM under a fresh key (associated data: the
+    computation id), that key SM2-encrypted to each reader's public key (account -> point)."""
+    key, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
+    box = SM4GCM(key).encrypt(nonce, text.encode(), cid.encode())
+    return {"ciphertext": box.hex(), "keys": {a: SM2PublicKey.from_point(k).encrypt(key).hex()
+                                               for a, k in sorted(reader_keys.items())}, "nonce": nonce.hex()}
+
+
+def unseal(cid: str, sealed: dict[str, Any], account: str, key: SM2PrivateKey) -> str:
+    """The outputs text of ``sealed`` for the reader ``account`` holding ``key``."""
+    wrapped = sealed.get("keys", {}).get(account)
+    if not isinstance(wrapped, str):
+        raise AuditFailed(f"the outputs are sealed to the readers the proposal named; {account} is not one of them")
+    try:
+        k = key.decrypt(bytes.fromhex(wrapped))
+        return SM4GCM(k).decrypt(bytes.fromhex(sealed["nonce"]), bytes.fromhex(sealed["ciphertext"]),
+                                 cid.encode()).decode()
+    except (CryptoError, ValueError, KeyError) as exc:
+        raise AuditFailed(f"the sealed outputs cannot be opened: {exc}") from None
 
 
 def outputs_text(values: dict[str, Any]) -> str:

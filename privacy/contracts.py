@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ledger.codec import canonical
 from ledger.contracts.args import TokenRefused, describe, fields, integer, text
 from ledger.contracts.context import Context, TxType, account_of
 from ledger.crypto import CryptoError, sm3_hex
@@ -53,6 +54,8 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 HEX64 = re.compile(r"[0-9a-f]{64}")
 HOST_RE = re.compile(r"[A-Za-z0-9.:-]{1,253}")
 OP_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+ACCOUNT_RE = re.compile(r"[0-9a-f]{40}")
+HEX_RE = re.compile(r"(?:[0-9a-f]{2})+")
 MAX_PARTIES = 16
 MAX_PEM = 8192
 MAX_ERROR = 1000
@@ -243,12 +246,22 @@ def _parties(ctx: Context, value: Any) -> list[str]:
     return names
 
 
-def _readers(value: Any) -> list[str]:
+def _readers(ctx: Context, value: Any) -> list[str]:
+    """``["*"]`` (public outputs) or the readers' accounts, sorted: each entry a registered
+    party's name or the account of an active user."""
     if value == [PUBLIC]:
         return [PUBLIC]
     if not isinstance(value, list) or not 0 < len(value) <= 32:
-        raise MPCRefused(f'readers must be ["{PUBLIC}"] or a list of 1 to 32 party names')
-    raise MPCRefused(f'only public outputs (readers ["{PUBLIC}"]) are recorded by this version of {TEMPLATE}')
+        raise MPCRefused(f'readers must be ["{PUBLIC}"] or a list of 1 to 32 party names or accounts')
+    out = set()
+    for i, r in enumerate(value):
+        reg = ctx.get_json(k_party(r)) if isinstance(r, str) and NAME_RE.fullmatch(r) else None
+        acct = str(reg["account"]) if isinstance(reg, dict) else r
+        user = _user(ctx, acct) if isinstance(acct, str) and ACCOUNT_RE.fullmatch(acct) else None
+        if user is None or user.get("status") != "active":
+            raise MPCRefused(f"readers[{i}] is neither a registered party nor an active user's account")
+        out.add(acct)
+    return sorted(out)
 
 
 def _history(ctx: Context, dataset: str, cid: str, query: dict[str, Any]) -> None:
@@ -267,7 +280,7 @@ def propose(ctx: Context) -> None:
     dataset = _name(p.get("dataset", DEFAULT_DATASET), "dataset")
     schema = _schema_of(ctx, dataset)
     query = check_query(p["query"], schema)
-    readers = _readers(p.get("readers", [PUBLIC]))
+    readers = _readers(ctx, p.get("readers", [PUBLIC]))
     outputs = p.get("outputs", [])
     if not isinstance(outputs, list) or len(outputs) > 8 or not all(isinstance(o, str) and OP_RE.fullmatch(o)
                                                                     for o in outputs):
@@ -384,16 +397,32 @@ def _done_fields(rec: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(rnd, str) or len(rnd) != 64 * rec["buckets"] or not re.fullmatch(r"[0-9a-f]*", rnd):
         raise MPCRefused(f"randomness must be {rec['buckets']} scalars of 64 hex digits, concatenated")
     out["randomness"] = rnd
-    outputs = p.get("outputs")
-    if not isinstance(outputs, str) or sm3_hex(outputs.encode()) != out["outputs_sm3"]:
-        raise MPCRefused("outputs must be the outputs' JSON text whose SM3 is outputs_sm3")
-    out["outputs"] = outputs
+    if rec["proposal"]["readers"] == [PUBLIC]:
+        outputs = p.get("outputs")
+        if not isinstance(outputs, str) or sm3_hex(outputs.encode()) != out["outputs_sm3"]:
+            raise MPCRefused("outputs must be the outputs' JSON text whose SM3 is outputs_sm3")
+        out["outputs"] = outputs
+    else:
+        out["outputs"] = canonical({"sealed": _sealed(p.get("sealed"), rec["proposal"]["readers"])}).decode()
     return out
+
+
+def _sealed(value: Any, readers: list[str]) -> dict[str, Any]:
+    s = _obj(value, "sealed", ("ciphertext", "keys", "nonce"))
+    if not isinstance(s["nonce"], str) or len(s["nonce"]) != 24 or not HEX_RE.fullmatch(s["nonce"]):
+        raise MPCRefused("sealed.nonce must be 12 bytes in hex")
+    if not isinstance(s["ciphertext"], str) or not HEX_RE.fullmatch(s["ciphertext"]):
+        raise MPCRefused("sealed.ciphertext must be hex")
+    keys = s["keys"]
+    if not isinstance(keys, dict) or sorted(keys) != readers or not all(
+            isinstance(v, str) and len(v) <= 512 and HEX_RE.fullmatch(v) for v in keys.values()):
+        raise MPCRefused("sealed.keys must hold one wrapped key (hex) for each reader's account")
+    return s
 
 
 def record(ctx: Context) -> None:
     p = _obj(ctx.tx.payload, "payload", ("computation_id", "status"),
-             ("outputs", "outputs_sm3", "transcript_sm3", "randomness", "randomness_transcript_sm3", "error",
+             ("outputs", "sealed", "outputs_sm3", "transcript_sm3", "randomness", "randomness_transcript_sm3", "error",
               "blame"))
     rec = _open(ctx, p["computation_id"])
     cid = rec["computation_id"]

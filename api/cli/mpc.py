@@ -102,14 +102,18 @@ def serve(id_dir: str, api: str, data: str, listen: str, poll: float, commit_wai
 @click.option("--query", required=True, metavar="JSON", help='e.g. {"op": "sum", "column": "views", "ids": [...]}; '
               "without ids: every registered work's content id.")
 @click.option("--dataset", default=None, help="A declared data set (default: the built-in 'default': views, likes).")
+@click.option("--readers", default=None, metavar="R1,R2",
+              help="Who may read the outputs: party names or accounts (they are sealed to them); default: public.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def propose(identity: Identity, api: str, parties: str, query: str, dataset: str | None, as_json: bool) -> None:
+def propose(identity: Identity, api: str, parties: str, query: str, dataset: str | None, readers: str | None,
+            as_json: bool) -> None:
     """Propose a computation; the proposer's own approval is included when it is a party."""
     from .. import sdk_mpc
 
     names = [p.strip() for p in parties.split(",") if p.strip()]
     q = _json_object(query, "--query")
-    res = call(lambda: sdk_mpc.propose(client_for(api, identity), names, q, dataset=dataset))
+    who = None if readers is None else [r.strip() for r in readers.split(",") if r.strip()]
+    res = call(lambda: sdk_mpc.propose(client_for(api, identity), names, q, dataset=dataset, readers=who))
     emit({"computation_id": res["computation_id"], "proposal_sm3": res["proposal_sm3"], "tx_id": res["tx_id"]},
          as_json, res["computation_id"])
 
@@ -146,14 +150,18 @@ def result(computation_id: str, identity: Identity, api: str, as_json: bool) -> 
 @mpc.command("audit")
 @click.argument("computation_id")
 @API_URL
+@click.option("--as", "id_dir", default=None, metavar="ID_DIR", type=click.Path(file_okay=False),
+              help="A reader's identity, to open outputs the proposal sealed to named readers.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def audit(computation_id: str, api: str, as_json: bool) -> None:
+def audit(computation_id: str, api: str, id_dir: str | None, as_json: bool) -> None:
     """Check from chain data that every published total of COMPUTATION_ID is exactly the sum
     of what the parties committed to before it ran (exit 0), else exit 1 with the reason."""
     from .. import sdk_mpc
 
     try:
-        client = LedgerClient(api)
+        client = LedgerClient(api) if id_dir is None else client_for(api, Identity.load(id_dir))
+    except IdentityError as exc:
+        raise InputError(str(exc)) from None
     except ClientError as exc:
         raise click.BadParameter(str(exc), param_hint="--api") from None
     try:

@@ -46,6 +46,7 @@ def result_view(rec: dict[str, Any], outputs: str | None, may_read: bool) -> dic
     return {"computation_id": rec["computation_id"], "status": rec["status"], "proposal": rec["proposal"],
             "proposal_sm3": rec["proposal_sm3"], "approvals": rec["approvals"], "committed": rec["committed"],
             "outputs": json.loads(outputs) if outputs is not None and may_read else None,
+            "sealed": json.loads(outputs)["sealed"] if outputs is not None and not may_read else None,
             "outputs_sm3": res.get("outputs_sm3"), "transcript_sm3": res.get("transcript_sm3"),
             "tx_id": res.get("tx"), "height": res.get("height"), "error": res.get("error"),
             "blame": res.get("blame"), "recorded_by": res.get("by"), "confirmations": rec.get("confirmations", {})}
@@ -83,11 +84,13 @@ async def approve(request: Request, node: NodeDep, intake: IntakeDep, cid: Compu
 @router.get("/computations/{cid}", response_model=ComputationOut, responses=RESPONSES)
 async def show(node: NodeDep, cid: ComputationId, ident: MaybeSigned) -> Response:
     """The computation: proposal, approvals, commitments filed, status (proposed, running,
-    done, aborted), and the result (outputs, their SM3, transcript digest, recording tx, error)."""
+    done, aborted), and the result (outputs, their SM3, transcript digest, recording tx, error).
+    When the proposal named readers, ``outputs`` is null and ``sealed`` holds them encrypted to
+    each reader (docs/privacy.md "On chain")."""
     rec = _record(node, cid)
     raw = node.app.read(k_out(cid))
     public = rec["proposal"]["readers"] == [PUBLIC]
-    del ident  # every recorded output is public in this version (readers ["*"])
+    del ident  # outputs for named readers are sealed to their keys: the SDK opens them
     return json_response(result_view(rec, None if raw is None else raw.decode(), public))
 
 
@@ -104,6 +107,10 @@ async def audit_route(node: NodeDep, cid: ComputationId) -> Response:
         if raw is not None:
             commits[p] = str(parse(raw)["commitments"])
     out = read(k_out(cid))
+    if rec["proposal"]["readers"] != [PUBLIC] and rec["status"] == "done":
+        return json_response({"computation_id": cid, "ok": False, "buckets": rec["buckets"], "buckets_checked": 0,
+                              "reason": "the outputs are sealed to the readers the proposal named: a reader audits "
+                                        "them (rongxin mpc audit ID --as READER)"})
     try:
         checked = audit(rec, commits, None if out is None else out.decode())
     except AuditFailed as exc:

@@ -194,6 +194,27 @@ def test_changed_after_approval_is_refused_until_approved_again(world: World) ->
     assert r["status"] == "done" and len(r["outputs"]["totals"]) == 60
 
 
+def test_outputs_sealed_to_named_readers(world: World) -> None:
+    court = Identity.load(world.ident("court"))
+    parties = PLATFORMS[:3]
+    p = world.rx("mpc", "propose", "--as", str(world.ident("platform-a")), "--api", world.api, "--parties",
+                 ",".join(parties), "--readers", f"platform-b,{court.account}", "--query",
+                 json.dumps({"op": "sum", "column": "likes", "ids": IDS}), "--json")
+    assert p.returncode == 0, p.stderr
+    cid = json.loads(p.stdout)["computation_id"]
+    for name in parties[1:]:
+        assert world.approve(cid, name).returncode == 0
+    r = world.wait(cid)  # read as platform-a: a party, but not a named reader
+    assert r["status"] == "done" and r["outputs"] is None
+    seen = sdk_mpc.result(world.client("platform-b"), cid)
+    assert {k: int(v) for k, v in seen["outputs"]["totals"].items()} == world.expected(parties, "likes")
+    assert sdk_mpc.result(LedgerClient(world.api), cid)["outputs"] is None
+    plain = world.rx("mpc", "audit", cid, "--api", world.api)
+    assert plain.returncode == 1 and "sealed" in plain.stderr
+    by_court = world.rx("mpc", "audit", cid, "--api", world.api, "--as", str(world.ident("court")))
+    assert by_court.returncode == 0, by_court.stderr
+
+
 def test_unknown_op_aborts_with_the_engine_error(world: World) -> None:
     cid = world.propose(PLATFORMS[:3], {"op": "median", "column": "views", "ids": IDS})
     for p in PLATFORMS[1:3]:
