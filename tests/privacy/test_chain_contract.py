@@ -1,0 +1,144 @@
+"""The ``mpc/1`` contract in process, block by block: what each transaction refuses and records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.codec import parse
+from ledger.contracts.context import TxType, account_of
+from ledger.contracts.registry import contract_types
+from ledger.node.abci import OK
+from ledger.node.app import LedgerApp
+from ledger.state.store import MemoryStore
+from privacy.chain import commitments, randomness_sums
+from privacy.contracts import k_comp, k_history, k_party
+from privacy.contracts import types as mpc_types
+from tests.forensics.conftest import set_business
+from tests.node.test_governance import World
+
+IDS = [f"w{i}" for i in range(10)]
+QUERY = {"op": "sum", "column": "views", "ids": IDS}
+
+
+class Chain(World):
+    def __init__(self, tmp: Path) -> None:
+        super().__init__(tmp)
+        handlers: dict[str, Any] = {**contract_types(), **mpc_types(), "test.business": TxType(set_business)}
+        self.app = LedgerApp(MemoryStore(), handlers, governance=self.gov)
+
+    def platform(self, name: str, business: str = "platform") -> None:
+        key = self.register(name)
+        acct = account_of(key.public_key().point)
+        assert self.run(self.tx("s1", "test.business", {"account": acct, "business": business})) == [(OK, "ok")]
+
+    def transport(self, name: str, cn: str | None = None) -> str:
+        rec = self.read(f"sys/user/{account_of(self.keys[name].public_key().point)}".encode())
+        cert = self.ca.certificate(int(rec["serial"], 16))
+        return self.ca.issue_transport(cn or name, cert)[1].decode()
+
+    def do(self, who: str, type_: str, payload: dict[str, Any]) -> tuple[int, str]:
+        return self.run(self.tx(who, type_, payload))[0]
+
+    def read(self, key: bytes) -> Any:
+        raw = self.app.read(key)
+        return None if raw is None else parse(raw)
+
+
+@pytest.fixture
+def chain(tmp_path: Path) -> Chain:
+    c = Chain(tmp_path)
+    for n in ("pa", "pb", "pc"):
+        c.platform(n)
+        assert c.do(n, "mpc.register", {"host": "127.0.0.1", "port": 9000, "transport_cert": c.transport(n)}) == (OK, "ok")
+    c.platform("holder1", business="holder")
+    return c
+
+
+def _propose(c: Chain, query: dict[str, Any] = QUERY, **more: Any) -> str:
+    tx = c.tx("pa", "mpc.propose", {"parties": ["pa", "pb", "pc"], "query": query, **more})
+    assert c.run(tx) == [(OK, "ok")]
+    return tx.id_hex
+
+
+def test_register_binds_the_sender(chain: Chain) -> None:
+    chain.platform("pd")
+    code, info = chain.do("pd", "mpc.register", {"host": "h", "port": 1, "transport_cert": chain.transport("pd", "pa")})
+    assert code != OK and "names 'pa'" in info
+    code, info = chain.do("pd", "mpc.register", {"host": "h", "port": 1, "transport_cert": chain.transport("pa")})
+    assert code != OK  # another platform's certificate
+    code, info = chain.do("holder1", "mpc.register", {"host": "h", "port": 1, "transport_cert": chain.transport("holder1")})
+    assert code != OK and "business role 'platform'" in info
+    assert chain.read(k_party("pa"))["port"] == 9000
+
+
+def test_propose_approve_commit_record(chain: Chain) -> None:
+    code, info = chain.do("pa", "mpc.propose", {"parties": ["pa", "pb"], "query": QUERY})
+    assert code != OK and "3 to 16" in info
+    code, info = chain.do("pa", "mpc.propose", {"parties": ["pa", "pb", "px"], "query": QUERY})
+    assert code != OK and "px has not registered" in info
+    code, info = chain.do("pa", "mpc.propose", {"parties": ["pa", "pb", "pc"], "query": dict(QUERY, column="x")})
+    assert code != OK and "not a column" in info
+    cid = _propose(chain)
+    rec = chain.read(k_comp(cid))
+    assert rec["status"] == "proposed" and list(rec["approvals"]) == ["pa"] and rec["buckets"] == 10
+    assert chain.read(k_history("default"))["queries"][0]["query"] == QUERY
+    blob, _ = commitments([1] * 10)
+    commit = {"computation_id": cid, "proposal_sm3": rec["proposal_sm3"], "commitments": blob}
+    code, info = chain.do("pb", "mpc.commit", commit)
+    assert code != OK and "not approved by every party" in info
+    code, info = chain.do("holder1", "mpc.approve", {"computation_id": cid, "proposal_sm3": rec["proposal_sm3"]})
+    assert code != OK
+    for n in ("pb", "pc"):
+        assert chain.do(n, "mpc.approve", {"computation_id": cid, "proposal_sm3": rec["proposal_sm3"]}) == (OK, "ok")
+    amended = dict(QUERY, ids=IDS[::-1])
+    code, info = chain.do("pa", "mpc.amend", {"computation_id": cid, "query": amended})
+    assert code == OK  # allowed until the first commitment; the others' approvals no longer count
+    rec = chain.read(k_comp(cid))
+    assert rec["approvals"]["pb"]["proposal_sm3"] != rec["proposal_sm3"]
+    code, info = chain.do("pb", "mpc.commit", commit)
+    assert code != OK and "not approved by every party" in info
+    for n in ("pb", "pc"):
+        assert chain.do(n, "mpc.approve", {"computation_id": cid, "proposal_sm3": rec["proposal_sm3"]}) == (OK, "ok")
+    commit["proposal_sm3"] = rec["proposal_sm3"]
+    code, info = chain.do("pb", "mpc.commit", dict(commit, commitments="02" * 330))
+    assert code != OK and "not a point" in info
+    assert chain.do("pb", "mpc.commit", commit) == (OK, "ok")
+    assert chain.do("pb", "mpc.commit", commit)[0] != OK  # once
+    code, info = chain.do("pa", "mpc.amend", {"computation_id": cid, "query": QUERY})
+    assert code != OK and "can no longer be amended" in info
+    done = {"computation_id": cid, "status": "done", "outputs": "{}", "outputs_sm3": "00" * 32,
+            "transcript_sm3": "11" * 32, "randomness_transcript_sm3": "22" * 32,
+            "randomness": randomness_sums({f"r{k}.{j}": 0 for k in range(10) for j in range(5)}, 10)}
+    code, info = chain.do("pb", "mpc.record", done)
+    assert code != OK and "after every party filed" in info
+    for n in ("pa", "pc"):
+        assert chain.do(n, "mpc.commit", commit) == (OK, "ok")
+    code, info = chain.do("pb", "mpc.record", done)
+    assert code != OK and "whose SM3 is outputs_sm3" in info
+    from ledger.crypto import sm3_hex
+
+    done["outputs_sm3"] = sm3_hex(b"{}")
+    assert chain.do("pb", "mpc.record", done) == (OK, "ok")
+    assert chain.do("pc", "mpc.record", {"computation_id": cid, "status": "aborted", "error": "x"}) == (OK, "ok")
+    rec = chain.read(k_comp(cid))
+    assert rec["status"] == "done" and rec["result"]["by"] == "pb"
+    assert rec["confirmations"]["pc"]["agrees"] is False
+
+
+def test_revoked_party_cannot_be_named(chain: Chain) -> None:
+    acct = account_of(chain.keys["pc"].public_key().point)
+    assert chain.do("pc", "user.revoke", {"account": acct, "reason": "gone"}) == (OK, "ok")
+    code, info = chain.do("pa", "mpc.propose", {"parties": ["pa", "pb", "pc"], "query": QUERY})
+    assert code != OK and "pc's certificate was revoked" in info
+
+
+def test_readers_resolved_and_checked(chain: Chain) -> None:
+    holder = account_of(chain.keys["holder1"].public_key().point)
+    cid = _propose(chain, readers=["pb", holder])
+    pb = account_of(chain.keys["pb"].public_key().point)
+    assert chain.read(k_comp(cid))["proposal"]["readers"] == sorted([pb, holder])
+    code, info = chain.do("pa", "mpc.propose", {"parties": ["pa", "pb", "pc"], "query": QUERY, "readers": ["nobody"]})
+    assert code != OK and "readers[0]" in info
