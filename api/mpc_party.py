@@ -145,6 +145,8 @@ class PartyProcess:
                 self.step()
             except ClientError as exc:
                 self.log(f"{self.me}: the node did not answer ({exc}); retrying")
+            except (ValueError, KeyError, TypeError) as exc:  # a malformed record: skipped, never fatal
+                self.log(f"{self.me}: skipped a malformed record ({type(exc).__name__}: {exc})")
             time.sleep(self.poll)
 
     # ------------------------------------------------------------ one computation
@@ -185,12 +187,16 @@ class PartyProcess:
                                                     "commitments": blob})
         if not self.wait_commitments(cid, parties):
             return None  # another party recorded the end meanwhile
+        started = time.perf_counter()
         out = run_computation(self.me, specs, query, data, schema, cid, self.tls, self.timeout)
         values = out.values
+        ran = time.perf_counter() - started
         buckets = bucket_count(len(query["ids"]))
         ids = limb_ids(buckets)
         opened = run_computation(self.me, specs, {"op": "sum", "column": "r", "ids": ids}, limbs(rnd),
                                  LIMB_SCHEMA, cid + "/randomness", self.tls, self.timeout)
+        self.log(f"{self.me}: {cid[:16]}… query {ran:.2f} s ({out.bytes_sent} bytes sent), randomness opened in "
+                 f"{time.perf_counter() - started - ran:.2f} s ({opened.bytes_sent} bytes sent)")
         text = outputs_text(values)
         readers = proposal["readers"]
         sealed = {"outputs": text} if readers == [PUBLIC] else {"sealed": seal(cid, text, self.reader_keys(readers))}
