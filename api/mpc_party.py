@@ -164,6 +164,11 @@ class PartyProcess:
             fields = {"status": "aborted", "error": f"{type(exc).__name__}: {exc}", "blame": blame}
         except MPCError as exc:
             fields = {"status": "aborted", "error": str(exc), "blame": ""}
+        except ClientError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the others must not wait for a result that never comes
+            fields = {"status": "aborted", "error": f"party {self.me}: internal error {type(exc).__name__}: {exc}",
+                      "blame": self.me}
         if fields is None:
             return
         fields["error"] = str(fields.get("error", ""))[:1000]

@@ -143,7 +143,14 @@ def unseal(cid: str, sealed: dict[str, Any], account: str, key: SM2PrivateKey) -
 
 def outputs_text(values: dict[str, Any]) -> str:
     """The outputs as recorded: JSON with sorted keys and no spaces (floats as Python writes them)."""
-    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays as Python numbers and lists."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 # ---------------------------------------------------------------- audit
