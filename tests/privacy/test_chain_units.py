@@ -128,3 +128,22 @@ def test_platform_identities_get_a_bound_transport_certificate(tmp_path: Path) -
     assert not (tmp_path / "identities" / "court" / TRANSPORT_CERT).exists()
     with pytest.raises(CertificateError):
         transport_identity(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+
+
+def test_mpc_cli_help_and_bad_input(rx, tmp_path: Path) -> None:
+    for sub in ([], ["serve"], ["propose"], ["approve"], ["result"], ["audit"], ["dataset"]):
+        proc = rx("mpc", *sub, "--help")
+        assert proc.returncode == 0 and "Usage:" in proc.stdout, (sub, proc.stderr)
+    ca = ConsortiumCA.init(tmp_path / "ca", "X")
+    _on_disk(tmp_path, ca, "court", "court", "Court Org")
+    csv = tmp_path / "a.csv"
+    csv.write_text("content_id,views,likes\nw1,1,1\n")
+    proc = rx("mpc", "serve", "--as", str(tmp_path / "identities" / "court"), "--api", "http://127.0.0.1:9",
+              "--data", str(csv), "--listen", "127.0.0.1:9999")
+    assert proc.returncode == 2 and "transport.crt.pem" in proc.stderr and "Traceback" not in proc.stderr
+    _on_disk(tmp_path, ca, "platform-a", "platform", "P")
+    proc = rx("mpc", "serve", "--as", str(tmp_path / "identities" / "platform-a"), "--api", "http://127.0.0.1:9",
+              "--data", str(csv), "--listen", "nowhere")
+    assert proc.returncode == 2 and "HOST:PORT" in proc.stderr
+    proc = rx("mpc", "audit", "00" * 32, "--api", "http://127.0.0.1:9")
+    assert proc.returncode == 3 and "cannot reach" in proc.stderr
