@@ -142,3 +142,19 @@ def test_readers_resolved_and_checked(chain: Chain) -> None:
     assert chain.read(k_comp(cid))["proposal"]["readers"] == sorted([pb, holder])
     code, info = chain.do("pa", "mpc.propose", {"parties": ["pa", "pb", "pc"], "query": QUERY, "readers": ["nobody"]})
     assert code != OK and "readers[0]" in info
+
+
+def test_declared_dataset_is_referenced_by_proposals(chain: Chain) -> None:
+    cols = {"revenue_fen": {"min": 0, "max": 10**9}}
+    assert chain.do("pa", "mpc.dataset", {"dataset": "revenue", "columns": cols}) == (OK, "ok")
+    code, info = chain.do("pb", "mpc.dataset", {"dataset": "revenue", "columns": cols})
+    assert code != OK and "already declared" in info
+    code, info = chain.do("pb", "mpc.dataset", {"dataset": "bad", "columns": {"x": {"min": 5, "max": 1}}})
+    assert code != OK and "columns refused" in info
+    code, info = chain.do("pa", "mpc.propose", {"parties": ["pa", "pb", "pc"], "query": QUERY, "dataset": "revenue"})
+    assert code != OK and "'views' is not a column" in info
+    code, info = chain.do("pa", "mpc.propose", {"parties": ["pa", "pb", "pc"], "query": QUERY, "dataset": "nope"})
+    assert code != OK and "not declared" in info
+    cid = _propose(chain, dict(QUERY, column="revenue_fen"), dataset="revenue")
+    assert chain.read(k_comp(cid))["proposal"]["schema"] == {"columns": cols}
+    assert [q["computation_id"] for q in chain.read(k_history("revenue"))["queries"]] == [cid]
