@@ -30,7 +30,7 @@ from .shuffle import shuffle
 
 OPS = ("histogram", "topk")
 MAX_BINS = 100
-BUDGET = 1 << 17  # comparisons per sorting level
+BUDGET = 1 << 15  # comparisons per sorting level
 MAX_PIVOTS = 255
 
 
