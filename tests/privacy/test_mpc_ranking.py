@@ -149,3 +149,13 @@ def test_malformed_queries_are_refused_before_any_message(tmp_path: Path, query:
     tls = TLSFiles(tmp_path / "c", tmp_path / "k", tmp_path / "ca")
     with pytest.raises(QueryError, match=message):
         run_computation("p0", parties, {**query, "ids": ["a", "b", "c"]}, {}, schema, "q", tls)
+
+
+def test_a_full_sort_over_several_levels(tmp_path: Path) -> None:
+    """300 ids: the first level uses 109 pivots (32768 // 300), so the sort needs a second level."""
+    c = Cluster.create(tmp_path, 3)
+    ids, totals = _with_ties(c, 77, 298)
+    got = _same_outputs(c.run({"op": "topk", "column": "views", "ids": ids, "k": len(ids),
+                               "with_totals": True}, cid="full"))
+    want = _top(totals, len(ids))
+    assert got == {"ids": [i for i, _ in want], "totals": [v for _, v in want]}
