@@ -83,10 +83,10 @@ async def sign_terms(rep: Replicated, addends: list[ROWS]) -> U64:
     return rep.additive(p0, xor=True) ^ (last << np.uint64(1))
 
 
-async def less_than(rep: Replicated, v: ROWS, offsets: list[int] | None = None) -> U64:
+async def less_than(rep: Replicated, v: ROWS, offsets: list[int] | None = None) -> np.ndarray:
     """XOR-additive terms (0/1, uint8) of ``[v - e < 0]``: for each offset ``e`` (default 0), all
     elements of ``v`` in order; every ``|v - e|`` must be below ``2^63``."""
     addends = await to_boolean(rep, v, offsets)
     terms = await sign_terms(rep, addends)
-    out: U64 = (terms >> np.uint64(63)).astype(np.uint8)
+    out: np.ndarray = (terms >> np.uint64(63)).astype(np.uint8)
     return out
