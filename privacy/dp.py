@@ -304,4 +304,4 @@ def _is_int(v: Any) -> bool:
 
 
 def _fmt(units: int, per: int) -> str:
-    return str(Decimal(units) / Decimal(per))
+    return f"{Decimal(units) / Decimal(per):f}"
