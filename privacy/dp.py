@@ -12,7 +12,8 @@ Interface (all the chain side needs)::
 
     policy = Policy.parse(raw_policy, schema)      # PolicyError if malformed
     charge = admit(query, policy, history)         # Refused(rule, reason) if refused
-    history.append(charge.record)                  # store it with the data set (JSON-ready)
+    history.append(charge.record)                  # store it with the data set (JSON-ready;
+                                                   # ids only for exact total / histogram / topk queries)
 
 ``raw_policy`` is ``{"epsilon": "1.0", "delta": "1e-6", "min_group": 10, "min_difference": 5}``
 (optional ``"require_dp": true``); ``schema`` the data set's declared schema
@@ -132,12 +133,13 @@ def admit(query: Any, policy: Policy, history: list[dict[str, Any]]) -> Charge:
         need = f"{policy.min_group} + k = {policy.min_group + k}" if k else str(policy.min_group)
         raise Refused("min_group", f"the query covers {len(ids)} ids, at least {need} are required")
     family = _family(op, column)
-    if mech is None and op not in PER_ID_OPS:
-        earlier = [frozenset(r["ids"]) for r in history if r.get("family") == family and not r.get("noisy")]
+    exact = mech is None and op not in PER_ID_OPS  # the only queries differencing applies to
+    if exact:
+        earlier = [frozenset(r["ids"]) for r in history if r.get("family") == family and r.get("exact")]
         differencing(frozenset(ids), earlier, policy.min_difference)
     eps = mech.epsilon if mech else 0
-    record = {"op": op, "column": column, "family": family, "ids": sorted(ids), "noisy": mech is not None,
-              "epsilon": eps, "delta": delta}
+    record = {"op": op, "column": column, "family": family, "exact": exact,
+              "ids": sorted(ids) if exact else [], "epsilon": eps, "delta": delta}
     return Charge(eps, delta, mech, record)
 
 

@@ -34,6 +34,7 @@ from .errors import QueryError
 from .sharing import U64, threshold
 
 INT64 = 2**63
+WIRED_OPS = ("sum", "count", "mean")  # the protocols that call ``apply``; others refuse "dp" (never run noiseless)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ def for_query(query: dict[str, Any], schema: Schema, n: int) -> Noise | None:
         mech = mechanism(query, bounds)
     except DPError as exc:
         raise QueryError(str(exc)) from None
+    if mech is not None and query.get("op") not in WIRED_OPS:
+        raise QueryError(f"noise for {query.get('op')!r} is not wired into the engine (noisy ops here: "
+                         f"{', '.join(WIRED_OPS)})")
     return None if mech is None else Noise(mech, n)
 
 

@@ -179,7 +179,9 @@ def test_differencing_pairs() -> None:
     admit({**base, "ids": IDS[:25]}, p, history)  # 5 ids apart: allowed
     admit({**base, "column": "likes", "ids": IDS[:21]}, p, history)  # another column
     admit({"op": "histogram", "column": "views", "bins": [0, 10], "ids": IDS[:21]}, p, history)  # another kind
-    admit({"op": "sum", "column": "views", "ids": IDS[:21]}, p, history)  # per-id outputs: nothing to difference
+    charge = admit({"op": "sum", "column": "views", "ids": IDS[:21]}, p, history)  # per-id: nothing to difference
+    assert charge.record["ids"] == [] and not charge.record["exact"]  # so the chain need not store the ids
+    assert history[0]["ids"] == sorted(IDS[:20]) and history[0]["exact"]
 
 
 def test_differencing_against_unions_of_earlier_queries() -> None:

@@ -72,6 +72,9 @@ def test_engine_refuses_noise_it_cannot_add() -> None:
         check_query(q, schema)  # the shape is fine ...
         with pytest.raises(QueryError):  # ... the noise is not
             for_query(q, schema, 3)
+    hist = {"op": "histogram", "column": "views", "bins": [0, 10], "ids": ids, "dp": {"epsilon": 1}}
+    with pytest.raises(QueryError, match="not wired"):  # never run without the noise it asked for
+        for_query(hist, schema, 3)
     got = for_query({"op": "sum", "column": "likes", "ids": ids, "dp": {"epsilon": 2}}, schema, 3)
     assert got is not None and got.mechanism == mechanism({"op": "sum", "column": "likes", "ids": ids,
                                                            "dp": {"epsilon": 2}}, BOUNDS)
