@@ -27,13 +27,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from privacy.dp import DPError, Mechanism, mechanism
+from privacy.dp import EPS_UNIT, DPError, Mechanism, mechanism
 
 from .data import Schema
 from .errors import QueryError
 from .sharing import U64, threshold
 
 INT64 = 2**63
+DUMMY_SCALES = 46  # histogram: each party's offset per bin is (46 + epsilon) scales (docs: clamping bound)
 WIRED_OPS = ("sum", "count", "mean")  # the protocols that call ``apply``; others refuse "dp" (never run noiseless)
 
 
@@ -62,6 +63,44 @@ class Noise:
             raise QueryError("the noisy outputs could leave the 64-bit range: use a larger epsilon or "
                              "tighter bounds")
         return vec + self.share(len(vec)).view(np.uint64), lo - m, hi + m
+
+
+@dataclass(frozen=True)
+class Dummies:
+    """A histogram's noise as dummy elements: ``values`` extends this party's input vector (its
+    own segment holds its dummies, the other parties' segments 0); subtract ``offsets`` from the
+    opened counts."""
+
+    values: U64  # length n * per_party
+    offsets: list[int]  # per bin: n * per_bin where the bin can hold a total, else 0
+    per_party: int
+
+
+def histogram_dummies(noise: Noise, me: int, bins: list[int], lo: int, hi: int) -> Dummies:
+    """Dummy elements carrying this party's noise share for the counts of bins ``[bins[j],
+    bins[j+1])`` (the last one closed) over totals in ``[lo, hi]``: ``s + Z_j`` dummies of
+    value in bin ``j`` (``Z_j`` its share, clamped to ``[-s, s]``, ``s = ceil((46 + ε) b)``), the rest
+    of its ``2 s m`` dummies of a value in no bin. The secure shuffle hides which elements are
+    dummies and whose; the opened counts minus ``n s`` are the true counts plus the parties'
+    summed shares."""
+    m = len(bins) - 1
+    eps = noise.mechanism.epsilon / EPS_UNIT
+    s = math.ceil((DUMMY_SCALES + eps) * noise.mechanism.scale)
+    inside = [max(bins[j], lo) for j in range(m)]
+    feasible = [inside[j] <= min(bins[j + 1] - (j < m - 1), hi) for j in range(m)]
+    filler = bins[0] - 1 if bins[0] - 1 >= lo else bins[-1] + 1
+    if filler > hi:
+        raise QueryError("a noisy histogram needs totals outside every bin (bins covering the whole range "
+                         "leave no place for the dummies that carry no noise)")
+    per_party = 2 * s * m
+    if noise.n * per_party > 10**7:
+        raise QueryError("a noisy histogram with this epsilon and these bins needs more than 10^7 dummies")
+    counts = np.clip(s + noise.share(m), 0, 2 * s) * np.array(feasible, dtype=np.int64)
+    mine = np.full(per_party, filler, dtype=np.int64)
+    mine[: int(counts.sum())] = np.repeat(np.array(inside, dtype=np.int64), counts)
+    values = np.zeros(noise.n * per_party, dtype=np.int64)
+    values[me * per_party:(me + 1) * per_party] = mine
+    return Dummies(values.view(np.uint64), [noise.n * s if f else 0 for f in feasible], per_party)
 
 
 def for_query(query: dict[str, Any], schema: Schema, n: int) -> Noise | None:
