@@ -22,7 +22,7 @@ from typing import Any
 
 from ledger.crypto.sm3 import SM3, sm3
 
-from . import protocols
+from . import noise, protocols
 from .data import Schema, valid_id
 from .errors import PartyError, QueryError
 from .protocols import Context
@@ -89,6 +89,7 @@ def run_computation(me: str, parties: list[PartySpec], query: dict[str, Any],
     ids = [p.id for p in parties]
     if len(set(ids)) != len(ids) or me not in ids or not 3 <= len(ids) <= 16:
         raise QueryError("parties must be 3 to 16 distinct ids including this party")
+    noise.for_query(query, parsed, len(ids))  # a query asking for noise it cannot have: refused here
     agree = agreement(computation_id, parties, query, schema)
     x = protocols.prepare(query, data)
     return asyncio.run(_run(me, parties, query, x, parsed, computation_id, tls, timeout, agree))
