@@ -24,7 +24,7 @@ import numpy as np
 
 from ledger.crypto.sm3 import SM3, sm3
 
-from . import protocols, ranking
+from . import noise, protocols, ranking
 from .data import Schema, valid_id
 from .errors import PartyError, QueryError
 from .protocols import Context
@@ -91,6 +91,7 @@ def run_computation(me: str, parties: list[PartySpec], query: dict[str, Any],
     ids = [p.id for p in parties]
     if len(set(ids)) != len(ids) or me not in ids or not 3 <= len(ids) <= 16:
         raise QueryError("parties must be 3 to 16 distinct ids including this party")
+    noise.for_query(query, parsed, len(ids))  # a query asking for noise it cannot have: refused here
     if query["op"] in ranking.OPS:
         ranking.check_query(query, parsed, len(ids))
     agree = agreement(computation_id, parties, query, schema)
