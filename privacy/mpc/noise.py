@@ -35,7 +35,7 @@ from .sharing import U64, threshold
 
 INT64 = 2**63
 DUMMY_SCALES = 46  # histogram: each party's offset per bin is (46 + epsilon) scales (docs: clamping bound)
-WIRED_OPS = ("sum", "count", "mean")  # the protocols that call ``apply``; others refuse "dp" (never run noiseless)
+WIRED_OPS = ("sum", "count", "mean", "histogram")  # the protocols that call ``apply``; others refuse "dp" (never run noiseless)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from . import noise
 from .compare import less_than
 from .data import Column, Schema
 from .errors import PartyError, QueryError
@@ -46,8 +47,8 @@ def check_query(query: dict[str, Any], schema: Schema, parties: int) -> None:
                 or not all(isinstance(b, int) and not isinstance(b, bool) for b in bins)
                 or any(b >= c for b, c in itertools.pairwise(bins))):
             raise QueryError(f"bins must be 2 to {MAX_BINS + 1} strictly increasing integers")
-        if set(query) - {"op", "column", "ids", "bins"}:
-            raise QueryError("a histogram query has only op, column, ids and bins")
+        if set(query) - {"op", "column", "ids", "bins", "dp"}:
+            raise QueryError("a histogram query has only op, column, ids, bins and dp")
         return
     k = query.get("k")
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= count:
@@ -62,11 +63,17 @@ def check_query(query: dict[str, Any], schema: Schema, parties: int) -> None:
 
 async def run(ctx: Context, query: dict[str, Any], x: np.ndarray, schema: Schema) -> dict[str, Any]:
     col = schema.column(query["column"])
-    shares = await share_input(ctx, ROUND_PROTOCOL, x)
+    dp = noise.for_query(query, schema, ctx.n)  # histogram noise: dummy elements (noise.histogram_dummies)
+    dummies = None if dp is None else noise.histogram_dummies(dp, ctx.me, query["bins"], ctx.n * col.lo,
+                                                              ctx.n * col.hi)
+    shares = await share_input(ctx, ROUND_PROTOCOL, x if dummies is None else np.concatenate([x, dummies.values]))
     rep = Replicated(ctx, ROUND_PROTOCOL + 1)
     totals = np.stack([shares[k] for k in rep.held])
     if query["op"] == "histogram":
-        return await histogram(rep, totals, col, query["bins"])
+        out = await histogram(rep, totals, col, query["bins"])
+        if dummies is not None:
+            out["counts"] = [c - o for c, o in zip(out["counts"], dummies.offsets, strict=True)]
+        return out
     return await topk(rep, totals, col, query["ids"], query["k"], bool(query.get("with_totals", False)))
 
 
