@@ -33,6 +33,8 @@ OPS = ("histogram", "topk")
 MAX_BINS = 100
 BUDGET = 1 << 15  # comparisons per sorting level
 MAX_PIVOTS = 255
+MAX_HISTOGRAM_COMPARISONS = 4_000_000  # ids x edges: bounds the memory of one comparison batch
+MAX_TOPK_IDS = 200_000
 
 
 def check_query(query: dict[str, Any], schema: Schema, parties: int) -> None:
@@ -47,9 +49,13 @@ def check_query(query: dict[str, Any], schema: Schema, parties: int) -> None:
                 or not all(isinstance(b, int) and not isinstance(b, bool) for b in bins)
                 or any(b >= c for b, c in itertools.pairwise(bins))):
             raise QueryError(f"bins must be 2 to {MAX_BINS + 1} strictly increasing integers")
+        if count * len(bins) > MAX_HISTOGRAM_COMPARISONS:
+            raise QueryError(f"a histogram compares at most {MAX_HISTOGRAM_COMPARISONS} (ids x edges) totals")
         if set(query) - {"op", "column", "ids", "bins", "dp"}:
             raise QueryError("a histogram query has only op, column, ids, bins and dp")
         return
+    if count > MAX_TOPK_IDS:
+        raise QueryError(f"a top-k query covers at most {MAX_TOPK_IDS} ids")
     k = query.get("k")
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= count:
         raise QueryError("k must be an integer from 1 to the number of ids")

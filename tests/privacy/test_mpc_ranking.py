@@ -141,14 +141,17 @@ def test_a_fault_in_the_comparison_rounds_is_named(tmp_path: Path, n: int, op: s
     ({"op": "topk", "column": "views", "k": 1, "extra": 1}, "only"),
     ({"op": "topk", "column": "huge", "k": 1}, "could exceed"),
     ({"op": "histogram", "column": "huge", "bins": [0, 1]}, "could exceed"),
+    ({"op": "histogram", "column": "views", "bins": list(range(101)), "n_ids": 40_000}, "at most"),
+    ({"op": "topk", "column": "views", "k": 1, "n_ids": 200_001}, "at most"),
 ])
 def test_malformed_queries_are_refused_before_any_message(tmp_path: Path, query: dict[str, Any],
                                                           message: str) -> None:
     schema = {"columns": {**SCHEMA["columns"], "huge": {"min": 0, "max": 2**60}}}
     parties = [PartySpec(f"p{k}", "127.0.0.1", 1, b"") for k in range(3)]  # never contacted
     tls = TLSFiles(tmp_path / "c", tmp_path / "k", tmp_path / "ca")
+    ids = [f"w{k}" for k in range(query.pop("n_ids", 3))]
     with pytest.raises(QueryError, match=message):
-        run_computation("p0", parties, {**query, "ids": ["a", "b", "c"]}, {}, schema, "q", tls)
+        run_computation("p0", parties, {**query, "ids": ids}, {}, schema, "q", tls)
 
 
 def test_a_full_sort_over_several_levels(tmp_path: Path) -> None:
