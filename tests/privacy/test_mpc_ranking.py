@@ -110,6 +110,8 @@ def test_negative_bounds(tmp_path: Path) -> None:
     (5, "topk", "garbage", 14),  # a carry-save round
     (3, "histogram", "garbage", 6),  # the arithmetic-to-boolean round
     (3, "histogram", "random-values", 13),  # the opening of the bins: inconsistent bins
+    (3, "topk", "hang", 4),  # a shuffle round
+    (5, "topk", "wrong-length", 16),  # a Kogge-Stone round
 ])
 def test_a_fault_in_the_comparison_rounds_is_named(tmp_path: Path, n: int, op: str, mode: str, rnd: int) -> None:
     c = Cluster.create(tmp_path, n)
