@@ -59,12 +59,20 @@ def start_node(folder: Path, detach: bool) -> subprocess.Popen[bytes]:
                             start_new_session=detach, env=env, close_fds=True)
 
 
-def api_ok(url: str, timeout: float = 2.0) -> bool:
+def api_ok(url: str, timeout: float = 2.0, *, node_id: str | None = None, genesis: str | None = None) -> bool:
+    """The API at ``url`` answers its status (and, when given, as node ``node_id`` of the chain
+    whose genesis hash is ``genesis``: another consortium's node on the same port is not ours)."""
     try:
         with urllib.request.urlopen(url + "/v1/status", timeout=timeout) as r:  # noqa: S310 - our own loopback API
-            return bool(r.status == 200)
+            if r.status != 200:
+                return False
+            if node_id is None and genesis is None:
+                return True
+            st = json.loads(r.read(1 << 20))
     except (urllib.error.URLError, OSError, ValueError):
         return False
+    return isinstance(st, dict) and (node_id is None or st.get("node_id") == node_id) and (
+        genesis is None or st.get("genesis") == genesis)
 
 
 def write_cluster(data: Path) -> dict[str, Any]:
@@ -87,17 +95,21 @@ def up(data: Path, *, detach: bool, wait: float = 120.0, echo: Any = print, base
         data = data.resolve()
     elif attest_consortium(data) is not None:  # a folder made before genesis attestations (ConfigError: exit 2)
         echo(f"the consortium root attested the genesis: {data / 'genesis.attestation.json'}")
-    children: list[subprocess.Popen[bytes]] = []
+    started: dict[str, subprocess.Popen[bytes]] = {}
     for folder in node_folders(data):
         if is_running(folder):
             continue
-        children.append(start_node(folder, detach))
+        started[folder.name] = start_node(folder, detach)
+    children = list(started.values())
     deadline = time.monotonic() + wait
     pending = {f.name: NodeConfig.load(f) for f in node_folders(data)}
+    genesis = str(json.loads((data / "genesis.json").read_text())["hash"])
     while pending and time.monotonic() < deadline:
         for nid, cfg in list(pending.items()):
-            if api_ok(cfg.api_url()):
+            if api_ok(cfg.api_url(), node_id=cfg.id, genesis=genesis):
                 del pending[nid]
+        if any(nid in started and started[nid].poll() is not None for nid in pending):
+            break  # a node we started exited (e.g. its port is held by another process): its log says why
         time.sleep(0.3)
     doc = write_cluster(data)
     if pending:
@@ -106,7 +118,7 @@ def up(data: Path, *, detach: bool, wait: float = 120.0, echo: Any = print, base
             log = (data / "nodes" / nid / "node.log")
             text = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
             tails.append(f"{nid}: {' | '.join(text) or 'no log'}")
-        raise ClusterError("nodes did not answer in time: " + "; ".join(tails))
+        raise ClusterError("nodes did not come up (exited, or did not answer in time as this consortium's node): " + "; ".join(tails))
     for n in doc["nodes"]:
         echo(f"{n['id']:6} {n['role']:10} pid {n['pid']}  {n['api']}")
     try:

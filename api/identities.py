@@ -103,8 +103,10 @@ def _commit(client: LedgerClient, txs: list[Transaction], what: str, timeout: fl
     return top
 
 
-def _freshest(apis: list[str]) -> tuple[LedgerClient, dict[str, Any]]:
-    """The node that has committed the most (its state is read to decide what is missing)."""
+def _freshest(apis: list[str], genesis: str) -> tuple[LedgerClient, dict[str, Any]]:
+    """Of this chain's nodes (genesis hash ``genesis``: another consortium's node listening on
+    one of the ports is skipped), the one that has committed the most (its state is read to
+    decide what is missing)."""
     best: tuple[LedgerClient, dict[str, Any]] | None = None
     for api in apis:
         client = LedgerClient(api, timeout=5.0)
@@ -112,10 +114,12 @@ def _freshest(apis: list[str]) -> tuple[LedgerClient, dict[str, Any]]:
             st = client.status()
         except ClientError:
             continue
+        if st.get("genesis") != genesis:
+            continue
         if best is None or int(st["height"]) > int(best[1]["height"]):
             best = (client, st)
     if best is None:
-        raise ClientError("no node answers")
+        raise ClientError("no node of this consortium answers")
     return best
 
 
@@ -125,7 +129,7 @@ def ensure_demo_identities(data: Path, apis: list[str], *, timeout: float = 60.0
     ca = ConsortiumCA(data / "ca")
     genesis = json.loads((data / "genesis.json").read_text())
     idents = [(_on_disk(data, ca, n, b, o), o, r) for n, b, o, r in DEMO_IDENTITIES]
-    client, status = _freshest(apis)
+    client, status = _freshest(apis, str(genesis["hash"]))
     chain, expiry = str(status["chain"]), int(status["height"]) + DEFAULT_TTL_BLOCKS
     top = 0
     members = client.state_json("sys/orgs") or {}

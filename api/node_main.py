@@ -5,47 +5,22 @@ is refused and liveness can be read without trusting pids), opens the store, joi
 network over TLS, serves the HTTP API, and stops cleanly on SIGTERM or Ctrl-C. Its helper
 processes (contract execution and transaction verification workers) die with it; a restart
 resumes from the store.
+
+This module stays light (standard library only at import): worker processes started with
+``forkserver`` import the parent's main module again. The node itself is ``node_run``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import logging
 import os
-import signal
 import sys
-import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-import uvicorn
-
-from forensics.contracts import types as forensics_types
-from ledger.contracts.parallel import ParallelExecutor
-from ledger.contracts.registry import parallel_types
-from ledger.crypto import Certificate, CertificateRevocationList
-from ledger.crypto.errors import CryptoError
-from ledger.crypto.sm2 import use_tables
-from ledger.crypto.tls import PeerIdentity, tls_context
 from ledger.errors import LedgerError
-from ledger.net.transport import PeerNetwork
-from ledger.node.app import LedgerApp, standard_types
-from ledger.node.config import ConfigError, Genesis, NodeConfig
-from ledger.node.intake import TxIntake
-from ledger.node.runtime import Node
-from ledger.state.store import GroupedStore, open_store
-from privacy.contracts import types as mpc_types
-
-from .auth import Authenticator
-from .evidence_desk import attach_evidence
-from .http import create_app
-from .nonces import NonceStore
-from .works_node import attach_works
-
-log = logging.getLogger("rongxin.node")
 
 
 class AlreadyRunning(LedgerError):
@@ -76,153 +51,6 @@ def is_running(folder: Path) -> bool:
         return False
 
 
-def make_admit(cfg: NodeConfig, node: Node | None = None) -> Callable[[PeerIdentity], bool]:
-    """Admit a peer only if its link is bound to its known SM2 certificate (from the
-    consortium folder, or admitted on chain) that is revoked neither by the CA's CRL nor on
-    chain (exit or eviction)."""
-    consortium = cfg.consortium
-    known: dict[str, Certificate] = {}
-    for folder in (consortium / "nodes").iterdir():
-        cert_file = folder / "sm2.crt.pem"
-        if cert_file.is_file():
-            known[folder.name] = Certificate.load(cert_file.read_bytes())
-
-    def revoked_serials() -> set[int]:
-        try:
-            crl = CertificateRevocationList.load((consortium / "ca" / "crl.pem").read_bytes())
-        except (OSError, CryptoError):
-            return set()
-        return set(crl.revocations())
-
-    def admit(ident: PeerIdentity) -> bool:
-        if node is not None and node.is_revoked(ident.node_id):
-            return False
-        cert = known.get(ident.node_id)
-        if cert is None:
-            member = node.member(ident.node_id) if node is not None else None
-            return member is not None and member["certificate"] == ident.sm2_cert_fingerprint
-        if cert.fingerprint != ident.sm2_cert_fingerprint:
-            return False
-        return cert.serial not in revoked_serials()
-
-    return admit
-
-
-class _QuietServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the node's handlers stop it, and the node
-    then closes its links and store before the process exits."""
-
-    def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
-        return contextlib.nullcontext()
-
-
-def _executor() -> ParallelExecutor | None:
-    """Worker processes that run contract calls ahead of block order (docs/contracts.md §6).
-    ``RONGXIN_EXEC_WORKERS``: how many (default: one per CPU; 0 turns parallel execution off).
-    Workers start in the background when the node starts (a start costs the machine about
-    0.8 s of CPU: better at boot than in the middle of a burst of blocks) and die with the node."""
-    raw = os.environ.get("RONGXIN_EXEC_WORKERS", "")
-    try:
-        n = int(raw) if raw else None
-    except ValueError:
-        raise ConfigError(f"RONGXIN_EXEC_WORKERS must be a whole number, not {raw!r}") from None
-    if n is not None and n <= 0:
-        return None
-    # below ~50 ms of estimated work a block runs in order: cheap system-contract calls (a token
-    # transfer is ~40 us) gain less than the round trip costs when every core is busy verifying
-    # blocks never wait for a worker that is still starting: they run in block order meanwhile
-    return ParallelExecutor(parallel_types, workers=n, min_ship_s=0.05, wait_for_start_s=0.0)
-
-
-def _intake(tables: bool) -> TxIntake:
-    """Where submitted transactions are decoded and their signatures verified, off the event
-    loop (``ledger/node/intake.py``): by default in threads of this process (one per CPU, at
-    most 4; libcrypto runs with the GIL released). ``RONGXIN_VERIFY_WORKERS=N`` uses N worker
-    processes instead (they cost ~30 us more per transaction in pickling; worth it only with
-    more cores than nodes), 0 verifies on the event loop as before."""
-    raw = os.environ.get("RONGXIN_VERIFY_WORKERS", "")
-    try:
-        n = int(raw) if raw else -1
-    except ValueError:
-        raise ConfigError(f"RONGXIN_VERIFY_WORKERS must be a whole number, not {raw!r}") from None
-    if n < 0:
-        return TxIntake(workers=0, threads=min(4, os.cpu_count() or 1), tables=tables)
-    return TxIntake(workers=n, tables=tables)
-
-
-async def run(folder: Path, tables: bool = True) -> None:
-    cfg = NodeConfig.load(folder)
-    genesis = Genesis.load(cfg.consortium / "genesis.json")
-    lock = take_lock(folder)
-    (folder / "pid").write_text(f"{os.getpid()}\n")
-    # one durable commit per message handled (block commit + safety record together)
-    store = GroupedStore(open_store(folder / "db"))
-    executor = _executor()
-    if executor is not None:
-        threading.Thread(target=executor.start, name="exec-start", daemon=True).start()
-    intake = _intake(tables)
-    threading.Thread(target=intake.start, name="intake-start", daemon=True).start()
-    try:
-        gov = genesis.make_governance()
-        app = LedgerApp(store, {**standard_types(), **forensics_types(gov), **mpc_types()}, governance=gov, precomputer=executor)
-        node = Node(node_id=cfg.id, chain=cfg.chain, app=app, genesis=genesis.block, vset=genesis.vset,
-                    signer=cfg.signer(), params=genesis.params, tx_key=cfg.key())
-        node.genesis_attestation = genesis.attestation
-        if genesis.attestation is None:
-            log.warning("%s has no genesis attestation beside it: evidence packages cannot be exported",
-                        cfg.consortium / "genesis.json")
-        tca = cfg.consortium / "ca" / "transport-ca.crt.pem"
-        net = PeerNetwork(
-            node_id=cfg.id, listen=cfg.listen, peers=cfg.peers,
-            server_ctx=tls_context(True, folder / "tls.crt", folder / "tls.key", tca),
-            client_ctx=tls_context(False, folder / "tls.crt", folder / "tls.key", tca),
-            on_message=node.on_net, admit=make_admit(cfg, node),
-            status=lambda: {"height": app.chain.head, "view": node.engine.view},
-        )
-        node.attach(net)
-        auth = Authenticator(node, crl_path=cfg.consortium / "ca" / "crl.pem",
-                             nonces=NonceStore(folder / "nonces.sqlite"))
-        http = create_app(node, role=cfg.role, org=cfg.org, online=lambda: list(net.online()), intake=intake,
-                          auth=auth, consortium=cfg.consortium)
-        works = attach_works(http, node, folder, chain=cfg.chain, node_id=cfg.id, key=cfg.key(),
-                             consortium=cfg.consortium)
-        attach_evidence(http, works, folder)
-        host, port = cfg.api
-        servers = [_QuietServer(uvicorn.Config(http, host=host, port=port, log_level="warning",
-                                               lifespan="off", access_log=False))]
-        if cfg.api_tls is not None:  # the same API over HTTPS, with the node's transport certificate
-            servers.append(_QuietServer(uvicorn.Config(
-                http, host=cfg.api_tls[0], port=cfg.api_tls[1], log_level="warning", lifespan="off",
-                access_log=False, ssl_certfile=str(folder / "tls.crt"), ssl_keyfile=str(folder / "tls.key"))))
-        await net.start()
-        node.start()
-        works.start()
-        log.info("node %s (%s) up: p2p %s:%d, api %s%s, height %d", cfg.id, cfg.role, *cfg.listen,
-                 cfg.api_url(), f" and {cfg.api_tls_url()}" if cfg.api_tls else "", app.chain.head)
-        loop = asyncio.get_running_loop()
-
-        def stop() -> None:
-            for s in servers:
-                s.should_exit = True
-
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop)
-        try:
-            await asyncio.gather(*(s.serve() for s in servers))
-        finally:
-            node.stop()
-            await net.stop()
-            auth.nonces.close()
-            log.info("node %s stopped at height %d", cfg.id, app.chain.head)
-    finally:
-        if executor is not None:
-            executor.close()
-        intake.close()
-        store.close()
-        with contextlib.suppress(OSError):
-            lock.close()
-
-
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
@@ -236,6 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     if tables not in ("0", "1"):
         print(f"rongxin node: error: RONGXIN_SM2_TABLES must be 0 or 1, not {tables!r}", file=sys.stderr)
         return 2
+    # imported here, not at the top: a helper process started by ``forkserver`` re-imports this
+    # module as its main module, and would otherwise pay for the whole node (~1 s of CPU each)
+    from ledger.crypto.sm2 import use_tables
+    from ledger.node.config import ConfigError
+
+    from .node_run import run
+
     use_tables(tables == "1")
     try:
         asyncio.run(run(Path(args[0]), tables == "1"))
@@ -247,3 +82,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

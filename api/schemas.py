@@ -101,13 +101,15 @@ class IdentityOut(_Out):
 
 class StatusOut(_Out):
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
-        "node_id": "val1", "role": "consensus", "org": "County A", "chain": "rongxin-local", "height": 812,
+        "node_id": "val1", "role": "consensus", "org": "County A", "chain": "rongxin-local",
+        "genesis": "9c" * 32, "height": 812,
         "head_hash": "5e" * 32, "view": 815, "mempool": 0, "validators": ["sup1", "val1", "val2", "val3", "val4"],
         "peers_online": ["full1", "sup1", "val2", "val3", "val4"]}]})
     node_id: str
     role: str
     org: str
     chain: str
+    genesis: str = Field(pattern=HASH, description="hash of the chain's genesis block (tells one local consortium from another)")
     height: int = Field(ge=0, description="last committed height")
     head_hash: str = Field(pattern=HASH, description="hash of the last committed block")
     view: int = Field(ge=0)

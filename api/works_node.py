@@ -31,6 +31,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from fingerprint import warm_up
 from fingerprint.formats import Fingerprint, fingerprint_file
 from fingerprint.index import LocalIndex
 from forensics.contracts import work as work_record
@@ -46,6 +47,13 @@ from .errors import ApiError
 from .works_index import ChainIndexer, peer_apis
 
 log = logging.getLogger("rongxin.api.works")
+
+
+def _warm_up() -> None:
+    try:
+        warm_up()
+    except Exception:  # a missing decoder is reported, typed, by the request that needs it
+        log.warning("the fingerprint decoders could not all be loaded in advance", exc_info=True)
 
 DEFAULT_MAX_UPLOAD = 2 * 1024 ** 3  # bytes; RONGXIN_MAX_UPLOAD_BYTES overrides
 PENDING_TTL_S = 7 * 24 * 3600  # a prepared registration not on chain after this is forgotten
@@ -277,9 +285,12 @@ class WorksNode:
             await asyncio.sleep(RECONCILE_EVERY_S)
 
     def start(self) -> None:
-        """Start the background reconciler (inside the node's event loop)."""
+        """Start the background reconciler (inside the node's event loop), and load the
+        fingerprint decoders on the works thread meanwhile: the first registration after a
+        start then costs what every later one does (it waits for that load if it comes first)."""
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="works-reconcile")
+            self.pool.submit(_warm_up)
 
     def registered(self, work_id: str) -> dict[str, Any] | None:
         """This node's record of a work it confirmed (holds the holder's certificate)."""

@@ -45,12 +45,14 @@ def bench_crypto(seconds: float, as_json: bool) -> None:
 @click.option("--sum-ids", default=1_000_000, show_default=True, type=click.IntRange(1, 10_000_000))
 @click.option("--stat-ids", default=10_000, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--no-mpyc", is_flag=True, help="Skip MPyC's secure total (the comparison).")
-def bench_mpc(parties: int, sum_ids: int, stat_ids: int, no_mpyc: bool) -> None:
-    """MPC engine: party processes on loopback, per-content sums and mean + variance, beside a
-    plaintext baseline and MPyC's own secure total of the same vectors (prints JSON)."""
+@click.option("--bins", default=10, show_default=True, type=click.IntRange(1, 100))
+@click.option("--top", default=10, show_default=True, type=click.IntRange(1, 1_000_000))
+def bench_mpc(parties: int, sum_ids: int, stat_ids: int, no_mpyc: bool, bins: int, top: int) -> None:
+    """MPC engine: party processes on loopback, per-content sums, mean + variance, a histogram and
+    the top k, beside a plaintext baseline and MPyC's own secure total of the same vectors (JSON)."""
     from bench.mpc import measure
 
-    emit(measure(parties, sum_ids, stat_ids, not no_mpyc), True)
+    emit(measure(parties, sum_ids, stat_ids, not no_mpyc, bins, min(top, stat_ids)), True)
 
 
 @bench.command("ledger")

@@ -1,8 +1,9 @@
 """``rongxin bench mpc``: the MPC engine with five party processes on loopback, beside a
 plaintext baseline and MPyC's own plain secure total of the same per-content vectors.
 
-Figures: per-content sums over ``sum_ids`` ids; mean + variance over ``stat_ids`` ids; bytes
-sent per party; MPyC (``-M5``, five local parties as its demos run them) summing the same
+Figures: per-content sums over ``sum_ids`` ids; mean + variance, a ``bins``-bin histogram
+(equal-width integer edges over the possible totals) and the top ``top`` over ``stat_ids`` ids,
+each alone and mean + variance + histogram together; bytes sent per party; MPyC (``-M5``, five local parties as its demos run them) summing the same
 vectors, and the ratio. Seconds of a run are counted from the moment every link is open to the
 outputs (``seconds_after_links``, what MPyC's figure counts after ``mpc.start``), and in full
 (``seconds_with_links``, including waiting for the slowest process to load its CSV and connect).
@@ -100,7 +101,8 @@ def _mpyc(root: Path, n: int) -> dict[str, Any]:
     return {"seconds": round(result["seconds"], 3), "seconds_with_start": round(wall, 3), "sum": result["sum"]}
 
 
-def measure(parties: int = 5, sum_ids: int = 1_000_000, stat_ids: int = 10_000, mpyc: bool = True) -> dict[str, Any]:
+def measure(parties: int = 5, sum_ids: int = 1_000_000, stat_ids: int = 10_000, mpyc: bool = True,
+            bins: int = 10, top: int = 10) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="rongxin-bench-mpc-") as tmp:
         root = Path(tmp)
         names = _cluster(root, parties)
@@ -128,5 +130,31 @@ def measure(parties: int = 5, sum_ids: int = 1_000_000, stat_ids: int = 10_000, 
         out = r.pop("outputs")
         r["correct"] = bool(abs(out["mean"] - mean) < 1e-6 * mean and abs(out["variance"] - var) < 1e-6 * var)
         result["mean_variance"] = {"ids": stat_ids, **r, "plaintext_seconds": round(plain_seconds, 5)}
-        result["not_measured"] = ["histogram", "topk (not implemented yet)"]
+        result.update(_ranking(root, names, ids, totals, result["mean_variance"], bins, top))
         return result
+
+
+def _ranking(root: Path, names: list[str], ids: list[str], totals: np.ndarray[Any, Any],
+             stats: dict[str, Any], bins: int, top: int) -> dict[str, Any]:
+    """A ``bins``-bin histogram and the top ``top`` over the same per-id totals, beside numpy."""
+    n = len(ids)
+    edges = np.linspace(0, len(names) * MAX_VALUE, bins + 1).round().astype(np.int64).tolist()
+    t = time.perf_counter()
+    want_counts = np.histogram(totals, bins=edges)[0].tolist()
+    plain_hist = time.perf_counter() - t
+    r = _run(root, names, {"op": "histogram", "column": "views", "ids": ids, "bins": edges}, n, "histogram")
+    r["correct"] = r.pop("outputs") == {"counts": want_counts}
+    out: dict[str, Any] = {"histogram": {"ids": n, "bins": bins, **r, "plaintext_seconds": round(plain_hist, 5)}}
+    out["mean_variance_histogram"] = {
+        "ids": n, "seconds_after_links": round(stats["seconds_after_links"] + r["seconds_after_links"], 3),
+        "seconds_with_links": round(stats["seconds_with_links"] + r["seconds_with_links"], 3),
+        "bytes_sent_per_party": stats["bytes_sent_per_party"] + r["bytes_sent_per_party"],
+        "plaintext_seconds": round(stats["plaintext_seconds"] + plain_hist, 5)}
+    t = time.perf_counter()
+    order = np.lexsort((np.arange(n), -totals))[:top]  # ids are generated in ascending order
+    want_ids = [ids[i] for i in order.tolist()]
+    plain_top = time.perf_counter() - t
+    r = _run(root, names, {"op": "topk", "column": "views", "ids": ids, "k": top}, n, "topk")
+    r["correct"] = r.pop("outputs") == {"ids": want_ids}
+    out["topk"] = {"ids": n, "k": top, **r, "plaintext_seconds": round(plain_top, 5)}
+    return out

@@ -144,3 +144,14 @@ def test_a_float_in_the_payload_is_refused_on_every_path() -> None:
 
     with pytest.raises(MalformedSubmission, match="float"):
         check_submission(b'{"txs":[' + raw + b"]}")
+
+
+@pytest.mark.parametrize("value", ["AB", "ab cd", "abc", " ab", "ab\n", "0x12", "éé", "+1", "１２"])
+def test_hex_fields_have_one_spelling(value: str) -> None:
+    """Upper case, spaces, odd length, prefixes and non-ASCII digits are refused: a value has
+    exactly one hex spelling, so a signed message has exactly one encoding."""
+    from ledger.codec import hexbytes
+
+    with pytest.raises(EncodingError, match="lowercase hex"):
+        hexbytes(value, "field")
+    assert hexbytes("00ff", "field") == b"\x00\xff" and hexbytes("", "field") == b""

@@ -427,6 +427,7 @@ class Node:
         rec = self.app.chain.block_record(head) if head else None
         return {
             "node_id": self.id,
+            "genesis": self.genesis.hash.hex(),
             "height": head,
             "head_hash": Block.from_wire(rec["block"]).hash.hex() if rec else self.genesis.hash.hex(),
             "view": self.engine.view,

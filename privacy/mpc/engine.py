@@ -20,19 +20,21 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import numpy as np
+
 from ledger.crypto.sm3 import SM3, sm3
 
-from . import protocols
+from . import noise, protocols, ranking
 from .data import Schema, valid_id
 from .errors import PartyError, QueryError
 from .protocols import Context
 from .sharing import SEED_BYTES, U64, held_by, pair_key, subsets
 from .transport import Network, PartySpec, TLSFiles
 
-OPS = ("sum", "count", "mean", "variance", "stats", "shares")
+OPS = ("sum", "count", "mean", "variance", "stats", "shares", *ranking.OPS)
 MAX_IDS = 10_000_000
 ROUND_SETUP = 1
-ROUND_TRANSCRIPT = 99
+ROUND_TRANSCRIPT = 0xFFFF  # protocol rounds use 2 ... 0xFFFE
 
 
 @dataclass(frozen=True, repr=False)
@@ -54,7 +56,7 @@ class Outputs:
     @cached_property
     def values(self) -> dict[str, Any]:
         out = dict(self.raw)
-        if "totals" in out:
+        if isinstance(out.get("totals"), np.ndarray):  # per-id totals (topk's are a list)
             out["totals"] = dict(zip(self.ids, out["totals"].tolist(), strict=True))
         return out
 
@@ -89,6 +91,9 @@ def run_computation(me: str, parties: list[PartySpec], query: dict[str, Any],
     ids = [p.id for p in parties]
     if len(set(ids)) != len(ids) or me not in ids or not 3 <= len(ids) <= 16:
         raise QueryError("parties must be 3 to 16 distinct ids including this party")
+    noise.for_query(query, parsed, len(ids))  # a query asking for noise it cannot have: refused here
+    if query["op"] in ranking.OPS:
+        ranking.check_query(query, parsed, len(ids))
     agree = agreement(computation_id, parties, query, schema)
     x = protocols.prepare(query, data)
     return asyncio.run(_run(me, parties, query, x, parsed, computation_id, tls, timeout, agree))
@@ -102,7 +107,8 @@ async def _run(me: str, parties: list[PartySpec], query: dict[str, Any], x: U64,
         await net.open(tls)
         linked = time.perf_counter() - start
         ctx = await _setup(net, agree)
-        values = await protocols.run(ctx, query, x, schema)
+        run = ranking.run if query["op"] in ranking.OPS else protocols.run
+        values = await run(ctx, query, x, schema)
         transcript = await _transcript(net, agree)
         return Outputs(values, query["ids"], transcript.hex(), net.bytes_sent(), net.bytes_received(),
                        time.perf_counter() - start, linked)

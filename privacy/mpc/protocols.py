@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from . import noise
 from .data import Schema
 from .errors import PartyError, QueryError
 from .sharing import U64, designated, held_by, prg, product_owner, subsets, to_ints, zero_mask
@@ -54,16 +55,21 @@ def prepare(query: dict[str, Any], data: dict[str, dict[str, int]]) -> U64:
 async def run(ctx: Context, query: dict[str, Any], x: U64, schema: Schema) -> dict[str, Any]:
     op = query["op"]
     ids: list[str] = query["ids"]
+    dp = noise.for_query(query, schema, ctx.n)  # differential privacy: None unless the query has "dp"
     if op == "count":
-        return {"totals": await aggregate(ctx, ROUND_PROTOCOL, x, 0, ctx.n)}
+        v, lo, hi = noise.apply(dp, x, 0, ctx.n)
+        totals = await aggregate(ctx, ROUND_PROTOCOL, v, lo, hi)
+        return {"totals": totals.view(np.int64) if lo < 0 else totals}
     col = schema.column(query["column"])
     n, count = ctx.n, len(ids)
     if op == "sum":
-        totals = await aggregate(ctx, ROUND_PROTOCOL, x, n * col.lo, n * col.hi)
-        return {"totals": totals.view(np.int64) if col.lo < 0 else totals}  # formatted by Outputs
+        v, lo, hi = noise.apply(dp, x, n * col.lo, n * col.hi)
+        totals = await aggregate(ctx, ROUND_PROTOCOL, v, lo, hi)
+        return {"totals": totals.view(np.int64) if lo < 0 else totals}  # formatted by Outputs
     if op == "mean":
-        s = await aggregate(ctx, ROUND_PROTOCOL, _sum(x), n * count * col.lo, n * count * col.hi)
-        return {"mean": float(Fraction(to_ints(s, col.lo < 0)[0], count))}
+        v, lo, hi = noise.apply(dp, _sum(x), n * count * col.lo, n * count * col.hi)
+        s = await aggregate(ctx, ROUND_PROTOCOL, v, lo, hi)
+        return {"mean": float(Fraction(to_ints(s, lo < 0)[0], count))}
     if op == "shares":
         own = int(x.view(np.int64).sum())
         s = await aggregate(ctx, ROUND_PROTOCOL, _sum(x), n * count * col.lo, n * count * col.hi)

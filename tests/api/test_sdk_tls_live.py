@@ -80,7 +80,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory):
                 [cv2.IMWRITE_JPEG_QUALITY, 60])
     cv2.imwrite(str(t / "other.png"), picture(22))
     data = t / "c"
-    init_local_consortium(data)
+    init_local_consortium(data, base_port=int(os.environ["RONGXIN_BASE_PORT"]))  # this worker's port range
     sup = next(p for p in (data / "nodes").iterdir() if json.loads((p / "node.json").read_text())["role"] == "supervisor")
     cfg = json.loads((sup / "node.json").read_text())
     cfg["api_tls"] = ["127.0.0.1", _free_port()]

@@ -59,7 +59,7 @@ def test_bad_schemas_are_refused(raw: dict) -> None:
     {"op": "sum", "column": "views", "ids": []},
     {"op": "sum", "column": "views", "ids": ["a", "a"]},
     {"op": "sum", "column": "views", "ids": [1]},
-    {"op": "histogram", "column": "views", "ids": ["a"], "bins": [0, 1]},
+    {"op": "histogram", "ids": ["a"], "bins": [0, 1]},  # no column
 ])
 def test_bad_queries_are_refused(query: dict) -> None:
     with pytest.raises(QueryError):
