@@ -118,6 +118,9 @@ def propose(client: LedgerClient, parties: list[str], query: dict[str, Any], *, 
         query = {**query, "ids": work_ids(client)}
         if not query["ids"]:
             raise ClientError("the query names no ids and no work is registered")
+    dp = query.get("dp")
+    if isinstance(dp, dict):  # the chain's canonical JSON has no floats: epsilon 0.5 goes as "0.5"
+        query = {**query, "dp": {k: repr(v) if isinstance(v, float) else v for k, v in dp.items()}}
     payload: dict[str, Any] = {"parties": parties, "query": query}
     if dataset is not None:
         payload["dataset"] = dataset
@@ -135,8 +138,14 @@ def approve(client: LedgerClient, cid: str) -> dict[str, Any]:
                  {"computation_id": cid, "proposal_sm3": rec["proposal_sm3"]})
 
 
-def declare_dataset(client: LedgerClient, name: str, columns: dict[str, Any]) -> dict[str, Any]:
-    return file_tx(client, "mpc.dataset", {"dataset": name, "columns": columns})
+def declare_dataset(client: LedgerClient, name: str, columns: dict[str, Any], *,
+                    policy: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``mpc.dataset``: the data set's columns and bounds and, optionally, its differential-
+    privacy policy (``privacy.dp``: budget, minimum group, minimum difference)."""
+    payload: dict[str, Any] = {"dataset": name, "columns": columns}
+    if policy is not None:
+        payload["policy"] = policy
+    return file_tx(client, "mpc.dataset", payload)
 
 
 def _open_sealed(client: LedgerClient, cid: str, sealed: dict[str, Any]) -> str:

@@ -21,8 +21,10 @@ from ledger.crypto import SM4GCM, CryptoError, Scalar, SM2PrivateKey, SM2PublicK
 from ledger.crypto.group import N as ORDER
 from ledger.crypto.pedersen import Commitment, commit, failed_totals
 
+from . import dp
+
 __all__ = ["DEFAULT_DATASET", "DEFAULT_SCHEMA", "LIMB_SCHEMA", "MAX_BUCKETS", "MAX_IDS", "PUBLIC", "AuditFailed",
-           "admission_refusal", "audit", "bucket_bounds", "bucket_count", "commitments", "input_values",
+           "admission", "audit", "bucket_bounds", "bucket_count", "commitments", "input_values",
            "limb_ids", "limbs", "outputs_text", "proposal_sm3", "randomness_sums", "seal", "unapproved", "unseal"]
 
 DEFAULT_DATASET = "default"
@@ -54,13 +56,24 @@ def unapproved(rec: dict[str, Any]) -> list[str]:
             if rec["approvals"].get(n, {}).get("proposal_sm3") != rec["proposal_sm3"]]
 
 
-def admission_refusal(query: dict[str, Any], dataset_policy: dict[str, Any],
-                      history: list[dict[str, Any]]) -> str | None:
-    """Why the query may not run on this data set given every query admitted before it
-    (``history``: ``[{"computation_id", "height", "query"}]``, oldest first), or None.
-    The differential-privacy policy (``privacy.dp.admit``) plugs in here."""
-    del query, dataset_policy, history
-    return None
+def admission(query: dict[str, Any], policy: dict[str, Any] | None, schema: dict[str, Any],
+              history: list[dict[str, Any]]) -> tuple[str | None, dict[str, Any]]:
+    """``(refusal, record)``: why the query may not run on a data set with this differential-
+    privacy ``policy`` (None: the data set declared none) given the records of every query
+    admitted on it before (``history``, oldest first), or None; and the record to append to the
+    history when it is admitted (``privacy.dp.admit``'s charge). A data set without a policy
+    admits every exact query and refuses noise: there is no budget to charge it to."""
+    if policy is None:
+        if "dp" in query:
+            return ("the query asks for noise ('dp') but the data set has no privacy policy to charge it to "
+                    "(declare one with mpc.dataset ... policy)"), {}
+        return None, {"op": query.get("op"), "column": query.get("column"), "epsilon": 0, "delta": 0,
+                      "exact": "dp" not in query}
+    try:
+        charge = dp.admit(query, dp.Policy.parse(policy, schema), history)
+    except dp.DPError as exc:
+        return str(exc), {}
+    return None, dict(charge.record)
 
 
 # ---------------------------------------------------------------- buckets and commitments
@@ -180,6 +193,9 @@ def audit(rec: dict[str, Any], commits: dict[str, str], outputs: str | None) -> 
     if rec.get("status") != "done":
         raise AuditFailed(f"computation {cid} is {rec.get('status')}: there are no outputs to audit")
     res, query, buckets = rec["result"], rec["proposal"]["query"], int(rec["buckets"])
+    if "dp" in query:  # the parties committed to their inputs, not to their secret noise shares
+        raise AuditFailed(f"computation {cid} published differentially private (noisy) outputs: the "
+                          "commitments cover the inputs without the noise, so they cannot check them")
     if outputs is None or sm3_hex(outputs.encode()) != res["outputs_sm3"]:
         raise AuditFailed("the outputs on chain do not match the recorded outputs_sm3")
     missing = [p for p in rec["proposal"]["parties"] if p not in commits]

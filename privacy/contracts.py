@@ -32,12 +32,13 @@ from ledger.crypto import CryptoError, sm3_hex
 from ledger.crypto.pedersen import Commitment
 from ledger.crypto.tls import transport_identity
 
+from . import dp
 from .chain import (
     DEFAULT_DATASET,
     DEFAULT_SCHEMA,
     MAX_IDS,
     PUBLIC,
-    admission_refusal,
+    admission,
     bucket_count,
     proposal_sm3,
     unapproved,
@@ -217,7 +218,7 @@ def register(ctx: Context) -> None:
 
 def declare(ctx: Context) -> None:
     platform_user(ctx, "declare a data set")
-    p = _obj(ctx.tx.payload, "payload", ("dataset", "columns"))
+    p = _obj(ctx.tx.payload, "payload", ("dataset", "columns"), ("policy",))
     name = _name(p["dataset"], "dataset")
     if name == DEFAULT_DATASET or ctx.get(k_dataset(name)) is not None:
         raise MPCRefused(f"data set {name} is already declared")
@@ -226,8 +227,14 @@ def declare(ctx: Context) -> None:
         Schema.parse(schema)
     except QueryError as exc:
         raise MPCRefused(f"columns refused: {exc}") from None
+    policy = p.get("policy")
+    if policy is not None:
+        try:
+            dp.Policy.parse(policy, schema)
+        except dp.DPError as exc:
+            raise MPCRefused(f"policy refused: {exc}") from None
     ctx.put_json(k_dataset(name), {"dataset": name, "height": ctx.height, "owner": account_of(ctx.sender),
-                                   "schema": schema, "tx": ctx.tx.id.hex()})
+                                   "policy": policy, "schema": schema, "tx": ctx.tx.id.hex()})
     ctx.emit("mpc.Dataset", [name], {"dataset": name}, checked=True)
     ctx.result = {"dataset": name}
 
@@ -264,12 +271,23 @@ def _readers(ctx: Context, value: Any) -> list[str]:
     return sorted(out)
 
 
+def _policy_of(ctx: Context, dataset: str) -> dict[str, Any] | None:
+    if dataset == DEFAULT_DATASET:
+        return None
+    rec = ctx.get_json(k_dataset(dataset))
+    policy = rec.get("policy") if isinstance(rec, dict) else None
+    return policy if isinstance(policy, dict) else None
+
+
 def _history(ctx: Context, dataset: str, cid: str, query: dict[str, Any]) -> None:
+    """Admit the query under the data set's differential-privacy policy (``privacy.dp``) and
+    append its charge to the data set's history. An amended query is charged again and the
+    first charge stays: a budget is never given back, even for a query that never ran."""
     hist = ctx.get_json(k_history(dataset)) or {"dataset": dataset, "queries": []}
-    refusal = admission_refusal(query, _schema_of(ctx, dataset), hist["queries"])  # the differential-privacy policy
+    refusal, record = admission(query, _policy_of(ctx, dataset), _schema_of(ctx, dataset), hist["queries"])
     if refusal is not None:
-        raise MPCRefused(f"query refused by the data set's policy: {refusal}")
-    hist["queries"].append({"computation_id": cid, "height": ctx.height, "query": query})
+        raise MPCRefused(f"query refused by the data set's privacy policy: {refusal}")
+    hist["queries"].append({**record, "computation_id": cid, "height": ctx.height})
     ctx.put_json(k_history(dataset), hist)
 
 

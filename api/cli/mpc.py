@@ -176,12 +176,16 @@ def audit(computation_id: str, api: str, id_dir: str | None, as_json: bool) -> N
 @AS_IDENTITY
 @API_URL
 @click.option("--columns", required=True, metavar="JSON", help='e.g. {"views": {"min": 0, "max": 100000}}')
-def dataset(name: str, identity: Identity, api: str, columns: str) -> None:
-    """Declare data set NAME on chain: its integer columns and their bounds."""
+@click.option("--policy", default=None, metavar="JSON",
+              help='Differential-privacy policy, e.g. {"epsilon": "1.0", "delta": "1e-6", "min_group": 10, '
+                   '"min_difference": 5} (docs/privacy.md); without one the data set refuses noisy queries.')
+def dataset(name: str, identity: Identity, api: str, columns: str, policy: str | None) -> None:
+    """Declare data set NAME on chain: its integer columns and their bounds, and its privacy policy."""
     from .. import sdk_mpc
 
     cols = _json_object(columns, "--columns")
-    res = call(lambda: sdk_mpc.declare_dataset(client_for(api, identity), name, cols))
+    pol = _json_object(policy, "--policy") if policy is not None else None
+    res = call(lambda: sdk_mpc.declare_dataset(client_for(api, identity), name, cols, policy=pol))
     emit(res, False, f"data set {name} declared in tx {res['tx_id']}")
 
 

@@ -84,7 +84,8 @@ def test_propose_approve_commit_record(chain: Chain) -> None:
     cid = _propose(chain)
     rec = chain.read(k_comp(cid))
     assert rec["status"] == "proposed" and list(rec["approvals"]) == ["pa"] and rec["buckets"] == 10
-    assert chain.read(k_history("default"))["queries"][0]["query"] == QUERY
+    first = chain.read(k_history("default"))["queries"][0]
+    assert (first["computation_id"], first["op"], first["column"], first["epsilon"]) == (cid, "sum", "views", 0)
     blob, _ = commitments([1] * 10)
     commit = {"computation_id": cid, "proposal_sm3": rec["proposal_sm3"], "commitments": blob}
     code, info = chain.do("pb", "mpc.commit", commit)
@@ -158,3 +159,32 @@ def test_declared_dataset_is_referenced_by_proposals(chain: Chain) -> None:
     cid = _propose(chain, dict(QUERY, column="revenue_fen"), dataset="revenue")
     assert chain.read(k_comp(cid))["proposal"]["schema"] == {"columns": cols}
     assert [q["computation_id"] for q in chain.read(k_history("revenue"))["queries"]] == [cid]
+
+
+def test_a_data_set_policy_refuses_before_any_party_computes(chain: Chain) -> None:
+    """Differential privacy on chain: the data set's policy (``privacy.dp``) is checked at
+    propose time: a budget spent by noisy queries, a minimum group, a differencing pair; a data
+    set without a policy refuses noise (nothing to charge it to). Charges stay on the history."""
+    cols = {"audience": {"min": 0, "max": 1}}
+    policy = {"epsilon": "1.0", "delta": "1e-6", "min_group": 5, "min_difference": 3}
+    code, info = chain.do("pa", "mpc.dataset", {"dataset": "people", "columns": cols, "policy": {"epsilon": "x"}})
+    assert code != OK and "policy refused" in info
+    assert chain.do("pa", "mpc.dataset", {"dataset": "people", "columns": cols, "policy": policy}) == (OK, "ok")
+
+    def propose(query: dict[str, Any]) -> tuple[int, str]:
+        return chain.do("pa", "mpc.propose", {"parties": ["pa", "pb", "pc"], "query": query, "dataset": "people"})
+
+    noisy = {"op": "count", "ids": IDS, "dp": {"epsilon": "0.6"}}
+    assert propose(noisy)[0] == OK
+    code, info = propose(noisy)  # 0.6 + 0.6 > 1.0
+    assert code != OK and "privacy policy" in info and "budget" in info
+    assert propose(dict(noisy, dp={"epsilon": "0.4"}))[0] == OK  # exactly the rest of the budget
+    code, info = propose({"op": "mean", "column": "audience", "ids": IDS[:4]})
+    assert code != OK and "min_group" in info
+    assert propose({"op": "mean", "column": "audience", "ids": IDS})[0] == OK
+    code, info = propose({"op": "mean", "column": "audience", "ids": IDS[:-1]})  # differs in one id
+    assert code != OK and "differencing" in info
+    hist = chain.read(k_history("people"))["queries"]
+    assert [q["epsilon"] for q in hist] == [600000, 400000, 0] and hist[2]["exact"]
+    code, info = chain.do("pa", "mpc.propose", {"parties": ["pa", "pb", "pc"], "query": noisy})
+    assert code != OK and "no privacy policy" in info  # the default data set

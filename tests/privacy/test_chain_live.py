@@ -215,6 +215,38 @@ def test_outputs_sealed_to_named_readers(world: World) -> None:
     assert by_court.returncode == 0, by_court.stderr
 
 
+def test_noise_inside_the_run_and_the_budget_on_chain(world: World) -> None:
+    """Differential privacy end to end: a data set declared with a policy, a noisy count
+    proposed with a float epsilon (the SDK files it as a decimal string), run by the parties
+    with their noise shares inside, close to the plaintext but not equal to it, refused by the
+    audit (the commitments do not cover the noise), and a second query over the budget refused
+    on chain before anyone computes."""
+    a = str(world.ident("platform-a"))
+    cols = json.dumps({"views": {"min": 0, "max": 100_000}, "likes": {"min": 0, "max": 5000}})
+    policy = json.dumps({"epsilon": "1.0", "delta": "1e-6", "min_group": 10, "min_difference": 5})
+    d = world.rx("mpc", "dataset", "audience", "--as", a, "--api", world.api, "--columns", cols, "--policy", policy)
+    assert d.returncode == 0, d.stderr
+    parties = PLATFORMS[:3]
+    p = world.rx("mpc", "propose", "--as", a, "--api", world.api, "--parties", ",".join(parties), "--dataset",
+                 "audience", "--query", json.dumps({"op": "count", "ids": IDS, "dp": {"epsilon": 0.5}}), "--json")
+    assert p.returncode == 0, p.stderr
+    cid = str(json.loads(p.stdout)["computation_id"])
+    for who in parties[1:]:
+        assert world.approve(cid, who).returncode == 0
+    r = world.wait(cid)
+    assert r["status"] == "done", r["error"]
+    exact = {i: sum(1 for q in parties if i in world.truth[q]) for i in IDS}
+    got = {k: int(v) for k, v in r["outputs"]["totals"].items()}
+    assert set(got) == set(IDS)
+    # scale 2 (sensitivity 1 / epsilon 0.5): |noise| > 60 has probability below 1e-12 per id
+    assert all(abs(got[i] - exact[i]) <= 60 for i in IDS) and got != exact
+    audit_run = world.rx("mpc", "audit", cid, "--api", world.api)
+    assert audit_run.returncode == 1 and "noisy" in audit_run.stderr
+    over = world.rx("mpc", "propose", "--as", a, "--api", world.api, "--parties", ",".join(parties), "--dataset",
+                    "audience", "--query", json.dumps({"op": "count", "ids": IDS, "dp": {"epsilon": 0.6}}), "--json")
+    assert over.returncode != 0 and "budget" in over.stderr
+
+
 def test_unknown_op_aborts_with_the_engine_error(world: World) -> None:
     cid = world.propose(PLATFORMS[:3], {"op": "median", "column": "views", "ids": IDS})
     for p in PLATFORMS[1:3]:
