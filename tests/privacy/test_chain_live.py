@@ -86,7 +86,8 @@ def world(tmp_path_factory: pytest.TempPathFactory):
         rows = {i: {"views": rnd.randrange(0, 100_000), "likes": rnd.randrange(0, 5000)} for i in rnd.sample(IDS, 90)}
         w.truth[name] = rows
         csv = tmp / f"{name}.csv"
-        csv.write_text("content_id,views,likes,extra\n" + "".join(f"{i},{r['views']},{r['likes']},7\n"
+        extra = 70 if name == "platform-c" else 7  # only platform-c breaks a data set bounding "extra" to 10
+        csv.write_text("content_id,views,likes,extra\n" + "".join(f"{i},{r['views']},{r['likes']},{extra}\n"
                                                                    for i, r in rows.items()))
         log = open(tmp / f"{name}.log", "wb")
         w.procs[name] = subprocess.Popen(
@@ -245,6 +246,21 @@ def test_noise_inside_the_run_and_the_budget_on_chain(world: World) -> None:
     over = world.rx("mpc", "propose", "--as", a, "--api", world.api, "--parties", ",".join(parties), "--dataset",
                     "audience", "--query", json.dumps({"op": "count", "ids": IDS, "dp": {"epsilon": 0.6}}), "--json")
     assert over.returncode != 0 and "budget" in over.stderr
+
+
+def test_a_csv_breaking_the_declared_schema_aborts_naming_its_party(world: World) -> None:
+    a = str(world.ident("platform-a"))
+    cols = json.dumps({"views": {"min": 0, "max": 100_000}, "extra": {"min": 0, "max": 10}})
+    assert world.rx("mpc", "dataset", "capped", "--as", a, "--api", world.api, "--columns", cols).returncode == 0
+    p = world.rx("mpc", "propose", "--as", a, "--api", world.api, "--parties", ",".join(PLATFORMS[:3]), "--dataset",
+                 "capped", "--query", json.dumps({"op": "sum", "column": "views", "ids": IDS}), "--json")
+    assert p.returncode == 0, p.stderr
+    cid = str(json.loads(p.stdout)["computation_id"])
+    for who in PLATFORMS[1:3]:
+        assert world.approve(cid, who).returncode == 0
+    r = world.wait(cid)
+    assert r["status"] == "aborted" and r["outputs"] is None
+    assert "platform-c" in r["error"] and "schema" in r["error"], r["error"]
 
 
 def test_unknown_op_aborts_with_the_engine_error(world: World) -> None:
