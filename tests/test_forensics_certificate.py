@@ -11,7 +11,6 @@ import re
 import secrets
 import shutil
 import subprocess
-import time
 import zlib
 from pathlib import Path
 
@@ -226,9 +225,7 @@ def test_long_values_stay_on_one_page_inside_their_rows(tmp_path: Path, title: s
     many = tuple(ConflictFact(f"w-{i:020x}", "orb", 1000 + i) for i in range(64))
     facts = dataclasses.replace(FACTS, title=title, licence=title, authors=(title,) * 10,
                                 holder_org=title, conflicts=many, work_id="W" * 128, tx_id="T" * 128)
-    t = time.perf_counter()
-    pdf = render_certificate(facts, BUNDLE, tmp_path / "long.pdf")
-    assert time.perf_counter() - t < 2.0
+    pdf = render_certificate(facts, BUNDLE, tmp_path / "long.pdf")  # (its time: `rongxin bench evidence`)
     assert len(PdfReader(str(pdf)).pages) == 1
     width, height, words = words_of(pdf)
     for w, x0, y0, x1, y1 in words:
@@ -248,13 +245,10 @@ def test_long_values_stay_on_one_page_inside_their_rows(tmp_path: Path, title: s
     assert qr_of(pdf)["sm3"] == SM3
 
 
-def test_rendering_is_fast_and_small(tmp_path: Path) -> None:
-    render_certificate_bytes(FACTS, BUNDLE)  # the font file is in the page cache from here on
-    t = time.perf_counter()
+def test_rendering_embeds_only_the_glyphs_used(tmp_path: Path) -> None:
+    """The size; the time is measured by `rongxin bench evidence` (register_certificate_s), not
+    asserted here."""
     data = render_certificate_bytes(FACTS, BUNDLE)
-    took = time.perf_counter() - t
-    print(f"render {took:.3f} s, {len(data)} bytes with a {len(BUNDLE)}-byte bundle")
-    assert took < 1.0
     assert len(data) - len(BUNDLE) < 120_000, "only the glyphs used are embedded"
 
 

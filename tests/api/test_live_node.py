@@ -144,7 +144,7 @@ def test_schemathesis_finds_no_500_and_no_answer_off_its_schema(live: LiveNode) 
 
             fuzz()
             ran[f"{op.label} {mode.value}"] = calls
-    assert len(ran) == 45 and all(n >= 1 for n in ran.values()), ran  # 19 + the 7 works and the 6 evidence operations (26)
+    assert len(ran) == 53 and all(n >= 1 for n in ran.values()), ran  # 45 before + the 4 mpc operations (8 runs)
 
 
 # ---------------------------------------------------------------- bodies refused while streaming
