@@ -58,6 +58,8 @@ class ImageFingerprint:
     mirror_points: F32 | None = None
     mirror_descriptors: U8 | None = None
     quality: float = 0.0
+    parts_points: F32 | None = None
+    parts_descriptors: U8 | None = None
 
 
 def _check_header(data: bytes, path: str) -> None:
@@ -163,10 +165,17 @@ def hash_quality(small: npt.NDArray[np.float32]) -> float:
     return float(np.median(np.abs(coeffs - np.median(coeffs))))
 
 
+def orb_scale(width: int, height: int) -> float:
+    """The factor from a picture's pixels to the frame its ORB keypoints are given in: the
+    long side is brought to at most ``ORB_SIDE``, and small pictures are enlarged to
+    ``ORB_MIN_SIDE`` so that they still yield keypoints."""
+    side = max(width, height, 1)
+    return min(ORB_SIDE / side, max(1.0, ORB_MIN_SIDE / side))
+
+
 def orb_features(gray: U8, nfeatures: int = ORB_FEATURES) -> tuple[F32, U8]:
     h, w = gray.shape
-    # small pictures are enlarged to ORB_MIN_SIDE so that they still yield keypoints
-    scale = min(ORB_SIDE / max(h, w), max(1.0, ORB_MIN_SIDE / max(h, w)))
+    scale = orb_scale(w, h)
     if scale != 1.0:
         gray = np.asarray(cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))),
                           interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC), dtype=np.uint8)
@@ -187,9 +196,15 @@ def fingerprint_image_array(img: U8, *, query: bool = False) -> ImageFingerprint
     codes = tuple(dct_code(v) for v in _dihedral(small))
     pts, desc = orb_features(gray)
     mpts, mdesc = orb_features(np.ascontiguousarray(gray[:, ::-1])) if query else (None, None)
+    ppts, pdesc = None, None
+    if query:
+        from .parts import parts_features
+
+        ppts, pdesc = parts_features(gray)
     return ImageFingerprint(code=codes[0], variants=codes, points=pts, descriptors=desc,
                             width=int(gray.shape[1]), height=int(gray.shape[0]),
-                            mirror_points=mpts, mirror_descriptors=mdesc, quality=hash_quality(small))
+                            mirror_points=mpts, mirror_descriptors=mdesc, quality=hash_quality(small),
+                            parts_points=ppts, parts_descriptors=pdesc)
 
 
 def require_quality(fp: ImageFingerprint, name: str) -> None:

@@ -90,6 +90,11 @@ class IndexBackend(ABC):
     @abstractmethod
     def local_features(self, work_id: str) -> tuple[npt.NDArray[np.float32], U8]: ...
 
+    def image_size(self, work_id: str) -> tuple[int, int] | None:
+        """A registered picture's (width, height) in pixels; None when the index predates
+        the record (part search then takes the extent of its keypoints)."""
+        return None
+
     @abstractmethod
     def lookup(self, table: str, hashes: I64) -> tuple[I64, list[str], I64, I64]:
         """Rows of an inverted table (``pairs``, ``triplets`` or ``text``) whose hash is among
@@ -114,6 +119,8 @@ CREATE TABLE IF NOT EXISTS codes (
     wid INTEGER NOT NULL, kind TEXT NOT NULL, t REAL NOT NULL, code BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS codes_wid ON codes(wid);
 CREATE TABLE IF NOT EXISTS orb (wid INTEGER PRIMARY KEY, points BLOB NOT NULL, desc BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS image_size (wid INTEGER PRIMARY KEY, width INTEGER NOT NULL,
+    height INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS pairs (hash INTEGER NOT NULL, wid INTEGER NOT NULL, t INTEGER NOT NULL,
     PRIMARY KEY (hash, wid, t)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS triplets (hash INTEGER NOT NULL, wid INTEGER NOT NULL, t INTEGER NOT NULL,
@@ -314,6 +321,7 @@ class LocalIndex(IndexBackend):
             cur.execute("INSERT INTO orb VALUES (?,?,?)",
                         (wid, fp.image.points.astype(np.float32).tobytes(),
                          fp.image.descriptors.astype(np.uint8).tobytes()))
+            cur.execute("INSERT INTO image_size VALUES (?,?,?)", (wid, fp.image.width, fp.image.height))
         audio = fp.audio
         if fp.video is not None:
             v = fp.video
@@ -335,7 +343,7 @@ class LocalIndex(IndexBackend):
                                 strict=True))
 
     def _delete(self, cur: sqlite3.Cursor, wid: int) -> None:
-        for table in ("codes", "orb", "pairs", "triplets", "text"):
+        for table in ("codes", "orb", "image_size", "pairs", "triplets", "text"):
             cur.execute(f"DELETE FROM {table} WHERE wid=?", (wid,))  # noqa: S608 - fixed names
         cur.execute("DELETE FROM works WHERE wid=?", (wid,))
         cur.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='removals'")
@@ -439,6 +447,11 @@ class LocalIndex(IndexBackend):
             raise UnknownWork(f"index {self.folder}: no image work {work_id!r}")
         return (np.frombuffer(row[0], np.float32).reshape(-1, 2),
                 np.frombuffer(row[1], np.uint8).reshape(-1, 32))
+
+    def image_size(self, work_id: str) -> tuple[int, int] | None:
+        row = self.db.execute("SELECT s.width, s.height FROM image_size s JOIN works w ON w.wid=s.wid "
+                              "WHERE w.work_id=?", (work_id,)).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
 
     def lookup(self, table: str, hashes: I64) -> tuple[I64, list[str], I64, I64]:
         if table not in _INVERTED:
