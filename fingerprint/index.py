@@ -31,7 +31,8 @@ DB_NAME = "fingerprints.sqlite"
 CODE_BYTES = 32
 CACHE_MIN_ROWS = 5000  # FAISS caches are written only for indexes at least this large
 POSTINGS_MIN_ROWS = 500_000  # inverted tables this large are served from in-memory sorted arrays
-POSTINGS_REBUILD_SHARE = 0.2  # rebuild them when the works added since exceed this share
+POSTINGS_REBUILD_SHARE = 0.2
+VOTE_NEIGHBOURS = 4  # part search: neighbours looked at to find the nearest of another work  # rebuild them when the works added since exceed this share
 
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
@@ -86,6 +87,13 @@ class IndexBackend(ABC):
     @abstractmethod
     def search_descriptors(self, descriptors: U8, radius: int) -> dict[str, int]:
         """Votes per image work: query ORB descriptors with a registered one within ``radius``."""
+
+    def distinct_votes(self, descriptors: U8, radius: int, ratio: float) -> dict[str, int]:
+        """Votes per image work, counting only query descriptors whose nearest registered
+        descriptor (within ``radius``) is closer than ``ratio`` times the nearest one of any
+        other work: descriptors that many works share (text, flat corners) do not vote.
+        Backends without it fall back to :meth:`search_descriptors`."""
+        return self.search_descriptors(descriptors, radius)
 
     @abstractmethod
     def local_features(self, work_id: str) -> tuple[npt.NDArray[np.float32], U8]: ...
@@ -438,6 +446,21 @@ class LocalIndex(IndexBackend):
         for w in idx.wids[ids[dist <= radius]].tolist():
             name = self._name(int(w))
             votes[name] = votes.get(name, 0) + 1
+        return votes
+
+    def distinct_votes(self, descriptors: U8, radius: int, ratio: float) -> dict[str, int]:
+        idx = self._binary("orb")
+        rows, ids, dist = idx.knn(descriptors, VOTE_NEIGHBOURS)
+        if ids.size == 0:
+            return {}
+        k = ids.size // descriptors.shape[0]
+        wid = idx.wids[ids].reshape(-1, k)
+        d = dist.reshape(-1, k).astype(np.float64)
+        other = np.where(wid != wid[:, :1], d, np.inf).min(axis=1)  # nearest of another work
+        keep = (d[:, 0] <= radius) & (d[:, 0] < ratio * other)
+        votes: dict[str, int] = {}
+        for w, n in zip(*np.unique(wid[keep, 0], return_counts=True), strict=True):
+            votes[self._name(int(w))] = int(n)
         return votes
 
     def local_features(self, work_id: str) -> tuple[npt.NDArray[np.float32], U8]:

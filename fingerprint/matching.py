@@ -21,7 +21,7 @@ from .formats import Fingerprint
 from .image import HASH_BITS, ImageFingerprint, orb_scale
 from .index import IndexBackend
 from .media import Modality
-from .parts import PARTS_CANDIDATES, PARTS_MIN_VOTES, Placement, locate, work_frame
+from .parts import PARTS_CANDIDATES, PARTS_MIN_VOTES, PARTS_VOTE_RATIO, Placement, locate, work_frame
 from .text import TextFingerprint
 from .video import SAMPLE_FPS, VideoFingerprint
 
@@ -189,7 +189,7 @@ def _parts(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match]) ->
     """Part search: the query's dense keypoints vote for works, the best are located."""
     if q.parts_points is None or q.parts_descriptors is None or q.parts_descriptors.shape[0] == 0:
         return
-    votes = index.search_descriptors(q.parts_descriptors, ORB_VOTE_RADIUS)
+    votes = index.distinct_votes(q.parts_descriptors, ORB_VOTE_RADIUS, PARTS_VOTE_RATIO)
     ranked = sorted(votes.items(), key=lambda kv: -kv[1])
     for w in [w for w, v in ranked[:PARTS_CANDIDATES] if v >= PARTS_MIN_VOTES]:
         if w in found and found[w].method == "dct":
