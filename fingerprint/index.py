@@ -450,7 +450,7 @@ class LocalIndex(IndexBackend):
 
     def distinct_votes(self, descriptors: U8, radius: int, ratio: float) -> dict[str, int]:
         idx = self._binary("orb")
-        rows, ids, dist = idx.knn(descriptors, VOTE_NEIGHBOURS)
+        _, ids, dist = idx.knn(descriptors, VOTE_NEIGHBOURS)
         if ids.size == 0:
             return {}
         k = ids.size // descriptors.shape[0]

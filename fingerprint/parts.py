@@ -72,7 +72,8 @@ def _tiled_orb(img: U8, nfeatures: int) -> tuple[F32, U8]:
     orb = cv2.ORB_create(  # type: ignore[attr-defined]
         nfeatures=max(50, nfeatures // (PARTS_TILES * PARTS_TILES)), edgeThreshold=15,
         patchSize=15, fastThreshold=12)
-    all_pts, all_desc = [], []
+    all_pts: list[F32] = []
+    all_desc: list[U8] = []
     for ty in range(PARTS_TILES):
         for tx in range(PARTS_TILES):
             y0, y1 = ty * ih // PARTS_TILES, (ty + 1) * ih // PARTS_TILES
@@ -85,7 +86,7 @@ def _tiled_orb(img: U8, nfeatures: int) -> tuple[F32, U8]:
             kps, desc = orb.detectAndCompute(crop, mask)
             if desc is None or not kps:
                 continue
-            all_pts.append(np.array([kp.pt for kp in kps], dtype=np.float32) + np.float32([cx0, cy0]))
+            all_pts.append(np.array([kp.pt for kp in kps], dtype=np.float32) + np.array([cx0, cy0], np.float32))
             all_desc.append(np.asarray(desc, dtype=np.uint8))
     if not all_pts:
         return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
@@ -102,7 +103,8 @@ def parts_features(gray: U8) -> tuple[F32, U8]:
     pictures in the others."""
     h, w = gray.shape
     side = max(h, w, 1)
-    pts_l, desc_l = [], []
+    pts_l: list[F32] = []
+    desc_l: list[U8] = []
     for scale in (min(1.0, PARTS_SIDE / side), min(PARTS_ZOOM, PARTS_ZOOM_SIDE / side)):
         if pts_l and scale <= 1.05 * min(1.0, PARTS_SIDE / side):
             break  # the query is too large to gain from enlarging
@@ -161,7 +163,7 @@ def _region(model: npt.NDArray[np.float64], frame: tuple[float, float, float, fl
     qw, qh = q_size
     lx, ly = np.clip(mapped.min(axis=0), 0, [qw, qh])
     hx, hy = np.clip(mapped.max(axis=0), 0, [qw, qh])
-    return int(round(lx)), int(round(ly)), int(round(hx - lx)), int(round(hy - ly))
+    return round(float(lx)), round(float(ly)), round(float(hx - lx)), round(float(hy - ly))
 
 
 def locate(q_pts: F32, q_desc: U8, w_pts: F32, w_desc: U8, frame: tuple[float, float, float, float],
