@@ -125,3 +125,23 @@ def test_query_features_are_in_the_query_pixels() -> None:
     assert desc.shape[1] == 32 and pts.shape[0] == desc.shape[0] > 500
     assert pts[:, 0].max() > 0.9 * 2400 and pts[:, 1].max() > 0.9 * 1800  # rescaled back
     assert pts[:, 0].max() < 2400 and pts[:, 1].max() < 1800
+
+
+def test_a_query_over_the_pixel_limit_is_reduced_not_refused(part_index: tuple[Path, Path]) -> None:
+    """9000 × 7000 = 63 Mpx (over the 50 Mpx registration limit): decoded reduced by 2, the
+    picture inside still found, its region in the file's own pixels."""
+    root, index = part_index
+    big = np.full((7000, 9000), 245, np.uint8)
+    inner = cv2.cvtColor(cv2.imread(str(root / "d2.png")), cv2.COLOR_BGR2GRAY)
+    big[3000:3000 + 1440, 5000:5000 + 1920] = cv2.resize(inner, (1920, 1440))
+    q = root / "big.jpg"
+    q.write_bytes(M.encode(big, ".jpg", 85))
+    del big
+    res = query_file(q, index)
+    assert res.matches and res.matches[0].work_id == "d2.png"
+    assert res.matches[0].region is not None and iou(list(res.matches[0].region), [5000, 3000, 1920, 1440]) >= 0.8
+    from fingerprint.errors import MediaTooLarge
+    from fingerprint.formats import fingerprint_file
+
+    with pytest.raises(MediaTooLarge):
+        fingerprint_file(q)  # registration keeps its limit
