@@ -44,9 +44,10 @@ MIN_QUALITY = 2.4
 U8 = npt.NDArray[np.uint8]
 F32 = npt.NDArray[np.float32]
 
-# PIL checks only the declared size here; its own bomb limit is set to ours
-# (it refuses at twice this value).
+
 def _pil_limit() -> None:
+    """PIL only reads the declared size here; its own bomb guard (which refuses at twice
+    ``MAX_IMAGE_PIXELS``) is set to our largest limit, so ours decide."""
     from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = MAX_QUERY_PIXELS // 2
@@ -58,7 +59,10 @@ class ImageFingerprint:
     variants (index 0 = identity, 1–3 = rotations by 90°, 4 = mirror, 5–7 = mirror + rotations);
     ``points``: ORB keypoint coordinates (N × 2, in the ORB-scaled frame); ``descriptors``:
     ORB descriptors (N × 32 bytes); ``quality``: see :func:`hash_quality` (registration
-    refuses pictures below ``MIN_QUALITY``)."""
+    refuses pictures below ``MIN_QUALITY``); ``parts_points`` / ``parts_descriptors`` (query
+    side only): the dense features of :func:`fingerprint.parts.parts_features`, points in the
+    file's own pixels, for finding a registered picture inside this one. ``width`` and
+    ``height`` are the file's, also for a query decoded reduced (see :func:`decode_image`)."""
 
     code: bytes
     variants: tuple[bytes, ...]
