@@ -84,6 +84,7 @@ class Match:
     region: tuple[int, int, int, int] | None = None
     inliers: int | None = None
     spread: float | None = None
+    query_share: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         def r(x: float | None) -> float | None:
@@ -99,6 +100,8 @@ class Match:
             out["inliers"] = self.inliers
         if self.spread is not None:
             out["spread"] = r(self.spread)
+        if self.query_share is not None:
+            out["query_share"] = r(self.query_share)
         return out
 
 
@@ -158,7 +161,7 @@ def verify_geometry(q_pts: npt.NDArray[np.float32], q_desc: npt.NDArray[np.uint8
 
 def _placed(w: str, p: Placement, method: str) -> Match:
     return Match(w, p.inliers / ORB_MIN_INLIERS, method=method, region=p.region, inliers=p.inliers,
-                 spread=p.spread)
+                 spread=p.spread, query_share=p.share)
 
 
 def _whole_picture(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match]) -> None:
@@ -213,7 +216,7 @@ def match_image(index: IndexBackend, q: ImageFingerprint) -> list[Match]:
     for w, d in best.items():
         if d <= IMAGE_MAX_DISTANCE:
             _keep(found, Match(w, (HASH_BITS - d) / (HASH_BITS - IMAGE_MAX_DISTANCE), method="dct",
-                               region=(0, 0, q.width, q.height)))
+                               region=(0, 0, q.width, q.height), query_share=1.0))
     _whole_picture(index, q, found)
     _parts(index, q, found)
     return _best(found)

@@ -81,6 +81,7 @@ def test_a_picture_inside_a_page_is_found_with_its_region(part_index: tuple[Path
     assert res.matches and res.matches[0].work_id == work
     top = res.matches[0].as_dict()
     assert isinstance(top["region"], list) and iou(top["region"], truth) >= 0.8
+    assert top["query_share"] == pytest.approx(truth[2] * truth[3] / (1300 * 1100), rel=0.3)
     assert res.matches[0].inliers is not None and res.matches[0].inliers >= parts.MIN_INLIERS
     assert len(res.matches) == 1  # the other works, sharing a caption, are not claimed
 
