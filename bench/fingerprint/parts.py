@@ -10,8 +10,9 @@ Three sets, none of them the D-embedded check's generator:
 * ``held`` — the other half of the photos and drawings of other seeds, never looked at while
   tuning;
 * ``real`` — desktop wallpapers (photographs and digital art of ukui-wallpapers,
-  mate-backgrounds, lomiri-wallpapers), every other one registered, pages filled with
-  opencv-doc's photos; needs those Debian packages (``bench.fingerprint.run`` installs them).
+  mate-backgrounds, lomiri-wallpapers; near-duplicates left out as in the benchmark), every
+  other one registered, pages filled with opencv-doc's photos; needs those Debian packages
+  (``bench.fingerprint.run`` installs them).
 
 ``python -m bench.fingerprint.parts [tune|held|real ...]`` prints one JSON object per set:
 recall per layout, regions within IoU 0.5 of the truth, false positives, CPU per query, index
@@ -36,8 +37,6 @@ from . import media as M
 
 U8 = Any  # BGR uint8 pictures (OpenCV returns loosely typed arrays)
 LAYOUTS = ("screenshot", "collage", "pip", "border")
-WALLPAPERS = Path("/usr/share/backgrounds")
-OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 
 
 def drawing(seed: int, w: int = 720, h: int = 540) -> U8:
@@ -102,21 +101,16 @@ def page(R: random.Random, inner: U8, scale: float, others: list[U8], layout: st
     return pg, [x, y, w, h]
 
 
-def _load(p: Path, side: int = 640) -> U8 | None:
-    a = cv2.imread(str(p), cv2.IMREAD_COLOR)
-    if a is None:
-        return None
-    s = side / max(a.shape[:2])
-    return cv2.resize(a, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else a
-
-
 def material(name: str) -> tuple[list[U8], list[U8], list[U8], random.Random]:
     """(registered, never registered, filler pictures, rng) of a set."""
     if name == "real":
-        walls = [a for a in (_load(p) for p in sorted(WALLPAPERS.rglob("*"))
-                             if p.suffix.lower() in (".jpg", ".png")) if a is not None]
-        fill = [a for a in (_load(p) for p in sorted(OPENCV_DATA.glob("*"))
-                            if p.suffix.lower() in (".jpg", ".png")) if a is not None and min(a.shape[:2]) >= 200]
+        from .run import image_material
+
+        # the benchmark's material: long side ≤ 640, near-duplicates left out (the same
+        # wallpaper ships at several sizes: one registered and one not would be a true match)
+        pics, _ = image_material("small")
+        walls = [a for source, _, a in pics if source == "wallpapers"]
+        fill = [a for source, _, a in pics if source == "opencv-doc" and min(a.shape[:2]) >= 200]
         if not walls or not fill:
             raise SystemExit("the real set needs ukui-wallpapers, mate-backgrounds, lomiri-wallpapers, opencv-doc")
         return walls[0::2], walls[1::2], fill, random.Random(21)
