@@ -10,8 +10,8 @@ Three sets, none of them the D-embedded check's generator:
 * ``held`` — the other half of the photos and drawings of other seeds, never looked at while
   tuning;
 * ``real`` — desktop wallpapers (photographs and digital art of ukui-wallpapers,
-  mate-backgrounds, lomiri-wallpapers; near-duplicates left out as in the benchmark), every
-  other one registered, pages filled with opencv-doc's photos; needs those Debian packages
+  mate-backgrounds, lomiri-wallpapers; near-duplicates left out and derived works kept on one
+  side, as in the benchmark's split), pages filled with opencv-doc's photos; needs those Debian packages
   (``bench.fingerprint.run`` installs them).
 
 ``python -m bench.fingerprint.parts [tune|held|real ...]`` prints one JSON object per set:
@@ -104,16 +104,19 @@ def page(R: random.Random, inner: U8, scale: float, others: list[U8], layout: st
 def material(name: str) -> tuple[list[U8], list[U8], list[U8], random.Random]:
     """(registered, never registered, filler pictures, rng) of a set."""
     if name == "real":
-        from .run import image_material
+        from .run import image_material, split_groups
 
-        # the benchmark's material: long side ≤ 640, near-duplicates left out (the same
-        # wallpaper ships at several sizes: one registered and one not would be a true match)
+        # the benchmark's material and split: long side ≤ 640, near-duplicates left out (the
+        # same wallpaper ships at several sizes) and derived works (one design in two colours)
+        # kept on one side, since across the split they would be true matches
         pics, _ = image_material("small")
-        walls = [a for source, _, a in pics if source == "wallpapers"]
+        walls = [(n, a) for source, n, a in pics if source == "wallpapers"]
         fill = [a for source, _, a in pics if source == "opencv-doc" and min(a.shape[:2]) >= 200]
         if not walls or not fill:
             raise SystemExit("the real set needs ukui-wallpapers, mate-backgrounds, lomiri-wallpapers, opencv-doc")
-        return walls[0::2], walls[1::2], fill, random.Random(21)
+        side = split_groups([n for n, _ in walls])
+        return ([a for (_, a), r in zip(walls, side, strict=True) if r],
+                [a for (_, a), r in zip(walls, side, strict=True) if not r], fill, random.Random(21))
     R = random.Random(11 if name == "tune" else 12)
     ph = [a for _, a in M.photos()]
     order = list(range(len(ph)))
