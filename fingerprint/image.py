@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -26,6 +26,10 @@ HASH_KEEP = 16  # the 16 × 16 lowest DCT frequencies give the 256 bits
 # file's size: a 350 KB PNG may declare 120 Mpx. 50 Mpx admits camera originals up to 50 Mpx and
 # 8K frames (33 Mpx). Both limits are checked from the header, before anything is decoded.
 MAX_PIXELS = 50_000_000
+# A query (never a registration) may declare up to this many pixels (20 000 × 20 000): it is
+# decoded reduced (see decode_image); peak memory: JPEG, the reduced grey picture (≤ 50 MB)
+# plus the fingerprint's working copies; other formats, one byte per declared pixel (≤ 400 MB).
+MAX_QUERY_PIXELS = 400_000_000
 MAX_SIDE = 30_000
 ORB_SIDE = 512  # keypoints are detected on the picture scaled so its long side is at most this
 ORB_MIN_SIDE = 320
@@ -41,13 +45,24 @@ U8 = npt.NDArray[np.uint8]
 F32 = npt.NDArray[np.float32]
 
 
+def _pil_limit() -> None:
+    """PIL only reads the declared size here; its own bomb guard (which refuses at twice
+    ``MAX_IMAGE_PIXELS``) is set to our largest limit, so ours decide."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = MAX_QUERY_PIXELS // 2
+
+
 @dataclass(frozen=True)
 class ImageFingerprint:
     """``code``: 32-byte DCT hash of the picture as given; ``variants``: the eight dihedral
     variants (index 0 = identity, 1–3 = rotations by 90°, 4 = mirror, 5–7 = mirror + rotations);
     ``points``: ORB keypoint coordinates (N × 2, in the ORB-scaled frame); ``descriptors``:
     ORB descriptors (N × 32 bytes); ``quality``: see :func:`hash_quality` (registration
-    refuses pictures below ``MIN_QUALITY``)."""
+    refuses pictures below ``MIN_QUALITY``); ``parts_points`` / ``parts_descriptors`` (query
+    side only): the dense features of :func:`fingerprint.parts.parts_features`, points in the
+    file's own pixels, for finding a registered picture inside this one. ``width`` and
+    ``height`` are the file's, also for a query decoded reduced (see :func:`decode_image`)."""
 
     code: bytes
     variants: tuple[bytes, ...]
@@ -58,11 +73,14 @@ class ImageFingerprint:
     mirror_points: F32 | None = None
     mirror_descriptors: U8 | None = None
     quality: float = 0.0
+    parts_points: F32 | None = None
+    parts_descriptors: U8 | None = None
 
 
-def _check_header(data: bytes, path: str) -> None:
+def _check_header(data: bytes, path: str, query: bool = False) -> tuple[int, int]:
     from PIL import Image
 
+    _pil_limit()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -74,20 +92,38 @@ def _check_header(data: bytes, path: str) -> None:
         raise UnreadableMedia(path, f"not a decodable image ({exc})") from None
     if w <= 0 or h <= 0:
         raise UnreadableMedia(path, f"image has zero size ({w} × {h})")
-    if w > MAX_SIDE or h > MAX_SIDE or w * h > MAX_PIXELS:
+    limit = MAX_QUERY_PIXELS if query else MAX_PIXELS
+    if w > MAX_SIDE or h > MAX_SIDE or w * h > limit:
         raise MediaTooLarge(path, f"image of {w} × {h} pixels: dimensions exceed the limit "
-                                  f"({MAX_SIDE} per side, {MAX_PIXELS} pixels)")
+                                  f"({MAX_SIDE} per side, {limit} pixels)")
     if data[:3] == b"\xff\xd8\xff" and b"\xff\xd9" not in data[-64:]:
         raise UnreadableMedia(path, "JPEG is truncated (no end-of-image marker)")
     if data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-32:]:
         raise UnreadableMedia(path, "PNG is truncated (no IEND chunk)")
+    return w, h
 
 
-def decode_image(data: bytes, path: str = "<bytes>") -> U8:
-    """The picture as a 3-channel BGR array; :class:`MediaError` when it cannot be used."""
-    _check_header(data, path)
+_REDUCED = {2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+            8: cv2.IMREAD_REDUCED_GRAYSCALE_8}
+
+
+def query_reduction(w: int, h: int) -> int:
+    """1, or the factor (2, 4 or 8) a query over ``MAX_PIXELS`` is decoded reduced by."""
+    for f in (1, 2, 4, 8):
+        if (w // f) * (h // f) <= MAX_PIXELS:
+            return f
+    return 8
+
+
+def decode_image(data: bytes, path: str = "<bytes>", *, query: bool = False) -> U8:
+    """The picture as a 3-channel BGR array; :class:`MediaError` when it cannot be used.
+    A query over ``MAX_PIXELS`` (up to ``MAX_QUERY_PIXELS``) is decoded in grey, reduced by
+    :func:`query_reduction` (JPEG in the DCT domain: memory of the reduced picture only;
+    other formats are decoded in grey, one byte per pixel, then reduced)."""
+    w, h = _check_header(data, path, query)
     buf = np.frombuffer(data, dtype=np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    f = query_reduction(w, h) if query else 1
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR if f == 1 else _REDUCED[f])
     if img is None or img.size == 0:
         raise UnreadableMedia(path, "image data is corrupt or of an unsupported encoding")
     return np.ascontiguousarray(img, dtype=np.uint8)
@@ -163,10 +199,17 @@ def hash_quality(small: npt.NDArray[np.float32]) -> float:
     return float(np.median(np.abs(coeffs - np.median(coeffs))))
 
 
+def orb_scale(width: int, height: int) -> float:
+    """The factor from a picture's pixels to the frame its ORB keypoints are given in: the
+    long side is brought to at most ``ORB_SIDE``, and small pictures are enlarged to
+    ``ORB_MIN_SIDE`` so that they still yield keypoints."""
+    side = max(width, height, 1)
+    return min(ORB_SIDE / side, max(1.0, ORB_MIN_SIDE / side))
+
+
 def orb_features(gray: U8, nfeatures: int = ORB_FEATURES) -> tuple[F32, U8]:
     h, w = gray.shape
-    # small pictures are enlarged to ORB_MIN_SIDE so that they still yield keypoints
-    scale = min(ORB_SIDE / max(h, w), max(1.0, ORB_MIN_SIDE / max(h, w)))
+    scale = orb_scale(w, h)
     if scale != 1.0:
         gray = np.asarray(cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))),
                           interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC), dtype=np.uint8)
@@ -187,9 +230,15 @@ def fingerprint_image_array(img: U8, *, query: bool = False) -> ImageFingerprint
     codes = tuple(dct_code(v) for v in _dihedral(small))
     pts, desc = orb_features(gray)
     mpts, mdesc = orb_features(np.ascontiguousarray(gray[:, ::-1])) if query else (None, None)
+    ppts, pdesc = None, None
+    if query:
+        from .parts import parts_features
+
+        ppts, pdesc = parts_features(gray)
     return ImageFingerprint(code=codes[0], variants=codes, points=pts, descriptors=desc,
                             width=int(gray.shape[1]), height=int(gray.shape[0]),
-                            mirror_points=mpts, mirror_descriptors=mdesc, quality=hash_quality(small))
+                            mirror_points=mpts, mirror_descriptors=mdesc, quality=hash_quality(small),
+                            parts_points=ppts, parts_descriptors=pdesc)
 
 
 def require_quality(fp: ImageFingerprint, name: str) -> None:
@@ -202,7 +251,18 @@ def require_quality(fp: ImageFingerprint, name: str) -> None:
 
 
 def fingerprint_image(data: bytes, path: str = "<bytes>", *, query: bool = False) -> ImageFingerprint:
-    return fingerprint_image_array(decode_image(data, path), query=query)
+    img = decode_image(data, path, query=query)
+    fp = fingerprint_image_array(img, query=query)
+    if not query:
+        return fp
+    w, h = _check_header(data, path, query)
+    if (fp.width, fp.height) == (w, h):
+        return fp
+    # a reduced query: the ORB frame is the same (long side ORB_SIDE); part-search points and
+    # the size are given back in the file's own pixels, so regions are too
+    k = np.float32(w / fp.width)
+    pp = None if fp.parts_points is None else fp.parts_points * k
+    return replace(fp, width=w, height=h, parts_points=pp)
 
 
 def hamming(a: bytes, b: bytes) -> int:

@@ -31,7 +31,8 @@ DB_NAME = "fingerprints.sqlite"
 CODE_BYTES = 32
 CACHE_MIN_ROWS = 5000  # FAISS caches are written only for indexes at least this large
 POSTINGS_MIN_ROWS = 500_000  # inverted tables this large are served from in-memory sorted arrays
-POSTINGS_REBUILD_SHARE = 0.2  # rebuild them when the works added since exceed this share
+POSTINGS_REBUILD_SHARE = 0.2
+VOTE_NEIGHBOURS = 4  # part search: neighbours looked at to find the nearest of another work  # rebuild them when the works added since exceed this share
 
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
@@ -87,8 +88,20 @@ class IndexBackend(ABC):
     def search_descriptors(self, descriptors: U8, radius: int) -> dict[str, int]:
         """Votes per image work: query ORB descriptors with a registered one within ``radius``."""
 
+    def distinct_votes(self, descriptors: U8, radius: int, ratio: float) -> dict[str, int]:
+        """Votes per image work, counting only query descriptors whose nearest registered
+        descriptor (within ``radius``) is closer than ``ratio`` times the nearest one of any
+        other work: descriptors that many works share (text, flat corners) do not vote.
+        Backends without it fall back to :meth:`search_descriptors`."""
+        return self.search_descriptors(descriptors, radius)
+
     @abstractmethod
     def local_features(self, work_id: str) -> tuple[npt.NDArray[np.float32], U8]: ...
+
+    def image_size(self, work_id: str) -> tuple[int, int] | None:
+        """A registered picture's (width, height) in pixels; None when the index predates
+        the record (part search then takes the extent of its keypoints)."""
+        return None
 
     @abstractmethod
     def lookup(self, table: str, hashes: I64) -> tuple[I64, list[str], I64, I64]:
@@ -114,6 +127,8 @@ CREATE TABLE IF NOT EXISTS codes (
     wid INTEGER NOT NULL, kind TEXT NOT NULL, t REAL NOT NULL, code BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS codes_wid ON codes(wid);
 CREATE TABLE IF NOT EXISTS orb (wid INTEGER PRIMARY KEY, points BLOB NOT NULL, desc BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS image_size (wid INTEGER PRIMARY KEY, width INTEGER NOT NULL,
+    height INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS pairs (hash INTEGER NOT NULL, wid INTEGER NOT NULL, t INTEGER NOT NULL,
     PRIMARY KEY (hash, wid, t)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS triplets (hash INTEGER NOT NULL, wid INTEGER NOT NULL, t INTEGER NOT NULL,
@@ -314,6 +329,7 @@ class LocalIndex(IndexBackend):
             cur.execute("INSERT INTO orb VALUES (?,?,?)",
                         (wid, fp.image.points.astype(np.float32).tobytes(),
                          fp.image.descriptors.astype(np.uint8).tobytes()))
+            cur.execute("INSERT INTO image_size VALUES (?,?,?)", (wid, fp.image.width, fp.image.height))
         audio = fp.audio
         if fp.video is not None:
             v = fp.video
@@ -335,7 +351,7 @@ class LocalIndex(IndexBackend):
                                 strict=True))
 
     def _delete(self, cur: sqlite3.Cursor, wid: int) -> None:
-        for table in ("codes", "orb", "pairs", "triplets", "text"):
+        for table in ("codes", "orb", "image_size", "pairs", "triplets", "text"):
             cur.execute(f"DELETE FROM {table} WHERE wid=?", (wid,))  # noqa: S608 - fixed names
         cur.execute("DELETE FROM works WHERE wid=?", (wid,))
         cur.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='removals'")
@@ -432,6 +448,21 @@ class LocalIndex(IndexBackend):
             votes[name] = votes.get(name, 0) + 1
         return votes
 
+    def distinct_votes(self, descriptors: U8, radius: int, ratio: float) -> dict[str, int]:
+        idx = self._binary("orb")
+        _, ids, dist = idx.knn(descriptors, VOTE_NEIGHBOURS)
+        if ids.size == 0:
+            return {}
+        k = ids.size // descriptors.shape[0]
+        wid = idx.wids[ids].reshape(-1, k)
+        d = dist.reshape(-1, k).astype(np.float64)
+        other = np.where(wid != wid[:, :1], d, np.inf).min(axis=1)  # nearest of another work
+        keep = (d[:, 0] <= radius) & (d[:, 0] < ratio * other)
+        votes: dict[str, int] = {}
+        for w, n in zip(*np.unique(wid[keep, 0], return_counts=True), strict=True):
+            votes[self._name(int(w))] = int(n)
+        return votes
+
     def local_features(self, work_id: str) -> tuple[npt.NDArray[np.float32], U8]:
         row = self.db.execute("SELECT o.points, o.desc FROM orb o JOIN works w ON w.wid=o.wid "
                               "WHERE w.work_id=?", (work_id,)).fetchone()
@@ -439,6 +470,11 @@ class LocalIndex(IndexBackend):
             raise UnknownWork(f"index {self.folder}: no image work {work_id!r}")
         return (np.frombuffer(row[0], np.float32).reshape(-1, 2),
                 np.frombuffer(row[1], np.uint8).reshape(-1, 32))
+
+    def image_size(self, work_id: str) -> tuple[int, int] | None:
+        row = self.db.execute("SELECT s.width, s.height FROM image_size s JOIN works w ON w.wid=s.wid "
+                              "WHERE w.work_id=?", (work_id,)).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
 
     def lookup(self, table: str, hashes: I64) -> tuple[I64, list[str], I64, I64]:
         if table not in _INVERTED:

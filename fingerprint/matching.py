@@ -11,16 +11,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from .audio import FRAME_S, AudioFingerprint, pair_hashes
 from .formats import Fingerprint
-from .image import HASH_BITS, ImageFingerprint
+from .image import HASH_BITS, ImageFingerprint, orb_scale
 from .index import IndexBackend
 from .media import Modality
+from .parts import PARTS_CANDIDATES, PARTS_MIN_VOTES, PARTS_VOTE_RATIO, Placement, locate, work_frame
 from .text import TextFingerprint
 from .video import SAMPLE_FPS, VideoFingerprint
 
@@ -78,14 +79,30 @@ class Match:
     work_start_s: float | None = None
     duration_s: float | None = None
     method: str = ""
+    # images: where the work sits in the query, (x, y, w, h) in the query's pixels, and the
+    # evidence behind it (see fingerprint.parts.Placement)
+    region: tuple[int, int, int, int] | None = None
+    inliers: int | None = None
+    spread: float | None = None
+    query_share: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         def r(x: float | None) -> float | None:
             return None if x is None else round(float(x), 3)
 
-        return {"work_id": self.work_id, "score": round(float(self.score), 4),
-                "query_start_s": r(self.query_start_s), "work_start_s": r(self.work_start_s),
-                "duration_s": r(self.duration_s)}
+        out: dict[str, object] = {
+            "work_id": self.work_id, "score": round(float(self.score), 4),
+            "query_start_s": r(self.query_start_s), "work_start_s": r(self.work_start_s),
+            "duration_s": r(self.duration_s)}
+        if self.region is not None:
+            out["region"] = list(self.region)
+        if self.inliers is not None:
+            out["inliers"] = self.inliers
+        if self.spread is not None:
+            out["spread"] = r(self.spread)
+        if self.query_share is not None:
+            out["query_share"] = r(self.query_share)
+        return out
 
 
 @dataclass
@@ -142,7 +159,54 @@ def verify_geometry(q_pts: npt.NDArray[np.float32], q_desc: npt.NDArray[np.uint8
     return min(len(train), len(query))
 
 
+def _placed(w: str, p: Placement, method: str) -> Match:
+    return Match(w, p.inliers / ORB_MIN_INLIERS, method=method, region=p.region, inliers=p.inliers,
+                 spread=p.spread, query_share=p.share)
+
+
+def _whole_picture(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match]) -> None:
+    """ORB on the query as a whole (scaled like the registered pictures), and on its mirror."""
+    s = orb_scale(q.width, q.height)
+    views = [(q.points, q.descriptors, False)]
+    if q.mirror_points is not None and q.mirror_descriptors is not None:
+        views.append((q.mirror_points, q.mirror_descriptors, True))
+    for pts, desc, mirrored in views:
+        if desc.shape[0] == 0:
+            continue
+        votes = index.search_descriptors(desc, ORB_VOTE_RADIUS)
+        ranked = sorted(votes.items(), key=lambda kv: -kv[1])
+        for w in [w for w, v in ranked[:ORB_CANDIDATES] if v >= ORB_MIN_VOTES]:
+            if w in found and found[w].score >= 1.5:
+                continue
+            w_pts, w_desc = index.local_features(w)
+            p = locate(pts / np.float32(s), desc, w_pts, w_desc, work_frame(w_pts, index.image_size(w)),
+                       (q.width, q.height))
+            if p is not None:
+                if mirrored:
+                    x, y, rw, rh = p.region
+                    p = replace(p, region=(q.width - x - rw, y, rw, rh))
+                _keep(found, _placed(w, p, "orb"))
+
+
+def _parts(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match]) -> None:
+    """Part search: the query's dense keypoints vote for works, the best are located."""
+    if q.parts_points is None or q.parts_descriptors is None or q.parts_descriptors.shape[0] == 0:
+        return
+    votes = index.distinct_votes(q.parts_descriptors, ORB_VOTE_RADIUS, PARTS_VOTE_RATIO)
+    ranked = sorted(votes.items(), key=lambda kv: -kv[1])
+    for w in [w for w, v in ranked[:PARTS_CANDIDATES] if v >= PARTS_MIN_VOTES]:
+        if w in found and found[w].method == "dct":
+            continue  # the whole query is this picture
+        w_pts, w_desc = index.local_features(w)
+        p = locate(q.parts_points, q.parts_descriptors, w_pts, w_desc,
+                   work_frame(w_pts, index.image_size(w)), (q.width, q.height))
+        if p is not None:
+            _keep(found, _placed(w, p, "parts"))
+
+
 def match_image(index: IndexBackend, q: ImageFingerprint) -> list[Match]:
+    """DCT codes for the picture as a whole (its region: the whole query), then ORB on the
+    whole picture, then part search; each work keeps its best-scoring match."""
     found: dict[str, Match] = {}
     variants = np.frombuffer(b"".join(q.variants), np.uint8).reshape(-1, 32)
     hits = index.nearest_codes("image", variants, IMAGE_CANDIDATES)
@@ -151,23 +215,10 @@ def match_image(index: IndexBackend, q: ImageFingerprint) -> list[Match]:
         best[w] = min(best.get(w, HASH_BITS), int(d))
     for w, d in best.items():
         if d <= IMAGE_MAX_DISTANCE:
-            _keep(found, Match(w, (HASH_BITS - d) / (HASH_BITS - IMAGE_MAX_DISTANCE), method="dct"))
-    views = [(q.points, q.descriptors)]
-    if q.mirror_points is not None and q.mirror_descriptors is not None:
-        views.append((q.mirror_points, q.mirror_descriptors))
-    for pts, desc in views:
-        if desc.shape[0] == 0:
-            continue
-        votes = index.search_descriptors(desc, ORB_VOTE_RADIUS)
-        ranked = sorted(votes.items(), key=lambda kv: -kv[1])
-        cands = [w for w, v in ranked[:ORB_CANDIDATES] if v >= ORB_MIN_VOTES]
-        for w in cands:
-            if w in found and found[w].score >= 1.5:
-                continue
-            w_pts, w_desc = index.local_features(w)
-            inliers = verify_geometry(pts, desc, w_pts, w_desc)
-            if inliers >= ORB_MIN_INLIERS:
-                _keep(found, Match(w, inliers / ORB_MIN_INLIERS, method="orb"))
+            _keep(found, Match(w, (HASH_BITS - d) / (HASH_BITS - IMAGE_MAX_DISTANCE), method="dct",
+                               region=(0, 0, q.width, q.height), query_share=1.0))
+    _whole_picture(index, q, found)
+    _parts(index, q, found)
     return _best(found)
 
 

@@ -43,7 +43,12 @@ def test_add_and_query_print_the_documented_json(cli_index: tuple[Path, Path], t
     out = json.loads(proc.stdout)
     assert out["modality"] == "image"
     assert out["matches"][0]["work_id"] == "W-1"
-    assert set(out["matches"][0]) == {"work_id", "score", "query_start_s", "work_start_s", "duration_s"}
+    base = {"work_id", "score", "query_start_s", "work_start_s", "duration_s"}
+    # an image match also says where the work sits in the query (and, when keypoints placed
+    # it, how many independent keypoints agreed and how much of the work they cover)
+    assert base | {"region", "query_share"} <= set(out["matches"][0]) <= base | {"region", "query_share",
+                                                                             "inliers", "spread"}
+    assert len(out["matches"][0]["region"]) == 4
     assert [m["score"] for m in out["matches"]] == sorted((m["score"] for m in out["matches"]), reverse=True)
 
 

@@ -1,0 +1,211 @@
+"""Search by parts of pictures: a registered picture found inside a larger one (a screenshot,
+a collage, a picture-in-picture frame, a page with a border and text around it), with the
+region it occupies in the query.
+
+The query side detects many ORB keypoints on the query at (nearly) its own resolution, so a
+picture shown at 40 % of its size inside a page still yields keypoints at the scales the
+registered picture was described at. Every query descriptor votes for the work of its
+nearest registered descriptor (the same FAISS binary index as the whole-picture search);
+the works with most votes are verified by a RANSAC similarity transform, whose inverse maps
+the registered picture's frame into the query: the region.
+
+A transform explained by a small patch of the registered picture (a caption, a logo, a
+platform's watermark that many pictures share) is not a match: the inliers must spread over
+the picture: enough of them must lie outside their densest window (``MIN_OUTSIDE``). Format and figures:
+``docs/fingerprints.md`` (part search).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from .image import orb_scale
+
+F32 = npt.NDArray[np.float32]
+U8 = npt.NDArray[np.uint8]
+
+PARTS_SIDE = 1600  # the query is reduced so that its long side is at most this
+PARTS_FEATURES = 4000  # per scale
+PARTS_ZOOM = 2.0
+PARTS_ZOOM_SIDE = 3200
+PARTS_TILES = 8  # keypoints are detected per tile of an 8 × 8 grid, so text cannot take them all
+TILE_MARGIN = 32
+PARTS_CANDIDATES = 8
+PARTS_MIN_VOTES = 6
+PARTS_VOTE_RATIO = 0.8  # a vote counts when its work's descriptor is clearly the nearest
+RATIO = 0.8
+RANSAC_PX = 5.0  # reprojection threshold, in the registered picture's ORB frame
+MIN_INLIERS = 11
+# A match must not rest on one small patch of the registered picture (a caption, a logo, a
+# platform's watermark shared by many pictures): at least MIN_OUTSIDE inliers must lie outside
+# the densest window of a third of the picture's width and height.
+WINDOW_SHARE = 1 / 3
+MIN_OUTSIDE = 6
+# ... and their convex hull must cover this share of the hull of the picture's own keypoints
+# (a caption's line of text is long but thin). The lowest true match of the tuning set covered
+# 0.098; a caption matched on its own covered 0.026.
+MIN_SPREAD = 0.05
+SCALE_RANGE = (0.1, 10.0)
+DISTINCT_PX = 4.0
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a registered picture sits in a query: ``region`` = (x, y, w, h) in the query's
+    pixels, ``inliers`` = distinct keypoints agreeing on one similarity transform, ``spread``
+    = share of the registered picture's keypoint area those inliers cover, ``share`` = the
+    region's share of the query's area."""
+
+    region: tuple[int, int, int, int]
+    inliers: int
+    spread: float
+    share: float
+
+
+def _tiled_orb(img: U8, nfeatures: int) -> tuple[F32, U8]:
+    """ORB keypoints (in ``img``'s pixels) and descriptors, detected per tile."""
+    ih, iw = img.shape
+    orb = cv2.ORB_create(  # type: ignore[attr-defined]
+        nfeatures=max(50, nfeatures // (PARTS_TILES * PARTS_TILES)), edgeThreshold=15,
+        patchSize=15, fastThreshold=12)
+    all_pts: list[F32] = []
+    all_desc: list[U8] = []
+    for ty in range(PARTS_TILES):
+        for tx in range(PARTS_TILES):
+            y0, y1 = ty * ih // PARTS_TILES, (ty + 1) * ih // PARTS_TILES
+            x0, x1 = tx * iw // PARTS_TILES, (tx + 1) * iw // PARTS_TILES
+            # each tile is cut with a margin so that keypoints near its edges get whole patches
+            cy0, cx0 = max(0, y0 - TILE_MARGIN), max(0, x0 - TILE_MARGIN)
+            crop = img[cy0:min(ih, y1 + TILE_MARGIN), cx0:min(iw, x1 + TILE_MARGIN)]
+            mask = np.zeros(crop.shape, np.uint8)
+            mask[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] = 255
+            kps, desc = orb.detectAndCompute(crop, mask)
+            if desc is None or not kps:
+                continue
+            all_pts.append(np.array([kp.pt for kp in kps], dtype=np.float32) + np.array([cx0, cy0], np.float32))
+            all_desc.append(np.asarray(desc, dtype=np.uint8))
+    if not all_pts:
+        return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
+    return np.concatenate(all_pts), np.concatenate(all_desc)
+
+
+def parts_features(gray: U8) -> tuple[F32, U8]:
+    """ORB keypoints and descriptors of a query for part search; points in the query's own
+    pixels. The query is described at its own scale (long side at most ``PARTS_SIDE``) and
+    enlarged ``PARTS_ZOOM`` times (long side at most ``PARTS_ZOOM_SIDE``): a picture shown at
+    40 % of its size is then seen near the scale it was registered at, where the registered
+    picture has most of its keypoints. Detection runs per tile (``PARTS_TILES`` ×
+    ``PARTS_TILES``) so that dense text in one part of a page leaves keypoints for the
+    pictures in the others."""
+    h, w = gray.shape
+    side = max(h, w, 1)
+    pts_l: list[F32] = []
+    desc_l: list[U8] = []
+    for scale in (min(1.0, PARTS_SIDE / side), min(PARTS_ZOOM, PARTS_ZOOM_SIDE / side)):
+        if pts_l and scale <= 1.05 * min(1.0, PARTS_SIDE / side):
+            break  # the query is too large to gain from enlarging
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        img = gray if scale == 1.0 else np.asarray(
+            cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interp),
+            dtype=np.uint8)
+        pts, desc = _tiled_orb(img, PARTS_FEATURES)
+        pts_l.append(pts / np.float32(scale))
+        desc_l.append(desc)
+    return np.concatenate(pts_l), np.concatenate(desc_l)
+
+
+def _places(pts: F32) -> int:
+    return int(np.unique(np.floor(pts / DISTINCT_PX).astype(np.int64), axis=0).shape[0])
+
+
+def _hull_area(pts: F32) -> float:
+    if pts.shape[0] < 3:
+        return 0.0
+    return float(cv2.contourArea(cv2.convexHull(pts.reshape(-1, 1, 2).astype(np.float32))))
+
+
+def outside_densest(pts: F32, frame: tuple[float, float, float, float]) -> int:
+    """How many of ``pts`` lie outside the window (``WINDOW_SHARE`` of the frame's width and
+    height) that holds the most of them; windows are centred on each point in turn."""
+    if pts.shape[0] == 0:
+        return 0
+    hw = (frame[2] - frame[0]) * WINDOW_SHARE / 2
+    hh = (frame[3] - frame[1]) * WINDOW_SHARE / 2
+    dx = np.abs(pts[:, None, 0] - pts[None, :, 0]) <= hw
+    dy = np.abs(pts[:, None, 1] - pts[None, :, 1]) <= hh
+    return int(pts.shape[0] - (dx & dy).sum(axis=1).max())
+
+
+def work_frame(w_pts: F32, size: tuple[int, int] | None) -> tuple[float, float, float, float]:
+    """The registered picture's extent in its ORB frame, (x0, y0, x1, y1): its whole frame
+    when its size is known, else the extent of its keypoints."""
+    if size is not None:
+        s = orb_scale(*size)
+        return 0.0, 0.0, size[0] * s, size[1] * s
+    if w_pts.shape[0] == 0:
+        return 0.0, 0.0, 0.0, 0.0
+    lo, hi = w_pts.min(axis=0), w_pts.max(axis=0)
+    return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
+
+
+def _region(model: npt.NDArray[np.float64], frame: tuple[float, float, float, float],
+            q_size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The query-side bounding box of the registered frame mapped by the inverse of
+    ``model`` (query → work), clipped to the query."""
+    inv = cv2.invertAffineTransform(model)
+    x0, y0, x1, y1 = frame
+    corners = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]], np.float64)
+    mapped = corners @ inv[:, :2].T + inv[:, 2]
+    qw, qh = q_size
+    lx, ly = np.clip(mapped.min(axis=0), 0, [qw, qh])
+    hx, hy = np.clip(mapped.max(axis=0), 0, [qw, qh])
+    return round(float(lx)), round(float(ly)), round(float(hx - lx)), round(float(hy - ly))
+
+
+def locate(q_pts: F32, q_desc: U8, w_pts: F32, w_desc: U8, frame: tuple[float, float, float, float],
+           q_size: tuple[int, int]) -> Placement | None:
+    """The placement of a registered picture (keypoints ``w_pts``/``w_desc`` in its ORB frame,
+    extent ``frame``) in a query (keypoints in the query's pixels, size ``q_size`` = (w, h)),
+    or None when fewer than ``MIN_INLIERS`` distinct keypoints agree on a similarity
+    transform, fewer than ``MIN_OUTSIDE`` of them lie outside their densest window, or
+    their hull covers less than ``MIN_SPREAD`` of the picture's keypoints' hull."""
+    if q_desc.shape[0] < 4 or w_desc.shape[0] < 4:
+        return None
+    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(q_desc, w_desc, k=2)
+    best: dict[int, cv2.DMatch] = {}  # one query keypoint per registered keypoint, the closest:
+    for p in pairs:  # many text corners matching one keypoint would let RANSAC collapse the scale
+        if len(p) == 2 and p[0].distance < RATIO * p[1].distance:
+            old = best.get(p[0].trainIdx)
+            if old is None or p[0].distance < old.distance:
+                best[p[0].trainIdx] = p[0]
+    good = list(best.values())
+    if len(good) < MIN_INLIERS:
+        return None
+    src = np.asarray([q_pts[m.queryIdx] for m in good], dtype=np.float32).reshape(-1, 1, 2)
+    dst = np.asarray([w_pts[m.trainIdx] for m in good], dtype=np.float32).reshape(-1, 1, 2)
+    model, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX,
+                                              maxIters=2000, confidence=0.995)
+    if model is None or mask is None:
+        return None
+    scale = float(np.hypot(model[0, 0], model[1, 0]))
+    if not SCALE_RANGE[0] < scale < SCALE_RANGE[1]:
+        return None
+    inl = np.flatnonzero(mask.reshape(-1))
+    train = sorted({good[i].trainIdx for i in inl})
+    # independent features: ORB finds one corner again at several pyramid levels, so inliers
+    # are counted by distinct places (DISTINCT_PX cells) on both sides
+    inliers = min(_places(w_pts[train]), _places(src.reshape(-1, 2)[inl]))
+    if inliers < MIN_INLIERS:
+        return None
+    if outside_densest(w_pts[train], frame) < MIN_OUTSIDE:
+        return None
+    spread = _hull_area(w_pts[train]) / max(_hull_area(w_pts), 1e-9)
+    if spread < MIN_SPREAD:
+        return None
+    region = _region(np.asarray(model, np.float64), frame, q_size)
+    share = region[2] * region[3] / max(q_size[0] * q_size[1], 1)
+    return Placement(region, inliers, min(1.0, spread), share)
