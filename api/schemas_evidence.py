@@ -24,6 +24,11 @@ class MatchOut(_Out):
     query_start_s: float | None = None
     work_start_s: float | None = None
     duration_s: float | None = None
+    region: list[int] | None = Field(None, description="pictures: where the work sits in the artefact, [x, y, w, h] "
+                                                        "in the artefact's pixels")
+    inliers: int | None = Field(None, description="pictures: how many independent features agreed")
+    spread: float | None = None
+    query_share: float | None = Field(None, description="pictures: the fraction of the artefact the work explains")
 
 
 class FileMatchOut(_Out):

@@ -44,6 +44,8 @@ MANIFEST_VERSION = 1
 MAX_MANIFEST_BYTES = 48 * 1024
 MAX_ARTEFACTS = 64
 MAX_MATCHES = 16
+MAX_PIXELS = 2**31 - 1  # a region's coordinates and sizes
+MAX_INLIERS = 10**6
 MAX_CAPTURE_FIELDS = 32
 MAX_PARTIES = 16
 MAX_CASE_EVIDENCE = 256
@@ -83,13 +85,23 @@ def case(read: Any, case_id: str) -> dict[str, Any] | None:
 
 # ---------------------------------------------------------------- the manifest
 def _match(value: Any, where: str) -> dict[str, Any]:
-    m = obj(value, where, ("work_id", "score_milli", "method"), ("query_start_ms", "work_start_ms", "duration_ms"))
+    m = obj(value, where, ("work_id", "score_milli", "method"),
+            ("query_start_ms", "work_start_ms", "duration_ms", "region", "inliers", "query_share_milli"))
     out = {"method": text(m["method"], f"{where}.method", 32),
            "score_milli": score_milli(m["score_milli"], f"{where}.score_milli"),
            "work_id": id_of(m["work_id"], f"{where}.work_id")}
     for k in ("query_start_ms", "work_start_ms", "duration_ms"):
         if k in m:
             out[k] = integer(m[k], f"{where}.{k}", 0, MAX_MS)
+    if "region" in m:  # where in the artefact (a picture) the work sits: [x, y, w, h] in its pixels
+        r = m["region"]
+        if not isinstance(r, list) or len(r) != 4:
+            raise FormRefused(f"{where}.region must be [x, y, w, h]")
+        out["region"] = [integer(v, f"{where}.region[{i}]", 0, MAX_PIXELS) for i, v in enumerate(r)]
+    if "inliers" in m:  # how many independent features agreed
+        out["inliers"] = integer(m["inliers"], f"{where}.inliers", 0, MAX_INLIERS)
+    if "query_share_milli" in m:  # how much of the artefact the work explains, x 1000
+        out["query_share_milli"] = integer(m["query_share_milli"], f"{where}.query_share_milli", 0, 1000)
     return out
 
 

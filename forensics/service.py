@@ -218,6 +218,12 @@ class WorksService:
                             ("duration_ms", m.duration_s)):
                 if v is not None:
                     w[name] = max(0, round(float(v) * 1000))
+            if m.region is not None:  # a picture found inside the artefact: where, and on how much evidence
+                w["region"] = [max(0, int(v)) for v in m.region]
+            if m.inliers is not None:
+                w["inliers"] = int(m.inliers)
+            if m.query_share is not None:
+                w["query_share_milli"] = min(1000, max(0, round(float(m.query_share) * 1000)))
             wire.append(w)
             shown.append({**m.as_dict(), "file": path.name, "method": w["method"]})
         art = {"matches": wire, "media_type": mt, "name": path.name, "sm3": sm3, "size": size}

@@ -29,6 +29,12 @@ def test_filing_matches_the_files_against_the_work(reg: Registry, media: dict[st
     assert arts["copy.jpg"]["matches"][0]["work_id"] == wid and arts["copy.jpg"]["matches"][0]["score_milli"] >= 1000
     assert arts["other.png"]["matches"] == []  # it matches another work, not this one
     assert other
+    import cv2
+
+    h, w = cv2.imread(str(media["copy"])).shape[:2]
+    x, y, rw, rh = arts["copy.jpg"]["matches"][0]["region"]  # where the work sits in the copy
+    assert 0 <= x < w and 0 <= y < h and 0 < rw <= w - x and 0 < rh <= h - y
+    assert 0 < arts["copy.jpg"]["matches"][0]["query_share_milli"] <= 1000
     assert arts["copy.jpg"]["media_type"] == "image/jpeg" and arts["copy.jpg"]["size"] == media["copy"].stat().st_size
     assert reg.submit("legal", "evidence.file", p) == (OK, "ok")
     rec = reg.read(k_evidence(p["evidence_id"]))
@@ -55,12 +61,16 @@ def test_filing_refusals(reg: Registry, media: dict[str, Path], wid: str) -> Non
     unknown = copy.deepcopy(p)
     unknown["manifest"]["work_id"] = "w-none"
     unknown["signature"] = sign(reg.keys["legal"], manifest_message(unknown["manifest"]))
+    bad_region = copy.deepcopy(p)
+    bad_region["manifest"]["artefacts"][0]["matches"][0]["region"] = [1, 2, 3]
+    bad_region["signature"] = sign(reg.keys["legal"], manifest_message(bad_region["manifest"]))
     held = reg.filing("holder", [media["copy"]], wid)
     for who, payload, why in [
         ("holder", held, "only a user of business role 'legal' may file evidence"),
         ("legal", bad_sig, "the manifest is not signed by the sender"),
         ("legal", forged, "the manifest is not signed by the sender"),
         ("legal", unknown, "manifest.work_id w-none is not a registered work"),
+        ("legal", bad_region, ".region must be [x, y, w, h]"),
         ("legal", dict(p, evidence_id="other-id"), "manifest.evidence_id differs"),
         ("court", reg.filing("legal", [media["copy"]], wid), "business role 'legal'"),
     ]:
