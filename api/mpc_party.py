@@ -53,7 +53,7 @@ from privacy.mpc import (
 from . import sdk_mpc
 from .sdk import ClientError, LedgerClient
 
-__all__ = ["PartyProcess", "Refusal", "exit_with_parent", "transport_files"]
+__all__ = ["PartyProcess", "Refusal", "exit_with_parent", "public_outputs", "transport_files"]
 
 FINAL = ("done", "aborted")
 TRANSPORT_FILES = ("transport.crt.pem", "transport.key.pem", "transport-ca.crt.pem")
@@ -80,6 +80,15 @@ def exit_with_parent() -> None:
         return
     if os.getppid() != parent:  # it died before the call
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def public_outputs(query: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """What is recorded of a run's outputs: all of them, except a ``shares`` run's ``share``
+    (this party's own figure over the pool: recording it would publish its input, and it
+    differs at every party); that one stays with the party process (its log)."""
+    if query.get("op") == "shares" and "share" in values:
+        return {k: v for k, v in values.items() if k != "share"}
+    return values
 
 
 def transport_files(folder: Path) -> TLSFiles:
@@ -194,7 +203,9 @@ class PartyProcess:
             return None  # another party recorded the end meanwhile
         started = time.perf_counter()
         out = run_computation(self.me, specs, query, data, schema, cid, self.tls, self.timeout)
-        values = out.values
+        values = public_outputs(query, out.values)
+        if values is not out.values:
+            self.log(f"{self.me}: {cid[:16]}… own share {out.values.get('share')} (kept here, never recorded)")
         ran = time.perf_counter() - started
         buckets = bucket_count(len(query["ids"]))
         ids = limb_ids(buckets)

@@ -309,3 +309,26 @@ def test_cli_bad_input_exit_2(world: World) -> None:
     p = world.rx("mpc", "propose", "--as", str(world.ident("platform-a")), "--api", world.api, "--parties",
                  "platform-a,platform-b", "--query", json.dumps({"op": "sum", "column": "views", "ids": IDS}))
     assert p.returncode == 2 and "3 to 16" in p.stderr
+
+
+def _confirmed(world: World, cid: str, count: int) -> dict[str, Any]:
+    full = sdk_mpc.result(world.client("platform-a"), cid)
+    deadline = time.monotonic() + 30
+    while len(full["confirmations"]) < count and time.monotonic() < deadline:
+        time.sleep(0.5)
+        full = sdk_mpc.result(world.client("platform-a"), cid)
+    return full
+
+
+def test_shares_records_only_the_pool(world: World) -> None:
+    """Finding 1: a shares run records the pool only; each party's own share (its own figure
+    over the pool) stays with it, so every party records the same outputs."""
+    parties = PLATFORMS[:3]
+    cid = world.propose(parties, {"op": "shares", "column": "views", "ids": IDS})
+    for p in parties[1:]:
+        assert world.approve(cid, p).returncode == 0
+    r = world.wait(cid)
+    assert r["status"] == "done", r["error"]
+    assert r["outputs"] == {"pool": sum(world.expected(parties, "views").values())}
+    full = _confirmed(world, cid, 2)
+    assert len(full["confirmations"]) == 2 and all(c["agrees"] for c in full["confirmations"].values())
