@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ledger.crypto import sm3_hex
+from ledger.errors import LedgerError
+from ledger.tx import InvalidTransaction
 from privacy.chain import (
     LIMB_SCHEMA,
     PUBLIC,
@@ -152,8 +154,8 @@ class PartyProcess:
         while True:
             try:
                 self.step()
-            except ClientError as exc:
-                self.log(f"{self.me}: the node did not answer ({exc}); retrying")
+            except (ClientError, LedgerError) as exc:
+                self.log(f"{self.me}: the node did not answer or refused ({exc}); retrying")
             except (ValueError, KeyError, TypeError) as exc:  # a malformed record: skipped, never fatal
                 self.log(f"{self.me}: skipped a malformed record ({type(exc).__name__}: {exc})")
             time.sleep(self.poll)
@@ -182,12 +184,23 @@ class PartyProcess:
             return
         fields["error"] = str(fields.get("error", ""))[:1000]
         try:
-            sdk_mpc.file_tx(self.client, "mpc.record", {"computation_id": cid, **fields})
+            self.record(cid, fields)
         except ClientError as exc:
             self.log(f"{self.me}: could not record {cid}: {exc}")
             return
         self.log(f"{self.me}: computation {cid} {fields['status']}"
                  + (f": {fields['error']}" if fields["status"] == "aborted" else ""))
+
+    def record(self, cid: str, fields: dict[str, Any]) -> None:
+        """``mpc.record``; a result that cannot be signed into one transaction (over 64 KiB)
+        is recorded as aborted with the reason instead, so nobody waits for it."""
+        try:
+            sdk_mpc.file_tx(self.client, "mpc.record", {"computation_id": cid, **fields})
+        except InvalidTransaction as exc:
+            fields.clear()
+            fields.update(status="aborted", blame="",
+                          error=f"party {self.me}: the result cannot be recorded in one transaction ({exc})")
+            sdk_mpc.file_tx(self.client, "mpc.record", {"computation_id": cid, **fields})
 
     def _compute(self, rec: dict[str, Any]) -> dict[str, Any] | None:
         cid, proposal = rec["computation_id"], rec["proposal"]

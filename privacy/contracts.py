@@ -41,6 +41,7 @@ from .chain import (
     admission,
     bucket_count,
     proposal_sm3,
+    record_refusal,
     unapproved,
 )
 from .mpc.data import Schema, valid_id
@@ -189,6 +190,12 @@ def check_query(query: Any, schema: dict[str, Any]) -> dict[str, Any]:
     return query
 
 
+def _recordable(query: dict[str, Any], schema: dict[str, Any], parties: list[str], readers: list[str]) -> None:
+    refusal = record_refusal(query, schema, len(parties), readers)
+    if refusal is not None:
+        raise MPCRefused(refusal)
+
+
 # ---------------------------------------------------------------- mpc.register / mpc.dataset
 def register(ctx: Context) -> None:
     user = platform_user(ctx, "register a party")
@@ -299,6 +306,7 @@ def propose(ctx: Context) -> None:
     schema = _schema_of(ctx, dataset)
     query = check_query(p["query"], schema)
     readers = _readers(ctx, p.get("readers", [PUBLIC]))
+    _recordable(query, schema, parties, readers)
     outputs = p.get("outputs", [])
     if not isinstance(outputs, list) or len(outputs) > 8 or not all(isinstance(o, str) and OP_RE.fullmatch(o)
                                                                     for o in outputs):
@@ -341,6 +349,7 @@ def amend(ctx: Context) -> None:
     if rec["status"] != "proposed" or rec["committed"]:
         raise MPCRefused(f"computation {rec['computation_id']} is {rec['status']}: it can no longer be amended")
     proposal = dict(rec["proposal"], query=check_query(p["query"], rec["proposal"]["schema"]))
+    _recordable(proposal["query"], proposal["schema"], proposal["parties"], proposal["readers"])
     rec["proposal"], rec["proposal_sm3"] = proposal, proposal_sm3(rec["computation_id"], proposal)
     rec["buckets"] = bucket_count(len(proposal["query"]["ids"]))
     if rec["proposer_name"] in rec["approvals"]:

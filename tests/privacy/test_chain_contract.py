@@ -188,3 +188,22 @@ def test_a_data_set_policy_refuses_before_any_party_computes(chain: Chain) -> No
     assert [q["epsilon"] for q in hist] == [600000, 400000, 0] and hist[2]["exact"]
     code, info = chain.do("pa", "mpc.propose", {"parties": ["pa", "pb", "pc"], "query": noisy})
     assert code != OK and "no privacy policy" in info  # the default data set
+
+
+def test_a_result_too_large_to_record_is_refused_at_propose(chain: Chain) -> None:
+    """Finding 2: a sum over 5000 ids would need an mpc.record over 64 KiB (every party would
+    fail to record it): refused at propose and at amend, naming the limit; 1500 ids fit."""
+    many = [f"w{i:04d}" for i in range(5000)]
+    code, info = chain.do("pa", "mpc.propose", {"parties": ["pa", "pb", "pc"],
+                                                "query": dict(QUERY, ids=many)})
+    assert code != OK and "transaction limit" in info and "5000 ids" in info
+    code, info = chain.do("pa", "mpc.propose", {"parties": ["pa", "pb", "pc"], "query": {"op": "mean",
+                                                "column": "views", "ids": many}})
+    assert code == OK, info  # one number whatever the ids
+    cid = _propose(chain, dict(QUERY, ids=many[:1500]))
+    code, info = chain.do("pa", "mpc.amend", {"computation_id": cid, "query": dict(QUERY, ids=many[:4000])})
+    assert code != OK and "transaction limit" in info
+    from privacy.chain import record_size
+
+    rec = chain.read(k_comp(cid))
+    assert record_size(rec["proposal"]["query"], rec["proposal"]["schema"], 3, ["*"]) <= 64 * 1024
