@@ -57,7 +57,7 @@ from .sdk import ClientError, LedgerClient
 
 __all__ = ["PartyProcess", "Refusal", "exit_with_parent", "public_outputs", "transport_files"]
 
-FINAL = ("done", "aborted")
+FINAL = ("done", "aborted", "disputed")
 TRANSPORT_FILES = ("transport.crt.pem", "transport.key.pem", "transport-ca.crt.pem")
 PR_SET_PDEATHSIG = 1
 
@@ -180,8 +180,6 @@ class PartyProcess:
         except Exception as exc:  # noqa: BLE001 - the others must not wait for a result that never comes
             fields = {"status": "aborted", "error": f"party {self.me}: internal error {type(exc).__name__}: {exc}",
                       "blame": self.me}
-        if fields is None:
-            return
         fields["error"] = str(fields.get("error", ""))[:1000]
         try:
             self.record(cid, fields)
@@ -202,7 +200,7 @@ class PartyProcess:
                           error=f"party {self.me}: the result cannot be recorded in one transaction ({exc})")
             sdk_mpc.file_tx(self.client, "mpc.record", {"computation_id": cid, **fields})
 
-    def _compute(self, rec: dict[str, Any]) -> dict[str, Any] | None:
+    def _compute(self, rec: dict[str, Any]) -> dict[str, Any]:
         cid, proposal = rec["computation_id"], rec["proposal"]
         parties, query, schema = list(proposal["parties"]), proposal["query"], proposal["schema"]
         specs = self.specs(parties)
@@ -212,8 +210,7 @@ class PartyProcess:
         blob, rnd = commitments(input_values(query, data))
         sdk_mpc.file_tx(self.client, "mpc.commit", {"computation_id": cid, "proposal_sm3": rec["proposal_sm3"],
                                                     "commitments": blob})
-        if not self.wait_commitments(cid, parties):
-            return None  # another party recorded the end meanwhile
+        self.wait_commitments(cid, parties)
         started = time.perf_counter()
         out = run_computation(self.me, specs, query, data, schema, cid, self.tls, self.timeout)
         values = public_outputs(query, out.values)
@@ -286,17 +283,22 @@ class PartyProcess:
         except (InputError, QueryError) as exc:
             raise Refusal(self.me, f"its data breaks the declared schema: {exc}") from None
 
-    def wait_commitments(self, cid: str, parties: list[str]) -> bool:
-        """Until every party filed its commitment (True), the computation ended meanwhile
-        (False), or ``commit_wait`` passed (``Refusal`` naming the parties that did not file)."""
+    def wait_commitments(self, cid: str, parties: list[str]) -> None:
+        """Until every party filed its commitment; else ``Refusal`` naming the parties that did
+        not, after ``commit_wait`` or as soon as another party recorded an end (no commitment
+        can follow it). A result recorded by another party does not stop this one: it runs and
+        records its own view, which the contract compares with the first."""
         deadline = time.monotonic() + self.commit_wait
         while True:
             rec = sdk_mpc.computation(self.client, cid)
-            if rec is None or rec["status"] in FINAL:
-                return False
+            if rec is None:
+                raise Refusal(self.me, f"computation {cid} vanished from the chain")
             missing = [p for p in parties if p not in rec["committed"]]
             if not missing:
-                return True
+                return
+            if rec["status"] in FINAL:
+                raise Refusal(",".join(missing), f"did not file its commitment before {rec['result']['by']} "
+                                                 f"recorded the computation {rec['result']['status']}")
             if time.monotonic() > deadline:
                 raise Refusal(",".join(missing), f"did not file its commitment within {self.commit_wait:g} s "
                                                  "(its party process is not running?)")

@@ -191,7 +191,7 @@ def wait_final(client: LedgerClient, cid: str, timeout: float, poll: float = 1.0
     deadline = time.monotonic() + timeout
     while True:
         res = result(client, cid)
-        if res["status"] in ("done", "aborted") or time.monotonic() > deadline:
+        if res["status"] in ("done", "aborted", "disputed") or time.monotonic() > deadline:
             return res
         time.sleep(poll)
 

@@ -63,7 +63,8 @@ MAX_PEM = 8192
 MAX_ERROR = 1000
 K_USER = b"sys/user/"
 K_COUNT = b"mpc/count"
-FINAL = ("done", "aborted")
+FINAL = ("done", "aborted", "disputed")
+AGREE_DONE = ("outputs_sm3", "transcript_sm3", "randomness_transcript_sm3", "randomness")
 
 
 class MPCRefused(TokenRefused):
@@ -447,6 +448,20 @@ def _sealed(value: Any, readers: list[str]) -> dict[str, Any]:
     return s
 
 
+def _blamed(blame: Any) -> list[str]:
+    return sorted({b for b in str(blame or "").split(",") if b})
+
+
+def _agrees(first: dict[str, Any], status: str, got: dict[str, Any]) -> bool:
+    """A later record agrees with the first: both done with the same outputs, transcripts and
+    opened randomness, or both aborted blaming the same parties."""
+    if status != first["status"]:
+        return False
+    if status == "done":
+        return all(got.get(k) == first.get(k) for k in AGREE_DONE)
+    return _blamed(got.get("blame")) == _blamed(first.get("blame"))
+
+
 def record(ctx: Context) -> None:
     p = _obj(ctx.tx.payload, "payload", ("computation_id", "status"),
              ("outputs", "sealed", "outputs_sm3", "transcript_sm3", "randomness", "randomness_transcript_sm3", "error",
@@ -463,12 +478,15 @@ def record(ctx: Context) -> None:
     else:
         raise MPCRefused("status must be done or aborted")
     if rec["status"] in FINAL:  # a confirmation (or a dissent) of the result recorded first
-        first = rec["result"]
-        agrees = status == first["status"] and all(got.get(k) == first.get(k) for k in ("outputs_sm3", "transcript_sm3"))
+        if name == rec["result"]["by"] or name in rec["confirmations"]:
+            raise MPCRefused(f"{name} already recorded its view of computation {cid}")
+        agrees = _agrees(rec["result"], status, got)
         confirmation: dict[str, Any] = {"agrees": agrees, "height": ctx.height, "status": status,
                                         "tx": ctx.tx.id.hex()}
-        confirmation.update({k: got[k] for k in ("outputs_sm3", "error") if k in got})
+        confirmation.update({k: got[k] for k in ("outputs_sm3", "transcript_sm3", "error", "blame") if k in got})
         rec["confirmations"][name] = confirmation
+        if not agrees:
+            rec["status"] = "disputed"
     else:
         outputs = got.pop("outputs", None)
         rec["status"] = status

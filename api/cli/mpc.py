@@ -138,7 +138,8 @@ def approve(computation_id: str, identity: Identity, api: str, as_json: bool) ->
 @API_URL
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def result(computation_id: str, identity: Identity, api: str, as_json: bool) -> None:
-    """Status (proposed, running, done, aborted) and result of COMPUTATION_ID."""
+    """Status (proposed, running, done, aborted, or disputed: a party's record disagrees with
+    the first) and result of COMPUTATION_ID."""
     from .. import sdk_mpc
 
     res = call(lambda: sdk_mpc.result(client_for(api, identity), _cid(computation_id)))

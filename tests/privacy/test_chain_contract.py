@@ -123,10 +123,32 @@ def test_propose_approve_commit_record(chain: Chain) -> None:
 
     done["outputs_sm3"] = sm3_hex(b"{}")
     assert chain.do("pb", "mpc.record", done) == (OK, "ok")
-    assert chain.do("pc", "mpc.record", {"computation_id": cid, "status": "aborted", "error": "x"}) == (OK, "ok")
+    assert chain.do("pa", "mpc.record", done) == (OK, "ok")  # the same view: a confirmation
     rec = chain.read(k_comp(cid))
-    assert rec["status"] == "done" and rec["result"]["by"] == "pb"
+    assert rec["status"] == "done" and rec["result"]["by"] == "pb" and rec["confirmations"]["pa"]["agrees"]
+    # finding 3: a dissent is kept and marks the computation disputed; one view per party
+    other = dict(done, randomness="11" * 32 + done["randomness"][64:])
+    assert chain.do("pc", "mpc.record", other) == (OK, "ok")
+    rec = chain.read(k_comp(cid))
+    assert rec["status"] == "disputed" and rec["result"]["by"] == "pb"
     assert rec["confirmations"]["pc"]["agrees"] is False
+    code, info = chain.do("pc", "mpc.record", done)
+    assert code != OK and "already recorded" in info
+
+
+def test_an_early_abort_with_false_blame_is_disputed(chain: Chain) -> None:
+    """Finding 3: the first record does not silence the others: a party recording an abort
+    blaming an honest party is contradicted by the others' records (their own view)."""
+    cid = _propose(chain)
+    rec = chain.read(k_comp(cid))
+    for n in ("pb", "pc"):
+        assert chain.do(n, "mpc.approve", {"computation_id": cid, "proposal_sm3": rec["proposal_sm3"]}) == (OK, "ok")
+    assert chain.do("pc", "mpc.record", {"computation_id": cid, "status": "aborted", "error": "pb is dead",
+                                         "blame": "pb"}) == (OK, "ok")
+    assert chain.do("pa", "mpc.record", {"computation_id": cid, "status": "aborted", "error": "no commitment",
+                                         "blame": "pb,pc"}) == (OK, "ok")
+    rec = chain.read(k_comp(cid))
+    assert rec["status"] == "disputed" and rec["confirmations"]["pa"]["blame"] == "pb,pc"
 
 
 def test_revoked_party_cannot_be_named(chain: Chain) -> None:
