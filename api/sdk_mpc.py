@@ -129,13 +129,19 @@ def propose(client: LedgerClient, parties: list[str], query: dict[str, Any], *, 
     return _post(client, "/v1/mpc/computations", "mpc.propose", payload)
 
 
-def approve(client: LedgerClient, cid: str) -> dict[str, Any]:
-    """Approve the proposal as it stands now (its SM3 read from the chain)."""
+def approve(client: LedgerClient, cid: str, proposal_sm3: str | None = None) -> dict[str, Any]:
+    """Approve the proposal whose SM3 is ``proposal_sm3`` (the one the approver reviewed: a
+    ``ClientError`` 409 ``proposal_changed`` when the chain holds another now, and the
+    contract refuses it too if it changes before the approval is committed). Without it, the
+    proposal as it stands now (its SM3 read from the chain: approving unseen)."""
     rec = computation(client, cid)
     if rec is None:
         raise ClientError(f"there is no computation {cid}", 404, "not_found")
+    if proposal_sm3 is not None and proposal_sm3 != rec["proposal_sm3"]:
+        raise ClientError(f"computation {cid}: the proposal changed; its SM3 is now {rec['proposal_sm3']}, not "
+                          f"{proposal_sm3}: read it again (rongxin mpc show) before approving", 409, "proposal_changed")
     return _post(client, f"/v1/mpc/computations/{cid}/approve", "mpc.approve",
-                 {"computation_id": cid, "proposal_sm3": rec["proposal_sm3"]})
+                 {"computation_id": cid, "proposal_sm3": proposal_sm3 or rec["proposal_sm3"]})
 
 
 def declare_dataset(client: LedgerClient, name: str, columns: dict[str, Any], *,

@@ -2,7 +2,8 @@
 
     rongxin mpc serve --as ID_DIR --api URL --data FILE.csv --listen HOST:PORT
     rongxin mpc propose --as ID_DIR --api URL --parties A,B,C --query JSON [--dataset D] [--json]
-    rongxin mpc approve ID --as ID_DIR --api URL [--json]
+    rongxin mpc show ID --api URL [--json]
+    rongxin mpc approve ID --as ID_DIR --api URL [--proposal-sm3 HEX] [--json]
     rongxin mpc result ID --as ID_DIR --api URL [--json]
     rongxin mpc audit ID --api URL [--json]
     rongxin mpc dataset NAME --as ID_DIR --api URL --columns JSON
@@ -122,12 +123,18 @@ def propose(identity: Identity, api: str, parties: str, query: str, dataset: str
 @click.argument("computation_id")
 @AS_IDENTITY
 @API_URL
+@click.option("--proposal-sm3", "pin", default=None, metavar="HEX",
+              help="The SM3 of the proposal you reviewed (rongxin mpc show ID): refused (exit 2) if the "
+                   "proposal on chain is another one. Without it the proposal as it stands now is approved.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def approve(computation_id: str, identity: Identity, api: str, as_json: bool) -> None:
-    """Approve COMPUTATION_ID as it stands on chain now (the approval binds its proposal's SM3)."""
+def approve(computation_id: str, identity: Identity, api: str, pin: str | None, as_json: bool) -> None:
+    """Approve COMPUTATION_ID: the approval binds its proposal's SM3 (pin the one you reviewed
+    with --proposal-sm3)."""
     from .. import sdk_mpc
 
-    res = call(lambda: sdk_mpc.approve(client_for(api, identity), _cid(computation_id)))
+    if pin is not None and not CID.fullmatch(pin):
+        raise InputError("--proposal-sm3 must be 64 lowercase hex digits")
+    res = call(lambda: sdk_mpc.approve(client_for(api, identity), _cid(computation_id), pin))
     waiting = ", ".join(res["waiting_for"]) or "nobody"
     emit(res, as_json, f"approved {computation_id}; waiting for {waiting}")
 
@@ -143,9 +150,28 @@ def result(computation_id: str, identity: Identity, api: str, as_json: bool) -> 
     from .. import sdk_mpc
 
     res = call(lambda: sdk_mpc.result(client_for(api, identity), _cid(computation_id)))
-    out = {k: res.get(k) for k in ("status", "outputs", "transcript_sm3", "tx_id", "error")}
+    out = {k: res.get(k) for k in ("status", "outputs", "transcript_sm3", "tx_id", "error", "blame", "proposal",
+                                   "proposal_sm3", "confirmations")}
     human = f"{res['status']}" + (f": {res['error']}" if res.get("error") else "")
     emit(out, as_json, human if not res.get("outputs") else human + "\n" + json.dumps(res["outputs"], sort_keys=True))
+
+
+@mpc.command("show")
+@click.argument("computation_id")
+@API_URL
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def show(computation_id: str, api: str, as_json: bool) -> None:
+    """What approving COMPUTATION_ID would bind: its proposal (parties, data set, query with its
+    ids, readers), its proposal_sm3 (pass it to `mpc approve --proposal-sm3`), who approved, status."""
+    from .. import sdk_mpc
+
+    try:
+        client = LedgerClient(api)
+    except ClientError as exc:
+        raise click.BadParameter(str(exc), param_hint="--api") from None
+    res = call(lambda: sdk_mpc.result(client, _cid(computation_id)))
+    out = {k: res.get(k) for k in ("computation_id", "status", "proposal", "proposal_sm3", "approvals")}
+    emit(out, as_json, json.dumps(out, sort_keys=True, indent=2, ensure_ascii=False))
 
 
 @mpc.command("audit")

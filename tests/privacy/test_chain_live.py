@@ -186,11 +186,22 @@ def test_changed_after_approval_is_refused_until_approved_again(world: World) ->
     with pytest.raises(ClientError, match="the proposal changed"):
         sdk_mpc.file_tx(world.client("platform-b"), "mpc.approve",
                         {"computation_id": cid, "proposal_sm3": old["proposal_sm3"]})
-    time.sleep(6)  # platform-b's approval binds the old query: no honest party computes
+    # finding 4: platform-b pins the proposal it reviewed: the amended one is not approved blindly
+    pinned = world.rx("mpc", "approve", cid, "--as", str(world.ident("platform-b")), "--api", world.api,
+                      "--proposal-sm3", old["proposal_sm3"])
+    assert pinned.returncode == 2 and "proposal changed" in pinned.stderr, pinned.stderr
+    shown = world.rx("mpc", "show", cid, "--api", world.api, "--json")
+    assert shown.returncode == 0, shown.stderr
+    now = json.loads(shown.stdout)
+    assert now["proposal"]["query"]["ids"] == IDS[:60] and now["proposal_sm3"] != old["proposal_sm3"]
+    assert world.result(cid)["proposal_sm3"] == now["proposal_sm3"]
+    time.sleep(4)  # platform-b's approval binds the old query: no honest party computes
     r = sdk_mpc.result(world.client("platform-a"), cid)
     assert r["status"] == "proposed" and r["committed"] == []
     assert r["approvals"]["platform-b"]["proposal_sm3"] == old["proposal_sm3"] != r["proposal_sm3"]
-    assert world.approve(cid, "platform-b").returncode == 0
+    again = world.rx("mpc", "approve", cid, "--as", str(world.ident("platform-b")), "--api", world.api,
+                     "--proposal-sm3", now["proposal_sm3"])
+    assert again.returncode == 0, again.stderr
     r = world.wait(cid)
     assert r["status"] == "done" and len(r["outputs"]["totals"]) == 60
 
