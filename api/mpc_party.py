@@ -28,6 +28,7 @@ from ledger.crypto import sm3_hex
 from ledger.errors import LedgerError
 from ledger.tx import InvalidTransaction
 from privacy.chain import (
+    DEFAULT_DATASET,
     LIMB_SCHEMA,
     PUBLIC,
     bucket_count,
@@ -65,9 +66,10 @@ PR_SET_PDEATHSIG = 1
 class Refusal(Exception):
     """This party will not compute; ``party`` is the one at fault."""
 
-    def __init__(self, party: str, reason: str) -> None:
+    def __init__(self, party: str, reason: str, blame: str | None = None) -> None:
         super().__init__(f"party {party}: {reason}")
         self.party, self.reason = party, reason
+        self.blame = party if blame is None else blame
 
 
 def exit_with_parent() -> None:
@@ -113,6 +115,7 @@ class PartyProcess:
     commit_wait: float = 60.0
     timeout: float = 30.0
     log: Callable[[str], None] = print
+    datasets: tuple[str, ...] = (DEFAULT_DATASET,)
     seen: int = 0
     pending: list[str] = field(default_factory=list)
 
@@ -167,7 +170,7 @@ class PartyProcess:
         try:
             fields = self._compute(rec)
         except Refusal as exc:
-            fields = {"status": "aborted", "error": str(exc), "blame": exc.party}
+            fields = {"status": "aborted", "error": str(exc), "blame": exc.blame}
         except PartyError as exc:
             fields = {"status": "aborted", "error": str(exc), "blame": exc.party}
         except (QueryError, InputError) as exc:
@@ -203,6 +206,9 @@ class PartyProcess:
     def _compute(self, rec: dict[str, Any]) -> dict[str, Any]:
         cid, proposal = rec["computation_id"], rec["proposal"]
         parties, query, schema = list(proposal["parties"]), proposal["query"], proposal["schema"]
+        if proposal["dataset"] not in self.datasets:  # its data is what --dataset says, whatever the columns
+            raise Refusal(self.me, f"its CSV holds the data set(s) {', '.join(self.datasets)}, not "
+                                   f"{proposal['dataset']!r}: it does not compute on another data set", blame="")
         specs = self.specs(parties)
         data = self.load(schema)
         if self.me in rec["committed"]:

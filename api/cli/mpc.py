@@ -1,6 +1,6 @@
 """``rongxin mpc``: joint computations between platforms, authorised and recorded on chain.
 
-    rongxin mpc serve --as ID_DIR --api URL --data FILE.csv --listen HOST:PORT
+    rongxin mpc serve --as ID_DIR --api URL --data FILE.csv --listen HOST:PORT [--dataset NAME ...]
     rongxin mpc propose --as ID_DIR --api URL --parties A,B,C --query JSON [--dataset D] [--json]
     rongxin mpc show ID --api URL [--json]
     rongxin mpc approve ID --as ID_DIR --api URL [--proposal-sm3 HEX] [--json]
@@ -25,6 +25,7 @@ from .io import emit
 
 LISTEN = re.compile(r"(?P<host>[A-Za-z0-9.:-]{1,253}):(?P<port>[0-9]{1,5})")
 CID = re.compile(r"[0-9a-f]{64}")
+DATASET = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 def _cid(value: str) -> str:
@@ -64,14 +65,18 @@ def mpc() -> None:
 @click.option("--data", "data", required=True, type=click.Path(dir_okay=False), help="This platform's CSV "
               "(content_id and integer columns).")
 @click.option("--listen", required=True, metavar="HOST:PORT", help="Where this party accepts the others' links.")
+@click.option("--dataset", "datasets", multiple=True, metavar="NAME",
+              help="The data set --data holds (repeatable; default: default). A computation on any other "
+                   "data set is refused (recorded aborted with the reason), whatever its columns: the data "
+                   "set's privacy policy binds this data only through this option.")
 @click.option("--poll", default=1.0, show_default=True, help="Seconds between looks at the chain.")
 @click.option("--commit-wait", default=60.0, show_default=True,
               help="Seconds to wait for every party's commitment before aborting naming the missing ones.")
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds a peer may stay silent during a run.")
 @click.option("--outlive-parent", is_flag=True,
               help="Keep running when the process that started this one exits (by default it exits with it).")
-def serve(id_dir: str, api: str, data: str, listen: str, poll: float, commit_wait: float, timeout: float,
-          outlive_parent: bool) -> None:
+def serve(id_dir: str, api: str, data: str, listen: str, datasets: tuple[str, ...], poll: float,
+          commit_wait: float, timeout: float, outlive_parent: bool) -> None:
     """Run this platform's party process (long-lived): register HOST:PORT and the transport
     certificate of ID_DIR on chain, then compute every approved computation naming this
     platform and record its result. It runs until stopped (SIGTERM, Ctrl-C) and, unless
@@ -91,8 +96,13 @@ def serve(id_dir: str, api: str, data: str, listen: str, poll: float, commit_wai
         raise InputError(f"--listen must be HOST:PORT, got {listen!r}")
     if not Path(data).is_file():
         raise InputError(f"--data {data}: no such file")
+    names = datasets or ("default",)
+    bad = [d for d in names if not DATASET.fullmatch(d)]
+    if bad:
+        raise InputError(f"--dataset {bad[0][:80]!r} is not a data set name")
     proc = PartyProcess(client_for(api, identity), Path(id_dir), Path(data), m["host"], int(m["port"]), poll=poll,
-                        commit_wait=commit_wait, timeout=timeout, log=lambda line: print(line, flush=True))
+                        commit_wait=commit_wait, timeout=timeout, log=lambda line: print(line, flush=True),
+                        datasets=tuple(dict.fromkeys(names)))
     call(proc.serve)
 
 

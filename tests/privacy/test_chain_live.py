@@ -92,7 +92,8 @@ def world(tmp_path_factory: pytest.TempPathFactory):
         log = open(tmp / f"{name}.log", "wb")
         w.procs[name] = subprocess.Popen(
             [str(RONGXIN), "mpc", "serve", "--as", str(w.ident(name)), "--api", api, "--data", str(csv),
-             "--listen", f"127.0.0.1:{base + 11 + k}", "--commit-wait", "20", "--timeout", "15", "--poll", "0.5"],
+             "--listen", f"127.0.0.1:{base + 11 + k}", "--commit-wait", "20", "--timeout", "15", "--poll", "0.5",
+             "--dataset", "default", "--dataset", "audience", "--dataset", "capped"],
             stdout=log, stderr=subprocess.STDOUT)
     client = LedgerClient(api)
     deadline = time.monotonic() + 60
@@ -343,3 +344,20 @@ def test_shares_records_only_the_pool(world: World) -> None:
     assert r["outputs"] == {"pool": sum(world.expected(parties, "views").values())}
     full = _confirmed(world, cid, 2)
     assert len(full["confirmations"]) == 2 and all(c["agrees"] for c in full["confirmations"].values())
+
+
+def test_a_computation_on_a_data_set_the_parties_do_not_serve_is_refused(world: World) -> None:
+    """Finding 5: the party processes serve default, audience and capped from their CSV; a
+    data set declared with the same columns (and no privacy policy) does not reach that data."""
+    a = str(world.ident("platform-a"))
+    cols = json.dumps({"views": {"min": 0, "max": 100_000}, "likes": {"min": 0, "max": 5000}})
+    assert world.rx("mpc", "dataset", "lookalike", "--as", a, "--api", world.api, "--columns", cols).returncode == 0
+    p = world.rx("mpc", "propose", "--as", a, "--api", world.api, "--parties", ",".join(PLATFORMS[:3]), "--dataset",
+                 "lookalike", "--query", json.dumps({"op": "sum", "column": "views", "ids": IDS}), "--json")
+    assert p.returncode == 0, p.stderr
+    cid = str(json.loads(p.stdout)["computation_id"])
+    for who in PLATFORMS[1:3]:
+        assert world.approve(cid, who).returncode == 0
+    r = world.wait(cid)
+    assert r["status"] == "aborted" and r["outputs"] is None
+    assert "not 'lookalike'" in r["error"] and r["blame"] == "", r
