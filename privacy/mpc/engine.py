@@ -94,6 +94,7 @@ def run_computation(me: str, parties: list[PartySpec], query: dict[str, Any],
     noise.for_query(query, parsed, len(ids))  # a query asking for noise it cannot have: refused here
     if query["op"] in ranking.OPS:
         ranking.check_query(query, parsed, len(ids))
+    protocols.check_range(query, parsed, len(ids))  # no silent 64-bit wrap-around
     agree = agreement(computation_id, parties, query, schema)
     x = protocols.prepare(query, data)
     return asyncio.run(_run(me, parties, query, x, parsed, computation_id, tls, timeout, agree))
