@@ -4,7 +4,8 @@ It registers its address and transport certificate (``mpc.register``), then watc
 for every computation naming it whose every named party approved the proposal as it stands,
 it checks the other parties itself (registered, certificate not revoked, transport certificate
 bound to the current one), loads its CSV against the proposal's schema, files its commitment
-(``mpc.commit``), waits until every party committed, runs the query with the others
+(``mpc.commit``) to every ready computation before waiting on any, then runs the oldest one
+(chain order) once every party committed, checking the parties again, with the others
 (``privacy.mpc.run_computation``), opens the sum of the commitments' randomness jointly (a
 second run), and records the result (``mpc.record``): done, or aborted with the error naming
 the party at fault. docs/privacy.md ("On chain", "The party process") is the specification.
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ledger.crypto import sm3_hex
+from ledger.crypto import Scalar, sm3_hex
 from ledger.errors import LedgerError
 from ledger.tx import InvalidTransaction
 from privacy.chain import (
@@ -105,6 +106,17 @@ def transport_files(folder: Path) -> TLSFiles:
 
 
 @dataclass
+class Prepared:
+    """A computation this party committed to: the record it committed to, its data, the
+    commitments' randomness and when it stops waiting for the others' commitments."""
+
+    rec: dict[str, Any]
+    data: dict[str, dict[str, int]]
+    rnd: list[Scalar]
+    deadline: float
+
+
+@dataclass
 class PartyProcess:
     client: LedgerClient
     folder: Path
@@ -117,7 +129,10 @@ class PartyProcess:
     log: Callable[[str], None] = print
     datasets: tuple[str, ...] = (DEFAULT_DATASET,)
     seen: int = 0
-    pending: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)  # computations naming this party, not yet committed to
+    order: dict[str, int] = field(default_factory=dict)  # computation id -> its place in chain order
+    prepared: dict[str, Prepared] = field(default_factory=dict)  # committed to, not yet run
+    unrecorded: dict[str, dict[str, Any]] = field(default_factory=dict)  # records the node did not take yet
 
     @property
     def me(self) -> str:
@@ -137,11 +152,17 @@ class PartyProcess:
 
     # ------------------------------------------------------------ the watch
     def step(self) -> None:
-        """Pick up new computations and handle every ready one naming this party, oldest first."""
+        """Pick up new computations; commit to every ready one naming this party before waiting
+        on any (docs/privacy.md "The party process"), then run the oldest committed one once
+        every party committed. A computation whose commitment the node refused is looked at
+        again at the next step."""
         n = sdk_mpc.count(self.client)
         for k in range(self.seen, n):
-            self.pending.append(sdk_mpc.nth(self.client, k))
+            cid = sdk_mpc.nth(self.client, k)
+            self.pending.append(cid)
+            self.order[cid] = k
         self.seen = n
+        self.retry_records()
         for cid in list(self.pending):
             rec = sdk_mpc.computation(self.client, cid)
             if rec is None or self.me not in rec["proposal"]["parties"] or rec["status"] in FINAL:
@@ -149,8 +170,13 @@ class PartyProcess:
                 continue
             if unapproved(rec):
                 continue  # nobody computes before every named party approved this exact proposal
+            try:
+                self.commit(rec)
+            except ClientError as exc:  # e.g. amended meanwhile: read again next time
+                self.log(f"{self.me}: {cid[:16]}… not committed ({exc}); will look again")
+                continue
             self.pending.remove(cid)
-            self.handle(rec)
+        self.run_oldest()
 
     def serve(self) -> None:
         self.register()
@@ -164,33 +190,99 @@ class PartyProcess:
             time.sleep(self.poll)
 
     # ------------------------------------------------------------ one computation
-    def handle(self, rec: dict[str, Any]) -> None:
-        cid = rec["computation_id"]
-        self.log(f"{self.me}: computation {cid} approved by every party; computing")
+    def commit(self, rec: dict[str, Any]) -> None:
+        """Check the computation, load the data and file the commitment (``ClientError`` when
+        the node refuses it); a refusal to compute is recorded as aborted at once."""
+        cid, proposal = rec["computation_id"], rec["proposal"]
+        self.log(f"{self.me}: computation {cid} approved by every party; committing")
         try:
-            fields = self._compute(rec)
-        except Refusal as exc:
-            fields = {"status": "aborted", "error": str(exc), "blame": exc.blame}
-        except PartyError as exc:
-            fields = {"status": "aborted", "error": str(exc), "blame": exc.party}
-        except (QueryError, InputError) as exc:
-            blame = self.me if isinstance(exc, InputError) else ""
-            fields = {"status": "aborted", "error": f"{type(exc).__name__}: {exc}", "blame": blame}
-        except MPCError as exc:
-            fields = {"status": "aborted", "error": str(exc), "blame": ""}
+            data = self.check(rec)
+            blob, rnd = commitments(input_values(proposal["query"], data))
         except ClientError:
             raise
-        except Exception as exc:  # noqa: BLE001 - the others must not wait for a result that never comes
-            fields = {"status": "aborted", "error": f"party {self.me}: internal error {type(exc).__name__}: {exc}",
-                      "blame": self.me}
+        except Exception as exc:  # noqa: BLE001 - recorded as aborted, never left hanging
+            self.finish(cid, self.failure(exc))
+            return
+        sdk_mpc.file_tx(self.client, "mpc.commit", {"computation_id": cid, "proposal_sm3": rec["proposal_sm3"],
+                                                    "commitments": blob})
+        self.prepared[cid] = Prepared(rec, data, rnd, time.monotonic() + self.commit_wait)
+
+    def check(self, rec: dict[str, Any]) -> dict[str, dict[str, int]]:
+        proposal = rec["proposal"]
+        if proposal["dataset"] not in self.datasets:  # its data is what --dataset says, whatever the columns
+            raise Refusal(self.me, f"its CSV holds the data set(s) {', '.join(self.datasets)}, not "
+                                   f"{proposal['dataset']!r}: it does not compute on another data set", blame="")
+        self.specs(list(proposal["parties"]))
+        data = self.load(proposal["schema"])
+        if self.me in rec["committed"]:
+            raise Refusal(self.me, "restarted after filing its commitment; the commitment's randomness is lost")
+        return data
+
+    def run_oldest(self) -> None:
+        """The oldest committed computation (chain order: every party runs its computations in
+        the same order): run once every party committed; aborted naming the missing ones after
+        ``commit_wait`` or once another party recorded an end (no commitment can follow it). A
+        result recorded by another party does not stop this one: it records its own view."""
+        if not self.prepared:
+            return
+        cid = min(self.prepared, key=lambda c: self.order.get(c, 0))
+        prep = self.prepared[cid]
+        parties = list(prep.rec["proposal"]["parties"])
+        rec = sdk_mpc.computation(self.client, cid)
+        missing = parties if rec is None else [p for p in parties if p not in rec["committed"]]
+        if missing and rec is not None and rec["status"] in FINAL:
+            exc = Refusal(",".join(missing), f"did not file its commitment before {rec['result']['by']} recorded "
+                                             f"the computation {rec['result']['status']}")
+        elif missing and time.monotonic() > prep.deadline:
+            exc = Refusal(",".join(missing), f"did not file its commitment within {self.commit_wait:g} s "
+                                             "(its party process is not running?)")
+        elif missing:
+            return
+        del self.prepared[cid]
+        if missing:
+            self.finish(cid, self.failure(exc))
+            return
+        try:
+            fields = self.run(prep)
+        except ClientError as err:  # reading the parties or readers before the run: again next step
+            self.prepared[cid] = prep
+            self.log(f"{self.me}: {cid[:16]}… the node did not answer ({err}); will try again")
+            return
+        except Exception as err:  # noqa: BLE001 - the others must not wait for a result that never comes
+            fields = self.failure(err)
+        self.finish(cid, fields)
+
+    def failure(self, exc: Exception) -> dict[str, Any]:
+        """The ``aborted`` record of an exception: the party at fault as ``blame``."""
+        if isinstance(exc, Refusal):
+            return {"status": "aborted", "error": str(exc), "blame": exc.blame}
+        if isinstance(exc, PartyError):
+            return {"status": "aborted", "error": str(exc), "blame": exc.party}
+        if isinstance(exc, QueryError | InputError):
+            blame = self.me if isinstance(exc, InputError) else ""
+            return {"status": "aborted", "error": f"{type(exc).__name__}: {exc}", "blame": blame}
+        if isinstance(exc, MPCError):
+            return {"status": "aborted", "error": str(exc), "blame": ""}
+        return {"status": "aborted", "error": f"party {self.me}: internal error {type(exc).__name__}: {exc}",
+                "blame": self.me}
+
+    def finish(self, cid: str, fields: dict[str, Any]) -> None:
+        """Record this party's view; when the node cannot be reached, again at the next steps."""
         fields["error"] = str(fields.get("error", ""))[:1000]
         try:
             self.record(cid, fields)
         except ClientError as exc:
+            if exc.status is None:
+                self.unrecorded[cid] = fields
             self.log(f"{self.me}: could not record {cid}: {exc}")
             return
         self.log(f"{self.me}: computation {cid} {fields['status']}"
                  + (f": {fields['error']}" if fields["status"] == "aborted" else ""))
+
+    def retry_records(self) -> None:
+        for cid, fields in list(self.unrecorded.items()):
+            del self.unrecorded[cid]
+            self.finish(cid, fields)
 
     def record(self, cid: str, fields: dict[str, Any]) -> None:
         """``mpc.record``; a result that cannot be signed into one transaction (over 64 KiB)
@@ -203,35 +295,25 @@ class PartyProcess:
                           error=f"party {self.me}: the result cannot be recorded in one transaction ({exc})")
             sdk_mpc.file_tx(self.client, "mpc.record", {"computation_id": cid, **fields})
 
-    def _compute(self, rec: dict[str, Any]) -> dict[str, Any]:
-        cid, proposal = rec["computation_id"], rec["proposal"]
-        parties, query, schema = list(proposal["parties"]), proposal["query"], proposal["schema"]
-        if proposal["dataset"] not in self.datasets:  # its data is what --dataset says, whatever the columns
-            raise Refusal(self.me, f"its CSV holds the data set(s) {', '.join(self.datasets)}, not "
-                                   f"{proposal['dataset']!r}: it does not compute on another data set", blame="")
-        specs = self.specs(parties)
-        data = self.load(schema)
-        if self.me in rec["committed"]:
-            raise Refusal(self.me, "restarted after filing its commitment; the commitment's randomness is lost")
-        blob, rnd = commitments(input_values(query, data))
-        sdk_mpc.file_tx(self.client, "mpc.commit", {"computation_id": cid, "proposal_sm3": rec["proposal_sm3"],
-                                                    "commitments": blob})
-        self.wait_commitments(cid, parties)
+    def run(self, prep: Prepared) -> dict[str, Any]:
+        cid, proposal = prep.rec["computation_id"], prep.rec["proposal"]
+        query, schema = proposal["query"], proposal["schema"]
+        specs = self.specs(list(proposal["parties"]))  # again: a party revoked since the commitment is refused
+        readers = proposal["readers"]
+        keys = {} if readers == [PUBLIC] else self.reader_keys(readers)
         started = time.perf_counter()
-        out = run_computation(self.me, specs, query, data, schema, cid, self.tls, self.timeout)
+        out = run_computation(self.me, specs, query, prep.data, schema, cid, self.tls, self.timeout)
         values = public_outputs(query, out.values)
         if values is not out.values:
             self.log(f"{self.me}: {cid[:16]}… own share {out.values.get('share')} (kept here, never recorded)")
         ran = time.perf_counter() - started
         buckets = bucket_count(len(query["ids"]))
-        ids = limb_ids(buckets)
-        opened = run_computation(self.me, specs, {"op": "sum", "column": "r", "ids": ids}, limbs(rnd),
-                                 LIMB_SCHEMA, cid + "/randomness", self.tls, self.timeout)
+        opened = run_computation(self.me, specs, {"op": "sum", "column": "r", "ids": limb_ids(buckets)},
+                                 limbs(prep.rnd), LIMB_SCHEMA, cid + "/randomness", self.tls, self.timeout)
         self.log(f"{self.me}: {cid[:16]}… query {ran:.2f} s ({out.bytes_sent} bytes sent), randomness opened in "
                  f"{time.perf_counter() - started - ran:.2f} s ({opened.bytes_sent} bytes sent)")
         text = outputs_text(values)
-        readers = proposal["readers"]
-        sealed = {"outputs": text} if readers == [PUBLIC] else {"sealed": seal(cid, text, self.reader_keys(readers))}
+        sealed = {"outputs": text} if readers == [PUBLIC] else {"sealed": seal(cid, text, keys)}
         return {"status": "done", **sealed, "outputs_sm3": sm3_hex(text.encode()),
                 "transcript_sm3": out.transcript_sm3, "randomness_transcript_sm3": opened.transcript_sm3,
                 "randomness": randomness_sums(opened.values["totals"], buckets)}
@@ -288,24 +370,3 @@ class PartyProcess:
             raise Refusal(self.me, f"cannot read its data {self.data}: {exc}") from None
         except (InputError, QueryError) as exc:
             raise Refusal(self.me, f"its data breaks the declared schema: {exc}") from None
-
-    def wait_commitments(self, cid: str, parties: list[str]) -> None:
-        """Until every party filed its commitment; else ``Refusal`` naming the parties that did
-        not, after ``commit_wait`` or as soon as another party recorded an end (no commitment
-        can follow it). A result recorded by another party does not stop this one: it runs and
-        records its own view, which the contract compares with the first."""
-        deadline = time.monotonic() + self.commit_wait
-        while True:
-            rec = sdk_mpc.computation(self.client, cid)
-            if rec is None:
-                raise Refusal(self.me, f"computation {cid} vanished from the chain")
-            missing = [p for p in parties if p not in rec["committed"]]
-            if not missing:
-                return
-            if rec["status"] in FINAL:
-                raise Refusal(",".join(missing), f"did not file its commitment before {rec['result']['by']} "
-                                                 f"recorded the computation {rec['result']['status']}")
-            if time.monotonic() > deadline:
-                raise Refusal(",".join(missing), f"did not file its commitment within {self.commit_wait:g} s "
-                                                 "(its party process is not running?)")
-            time.sleep(min(self.poll, 0.5))

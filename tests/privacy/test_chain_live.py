@@ -361,3 +361,37 @@ def test_a_computation_on_a_data_set_the_parties_do_not_serve_is_refused(world: 
     r = world.wait(cid)
     assert r["status"] == "aborted" and r["outputs"] is None
     assert "not 'lookalike'" in r["error"] and r["blame"] == "", r
+
+
+def test_a_party_revoked_after_every_commitment_is_refused_before_the_run(world: World) -> None:
+    """Finding 18: revocation is checked again right before the run. platform-c's process is
+    stopped; its commitment and its revocation land in one block once a and b committed; a and
+    b then refuse to run with it (before the fix they ran and timed out on it instead).
+    Last test of the module: it leaves platform-c revoked."""
+    from privacy.chain import commitments, input_values
+
+    parties = PLATFORMS[:3]
+    world.procs["platform-c"].send_signal(signal.SIGSTOP)
+    try:
+        cid = world.propose(parties, {"op": "sum", "column": "views", "ids": IDS})
+        for p in parties[1:]:
+            assert world.approve(cid, p).returncode == 0
+        client = LedgerClient(world.api)
+        deadline = time.monotonic() + 30
+        while sorted((sdk_mpc.computation(client, cid) or {}).get("committed", [])) != parties[:2]:
+            assert time.monotonic() < deadline, "a and b did not commit"
+            time.sleep(0.3)
+        c = world.client("platform-c")
+        rec = sdk_mpc.computation(client, cid)
+        assert rec is not None
+        blob, _ = commitments(input_values(rec["proposal"]["query"], world.truth["platform-c"]))
+        txs = [c.build("mpc.commit", {"computation_id": cid, "proposal_sm3": rec["proposal_sm3"], "commitments": blob}),
+               c.build("user.revoke", {"account": Identity.load(world.ident("platform-c")).account,
+                                       "reason": "left the consortium"})]
+        c.submit_many(txs)
+        for t in txs:
+            assert c.wait(t.id_hex, 30, certified=False)["receipt"]["code"] == 0
+        r = world.wait(cid, 60)
+        assert r["status"] == "aborted" and "platform-c" in r["error"] and "revoked" in r["error"], r
+    finally:
+        world.procs["platform-c"].send_signal(signal.SIGCONT)
