@@ -343,6 +343,7 @@ def amend(ctx: Context) -> None:
     """The proposer replaces the query of a computation no party committed to yet. Approvals
     already given stay on record but bind the old proposal: nobody computes until every party
     approved the new one."""
+    platform_user(ctx, "amend a computation")  # a proposer revoked (or expired) since may no longer
     p = _obj(ctx.tx.payload, "payload", ("computation_id", "query"))
     rec = _open(ctx, p["computation_id"])
     if account_of(ctx.sender) != rec["proposer"]:

@@ -229,3 +229,26 @@ def test_a_result_too_large_to_record_is_refused_at_propose(chain: Chain) -> Non
 
     rec = chain.read(k_comp(cid))
     assert record_size(rec["proposal"]["query"], rec["proposal"]["schema"], 3, ["*"]) <= 64 * 1024
+
+
+def test_a_proposer_no_longer_a_platform_cannot_amend(chain: Chain) -> None:
+    """Finding 11: mpc.amend checks the sender like every other mpc.* transaction. (A revoked
+    or expired proposer is already refused by the ledger's admission, before any contract: that
+    part of the finding does not reproduce; a sender whose user record no longer has business
+    role platform did get through.)"""
+    cid = _propose(chain)
+    acct = account_of(chain.keys["pa"].public_key().point)
+    code, info = chain.do("pa", "user.revoke", {"account": acct, "reason": "gone"})
+    assert code == OK
+    code, info = chain.do("pa", "mpc.amend", {"computation_id": cid, "query": dict(QUERY, ids=IDS[:3])})
+    assert code != OK and "not admitted" in info and "revoked" in info
+    chain.platform("pz")
+    assert chain.do("pz", "mpc.register", {"host": "127.0.0.1", "port": 9000,
+                                           "transport_cert": chain.transport("pz")}) == (OK, "ok")
+    tx = chain.tx("pz", "mpc.propose", {"parties": ["pz", "pb", "pc"], "query": QUERY})
+    assert chain.run(tx) == [(OK, "ok")]
+    pz = account_of(chain.keys["pz"].public_key().point)
+    assert chain.run(chain.tx("s1", "test.business", {"account": pz, "business": "holder"})) == [(OK, "ok")]
+    code, info = chain.do("pz", "mpc.amend", {"computation_id": tx.id_hex, "query": dict(QUERY, ids=IDS[:3])})
+    assert code != OK and "only an active user of business role 'platform'" in info
+    assert chain.read(k_comp(tx.id_hex))["proposal"]["query"]["ids"] == IDS
