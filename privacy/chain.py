@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ledger.codec import canonical
-from ledger.crypto import SM4GCM, CryptoError, Scalar, SM2PrivateKey, SM2PublicKey, sm3_hex
+from ledger.crypto import SM4GCM, CommitmentError, CryptoError, Scalar, SM2PrivateKey, SM2PublicKey, sm3_hex
 from ledger.crypto.group import N as ORDER
 from ledger.crypto.pedersen import Commitment, commit, failed_totals
 from ledger.tx import MAX_TX_BYTES
@@ -245,8 +245,11 @@ def audit(rec: dict[str, Any], commits: dict[str, str], outputs: str | None) -> 
                      for p in rec["proposal"]["parties"]]
         rsums = [Scalar.from_bytes(bytes.fromhex(h)) for h in _split(res["randomness"], SCALAR_HEX, buckets,
                                                                      "the opened randomness")]
-        published = _published(query, json.loads(outputs))
-    except (CryptoError, ValueError, TypeError) as exc:
+        parsed = json.loads(outputs)
+        if not isinstance(parsed, dict):
+            raise TypeError("the outputs are not a JSON object")
+        published = _published(query, parsed)
+    except (CryptoError, ValueError, TypeError, AttributeError) as exc:
         raise AuditFailed(f"malformed record: {exc}") from None
     position = {i: n for n, i in enumerate(query["ids"])}
     checked: list[int] = []
@@ -260,7 +263,10 @@ def audit(rec: dict[str, Any], commits: dict[str, str], outputs: str | None) -> 
         raise AuditFailed("the outputs publish a total for an id outside the query")
     if not checked:
         raise AuditFailed(f"computation {cid} ({query.get('op')}) publishes no totals the commitments can check")
-    bad = failed_totals([[v[k] for k in checked] for v in per_party], totals, [rsums[k] for k in checked])
+    try:
+        bad = failed_totals([[v[k] for k in checked] for v in per_party], totals, [rsums[k] for k in checked])
+    except (CommitmentError, CryptoError, ValueError) as exc:  # e.g. a published total of 2^128 or more
+        raise AuditFailed(f"the published totals cannot be checked: {exc}") from None
     if bad:
         lo, hi = bucket_bounds(len(query["ids"]))[checked[bad[0]]]
         raise AuditFailed(f"{len(bad)} published total(s) are not the sum of what the parties committed to, "

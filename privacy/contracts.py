@@ -22,6 +22,7 @@ State (values canonical JSON):
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -430,10 +431,22 @@ def _done_fields(rec: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
         outputs = p.get("outputs")
         if not isinstance(outputs, str) or sm3_hex(outputs.encode()) != out["outputs_sm3"]:
             raise MPCRefused("outputs must be the outputs' JSON text whose SM3 is outputs_sm3")
+        if not _json_object(outputs):
+            raise MPCRefused("outputs must be the text of one JSON object (no NaN or infinities)")
         out["outputs"] = outputs
     else:
         out["outputs"] = canonical({"sealed": _sealed(p.get("sealed"), rec["proposal"]["readers"])}).decode()
     return out
+
+
+def _json_object(text: str) -> bool:
+    def refuse(name: str) -> Any:
+        raise ValueError(name)
+
+    try:
+        return isinstance(json.loads(text, parse_constant=refuse), dict)
+    except (ValueError, RecursionError):
+        return False
 
 
 def _sealed(value: Any, readers: list[str]) -> dict[str, Any]:

@@ -121,6 +121,9 @@ def test_propose_approve_commit_record(chain: Chain) -> None:
     assert code != OK and "whose SM3 is outputs_sm3" in info
     from ledger.crypto import sm3_hex
 
+    listed = dict(done, outputs="[1]", outputs_sm3=sm3_hex(b"[1]"))  # finding 12: a JSON object only
+    code, info = chain.do("pb", "mpc.record", listed)
+    assert code != OK and "one JSON object" in info
     done["outputs_sm3"] = sm3_hex(b"{}")
     assert chain.do("pb", "mpc.record", done) == (OK, "ok")
     assert chain.do("pa", "mpc.record", done) == (OK, "ok")  # the same view: a confirmation

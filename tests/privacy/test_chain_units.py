@@ -147,3 +147,18 @@ def test_mpc_cli_help_and_bad_input(rx, tmp_path: Path) -> None:
     assert proc.returncode == 2 and "HOST:PORT" in proc.stderr
     proc = rx("mpc", "audit", "00" * 32, "--api", "http://127.0.0.1:9")
     assert proc.returncode == 3 and "cannot reach" in proc.stderr
+
+
+@pytest.mark.parametrize("outputs", ["[1, 2]", '"text"', None])
+def test_audit_refuses_malformed_outputs_without_crashing(outputs: str | None) -> None:
+    """Finding 12: outputs that are not a JSON object, or a total of 2^128 or more, make the
+    audit fail with a reason (they raised AttributeError / CommitmentError: a 500, exit 4)."""
+    ids = ["w1", "w2", "w3"]
+    rec, blobs, text = _record(ids, {p: [1, 2, 3] for p in "abc"})
+    if outputs is None:
+        forged = json.loads(text)
+        forged["totals"]["w2"] = 2**130
+        outputs = outputs_text(forged)
+    rec["result"]["outputs_sm3"] = sm3_hex(outputs.encode())
+    with pytest.raises(AuditFailed):
+        audit(rec, blobs, outputs)
