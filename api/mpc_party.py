@@ -258,9 +258,10 @@ class PartyProcess:
             return {"status": "aborted", "error": str(exc), "blame": exc.blame}
         if isinstance(exc, PartyError):
             return {"status": "aborted", "error": str(exc), "blame": exc.party}
-        if isinstance(exc, QueryError | InputError):
-            blame = self.me if isinstance(exc, InputError) else ""
-            return {"status": "aborted", "error": f"{type(exc).__name__}: {exc}", "blame": blame}
+        if isinstance(exc, InputError):  # its own data: the rule broken, never the value
+            return {"status": "aborted", "error": f"InputError: party {self.me}: {exc.public}", "blame": self.me}
+        if isinstance(exc, QueryError):
+            return {"status": "aborted", "error": f"QueryError: {exc}", "blame": ""}
         if isinstance(exc, MPCError):
             return {"status": "aborted", "error": str(exc), "blame": ""}
         return {"status": "aborted", "error": f"party {self.me}: internal error {type(exc).__name__}: {exc}",
@@ -359,14 +360,19 @@ class PartyProcess:
                 head = next(reader, [])
                 cols = ["content_id", *parsed.columns]
                 if head[:1] != ["content_id"] or any(c not in head for c in cols):
-                    raise InputError(f"the CSV header {head[:8]} lacks a column of the data set {cols}", row=1)
+                    raise InputError(f"the CSV header {head[:8]} lacks a column of the data set {cols}", row=1,
+                                     rule=f"the CSV header lacks a column of the data set {cols}")
                 pos = [head.index(c) for c in cols]
                 writer.writerow(cols)
                 for row in reader:
                     writer.writerow([row[i] if i < len(row) else "" for i in pos])
                 tmp.flush()
                 return load_csv(tmp.name, parsed)
-        except (OSError, csv.Error, UnicodeDecodeError) as exc:
-            raise Refusal(self.me, f"cannot read its data {self.data}: {exc}") from None
-        except (InputError, QueryError) as exc:
-            raise Refusal(self.me, f"its data breaks the declared schema: {exc}") from None
+        except (OSError, csv.Error, UnicodeDecodeError) as exc:  # the details (path, bytes) stay in the log
+            self.log(f"{self.me}: cannot read its data {self.data}: {exc}")
+            raise Refusal(self.me, f"cannot read its data ({type(exc).__name__})") from None
+        except InputError as exc:
+            self.log(f"{self.me}: its data breaks the declared schema: {exc}")
+            raise Refusal(self.me, f"its data breaks the declared schema: {exc.public}") from None
+        except QueryError as exc:  # the schema itself (public, from the proposal)
+            raise Refusal(self.me, f"the data set's schema is refused: {exc}") from None

@@ -273,6 +273,9 @@ def test_a_csv_breaking_the_declared_schema_aborts_naming_its_party(world: World
     r = world.wait(cid)
     assert r["status"] == "aborted" and r["outputs"] is None
     assert "platform-c" in r["error"] and "schema" in r["error"], r["error"]
+    # finding 13: the rule broken (column, row), not platform-c's value nor its file's path
+    assert "column extra is outside [0, 10]" in r["error"] and "70" not in r["error"], r["error"]
+    assert ".csv" not in r["error"] and "/" not in r["error"].replace("[0, 10]", ""), r["error"]
 
 
 def test_unknown_op_aborts_with_the_engine_error(world: World) -> None:
