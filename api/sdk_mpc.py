@@ -93,7 +93,8 @@ def work_ids(client: LedgerClient) -> list[str]:
         events = body["events"]
         ids += [str(e["data"]["work_id"]) for e in events]
         if len(ids) > MAX_WORK_IDS:
-            raise ClientError(f"more than {MAX_WORK_IDS} registered works: name the ids in the query")
+            raise ClientError(f"more than {MAX_WORK_IDS} registered works: name the ids in the query", 400,
+                              "too_many_works")
         if len(events) < EVENT_PAGE:
             return list(dict.fromkeys(ids))
         start = int(events[-1]["height"]) + 1
@@ -117,7 +118,7 @@ def propose(client: LedgerClient, parties: list[str], query: dict[str, Any], *, 
     if "ids" not in query:
         query = {**query, "ids": work_ids(client)}
         if not query["ids"]:
-            raise ClientError("the query names no ids and no work is registered")
+            raise ClientError("the query names no ids and no work is registered", 400, "no_ids")
     dp = query.get("dp")
     if isinstance(dp, dict):  # the chain's canonical JSON has no floats: epsilon 0.5 goes as "0.5"
         query = {**query, "dp": {k: repr(v) if isinstance(v, float) else v for k, v in dp.items()}}
@@ -174,7 +175,8 @@ def result(client: LedgerClient, cid: str) -> dict[str, Any]:
     if isinstance(sealed, dict) and ident is not None and ident.account in sealed.get("keys", {}):
         text = _open_sealed(client, cid, sealed)
         if sm3_hex(text.encode()) != out.get("outputs_sm3"):
-            raise ClientError(f"computation {cid}: the sealed outputs do not match the recorded outputs_sm3")
+            raise ClientError(f"computation {cid}: the sealed outputs do not match the recorded outputs_sm3", 409,
+                              "outputs_mismatch")
         out["outputs"] = json.loads(text)
     return out
 

@@ -96,6 +96,8 @@ def serve(id_dir: str, api: str, data: str, listen: str, datasets: tuple[str, ..
         raise InputError(f"--listen must be HOST:PORT, got {listen!r}")
     if not Path(data).is_file():
         raise InputError(f"--data {data}: no such file")
+    if not (poll > 0 and commit_wait > 0 and timeout > 0):
+        raise InputError("--poll, --commit-wait and --timeout must be positive numbers of seconds")
     names = datasets or ("default",)
     bad = [d for d in names if not DATASET.fullmatch(d)]
     if bad:

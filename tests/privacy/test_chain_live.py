@@ -324,6 +324,10 @@ def test_cli_bad_input_exit_2(world: World) -> None:
     p = world.rx("mpc", "propose", "--as", str(world.ident("platform-a")), "--api", world.api, "--parties",
                  "platform-a,platform-b", "--query", json.dumps({"op": "sum", "column": "views", "ids": IDS}))
     assert p.returncode == 2 and "3 to 16" in p.stderr
+    # finding 15: a query without ids on a chain without registered works is a user mistake (was exit 3)
+    p = world.rx("mpc", "propose", "--as", str(world.ident("platform-a")), "--api", world.api, "--parties",
+                 "platform-a,platform-b,platform-c", "--query", json.dumps({"op": "sum", "column": "views"}))
+    assert p.returncode == 2 and "no work is registered" in p.stderr, p.stderr
 
 
 def _confirmed(world: World, cid: str, count: int) -> dict[str, Any]:

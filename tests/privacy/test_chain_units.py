@@ -131,7 +131,7 @@ def test_platform_identities_get_a_bound_transport_certificate(tmp_path: Path) -
 
 
 def test_mpc_cli_help_and_bad_input(rx, tmp_path: Path) -> None:
-    for sub in ([], ["serve"], ["propose"], ["approve"], ["result"], ["audit"], ["dataset"]):
+    for sub in ([], ["serve"], ["propose"], ["approve"], ["result"], ["audit"], ["dataset"], ["show"]):
         proc = rx("mpc", *sub, "--help")
         assert proc.returncode == 0 and "Usage:" in proc.stdout, (sub, proc.stderr)
     ca = ConsortiumCA.init(tmp_path / "ca", "X")
@@ -145,6 +145,10 @@ def test_mpc_cli_help_and_bad_input(rx, tmp_path: Path) -> None:
     proc = rx("mpc", "serve", "--as", str(tmp_path / "identities" / "platform-a"), "--api", "http://127.0.0.1:9",
               "--data", str(csv), "--listen", "nowhere")
     assert proc.returncode == 2 and "HOST:PORT" in proc.stderr
+    for opt in ("--poll", "--commit-wait", "--timeout"):  # finding 15: was a crash (exit 4) after registering
+        proc = rx("mpc", "serve", "--as", str(tmp_path / "identities" / "platform-a"), "--api", "http://127.0.0.1:9",
+                  "--data", str(csv), "--listen", "127.0.0.1:9999", opt, "-1")
+        assert proc.returncode == 2 and "positive" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     proc = rx("mpc", "audit", "00" * 32, "--api", "http://127.0.0.1:9")
     assert proc.returncode == 3 and "cannot reach" in proc.stderr
 
