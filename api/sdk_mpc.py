@@ -83,7 +83,10 @@ def file_tx(client: LedgerClient, type_: str, payload: dict[str, Any], timeout: 
 
 
 def work_ids(client: LedgerClient) -> list[str]:
-    """The content ids of every registered work (``works.Registered`` events), oldest first."""
+    """The content ids of every registered work (``works.Registered`` events), oldest first.
+    Pages by height: a full page's last height is read again from its start (the events API
+    pages by height only), so no registration is skipped; a single block with more than a
+    page of registrations is refused (name the ids)."""
     ids: list[str] = []
     start = 0
     while True:
@@ -91,13 +94,20 @@ def work_ids(client: LedgerClient) -> list[str]:
         if code != 200:
             raise error_of(code, body)
         events = body["events"]
-        ids += [str(e["data"]["work_id"]) for e in events]
-        if len(ids) > MAX_WORK_IDS:
+        if len(events) < EVENT_PAGE:
+            ids += [str(e["data"]["work_id"]) for e in events]
+        else:
+            last = int(events[-1]["height"])
+            if int(events[0]["height"]) == last:
+                raise ClientError(f"more than {EVENT_PAGE} works registered in block {last}: name the ids in the "
+                                  "query", 400, "too_many_works")
+            ids += [str(e["data"]["work_id"]) for e in events if int(e["height"]) < last]
+            start = last
+        if len(set(ids)) > MAX_WORK_IDS:
             raise ClientError(f"more than {MAX_WORK_IDS} registered works: name the ids in the query", 400,
                               "too_many_works")
         if len(events) < EVENT_PAGE:
             return list(dict.fromkeys(ids))
-        start = int(events[-1]["height"]) + 1
 
 
 def _post(client: LedgerClient, path: str, type_: str, payload: dict[str, Any]) -> dict[str, Any]:

@@ -166,3 +166,28 @@ def test_audit_refuses_malformed_outputs_without_crashing(outputs: str | None) -
     rec["result"]["outputs_sm3"] = sm3_hex(outputs.encode())
     with pytest.raises(AuditFailed):
         audit(rec, blobs, outputs)
+
+
+def test_work_ids_page_by_height_without_skipping(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding 17: a full page used to resume at its last height + 1, skipping the rest of that
+    block's registrations. Served here by a real LedgerClient whose HTTP answers come from a
+    list of events (pages of 3, the events API's from_height/limit semantics)."""
+    from api import sdk_mpc
+    from api.sdk import ClientError, LedgerClient
+
+    heights = [1, 1, 2, 2, 3, 3, 4]
+    events = [{"height": h, "data": {"work_id": f"w{k}"}} for k, h in enumerate(heights)]
+
+    def answer(method: str, path: str, body: bytes | None = None) -> tuple[int, dict]:
+        q = dict(kv.split("=") for kv in path.split("?")[1].split("&"))
+        found = [e for e in events if e["height"] >= int(q["from_height"])][: int(q["limit"])]
+        return 200, {"events": found}
+
+    client = LedgerClient("http://127.0.0.1:9")
+    monkeypatch.setattr(client, "_request", answer)
+    monkeypatch.setattr(sdk_mpc, "EVENT_PAGE", 3)
+    assert sdk_mpc.work_ids(client) == [f"w{k}" for k in range(len(heights))]
+    events[:] = [{"height": 5, "data": {"work_id": f"x{k}"}} for k in range(4)]  # one block over a page
+    with pytest.raises(ClientError, match="registered in block 5") as info:
+        sdk_mpc.work_ids(client)
+    assert info.value.status == 400
