@@ -29,6 +29,7 @@ from ledger.crypto import Scalar, sm3_hex
 from ledger.errors import LedgerError
 from ledger.tx import InvalidTransaction
 from privacy.chain import (
+    APPROVAL_WINDOW_MS,
     DEFAULT_DATASET,
     LIMB_SCHEMA,
     PUBLIC,
@@ -62,6 +63,7 @@ __all__ = ["PartyProcess", "Refusal", "exit_with_parent", "public_outputs", "tra
 FINAL = ("done", "aborted", "disputed")
 TRANSPORT_FILES = ("transport.crt.pem", "transport.key.pem", "transport-ca.crt.pem")
 PR_SET_PDEATHSIG = 1
+PRUNE_MARGIN_MS = 3600 * 1000  # past the approval window, for clocks that disagree with the block time
 
 
 class Refusal(Exception):
@@ -168,8 +170,10 @@ class PartyProcess:
             if rec is None or self.me not in rec["proposal"]["parties"] or rec["status"] in FINAL:
                 self.pending.remove(cid)
                 continue
-            if unapproved(rec):
-                continue  # nobody computes before every named party approved this exact proposal
+            if unapproved(rec):  # nobody computes before every named party approved this exact proposal
+                if time.time() * 1000 > int(rec["time_ms"]) + APPROVAL_WINDOW_MS + PRUNE_MARGIN_MS:
+                    self.pending.remove(cid)  # closed to approvals on chain: it can never run
+                continue
             try:
                 self.commit(rec)
             except ClientError as exc:  # e.g. amended meanwhile: read again next time

@@ -24,7 +24,7 @@ from ledger.tx import MAX_TX_BYTES
 
 from . import dp
 
-__all__ = ["DEFAULT_DATASET", "DEFAULT_SCHEMA", "LIMB_SCHEMA", "MAX_BUCKETS", "MAX_IDS", "PUBLIC", "AuditFailed",
+__all__ = ["APPROVAL_WINDOW_MS", "DEFAULT_DATASET", "DEFAULT_SCHEMA", "LIMB_SCHEMA", "MAX_BUCKETS", "MAX_IDS", "PUBLIC", "AuditFailed",
            "admission", "audit", "bucket_bounds", "bucket_count", "commitments", "input_values",
            "limb_ids", "limbs", "outputs_text", "proposal_sm3", "randomness_sums", "record_refusal", "record_size", "seal", "unapproved", "unseal"]
 
@@ -33,6 +33,8 @@ DEFAULT_DATASET = "default"
 DEFAULT_SCHEMA: dict[str, Any] = {"columns": {"likes": {"max": 1_000_000, "min": 0},
                                               "views": {"max": 1_000_000, "min": 0}}}
 PUBLIC = "*"
+#: a proposal not approved by every party within this time of its block is closed to approvals
+APPROVAL_WINDOW_MS = 7 * 24 * 3600 * 1000
 MAX_BUCKETS = 400
 MAX_IDS = 5000  # a proposal carries its ids and must fit in one transaction
 COMMITMENT_HEX = 66

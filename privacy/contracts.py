@@ -35,6 +35,7 @@ from ledger.crypto.tls import transport_identity
 
 from . import dp
 from .chain import (
+    APPROVAL_WINDOW_MS,
     DEFAULT_DATASET,
     DEFAULT_SCHEMA,
     MAX_IDS,
@@ -351,6 +352,7 @@ def amend(ctx: Context) -> None:
         raise MPCRefused("only the proposer may amend a computation")
     if rec["status"] != "proposed" or rec["committed"]:
         raise MPCRefused(f"computation {rec['computation_id']} is {rec['status']}: it can no longer be amended")
+    _open_for_approval(ctx, rec)
     proposal = dict(rec["proposal"], query=check_query(p["query"], rec["proposal"]["schema"]))
     _recordable(proposal["query"], proposal["schema"], proposal["parties"], proposal["readers"])
     rec["proposal"], rec["proposal_sm3"] = proposal, proposal_sm3(rec["computation_id"], proposal)
@@ -374,12 +376,19 @@ def _named_party(ctx: Context, rec: dict[str, Any], what: str) -> str:
     return name
 
 
+def _open_for_approval(ctx: Context, rec: dict[str, Any]) -> None:
+    if ctx.time_ms > int(rec["time_ms"]) + APPROVAL_WINDOW_MS:
+        raise MPCRefused(f"computation {rec['computation_id']} was proposed more than "
+                         f"{APPROVAL_WINDOW_MS // 86_400_000} days ago: it is closed to approvals (propose it again)")
+
+
 def approve(ctx: Context) -> None:
     p = _obj(ctx.tx.payload, "payload", ("computation_id", "proposal_sm3"))
     rec = _open(ctx, p["computation_id"])
     name = _named_party(ctx, rec, "approve a computation")
     if rec["status"] != "proposed":
         raise MPCRefused(f"computation {rec['computation_id']} is {rec['status']}")
+    _open_for_approval(ctx, rec)
     if _hex64(p["proposal_sm3"], "proposal_sm3") != rec["proposal_sm3"]:
         raise MPCRefused(f"the proposal changed: its SM3 is now {rec['proposal_sm3']}; read it again before approving")
     rec["approvals"][name] = {"height": ctx.height, "proposal_sm3": rec["proposal_sm3"], "tx": ctx.tx.id.hex()}

@@ -255,3 +255,18 @@ def test_a_proposer_no_longer_a_platform_cannot_amend(chain: Chain) -> None:
     code, info = chain.do("pz", "mpc.amend", {"computation_id": tx.id_hex, "query": dict(QUERY, ids=IDS[:3])})
     assert code != OK and "only an active user of business role 'platform'" in info
     assert chain.read(k_comp(tx.id_hex))["proposal"]["query"]["ids"] == IDS
+
+
+def test_a_proposal_is_closed_to_approvals_after_the_window(chain: Chain) -> None:
+    """Finding 16: a proposal never approved by every party no longer stays open (and watched
+    by every party process) forever: after 7 days approvals and amendments are refused."""
+    from privacy.chain import APPROVAL_WINDOW_MS
+
+    cid = _propose(chain)
+    sm3 = chain.read(k_comp(cid))["proposal_sm3"]
+    assert chain.do("pb", "mpc.approve", {"computation_id": cid, "proposal_sm3": sm3}) == (OK, "ok")
+    chain.time_ms += APPROVAL_WINDOW_MS + 1
+    code, info = chain.do("pc", "mpc.approve", {"computation_id": cid, "proposal_sm3": sm3})
+    assert code != OK and "closed to approvals" in info
+    code, info = chain.do("pa", "mpc.amend", {"computation_id": cid, "query": dict(QUERY, ids=IDS[:3])})
+    assert code != OK and "closed to approvals" in info
