@@ -363,13 +363,16 @@ class PartyProcess:
                 reader, writer = csv.reader(f, strict=True), csv.writer(tmp)
                 head = next(reader, [])
                 cols = ["content_id", *parsed.columns]
-                if head[:1] != ["content_id"] or any(c not in head for c in cols):
-                    raise InputError(f"the CSV header {head[:8]} lacks a column of the data set {cols}", row=1,
-                                     rule=f"the CSV header lacks a column of the data set {cols}")
+                if head[:1] != ["content_id"] or any(c not in head for c in cols) or len(set(head)) != len(head):
+                    raise InputError(f"the CSV header {head[:8]} lacks a column of the data set {cols} or repeats "
+                                     "one", row=1, rule=f"the CSV header must name each column once, {cols} among "
+                                                        "them")
                 pos = [head.index(c) for c in cols]
                 writer.writerow(cols)
                 for row in reader:
-                    writer.writerow([row[i] if i < len(row) else "" for i in pos])
+                    if len(row) != len(head):
+                        raise InputError(f"{len(row)} fields where the header has {len(head)}", row=reader.line_num)
+                    writer.writerow([row[i] for i in pos])
                 tmp.flush()
                 return load_csv(tmp.name, parsed)
         except (OSError, csv.Error, UnicodeDecodeError) as exc:  # the details (path, bytes) stay in the log

@@ -116,7 +116,8 @@ def serve(id_dir: str, api: str, data: str, listen: str, datasets: tuple[str, ..
               "without ids: every registered work's content id.")
 @click.option("--dataset", default=None, help="A declared data set (default: the built-in 'default': views, likes).")
 @click.option("--readers", default=None, metavar="R1,R2",
-              help="Who may read the outputs: party names or accounts (they are sealed to them); default: public.")
+              help="Who may read the outputs on chain: party names or accounts (they are sealed to them); "
+                   "default: public. Every computing party learns the outputs from the run itself.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def propose(identity: Identity, api: str, parties: str, query: str, dataset: str | None, readers: str | None,
             as_json: bool) -> None:
@@ -194,7 +195,10 @@ def show(computation_id: str, api: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def audit(computation_id: str, api: str, id_dir: str | None, as_json: bool) -> None:
     """Check from chain data that every published total of COMPUTATION_ID is exactly the sum
-    of what the parties committed to before it ran (exit 0), else exit 1 with the reason."""
+    of what the parties committed to before it ran (exit 0), else exit 1 with the reason.
+    Up to 400 ids each total is checked; above, the commitments cover buckets of consecutive
+    ids and only each bucket's sum of totals is checked (a change keeping every bucket's sum
+    passes)."""
     from .. import sdk_mpc
 
     try:

@@ -7,7 +7,8 @@ the transcript has the same shape everywhere):
 1. set-up: ``agreement (32) | pair seed (32) | input seeds (32 per share the receiver holds)``;
    a party whose agreement hash differs is named and the run aborts;
 2. onwards: the query's protocol (``protocols``);
-99. transcript: the SM3 digests of every link this party sent on, in party order.
+65535 (``ROUND_TRANSCRIPT``). transcript: the SM3 digests of every link this party sent on, in
+   party order.
 """
 
 from __future__ import annotations

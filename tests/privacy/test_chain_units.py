@@ -191,3 +191,29 @@ def test_work_ids_page_by_height_without_skipping(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(ClientError, match="registered in block 5") as info:
         sdk_mpc.work_ids(client)
     assert info.value.status == 400
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("content_id,views,likes,views\nw1,1,1,1\n", "name each column once"),
+    ("content_id,views,likes\nw1,1,1,9\n", "row 2: 4 fields"),
+    ("content_id,views,likes\nw1,1\n", "row 2: 2 fields"),
+])
+def test_mpc_serve_refuses_csv_rows_with_extra_fields_and_repeated_columns(tmp_path: Path, text: str,
+                                                                           words: str) -> None:
+    """Finding 19: the party's CSV loader accepted rows with extra (or missing) fields and a
+    header naming a column twice (the first one used)."""
+    from api.mpc_party import PartyProcess, Refusal
+    from api.sdk import Identity, LedgerClient
+    from privacy.chain import DEFAULT_SCHEMA
+
+    ca = ConsortiumCA.init(tmp_path / "ca", "X")
+    _on_disk(tmp_path, ca, "platform-a", "platform", "P")
+    csv = tmp_path / "a.csv"
+    csv.write_text(text)
+    ident = Identity.load(tmp_path / "identities" / "platform-a")
+    proc = PartyProcess(LedgerClient("http://127.0.0.1:9", identity=ident), tmp_path / "identities" / "platform-a",
+                        csv, "127.0.0.1", 9, log=lambda line: None)
+    with pytest.raises(Refusal, match=words):
+        proc.load(DEFAULT_SCHEMA)
+    csv.write_text("content_id,views,likes,extra\nw1,1,2,3\n")
+    assert proc.load(DEFAULT_SCHEMA) == {"w1": {"views": 1, "likes": 2}}
