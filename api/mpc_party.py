@@ -135,6 +135,7 @@ class PartyProcess:
     order: dict[str, int] = field(default_factory=dict)  # computation id -> its place in chain order
     prepared: dict[str, Prepared] = field(default_factory=dict)  # committed to, not yet run
     unrecorded: dict[str, dict[str, Any]] = field(default_factory=dict)  # records the node did not take yet
+    watched: set[str] = field(default_factory=set)  # seen not yet final by this process
 
     @property
     def me(self) -> str:
@@ -169,7 +170,10 @@ class PartyProcess:
             rec = sdk_mpc.computation(self.client, cid)
             if rec is None or self.me not in rec["proposal"]["parties"] or rec["status"] in FINAL:
                 self.pending.remove(cid)
+                if rec is not None and cid in self.watched:
+                    self.dissent(rec)
                 continue
+            self.watched.add(cid)
             if unapproved(rec):  # nobody computes before every named party approved this exact proposal
                 if time.time() * 1000 > int(rec["time_ms"]) + APPROVAL_WINDOW_MS + PRUNE_MARGIN_MS:
                     self.pending.remove(cid)  # closed to approvals on chain: it can never run
@@ -225,8 +229,8 @@ class PartyProcess:
     def run_oldest(self) -> None:
         """The oldest committed computation (chain order: every party runs its computations in
         the same order): run once every party committed; aborted naming the missing ones after
-        ``commit_wait`` or once another party recorded an end (no commitment can follow it). A
-        result recorded by another party does not stop this one: it records its own view."""
+        ``commit_wait``. A result recorded by another party once every party committed does not
+        stop this one: it runs and records its own view."""
         if not self.prepared:
             return
         cid = min(self.prepared, key=lambda c: self.order.get(c, 0))
@@ -234,10 +238,14 @@ class PartyProcess:
         parties = list(prep.rec["proposal"]["parties"])
         rec = sdk_mpc.computation(self.client, cid)
         missing = parties if rec is None else [p for p in parties if p not in rec["committed"]]
-        if missing and rec is not None and rec["status"] in FINAL:
-            exc = Refusal(",".join(missing), f"did not file its commitment before {rec['result']['by']} recorded "
-                                             f"the computation {rec['result']['status']}")
-        elif missing and time.monotonic() > prep.deadline:
+        if missing and (rec is None or rec["status"] in FINAL):
+            # an end recorded before every commitment: no commitment can follow it, and the
+            # missing ones may have been kept out by that end itself, so this party has no view
+            # of its own to record (a party it blames falsely records its dissent: ``dissent``)
+            del self.prepared[cid]
+            self.log(f"{self.me}: computation {cid} ended before every party committed (missing {missing})")
+            return
+        if missing and time.monotonic() > prep.deadline:
             exc = Refusal(",".join(missing), f"did not file its commitment within {self.commit_wait:g} s "
                                              "(its party process is not running?)")
         elif missing:
@@ -255,6 +263,19 @@ class PartyProcess:
         except Exception as err:  # noqa: BLE001 - the others must not wait for a result that never comes
             fields = self.failure(err)
         self.finish(cid, fields)
+
+    def dissent(self, rec: dict[str, Any]) -> None:
+        """Another party recorded an abort blaming this one while it was watching the
+        computation and before it committed: it records its own view (blaming the recorder),
+        which the contract marks as a dispute."""
+        res = rec.get("result") or {}
+        by = str(res.get("by", ""))
+        if (rec["status"] == "aborted" and by != self.me and self.me in str(res.get("blame", "")).split(",")
+                and self.me not in rec["committed"] and self.me not in rec.get("confirmations", {})):
+            self.finish(rec["computation_id"], {
+                "status": "aborted", "blame": by,
+                "error": f"party {by}: recorded the computation aborted blaming {self.me} while {self.me} was "
+                         "running and watching it, before it could commit"})
 
     def failure(self, exc: Exception) -> dict[str, Any]:
         """The ``aborted`` record of an exception: the party at fault as ``blame``."""

@@ -400,6 +400,20 @@ def test_histogram_topk_and_a_large_sum_through_the_party_processes(world: World
         assert run.returncode == 0 and json.loads(run.stdout)["buckets_checked"] == checked, run.stderr
 
 
+def test_a_false_abort_blaming_a_watching_party_is_disputed(world: World) -> None:
+    """Finding 3: platform-a (its identity, outside its party process) records an abort blaming
+    platform-b before anyone could commit; platform-b's process, watching the computation,
+    records its own view blaming the recorder, and the contract marks the computation disputed."""
+    cid = world.propose(PLATFORMS[:3], {"op": "sum", "column": "views", "ids": IDS[:10]})
+    time.sleep(2)  # every party process has seen it (not approved yet: nobody commits)
+    sdk_mpc.file_tx(world.client("platform-a"), "mpc.record",
+                    {"computation_id": cid, "status": "aborted", "error": "platform-b is dead", "blame": "platform-b"})
+    full = _confirmed(world, cid, 1)
+    assert full["status"] == "disputed", full
+    assert full["confirmations"]["platform-b"]["blame"] == "platform-a"
+    assert "platform-c" not in full["confirmations"]  # not blamed: nothing to dispute
+
+
 def test_a_party_revoked_after_every_commitment_is_refused_before_the_run(world: World) -> None:
     """Finding 18: revocation is checked again right before the run. platform-c's process is
     stopped; its commitment and its revocation land in one block once a and b committed; a and
