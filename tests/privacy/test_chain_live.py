@@ -414,6 +414,32 @@ def test_a_false_abort_blaming_a_watching_party_is_disputed(world: World) -> Non
     assert "platform-c" not in full["confirmations"]  # not blamed: nothing to dispute
 
 
+def test_a_commitment_refused_after_an_amendment_is_tried_again(world: World) -> None:
+    """Finding 9: the proposer amends right after the last approval, so the parties that saw
+    the computation ready have their commitments refused ("not approved ... as it stands");
+    they keep watching it and compute once every party approved the amended query. (If a
+    commitment lands first the amendment is refused instead and the original query runs.)"""
+    parties = PLATFORMS[:3]
+    cid = world.propose(parties, {"op": "sum", "column": "likes", "ids": IDS[:30]})
+    sdk_mpc.approve(world.client("platform-b"), cid)
+    sdk_mpc.approve(world.client("platform-c"), cid)
+    amended = {"op": "sum", "column": "likes", "ids": IDS[:40]}
+    try:
+        sdk_mpc.file_tx(world.client("platform-a"), "mpc.amend", {"computation_id": cid, "query": amended})
+    except ClientError as exc:
+        assert "can no longer be amended" in str(exc)
+        assert world.wait(cid)["status"] == "done"
+        return
+    rec = sdk_mpc.computation(LedgerClient(world.api), cid)
+    assert rec is not None and rec["committed"] == []
+    for p in parties[1:]:
+        sdk_mpc.approve(world.client(p), cid, rec["proposal_sm3"])
+    r = world.wait(cid, 90)
+    assert r["status"] == "done", r["error"]
+    assert {k: int(v) for k, v in r["outputs"]["totals"].items()} == \
+        {i: world.expected(parties, "likes")[i] for i in IDS[:40]}
+
+
 def test_a_party_revoked_after_every_commitment_is_refused_before_the_run(world: World) -> None:
     """Finding 18: revocation is checked again right before the run. platform-c's process is
     stopped; its commitment and its revocation land in one block once a and b committed; a and
