@@ -83,7 +83,10 @@ def file_tx(client: LedgerClient, type_: str, payload: dict[str, Any], timeout: 
 
 
 def work_ids(client: LedgerClient) -> list[str]:
-    """The content ids of every registered work (``works.Registered`` events), oldest first."""
+    """The content ids of every registered work (``works.Registered`` events), oldest first.
+    Pages by height: a full page's last height is read again from its start (the events API
+    pages by height only), so no registration is skipped; a single block with more than a
+    page of registrations is refused (name the ids)."""
     ids: list[str] = []
     start = 0
     while True:
@@ -91,12 +94,20 @@ def work_ids(client: LedgerClient) -> list[str]:
         if code != 200:
             raise error_of(code, body)
         events = body["events"]
-        ids += [str(e["data"]["work_id"]) for e in events]
-        if len(ids) > MAX_WORK_IDS:
-            raise ClientError(f"more than {MAX_WORK_IDS} registered works: name the ids in the query")
+        if len(events) < EVENT_PAGE:
+            ids += [str(e["data"]["work_id"]) for e in events]
+        else:
+            last = int(events[-1]["height"])
+            if int(events[0]["height"]) == last:
+                raise ClientError(f"more than {EVENT_PAGE} works registered in block {last}: name the ids in the "
+                                  "query", 400, "too_many_works")
+            ids += [str(e["data"]["work_id"]) for e in events if int(e["height"]) < last]
+            start = last
+        if len(set(ids)) > MAX_WORK_IDS:
+            raise ClientError(f"more than {MAX_WORK_IDS} registered works: name the ids in the query", 400,
+                              "too_many_works")
         if len(events) < EVENT_PAGE:
             return list(dict.fromkeys(ids))
-        start = int(events[-1]["height"]) + 1
 
 
 def _post(client: LedgerClient, path: str, type_: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -117,7 +128,7 @@ def propose(client: LedgerClient, parties: list[str], query: dict[str, Any], *, 
     if "ids" not in query:
         query = {**query, "ids": work_ids(client)}
         if not query["ids"]:
-            raise ClientError("the query names no ids and no work is registered")
+            raise ClientError("the query names no ids and no work is registered", 400, "no_ids")
     dp = query.get("dp")
     if isinstance(dp, dict):  # the chain's canonical JSON has no floats: epsilon 0.5 goes as "0.5"
         query = {**query, "dp": {k: repr(v) if isinstance(v, float) else v for k, v in dp.items()}}
@@ -129,13 +140,19 @@ def propose(client: LedgerClient, parties: list[str], query: dict[str, Any], *, 
     return _post(client, "/v1/mpc/computations", "mpc.propose", payload)
 
 
-def approve(client: LedgerClient, cid: str) -> dict[str, Any]:
-    """Approve the proposal as it stands now (its SM3 read from the chain)."""
+def approve(client: LedgerClient, cid: str, proposal_sm3: str | None = None) -> dict[str, Any]:
+    """Approve the proposal whose SM3 is ``proposal_sm3`` (the one the approver reviewed: a
+    ``ClientError`` 409 ``proposal_changed`` when the chain holds another now, and the
+    contract refuses it too if it changes before the approval is committed). Without it, the
+    proposal as it stands now (its SM3 read from the chain: approving unseen)."""
     rec = computation(client, cid)
     if rec is None:
         raise ClientError(f"there is no computation {cid}", 404, "not_found")
+    if proposal_sm3 is not None and proposal_sm3 != rec["proposal_sm3"]:
+        raise ClientError(f"computation {cid}: the proposal changed; its SM3 is now {rec['proposal_sm3']}, not "
+                          f"{proposal_sm3}: read it again (rongxin mpc show) before approving", 409, "proposal_changed")
     return _post(client, f"/v1/mpc/computations/{cid}/approve", "mpc.approve",
-                 {"computation_id": cid, "proposal_sm3": rec["proposal_sm3"]})
+                 {"computation_id": cid, "proposal_sm3": proposal_sm3 or rec["proposal_sm3"]})
 
 
 def declare_dataset(client: LedgerClient, name: str, columns: dict[str, Any], *,
@@ -168,7 +185,8 @@ def result(client: LedgerClient, cid: str) -> dict[str, Any]:
     if isinstance(sealed, dict) and ident is not None and ident.account in sealed.get("keys", {}):
         text = _open_sealed(client, cid, sealed)
         if sm3_hex(text.encode()) != out.get("outputs_sm3"):
-            raise ClientError(f"computation {cid}: the sealed outputs do not match the recorded outputs_sm3")
+            raise ClientError(f"computation {cid}: the sealed outputs do not match the recorded outputs_sm3", 409,
+                              "outputs_mismatch")
         out["outputs"] = json.loads(text)
     return out
 
@@ -191,7 +209,7 @@ def wait_final(client: LedgerClient, cid: str, timeout: float, poll: float = 1.0
     deadline = time.monotonic() + timeout
     while True:
         res = result(client, cid)
-        if res["status"] in ("done", "aborted") or time.monotonic() > deadline:
+        if res["status"] in ("done", "aborted", "disputed") or time.monotonic() > deadline:
             return res
         time.sleep(poll)
 

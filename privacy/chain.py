@@ -17,21 +17,24 @@ from collections.abc import Sequence
 from typing import Any
 
 from ledger.codec import canonical
-from ledger.crypto import SM4GCM, CryptoError, Scalar, SM2PrivateKey, SM2PublicKey, sm3_hex
+from ledger.crypto import SM4GCM, CommitmentError, CryptoError, Scalar, SM2PrivateKey, SM2PublicKey, sm3_hex
 from ledger.crypto.group import N as ORDER
 from ledger.crypto.pedersen import Commitment, commit, failed_totals
+from ledger.tx import MAX_TX_BYTES
 
 from . import dp
 
-__all__ = ["DEFAULT_DATASET", "DEFAULT_SCHEMA", "LIMB_SCHEMA", "MAX_BUCKETS", "MAX_IDS", "PUBLIC", "AuditFailed",
+__all__ = ["APPROVAL_WINDOW_MS", "DEFAULT_DATASET", "DEFAULT_SCHEMA", "LIMB_SCHEMA", "MAX_BUCKETS", "MAX_IDS", "PUBLIC", "AuditFailed",
            "admission", "audit", "bucket_bounds", "bucket_count", "commitments", "input_values",
-           "limb_ids", "limbs", "outputs_text", "proposal_sm3", "randomness_sums", "seal", "unapproved", "unseal"]
+           "limb_ids", "limbs", "outputs_text", "proposal_sm3", "randomness_sums", "record_refusal", "record_size", "seal", "unapproved", "unseal"]
 
 DEFAULT_DATASET = "default"
 #: the data set a proposal names when it names none: views and likes per content id
 DEFAULT_SCHEMA: dict[str, Any] = {"columns": {"likes": {"max": 1_000_000, "min": 0},
                                               "views": {"max": 1_000_000, "min": 0}}}
 PUBLIC = "*"
+#: a proposal not approved by every party within this time of its block is closed to approvals
+APPROVAL_WINDOW_MS = 7 * 24 * 3600 * 1000
 MAX_BUCKETS = 400
 MAX_IDS = 5000  # a proposal carries its ids and must fit in one transaction
 COMMITMENT_HEX = 66
@@ -74,6 +77,44 @@ def admission(query: dict[str, Any], policy: dict[str, Any] | None, schema: dict
     except dp.DPError as exc:
         return str(exc), {}
     return None, dict(charge.record)
+
+
+RECORD_ENVELOPE = 2048  # an mpc.record's signature, sender, nonce, type and fields besides outputs and randomness
+SEALED_KEY_HEX = 2 * (16 + 97 + 16)  # one SM2-wrapped 16-byte key (C1 65 + C3 32 + C2 16, DER) in hex, generous
+
+
+def record_size(query: dict[str, Any], schema: dict[str, Any], n_parties: int, readers: list[str]) -> int:
+    """An upper bound of the bytes of the ``mpc.record`` transaction of this query's result:
+    per-id totals (``sum``, ``count``) at their widest (``-2^63`` with noise), the text as it is
+    escaped inside the payload or sealed, plus the opened randomness and the envelope. The
+    other ops' outputs do not grow with the ids (a few hundred bytes)."""
+    ids = query["ids"]
+    op = query.get("op")
+    widest: dict[str, Any] = {}
+    if op in ("sum", "count"):
+        width = -(2**63)
+        if "dp" not in query and op == "count":
+            width = n_parties
+        elif "dp" not in query:
+            col = schema["columns"].get(query.get("column"), {})
+            lo, hi = int(col.get("min", -(2**62))), int(col.get("max", 2**62))
+            width = n_parties * max(abs(lo), abs(hi)) * (-1 if lo < 0 else 1)
+        widest = {"totals": {str(i): width for i in ids}}
+    text = outputs_text(widest)
+    if readers == [PUBLIC]:
+        body = len(canonical(text))
+    else:
+        body = 2 * (len(text.encode()) + 16) + 64 + len(readers) * (SEALED_KEY_HEX + 50)
+    return body + SCALAR_HEX * bucket_count(len(ids)) + RECORD_ENVELOPE + 1024
+
+
+def record_refusal(query: dict[str, Any], schema: dict[str, Any], n_parties: int, readers: list[str]) -> str | None:
+    """Why the result of this query could not be recorded in one transaction (None: it can)."""
+    size = record_size(query, schema, n_parties, readers)
+    if size <= MAX_TX_BYTES:
+        return None
+    return (f"the result of this {query.get('op')} over {len(query['ids'])} ids could take {size} bytes to record, "
+            f"over the {MAX_TX_BYTES}-byte transaction limit: split the ids into several computations")
 
 
 # ---------------------------------------------------------------- buckets and commitments
@@ -206,8 +247,11 @@ def audit(rec: dict[str, Any], commits: dict[str, str], outputs: str | None) -> 
                      for p in rec["proposal"]["parties"]]
         rsums = [Scalar.from_bytes(bytes.fromhex(h)) for h in _split(res["randomness"], SCALAR_HEX, buckets,
                                                                      "the opened randomness")]
-        published = _published(query, json.loads(outputs))
-    except (CryptoError, ValueError, TypeError) as exc:
+        parsed = json.loads(outputs)
+        if not isinstance(parsed, dict):
+            raise TypeError("the outputs are not a JSON object")
+        published = _published(query, parsed)
+    except (CryptoError, ValueError, TypeError, AttributeError) as exc:
         raise AuditFailed(f"malformed record: {exc}") from None
     position = {i: n for n, i in enumerate(query["ids"])}
     checked: list[int] = []
@@ -221,7 +265,10 @@ def audit(rec: dict[str, Any], commits: dict[str, str], outputs: str | None) -> 
         raise AuditFailed("the outputs publish a total for an id outside the query")
     if not checked:
         raise AuditFailed(f"computation {cid} ({query.get('op')}) publishes no totals the commitments can check")
-    bad = failed_totals([[v[k] for k in checked] for v in per_party], totals, [rsums[k] for k in checked])
+    try:
+        bad = failed_totals([[v[k] for k in checked] for v in per_party], totals, [rsums[k] for k in checked])
+    except (CommitmentError, CryptoError, ValueError) as exc:  # e.g. a published total of 2^128 or more
+        raise AuditFailed(f"the published totals cannot be checked: {exc}") from None
     if bad:
         lo, hi = bucket_bounds(len(query["ids"]))[checked[bad[0]]]
         raise AuditFailed(f"{len(bad)} published total(s) are not the sum of what the parties committed to, "

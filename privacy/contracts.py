@@ -22,6 +22,7 @@ State (values canonical JSON):
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -34,6 +35,7 @@ from ledger.crypto.tls import transport_identity
 
 from . import dp
 from .chain import (
+    APPROVAL_WINDOW_MS,
     DEFAULT_DATASET,
     DEFAULT_SCHEMA,
     MAX_IDS,
@@ -41,6 +43,7 @@ from .chain import (
     admission,
     bucket_count,
     proposal_sm3,
+    record_refusal,
     unapproved,
 )
 from .mpc.data import Schema, valid_id
@@ -62,7 +65,8 @@ MAX_PEM = 8192
 MAX_ERROR = 1000
 K_USER = b"sys/user/"
 K_COUNT = b"mpc/count"
-FINAL = ("done", "aborted")
+FINAL = ("done", "aborted", "disputed")
+AGREE_DONE = ("outputs_sm3", "transcript_sm3", "randomness_transcript_sm3", "randomness")
 
 
 class MPCRefused(TokenRefused):
@@ -189,6 +193,12 @@ def check_query(query: Any, schema: dict[str, Any]) -> dict[str, Any]:
     return query
 
 
+def _recordable(query: dict[str, Any], schema: dict[str, Any], parties: list[str], readers: list[str]) -> None:
+    refusal = record_refusal(query, schema, len(parties), readers)
+    if refusal is not None:
+        raise MPCRefused(refusal)
+
+
 # ---------------------------------------------------------------- mpc.register / mpc.dataset
 def register(ctx: Context) -> None:
     user = platform_user(ctx, "register a party")
@@ -299,6 +309,7 @@ def propose(ctx: Context) -> None:
     schema = _schema_of(ctx, dataset)
     query = check_query(p["query"], schema)
     readers = _readers(ctx, p.get("readers", [PUBLIC]))
+    _recordable(query, schema, parties, readers)
     outputs = p.get("outputs", [])
     if not isinstance(outputs, list) or len(outputs) > 8 or not all(isinstance(o, str) and OP_RE.fullmatch(o)
                                                                     for o in outputs):
@@ -334,13 +345,16 @@ def amend(ctx: Context) -> None:
     """The proposer replaces the query of a computation no party committed to yet. Approvals
     already given stay on record but bind the old proposal: nobody computes until every party
     approved the new one."""
+    platform_user(ctx, "amend a computation")  # a proposer revoked (or expired) since may no longer
     p = _obj(ctx.tx.payload, "payload", ("computation_id", "query"))
     rec = _open(ctx, p["computation_id"])
     if account_of(ctx.sender) != rec["proposer"]:
         raise MPCRefused("only the proposer may amend a computation")
     if rec["status"] != "proposed" or rec["committed"]:
         raise MPCRefused(f"computation {rec['computation_id']} is {rec['status']}: it can no longer be amended")
+    _open_for_approval(ctx, rec)
     proposal = dict(rec["proposal"], query=check_query(p["query"], rec["proposal"]["schema"]))
+    _recordable(proposal["query"], proposal["schema"], proposal["parties"], proposal["readers"])
     rec["proposal"], rec["proposal_sm3"] = proposal, proposal_sm3(rec["computation_id"], proposal)
     rec["buckets"] = bucket_count(len(proposal["query"]["ids"]))
     if rec["proposer_name"] in rec["approvals"]:
@@ -362,12 +376,19 @@ def _named_party(ctx: Context, rec: dict[str, Any], what: str) -> str:
     return name
 
 
+def _open_for_approval(ctx: Context, rec: dict[str, Any]) -> None:
+    if ctx.time_ms > int(rec["time_ms"]) + APPROVAL_WINDOW_MS:
+        raise MPCRefused(f"computation {rec['computation_id']} was proposed more than "
+                         f"{APPROVAL_WINDOW_MS // 86_400_000} days ago: it is closed to approvals (propose it again)")
+
+
 def approve(ctx: Context) -> None:
     p = _obj(ctx.tx.payload, "payload", ("computation_id", "proposal_sm3"))
     rec = _open(ctx, p["computation_id"])
     name = _named_party(ctx, rec, "approve a computation")
     if rec["status"] != "proposed":
         raise MPCRefused(f"computation {rec['computation_id']} is {rec['status']}")
+    _open_for_approval(ctx, rec)
     if _hex64(p["proposal_sm3"], "proposal_sm3") != rec["proposal_sm3"]:
         raise MPCRefused(f"the proposal changed: its SM3 is now {rec['proposal_sm3']}; read it again before approving")
     rec["approvals"][name] = {"height": ctx.height, "proposal_sm3": rec["proposal_sm3"], "tx": ctx.tx.id.hex()}
@@ -419,10 +440,22 @@ def _done_fields(rec: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
         outputs = p.get("outputs")
         if not isinstance(outputs, str) or sm3_hex(outputs.encode()) != out["outputs_sm3"]:
             raise MPCRefused("outputs must be the outputs' JSON text whose SM3 is outputs_sm3")
+        if not _json_object(outputs):
+            raise MPCRefused("outputs must be the text of one JSON object (no NaN or infinities)")
         out["outputs"] = outputs
     else:
         out["outputs"] = canonical({"sealed": _sealed(p.get("sealed"), rec["proposal"]["readers"])}).decode()
     return out
+
+
+def _json_object(text: str) -> bool:
+    def refuse(name: str) -> Any:
+        raise ValueError(name)
+
+    try:
+        return isinstance(json.loads(text, parse_constant=refuse), dict)
+    except (ValueError, RecursionError):
+        return False
 
 
 def _sealed(value: Any, readers: list[str]) -> dict[str, Any]:
@@ -436,6 +469,20 @@ def _sealed(value: Any, readers: list[str]) -> dict[str, Any]:
             isinstance(v, str) and len(v) <= 512 and HEX_RE.fullmatch(v) for v in keys.values()):
         raise MPCRefused("sealed.keys must hold one wrapped key (hex) for each reader's account")
     return s
+
+
+def _blamed(blame: Any) -> list[str]:
+    return sorted({b for b in str(blame or "").split(",") if b})
+
+
+def _agrees(first: dict[str, Any], status: str, got: dict[str, Any]) -> bool:
+    """A later record agrees with the first: both done with the same outputs, transcripts and
+    opened randomness, or both aborted blaming the same parties."""
+    if status != first["status"]:
+        return False
+    if status == "done":
+        return all(got.get(k) == first.get(k) for k in AGREE_DONE)
+    return _blamed(got.get("blame")) == _blamed(first.get("blame"))
 
 
 def record(ctx: Context) -> None:
@@ -454,12 +501,15 @@ def record(ctx: Context) -> None:
     else:
         raise MPCRefused("status must be done or aborted")
     if rec["status"] in FINAL:  # a confirmation (or a dissent) of the result recorded first
-        first = rec["result"]
-        agrees = status == first["status"] and all(got.get(k) == first.get(k) for k in ("outputs_sm3", "transcript_sm3"))
+        if name == rec["result"]["by"] or name in rec["confirmations"]:
+            raise MPCRefused(f"{name} already recorded its view of computation {cid}")
+        agrees = _agrees(rec["result"], status, got)
         confirmation: dict[str, Any] = {"agrees": agrees, "height": ctx.height, "status": status,
                                         "tx": ctx.tx.id.hex()}
-        confirmation.update({k: got[k] for k in ("outputs_sm3", "error") if k in got})
+        confirmation.update({k: got[k] for k in ("outputs_sm3", "transcript_sm3", "error", "blame") if k in got})
         rec["confirmations"][name] = confirmation
+        if not agrees:
+            rec["status"] = "disputed"
     else:
         outputs = got.pop("outputs", None)
         rec["status"] = status

@@ -161,7 +161,9 @@ def mechanism(query: dict[str, Any], bounds: dict[str, tuple[int, int]]) -> Mech
     if "delta" in spec and not _decimal(spec["delta"], "dp delta") * DELTA_UNIT >= DELTA_PER_QUERY:
         raise Refused("query", f"dp delta must be at least {Fraction(DELTA_PER_QUERY, DELTA_UNIT)}"
                                " (the chance of a false range abort)")
-    micro = math.ceil(eps * EPS_UNIT)
+    if (eps * EPS_UNIT).denominator != 1:  # budgets count micro-epsilon: never round the noise's epsilon
+        raise Refused("query", f"dp epsilon must be a multiple of {Fraction(1, EPS_UNIT)} (0.000001)")
+    micro = int(eps * EPS_UNIT)
     sens = sensitivity(op, query.get("column"), bounds)
     return Mechanism(sens, micro, laplace_scale(sens, Fraction(micro, EPS_UNIT)))
 

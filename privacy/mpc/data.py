@@ -67,9 +67,11 @@ class Schema:
             for name, value in row.items():
                 col = self.columns.get(name)
                 if col is None:
-                    raise InputError(f"content {cid}: column {name!r} is not in the schema")
+                    raise InputError(f"content {cid}: column {name!r} is not in the schema",
+                                     rule=f"column {name!r} is not in the schema")
                 if not isinstance(value, int) or isinstance(value, bool) or not col.lo <= value <= col.hi:
-                    raise InputError(f"content {cid}: {name}={value!r} is outside [{col.lo}, {col.hi}]")
+                    raise InputError(f"content {cid}: {name}={value!r} is outside [{col.lo}, {col.hi}]",
+                                     rule=f"a value of column {name} is outside [{col.lo}, {col.hi}]")
 
 
 def valid_id(cid: Any) -> bool:
@@ -86,7 +88,7 @@ def load_csv(path: str | Path, schema: Schema) -> dict[str, dict[str, int]]:
         except StopIteration:
             raise InputError("the file is empty, a header is required", row=1) from None
         except csv.Error as exc:
-            raise InputError(f"malformed header: {exc}", row=1) from None
+            raise InputError(f"malformed header: {exc}", row=1, rule="malformed header") from None
         if not head or head[0] != "content_id" or len(set(head)) != len(head):
             raise InputError("the header must start with content_id and name each column once", row=1)
         cols = [schema.columns.get(h) for h in head[1:]]
@@ -99,10 +101,11 @@ def load_csv(path: str | Path, schema: Schema) -> dict[str, dict[str, int]]:
             except StopIteration:
                 break
             except csv.Error as exc:
-                raise InputError(f"malformed row: {exc}", row=reader.line_num) from None
+                raise InputError(f"malformed row: {exc}", row=reader.line_num, rule="malformed row") from None
             out_row = _row(row, cols, reader.line_num)  # type: ignore[arg-type]
             if row[0] in out:
-                raise InputError(f"content id {row[0]!r} appears twice", row=reader.line_num)
+                raise InputError(f"content id {row[0]!r} appears twice", row=reader.line_num,
+                                 rule="a content id appears twice")
             out[row[0]] = out_row
     return out
 
@@ -111,13 +114,16 @@ def _row(row: list[str], cols: list[Column], line: int) -> dict[str, int]:
     if len(row) != len(cols) + 1:
         raise InputError(f"{len(row)} fields where the header has {len(cols) + 1}", row=line)
     if not valid_id(row[0]):
-        raise InputError(f"content id {row[0][:40]!r} is empty, too long or not printable", row=line)
+        raise InputError(f"content id {row[0][:40]!r} is empty, too long or not printable", row=line,
+                         rule="a content id is empty, too long or not printable")
     values: dict[str, int] = {}
     for col, raw in zip(cols, row[1:], strict=True):
         if not INT.fullmatch(raw):
-            raise InputError(f"{col.name}={raw[:40]!r} is not an integer", row=line)
+            raise InputError(f"{col.name}={raw[:40]!r} is not an integer", row=line,
+                             rule=f"a value of column {col.name} is not an integer")
         v = int(raw)
         if not col.lo <= v <= col.hi:
-            raise InputError(f"{col.name}={v} is outside [{col.lo}, {col.hi}]", row=line)
+            raise InputError(f"{col.name}={v} is outside [{col.lo}, {col.hi}]", row=line,
+                             rule=f"a value of column {col.name} is outside [{col.lo}, {col.hi}]")
         values[col.name] = v
     return values

@@ -7,7 +7,8 @@ the transcript has the same shape everywhere):
 1. set-up: ``agreement (32) | pair seed (32) | input seeds (32 per share the receiver holds)``;
    a party whose agreement hash differs is named and the run aborts;
 2. onwards: the query's protocol (``protocols``);
-99. transcript: the SM3 digests of every link this party sent on, in party order.
+65535 (``ROUND_TRANSCRIPT``). transcript: the SM3 digests of every link this party sent on, in
+   party order.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ def run_computation(me: str, parties: list[PartySpec], query: dict[str, Any],
     noise.for_query(query, parsed, len(ids))  # a query asking for noise it cannot have: refused here
     if query["op"] in ranking.OPS:
         ranking.check_query(query, parsed, len(ids))
+    protocols.check_range(query, parsed, len(ids))  # no silent 64-bit wrap-around
     agree = agreement(computation_id, parties, query, schema)
     x = protocols.prepare(query, data)
     return asyncio.run(_run(me, parties, query, x, parsed, computation_id, tls, timeout, agree))

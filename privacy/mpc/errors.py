@@ -15,9 +15,16 @@ class QueryError(MPCError):
 class InputError(MPCError):
     """This party's own data breaks the declared schema (``row`` names the CSV line when known)."""
 
-    def __init__(self, message: str, row: int | None = None) -> None:
+    def __init__(self, message: str, row: int | None = None, rule: str | None = None) -> None:
         super().__init__(f"row {row}: {message}" if row is not None else message)
         self.row = row
+        self.rule = message if rule is None else rule  # the rule broken, without the data's values
+
+    @property
+    def public(self) -> str:
+        """What may leave the party (e.g. into a public abort record): the row number and the
+        rule broken, never the offending value, content id or file path."""
+        return f"row {self.row}: {self.rule}" if self.row is not None else self.rule
 
 
 class PartyError(MPCError):

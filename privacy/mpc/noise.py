@@ -76,6 +76,17 @@ class Dummies:
     per_party: int
 
 
+def dummy_scale(noise: Noise) -> int:
+    """``s = ceil((46 + ε) b)``: a party's dummies per bin around its noise share."""
+    return math.ceil((DUMMY_SCALES + noise.mechanism.epsilon / EPS_UNIT) * noise.mechanism.scale)
+
+
+def dummy_elements(noise: Noise | None, bins: int) -> int:
+    """How many elements the dummies of all parties add to a histogram over ``bins`` bins
+    (``n · 2 s m``; 0 without noise)."""
+    return 0 if noise is None else noise.n * 2 * dummy_scale(noise) * bins
+
+
 def histogram_dummies(noise: Noise, me: int, bins: list[int], lo: int, hi: int) -> Dummies:
     """Dummy elements carrying this party's noise share for the counts of bins ``[bins[j],
     bins[j+1])`` (the last one closed) over totals in ``[lo, hi]``: ``s + Z_j`` dummies of
@@ -84,8 +95,7 @@ def histogram_dummies(noise: Noise, me: int, bins: list[int], lo: int, hi: int) 
     dummies and whose; the opened counts minus ``n s`` are the true counts plus the parties'
     summed shares."""
     m = len(bins) - 1
-    eps = noise.mechanism.epsilon / EPS_UNIT
-    s = math.ceil((DUMMY_SCALES + eps) * noise.mechanism.scale)
+    s = dummy_scale(noise)
     inside = [max(bins[j], lo) for j in range(m)]
     feasible = [inside[j] <= min(bins[j + 1] - (j < m - 1), hi) for j in range(m)]
     filler = bins[0] - 1 if bins[0] - 1 >= lo else bins[-1] + 1

@@ -52,6 +52,23 @@ def prepare(query: dict[str, Any], data: dict[str, dict[str, int]]) -> U64:
     return column_vector(data, query["ids"], None if query["op"] == "count" else query["column"])
 
 
+def check_range(query: dict[str, Any], schema: Schema, n: int) -> None:
+    """Refuse a query whose revealed sums could leave the signed 64-bit range (the shares are
+    added modulo 2^64: a wrapped total would come back as a wrong, even negative, number): per
+    id ``n·max|bound|`` for sum, ``n·N·max|bound|`` for the one sum of mean and shares, the
+    sum of squared totals for variance and stats."""
+    op, count = query["op"], len(query["ids"])
+    if op not in ("sum", "mean", "shares", "variance", "stats"):
+        return
+    mag = schema.column(query["column"]).magnitude
+    if op == "sum" and n * mag >= 2**63:
+        raise QueryError("a per-id total could exceed 2^63 with these bounds and parties")
+    if op in ("mean", "shares") and n * count * mag >= 2**63:
+        raise QueryError("the sum over every id could exceed 2^63 with these bounds, ids and parties")
+    if op in ("variance", "stats") and count * (n * mag) ** 2 >= 2**63:
+        raise QueryError("the sum of squared totals could exceed 2^63 with these bounds and ids")
+
+
 async def run(ctx: Context, query: dict[str, Any], x: U64, schema: Schema) -> dict[str, Any]:
     op = query["op"]
     ids: list[str] = query["ids"]

@@ -49,8 +49,10 @@ def check_query(query: dict[str, Any], schema: Schema, parties: int) -> None:
                 or not all(isinstance(b, int) and not isinstance(b, bool) for b in bins)
                 or any(b >= c for b, c in itertools.pairwise(bins))):
             raise QueryError(f"bins must be 2 to {MAX_BINS + 1} strictly increasing integers")
-        if count * len(bins) > MAX_HISTOGRAM_COMPARISONS:
-            raise QueryError(f"a histogram compares at most {MAX_HISTOGRAM_COMPARISONS} (ids x edges) totals")
+        elements = count + noise.dummy_elements(noise.for_query(query, schema, parties), len(bins) - 1)
+        if elements * len(bins) > MAX_HISTOGRAM_COMPARISONS:
+            raise QueryError(f"a histogram compares at most {MAX_HISTOGRAM_COMPARISONS} ((ids + the noise's dummy "
+                             f"elements) x edges) totals; this one {elements * len(bins)}")
         if set(query) - {"op", "column", "ids", "bins", "dp"}:
             raise QueryError("a histogram query has only op, column, ids, bins and dp")
         return

@@ -92,6 +92,7 @@ class Network:
         self.links: dict[str, Link] = {}
         self._server: asyncio.Server | None = None
         self._pending: dict[str, asyncio.Future[Link]] = {}
+        self._impostors: set[str] = set()  # parties some connection claimed to be with another certificate
 
     @property
     def peers(self) -> list[str]:
@@ -118,7 +119,9 @@ class Network:
         try:
             link = await asyncio.wait_for(asyncio.shield(self._pending[pid]), self.timeout)
         except TimeoutError:
-            raise PartyError(pid, f"did not connect within {self.timeout:g} s") from None
+            seen = (" (a connection claiming to be it presented a certificate that is not its registered one)"
+                    if pid in self._impostors else "")
+            raise PartyError(pid, f"did not connect within {self.timeout:g} s{seen}") from None
         self.links[pid] = link
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -133,8 +136,9 @@ class Network:
             writer.close()  # another computation's, a stranger's or a duplicate connection
             return
         if _peer_der(writer) != self.parties[self.index[pid]].cert_der():
-            self._pending[pid].set_exception(PartyError(
-                pid, "a connection claiming to be this party presented a certificate that is not its registered one"))
+            # an impostor (any holder of a transport certificate) must not fail the real party's
+            # link: dropped, and the real one is still awaited (named only if it never comes)
+            self._impostors.add(pid)
             writer.close()
             return
         _write_hello(writer, self.computation_id, self.me, pid)

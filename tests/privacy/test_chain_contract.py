@@ -121,12 +121,37 @@ def test_propose_approve_commit_record(chain: Chain) -> None:
     assert code != OK and "whose SM3 is outputs_sm3" in info
     from ledger.crypto import sm3_hex
 
+    listed = dict(done, outputs="[1]", outputs_sm3=sm3_hex(b"[1]"))  # finding 12: a JSON object only
+    code, info = chain.do("pb", "mpc.record", listed)
+    assert code != OK and "one JSON object" in info
     done["outputs_sm3"] = sm3_hex(b"{}")
     assert chain.do("pb", "mpc.record", done) == (OK, "ok")
-    assert chain.do("pc", "mpc.record", {"computation_id": cid, "status": "aborted", "error": "x"}) == (OK, "ok")
+    assert chain.do("pa", "mpc.record", done) == (OK, "ok")  # the same view: a confirmation
     rec = chain.read(k_comp(cid))
-    assert rec["status"] == "done" and rec["result"]["by"] == "pb"
+    assert rec["status"] == "done" and rec["result"]["by"] == "pb" and rec["confirmations"]["pa"]["agrees"]
+    # finding 3: a dissent is kept and marks the computation disputed; one view per party
+    other = dict(done, randomness="11" * 32 + done["randomness"][64:])
+    assert chain.do("pc", "mpc.record", other) == (OK, "ok")
+    rec = chain.read(k_comp(cid))
+    assert rec["status"] == "disputed" and rec["result"]["by"] == "pb"
     assert rec["confirmations"]["pc"]["agrees"] is False
+    code, info = chain.do("pc", "mpc.record", done)
+    assert code != OK and "already recorded" in info
+
+
+def test_an_early_abort_with_false_blame_is_disputed(chain: Chain) -> None:
+    """Finding 3: the first record does not silence the others: a party recording an abort
+    blaming an honest party is contradicted by the others' records (their own view)."""
+    cid = _propose(chain)
+    rec = chain.read(k_comp(cid))
+    for n in ("pb", "pc"):
+        assert chain.do(n, "mpc.approve", {"computation_id": cid, "proposal_sm3": rec["proposal_sm3"]}) == (OK, "ok")
+    assert chain.do("pc", "mpc.record", {"computation_id": cid, "status": "aborted", "error": "pb is dead",
+                                         "blame": "pb"}) == (OK, "ok")
+    assert chain.do("pa", "mpc.record", {"computation_id": cid, "status": "aborted", "error": "no commitment",
+                                         "blame": "pb,pc"}) == (OK, "ok")
+    rec = chain.read(k_comp(cid))
+    assert rec["status"] == "disputed" and rec["confirmations"]["pa"]["blame"] == "pb,pc"
 
 
 def test_revoked_party_cannot_be_named(chain: Chain) -> None:
@@ -188,3 +213,60 @@ def test_a_data_set_policy_refuses_before_any_party_computes(chain: Chain) -> No
     assert [q["epsilon"] for q in hist] == [600000, 400000, 0] and hist[2]["exact"]
     code, info = chain.do("pa", "mpc.propose", {"parties": ["pa", "pb", "pc"], "query": noisy})
     assert code != OK and "no privacy policy" in info  # the default data set
+
+
+def test_a_result_too_large_to_record_is_refused_at_propose(chain: Chain) -> None:
+    """Finding 2: a sum over 5000 ids would need an mpc.record over 64 KiB (every party would
+    fail to record it): refused at propose and at amend, naming the limit; 1500 ids fit."""
+    many = [f"w{i:04d}" for i in range(5000)]
+    code, info = chain.do("pa", "mpc.propose", {"parties": ["pa", "pb", "pc"],
+                                                "query": dict(QUERY, ids=many)})
+    assert code != OK and "transaction limit" in info and "5000 ids" in info
+    code, info = chain.do("pa", "mpc.propose", {"parties": ["pa", "pb", "pc"], "query": {"op": "mean",
+                                                "column": "views", "ids": many}})
+    assert code == OK, info  # one number whatever the ids
+    cid = _propose(chain, dict(QUERY, ids=many[:1500]))
+    code, info = chain.do("pa", "mpc.amend", {"computation_id": cid, "query": dict(QUERY, ids=many[:4000])})
+    assert code != OK and "transaction limit" in info
+    from privacy.chain import record_size
+
+    rec = chain.read(k_comp(cid))
+    assert record_size(rec["proposal"]["query"], rec["proposal"]["schema"], 3, ["*"]) <= 64 * 1024
+
+
+def test_a_proposer_no_longer_a_platform_cannot_amend(chain: Chain) -> None:
+    """Finding 11: mpc.amend checks the sender like every other mpc.* transaction. (A revoked
+    or expired proposer is already refused by the ledger's admission, before any contract: that
+    part of the finding does not reproduce; a sender whose user record no longer has business
+    role platform did get through.)"""
+    cid = _propose(chain)
+    acct = account_of(chain.keys["pa"].public_key().point)
+    code, info = chain.do("pa", "user.revoke", {"account": acct, "reason": "gone"})
+    assert code == OK
+    code, info = chain.do("pa", "mpc.amend", {"computation_id": cid, "query": dict(QUERY, ids=IDS[:3])})
+    assert code != OK and "not admitted" in info and "revoked" in info
+    chain.platform("pz")
+    assert chain.do("pz", "mpc.register", {"host": "127.0.0.1", "port": 9000,
+                                           "transport_cert": chain.transport("pz")}) == (OK, "ok")
+    tx = chain.tx("pz", "mpc.propose", {"parties": ["pz", "pb", "pc"], "query": QUERY})
+    assert chain.run(tx) == [(OK, "ok")]
+    pz = account_of(chain.keys["pz"].public_key().point)
+    assert chain.run(chain.tx("s1", "test.business", {"account": pz, "business": "holder"})) == [(OK, "ok")]
+    code, info = chain.do("pz", "mpc.amend", {"computation_id": tx.id_hex, "query": dict(QUERY, ids=IDS[:3])})
+    assert code != OK and "only an active user of business role 'platform'" in info
+    assert chain.read(k_comp(tx.id_hex))["proposal"]["query"]["ids"] == IDS
+
+
+def test_a_proposal_is_closed_to_approvals_after_the_window(chain: Chain) -> None:
+    """Finding 16: a proposal never approved by every party no longer stays open (and watched
+    by every party process) forever: after 7 days approvals and amendments are refused."""
+    from privacy.chain import APPROVAL_WINDOW_MS
+
+    cid = _propose(chain)
+    sm3 = chain.read(k_comp(cid))["proposal_sm3"]
+    assert chain.do("pb", "mpc.approve", {"computation_id": cid, "proposal_sm3": sm3}) == (OK, "ok")
+    chain.time_ms += APPROVAL_WINDOW_MS + 1
+    code, info = chain.do("pc", "mpc.approve", {"computation_id": cid, "proposal_sm3": sm3})
+    assert code != OK and "closed to approvals" in info
+    code, info = chain.do("pa", "mpc.amend", {"computation_id": cid, "query": dict(QUERY, ids=IDS[:3])})
+    assert code != OK and "closed to approvals" in info

@@ -92,7 +92,8 @@ def world(tmp_path_factory: pytest.TempPathFactory):
         log = open(tmp / f"{name}.log", "wb")
         w.procs[name] = subprocess.Popen(
             [str(RONGXIN), "mpc", "serve", "--as", str(w.ident(name)), "--api", api, "--data", str(csv),
-             "--listen", f"127.0.0.1:{base + 11 + k}", "--commit-wait", "20", "--timeout", "15", "--poll", "0.5"],
+             "--listen", f"127.0.0.1:{base + 11 + k}", "--commit-wait", "20", "--timeout", "15", "--poll", "0.5",
+             "--dataset", "default", "--dataset", "audience", "--dataset", "capped"],
             stdout=log, stderr=subprocess.STDOUT)
     client = LedgerClient(api)
     deadline = time.monotonic() + 60
@@ -186,11 +187,22 @@ def test_changed_after_approval_is_refused_until_approved_again(world: World) ->
     with pytest.raises(ClientError, match="the proposal changed"):
         sdk_mpc.file_tx(world.client("platform-b"), "mpc.approve",
                         {"computation_id": cid, "proposal_sm3": old["proposal_sm3"]})
-    time.sleep(6)  # platform-b's approval binds the old query: no honest party computes
+    # finding 4: platform-b pins the proposal it reviewed: the amended one is not approved blindly
+    pinned = world.rx("mpc", "approve", cid, "--as", str(world.ident("platform-b")), "--api", world.api,
+                      "--proposal-sm3", old["proposal_sm3"])
+    assert pinned.returncode == 2 and "proposal changed" in pinned.stderr, pinned.stderr
+    shown = world.rx("mpc", "show", cid, "--api", world.api, "--json")
+    assert shown.returncode == 0, shown.stderr
+    now = json.loads(shown.stdout)
+    assert now["proposal"]["query"]["ids"] == IDS[:60] and now["proposal_sm3"] != old["proposal_sm3"]
+    assert world.result(cid)["proposal_sm3"] == now["proposal_sm3"]
+    time.sleep(4)  # platform-b's approval binds the old query: no honest party computes
     r = sdk_mpc.result(world.client("platform-a"), cid)
     assert r["status"] == "proposed" and r["committed"] == []
     assert r["approvals"]["platform-b"]["proposal_sm3"] == old["proposal_sm3"] != r["proposal_sm3"]
-    assert world.approve(cid, "platform-b").returncode == 0
+    again = world.rx("mpc", "approve", cid, "--as", str(world.ident("platform-b")), "--api", world.api,
+                     "--proposal-sm3", now["proposal_sm3"])
+    assert again.returncode == 0, again.stderr
     r = world.wait(cid)
     assert r["status"] == "done" and len(r["outputs"]["totals"]) == 60
 
@@ -261,6 +273,9 @@ def test_a_csv_breaking_the_declared_schema_aborts_naming_its_party(world: World
     r = world.wait(cid)
     assert r["status"] == "aborted" and r["outputs"] is None
     assert "platform-c" in r["error"] and "schema" in r["error"], r["error"]
+    # finding 13: the rule broken (column, row), not platform-c's value nor its file's path
+    assert "column extra is outside [0, 10]" in r["error"] and "70" not in r["error"], r["error"]
+    assert ".csv" not in r["error"] and "/" not in r["error"].replace("[0, 10]", ""), r["error"]
 
 
 def test_unknown_op_aborts_with_the_engine_error(world: World) -> None:
@@ -309,3 +324,151 @@ def test_cli_bad_input_exit_2(world: World) -> None:
     p = world.rx("mpc", "propose", "--as", str(world.ident("platform-a")), "--api", world.api, "--parties",
                  "platform-a,platform-b", "--query", json.dumps({"op": "sum", "column": "views", "ids": IDS}))
     assert p.returncode == 2 and "3 to 16" in p.stderr
+    # finding 15: a query without ids on a chain without registered works is a user mistake (was exit 3)
+    p = world.rx("mpc", "propose", "--as", str(world.ident("platform-a")), "--api", world.api, "--parties",
+                 "platform-a,platform-b,platform-c", "--query", json.dumps({"op": "sum", "column": "views"}))
+    assert p.returncode == 2 and "no work is registered" in p.stderr, p.stderr
+
+
+def _confirmed(world: World, cid: str, count: int) -> dict[str, Any]:
+    full = sdk_mpc.result(world.client("platform-a"), cid)
+    deadline = time.monotonic() + 30
+    while len(full["confirmations"]) < count and time.monotonic() < deadline:
+        time.sleep(0.5)
+        full = sdk_mpc.result(world.client("platform-a"), cid)
+    return full
+
+
+def test_shares_records_only_the_pool(world: World) -> None:
+    """Finding 1: a shares run records the pool only; each party's own share (its own figure
+    over the pool) stays with it, so every party records the same outputs."""
+    parties = PLATFORMS[:3]
+    cid = world.propose(parties, {"op": "shares", "column": "views", "ids": IDS})
+    for p in parties[1:]:
+        assert world.approve(cid, p).returncode == 0
+    r = world.wait(cid)
+    assert r["status"] == "done", r["error"]
+    assert r["outputs"] == {"pool": sum(world.expected(parties, "views").values())}
+    full = _confirmed(world, cid, 2)
+    assert len(full["confirmations"]) == 2 and all(c["agrees"] for c in full["confirmations"].values())
+
+
+def test_a_computation_on_a_data_set_the_parties_do_not_serve_is_refused(world: World) -> None:
+    """Finding 5: the party processes serve default, audience and capped from their CSV; a
+    data set declared with the same columns (and no privacy policy) does not reach that data."""
+    a = str(world.ident("platform-a"))
+    cols = json.dumps({"views": {"min": 0, "max": 100_000}, "likes": {"min": 0, "max": 5000}})
+    assert world.rx("mpc", "dataset", "lookalike", "--as", a, "--api", world.api, "--columns", cols).returncode == 0
+    p = world.rx("mpc", "propose", "--as", a, "--api", world.api, "--parties", ",".join(PLATFORMS[:3]), "--dataset",
+                 "lookalike", "--query", json.dumps({"op": "sum", "column": "views", "ids": IDS}), "--json")
+    assert p.returncode == 0, p.stderr
+    cid = str(json.loads(p.stdout)["computation_id"])
+    for who in PLATFORMS[1:3]:
+        assert world.approve(cid, who).returncode == 0
+    r = world.wait(cid)
+    assert r["status"] == "aborted" and r["outputs"] is None
+    assert "not 'lookalike'" in r["error"] and r["blame"] == "", r
+
+
+def test_histogram_topk_and_a_large_sum_through_the_party_processes(world: World) -> None:
+    """Finding 20 (and 8): a histogram, a top-k with totals and a sum over 1500 ids (a record of
+    about 54 kB) proposed together and approved newest first go through mpc serve and the chain;
+    each equals the plaintext, and the audit checks the top-k totals and the large sum."""
+    import itertools
+
+    parties = PLATFORMS[:3]
+    views = world.expected(parties, "views")
+    bins = [0, 50_000, 100_000, 200_000, 300_000]
+    many = [*IDS, *(f"z{i:04d}" for i in range(1500 - len(IDS)))]
+    cids = [world.propose(parties, {"op": "histogram", "column": "views", "ids": IDS, "bins": bins}),
+            world.propose(parties, {"op": "topk", "column": "views", "ids": IDS, "k": 5, "with_totals": True}),
+            world.propose(parties, {"op": "sum", "column": "views", "ids": many})]
+    for cid in reversed(cids):
+        for p in parties[1:]:
+            assert world.approve(cid, p).returncode == 0
+    hist, top, big = (world.wait(cid, 150) for cid in cids)
+    for r in (hist, top, big):
+        assert r["status"] == "done", r["error"]
+    edges = [*bins[:-1], bins[-1] + 1]
+    assert hist["outputs"]["counts"] == [sum(1 for v in views.values() if lo <= v < hi)
+                                         for lo, hi in itertools.pairwise(edges)]
+    best = sorted(IDS, key=lambda i: (-views[i], i))[:5]
+    assert top["outputs"]["ids"] == best and [int(t) for t in top["outputs"]["totals"]] == [views[i] for i in best]
+    assert {k: int(v) for k, v in big["outputs"]["totals"].items()} == {i: views.get(i, 0) for i in many}
+    for cid, checked in ((cids[1], 5), (cids[2], 400)):
+        run = world.rx("mpc", "audit", cid, "--api", world.api, "--json")
+        assert run.returncode == 0 and json.loads(run.stdout)["buckets_checked"] == checked, run.stderr
+
+
+def test_a_false_abort_blaming_a_watching_party_is_disputed(world: World) -> None:
+    """Finding 3: platform-a (its identity, outside its party process) records an abort blaming
+    platform-b before anyone could commit; platform-b's process, watching the computation,
+    records its own view blaming the recorder, and the contract marks the computation disputed."""
+    cid = world.propose(PLATFORMS[:3], {"op": "sum", "column": "views", "ids": IDS[:10]})
+    time.sleep(2)  # every party process has seen it (not approved yet: nobody commits)
+    sdk_mpc.file_tx(world.client("platform-a"), "mpc.record",
+                    {"computation_id": cid, "status": "aborted", "error": "platform-b is dead", "blame": "platform-b"})
+    full = _confirmed(world, cid, 1)
+    assert full["status"] == "disputed", full
+    assert full["confirmations"]["platform-b"]["blame"] == "platform-a"
+    assert "platform-c" not in full["confirmations"]  # not blamed: nothing to dispute
+
+
+def test_a_commitment_refused_after_an_amendment_is_tried_again(world: World) -> None:
+    """Finding 9: the proposer amends right after the last approval, so the parties that saw
+    the computation ready have their commitments refused ("not approved ... as it stands");
+    they keep watching it and compute once every party approved the amended query. (If a
+    commitment lands first the amendment is refused instead and the original query runs.)"""
+    parties = PLATFORMS[:3]
+    cid = world.propose(parties, {"op": "sum", "column": "likes", "ids": IDS[:30]})
+    sdk_mpc.approve(world.client("platform-b"), cid)
+    sdk_mpc.approve(world.client("platform-c"), cid)
+    amended = {"op": "sum", "column": "likes", "ids": IDS[:40]}
+    try:
+        sdk_mpc.file_tx(world.client("platform-a"), "mpc.amend", {"computation_id": cid, "query": amended})
+    except ClientError as exc:
+        assert "can no longer be amended" in str(exc)
+        assert world.wait(cid)["status"] == "done"
+        return
+    rec = sdk_mpc.computation(LedgerClient(world.api), cid)
+    assert rec is not None and rec["committed"] == []
+    for p in parties[1:]:
+        sdk_mpc.approve(world.client(p), cid, rec["proposal_sm3"])
+    r = world.wait(cid, 90)
+    assert r["status"] == "done", r["error"]
+    assert {k: int(v) for k, v in r["outputs"]["totals"].items()} == \
+        {i: world.expected(parties, "likes")[i] for i in IDS[:40]}
+
+
+def test_a_party_revoked_after_every_commitment_is_refused_before_the_run(world: World) -> None:
+    """Finding 18: revocation is checked again right before the run. platform-c's process is
+    stopped; its commitment and its revocation land in one block once a and b committed; a and
+    b then refuse to run with it (before the fix they ran and timed out on it instead).
+    Last test of the module: it leaves platform-c revoked."""
+    from privacy.chain import commitments, input_values
+
+    parties = PLATFORMS[:3]
+    world.procs["platform-c"].send_signal(signal.SIGSTOP)
+    try:
+        cid = world.propose(parties, {"op": "sum", "column": "views", "ids": IDS})
+        for p in parties[1:]:
+            assert world.approve(cid, p).returncode == 0
+        client = LedgerClient(world.api)
+        deadline = time.monotonic() + 30
+        while sorted((sdk_mpc.computation(client, cid) or {}).get("committed", [])) != parties[:2]:
+            assert time.monotonic() < deadline, "a and b did not commit"
+            time.sleep(0.3)
+        c = world.client("platform-c")
+        rec = sdk_mpc.computation(client, cid)
+        assert rec is not None
+        blob, _ = commitments(input_values(rec["proposal"]["query"], world.truth["platform-c"]))
+        txs = [c.build("mpc.commit", {"computation_id": cid, "proposal_sm3": rec["proposal_sm3"], "commitments": blob}),
+               c.build("user.revoke", {"account": Identity.load(world.ident("platform-c")).account,
+                                       "reason": "left the consortium"})]
+        c.submit_many(txs)
+        for t in txs:
+            assert c.wait(t.id_hex, 30, certified=False)["receipt"]["code"] == 0
+        r = world.wait(cid, 60)
+        assert r["status"] == "aborted" and "platform-c" in r["error"] and "revoked" in r["error"], r
+    finally:
+        world.procs["platform-c"].send_signal(signal.SIGCONT)

@@ -131,7 +131,7 @@ def test_platform_identities_get_a_bound_transport_certificate(tmp_path: Path) -
 
 
 def test_mpc_cli_help_and_bad_input(rx, tmp_path: Path) -> None:
-    for sub in ([], ["serve"], ["propose"], ["approve"], ["result"], ["audit"], ["dataset"]):
+    for sub in ([], ["serve"], ["propose"], ["approve"], ["result"], ["audit"], ["dataset"], ["show"]):
         proc = rx("mpc", *sub, "--help")
         assert proc.returncode == 0 and "Usage:" in proc.stdout, (sub, proc.stderr)
     ca = ConsortiumCA.init(tmp_path / "ca", "X")
@@ -145,5 +145,75 @@ def test_mpc_cli_help_and_bad_input(rx, tmp_path: Path) -> None:
     proc = rx("mpc", "serve", "--as", str(tmp_path / "identities" / "platform-a"), "--api", "http://127.0.0.1:9",
               "--data", str(csv), "--listen", "nowhere")
     assert proc.returncode == 2 and "HOST:PORT" in proc.stderr
+    for opt in ("--poll", "--commit-wait", "--timeout"):  # finding 15: was a crash (exit 4) after registering
+        proc = rx("mpc", "serve", "--as", str(tmp_path / "identities" / "platform-a"), "--api", "http://127.0.0.1:9",
+                  "--data", str(csv), "--listen", "127.0.0.1:9999", opt, "-1")
+        assert proc.returncode == 2 and "positive" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     proc = rx("mpc", "audit", "00" * 32, "--api", "http://127.0.0.1:9")
     assert proc.returncode == 3 and "cannot reach" in proc.stderr
+
+
+@pytest.mark.parametrize("outputs", ["[1, 2]", '"text"', None])
+def test_audit_refuses_malformed_outputs_without_crashing(outputs: str | None) -> None:
+    """Finding 12: outputs that are not a JSON object, or a total of 2^128 or more, make the
+    audit fail with a reason (they raised AttributeError / CommitmentError: a 500, exit 4)."""
+    ids = ["w1", "w2", "w3"]
+    rec, blobs, text = _record(ids, {p: [1, 2, 3] for p in "abc"})
+    if outputs is None:
+        forged = json.loads(text)
+        forged["totals"]["w2"] = 2**130
+        outputs = outputs_text(forged)
+    rec["result"]["outputs_sm3"] = sm3_hex(outputs.encode())
+    with pytest.raises(AuditFailed):
+        audit(rec, blobs, outputs)
+
+
+def test_work_ids_page_by_height_without_skipping(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding 17: a full page used to resume at its last height + 1, skipping the rest of that
+    block's registrations. Served here by a real LedgerClient whose HTTP answers come from a
+    list of events (pages of 3, the events API's from_height/limit semantics)."""
+    from api import sdk_mpc
+    from api.sdk import ClientError, LedgerClient
+
+    heights = [1, 1, 2, 2, 3, 3, 4]
+    events = [{"height": h, "data": {"work_id": f"w{k}"}} for k, h in enumerate(heights)]
+
+    def answer(method: str, path: str, body: bytes | None = None) -> tuple[int, dict]:
+        q = dict(kv.split("=") for kv in path.split("?")[1].split("&"))
+        found = [e for e in events if e["height"] >= int(q["from_height"])][: int(q["limit"])]
+        return 200, {"events": found}
+
+    client = LedgerClient("http://127.0.0.1:9")
+    monkeypatch.setattr(client, "_request", answer)
+    monkeypatch.setattr(sdk_mpc, "EVENT_PAGE", 3)
+    assert sdk_mpc.work_ids(client) == [f"w{k}" for k in range(len(heights))]
+    events[:] = [{"height": 5, "data": {"work_id": f"x{k}"}} for k in range(4)]  # one block over a page
+    with pytest.raises(ClientError, match="registered in block 5") as info:
+        sdk_mpc.work_ids(client)
+    assert info.value.status == 400
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("content_id,views,likes,views\nw1,1,1,1\n", "name each column once"),
+    ("content_id,views,likes\nw1,1,1,9\n", "row 2: 4 fields"),
+    ("content_id,views,likes\nw1,1\n", "row 2: 2 fields"),
+])
+def test_mpc_serve_refuses_csv_rows_with_extra_fields_and_repeated_columns(tmp_path: Path, text: str,
+                                                                           words: str) -> None:
+    """Finding 19: the party's CSV loader accepted rows with extra (or missing) fields and a
+    header naming a column twice (the first one used)."""
+    from api.mpc_party import PartyProcess, Refusal
+    from api.sdk import Identity, LedgerClient
+    from privacy.chain import DEFAULT_SCHEMA
+
+    ca = ConsortiumCA.init(tmp_path / "ca", "X")
+    _on_disk(tmp_path, ca, "platform-a", "platform", "P")
+    csv = tmp_path / "a.csv"
+    csv.write_text(text)
+    ident = Identity.load(tmp_path / "identities" / "platform-a")
+    proc = PartyProcess(LedgerClient("http://127.0.0.1:9", identity=ident), tmp_path / "identities" / "platform-a",
+                        csv, "127.0.0.1", 9, log=lambda line: None)
+    with pytest.raises(Refusal, match=words):
+        proc.load(DEFAULT_SCHEMA)
+    csv.write_text("content_id,views,likes,extra\nw1,1,2,3\n")
+    assert proc.load(DEFAULT_SCHEMA) == {"w1": {"views": 1, "likes": 2}}

@@ -104,8 +104,8 @@ def test_budget_arithmetic_is_exact_and_refuses_beyond() -> None:
     assert spent(history) == (300000, 3 * DELTA_PER_QUERY)
     err = refused({**q, "dp": {"epsilon": "0.000001"}}, p, history)
     assert err.rule == "budget" and "remaining epsilon 0" in err.reason
-    # an epsilon finer than a micro unit is charged rounded up
-    assert admit({**q, "dp": {"epsilon": "0.0000011"}}, policy(), []).epsilon == 2
+    # an epsilon finer than a micro unit is refused (finding 14: it was rounded up, noise included)
+    assert refused({**q, "dp": {"epsilon": "0.0000011"}}, policy(), []).rule == "query"
 
 
 def test_budget_composition_matches_opendp() -> None:
@@ -246,3 +246,13 @@ def test_admission_is_deterministic_across_processes() -> None:
     decided = json.loads(outs.pop())
     assert any(isinstance(d, str) and "differencing" in d for d in decided)
     assert any(isinstance(d, list) and d[0] == 700000 for d in decided)
+
+
+def test_an_epsilon_finer_than_a_micro_unit_is_refused_not_rounded() -> None:
+    """Finding 14: epsilon 1.5e-6 was rounded up to 2e-6 and the noise calibrated for 2e-6
+    (less noise than asked); now refused, and a whole number of micro units is used as given."""
+    bounds = {"views": (0, 100000)}
+    with pytest.raises(Refused, match="multiple"):
+        mechanism({"op": "count", "ids": IDS, "dp": {"epsilon": "0.0000015"}}, bounds)
+    mech = mechanism({"op": "count", "ids": IDS, "dp": {"epsilon": "0.000002"}}, bounds)
+    assert mech is not None and mech.epsilon == 2

@@ -23,12 +23,18 @@ def _run_with_fault(tmp_path: Path, n: int, bad: str, fault: dict, op: str = "su
     return c.results(c.launch(configs, modules={bad: FAULTY}), faulty=frozenset({bad}))
 
 
-def _honest_abort_naming(res: dict[str, dict], bad: str) -> None:
+def _honest_abort_naming(res: dict[str, dict], bad: str, exact: bool = True) -> None:
+    """Every party aborts; every honest one names exactly the faulty party (``exact``) or, where
+    the protocol cannot tell which sender lied (out-of-range aggregate totals), a list holding
+    it and never the honest party itself."""
     for pid, r in res.items():
         assert not r.get("ok"), (pid, r)
         if pid != bad:
             assert r["kind"] == "PartyError", (pid, r)
-            assert bad in r["party"].split(","), (pid, r)
+            named = r["party"].split(",")
+            assert bad in named and pid not in named, (pid, r)
+            if exact:
+                assert named == [bad], (pid, r)
 
 
 @pytest.mark.parametrize(("n", "mode", "rnd", "op"), [
@@ -40,7 +46,7 @@ def test_a_faulty_party_is_named_by_every_honest_party(tmp_path: Path, n: int, m
                                                        op: str) -> None:
     bad = "platform-b"
     res = _run_with_fault(tmp_path, n, bad, {"mode": mode, "round": rnd}, op=op, timeout=4)
-    _honest_abort_naming(res, bad)
+    _honest_abort_naming(res, bad, exact=mode != "random-values")
     if mode == "hang":
         assert all("sent nothing" in res[p]["error"] or "did not read" in res[p]["error"]
                    for p in res if p != bad)
@@ -90,3 +96,45 @@ def test_a_csv_that_breaks_the_schema_is_named_by_row(tmp_path: Path) -> None:
     assert res["platform-a"]["kind"] == "InputError" and "row" in res["platform-a"]["error"]
     for pid in ("platform-b", "platform-c"):
         assert not res[pid]["ok"] and res[pid]["party"] == "platform-a", res[pid]
+
+
+def test_an_impostor_connection_does_not_frame_the_real_party(tmp_path: Path) -> None:
+    """Finding 7: a connection claiming to be platform-c with another transport certificate
+    (the intruder's, issued by the same CA) reaches platform-a first; it is dropped and the
+    real platform-c, started after it, computes with the others."""
+    import asyncio
+    import time
+
+    from ledger.crypto.tls import tls_context
+    from privacy.mpc.transport import _write_hello
+
+    c = Cluster.create(tmp_path, 3)
+    ids, data = c.random_data(11, 20)
+    query = {"op": "sum", "column": "views", "ids": ids}
+    configs = {p: c.config(p, query, timeout=10) for p in c.ids}
+    first = c.launch({p: configs[p] for p in ("platform-a", "platform-b")})
+    assert c.ca is not None
+    ctx = tls_context(False, tmp_path / "intruder" / "tls.crt", tmp_path / "intruder" / "tls.key",
+                      c.ca.folder / "transport-ca.crt.pem")
+
+    async def intrude() -> bool:
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", c.ports["platform-a"], ssl=ctx)
+            except OSError:
+                await asyncio.sleep(0.1)
+                continue
+            _write_hello(writer, "c1", "platform-c", "platform-a")
+            await writer.drain()
+            await asyncio.sleep(0.5)
+            writer.close()
+            return True
+        return False
+
+    assert asyncio.run(intrude())
+    res = c.results({**first, **c.launch({"platform-c": configs["platform-c"]})})
+    for pid, r in res.items():
+        assert r["ok"], (pid, r)
+        assert {k: int(v) for k, v in r["outputs"]["totals"].items()} == {
+            i: sum(data[p].get(i, {}).get("views", 0) for p in c.ids) for i in ids}

@@ -73,3 +73,20 @@ def test_active_keeps_the_segments_before_k() -> None:
     assert _active(segs, 2) == ([[1], [2, 3]], [1])
     assert _active(segs, 4) == ([[1], [2, 3], [4]], [1])
     assert _active(segs, 5) == ([[1], [2, 3], [4], [5, 6, 7]], [1, 3])
+
+
+def test_a_noisy_histogram_counts_its_dummy_elements_against_the_cap() -> None:
+    """Finding 10: the ids x edges cap counts the noise's dummy elements (n · 2 s m of them),
+    which dwarf the ids at a small epsilon."""
+    from privacy.mpc import QueryError, Schema
+    from privacy.mpc.noise import dummy_elements, for_query
+    from privacy.mpc.ranking import MAX_HISTOGRAM_COMPARISONS, check_query
+
+    schema = Schema.parse({"columns": {"views": {"min": 0, "max": 100_000}}})
+    query = {"op": "histogram", "column": "views", "ids": [f"w{i}" for i in range(500)],
+             "bins": [0, 10, 100, 1000], "dp": {"epsilon": "0.001"}}
+    extra = dummy_elements(for_query(query, schema, 3), 3)
+    assert 500 * 4 < MAX_HISTOGRAM_COMPARISONS < (500 + extra) * 4 and extra <= 10**7  # under the dummy cap
+    with pytest.raises(QueryError, match="dummy"):
+        check_query(query, schema, 3)
+    check_query({k: v for k, v in query.items() if k != "dp"}, schema, 3)  # without noise: fine

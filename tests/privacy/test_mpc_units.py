@@ -95,3 +95,26 @@ def test_zero_sharing_adds_up_to_zero_and_prg_is_deterministic() -> None:
     assert not np.any(sum(parts[1:], parts[0]))
     assert np.array_equal(prg(b"k" * 32, b"x", 10), prg(b"k" * 32, b"x", 10))
     assert not np.array_equal(prg(b"k" * 32, b"x", 10), prg(b"k" * 32, b"y", 10))
+
+
+@pytest.mark.parametrize(("op", "count", "n", "ok"), [
+    ("sum", 1, 3, False), ("sum", 1, 1, True), ("mean", 2, 3, False), ("shares", 2, 3, False),
+    ("count", 5000, 16, True), ("variance", 1, 3, False),
+])
+def test_sums_that_could_wrap_around_64_bits_are_refused(tmp_path: Path, op: str, count: int, n: int,
+                                                         ok: bool) -> None:
+    """Finding 6: bounds ±(2^62 - 1) over 3 parties could wrap a total past 2^63: refused
+    before any link is opened (a wrapped total came back negative and was accepted)."""
+    from privacy.mpc import PartySpec, TLSFiles, run_computation
+    from privacy.mpc.protocols import check_range
+
+    top = 2**62 - 1
+    schema = {"columns": {"v": {"min": -top, "max": top}}}
+    query = {"op": op, "column": "v", "ids": [f"w{i}" for i in range(count)]}
+    if ok:
+        check_range(query, Schema.parse(schema), n)
+        return
+    parties = [PartySpec(f"p{k}", "127.0.0.1", 9, b"") for k in range(3)]
+    missing = TLSFiles(tmp_path / "c", tmp_path / "k", tmp_path / "ca")
+    with pytest.raises(QueryError, match="2\\^63"):
+        run_computation("p0", parties, query, {"w0": {"v": top}}, schema, "c" * 64, missing, 1.0)
