@@ -21,10 +21,11 @@ from .formats import Fingerprint
 from .image import HASH_BITS, ImageFingerprint, orb_scale
 from .index import IndexBackend
 from .media import Modality
-from .occurrences import SEGMENT_MIN_SEPARATION_S, Segment, distinct, longest_run, offset_peaks
+from .occurrences import SEGMENT_MIN_SEPARATION_S, Segment, longest_run, offset_peaks
 from .parts import PARTS_CANDIDATES, PARTS_MIN_VOTES, PARTS_VOTE_RATIO, Placement, locate, work_frame
 from .text import TextFingerprint
-from .video import SAMPLE_FPS, VideoFingerprint
+from .video import VideoFingerprint
+from .video_match import frame_segments
 
 F64 = npt.NDArray[np.float64]
 
@@ -57,11 +58,6 @@ TEMPO_MIN_GAIN = 1.2
 PITCH_GRID = (0.97, 0.975, 0.98, 0.985, 0.99, 1.01, 1.015, 1.02, 1.025, 1.03)
 SPEED_GRID = (0.95, 0.96, 0.97, 0.98, 0.99, 1.01, 1.02, 1.03, 1.04, 1.05)
 SCALED_MIN_VOTES = 14
-# video: frames within this Hamming distance, aligned at one offset
-FRAME_MAX_DISTANCE = 56
-VIDEO_MIN_FRAMES = 8
-# among offsets with at least this share of the best offset's frames, the closest frames win
-VIDEO_TIE_SHARE = 0.9
 # the matching segment: aligned hits separated by more than this many seconds start a new run
 SEGMENT_GAP_S = 3.0
 # text: share of the smaller document's winnowed hashes found in the other
@@ -486,62 +482,11 @@ def match_audio(index: IndexBackend, q: AudioFingerprint) -> list[Match]:
 
 # -- video ------------------------------------------------------------------------------------
 
-def _frame_segments(d: F64, rows: npt.NDArray[np.int64], sim: F64, tq: F64) -> tuple[float, list[Segment]]:
-    """One work's frame hits (offsets ``d``, query rows, closeness ``sim``, query times
-    ``tq``): the placement's mass and its segments, the placement first, then every repeat
-    (``occurrences.distinct``); empty if no offset has ``VIDEO_MIN_FRAMES`` frames."""
-    step = 1.0 / SAMPLE_FPS
-    bins = np.round(d / step).astype(np.int64)
-    cands: list[tuple[float, int, int, float]] = []  # (mass, votes, bin, mean distance)
-    for v in np.unique(bins).tolist():
-        sel = np.abs(bins - v) <= 1
-        uniq, inv = np.unique(rows[sel], return_inverse=True)
-        if uniq.size < VIDEO_MIN_FRAMES:
-            continue
-        per_frame = np.zeros(uniq.size)
-        np.maximum.at(per_frame, inv, sim[sel])
-        mass = float(per_frame.sum())
-        cands.append((mass, int(uniq.size), int(v), FRAME_MAX_DISTANCE + 1 - mass / uniq.size))
-    if not cands:
-        return 0.0, []
-    floor = VIDEO_TIE_SHARE * max(c[1] for c in cands)
-    best = max((c for c in cands if c[1] >= floor), key=lambda c: (c[0], c[1]))
-    votes_of = {c[2]: c[1] for c in cands}
-    segs: list[Segment] = []
-    for v in distinct(cands, best[2], VIDEO_MIN_FRAMES, round(SEGMENT_MIN_SEPARATION_S / step)):
-        sel = np.abs(bins - v) <= 1
-        off = float(np.median(d[sel]))
-        qs, qe = _segment(tq[sel], max(SEGMENT_GAP_S, 2 * step))
-        segs.append(Segment(qs, qs + off, qe - qs + step, votes_of[v] / VIDEO_MIN_FRAMES))
-    return best[0], segs
-
-
 def _frame_matches(index: IndexBackend, q: VideoFingerprint) -> dict[str, Match]:
-    """Per work, the offset supported by at least ``VIDEO_MIN_FRAMES`` distinct query frames
-    (the decision) and, among the offsets with at least ``VIDEO_TIE_SHARE`` of the best
-    offset's frames, the one whose aligned frames are closest: the largest sum over query
-    frames of ``FRAME_MAX_DISTANCE + 1 - d`` for the best aligned frame. Counting frames
-    alone cannot place a clip of a static-camera video, where every frame is within the
-    radius of every other (measured on opencv-doc's ``vtest.avi``: the true offset's frames
-    lie 0–8 bits apart, the others 10 or more); closeness alone misplaces cropped copies of
-    panning shots, whose distances sit near the radius (measured: 1–2 s off). Repeats of
-    the clip in the work are further segments (``_frame_segments``)."""
     out: dict[str, Match] = {}
-    mass_of: dict[str, float] = {}
-    for codes in (q.codes, q.mirror_codes, *q.query_crop_codes):
-        hits = index.search_codes("frame", codes, FRAME_MAX_DISTANCE)
-        if hits.query_rows.size == 0:
-            continue
-        tq = q.times[hits.query_rows]
-        delta = hits.times - tq
-        sim_all = (FRAME_MAX_DISTANCE + 1 - hits.distances).astype(np.float64)
-        for w, ix in _group(hits.work_ids).items():
-            mass, segs = _frame_segments(delta[ix], hits.query_rows[ix], sim_all[ix], tq[ix])
-            if segs and (w not in out or mass > mass_of[w]):
-                b = segs[0]
-                out[w] = Match(w, b.score, b.query_start_s, b.work_start_s, b.duration_s, "frames",
-                               segments=segs)
-                mass_of[w] = mass
+    for w, segs in frame_segments(index, q).items():
+        b = segs[0]
+        out[w] = Match(w, b.score, b.query_start_s, b.work_start_s, b.duration_s, "frames", segments=segs)
     return out
 
 

@@ -8,6 +8,7 @@ match's own offsets (see ``docs/fingerprints.md``, "Every occurrence").
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,3 +93,11 @@ def distinct(cands: list[tuple[float, int, int, float]], best_bin: int, min_fram
         if all(abs(b - k) >= min_separation for k in kept):
             kept.append(b)
     return kept
+
+
+def group(names: list[str]) -> dict[str, npt.NDArray[np.int64]]:
+    """Row numbers of each name."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, w in enumerate(names):
+        groups[w].append(i)
+    return {w: np.asarray(ix, np.int64) for w, ix in groups.items()}

@@ -197,6 +197,25 @@ def ostinato(seconds: float, period: float, seed: int, sr: int = 22050) -> F32:
     return y
 
 
+def looped(passage_s: float, fillers: tuple[float, ...], seed: int, sr: int = 22050) -> tuple[F32, list[float]]:
+    """A track in which one passage of ``passage_s`` seconds occurs ``len(fillers) - 1``
+    times, verbatim, between fillers of other music of the given lengths (as looping game
+    music repeats its theme). Returns the samples and the passage's start times (s)."""
+    passage = music(passage_s, seed=seed, sr=sr)
+    parts: list[F32] = []
+    starts: list[float] = []
+    t = 0
+    for k, f in enumerate(fillers):
+        if k:
+            starts.append(t / sr)
+            parts.append(passage)
+            t += passage.size
+        filler = music(f, seed=seed * 31 + k + 1, sr=sr)
+        parts.append(filler)
+        t += filler.size
+    return np.concatenate(parts).astype(np.float32), starts
+
+
 def add_noise(x: F32, snr_db: float, rng: np.random.Generator) -> F32:
     p = float(np.mean(x.astype(np.float64) ** 2))
     y: F32 = (x + rng.standard_normal(x.size) * np.sqrt(p / 10 ** (snr_db / 10))).astype(np.float32)
