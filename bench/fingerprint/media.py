@@ -317,6 +317,27 @@ def scene_frames(pictures: list[U8], seconds: float, fps: float, size: tuple[int
             yield np.asarray(cv2.resize(sub, (w, h), interpolation=cv2.INTER_AREA))
 
 
+def slides(pictures: list[U8], seconds: float, fps: float, size: tuple[int, int], seed: int,
+           fade_s: float = 0.5) -> list[U8]:
+    """A still slide show: ``pictures`` in turn, each held 2–5 s, a cross-fade of ``fade_s``
+    between them (every frame of a slide alike, unlike ``scene_frames``' pans)."""
+    rng = np.random.default_rng(seed)
+    out: list[U8] = []
+    prev: U8 | None = None
+    k = 0
+    while len(out) < seconds * fps:
+        pic = np.asarray(cv2.resize(pictures[k % len(pictures)], size, interpolation=cv2.INTER_AREA), np.uint8)
+        k += 1
+        for j in range(int(rng.uniform(2, 5) * fps)):
+            if prev is not None and j < fade_s * fps:
+                a = j / (fade_s * fps)
+                out.append((pic * a + prev * (1 - a)).astype(np.uint8))
+            else:
+                out.append(pic)
+        prev = pic
+    return out[: int(seconds * fps)]
+
+
 def write_video(frames: Iterable[U8], fps: float, audio: F32 | None = None, sr: int = 22050,
                 codec: str = "mpeg4", bitrate: int = 800_000, container: str = "mp4") -> bytes:
     """Encode BGR frames (and mono audio) with PyAV into an in-memory file."""
