@@ -237,7 +237,8 @@ class WorksService:
             if m.query_share is not None:
                 w["query_share_milli"] = min(1000, max(0, round(float(m.query_share) * 1000)))
             wire.append(w)
-            shown.append({**m.as_dict(), "file": path.name, "method": w["method"]})
+            shown.append({**{k: v for k, v in m.as_dict().items() if k != "segments"},  # one entry each
+                          "file": path.name, "method": w["method"]})
         art = {"matches": wire, "media_type": mt, "name": path.name, "sm3": sm3, "size": size}
         return art, {"file": path.name, "matches": shown, "sm3": sm3,
                      "score": max((m.score for m in ms), default=0.0)}
