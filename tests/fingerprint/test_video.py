@@ -207,3 +207,33 @@ def test_a_clip_shown_twice_in_the_work_reports_both(tmp_path: Path) -> None:
     assert m.work_id == "work" and len(m.segments) == 2, m.as_dict()
     assert sorted(s.work_start_s - s.query_start_s for s in m.segments) == pytest.approx([2.0, 19.0], abs=0.3)
     assert all(abs(s.query_start_s - 5.0) <= 0.5 for s in m.segments)
+
+
+@pytest.mark.slow
+def test_clip_whose_first_seconds_carry_a_heavy_overlay_starts_where_it_starts(tmp_path: Path) -> None:
+    """The first 4 s of the clip under a caption band over 30 % of the frame and a logo box:
+    their frames are beyond the decision radius (without extension the clip started 4 s late)
+    but, at the offset the rest decided, far closer than unrelated frames: the segment is
+    extended over them."""
+    photos = [a for _, a in M.photos()]
+    frames = list(M.scene_frames(photos[1:12:2], 24, 25, (320, 240), seed=21))
+    idx = open_index(tmp_path / "index")
+    (tmp_path / "work.mp4").write_bytes(M.write_video(frames, 25, None, SR))
+    add_file(tmp_path / "work.mp4", "work", idx)
+
+    def heavy(f: np.ndarray) -> np.ndarray:
+        out = f.copy()
+        h, w = out.shape[:2]
+        cv2.rectangle(out, (0, int(h * 0.7)), (w, h), (20, 20, 20), -1)
+        cv2.putText(out, "LIVE 2026 channel", (10, int(h * 0.9)), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
+        cv2.rectangle(out, (int(w * 0.65), 10), (int(w * 0.95), 60), (0, 128, 255), -1)
+        return out
+
+    clip = [heavy(f) if i < 100 else f for i, f in enumerate(frames[150:350])]  # 6–14 s of the work
+    filler = list(M.scene_frames(photos[12::2], 20, 25, (320, 240), seed=7))
+    p = tmp_path / "host.mp4"
+    p.write_bytes(M.write_video(filler[:125] + clip + filler[125:], 25, None, SR, bitrate=400_000))
+    m = query_file(p, idx).matches[0]
+    assert m.work_id == "work"
+    assert abs(m.query_start_s - 5.0) <= 0.5 and abs(m.work_start_s - 6.0) <= 0.5, m
+    assert m.duration_s >= 7.5, m
