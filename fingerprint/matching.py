@@ -21,9 +21,11 @@ from .formats import Fingerprint
 from .image import HASH_BITS, ImageFingerprint, orb_scale
 from .index import IndexBackend
 from .media import Modality
+from .occurrences import SEGMENT_MIN_SEPARATION_S, Segment, longest_run, offset_peaks
 from .parts import PARTS_CANDIDATES, PARTS_MIN_VOTES, PARTS_VOTE_RATIO, Placement, locate, work_frame
 from .text import TextFingerprint
-from .video import SAMPLE_FPS, VideoFingerprint
+from .video import VideoFingerprint
+from .video_match import frame_segments
 
 F64 = npt.NDArray[np.float64]
 
@@ -56,11 +58,6 @@ TEMPO_MIN_GAIN = 1.2
 PITCH_GRID = (0.97, 0.975, 0.98, 0.985, 0.99, 1.01, 1.015, 1.02, 1.025, 1.03)
 SPEED_GRID = (0.95, 0.96, 0.97, 0.98, 0.99, 1.01, 1.02, 1.03, 1.04, 1.05)
 SCALED_MIN_VOTES = 14
-# video: frames within this Hamming distance, aligned at one offset
-FRAME_MAX_DISTANCE = 56
-VIDEO_MIN_FRAMES = 8
-# among offsets with at least this share of the best offset's frames, the closest frames win
-VIDEO_TIE_SHARE = 0.9
 # the matching segment: aligned hits separated by more than this many seconds start a new run
 SEGMENT_GAP_S = 3.0
 # text: share of the smaller document's winnowed hashes found in the other
@@ -85,6 +82,9 @@ class Match:
     inliers: int | None = None
     spread: float | None = None
     query_share: float | None = None
+    # audio and video: every occurrence of the work in the query, best first (the first is
+    # this match's own offsets); empty for images and text
+    segments: list[Segment] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         def r(x: float | None) -> float | None:
@@ -102,6 +102,8 @@ class Match:
             out["spread"] = r(self.spread)
         if self.query_share is not None:
             out["query_share"] = r(self.query_share)
+        if self.segments:
+            out["segments"] = [s.as_dict() for s in self.segments]
         return out
 
 
@@ -239,13 +241,14 @@ def _expand(q_hashes: npt.NDArray[np.int64], r_hashes: npt.NDArray[np.int64]
 
 
 def _segment(times: npt.NDArray[np.float64], gap: float = SEGMENT_GAP_S) -> tuple[float, float]:
-    """The run of aligned hits (seconds) with the most hits, runs split at gaps > ``gap``:
-    a few stray chance hits far from the copied segment do not stretch it."""
-    t = np.sort(times)
-    cuts = np.flatnonzero(np.diff(t) > gap) + 1
-    runs = np.split(t, cuts)
-    best = max(runs, key=lambda r: r.size)
-    return float(best[0]), float(best[-1])
+    return longest_run(times, gap)
+
+
+def _single(m: Match) -> Match:
+    """``m`` with itself as its one segment (when it has offsets)."""
+    if m.query_start_s is not None and m.work_start_s is not None and m.duration_s is not None:
+        m.segments = [Segment(m.query_start_s, m.work_start_s, m.duration_s, m.score)]
+    return m
 
 
 def _group(names: list[str]) -> dict[str, npt.NDArray[np.int64]]:
@@ -301,9 +304,11 @@ def _vote_pairs(index: IndexBackend, hashes: npt.NDArray[np.int64], times: npt.N
 def _vote_rows(hashes: npt.NDArray[np.int64], times: npt.NDArray[np.int64], rh: npt.NDArray[np.int64],
                names: list[str], rt: npt.NDArray[np.int64], threshold: int, scale: float,
                method: str, hits: dict[str, tuple[F64, F64]] | None = None) -> dict[str, Match]:
-    """Offset voting: for each work, the offset (±1 frame) on which most pairs agree.
-    ``scale`` converts the query's (rescaled) frame times back to the query's own seconds.
-    ``hits``, if given, receives every matched work's hits (query frame, work frame)."""
+    """Offset voting: for each work, every offset (±1 frame) on which at least ``threshold``
+    pairs agree, at least ``SEGMENT_MIN_SEPARATION_S`` apart: one segment each, the most
+    voted first and the match's own offsets. ``scale`` converts the query's (rescaled) frame
+    times back to the query's own seconds. ``hits``, if given, receives every matched work's
+    hits (query frame, work frame)."""
     out: dict[str, Match] = {}
     if rh.size == 0:
         return out
@@ -316,21 +321,17 @@ def _vote_rows(hashes: npt.NDArray[np.int64], times: npt.NDArray[np.int64], rh: 
         if ix.size < threshold:
             continue
         d = delta[ix]
-        vals, counts = np.unique(d, return_counts=True)
-        # votes within ±1 frame of each offset
-        lo = np.searchsorted(vals, vals - 1, "left")
-        hi = np.searchsorted(vals, vals + 1, "right")
-        csum = np.concatenate([[0], np.cumsum(counts)])
-        window = csum[hi] - csum[lo]
-        k = int(np.argmax(window))
-        votes = int(window[k])
-        if votes < threshold:
+        segs: list[Segment] = []
+        for v, votes in offset_peaks(d, threshold, round(SEGMENT_MIN_SEPARATION_S / FRAME_S)):
+            sel = np.abs(d - v) <= 1
+            off = float(np.median(d[sel])) * FRAME_S
+            qs, qe = _segment(tq[ix][sel] * FRAME_S)
+            # tq are frames of the rescaled query: its own time is tq / scale
+            segs.append(Segment(qs / scale, qs + off, (qe - qs) / scale + FRAME_S, votes / threshold))
+        if not segs:
             continue
-        sel = np.abs(d - vals[k]) <= 1
-        off = float(np.median(d[sel])) * FRAME_S
-        qs, qe = _segment(tq[ix][sel] * FRAME_S)
-        # tq are frames of the rescaled query: its own time is tq / scale
-        out[w] = Match(w, votes / threshold, qs / scale, qs + off, (qe - qs) / scale + FRAME_S, method)
+        b = segs[0]
+        out[w] = Match(w, b.score, b.query_start_s, b.work_start_s, b.duration_s, method, segments=segs)
         if hits is not None:
             hits[w] = (tq[ix].astype(np.float64), tw[ix].astype(np.float64))
     return out
@@ -425,7 +426,7 @@ def _retime_pairs(w: str, m: Match, a: F64, b: F64) -> Match:
     flat = np.abs(b - a - (m.work_start_s - m.query_start_s) / FRAME_S) <= REFIT_BANDS[-1]
     if np.unique(a[sel]).size < TEMPO_MIN_GAIN * np.unique(a[flat]).size:
         return m
-    return _line_match(w, m.score, a, b, s, o, m.method)
+    return _single(_line_match(w, m.score, a, b, s, o, m.method))
 
 
 def _triplet_matches(index: IndexBackend, q: AudioFingerprint,
@@ -458,7 +459,7 @@ def _triplet_matches(index: IndexBackend, q: AudioFingerprint,
             out[w] = Match(w, best_votes / TRIPLET_MIN_VOTES, method="triplets")
             continue
         s, o, _ = _refit(a, b, best_s, best_o)
-        out[w] = _line_match(w, best_votes / TRIPLET_MIN_VOTES, a, b, s, o, "triplets")
+        out[w] = _single(_line_match(w, best_votes / TRIPLET_MIN_VOTES, a, b, s, o, "triplets"))
     return out
 
 
@@ -482,49 +483,10 @@ def match_audio(index: IndexBackend, q: AudioFingerprint) -> list[Match]:
 # -- video ------------------------------------------------------------------------------------
 
 def _frame_matches(index: IndexBackend, q: VideoFingerprint) -> dict[str, Match]:
-    """Per work, the offset supported by at least ``VIDEO_MIN_FRAMES`` distinct query frames
-    (the decision) and, among the offsets with at least ``VIDEO_TIE_SHARE`` of the best
-    offset's frames, the one whose aligned frames are closest: the largest sum over query
-    frames of ``FRAME_MAX_DISTANCE + 1 - d`` for the best aligned frame. Counting frames
-    alone cannot place a clip of a static-camera video, where every frame is within the
-    radius of every other (measured on opencv-doc's ``vtest.avi``: the true offset's frames
-    lie 0–8 bits apart, the others 10 or more); closeness alone misplaces cropped copies of
-    panning shots, whose distances sit near the radius (measured: 1–2 s off)."""
     out: dict[str, Match] = {}
-    mass_of: dict[str, float] = {}
-    step = 1.0 / SAMPLE_FPS
-    for codes in (q.codes, q.mirror_codes, *q.query_crop_codes):
-        hits = index.search_codes("frame", codes, FRAME_MAX_DISTANCE)
-        if hits.query_rows.size == 0:
-            continue
-        tq = q.times[hits.query_rows]
-        delta = hits.times - tq
-        sim_all = (FRAME_MAX_DISTANCE + 1 - hits.distances).astype(np.float64)
-        for w, ix in _group(hits.work_ids).items():
-            d = delta[ix]
-            rows = hits.query_rows[ix]
-            sim = sim_all[ix]
-            bins = np.round(d / step).astype(np.int64)
-            cands: list[tuple[float, int, int]] = []  # (mass, votes, bin)
-            for v in np.unique(bins).tolist():
-                sel = np.abs(bins - v) <= 1
-                uniq, inv = np.unique(rows[sel], return_inverse=True)
-                if uniq.size < VIDEO_MIN_FRAMES:
-                    continue
-                per_frame = np.zeros(uniq.size)
-                np.maximum.at(per_frame, inv, sim[sel])
-                cands.append((float(per_frame.sum()), int(uniq.size), int(v)))
-            if not cands:
-                continue
-            floor = VIDEO_TIE_SHARE * max(c[1] for c in cands)
-            best = max((c for c in cands if c[1] >= floor), key=lambda c: (c[0], c[1]))
-            mass, votes, best_v = best
-            sel = np.abs(bins - best_v) <= 1
-            off = float(np.median(d[sel]))
-            qs, qe = _segment(tq[ix][sel], max(SEGMENT_GAP_S, 2 * step))
-            if w not in out or mass > mass_of[w]:
-                out[w] = Match(w, votes / VIDEO_MIN_FRAMES, qs, qs + off, qe - qs + step, "frames")
-                mass_of[w] = mass
+    for w, segs in frame_segments(index, q).items():
+        b = segs[0]
+        out[w] = Match(w, b.score, b.query_start_s, b.work_start_s, b.duration_s, "frames", segments=segs)
     return out
 
 

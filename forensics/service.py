@@ -37,6 +37,17 @@ from .rules import countersign_message, pledge_message, sign, upload_message, ve
 __all__ = ["FilingError", "PreparedFiling", "PreparedWork", "WorksService", "fingerprint_digest", "media_type"]
 
 DIGEST_DOMAIN = b"rongxin/fingerprint-digest/1\x00"
+
+
+def _occurrences(m: Match) -> list[Match]:
+    """A match with several segments (a looped passage, a repeated clip) as one match per
+    segment, in the match's order (its best first); any other match as it is."""
+    if len(m.segments) < 2:
+        return [m]
+    return [dataclasses.replace(m, score=s.score, query_start_s=s.query_start_s, work_start_s=s.work_start_s,
+                                duration_s=s.duration_s, segments=[s]) for s in m.segments]
+
+
 class FilingError(LedgerError):
     """A registration or filing cannot be prepared (bad pledge, unknown work, bad file)."""
 
@@ -205,7 +216,8 @@ class WorksService:
         with self._lock:
             result = match(self.index, fp)
         ms: list[Match] = [m for m in result.matches if m.work_id == work_id]
-        ms = sorted(ms, key=lambda m: -m.score)[:MAX_MATCHES]  # the best the manifest may hold
+        # every occurrence of the work in the artefact is its own match entry (the best first)
+        ms = [o for m in sorted(ms, key=lambda m: -m.score) for o in _occurrences(m)][:MAX_MATCHES]
         info = self.index.info(work_id)
         if info is not None and info.sm3 == sm3:
             ms = [Match(work_id, max([1.0, *[m.score for m in ms]]), method="sm3")]
@@ -225,7 +237,8 @@ class WorksService:
             if m.query_share is not None:
                 w["query_share_milli"] = min(1000, max(0, round(float(m.query_share) * 1000)))
             wire.append(w)
-            shown.append({**m.as_dict(), "file": path.name, "method": w["method"]})
+            shown.append({**{k: v for k, v in m.as_dict().items() if k != "segments"},  # one entry each
+                          "file": path.name, "method": w["method"]})
         art = {"matches": wire, "media_type": mt, "name": path.name, "sm3": sm3, "size": size}
         return art, {"file": path.name, "matches": shown, "sm3": sm3,
                      "score": max((m.score for m in ms), default=0.0)}

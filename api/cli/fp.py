@@ -111,9 +111,12 @@ def fp_query(file: str, index_dir: str, as_json: bool) -> None:
     if as_json:
         _dump(obj)
         return
-    rows = [(m["work_id"], m["score"], m["query_start_s"], m["work_start_s"], m["duration_s"])
-            for m in obj["matches"]]  # type: ignore[attr-defined]
-    print(f"{file}: {result.modality}, {len(rows)} match(es)")
+    # one row per occurrence: a work found at several places (a looped passage) has a row each
+    rows: list[tuple[str, float, float | None, float | None, float | None]] = [
+        (m.work_id, round(g.score, 4), round(g.query_start_s, 3), round(g.work_start_s, 3), round(g.duration_s, 3))
+        for m in result.matches for g in m.segments]
+    rows += [(m.work_id, round(m.score, 4), None, None, None) for m in result.matches if not m.segments]
+    print(f"{file}: {result.modality}, {len(result.matches)} match(es), {len(rows)} occurrence(s)")
     if rows:
         print(table(rows, ("work", "score", "query start s", "work start s", "duration s")))
 

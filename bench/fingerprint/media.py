@@ -197,6 +197,25 @@ def ostinato(seconds: float, period: float, seed: int, sr: int = 22050) -> F32:
     return y
 
 
+def looped(passage_s: float, fillers: tuple[float, ...], seed: int, sr: int = 22050) -> tuple[F32, list[float]]:
+    """A track in which one passage of ``passage_s`` seconds occurs ``len(fillers) - 1``
+    times, verbatim, between fillers of other music of the given lengths (as looping game
+    music repeats its theme). Returns the samples and the passage's start times (s)."""
+    passage = music(passage_s, seed=seed, sr=sr)
+    parts: list[F32] = []
+    starts: list[float] = []
+    t = 0
+    for k, f in enumerate(fillers):
+        if k:
+            starts.append(t / sr)
+            parts.append(passage)
+            t += passage.size
+        filler = music(f, seed=seed * 31 + k + 1, sr=sr)
+        parts.append(filler)
+        t += filler.size
+    return np.concatenate(parts).astype(np.float32), starts
+
+
 def add_noise(x: F32, snr_db: float, rng: np.random.Generator) -> F32:
     p = float(np.mean(x.astype(np.float64) ** 2))
     y: F32 = (x + rng.standard_normal(x.size) * np.sqrt(p / 10 ** (snr_db / 10))).astype(np.float32)
@@ -296,6 +315,27 @@ def scene_frames(pictures: list[U8], seconds: float, fps: float, size: tuple[int
             cy = int((ph - ch) * (0.5 + 0.4 * vy * (p - 0.5)))
             sub = pic[cy:cy + ch, cx:cx + cw]
             yield np.asarray(cv2.resize(sub, (w, h), interpolation=cv2.INTER_AREA))
+
+
+def slides(pictures: list[U8], seconds: float, fps: float, size: tuple[int, int], seed: int,
+           fade_s: float = 0.5) -> list[U8]:
+    """A still slide show: ``pictures`` in turn, each held 2–5 s, a cross-fade of ``fade_s``
+    between them (every frame of a slide alike, unlike ``scene_frames``' pans)."""
+    rng = np.random.default_rng(seed)
+    out: list[U8] = []
+    prev: U8 | None = None
+    k = 0
+    while len(out) < seconds * fps:
+        pic = np.asarray(cv2.resize(pictures[k % len(pictures)], size, interpolation=cv2.INTER_AREA), np.uint8)
+        k += 1
+        for j in range(int(rng.uniform(2, 5) * fps)):
+            if prev is not None and j < fade_s * fps:
+                a = j / (fade_s * fps)
+                out.append((pic * a + prev * (1 - a)).astype(np.uint8))
+            else:
+                out.append(pic)
+        prev = pic
+    return out[: int(seconds * fps)]
 
 
 def write_video(frames: Iterable[U8], fps: float, audio: F32 | None = None, sr: int = 22050,

@@ -52,6 +52,8 @@ def test_excerpt_found_with_its_offset(audio_index: tuple[LocalIndex, dict[str, 
     # where the matching segment starts in the work minus where it starts in the query = start
     assert abs((m.work_start_s - m.query_start_s) - start) < 0.1
     assert 0 < m.duration_s <= seconds + 0.1
+    # a track without repeats: one occurrence, the match's own offsets
+    assert len(m.segments) == 1 and m.segments[0].work_start_s == m.work_start_s
 
 
 @pytest.mark.parametrize("factor", [0.95, 1.05])
@@ -126,3 +128,40 @@ def test_fingerprint_is_deterministic() -> None:
     a, b = fingerprint_samples(x), fingerprint_samples(x.copy())
     assert np.array_equal(a.pair_hashes, b.pair_hashes) and np.array_equal(a.tri_hashes, b.tri_hashes)
     assert a.pair_hashes.size > 100
+
+
+@pytest.mark.parametrize(("seed", "repeat", "into"), [(5, 0, 1.3), (6, 2, 4.0), (7, 1, 0.6)])
+def test_every_repeat_of_a_looped_passage_is_reported(tmp_path: Path, seed: int, repeat: int, into: float) -> None:
+    """A passage occurring 3 times verbatim: an excerpt of any one repeat reports all three,
+    each with its offsets, and the match's own offsets are one of them."""
+    x, starts = M.looped(12, (8, 15, 6, 9), seed=seed)
+    idx = open_index(tmp_path / "index")
+    (tmp_path / "loop.wav").write_bytes(M.wav_bytes(x, SR))
+    add_file(tmp_path / "loop.wav", "loop", idx)
+    t0 = starts[repeat] + into
+    y = M.add_noise(x[int(t0 * SR):int((t0 + 8) * SR)], 20.0, np.random.default_rng(seed))
+    matches = _query(idx, tmp_path, y)
+    assert [m.work_id for m in matches] == ["loop"]
+    m = matches[0]
+    assert len(m.segments) == 3, m.as_dict()
+    # each segment: where it starts in the work minus where it starts in the query = a repeat's
+    # start + how far into the passage the excerpt begins
+    got = sorted(s.work_start_s - s.query_start_s for s in m.segments)
+    assert np.allclose(got, [s + into for s in starts], atol=0.1), (got, starts)
+    assert all(s.score >= 1.0 and 0 < s.duration_s <= 8.1 for s in m.segments)
+    assert (m.query_start_s, m.work_start_s) == (m.segments[0].query_start_s, m.segments[0].work_start_s)
+    assert [d["work_start_s"] for d in m.as_dict()["segments"]] == [round(s.work_start_s, 3) for s in m.segments]
+
+
+def test_an_excerpt_played_twice_reports_both_plays(
+        audio_index: tuple[LocalIndex, dict[str, np.ndarray], Path], tmp_path: Path) -> None:
+    """The query repeats one excerpt of a work (a looped upload): two segments, the same place
+    in the work, two places in the query."""
+    idx, tracks, _ = audio_index
+    part = tracks["track3"][int(20 * SR):int(28 * SR)]
+    y = np.concatenate([M.music(3, seed=90), part, M.music(5, seed=91), part]).astype(np.float32)
+    m = _query(idx, tmp_path, y)[0]
+    assert m.work_id == "track3"
+    assert sorted(round(s.query_start_s) for s in m.segments) == [3, 16]
+    assert all(abs(s.work_start_s - s.query_start_s - (20.0 - q)) < 0.1
+               for s, q in zip(sorted(m.segments, key=lambda s: s.query_start_s), (3.0, 16.0), strict=True))

@@ -116,3 +116,22 @@ def test_cli_start_up_loads_no_media_library() -> None:
             "print(sorted(m for m in ('cv2', 'librosa', 'numba', 'faiss', 'av', 'scipy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_query_lists_every_occurrence_of_a_looped_passage(tmp_path: Path) -> None:
+    """`fp query`: the JSON match carries the three repeats as segments; the table prints a row
+    per occurrence."""
+    x, starts = M.looped(10, (6, 12, 5, 7), seed=8)
+    (tmp_path / "loop.wav").write_bytes(M.wav_bytes(x, 22050))
+    index = str(tmp_path / "index")
+    assert run_rongxin("fp", "add", str(tmp_path / "loop.wav"), "--id", "loop", "--index", index).returncode == 0
+    t0 = starts[0] + 1.0
+    (tmp_path / "q.wav").write_bytes(M.wav_bytes(x[int(t0 * 22050):int((t0 + 8) * 22050)], 22050))
+    proc = run_rongxin("fp", "query", str(tmp_path / "q.wav"), "--index", index, "--json")
+    assert proc.returncode == 0, proc.stderr
+    (m,) = json.loads(proc.stdout)["matches"]
+    offsets = sorted(s["work_start_s"] - s["query_start_s"] for s in m["segments"])
+    assert np.allclose(offsets, [s + 1.0 for s in starts], atol=0.1), (offsets, starts)
+    table = run_rongxin("fp", "query", str(tmp_path / "q.wav"), "--index", index)
+    assert "1 match(es), 3 occurrence(s)" in table.stdout, table.stdout
+    assert sum(line.startswith("loop ") for line in table.stdout.splitlines()) == 3

@@ -138,3 +138,102 @@ def test_static_camera_clip_is_placed_by_frame_closeness(tmp_path: Path) -> None
         assert m.work_id == "cam"
         assert abs(m.work_start_s - clip_start) <= 1.0, (clip_start, m)
         assert abs(m.query_start_s - before) <= 1.0, (before, m)
+        assert len(m.segments) == 1, m.as_dict()  # a still view is no repeat of itself
+
+
+def _tiles(half: int) -> list[np.ndarray]:
+    return [a for _, a in M.tiles(M.photos()[half::2])]
+
+
+@pytest.fixture(scope="module")
+def slide_show(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalIndex, list[np.ndarray]]:
+    """A still slide show (no pans: every frame of a slide alike) at 25 fps, no audio."""
+    root = tmp_path_factory.mktemp("slides")
+    frames = M.slides(_tiles(0)[30:36], 24, 25, (320, 240), seed=1005)
+    (root / "show.mp4").write_bytes(M.write_video(frames, 25, None, SR))
+    idx = open_index(root / "index")
+    add_file(root / "show.mp4", "show", idx)
+    return idx, frames
+
+
+def _transform(name: str, f: np.ndarray) -> np.ndarray:
+    h, w = f.shape[:2]
+    if name == "crop":  # 5 % of the width and of the height cut, 4 % from the top and the left
+        return np.ascontiguousarray(f[int(h * 0.04):h - int(h * 0.01), int(w * 0.04):w - int(w * 0.01)])
+    if name == "overlay":
+        return M.overlay(f, np.random.default_rng(5))
+    if name == "letterbox":
+        return np.asarray(cv2.resize(M.pad(f, 0.25), (w, h)), np.uint8)
+    return np.asarray(cv2.resize(f, (w // 2, h // 2)), np.uint8)  # scale
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["crop", "overlay", "letterbox", "scale"])
+def test_slide_show_clip_is_placed_within_half_a_second(slide_show: tuple[LocalIndex, list[np.ndarray]],
+                                                        tmp_path: Path, name: str) -> None:
+    """Still slides: each view of the query (as is, crops) matches only some slides of a
+    cropped copy within the frame radius; the placement pools them (one view alone started
+    the crop clip at 12.08 s 1.6 s late)."""
+    idx, frames = slide_show
+    filler = M.slides(_tiles(1)[:8], 20, 25, (320, 240), seed=5005)
+    for clip_s, before in ((12.08, 8.66), (3.4, 5.2)):
+        clip = frames[int(clip_s * 25):int((clip_s + 8) * 25)]
+        host = [_transform(name, f) for f in filler[:int(before * 25)] + clip + filler[int(before * 25):]]
+        p = tmp_path / "host.mp4"
+        p.write_bytes(M.write_video(host, 25, None, SR, bitrate=400_000))
+        m = query_file(p, idx).matches[0]
+        assert m.work_id == "show"
+        assert abs(m.query_start_s - before) <= 0.5 and abs(m.work_start_s - clip_s) <= 0.5, (name, clip_s, m)
+
+
+@pytest.mark.slow
+def test_a_clip_shown_twice_in_the_work_reports_both(tmp_path: Path) -> None:
+    """A work that shows one sequence twice (an intro replayed): a host holding the sequence
+    once gets two segments, at both places in the work (6 + 1 s and 23 + 1 s), the same place
+    in the host (5 s)."""
+    photos = [a for _, a in M.photos()]
+    seq = list(M.scene_frames(photos[:4], 8, FPS, (320, 240), seed=11))
+    work = (list(M.scene_frames(photos[4:7], 6, FPS, (320, 240), seed=12)) + seq
+            + list(M.scene_frames(photos[7:10], 9, FPS, (320, 240), seed=13)) + seq
+            + list(M.scene_frames(photos[10:12], 5, FPS, (320, 240), seed=14)))
+    idx = open_index(tmp_path / "index")
+    (tmp_path / "work.mp4").write_bytes(M.write_video(work, FPS, None, SR))
+    add_file(tmp_path / "work.mp4", "work", idx)
+    host = list(M.scene_frames(photos[17:], 10, FPS, (320, 240), seed=15))
+    host = host[:5 * FPS] + seq[FPS:7 * FPS] + host[5 * FPS:]  # 6 s of the sequence, 1 s into it
+    p = tmp_path / "host.mp4"
+    p.write_bytes(M.write_video(host, FPS, None, SR, bitrate=400_000))
+    m = query_file(p, idx).matches[0]
+    assert m.work_id == "work" and len(m.segments) == 2, m.as_dict()
+    assert sorted(s.work_start_s - s.query_start_s for s in m.segments) == pytest.approx([2.0, 19.0], abs=0.3)
+    assert all(abs(s.query_start_s - 5.0) <= 0.5 for s in m.segments)
+
+
+@pytest.mark.slow
+def test_clip_whose_first_seconds_carry_a_heavy_overlay_starts_where_it_starts(tmp_path: Path) -> None:
+    """The first 4 s of the clip under a caption band over 30 % of the frame and a logo box:
+    their frames are beyond the decision radius (without extension the clip started 4 s late)
+    but, at the offset the rest decided, far closer than unrelated frames: the segment is
+    extended over them."""
+    photos = [a for _, a in M.photos()]
+    frames = list(M.scene_frames(photos[1:12:2], 24, 25, (320, 240), seed=21))
+    idx = open_index(tmp_path / "index")
+    (tmp_path / "work.mp4").write_bytes(M.write_video(frames, 25, None, SR))
+    add_file(tmp_path / "work.mp4", "work", idx)
+
+    def heavy(f: np.ndarray) -> np.ndarray:
+        out = f.copy()
+        h, w = out.shape[:2]
+        cv2.rectangle(out, (0, int(h * 0.7)), (w, h), (20, 20, 20), -1)
+        cv2.putText(out, "LIVE 2026 channel", (10, int(h * 0.9)), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
+        cv2.rectangle(out, (int(w * 0.65), 10), (int(w * 0.95), 60), (0, 128, 255), -1)
+        return out
+
+    clip = [heavy(f) if i < 100 else f for i, f in enumerate(frames[150:350])]  # 6–14 s of the work
+    filler = list(M.scene_frames(photos[12::2], 20, 25, (320, 240), seed=7))
+    p = tmp_path / "host.mp4"
+    p.write_bytes(M.write_video(filler[:125] + clip + filler[125:], 25, None, SR, bitrate=400_000))
+    m = query_file(p, idx).matches[0]
+    assert m.work_id == "work"
+    assert abs(m.query_start_s - 5.0) <= 0.5 and abs(m.work_start_s - 6.0) <= 0.5, m
+    assert m.duration_s >= 7.5, m

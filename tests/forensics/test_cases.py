@@ -140,3 +140,24 @@ def test_case_lifecycle_litigated_and_illegal_moves(reg: Registry, media: dict[s
     assert code == BAD_PAYLOAD and info == "case c2 is closed"
     code, info = moves(reg, "nope", ("legal", "notified"))[0]
     assert code == BAD_PAYLOAD and info == "there is no case nope"
+
+
+def test_filing_lists_every_occurrence_of_a_looped_passage(reg: Registry, tmp_path: Path) -> None:
+    """An artefact holding a passage the work plays three times: three match entries, one per
+    repeat, each with its offsets in ms (the manifest carries each occurrence)."""
+    import numpy as np
+
+    from bench.fingerprint import media as M
+
+    x, starts = M.looped(12, (8, 15, 6, 9), seed=6)
+    (tmp_path / "loop.wav").write_bytes(M.wav_bytes(x, 22050))
+    wid = reg.registered("holder", tmp_path / "loop.wav", "A loop").work_id
+    t0 = starts[1] + 2.0
+    (tmp_path / "clip.wav").write_bytes(M.wav_bytes(x[int(t0 * 22050):int((t0 + 8) * 22050)], 22050))
+    p = reg.filing("legal", [tmp_path / "clip.wav"], wid)
+    ms = p["manifest"]["artefacts"][0]["matches"]
+    assert len(ms) == 3 and {m["work_id"] for m in ms} == {wid}
+    offsets = sorted(m["work_start_ms"] - m["query_start_ms"] for m in ms)
+    assert np.allclose(offsets, [round((s + 2.0) * 1000) for s in starts], atol=100), (offsets, starts)
+    assert all(m["score_milli"] >= 1000 and m["duration_ms"] > 0 for m in ms)
+    assert reg.submit("legal", "evidence.file", p) == (OK, "ok")  # the contract accepts the entries
