@@ -133,7 +133,11 @@ def peer_identity(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> PeerIdentity:
     der = ssl_object.getpeercert(binary_form=True)
     if not der:
         raise UntrustedCertificate("the peer presented no transport certificate")
-    cert = cx509.load_der_x509_certificate(der)
+    return _identity_of(cx509.load_der_x509_certificate(der))
+
+
+def _identity_of(cert: cx509.Certificate) -> PeerIdentity:
+    """A transport certificate's common name and the one SM2 certificate it is bound to."""
     cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if not cns:
         raise UntrustedCertificate("transport certificate has no common name")
@@ -167,14 +171,4 @@ def transport_identity(pem: bytes) -> PeerIdentity:
         cert = cx509.load_pem_x509_certificate(pem)
     except ValueError as exc:
         raise CertificateError(f"transport certificate is malformed: {exc}") from None
-    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    if not cns:
-        raise UntrustedCertificate("transport certificate has no common name")
-    try:
-        alt = cert.extensions.get_extension_for_class(cx509.SubjectAlternativeName).value
-    except cx509.ExtensionNotFound:
-        raise UntrustedCertificate("transport certificate has no subjectAltName") from None
-    uris = [u for u in alt.get_values_for_type(cx509.UniformResourceIdentifier) if u.startswith(BINDING_PREFIX)]
-    if len(uris) != 1:
-        raise UntrustedCertificate("transport certificate is not bound to one SM2 certificate")
-    return PeerIdentity(str(cns[0].value), uris[0][len(BINDING_PREFIX):])
+    return _identity_of(cert)
