@@ -66,7 +66,7 @@ class Phase:
         return max(0.0, (until if until is not None else self.deadline) - time.monotonic())
 
     def at(self, fraction: float) -> float:
-        """The monotonic time a fraction of the way from now... of the whole budget."""
+        """The monotonic time ``fraction`` of the way from ``start`` to the deadline."""
         return self.start + (self.deadline - self.start) * fraction
 
     async def send(self, method: str, params: dict[str, Any] | None = None, timeout: float = 5.0) -> Any:
@@ -159,15 +159,27 @@ class Phase:
         self.log.step("launch verified", pid=launch["pid"], executable=launch["executable"])
         written(report)
 
-    async def start_recording(self, ctx: BrowserContext) -> None:
+    async def start_recording(self, ctx: BrowserContext, first: bool = True) -> None:
         await self.send("Network.enable", {"maxTotalBufferSize": self.settings.size_limit_bytes,
                                            "maxResourceBufferSize": self.settings.response_limit_bytes})
         await self.send("Page.enable")
         await self.send("Fetch.enable", {"patterns": [{"urlPattern": "*", "requestStage": "Request"}]})
-        await ctx.route_web_socket(re.compile(".*"), self.on_websocket)
+        if first:
+            await ctx.route_web_socket(re.compile(".*"), self.on_websocket)
         w, h = self.settings.viewport
         await self.send("Page.startScreencast", {"format": "jpeg", "quality": 70, "maxWidth": w, "maxHeight": h})
         self.log.step("recording started", viewport=[w, h])
+
+    async def reattach(self, ctx: BrowserContext, page: Page) -> None:
+        """A failed navigation shows the browser's error page in another renderer, which ends
+        the DevTools session: open a new one (guard and recording included)."""
+        try:
+            self.cdp = await asyncio.wait_for(ctx.new_cdp_session(page), timeout=max(0.2, min(3, self.left())))
+            self.wire(self.cdp)
+            await self.start_recording(ctx, first=False)
+            self.log.step("devtools session reopened on the error page")
+        except ERRORS as exc:
+            self.log.step("devtools session not reopened", failure=_why(exc)[:300])
 
     async def navigate(self, page: Page, url: str) -> None:
         self.log.step("navigation started", url=url)
@@ -180,13 +192,16 @@ class Phase:
                                    "security_details": await resp.security_details()}
             self.log.step("page loaded", status=self.state.main.get("status"), url=page.url[:2048])
         except ERRORS as exc:
-            self.log.step("navigation did not complete", failure=str(exc).splitlines()[0][:500])
+            self.log.step("navigation did not complete", failure=_why(exc)[:500])
         if not loaded:
             try:
                 await self.send("Page.stopLoading", timeout=3)
                 self.log.step("loading stopped")
             except ERRORS as exc:
-                self.log.step("loading could not be stopped", failure=str(exc)[:300])
+                if "Not attached" in str(exc):
+                    await self.reattach(page.context, page)
+                else:
+                    self.log.step("loading could not be stopped", failure=str(exc)[:300])
         await self.settle(min(2.0, self.left(self.at(0.55))))
 
     async def settle(self, seconds: float) -> None:
@@ -210,7 +225,7 @@ class Phase:
             try:
                 at_end = bool(await asyncio.wait_for(page.evaluate(script), timeout=max(0.2, self.left(end))))
             except ERRORS as exc:
-                self.log.step("scrolling stopped", failure=str(exc).splitlines()[0][:300])
+                self.log.step("scrolling stopped", failure=_why(exc)[:300])
                 break
             steps += 1
             await asyncio.sleep(0.25)
@@ -241,14 +256,14 @@ class Phase:
             self.log.step("screenshot taken", page_height=height, full_page=clip is None)
             return
         except ERRORS as exc:
-            self.log.step("full-page screenshot failed", failure=str(exc).splitlines()[0][:300])
+            self.log.step("full-page screenshot failed", failure=_why(exc)[:300])
         try:
             r = await self.send("Page.captureScreenshot", {"format": "png"}, timeout=max(0.5, self.left()))
             self.state.screenshot = base64.b64decode(r["data"])
             self.state.screenshot_facts = {"full_page": False, "viewport_only": True}
             self.log.step("viewport screenshot taken")
         except ERRORS as exc:
-            self.log.step("screenshot failed", failure=str(exc).splitlines()[0][:300])
+            self.log.step("screenshot failed", failure=_why(exc)[:300])
 
     async def read_page(self, page: Page) -> None:
         until = self.at(0.88)
@@ -256,7 +271,7 @@ class Phase:
             self.state.dom = await asyncio.wait_for(page.content(), timeout=max(0.2, self.left(until)))
             self.log.step("dom read", characters=len(self.state.dom))
         except ERRORS as exc:
-            self.log.step("dom not read", failure=str(exc).splitlines()[0][:300])
+            self.log.step("dom not read", failure=_why(exc)[:300])
         self.state.final_url = page.url
         origins = sorted({_origin(e.url) for e in self.state.recorder.exchanges if e.security})
         for origin in origins[:20]:
@@ -268,6 +283,12 @@ class Phase:
         if origins:
             self.log.step("certificate chains read", origins=origins[:20])
         await self.state.recorder.drain(min(3.0, self.left(until)))
+
+
+def _why(exc: BaseException) -> str:
+    """The first line of an error's message, or its type when it has none."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _origin(url: str) -> str:
@@ -283,7 +304,7 @@ async def _run(ph: Phase, url: str, report: dict[str, Any], binary: Path, har: P
             str(ph.profile), executable_path=s.chromium, headless=True, args=list(FLAGS), env=clean_env(ph.profile),
             viewport={"width": s.viewport[0], "height": s.viewport[1]}, accept_downloads=False,
             service_workers="block", record_har_path=har, record_har_content="omit",
-            ignore_https_errors=s.ignore_tls_errors, timeout=max(1000, ph.left(ph.at(0.3)) * 1000),
+            ignore_https_errors=s.ignore_tls_errors, timeout=max(1000, ph.left(ph.at(0.7)) * 1000),
             handle_sigint=False, handle_sigterm=False, handle_sighup=False)
         try:
             ph.log.step("browser started", playwright=_playwright_version())
@@ -291,6 +312,7 @@ async def _run(ph: Phase, url: str, report: dict[str, Any], binary: Path, har: P
             ph.cdp = await ctx.new_cdp_session(page)
             ph.wire(ph.cdp)
             await ph.verify_launch(ctx, report, binary, written)
+            ph.start = time.monotonic()  # the page's budget is shared out from here
             await ph.start_recording(ctx)
             await ph.navigate(page, url)
             await ph.scroll(page)
@@ -302,6 +324,10 @@ async def _run(ph: Phase, url: str, report: dict[str, Any], binary: Path, har: P
             except ERRORS:
                 pass
         finally:
+            try:  # closing the page first cancels whatever is still loading
+                await asyncio.wait_for(ctx.pages[0].close() if ctx.pages else asyncio.sleep(0), timeout=3)
+            except ERRORS:
+                pass
             try:
                 await asyncio.wait_for(ctx.close(), timeout=max(3.0, min(10.0, ph.left() + 3)))
                 ph.log.step("browser closed")
@@ -332,4 +358,4 @@ async def browse(url: str, settings: CaptureSettings, log: CustodyLog, guard: Gu
         log.step("browser phase cut at the time limit", failure="the time limit was reached; the browser was killed")
     except PlaywrightError as exc:
         kill_browser(profile)
-        log.step("browser failed", failure=str(exc).splitlines()[0][:500])
+        log.step("browser failed", failure=_why(exc)[:500])
