@@ -185,7 +185,7 @@ class Phase:
         self.log.step("navigation started", url=url)
         loaded = False
         try:
-            resp = await page.goto(url, wait_until="load", timeout=max(500, self.left(self.at(0.5)) * 1000))
+            resp = await page.goto(url, wait_until="load", timeout=max(500, self.left(self.at(0.4)) * 1000))
             loaded = True
             if resp is not None:
                 self.state.main = {"status": resp.status, "url": resp.url, "server_addr": await resp.server_addr(),
@@ -202,7 +202,7 @@ class Phase:
                     await self.reattach(page.context, page)
                 else:
                     self.log.step("loading could not be stopped", failure=str(exc)[:300])
-        await self.settle(min(2.0, self.left(self.at(0.55))))
+        await self.settle(min(2.0, self.left(self.at(0.45))))
 
     async def settle(self, seconds: float) -> None:
         """Wait until no request is open for 0.5 s, at most ``seconds``."""
@@ -216,7 +216,7 @@ class Phase:
             await asyncio.sleep(0.1)
 
     async def scroll(self, page: Page) -> None:
-        end = self.at(0.72)
+        end = self.at(0.6)
         steps, at_end = 0, False
         script = ("() => { const e = document.scrollingElement || document.documentElement;"
                   " if (!e) return true; window.scrollBy(0, Math.max(200, Math.floor(innerHeight * 0.8)));"
@@ -242,7 +242,7 @@ class Phase:
 
     async def screenshot(self, page: Page) -> None:
         w, _h = self.settings.viewport
-        until = self.at(0.82)
+        until = self.at(0.8)
         try:
             height = int(await asyncio.wait_for(page.evaluate(
                 "() => (document.scrollingElement || document.documentElement || {scrollHeight: 0}).scrollHeight"),
@@ -266,7 +266,7 @@ class Phase:
             self.log.step("screenshot failed", failure=_why(exc)[:300])
 
     async def read_page(self, page: Page) -> None:
-        until = self.at(0.88)
+        until = self.at(0.9)
         try:
             self.state.dom = await asyncio.wait_for(page.content(), timeout=max(0.2, self.left(until)))
             self.log.step("dom read", characters=len(self.state.dom))
