@@ -30,9 +30,9 @@ FORBIDDEN_SWITCHES = ("--proxy-server", "--proxy-pac-url", "--proxy-auto-detect"
                       "--remote-debugging-port", "--user-agent")
 
 
-def clean_env(profile: Path) -> dict[str, str]:
+def clean_env(profile: Path) -> dict[str, str | float | bool]:
     """The browser's whole environment: a search path, a locale and the profile as home."""
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(profile), "LANG": "C.UTF-8",
+    env: dict[str, str | float | bool] = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(profile), "LANG": "C.UTF-8",
            "XDG_CONFIG_HOME": str(profile / ".config"), "XDG_CACHE_HOME": str(profile / ".cache"),
            "XDG_DATA_HOME": str(profile / ".local")}
     tz = os.environ.get("TZ")

@@ -21,7 +21,7 @@ Headers = list[tuple[str, str]]
 
 def _pairs(headers: Any) -> Headers:
     if isinstance(headers, dict):
-        out = []
+        out: Headers = []
         for k, v in headers.items():
             out.extend((str(k), part) for part in str(v).split("\n"))  # CDP joins repeats with \n
         return out

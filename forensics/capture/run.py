@@ -196,10 +196,9 @@ def _tls(state: State) -> dict[str, Any]:
     out: dict[str, Any] = {}
     seen: dict[str, dict[str, Any]] = {}
     for ex in state.recorder.exchanges:
-        if ex.security:
-            origin = re.match(r"^(https?://[^/?#]+)", ex.url, re.I)
-            if origin:
-                seen.setdefault(origin.group(1).lower(), ex.security)
+        found = re.match(r"^(https?://[^/?#]+)", ex.url, re.I)
+        if ex.security and found:
+            seen.setdefault(found.group(1).lower(), ex.security)
     for origin, details in seen.items():
         chain = []
         for der in state.certificates.get(origin, []):

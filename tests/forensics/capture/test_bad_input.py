@@ -29,7 +29,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
     site = root / "site"
     site.mkdir()
     cv2.imwrite(str(site / "ok.png"), (np.random.default_rng(3).random((60, 80, 3)) * 255).astype(np.uint8))
-    srv, hits = serve(site)
+    srv, _hits = serve(site)
     node, node_hits = serve(site)
     silent = silent_socket()
     port, nport = srv.server_address[1], node.server_address[1]
@@ -105,7 +105,7 @@ def test_a_bad_main_document_is_captured_as_far_as_it_goes(world: Any, path: str
 @pytest.mark.parametrize("kind", ["refused", "unresolved"])
 def test_an_unreachable_page_is_captured_with_the_failure(world: Any, kind: str) -> None:
     url = f"http://127.0.0.1:{closed_port()}/" if kind == "refused" else "http://nothing.invalid/"
-    result, log = _run(world, url, kind)
+    result, _log = _run(world, url, kind)
     text = json.dumps(result.facts["failures"])
     assert ("ERR_CONNECTION_REFUSED" in text) if kind == "refused" else ("does not resolve" in text)
     assert result.final_url is None or result.final_url.startswith(("chrome-error:", "http", "about:"))
