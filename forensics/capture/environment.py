@@ -242,4 +242,19 @@ def check_environment(settings: CaptureSettings) -> dict[str, Any]:
         "host": {"hostname": socket.gethostname(), "system": platform.platform(),
                  "python": platform.python_version(), "tz": environ.get("TZ")},
         "tls_errors_ignored": settings.ignore_tls_errors,
+        "tools": _tools(settings),
     }
+
+
+def _tools(settings: CaptureSettings) -> dict[str, Any]:
+    """The other programs a capture's artefacts depend on: ffmpeg (its SM3) and the Python
+    packages that drive the browser and write the WARC (their versions)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, Any] = {"ffmpeg": {"path": settings.ffmpeg, "sm3": _file_sm3(Path(settings.ffmpeg))}}
+    for package in ("playwright", "warcio"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = None
+    return out

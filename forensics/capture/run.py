@@ -10,10 +10,12 @@ the custody log is closed. docs/capture.md.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import mimetypes
 import re
 import tempfile
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -107,14 +109,37 @@ def capture(url: str, out_dir: Path, settings: CaptureSettings) -> CaptureResult
         log.step("profile created", path=str(profile), entries=len(list(profile.iterdir())))
         browser_deadline = t0 + settings.time_limit_s * BROWSER_SHARE
         try:
-            asyncio.run(browse(url, settings, log, guard, browser_deadline, state, profile, report, binary, har,
-                                written))
+            _run_loop(browse(url, settings, log, guard, browser_deadline, state, profile, report, binary, har,
+                             written))
         except CaptureRefused:
             log.close()
             raise
         state.recorder.finish()
+        _drop_forbidden(state, guard, log)
         _write_all(url, out_dir, settings, arts, log, state, har, deadline, wall0, report)
     return _result(url, state, arts, log, wall0, report, settings)
+
+
+def _run_loop(coro: Coroutine[Any, Any, None]) -> None:
+    """Run the browser phase on an event loop of its own: in this thread, or in a helper
+    thread when this one already runs a loop (an ASGI route that called us directly)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coro)
+        return
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture") as pool:
+        pool.submit(asyncio.run, coro).result()
+
+
+def _drop_forbidden(state: State, guard: Guard, log: CustodyLog) -> None:
+    """A response that came from the node's own API address anyway (a name that resolved
+    elsewhere when checked: DNS rebinding) is recorded as a failure and its body not kept."""
+    for ex in state.recorder.exchanges:
+        if ex.remote_ip and ex.remote_port and guard.forbidden_address(str(ex.remote_ip), int(ex.remote_port)):
+            ex.body_path, ex.body_size, ex.truncated = None, 0, "unspecified"
+            ex.failure = "answered from the node's own API address: body discarded"
+            log.step("response discarded", url=ex.url[:2048], failure=ex.failure)
 
 
 def _written(log: CustodyLog, art: Artefact) -> None:

@@ -113,6 +113,11 @@ class Guard:
             return self._local[ip]
         return False
 
+    def forbidden_address(self, address: str, port: int) -> bool:
+        """Whether a connection the browser made (address, port) reached the node's own API."""
+        ip = _literal(address)
+        return ip is not None and self._forbidden_ip(ip, port)
+
     def verdict(self, url: str) -> tuple[str, str] | None:
         """None when the URL may be loaded, else (kind, reason): kind ``bad_url``,
         ``unresolved`` or ``forbidden_target``."""

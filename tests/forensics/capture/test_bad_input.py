@@ -39,7 +39,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
         f'<img src="http://127.0.0.1:{nport}/v1/status"><img src="http://localhost:{nport}/a.png">'
         f'<img src="/to/127.0.0.1:{nport}/redirected.png"><img src="http://nothing.invalid/x.png">'
         f'<img src="http://127.0.0.1:{closed_port()}/x.png"><img src="http://127.0.0.1:{silent.getsockname()[1]}/x.png">'
-        '<img src="ok.png"></body></html>')
+        '<img src="ok.png">'
+        f'<script>try {{ new WebSocket("ws://127.0.0.1:{nport}/v1/ws"); }} catch (e) {{}}</script></body></html>')
     settings = CaptureSettings(chain_time_s=time.time(), time_limit_s=LIMIT_S, forbidden=(("127.0.0.1", nport),))
     yield {"root": root, "base": f"http://127.0.0.1:{port}", "settings": settings, "node_hits": node_hits,
            "site": site, "silent": silent}
@@ -81,6 +82,7 @@ def test_a_page_of_bad_resources_is_captured_with_every_failure_logged(world: An
     assert blocked[f"http://localhost:{nport}/a.png"] == "forbidden_target"
     assert blocked[f"http://127.0.0.1:{nport}/redirected.png"] == "forbidden_target"  # after a redirect
     assert blocked["http://nothing.invalid/x.png"] == "unresolved"
+    assert blocked[f"ws://127.0.0.1:{nport}/v1/ws"] == "forbidden_target"  # WebSockets are guarded too
     assert sum(1 for e in log if e["step"] == "request blocked") >= 4
     ok = (world["site"] / "ok.png").read_bytes()
     assert any(a.path.read_bytes() == ok for a in result.resources)

@@ -5,6 +5,7 @@ recording is a recording, the resources are the served bytes, the custody log is
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import shutil
@@ -159,10 +160,14 @@ def test_https_records_tls_facts_and_the_certificate_chain(tmp_path: Path) -> No
                 str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=capture-test/O=Rongxin tests",
                 "-addext", "subjectAltName=IP:127.0.0.1,DNS:capture.test")
     srv = _https_server(site, cert, key)
+    url = f"https://127.0.0.1:{srv.server_address[1]}/"
+
+    async def from_a_running_loop() -> CaptureResult:  # as an ASGI route calling it directly would
+        return capture(url, tmp_path / "out", CaptureSettings(chain_time_s=time.time(), time_limit_s=40,
+                                                              ignore_tls_errors=True))
+
     try:
-        url = f"https://127.0.0.1:{srv.server_address[1]}/"
-        result = capture(url, tmp_path / "out", CaptureSettings(chain_time_s=time.time(), time_limit_s=40,
-                                                               ignore_tls_errors=True))
+        result = asyncio.run(from_a_running_loop())
     finally:
         srv.shutdown()
     tls = result.facts["tls"][url.rstrip("/")]
