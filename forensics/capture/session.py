@@ -356,6 +356,8 @@ async def browse(url: str, settings: CaptureSettings, log: CustodyLog, guard: Gu
     except TimeoutError:
         state.killed = bool(kill_browser(profile))
         log.step("browser phase cut at the time limit", failure="the time limit was reached; the browser was killed")
-    except PlaywrightError as exc:
-        kill_browser(profile)
-        log.step("browser failed", failure=_why(exc)[:500])
+    except CaptureRefused:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever broke, the capture keeps what it has and says why
+        state.killed = bool(kill_browser(profile))
+        log.step("browser failed", failure=f"{type(exc).__name__}: {_why(exc)[:500]}")
