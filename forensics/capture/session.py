@@ -76,18 +76,37 @@ class Phase:
     # -- event handlers --
     async def on_paused(self, ev: dict[str, Any]) -> None:
         url = ev.get("request", {}).get("url", "")
-        verdict = await self.guard.averdict(url) if url.lower().startswith(("http:", "https:")) else None
-        if verdict is None and self.state.recorder.over_limit:
-            verdict = ("size_limit", "the size limit of the capture was reached")
+        at_response = "responseStatusCode" in ev or "responseErrorReason" in ev
+        if at_response:
+            verdict = self._declared_too_large(ev)
+        else:
+            verdict = await self.guard.averdict(url) if url.lower().startswith(("http:", "https:")) else None
+            if verdict is None and self.state.recorder.over_limit:
+                verdict = ("size_limit", "the size limit of the capture was reached")
         try:
             if verdict is None:
                 await self.send("Fetch.continueRequest", {"requestId": ev["requestId"]})
                 return
             self.state.blocked.append({"url": url[:2048], "kind": verdict[0], "reason": verdict[1]})
-            self.log.step("request blocked", url=url[:2048], kind=verdict[0], failure=verdict[1])
+            self.log.step("request blocked" if not at_response else "response refused", url=url[:2048],
+                          kind=verdict[0], failure=verdict[1])
             await self.send("Fetch.failRequest", {"requestId": ev["requestId"], "errorReason": "BlockedByClient"})
         except ERRORS:
             pass  # the request went away (page stopped or closed)
+
+    def _declared_too_large(self, ev: dict[str, Any]) -> tuple[str, str] | None:
+        """At the response's headers: one that declares a Content-Length over the per-response
+        limit is refused before its body is read (the rest of the page goes on loading)."""
+        for header in ev.get("responseHeaders") or []:
+            if str(header.get("name", "")).lower() == "content-length":
+                try:
+                    length = int(str(header.get("value", "")).strip())
+                except ValueError:
+                    return None
+                if length > self.settings.response_limit_bytes:
+                    return "size_limit", (f"the response declares {length} bytes, over the limit of "
+                                          f"{self.settings.response_limit_bytes}")
+        return None
 
     async def on_frame(self, ev: dict[str, Any]) -> None:
         data = ev.get("data", "")
@@ -163,7 +182,8 @@ class Phase:
         await self.send("Network.enable", {"maxTotalBufferSize": self.settings.size_limit_bytes,
                                            "maxResourceBufferSize": self.settings.response_limit_bytes})
         await self.send("Page.enable")
-        await self.send("Fetch.enable", {"patterns": [{"urlPattern": "*", "requestStage": "Request"}]})
+        await self.send("Fetch.enable", {"patterns": [{"urlPattern": "*", "requestStage": "Request"},
+                                                      {"urlPattern": "*", "requestStage": "Response"}]})
         if first:
             await ctx.route_web_socket(re.compile(".*"), self.on_websocket)
         w, h = self.settings.viewport

@@ -82,6 +82,7 @@ def test_a_page_of_bad_resources_is_captured_with_every_failure_logged(world: An
     assert blocked[f"http://localhost:{nport}/a.png"] == "forbidden_target"
     assert blocked[f"http://127.0.0.1:{nport}/redirected.png"] == "forbidden_target"  # after a redirect
     assert blocked["http://nothing.invalid/x.png"] == "unresolved"
+    assert blocked[world["base"] + "/huge.jpg"] == "size_limit"  # 10 GB declared: refused at the headers
     assert blocked[f"ws://127.0.0.1:{nport}/v1/ws"] == "forbidden_target"  # WebSockets are guarded too
     assert sum(1 for e in log if e["step"] == "request blocked") >= 4
     ok = (world["site"] / "ok.png").read_bytes()
@@ -93,13 +94,14 @@ def test_a_page_of_bad_resources_is_captured_with_every_failure_logged(world: An
 
 
 @pytest.mark.parametrize("path, expect", [
-    ("/hang.html", "navigation did not complete"),  # headers, then nothing: times out
-    ("/endless.html", "limit reached"),  # chunked, never ends
-    ("/loop", "ERR_TOO_MANY_REDIRECTS"),
+    ("/hang.html", ("navigation did not complete",)),  # headers, then nothing: times out
+    # chunked, never ends: the limit stops it, or on a slow machine the navigation's time share
+    ("/endless.html", ("limit reached", "navigation did not complete")),
+    ("/loop", ("ERR_TOO_MANY_REDIRECTS",)),
 ])
-def test_a_bad_main_document_is_captured_as_far_as_it_goes(world: Any, path: str, expect: str) -> None:
+def test_a_bad_main_document_is_captured_as_far_as_it_goes(world: Any, path: str, expect: tuple[str, ...]) -> None:
     result, log = _run(world, world["base"] + path, "main" + path.replace("/", "-").replace(".", "-"))
-    assert any(expect in (e.get("failure") or "") or e["step"] == expect for e in log), log
+    assert any(x in (e.get("failure") or "") or e["step"] == x for e in log for x in expect), log
     assert result.facts["failures"]
     assert {a.role for a in result.artefacts} >= {"warc", "har", "environment", "facts", "custody"}
 
