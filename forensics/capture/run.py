@@ -155,9 +155,15 @@ def _resource_name(index: int, ex: Exchange) -> str:
 
 
 def _is_media(ex: Exchange) -> bool:
-    mime = ex.mime_type.lower()
-    return ex.body_path is not None and ex.body_size > 0 and ex.url.lower().startswith(("http:", "https:")) and (
-        mime.startswith(MEDIA_PREFIXES) or ex.resource_type in ("Image", "Media"))
+    """A successful http(s) response with a body that is a picture, sound or video: by its MIME
+    type, or (no or a generic type) by the browser loading it as an image or media."""
+    mime = ex.mime_type.lower().split(";")[0].strip()
+    if ex.body_path is None or ex.body_size == 0 or not ex.url.lower().startswith(("http:", "https:")):
+        return False
+    if ex.status is None or not 200 <= ex.status < 300:
+        return False
+    generic = mime in ("", "application/octet-stream", "binary/octet-stream")
+    return mime.startswith(MEDIA_PREFIXES) or (generic and ex.resource_type in ("Image", "Media"))
 
 
 def _write_recording(arts: Artefacts, log: CustodyLog, state: State, settings: CaptureSettings, work: Path,
