@@ -107,3 +107,52 @@ def test_the_nodes_own_api_is_refused_under_every_loopback_alias(clean: CaptureS
         capture(f"http://{host}:26601/v1/status", tmp_path / "out", settings)
     assert err.value.reason == "forbidden_target"
     assert not (tmp_path / "out").exists()
+
+
+def test_launch_verification_finds_a_foreign_executable_a_proxy_switch_and_an_extension(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from forensics.capture.browser import kill_browser, process_facts
+
+    profile = tmp_path / "profile"
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", f"--user-data-dir={profile}",
+                             "--proxy-server=http://203.0.113.1:3128"], env={"PATH": "/usr/bin", "HTTPS_PROXY": "x"})
+    try:
+        for _ in range(50):
+            facts = process_facts(profile, Path("/usr/lib/chromium/chromium"),
+                                  [{"type": "background_page", "url": "chrome-extension://abc/bg.html"}])
+            if facts["pid"] == proc.pid:
+                break
+            time.sleep(0.1)
+        assert facts["pid"] == proc.pid and not facts["ok"]
+        text = " | ".join(facts["problems"])
+        assert "not /usr/lib/chromium/chromium" in text and "--proxy-server=http://203.0.113.1:3128" in text
+        assert "HTTPS_PROXY" in text and "chrome-extension://abc" in text
+        assert kill_browser(profile) == [proc.pid]
+        assert proc.wait(timeout=10) != 0
+    finally:
+        proc.kill()
+
+
+def test_a_response_from_the_nodes_own_address_is_discarded(tmp_path: Path) -> None:
+    from forensics.capture.custody import Artefacts, CustodyLog
+    from forensics.capture.network import Exchange, Recorder
+    from forensics.capture.run import _drop_forbidden
+    from forensics.capture.session import State
+    from forensics.capture.target import Guard
+
+    body = tmp_path / "body"
+    body.write_bytes(b"secret node data")
+    state = State(Recorder(tmp_path, 1 << 20, 1 << 20))
+    rebound = Exchange("1", 0, "http://rebind.example/x", "GET", "Image", time.time(), [], status=200,
+                       remote_ip="127.0.0.1", remote_port=26601, body_path=body, body_size=16)
+    other = Exchange("2", 0, "http://127.0.0.1:8080/y", "GET", "Image", time.time(), [], status=200,
+                     remote_ip="127.0.0.1", remote_port=8080, body_path=body, body_size=16)
+    state.recorder.exchanges += [rebound, other]
+    (tmp_path / "out").mkdir()
+    log = CustodyLog(Artefacts(tmp_path / "out"))
+    _drop_forbidden(state, Guard([("localhost", 26601)]), log)
+    assert rebound.body_path is None and rebound.truncated == "unspecified" and "node's own API" in str(rebound.failure)
+    assert other.body_path == body and other.failure is None
+    assert [e["step"] for e in log.entries] == ["response discarded"]
