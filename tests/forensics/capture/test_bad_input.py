@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 
 from forensics.capture import CaptureResult, CaptureSettings, capture
+from forensics.capture.browser import browser_pids
 from tests.forensics.capture.servers import closed_port, serve, silent_socket
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180), pytest.mark.xdist_group("capture-bad")]
 LIMIT_S = 18.0
 
 
@@ -54,24 +55,11 @@ def _run(world: Any, url: str, name: str) -> tuple[CaptureResult, list[dict[str,
     result = capture(url, out, world["settings"])
     log = [json.loads(line) for line in (out / "custody.jsonl").read_bytes().splitlines()]
     assert log[-1]["step"] == "custody log closed"
-    left = browser_pids_all()
-    assert not left, f"browser processes left behind: {left}"
+    profile = Path(next(e["path"] for e in log if e["step"] == "profile created"))
+    assert not browser_pids(profile), "browser processes left behind"
+    assert not profile.exists()  # the fresh profile is removed with the capture
     assert world["node_hits"] == [], world["node_hits"]
     return result, log
-
-
-def browser_pids_all() -> list[int]:
-    """Processes still running with a capture profile directory."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"rongxin-capture-" in cmd and b"--user-data-dir=" in cmd:
-                found.append(int(entry.name))
-    return found
 
 
 def test_a_page_of_bad_resources_is_captured_with_every_failure_logged(world: Any) -> None:
