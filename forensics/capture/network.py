@@ -163,6 +163,7 @@ class Recorder:
             r = await self.send("Network.getResponseBody", {"requestId": ex.request_id})
         except Exception as exc:  # noqa: BLE001 - the protocol's errors have no narrower type
             ex.failure = ex.failure or f"body not available: {str(exc)[:200]}"
+            ex.truncated = ex.truncated or "unspecified"
             return
         body = r.get("body", "")
         data = base64.b64decode(body) if r.get("base64Encoded") else str(body).encode("utf-8")
