@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from asn1crypto import algos, cms, core, tsp, x509
@@ -52,6 +52,8 @@ SM2_CURVE_OID = "1.2.156.10197.1.301"
 MAX_TOKEN_BYTES = 64 * 1024
 _CRYPTO_HASH: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
     "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+STATUS_CODES = {"granted": 0, "granted_with_mods": 1, "rejection": 2, "waiting": 3, "revocation_warning": 4,
+                "revocation_notification": 5}
 STATUS = {0: "granted", 1: "granted with modifications", 2: "rejection", 3: "waiting", 4: "revocation warning",
           5: "revocation notification"}
 
@@ -70,8 +72,8 @@ class TimestampInfo:
     policy: str
     nonce: int | None
     tsa_subject: str
-    tsa_certificate: bytes  # DER
     tsa_fingerprint: str  # SM3 of the certificate's DER, hex
+    tsa_certificate: bytes = field(repr=False)  # DER
 
 
 def _hash(name: str, data: bytes) -> bytes:
@@ -105,27 +107,22 @@ def timestamp_request(data: bytes, hash_name: str = "sm3") -> tuple[bytes, int]:
 
 def parse_response(der: bytes) -> bytes:
     """The token (DER ``ContentInfo``) of a TSA's ``TimeStampResp``; ``TimestampError`` with
-    the TSA's status and text when it granted none."""
+    the TSA's status and text when it granted none (a response without a token is read by its
+    ``PKIStatusInfo`` alone)."""
     if len(der) > MAX_TOKEN_BYTES:
         raise TimestampError(f"the TSA's response is over {MAX_TOKEN_BYTES} bytes")
     try:
-        resp = tsp.TimeStampResp.load(der)
-        status = _status_code(resp)
-        token = resp["time_stamp_token"]
-        if status not in (0, 1) or isinstance(token, core.Void):
-            text = resp["status"]["status_string"].native
-            raise TimestampError(f"the TSA answered {STATUS.get(status, status)}: {text or 'no reason given'}")
-        out: bytes = token.dump()
+        outer = core.Sequence.load(der, strict=True)
+        _need(1 <= len(outer) <= 2, "a TimeStampResp has a status and at most a token")
+        status = tsp.PKIStatusInfo.load(outer[0].dump())
+        code = STATUS_CODES.get(str(status["status"].native), 2)
+        if code not in (0, 1) or len(outer) < 2:
+            text = "; ".join(status["status_string"].native or []) or "no reason given"
+            raise TimestampError(f"the TSA answered {STATUS.get(code, code)}: {text}")
+        out: bytes = outer[1].dump()
     except (ValueError, TypeError, KeyError) as exc:
         raise TimestampError(f"not an RFC 3161 time-stamp response: {exc}") from None
     return out
-
-
-def _status_code(resp: tsp.TimeStampResp) -> int:
-    code = resp["status"]["status"].native
-    names = {"granted": 0, "granted_with_mods": 1, "rejection": 2, "waiting": 3, "revocation_warning": 4,
-             "revocation_notification": 5}
-    return names.get(str(code), 2)
 
 
 def _need(cond: bool, why: str) -> None:
