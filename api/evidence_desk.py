@@ -133,8 +133,9 @@ class EvidenceDesk:
         filing = file_capture(staged, files, filer=filer, created_ms=int(time.time() * 1000), capture=capture)
         if self.registry is not None and filer_key is not None:
             self.registry.check_filing(filer_key, filing.evidence_id, filing.manifest)
+        kept = {a["name"] for a in filing.manifest["artefacts"]}  # a resource may be left out (size limit)
         prep = Prepared(filing.evidence_id, filer, None, None, filing.manifest, filing.matches, folder,
-                        [f.path for f in files], time.monotonic() + PREPARED_TTL_S)
+                        [f.path for f in files if f.name in kept], time.monotonic() + PREPARED_TTL_S)
         with self._lock:
             self._expire()
             self._prepared[prep.evidence_id] = prep

@@ -73,11 +73,16 @@ def check_capture_filing(prep: Any, *, chain: str, filer: str, files: Sequence[L
           "an artefact has other fields")
     _need(all(a["role"] in CAPTURE_ROLES and isinstance(a["matches"], list) for a in arts), "an artefact's role")
     if files is not None:
-        _need(len(arts) == len(files) and roles is not None and len(roles) == len(files),
-              f"it lists {len(arts)} artefacts, {len(files)} files were sent")
-        for a, f, r in zip(arts, files, roles or (), strict=True):
-            _need(a["name"] == f.name and a["sm3"] == f.sm3 and a["size"] == f.size and a["role"] == r,
+        _need(roles is not None and len(roles) == len(files), "roles and files differ in number")
+        sent = {f.name: (f, r) for f, r in zip(files, roles or (), strict=True)}
+        _need([a["name"] for a in arts] == [f.name for f in files if f.name in {a["name"] for a in arts}],
+              "its artefacts are not the files sent, in their order")
+        for a in arts:
+            f, r = sent[a["name"]]
+            _need(a["sm3"] == f.sm3 and a["size"] == f.size and a["role"] == r,
                   f"artefact {str(a['name'])[:80]!r} is not the file sent as {f.name!r} ({r})")
+        left = [n for n, (_, r) in sent.items() if n not in {a["name"] for a in arts}]
+        _need(all(sent[n][1] == "resource" for n in left), f"it leaves out {left[:3]}, not page resources")
     named = sorted({x.get("work_id") for a in arts for x in a["matches"] if isinstance(x, dict)}, key=str)
     _need(m["works"] == named and len(named) <= MAX_CAPTURE_WORKS, "its works are not exactly the works matched")
     return m

@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from fingerprint.errors import EmptyMedia, FingerprintError, MediaTooLarge, UnreadableMedia
+from ledger.codec import canonical
 
-from .cases import CAPTURE_ROLES, MANIFEST_VERSION, MAX_ARTEFACTS, MAX_CAPTURE_FIELDS
+from .cases import CAPTURE_ROLES, MANIFEST_VERSION, MAX_ARTEFACTS, MAX_CAPTURE_FIELDS, MAX_MANIFEST_BYTES
 from .media import media_type
 from .service import FilingError, PreparedFiling, WorksService
 
@@ -44,6 +45,8 @@ CAPTURE_METHOD = "browser capture (headless Chromium, clean profile)"
 ROLE_TYPES = {"warc": "application/warc", "har": "application/json", "dom": "text/html",
               "environment": "application/json", "custody": "application/json", "facts": "application/json"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+FACTS_BUDGET = 8 * 1024  # bytes of canonical JSON the capture facts may take in the manifest
+FACT_BYTES = 512  # each fact's text at most
 
 
 class CapturedArtefact(Protocol):
@@ -137,15 +140,22 @@ def capture_facts(page: CapturedPage, *, where: str) -> dict[str, str | int]:
     """``manifest.capture`` of a capture filing: the method, the address asked for and the one
     reached, where the capture ran (``where``: ``station`` or ``node <id>``), then the capture's
     own scalar facts (top level and one level down, keys ``a.b``; text cut at 1024 bytes) up to
-    the manifest's 32 fields. Every fact is in the ``facts`` artefact in full."""
+    the manifest's 32 fields and ``FACTS_BUDGET`` bytes (each fact's text cut at ``FACT_BYTES``).
+    Every fact is in the ``facts`` artefact in full."""
     out: dict[str, str | int] = {"method": CAPTURE_METHOD, "source": page.url[:1024], "where": where[:1024]}
     if page.final_url:
         out["final_url"] = page.final_url[:1024]
+    size = len(canonical(out))
     for k, v in _scalars(page.facts):
         if len(out) >= MAX_CAPTURE_FIELDS:
             break
-        if k not in out and isinstance(v, int | str) and len(k.encode()) <= 64:
-            out[k] = v if isinstance(v, int) else v.encode()[:1024].decode("utf-8", "ignore")
+        if k in out or len(k.encode()) > 64:
+            continue
+        value = v if isinstance(v, int) else v.encode()[:FACT_BYTES].decode("utf-8", "ignore")
+        more = len(canonical({k: value})) + 1
+        if size + more > FACTS_BUDGET:
+            continue
+        out[k], size = value, size + more
     return out
 
 
@@ -186,13 +196,21 @@ def file_capture(service: WorksService, files: Sequence[CaptureFile], *, filer: 
     for f in files:
         if f.role not in CAPTURE_ROLES:
             raise FilingError(f"{f.name[:80]}: unknown role {f.role[:40]!r}; one of {', '.join(CAPTURE_ROLES)}")
-    arts, shown = zip(*(_artefact(service, f) for f in files), strict=True)
+    pairs = [_artefact(service, f) for f in files]
     eid = evidence_id or "e-" + secrets.token_hex(10)
-    upload = service.upload_signature(filer, eid, list(arts))
-    works = sorted({m["work_id"] for a in arts for m in a["matches"]})
-    manifest = {"artefacts": list(arts), "capture": dict(capture), "chain": service.chain, "created_ms": created_ms,
-                "evidence_id": eid, "filer": filer, "upload": upload, "version": MANIFEST_VERSION, "works": works}
-    return PreparedFiling(eid, manifest, list(shown))
+    while True:
+        arts = [a for a, _ in pairs]
+        works = sorted({m["work_id"] for a in arts for m in a["matches"]})
+        manifest = {"artefacts": arts, "capture": dict(capture), "chain": service.chain, "created_ms": created_ms,
+                    "evidence_id": eid, "filer": filer, "upload": {"node": service.node_id, "signature": "00" * 72},
+                    "version": MANIFEST_VERSION, "works": works}
+        # over the manifest's size limit: the last resource that matched nothing goes (the WARC keeps it)
+        spare = [i for i, (a, _) in enumerate(pairs) if a["role"] == "resource" and not a["matches"]]
+        if len(canonical(manifest)) <= MAX_MANIFEST_BYTES or not spare:
+            break
+        del pairs[spare[-1]]
+    manifest["upload"] = service.upload_signature(filer, eid, arts)
+    return PreparedFiling(eid, manifest, [sh for _, sh in pairs])
 
 
 def match_rows(prepared_matches: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,6 +31,7 @@ from ..auth import AUTH_RESPONSES, Identity, require
 from ..deps import NodeDep
 from ..errors import ERROR_RESPONSES, ApiError
 from ..schemas import ErrorBody
+from ..schemas_evidence import CAPTURE_BODY, PreparedOut
 from .evidence import DeskDep, _prepare, _shown, plain_json
 
 router = APIRouter(prefix="/v1/evidence", tags=["evidence"])
@@ -68,6 +70,13 @@ def _url(raw: bytes) -> str:
     url = body["url"].strip()
     if not 1 <= len(url) <= MAX_URL:
         raise ApiError(400, "invalid_request", f"the url must be 1-{MAX_URL} characters")
+    try:
+        u = urllib.parse.urlsplit(url)
+        ok = u.scheme in ("http", "https") and bool(u.hostname) and u.port != 0
+    except ValueError:
+        ok = False
+    if not ok:  # refused before any browser starts (file:, chrome:, javascript:, no host, bad port)
+        raise ApiError(400, "capture_refused", f"capture refused: {url[:200]!r} is not an http(s) address")
     return url
 
 
@@ -90,7 +99,8 @@ def _capture(mod: Any, url: str, out: Path, own: list[tuple[str, int]], chain_s:
         raise ApiError(400, "capture_refused", f"capture refused: {getattr(exc, 'reason', exc)}") from None
 
 
-@router.post("/capture", responses=RESPONSES)
+@router.post("/capture", response_model=PreparedOut, responses=RESPONSES,
+             openapi_extra={"requestBody": CAPTURE_BODY})
 async def capture(request: Request, node: NodeDep, desk: DeskDep,
                   ident: Annotated[Identity, Depends(require(roles=("legal",)))]) -> Response:
     """Capture ``url`` on the node's host and prepare its filing: the manifest to sign, each

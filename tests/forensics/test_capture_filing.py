@@ -193,3 +193,21 @@ def test_capture_filing_refusals(reg: Registry, tmp_path: Path) -> None:
 def _other(t: Path) -> Path:
     cv2.imwrite(str(t / "other-work.png"), picture(12))
     return t / "other-work.png"
+
+
+def test_a_manifest_over_its_size_limit_leaves_out_resources_that_matched_nothing(
+        reg: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import forensics.capture_filing as cf
+    from ledger.codec import canonical
+
+    work = picture(11)
+    cv2.imwrite(str(tmp_path / "work.png"), work)
+    wid = reg.registered("holder", tmp_path / "work.png").work_id
+    pg = page(tmp_path, work)
+    full = filed(reg, pg)["manifest"]
+    monkeypatch.setattr(cf, "MAX_MANIFEST_BYTES", len(canonical(full)) - 1)
+    p = filed(reg, pg)
+    names = [a["name"] for a in p["manifest"]["artefacts"]]
+    assert "other0.jpg" not in names and "photo.jpg" in names and p["manifest"]["works"] == [wid]
+    assert [s["file"] for s in p["_matches"]] == names
+    assert submit(reg, p) == (OK, "ok")  # the node's upload signature covers what is left
