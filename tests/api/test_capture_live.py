@@ -154,3 +154,28 @@ def test_capture_is_matched_filed_with_cases_and_verifies_offline_with_its_time_
         _rewrite(pkg, bad, legal, **{pf.TIMESTAMP_CERT: tsa2.certificate})
     code, rep = live.verify(bad)
     assert code == 1 and rep["failed"] == ["timestamp"] and "signer" in rep["checks"]["timestamp"]["why"]
+
+
+def test_capture_requests_refused_before_anything_runs(live: Live) -> None:
+    from api.sdk import ClientError
+    from api.sdk_evidence import _json_call
+    from forensics.capture_filing import CaptureFile
+
+    client = LedgerClient(live.api, identity=live.who("legal"), timeout=60)
+    for url in ("file:///etc/passwd", "javascript:alert(1)", "chrome://version", "http://", "ftp://127.0.0.1/"):
+        with pytest.raises(ClientError) as e:
+            _json_call(client, "POST", "/v1/evidence/capture", json.dumps({"url": url}).encode())
+        assert e.value.status == 400 and e.value.code == "capture_refused", (url, e.value)
+    for body in (b"[]", b'{"url": 1}', b'{"url": "http://a/", "x": 1}', b"x" * 5000):
+        with pytest.raises(ClientError) as e:
+            _json_call(client, "POST", "/v1/evidence/capture", body)
+        assert e.value.status == 400, body[:40]
+    holder = LedgerClient(live.api, identity=live.who("holder"), timeout=60)
+    with pytest.raises(ClientError) as e:  # a rights holder may not capture on the node
+        _json_call(holder, "POST", "/v1/evidence/capture", json.dumps({"url": "http://127.0.0.1:9/"}).encode())
+    assert e.value.status == 403
+    dom = live.media / "dom-only.html"
+    dom.write_text("<html></html>")
+    with pytest.raises(ClientError) as e:
+        sdk_capture.prepare_capture(client, [CaptureFile(dom, "dom-only.html", "wallpaper")], {})
+    assert e.value.status == 400 and "role" in str(e.value)
