@@ -27,16 +27,18 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from fingerprint.errors import EmptyMedia, FingerprintError, MediaTooLarge, UnreadableMedia
 from ledger.codec import canonical
+from ledger.errors import LedgerError
 
 from .cases import CAPTURE_ROLES, MANIFEST_VERSION, MAX_ARTEFACTS, MAX_CAPTURE_FIELDS, MAX_MANIFEST_BYTES
 from .media import media_type
-from .service import FilingError, PreparedFiling, WorksService
 
-__all__ = ["CAPTURE_METHOD", "MATCHED_ROLES", "CaptureFile", "CapturedArtefact", "CapturedPage", "capture_facts",
+if TYPE_CHECKING:  # the node's side only: a station filing through the API never loads the matcher
+    from .service import PreparedFiling, WorksService
+
+__all__ = ["CAPTURE_METHOD", "MATCHED_ROLES", "CaptureFile", "CaptureFilingError", "CapturedArtefact", "CapturedPage", "capture_facts",
            "capture_files", "file_capture", "safe_name"]
 
 MATCHED_ROLES = ("screenshot", "resource")
@@ -47,6 +49,10 @@ ROLE_TYPES = {"warc": "application/warc", "har": "application/json", "dom": "tex
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 FACTS_BUDGET = 8 * 1024  # bytes of canonical JSON the capture facts may take in the manifest
 FACT_BYTES = 512  # each fact's text at most
+
+
+class CaptureFilingError(LedgerError):
+    """A capture this module cannot file (an artefact with an unknown role)."""
 
 
 class CapturedArtefact(Protocol):
@@ -112,7 +118,7 @@ def capture_files(page: CapturedPage, limit: int = MAX_ARTEFACTS) -> list[Captur
         if len(out) >= limit:
             break
         if a.role not in CAPTURE_ROLES:
-            raise FilingError(f"capture artefact {a.name[:80]} has the unknown role {a.role[:40]!r}")
+            raise CaptureFilingError(f"capture artefact {a.name[:80]} has the unknown role {a.role[:40]!r}")
         if a.size <= 0 or (a.role == "resource" and a.sm3 in seen):
             continue
         seen.add(a.sm3)
@@ -172,6 +178,10 @@ def _unmatched(service: WorksService, f: CaptureFile, note: str = "") -> tuple[d
 
 
 def _artefact(service: WorksService, f: CaptureFile) -> tuple[dict[str, Any], dict[str, Any]]:
+    from fingerprint.errors import EmptyMedia, FingerprintError, MediaTooLarge, UnreadableMedia
+
+    from .service import FilingError
+
     if f.role not in MATCHED_ROLES:
         return _unmatched(service, f)
     try:
@@ -187,6 +197,8 @@ def file_capture(service: WorksService, files: Sequence[CaptureFile], *, filer: 
                  capture: dict[str, Any], evidence_id: str | None = None) -> PreparedFiling:
     """Store, match and countersign a capture's files: the manifest (``works`` form) for the
     legal centre ``filer`` to sign, and per file what it matched."""
+    from .service import FilingError, PreparedFiling
+
     if not files:
         raise FilingError("a capture files at least one artefact")
     if len(files) > MAX_ARTEFACTS:
