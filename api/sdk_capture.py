@@ -1,4 +1,4 @@
-"""The SDK's browser-capture filing (docs/api.md §6.4; docs/works.md §4.4).
+"""The SDK's browser-capture filing (docs/api.md §6.1; docs/works.md §4.3).
 
 Two ways, both filing through the node's API:
 

@@ -1,5 +1,5 @@
 """Filing a browser capture as evidence: which of its files are matched against the registry,
-the manifest of a capture filing, and the cases it opens (docs/works.md §4.4).
+the manifest of a capture filing, and the cases it opens (docs/works.md §4.3).
 
 A capture (``forensics.capture.capture``) leaves files in a folder, each with a *role*
 (``cases.CAPTURE_ROLES``). Its works are only known after matching, so a capture is filed

@@ -52,7 +52,7 @@ MAX_CASE_EVIDENCE = 256
 MAX_NOTE_BYTES = 1024
 MAX_MS = (1 << 53) - 1
 MAX_CAPTURE_WORKS = 16  # the works one capture filing may name (one case each at most)
-#: what an artefact of a browser capture is (its optional ``role``; docs/works.md §4.4)
+#: what an artefact of a browser capture is (its optional ``role``; docs/works.md §4.3)
 CAPTURE_ROLES = ("screenshot", "recording", "warc", "har", "dom", "environment", "custody", "facts", "resource")
 #: state -> {next state: who may move it there ("opener", "party", "court")}
 TRANSITIONS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -327,7 +327,7 @@ def file_evidence(views: Views, ctx: Context) -> None:
     rec = {"case_id": case_id, "evidence_id": eid, "filer": filer, "height": ctx.height, "manifest": m,
            "manifest_sm3": sm3_hex(manifest_message(m)), "signature": p["signature"], "time_ms": ctx.time_ms,
            "tx": ctx.tx.id.hex(), "work_id": m.get("work_id")}
-    if capture:  # a capture filing: the works it matched and a case per work (docs/works.md §4.4)
+    if capture:  # a capture filing: the works it matched and a case per work (docs/works.md §4.3)
         rec.update(case_ids=case_ids, works=m["works"])
     ctx.put_json(k_evidence(eid), rec)
     for art in m["artefacts"]:  # only the manifest's artefact list names files (and grants reading them)

@@ -212,7 +212,7 @@ class WorksService:
                        fp: Fingerprint | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         """Store ``path`` (the service's content store) and match it: against ``work_id``, or
         with ``work_id=None`` against every work of the index (a capture, docs/works.md
-        §4.4). (The manifest's artefact entry, what to show.)"""
+        §4.3). (The manifest's artefact entry, what to show.)"""
         return self._artefact(path, work_id, fp)
 
     def _artefact(self, path: Path, work_id: str | None,

@@ -1,5 +1,5 @@
 """``rongxin evidence capture URL --as ID_DIR --api URL [--json]``: one-click web evidence from
-the legal centre's capture station (docs/api.md §6.4, docs/works.md §4.4).
+the legal centre's capture station (docs/api.md §6.1, docs/works.md §4.3).
 
 The capture runs here, on the station: its own environment is checked first (a fresh browser
 profile, no proxy variables, unmodified hosts and resolver files, the expected browser build,

@@ -1,5 +1,5 @@
 """``POST /v1/evidence/capture``: the node captures a web page on its own host and prepares its
-filing (docs/api.md §6.4, docs/works.md §4.4).
+filing (docs/api.md §6.1, docs/works.md §4.3).
 
 A legal centre's signed request ``{"url": "http(s)://…"}``. The node checks its own capture
 environment (``forensics.capture.check_environment``), captures the page in a clean headless

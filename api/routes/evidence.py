@@ -192,7 +192,7 @@ async def prepare(request: Request, node: NodeDep, desk: DeskDep,
     matches against the work; nothing is stored in the content store or on chain yet. Without
     ``work``, the files are a browser capture (``role`` per file, ``capture`` its facts): each
     picture, audio and video file of role ``screenshot`` or ``resource`` is matched against
-    every registered work and the manifest names the works matched (docs/works.md §4.4)."""
+    every registered work and the manifest names the works matched (docs/works.md §4.3)."""
     files = parse_files(file)
     roles, facts = _capture_form(work, role, capture, len(files))
     if roles is None and not ID_RE.fullmatch(work):

@@ -1,4 +1,4 @@
-"""A browser capture filed as evidence (docs/works.md §4.4), through a real ledger application:
+"""A browser capture filed as evidence (docs/works.md §4.3), through a real ledger application:
 its works are only known after matching, so one ``evidence.file`` names every work any of its
 files matched (``manifest.works``), each file with its role, and opens or joins one case per
 matched work (``cases``). The capture itself is made of real files here (the browser side is
