@@ -24,7 +24,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from forensics.capture_filing import capture_facts, capture_files
+from forensics.capture_filing import CaptureFilingError, capture_facts, capture_files
 from ledger.consensus.types import Block
 
 from ..auth import AUTH_RESPONSES, Identity, require
@@ -115,7 +115,10 @@ async def capture(request: Request, node: NodeDep, desk: DeskDep,
     try:
         async with _LOCK:
             page = await asyncio.to_thread(_capture, mod, url, folder / "capture", own, chain_time_s(node))
-        files = capture_files(page)
+        try:
+            files = capture_files(page)
+        except CaptureFilingError as exc:
+            raise ApiError(422, "filing_refused", str(exc)) from None
         works = getattr(request.app.state, "works", None)
         if works is not None:  # a work registered through another node is indexed here first
             await works.indexer.refresh()
