@@ -43,7 +43,8 @@ def _text(report: Any, meaning: dict[str, tuple[str, str, str]]) -> str:
         if s.get("result") is not None:
             lines.append(f"    返回 result {json.dumps(s['result'], ensure_ascii=False, sort_keys=True)[:PAYLOAD_SHOWN]}")
         for a in s["artefacts"]:
-            lines.append(f"    文件 artefact {a['name']}  SM3 {_safe(a.get('sm3'))}  {_safe(a.get('size'))} bytes")
+            role = f"  ({_safe(a['role'])})" if a.get("role") else ""
+            lines.append(f"    文件 artefact {a['name']}  SM3 {_safe(a.get('sm3'))}  {_safe(a.get('size'))} bytes{role}")
     if report.timestamp:
         t = report.timestamp
         lines.append(f"时间戳 RFC 3161 time stamp: {t['gen_time']} by {_safe(t['tsa'])} (TSA certificate SM3 "

@@ -144,6 +144,8 @@ def test_capture_is_matched_filed_with_cases_and_verifies_offline_with_its_time_
     assert [s["type"] for s in rep["statements"]] == ["works.register", "works.register", "evidence.file"]
     roles = {a["name"]: a["role"] for a in rep["statements"][-1]["payload"]["manifest"]["artefacts"]}
     assert roles["screenshot.png"] == "screenshot" and roles["recording.mp4"] == "recording"
+    shown = {a["name"].split("/", 1)[1]: a.get("role") for a in rep["statements"][-1]["artefacts"]}
+    assert shown["screenshot.png"] == "screenshot" and shown["clip.mp3"] == "resource", shown  # the report names roles
 
     other = stamp(live.tsa.url, b"another manifest")  # a genuine token over something else
     bad = live.media / "bad-token.zip"
