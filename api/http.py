@@ -28,6 +28,7 @@ from .deps import NodeInfo
 from .limits import BodyLimit
 from .routes import ROUTERS
 from .routes.txs import REQUEST_MODELS
+from .schemas_evidence import CaptureIn
 
 DESCRIPTION = ("A Rongxin consortium node: submit signed transactions, read blocks with their quorum "
                "certificates, transactions with inclusion and receipt proofs, state with Merkle proofs, "
@@ -39,7 +40,7 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
         if app.openapi_schema is None:
             doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-            for model in REQUEST_MODELS:  # bodies the routes read as raw bytes
+            for model in (*REQUEST_MODELS, CaptureIn):  # bodies the routes read as raw bytes
                 js = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 schemas.update(js.pop("$defs", {}))
                 schemas[model.__name__] = js

@@ -149,6 +149,8 @@ async def run(folder: Path, tables: bool = True) -> None:
         works = attach_works(http, node, folder, chain=cfg.chain, node_id=cfg.id, key=cfg.key(),
                              consortium=cfg.consortium)
         attach_evidence(http, works, folder)
+        # what a capture on this node may never fetch: its own API and peer ports (docs/works.md §4.3)
+        http.state.own_addresses = [cfg.api, *([cfg.api_tls] if cfg.api_tls else []), cfg.listen]
         host, port = cfg.api
         servers = [_QuietServer(uvicorn.Config(http, host=host, port=port, log_level="warning",
                                                lifespan="off", access_log=False))]
