@@ -181,3 +181,92 @@ def test_capture_requests_refused_before_anything_runs(live: Live) -> None:
     with pytest.raises(ClientError) as e:
         sdk_capture.prepare_capture(client, [CaptureFile(dom, "dom-only.html", "wallpaper")], {})
     assert e.value.status == 400 and "role" in str(e.value)
+
+
+def _site(t: Path) -> Path:
+    """A page on loopback showing a cropped, scaled JPEG copy of picture 21 among other pictures
+    and text, and playing seconds 17-37 of the registered song (as G-capture builds it)."""
+    site = t / "site"
+    site.mkdir(exist_ok=True)
+    w = picture(21)
+    h, wd = w.shape[:2]
+    cv2.imwrite(str(site / "photo.jpg"), cv2.resize(w[int(.06 * h):, :int(.95 * wd)], None, fx=.65, fy=.65),
+                [cv2.IMWRITE_JPEG_QUALITY, 70])
+    for k in range(3):
+        cv2.imwrite(str(site / f"other{k}.jpg"), picture(100 + k))
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-ss", "17", "-t", "20", "-i", str(t / "song.wav"),
+                    "-b:a", "96k", str(site / "clip.mp3")], check=True, timeout=60)
+    imgs = "".join(f'<img src="other{k}.jpg" width="200">' for k in range(3))
+    (site / "index.html").write_text(
+        '<!doctype html><html><head><meta charset="utf-8"><title>Reposted</title></head><body>'
+        f"<h1>今日精选</h1><p>{'Lorem ipsum dolor sit amet. ' * 40}</p>{imgs}"
+        '<figure><img src="photo.jpg"><figcaption>A picture</figcaption></figure>'
+        f'<audio controls autoplay src="clip.mp3"></audio><p>{"More text. " * 200}</p></body></html>',
+        encoding="utf-8")
+    return site
+
+
+def test_one_click_capture_in_chromium_finds_both_works_and_its_package_verifies(live: Live) -> None:
+    """The whole flow of issue 15 with the real browser: `rongxin evidence capture` on the
+    station (its own environment checked), filed through the node's API."""
+    from tests.forensics.capture.servers import serve
+
+    srv, hits = serve(_site(live.media))
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}/"
+        proc = run_rongxin("evidence", "capture", url, "--as", str(live.ids / "legal"), "--api", live.api, "--json",
+                           timeout=180)
+    finally:
+        srv.shutdown()
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert {"evidence_id", "case_ids", "tx_id", "height", "artefacts", "matches"} <= set(out)
+    assert "/photo.jpg" in hits and "/clip.mp3" in hits
+    roles = " ".join(a["name"] for a in out["artefacts"])
+    for word in ("screenshot", "recording", ".warc", ".har", "environment", "custody"):
+        assert word in roles, (word, roles)
+    assert any(m["work_id"] == live.work_id for m in out["matches"]), out["matches"]
+    song = [m for m in out["matches"] if m["work_id"] == live.song_id]
+    assert song and abs(song[0]["work_start_s"] - (song[0]["query_start_s"] or 0) - 17.0) <= 0.5, song
+    assert {m["work_id"] for m in out["matches"]} <= {live.work_id, live.song_id}
+    assert len(out["case_ids"]) == 2
+
+    client = LedgerClient(live.api, identity=live.who("legal"), timeout=120)
+    pkg = live.media / "browser-capture.zip"
+    client.export_evidence(out["evidence_id"], pkg)
+    code, rep = live.verify(pkg)
+    assert code == 0 and rep["ok"], rep.get("failed")
+    with zipfile.ZipFile(pkg) as z:
+        man = json.loads(z.read(pf.MANIFEST))
+        held = {v["sm3"] for n, v in man["members"].items() if n.startswith(pf.ARTEFACT_DIR)}
+        warcs = [n for n in z.namelist() if ".warc" in n]
+        assert len(warcs) == 1
+        (live.media / "capture.warc.gz").write_bytes(z.read(warcs[0]))
+    assert {a["sm3"] for a in out["artefacts"]} <= held  # every capture artefact is covered
+    warcio = Path(RONGXIN).parent / "warcio"
+    chk = subprocess.run([str(warcio), "check", str(live.media / "capture.warc.gz")], capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert chk.returncode == 0, chk.stdout + chk.stderr
+    idx = subprocess.run([str(warcio), "index", str(live.media / "capture.warc.gz")], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert "photo.jpg" in idx and "clip.mp3" in idx
+
+
+def test_capture_on_the_node_and_its_own_address_refused(live: Live) -> None:
+    """The route: the node captures on its own host and files; its own API is refused."""
+    from tests.forensics.capture.servers import serve
+
+    site = live.media / "plain"
+    site.mkdir(exist_ok=True)
+    (site / "index.html").write_text("<!doctype html><title>t</title><h1>Plain page</h1>" + "<p>text</p>" * 50)
+    srv, hits = serve(site)
+    client = LedgerClient(live.api, identity=live.who("legal"), timeout=180)
+    try:
+        out = sdk_capture.capture_on_node(client, f"http://127.0.0.1:{srv.server_address[1]}/")
+    finally:
+        srv.shutdown()
+    assert hits and out["evidence_id"] and out["matches"] == [] and out["case_ids"] == []
+    assert any("warc" in a["name"] for a in out["artefacts"])
+    proc = run_rongxin("evidence", "capture", live.api + "/v1/status", "--as", str(live.ids / "legal"),
+                       "--api", live.api, "--json", timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stderr.strip(), proc.stderr
