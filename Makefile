@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # (interop tests, `openssl speed` baselines); a CJK font for the registration certificate's
 # Chinese text; poppler-utils and zbar-tools to render a certificate and read its QR code
 # back in the tests.
-SYSTEM_PACKAGES := openssl libssl3 ffmpeg fonts-wqy-zenhei poppler-utils zbar-tools
+SYSTEM_PACKAGES := openssl libssl3 ffmpeg fonts-wqy-zenhei poppler-utils zbar-tools chromium
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
