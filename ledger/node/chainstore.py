@@ -36,6 +36,7 @@ together or not at all.
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +69,7 @@ class TxRecord:
 
 
 MAX_QUERY = 1000
+MAX_LATEST_SCAN = 1_000_000  # index entries ``latest_events`` walks at most
 
 
 def _pos(height: int, index: int, seq: int) -> bytes:
@@ -218,6 +220,25 @@ class ChainStore:
             out.append(dict(parse(rec)))
             if len(out) >= min(limit, MAX_QUERY):
                 break
+        return out
+
+    def latest_events(self, type_: str, key: str | None = None, n: int = 25,
+                      scan: int = MAX_LATEST_SCAN) -> list[dict[str, Any]]:
+        """The newest ``n`` (at most ``MAX_QUERY``) committed events of one type (and key),
+        newest first, looking at no more than the first ``scan`` index entries (the store
+        iterates forwards only; past ``scan`` the newest of those are answered)."""
+        by_type = b"Et" + type_.encode() + b"\0"
+        prefix = (b"Ek" + type_.encode() + b"\0" + key.encode() + b"\0") if key is not None else by_type
+        last: deque[tuple[bytes, bytes]] = deque(maxlen=max(1, min(n, MAX_QUERY)))
+        for i, (k, raw) in enumerate(self.store.iterate(prefix)):
+            if i >= scan:
+                break
+            last.append((k[len(prefix):], raw))
+        out = []
+        for pos, raw in reversed(last):
+            rec = raw if key is None else self.store.get(by_type + pos)
+            if rec is not None:
+                out.append(dict(parse(rec)))
         return out
 
     def audit(self, *, since_ms: int = 0, until_ms: int | None = None, actor: str | None = None,

@@ -96,3 +96,29 @@ def test_language_switch_sets_the_cookie_and_stays_on_this_node(api: Api) -> Non
         r = api.client.get("/lang", params={"to": "zh", "next": bad}, follow_redirects=False)
         assert r.headers["location"] == "/", bad
     assert '<html lang="zh-CN">' in api.client.get("/").text
+
+
+def test_latest_events_are_the_newest_first_and_the_account_page_shows_the_balance(api: Api) -> None:
+    from ledger.tx import Transaction
+
+    from .conftest import CHAIN
+
+    me = account_of(api.user.public_key().point)
+    other = "ab" * 20
+
+    def send(type_: str, payload: dict[str, object]) -> dict[str, object]:
+        tx = Transaction.build(api.user, chain=CHAIN, type=type_, payload=payload, expiry=10**9)
+        assert api.client.post("/v1/txs", content=tx.encode()).status_code == 202
+        return api.wait_committed(tx.id_hex)
+
+    assert send("ft.issue", {"symbol": "PTS", "name": "<i>points</i>", "cap": 10**6, "initial": 1000})["receipt"]["code"] == 0
+    for amount in (1, 2, 3):
+        assert send("ft.transfer", {"symbol": "PTS", "to": other, "amount": amount})["receipt"]["code"] == 0
+    chain = api.node.app.chain
+    oldest_first = chain.events("ft.Transfer", other)
+    assert [e["event"]["data"]["amount"] for e in oldest_first] == [1, 2, 3]
+    assert chain.latest_events("ft.Transfer", other, 2) == oldest_first[::-1][:2]
+    assert chain.latest_events("ft.Transfer", None, 5) == chain.events("ft.Transfer")[::-1]
+    assert chain.latest_events("ft.Transfer", other, 5, scan=1) == oldest_first[:1]
+    page = api.client.get(f"/accounts/{other}").text
+    assert "<td>PTS</td><td>6</td>" in page and f'href="/accounts/{me}"' in page
