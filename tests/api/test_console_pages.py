@@ -122,3 +122,20 @@ def test_latest_events_are_the_newest_first_and_the_account_page_shows_the_balan
     assert chain.latest_events("ft.Transfer", other, 5, scan=1) == oldest_first[:1]
     page = api.client.get(f"/accounts/{other}").text
     assert "<td>PTS</td><td>6</td>" in page and f'href="/accounts/{me}"' in page
+
+
+def test_contract_page_shows_its_lifecycle_and_audit_log(api: Api) -> None:
+    import base64
+
+    from ledger.contracts.wasm import example
+
+    up = api.tx(type="contract.upload", payload={"name": "points", "code": base64.b64encode(example("token")).decode()})
+    api.client.post("/v1/txs", content=up.encode())
+    assert api.wait_committed(up.id_hex)["receipt"]["code"] == 0
+    assert 'href="/contracts/points"' in api.client.get("/contracts").text
+    page = api.client.get("/contracts/points")
+    assert page.status_code == 200
+    text = page.text
+    assert "uploaded" in text and f'href="/txs/{up.id_hex}"' in text and "合约上传" in text  # history and audit
+    assert text.count(f'href="/txs/{up.id_hex}"') >= 2
+    assert len(max(re.findall(r"<code[^>]*>([^<]*)</code>", text), key=len)) < 260  # the module is not dumped
