@@ -185,19 +185,25 @@ class Reads:
             rec["proof"]["path"] = [p.hex() for p in inclusion_proof(ids, rec["index"])]
         return rec
 
-    def block_txs(self, view: dict[str, Any]) -> list[dict[str, Any]]:
+    def block_txs(self, view: dict[str, Any], only_protected: bool = False) -> list[dict[str, Any]]:
+        """The first ``MAX_SHOWN_TXS`` transactions of a block view (or only its protected
+        ones: their receipts are the redacted ones, no lookup needed for the others)."""
         out = []
         receipts = view.get("receipts") or []
         for i, t in enumerate((view.get("tx_ids") or [])[:MAX_SHOWN_TXS]):
+            receipt = receipts[i] if i < len(receipts) else {}
+            if only_protected and not receipt.get("redacted"):
+                continue
             rec = self.tx_record(t) or {"id": t, "type": None, "private": False, "account": None}
-            rec["code"] = receipts[i].get("code") if i < len(receipts) else None
+            rec["code"] = receipt.get("code")
             rec["height"] = view["height"]
             out.append(rec)
         return out
 
     def recent_txs(self, n: int = PAGE, before: int | None = None) -> tuple[list[dict[str, Any]], int | None]:
         """Up to ``n`` transactions of the blocks below ``before`` (newest first, at most
-        ``SCAN_BLOCKS`` blocks walked) and the height to continue below (None: genesis reached)."""
+        ``SCAN_BLOCKS`` blocks walked) and the height to continue below (None: genesis
+        reached). A block with more than fit is cut: its page lists them all."""
         top = self.head if before is None else min(before - 1, self.head)
         out: list[dict[str, Any]] = []
         h = top
@@ -206,7 +212,7 @@ class Reads:
             if view is not None and view["tx_ids"]:
                 out.extend(reversed(self.block_txs(view)))
             h -= 1
-        return out, (h + 1 if h >= 1 else None)
+        return out[:n], (h + 1 if h >= 1 else None)
 
     def protected_txs(self) -> list[dict[str, Any]]:
         """The evidence and case transactions of the last ``SCAN_BLOCKS`` blocks (public facts only)."""
@@ -215,7 +221,7 @@ class Reads:
             view = self.block(h)
             if view is None or not view["tx_ids"]:
                 continue
-            out.extend(r for r in self.block_txs(view) if r["private"])
+            out.extend(r for r in self.block_txs(view, only_protected=True) if r["private"])
             if len(out) >= PAGE:
                 break
         return out[:PAGE]

@@ -40,8 +40,13 @@ def cons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         p = run_rongxin("works", "register", str(t / "work.png"), "--as", str(data / "identities" / "holder"),
                         "--api", sup["api"], "--title", SCRIPT, "--json", cwd=t, timeout=180)
         assert p.returncode == 0, p.stderr
+        work = json.loads(p.stdout)
+        cv2.imwrite(str(t / "copy.jpg"), picture(41)[8:, 8:], [cv2.IMWRITE_JPEG_QUALITY, 70])
+        p = run_rongxin("evidence", "file", str(t / "copy.jpg"), "--as", str(data / "identities" / "legal"),
+                        "--api", sup["api"], "--work", work["work_id"], "--json", cwd=t, timeout=180)
+        assert p.returncode == 0, p.stderr
         client = LedgerClient(sup["api"], identity=Identity.load(data / "identities" / "holder"))
-        yield {"api": sup["api"], "work": json.loads(p.stdout), "client": client}
+        yield {"api": sup["api"], "work": work, "evidence": json.loads(p.stdout), "client": client}
     finally:
         run_rongxin("down", "--data", str(data), timeout=120)
 
@@ -68,7 +73,10 @@ def page(browser: Browser) -> Iterator[Page]:
     assert not problems, problems[:5]
 
 
-def crawl(pg: Page, api: str, start: list[str], limit: int = 200) -> tuple[set[str], list[str]]:
+def crawl(pg: Page, api: str, start: list[str], limit: int = 200,
+          secrets: tuple[str, ...] = ()) -> tuple[set[str], list[str]]:
+    """Every page reachable from ``start``: the pages seen, and the broken links or pages that
+    show one of ``secrets``."""
     seen: set[str] = set()
     bad: list[str] = []
     todo = [api + s for s in start]
@@ -81,6 +89,8 @@ def crawl(pg: Page, api: str, start: list[str], limit: int = 200) -> tuple[set[s
         if r is None or r.status >= 400:
             bad.append(f"{u} -> {r.status if r else None}")
             continue
+        html = pg.content()
+        bad.extend(f"{u} shows {x}" for x in secrets if x in html)
         for h in pg.eval_on_selector_all("a[href]", "as => as.map(a => a.href)"):
             h = h.split("#")[0]
             if h.startswith(api) and h not in seen and "/v1/" not in h:
@@ -89,13 +99,16 @@ def crawl(pg: Page, api: str, start: list[str], limit: int = 200) -> tuple[set[s
 
 
 def test_every_page_from_the_overview_loads_without_error_in_both_languages(cons: dict[str, Any], page: Page) -> None:
-    api, work = cons["api"], cons["work"]
-    seen, bad = crawl(page, api, ["/"])
-    assert not bad, bad[:5]
+    api, work, ev = cons["api"], cons["work"], cons["evidence"]
+    seen, bad = crawl(page, api, ["/"], secrets=(ev["evidence_id"], ev["case_id"], ev["manifest_sm3"]))
+    assert not bad, bad[:5]  # no broken link, and the private filing's ids show nowhere
     paths = {u[len(api):] for u in seen}
     for kind in ("/blocks/", "/txs/", "/accounts/", "/works/"):
         assert any(p.startswith(kind) for p in paths), (kind, sorted(paths)[:20])
     assert {f"/works/{work['work_id']}", f"/txs/{work['tx_id']}", "/nodes", "/evidence", "/contracts"} <= paths
+    assert f"/txs/{ev['tx_id']}" in paths  # listed on the evidence page, as a protected transaction
+    page.goto(f"{api}/txs/{ev['tx_id']}", wait_until="load")
+    assert page.locator("h1").inner_text() == "受保护的存证或案件交易"
     page.goto(api + "/nodes", wait_until="load")
     assert page.locator("html").get_attribute("lang") == "zh-CN" and page.locator("h1").inner_text() == "节点"
     page.click("form.lang button[value=en]")
