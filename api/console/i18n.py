@@ -70,7 +70,8 @@ ZH: dict[str, str] = {
     "account": "账户", "work": "作品", "contract": "合约",
     "Not found": "未找到", "Bad request": "请求无效", "Back to the overview": "返回概览",
     "supervisor": "监管节点", "consensus": "共识节点", "full": "全节点",
-    "Page": "页", "ok": "成功",
+    "Page": "页", "ok": "成功", "By": "操作者", "Minter": "铸造者", "Burned": "已销毁", "Active": "有效",
+    "Provenance": "流转记录", "Provenance of the certificate token": "证书通证的流转记录",
 }
 
 TX_TYPES: dict[str, tuple[str, str]] = {

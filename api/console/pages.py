@@ -174,8 +174,16 @@ async def works(request: Request) -> HTMLResponse:
 
 @router.get("/works/{work_id}", response_class=HTMLResponse)
 async def work(request: Request, work_id: str) -> HTMLResponse:
-    w = reads_of(request).work(work_id)
-    return missing(request, work_id) if w is None else render(request, "work.html", w=w)
+    r = reads_of(request)
+    w = r.work(work_id)
+    return missing(request, work_id) if w is None else render(request, "work.html", w=w,
+                                                                    token=r.nft("copyright", work_id))
+
+
+@router.get("/nfts/{cls}/{tid}", response_class=HTMLResponse)
+async def nft(request: Request, cls: str, tid: str) -> HTMLResponse:
+    tok = reads_of(request).nft(cls, tid)
+    return missing(request, f"{cls}/{tid}") if tok is None else render(request, "nft.html", n=tok)
 
 
 @router.get("/evidence", response_class=HTMLResponse)

@@ -21,6 +21,7 @@ from ledger.codec import parse
 from ledger.contracts.context import account_of
 from ledger.contracts.ft import balance
 from ledger.contracts.lifecycle import contract_history, contract_info
+from ledger.contracts.nft import history
 from ledger.crypto.merkle import inclusion_proof
 from ledger.node.chainstore import MAX_QUERY
 from ledger.node.runtime import Node
@@ -277,6 +278,17 @@ class Reads:
         works = [self.work(e["event"]["data"]["work_id"]) for e in self.latest_events("works.Registered", account)]
         return {"account": account, "user": self.user(account), "tokens": tokens, "nfts": nfts,
                 "works": [w for w in works if w], "activity": sorted(activity, key=lambda e: -e["height"])[:PAGE]}
+
+    def nft(self, cls: str, tid: str) -> dict[str, Any] | None:
+        """A token's state and its newest ``PAGE`` provenance entries (newest first)."""
+        if not (ID_RE.fullmatch(cls) and ID_RE.fullmatch(tid)):
+            return None
+        tok = self.state_json(f"nft/{cls}/t/{tid}")
+        if not isinstance(tok, dict):
+            return None
+        count = int(tok.get("history", 0))
+        entries = history(self.node.app.read, cls, tid, start=max(0, count - PAGE), limit=PAGE)
+        return dict(tok, provenance=list(reversed(entries)))
 
     # ------------------------------------------------------------ contracts
     def contract_names(self) -> list[str]:

@@ -106,6 +106,7 @@ def test_every_page_from_the_overview_loads_without_error_in_both_languages(cons
     for kind in ("/blocks/", "/txs/", "/accounts/", "/works/"):
         assert any(p.startswith(kind) for p in paths), (kind, sorted(paths)[:20])
     assert {f"/works/{work['work_id']}", f"/txs/{work['tx_id']}", "/nodes", "/evidence", "/contracts"} <= paths
+    assert f"/nfts/copyright/{work['work_id']}" in paths  # the certificate token and its provenance
     assert f"/txs/{ev['tx_id']}" in paths  # listed on the evidence page, as a protected transaction
     page.goto(f"{api}/txs/{ev['tx_id']}", wait_until="load")
     assert page.locator("h1").inner_text() == "受保护的存证或案件交易"
