@@ -119,7 +119,8 @@ def test_latest_events_are_the_newest_first_and_the_account_page_shows_the_balan
     assert [e["event"]["data"]["amount"] for e in oldest_first] == [1, 2, 3]
     assert chain.latest_events("ft.Transfer", other, 2) == oldest_first[::-1][:2]
     assert chain.latest_events("ft.Transfer", None, 5) == chain.events("ft.Transfer")[::-1]
-    assert chain.latest_events("ft.Transfer", other, 5, scan=1) == oldest_first[:1]
+    assert chain.latest_events("ft.Transfer", other, 1) == oldest_first[-1:]
+    assert chain.latest_events("ft.Transfer", "cd" * 20, 5) == []
     page = api.client.get(f"/accounts/{other}").text
     assert "<td>PTS</td><td>6</td>" in page and f'href="/accounts/{me}"' in page
 
