@@ -77,7 +77,11 @@ class Reads:
         got = self._summaries.get(height)
         if got is not None:
             return got
-        view = self.block(height)
+        if height == 0:
+            view = self.block(0)
+        else:  # header and transaction count only: no receipt is shown, none needs redacting
+            raw = self.node.app.chain.block_view(height)
+            view = None if raw is None else dict(parse(raw))
         if view is None:
             return None
         hd = view["header"]
@@ -186,16 +190,20 @@ class Reads:
             rec["proof"]["path"] = [p.hex() for p in inclusion_proof(ids, rec["index"])]
         return rec
 
-    def block_txs(self, view: dict[str, Any], only_protected: bool = False) -> list[dict[str, Any]]:
-        """The first ``MAX_SHOWN_TXS`` transactions of a block view (or only its protected
-        ones: their receipts are the redacted ones, no lookup needed for the others)."""
+    def block_txs(self, view: dict[str, Any], only_protected: bool = False,
+                  last: int | None = None) -> list[dict[str, Any]]:
+        """The first ``MAX_SHOWN_TXS`` transactions of a block view (or its ``last`` ones, or
+        only its protected ones: their receipts are the redacted ones, no lookup needed for
+        the others)."""
         out = []
         receipts = view.get("receipts") or []
-        for i, t in enumerate((view.get("tx_ids") or [])[:MAX_SHOWN_TXS]):
+        ids = view.get("tx_ids") or []
+        start = 0 if last is None else max(0, len(ids) - last)
+        for i in range(start, min(len(ids), start + MAX_SHOWN_TXS)):
             receipt = receipts[i] if i < len(receipts) else {}
             if only_protected and not receipt.get("redacted"):
                 continue
-            rec = self.tx_record(t) or {"id": t, "type": None, "private": False, "account": None}
+            rec = self.tx_record(ids[i]) or {"id": ids[i], "type": None, "private": False, "account": None}
             rec["code"] = receipt.get("code")
             rec["height"] = view["height"]
             out.append(rec)
@@ -204,16 +212,16 @@ class Reads:
     def recent_txs(self, n: int = PAGE, before: int | None = None) -> tuple[list[dict[str, Any]], int | None]:
         """Up to ``n`` transactions of the blocks below ``before`` (newest first, at most
         ``SCAN_BLOCKS`` blocks walked) and the height to continue below (None: genesis
-        reached). A block with more than fit is cut: its page lists them all."""
+        reached). A block with more than fit shows its newest: its page lists them all."""
         top = self.head if before is None else min(before - 1, self.head)
         out: list[dict[str, Any]] = []
         h = top
         while h >= 1 and top - h < SCAN_BLOCKS and len(out) < n:
             view = self.block(h)
             if view is not None and view["tx_ids"]:
-                out.extend(reversed(self.block_txs(view)))
+                out.extend(reversed(self.block_txs(view, last=n - len(out))))
             h -= 1
-        return out[:n], (h + 1 if h >= 1 else None)
+        return out, (h + 1 if h >= 1 else None)
 
     def protected_txs(self) -> list[dict[str, Any]]:
         """The evidence and case transactions of the last ``SCAN_BLOCKS`` blocks (public facts only)."""
