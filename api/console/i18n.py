@@ -23,7 +23,7 @@ ZH: dict[str, str] = {
     "This node": "本节点", "Role": "角色", "Organisation": "机构",
     "Recent blocks": "最近区块", "Recent transactions": "最近交易", "More": "更多",
     "Committed TPS per block": "每个区块的确认 TPS",
-    "Commit latency per block (ms)": "每个区块的确认时延（毫秒）",
+    "Commit latency per block with transactions (ms)": "含交易区块的确认时延（毫秒）",
     "Commit latency: from a block's proposal to the proposal carrying the QC that commits it (2-chain rule).":
         "确认时延：从区块提出到携带确认该区块的仲裁证书（QC）的区块提出（两链规则）。",
     "No data yet": "暂无数据",

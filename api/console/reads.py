@@ -116,8 +116,8 @@ class Reads:
 
     def charts(self) -> dict[str, list[tuple[int, float]]]:
         """Per block of the window: committed TPS (its transactions over the time since its
-        parent) and commit latency (its proposal to the proposal of the block carrying the QC
-        of its child: the 2-chain rule commits it then)."""
+        parent) and, for blocks with transactions, commit latency (its proposal to the
+        proposal of the block carrying the QC of its child: the 2-chain rule commits it then)."""
         w = self.window()
         tps: list[tuple[int, float]] = []
         latency: list[tuple[int, float]] = []
@@ -125,7 +125,7 @@ class Reads:
             if i > 0:
                 dt = max(s.time_ms - w[i - 1].time_ms, 1)
                 tps.append((s.height, s.count * 1000.0 / dt))
-            if i + 2 < len(w):
+            if i + 2 < len(w) and s.count:
                 latency.append((s.height, float(w[i + 2].time_ms - s.time_ms)))
         return {"tps": tps, "latency": latency}
 
