@@ -22,7 +22,7 @@ from ledger.node.intake import TxIntake
 from ledger.node.queries import NodeQueries
 from ledger.node.runtime import Node
 
-from . import errors
+from . import console, errors
 from .auth import Authenticator
 from .deps import NodeInfo
 from .limits import BodyLimit
@@ -68,6 +68,7 @@ def create_app(node: Node, *, role: str, org: str, online: Callable[[], Iterable
     for router in ROUTERS:
         app.include_router(router)
     errors.install(app)
+    console.install(app)  # the web console and explorer at / (docs/console.md)
     app.add_middleware(BodyLimit)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app

@@ -168,6 +168,17 @@ def bench_capture(data: str | None, no_browser: bool, as_json: bool) -> None:
     print(table([(k, str(v)) for k, v in result.items() if k != "matches"], ("figure", "value")))
 
 
+@bench.command("console")
+@click.option("--api", required=True, help="A running node's API address, e.g. http://127.0.0.1:26601.")
+@click.option("--runs", default=20, show_default=True, type=click.IntRange(1, 1000))
+def bench_console(api: str, runs: int) -> None:
+    """The console: each page kind's server time (p50/p99) and the overview's load in headless
+    Chromium, at the node's current height (JSON)."""
+    from bench.console import measure
+
+    emit(measure(api, runs), True)
+
+
 def register(group: click.Group) -> None:
     """The ``rongxin.cli`` entry point: adds ``bench`` to the ``rongxin`` group."""
     group.add_command(bench)
