@@ -9,10 +9,14 @@ BIN := $(VENV)/bin
 # Chinese text; poppler-utils and zbar-tools to render a certificate and read its QR code
 # back in the tests; chromium for web evidence capture (driven by Playwright, DESIGN.md).
 SYSTEM_PACKAGES := openssl libssl3 ffmpeg fonts-wqy-zenhei poppler-utils zbar-tools chromium
+# The console's browser-side JavaScript (SM2/SM3: sm-crypto; zip: fflate), npm packages pinned by
+# the committed api/console/vendor/package-lock.json; `npm ci` runs again only when the lock changes.
+CONSOLE_VENDOR := api/console/vendor
+STAMP_JS := $(CONSOLE_VENDOR)/node_modules/.installed
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test lint system-packages clean help
+.PHONY: run test lint system-packages console-js clean help
 
 help:
 	@echo "make run    - set up, self-test the crypto, and run the six-node local consortium (Ctrl-C stops it)"
@@ -41,12 +45,20 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test,dev]'
 	@touch $@ $(STAMP_RUN)
 
+$(STAMP_JS): $(CONSOLE_VENDOR)/package-lock.json $(CONSOLE_VENDOR)/package.json
+	@command -v npm >/dev/null 2>&1 || { echo "installing Debian packages: nodejs npm"; SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO="sudo"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends nodejs npm; }
+	cd $(CONSOLE_VENDOR) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
+console-js: $(STAMP_JS)
+
 DATA ?= .rongxin
-run: system-packages $(STAMP_RUN)
+run: system-packages $(STAMP_RUN) $(STAMP_JS)
 	$(BIN)/rongxin selftest
 	$(BIN)/rongxin up --data $(DATA)
 
-test: system-packages $(STAMP_TEST)
+test: system-packages $(STAMP_TEST) $(STAMP_JS)
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 lint: $(STAMP_TEST)
@@ -55,4 +67,4 @@ lint: $(STAMP_TEST)
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache
+	rm -rf $(VENV) $(CONSOLE_VENDOR)/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache

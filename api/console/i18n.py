@@ -72,6 +72,26 @@ ZH: dict[str, str] = {
     "supervisor": "监管节点", "consensus": "共识节点", "full": "全节点",
     "Page": "页", "ok": "成功", "By": "操作者", "Minter": "铸造者", "Burned": "已销毁", "Active": "有效",
     "Provenance": "流转记录", "Provenance of the certificate token": "证书通证的流转记录",
+    # the signed-in capture page (api/console/signed.py)
+    "Capture a page": "网页取证", "Address": "网址", "Capture and file": "取证并提交", "Identity": "身份",
+    "Choose key.pem and cert.pem from your identity folder": "从身份文件夹中选择 key.pem 和 cert.pem",
+    "Forget the key": "清除密钥", "No identity loaded": "未加载身份", "Identity loaded": "已加载身份",
+    "For legal centres. Your identity's key is read into this page's memory only: it is never sent to the node and "
+    "never stored; closing or reloading the page forgets it. The page signs each request itself.":
+        "供法律服务机构使用。身份私钥只读入本页面的内存：不会发送给节点，也不会保存；关闭或刷新页面即清除。每个请求由本页面自行签名。",
+    "Progress": "进度", "waiting": "等待", "running": "进行中", "done": "完成", "failed": "失败", "not run": "未执行",
+    "Environment check (on the node)": "环境检查（节点上）", "Capture in a clean browser (on the node)": "在干净浏览器中取证（节点上）",
+    "Matching against the registry (on the node)": "与登记作品比对（节点上）",
+    "Manifest checked and signed in this page": "清单已在本页面核对并签名", "Filing": "提交存证",
+    "Confirmed on chain": "已上链确认",
+    "The node checks its environment, captures and matches in one call: this page learns how each went when the node "
+    "answers.": "节点在一次调用中完成环境检查、取证和比对：节点答复后本页面才知道各步结果。",
+    "Error": "错误", "The signing library is not installed on this node (make console-js).":
+        "本节点未安装签名库（make console-js）。",
+    "Evidence": "证据", "Evidence id": "证据编号", "Transaction": "交易", "Cases": "案件", "Matches": "比对结果",
+    "Found in": "发现于", "Work at (s)": "作品位置（秒）", "Capture at (s)": "取证位置（秒）", "Artefacts": "取证文件",
+    "Download the evidence package": "下载证据包", "Preparing the package": "正在准备证据包",
+    "Save the package again": "再次保存证据包", "In the browser": "浏览器端", "served by this node": "由本节点提供",
 }
 
 TX_TYPES: dict[str, tuple[str, str]] = {
