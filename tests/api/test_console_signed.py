@@ -1,0 +1,61 @@
+"""The signed-in capture page through the real app (no browser): it carries the console's
+strict policy and loads only scripts this node serves, hands the page the product's own
+constants, serves the vendored sm-crypto and fflate files (and nothing else from
+node_modules), and says so in the page when they are not installed."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from api.console import signed
+from api.sdk import DEFAULT_TTL_BLOCKS
+from api.signing import SCHEME
+from forensics.cases import CAPTURE_ROLES
+from forensics.rules import MANIFEST_PURPOSE
+
+from .conftest import Api
+
+
+def test_capture_page_policy_scripts_and_constants(api: Api) -> None:
+    r = api.client.get("/capture")
+    assert r.status_code == 200
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "default-src 'none'" in csp and "unsafe" not in csp
+    assert r.headers["cache-control"] == "no-store"
+    scripts = re.findall(r"<script([^>]*)>", r.text)
+    srcs = [re.search(r'src="([^"]+)"', s).group(1) for s in scripts]  # type: ignore[union-attr]
+    assert srcs == ["/console/static/console.js", "/console/vendor/sm2.js", "/console/vendor/sm3.js",
+                    "/console/vendor/fflate.js", "/console/static/capture.js"]
+    consts = json.loads(html.unescape(re.search(r'data-constants="([^"]+)"', r.text).group(1)))  # type: ignore[union-attr]
+    assert consts["scheme"] == SCHEME and consts["manifest_purpose"] == MANIFEST_PURPOSE
+    assert consts["capture_roles"] == list(CAPTURE_ROLES) and consts["ttl_blocks"] == DEFAULT_TTL_BLOCKS
+    assert consts["signer_id"] == "1234567812345678"
+    assert 'href="/capture"' in api.client.get("/").text  # in the navigation
+
+
+def test_vendor_files_are_served_and_nothing_else(api: Api) -> None:
+    if not (signed.VENDOR / "sm-crypto").is_dir():  # `make console-js` (the Makefile's test target) installs them
+        import subprocess
+
+        subprocess.run(["make", "-s", "console-js"], cwd=signed.HERE.parents[1], check=True, timeout=300)
+    for name in ("sm2.js", "sm3.js", "fflate.js"):
+        r = api.client.get(f"/console/vendor/{name}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript") and len(r.content) > 1000
+    for bad in ("jsbn.js", "..%2Fpackage.json", "package-lock.json", "sm2.js.map"):
+        assert api.client.get(f"/console/vendor/{bad}").status_code == 404, bad
+    page = api.client.get("/capture").text
+    assert 'data-ready="yes"' in page and f"sm-crypto {signed.vendor_version('sm-crypto')}" in page
+    lock = json.loads((signed.HERE / "vendor" / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/sm-crypto"]["version"] == signed.vendor_version("sm-crypto")
+
+
+def test_page_says_when_the_libraries_are_missing(api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(signed, "VENDOR", tmp_path)
+    assert api.client.get("/console/vendor/sm2.js").status_code == 404
+    page = api.client.get("/capture").text
+    assert 'data-ready="no"' in page and "make console-js" in page
