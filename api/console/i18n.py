@@ -79,7 +79,8 @@ ZH: dict[str, str] = {
     "For legal centres. Your identity's key is read into this page's memory only: it is never sent to the node and "
     "never stored; closing or reloading the page forgets it. The page signs each request itself.":
         "供法律服务机构使用。身份私钥只读入本页面的内存：不会发送给节点，也不会保存；关闭或刷新页面即清除。每个请求由本页面自行签名。",
-    "Progress": "进度", "waiting": "等待", "running": "进行中", "done": "完成", "failed": "失败", "not run": "未执行",
+    "Progress": "进度", "waiting": "等待", "running": "进行中", "done": "完成", "failed": "失败", "not run": "未执行", "not reported": "未报告",
+    "artefacts": "个取证文件", "matches": "处匹配", "works": "件作品",
     "Environment check (on the node)": "环境检查（节点上）", "Capture in a clean browser (on the node)": "在干净浏览器中取证（节点上）",
     "Matching against the registry (on the node)": "与登记作品比对（节点上）",
     "Manifest checked and signed in this page": "清单已在本页面核对并签名", "Filing": "提交存证",

@@ -209,3 +209,22 @@ def test_holder_is_refused_and_sees_the_reason(cons: dict[str, Any], browser: Br
     finally:
         w.close()
     assert not w.problems, w.problems[:5]
+
+
+def test_refused_address_is_shown_as_text(cons: dict[str, Any], browser: Browser) -> None:
+    """The node refuses a javascript: address before any browser starts; its message, which
+    quotes the address, is shown as text (no element made, no dialog)."""
+    w = Watched(browser, expected_http=(("400", "/v1/evidence/capture"),))
+    pg = w.page
+    try:
+        load_identity(pg, cons["api"], cons["ids"] / "legal")
+        pg.fill("#url", "javascript:alert('<b id=x>x</b>')")
+        pg.click("#go")
+        pg.wait_for_selector("#error:not([hidden])", timeout=60_000)
+        text = pg.inner_text("#error")
+        assert "capture_refused" in text and "<b id=x>" in text, text
+        assert pg.locator("#x").count() == 0 and pg.is_hidden("#result")
+        assert pg.get_attribute('#stages li[data-stage="capture"]', "class") == "failed"
+    finally:
+        w.close()
+    assert not w.problems, w.problems[:5]

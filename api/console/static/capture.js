@@ -283,7 +283,7 @@
     var body = {chain: chain, expiry: height + C.ttl_blocks, nonce: BigInt("0x" + hex(n)), payload: payload,
                 sender: ident.pub, type: type};
     var text = canon(body);
-    return '{"body":' + text + ',"sig":"' + signHex(utf8(text)) + '"}';
+    return {id: sm3hex(utf8(text)), wire: '{"body":' + text + ',"sig":"' + signHex(utf8(text)) + '"}'};
   }
 
   // ------------------------------------------------------------ showing the result
@@ -330,7 +330,7 @@
 
   // ------------------------------------------------------------ the one click
   function run(url) {
-    var chain, height, prep, m, filed;
+    var chain, height, prep, m, filed, tx;
     resetStages();
     $("go").disabled = true;
     return json("GET", "/v1/status", undefined, false).then(function (s) {
@@ -339,7 +339,7 @@
       ["env", "capture", "match"].forEach(function (x) { stage(x, "running"); });
       return json("POST", "/v1/evidence/capture", JSON.stringify({url: url}), true).catch(function (e) {
         var envFault = e instanceof NodeError && e.code === "capture_refused" && e.status === 503;
-        stage("env", envFault ? "failed" : (e.status === 400 ? "done" : "stopped"), envFault ? e.message : "");
+        stage("env", envFault ? "failed" : "unknown", envFault ? e.message : "");
         stage("capture", envFault ? "stopped" : "failed", envFault ? "" : e.message);
         stage("match", "stopped");
         throw e;
@@ -350,9 +350,9 @@
       var roles = arts.map(function (a) { return a.role; });
       stage("env", roles.indexOf("environment") >= 0 ? "done" : "failed",
             roles.indexOf("environment") >= 0 ? "" : "no environment report in the answer");
-      stage("capture", "done", String(arts.length) + " artefacts");
+      stage("capture", "done", String(arts.length) + " " + msg("artefacts"));
       var count = (p.matches || []).reduce(function (n, x) { return n + (x.matches || []).length; }, 0);
-      stage("match", "done", String(count) + " matches, " + String((p.works || []).length) + " works");
+      stage("match", "done", String(count) + " " + msg("matches") + ", " + String((p.works || []).length) + " " + msg("works"));
       stage("check", "running");
       m = checkManifest(p, chain, url);
       return buildCases(m.works);
@@ -360,21 +360,24 @@
       var payload = {evidence_id: prep.evidence_id, manifest: m,
                      signature: signHex(utf8(canon({manifest: m, purpose: C.manifest_purpose})))};
       if (cases.length) { payload.cases = cases; }
-      var tx = transaction(chain, height, "evidence.file", payload);
+      tx = transaction(chain, height, "evidence.file", payload);
       stage("check", "done");
       stage("file", "running");
-      return json("POST", "/v1/evidence", tx, true);
+      return json("POST", "/v1/evidence", tx.wire, true);
     }).then(function (f) {
       filed = f;
-      stage("file", "done", "tx " + String(f.tx_id).slice(0, 16) + "\u2026");
+      if (f.tx_id !== tx.id || f.evidence_id !== prep.evidence_id) {
+        throw new Error("the node's answer names another transaction or evidence id");
+      }
+      stage("file", "done", String(f.tx_id).slice(0, 16) + "\u2026");
       stage("confirm", "running");
       return json("GET", "/v1/txs/" + encodeURIComponent(f.tx_id), undefined, false);
     }).then(function (rec) {
       if (!rec || rec.status !== "committed" || !rec.receipt || rec.receipt.code !== 0) {
         throw new Error("the chain does not show the filing committed and accepted");
       }
-      stage("confirm", "done", "block " + String(rec.height) + ", receipt code 0");
-      last = {evidence_id: filed.evidence_id, chain: chain};
+      stage("confirm", "done", msg("block") + " " + String(rec.height) + ", " + msg("accepted"));
+      last = {evidence_id: filed.evidence_id, chain: chain, tx_id: tx.id};
       showResult(filed, prep, m);
     }).catch(function (e) {
       ["check", "file", "confirm"].forEach(function (x) {
@@ -414,6 +417,12 @@
         throw new Error("member " + n + ": SM3 or size recomputed here differ");
       }
     });
+    var at = (pm.statements || []).map(function (x) { return x && x.tx; }).indexOf(last.tx_id);
+    var st = at < 0 ? null : JSON.parse(new TextDecoder("utf-8", {fatal: true}).decode(files["statements.json"] || new Uint8Array(0)));
+    var body = st && Array.isArray(st.statements) && st.statements[at] && st.statements[at].tx && st.statements[at].tx.body;
+    if (!body || body.type !== "evidence.file" || !body.payload || body.payload.evidence_id !== last.evidence_id) {
+      throw new Error("the package holds no statement of the evidence.file this page signed");
+    }
     files["manifest.sig"] = unhex(signHex(Array.from(mb)));  // the filer's signature over manifest.json
     return fflate.zipSync(files, {level: 0});
   }
