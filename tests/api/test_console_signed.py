@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,12 @@ from forensics.cases import CAPTURE_ROLES
 from forensics.rules import MANIFEST_PURPOSE
 
 from .conftest import Api
+
+
+@pytest.fixture(autouse=True, scope="module")
+def vendored() -> None:
+    """The page's libraries, as `make test` installs them (idempotent: nothing to do when done)."""
+    subprocess.run(["make", "-s", "console-js"], cwd=signed.HERE.parents[1], check=True, timeout=300)
 
 
 def test_capture_page_policy_scripts_and_constants(api: Api) -> None:
@@ -39,10 +46,6 @@ def test_capture_page_policy_scripts_and_constants(api: Api) -> None:
 
 
 def test_vendor_files_are_served_and_nothing_else(api: Api) -> None:
-    if not (signed.VENDOR / "sm-crypto").is_dir():  # `make console-js` (the Makefile's test target) installs them
-        import subprocess
-
-        subprocess.run(["make", "-s", "console-js"], cwd=signed.HERE.parents[1], check=True, timeout=300)
     for name in ("sm2.js", "sm3.js", "fflate.js"):
         r = api.client.get(f"/console/vendor/{name}")
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript") and len(r.content) > 1000
@@ -59,3 +62,4 @@ def test_page_says_when_the_libraries_are_missing(api: Api, tmp_path: Path, monk
     assert api.client.get("/console/vendor/sm2.js").status_code == 404
     page = api.client.get("/capture").text
     assert 'data-ready="no"' in page and "make console-js" in page
+    assert "/console/vendor/" not in page  # no script tag that would only fetch a 404
