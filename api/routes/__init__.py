@@ -11,6 +11,7 @@ from . import (
                             contracts,
                             events,
                             evidence,
+                            health,
                             identity,
                             mpc,
                             proofs,
@@ -18,8 +19,9 @@ from . import (
                             status,
                             txs,
                             works,
+                            ws,
 )
 
 ROUTERS: list[APIRouter] = [status.router, txs.router, blocks.router, state.router, events.router,
                             audit.router, contracts.router, identity.router, proofs.router,
-                            works.router, evidence.router, cases.router, mpc.router]
+                            works.router, evidence.router, cases.router, mpc.router, health.router, ws.router]
