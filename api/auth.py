@@ -147,6 +147,7 @@ class Authenticator:
         self.refused: dict[str, int] = {}  # refusals by code (metrics)
         # a revoked certificate or user still signing requests: (kind, who) -> (count, first, last)
         self.revoked_tries: dict[tuple[str, str], tuple[int, float, float]] = {}
+        self.revoked_counts: dict[str, int] = {}  # attempts by kind since start (metrics)
 
     @property
     def root(self) -> Certificate | None:
@@ -199,6 +200,7 @@ class Authenticator:
         now = self.clock()
         n, first, _last = self.revoked_tries.get((kind, who), (0, now, now))
         self.revoked_tries[(kind, who)] = (n + 1, first, now)
+        self.revoked_counts[kind] = self.revoked_counts.get(kind, 0) + 1
         if len(self.revoked_tries) > 1000:  # bounded: the oldest go first
             del self.revoked_tries[min(self.revoked_tries, key=lambda k: self.revoked_tries[k][2])]
 

@@ -54,6 +54,7 @@ class Sources:
     alerts: Callable[[], dict[str, int]] = dict  # alert name -> how many firing
     ready: Callable[[], bool] = lambda: True
     refused: Callable[[], dict[str, int]] = dict  # signed-request refusals by code
+    revoked: Callable[[], dict[str, int]] = dict  # attempts by revoked identities, by kind
     limited: Callable[[], int] = lambda: 0  # requests answered 429
     deliveries: Callable[[], dict[tuple[str, str], int]] = dict  # (channel, result) -> count
     info: dict[str, str] = field(default_factory=dict)
@@ -228,6 +229,12 @@ class NodeCollector(Collector):
         for code, n in sorted(src.refused().items()):
             refused.add_metric([code], n)
         yield refused
+        revoked = CounterMetricFamily("rongxin_revoked_identity_attempts", "Signed requests and peer links "
+                                      "refused because the identity is revoked, by kind (certificate, user, node)",
+                                      labels=["kind"])
+        for kind, n in sorted(src.revoked().items()):
+            revoked.add_metric([kind], n)
+        yield revoked
         yield CounterMetricFamily("rongxin_rate_limited", "Requests answered 429 by the rate limits",
                                   value=src.limited())
         deliveries = CounterMetricFamily("rongxin_alert_deliveries", "Alert and report deliveries by channel "

@@ -50,6 +50,7 @@ class Service:
             intake_pending=lambda: (intake.pending, intake.max_pending),
             ws=lambda: (len(self.hub.clients), self.hub.dropped, self.hub.delivered),
             alerts=lambda: self.alerts.counts(), ready=lambda: self.ready()[0], refused=lambda: dict(auth.refused),
+            revoked=lambda: dict(auth.revoked_counts),
             limited=lambda: self.limits.refused, deliveries=lambda: dict(self.alerts.notifier.results),
             info=info or {}))
         a = ops.alerts

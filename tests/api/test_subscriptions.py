@@ -159,7 +159,7 @@ def test_floods_of_subscriptions_and_messages_are_bounded(api: Api) -> None:
         assert _next(ws, "unsubscribed")["subscription"] == "b0"
         ws.send_text(json.dumps({"subscribe": "blocks", "id": "b1"}))
         assert _next(ws, "error")["error"]["code"] == "duplicate_subscription"
-    with api.client.websocket_connect("/v1/ws") as ws, pytest.raises(WebSocketDisconnect) as closed:  # noqa: PT012
+    with api.client.websocket_connect("/v1/ws") as ws, pytest.raises(WebSocketDisconnect) as closed:
         for _ in range(1000):  # far more than 20 a second: closed with 1008
             ws.send_text("{}")
         for _ in range(2000):
