@@ -177,7 +177,8 @@ async def run(folder: Path, tables: bool = True) -> None:
         )
         node.attach(net)
         http = create_app(node, role=cfg.role, org=cfg.org, online=lambda: list(net.online()), intake=intake,
-                          auth=auth, consortium=cfg.consortium, folder=folder, peers=list(cfg.peers), ops=ops)
+                          auth=auth, consortium=cfg.consortium, folder=folder,
+                          peers=[p for p in cfg.peers if p != cfg.id], ops=ops)
         service: Service = http.state.service
         works = attach_works(http, node, folder, chain=cfg.chain, node_id=cfg.id, key=cfg.key(),
                              consortium=cfg.consortium)
