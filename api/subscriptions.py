@@ -212,6 +212,10 @@ def items_for(sub: Sub, facts: Facts, who: Reader | None) -> list[dict[str, Any]
     return []
 
 
+def encode(item: dict[str, Any]) -> str:
+    return json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+
+
 @dataclass(eq=False)
 class Client:
     """One WebSocket connection: its subscriptions and its queue of encoded items."""
@@ -227,12 +231,14 @@ class Client:
     replays: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     counter: int = 0
 
-    def offer(self, item: dict[str, Any], sub: Sub | None = None) -> bool:
-        """Queue an item without waiting; over ``QUEUE_BYTES`` the client is dropped."""
+    def offer(self, item: dict[str, Any], sub: Sub | None = None, encoded: str | None = None) -> bool:
+        """Queue an item without waiting; over ``QUEUE_BYTES`` the client is dropped.
+        ``encoded``: the item's JSON already (shared by every subscriber of a block)."""
         if self.dropped is not None:
             return False
-        text = json.dumps(item if sub is None else dict(item, subscription=sub.id), ensure_ascii=False,
-                          separators=(",", ":"))
+        text = encoded if encoded is not None else encode(item)
+        if sub is not None:
+            text = text[:-1] + ',"subscription":' + json.dumps(sub.id) + "}"
         if self.queued + len(text) > QUEUE_BYTES and self.queue:
             self.on_drop(self, f"too slow: more than {QUEUE_BYTES} bytes of items waiting")
             return False
@@ -380,7 +386,10 @@ class Hub:
             log.warning("block %d vanished before its subscribers were served", height)
             self.done = height
             return
-        status: dict[str, Any] | None = None
+        status: str | None = None
+        # id(item) -> (item, its JSON): an item many subscribers get (a block) is encoded once; the
+        # item is kept with it so that its id cannot be reused by another item meanwhile
+        shared: dict[int, tuple[dict[str, Any], str]] = {}
         for c in list(self.clients):
             for sub in list(c.subs.values()):
                 if c.dropped is not None:
@@ -388,13 +397,16 @@ class Hub:
                 if not sub.live:
                     continue
                 if sub.topic == "status":
-                    status = status or dict(self.status(), kind="status")
-                    c.offer(status, sub)
+                    status = status or encode(dict(self.status(), kind="status"))
+                    c.offer({}, sub, status)
                     continue
                 if sub.next > height:
                     continue
                 for item in items_for(sub, facts, c.reader):
-                    if c.offer(item, sub):
+                    known = shared.get(id(item))
+                    if known is None:
+                        known = shared[id(item)] = (item, encode(item))
+                    if c.offer(item, sub, known[1]):
                         self.delivered += 1
                 sub.next = height + 1
         self.done = height
