@@ -73,9 +73,9 @@ def _handle(hub: Hub, c: Client, msg: dict[str, Any], ident: Identity | ApiError
     if sub.wants_private() and c.reader is None:
         if isinstance(ident, ApiError):
             raise ProtocolError(ident.code, ident.message, ident.details)
-        raise ProtocolError("auth_missing", f"{sub.topic} {sub.filters.get('type', '')} items are readable only by "
-                            "their parties, courts and regulators: sign the handshake (docs/api-auth.md)".replace(
-                                "  ", " "))
+        what = f"{sub.filters['type']} events" if sub.topic == "events" else "case updates"
+        raise ProtocolError("auth_missing", f"{what} are readable only by their parties, courts and regulators: "
+                            "sign the handshake (docs/api-auth.md)")
     hub.subscribe(c, sub)
 
 

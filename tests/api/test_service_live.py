@@ -347,3 +347,25 @@ def test_logs_are_json_lines_and_hold_no_key(svc: Service) -> None:
             body = [b for b in (svc.folder(nid) / secret).read_text().splitlines() if b and not b.startswith("-----")]
             assert not any(b in text for b in body), f"{nid}'s log holds its {secret}"
         assert "PRIVATE KEY" not in text
+
+
+def test_private_subscriptions_need_a_signed_handshake(svc: Service) -> None:
+    from websockets.sync.client import connect
+
+    url = svc.apis["val1"].replace("http", "ws", 1) + "/v1/ws"
+    who = svc.identity("case-watcher")
+    with connect(url) as ws:  # unsigned: refused, the connection stays
+        ws.send(json.dumps({"subscribe": "cases"}))
+        err = json.loads(ws.recv(timeout=30))
+        assert err["kind"] == "error" and err["error"]["code"] == "auth_missing"
+        ws.send(json.dumps({"subscribe": "blocks"}))
+        assert json.loads(ws.recv(timeout=30))["kind"] == "subscribed"
+    with connect(url, additional_headers=who.headers("GET", "/v1/ws")) as ws:  # signed: accepted
+        ws.send(json.dumps({"subscribe": "cases", "id": "c"}))
+        ws.send(json.dumps({"subscribe": "events", "type": "evidence.*", "id": "e"}))
+        acks = [json.loads(ws.recv(timeout=30)) for _ in range(2)]
+        assert [(a["kind"], a["subscription"]) for a in acks] == [("subscribed", "c"), ("subscribed", "e")]
+    bad = dict(who.headers("GET", "/v1/ws"), **{"X-Rongxin-Signature": base64.b64encode(b"x" * 70).decode()})
+    with connect(url, additional_headers=bad) as ws:  # a signature that fails: its refusal, for private topics
+        ws.send(json.dumps({"subscribe": "cases"}))
+        assert json.loads(ws.recv(timeout=30))["error"]["code"] == "auth_bad_signature"
