@@ -132,6 +132,8 @@ class NodeMetrics:
                                     "(timeouts), counted from committed blocks", registry=r)
         self.api = Histogram("rongxin_api_request_duration_seconds", "HTTP API requests by route template",
                              ["method", "route", "code"], buckets=API_BUCKETS, registry=r)
+        self.ws_fanout = Histogram("rongxin_ws_fanout_seconds", "Time the node took to queue one committed "
+                                   "block's items for every WebSocket subscriber", buckets=API_BUCKETS, registry=r)
         self.recent: collections.deque[tuple[float, int]] = collections.deque()  # (commit time, txs)
         self.last_commit = time.time()  # the node's start counts as progress
         self.totals = {"blocks": 0, "txs": 0}  # committed since start (the daily report's differences)

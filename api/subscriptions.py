@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -278,6 +279,7 @@ class Hub:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self.closing = False
+        self.on_delivered: Callable[[float], None] | None = None  # seconds one block's items took to queue
 
     # ------------------------------------------------------------ life cycle
     def committed(self, _block: Any = None) -> None:
@@ -380,6 +382,7 @@ class Hub:
                 await asyncio.sleep(0)  # other work of the loop runs between blocks
 
     def _deliver(self, height: int) -> None:
+        t0 = time.perf_counter()
         try:
             facts = Facts(self.node, height)
         except LookupError:
@@ -410,3 +413,5 @@ class Hub:
                         self.delivered += 1
                 sub.next = height + 1
         self.done = height
+        if self.on_delivered is not None:
+            self.on_delivered(time.perf_counter() - t0)

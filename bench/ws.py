@@ -14,6 +14,7 @@ import statistics
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,10 @@ def measure(clients: int = 1000, blocks: int = 5) -> dict[str, Any]:
                 client.submit_and_wait("kv.set", {"key": f"ws{i}", "value": "1"}, timeout=60)
             t.join(300)
             metrics = LedgerClient(api).status()
+            text = urllib.request.urlopen(api + "/metrics", timeout=30).read().decode()
+            fanout = {k: float(v) for k, v in (ln.rsplit(" ", 1) for ln in text.splitlines()
+                                               if ln.startswith(("rongxin_ws_fanout_seconds_sum",
+                                                                 "rongxin_ws_fanout_seconds_count")))}
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
@@ -102,4 +107,6 @@ def measure(clients: int = 1000, blocks: int = 5) -> dict[str, Any]:
             "last_subscriber_after_proposal_s": {"median": round(statistics.median(per_block_last), 4),
                                                  "max": round(max(per_block_last), 4)},
             "fanout_spread_s": {"median": round(statistics.median(spread), 4), "max": round(max(spread), 4)},
+            "node_queueing_s_per_block": round(fanout["rongxin_ws_fanout_seconds_sum"]
+                                               / max(1.0, fanout["rongxin_ws_fanout_seconds_count"]), 5),
             "height": metrics["height"], "load_average": list(os.getloadavg())}
