@@ -290,6 +290,7 @@ class Hub:
     def start(self) -> None:
         """On the node's event loop: start the feeding task."""
         self._wake = asyncio.Event()
+        self.done = self.node.app.chain.head
         self._task = asyncio.get_running_loop().create_task(self._feed(), name="ws-hub")
         self._wake.set()
 
@@ -378,7 +379,12 @@ class Hub:
             self._wake.clear()
             head = self.node.app.chain.head
             while self.done < head:
-                self._deliver(self.done + 1)
+                height = self.done + 1
+                try:
+                    self._deliver(height)
+                except Exception:  # one block that cannot be served must not end every subscription
+                    log.exception("block %d: its subscribers could not be served", height)
+                    self.done = height
                 await asyncio.sleep(0)  # other work of the loop runs between blocks
 
     def _deliver(self, height: int) -> None:
