@@ -20,7 +20,7 @@ PEM_PRIVATE = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(-----END [A-
                          re.DOTALL)
 LABELLED_SECRET = re.compile(r"(?i)\b(private[_ ]?key|password|secret|passwd)(\s*[=:]\s*)(\S+)")
 SECRET_FIELD = re.compile(r"(?i)(^|_)(key|password|passwd|secret|token)s?($|_)")
-STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 
 
 def redact(text: str) -> str:
