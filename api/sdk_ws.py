@@ -68,6 +68,7 @@ def subscribe(client: LedgerClient, topic: str, *, from_height: int | None = Non
                             continue  # yielded before the connection dropped
                         last, start = pos, pos[0]
                     yield item
+                raise ConnectionError("the node closed the connection")  # e.g. 1001 going away: reconnect
         except (OSError, TimeoutError, InvalidHandshake, WebSocketException) as exc:
             failures += 1
             if max_retries is not None and failures > max_retries:
