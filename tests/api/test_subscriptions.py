@@ -208,3 +208,32 @@ def test_unsigned_requests_over_the_address_limit_get_429_with_retry_after(api: 
         r = codes[2]
         assert int(r.headers["Retry-After"]) >= 1
         assert r.json()["error"]["code"] == "rate_limited" and r.json()["error"]["details"]["retry_after"] >= 1
+
+
+def test_private_transactions_reach_only_those_who_may_read_them(api: Api) -> None:
+    from api.subscriptions import Facts, Sub, items_for
+    from forensics.access import Reader
+
+    start = api.client.get("/v1/status").json()["height"] + 1
+    private = api.tx(type="evidence.file", payload={"evidence_id": "e1"})
+    public = api.tx(key="p", value="1")
+    for t in (private, public):
+        assert api.client.post("/v1/txs", json=t.wire()).status_code in (200, 202)
+    end = max(api.wait_committed(t.id_hex)["height"] for t in (private, public))
+    with api.client.websocket_connect("/v1/ws") as ws:  # anonymous: the evidence filing is not shown
+        ws.send_text(json.dumps({"subscribe": "txs", "from_height": start, "id": "all"}))
+        ws.send_text(json.dumps({"subscribe": "txs", "type": "evidence.file", "from_height": start, "id": "ev"}))
+        seen: dict[str, list[str]] = {"all": [], "ev": []}
+        live: set[str] = set()
+        while live != {"all", "ev"}:
+            item = _next(ws)
+            if item["kind"] == "live":
+                live.add(item["subscription"])
+            elif item["kind"] == "tx":
+                seen[item["subscription"]].append(item["id"])
+    assert public.id_hex in seen["all"] and private.id_hex not in seen["all"] and seen["ev"] == []
+    # its sender may read it: the same filter admits it for a signed reader who is the sender
+    me = Reader(account_of(api.user.public_key().point), None)
+    found = [i["id"] for h in range(start, end + 1)
+             for i in items_for(Sub("x", "txs", {"type": "evidence.file"}, h), Facts(api.node, h), me)]
+    assert found == [private.id_hex]
