@@ -237,3 +237,22 @@ def test_private_transactions_reach_only_those_who_may_read_them(api: Api) -> No
     found = [i["id"] for h in range(start, end + 1)
              for i in items_for(Sub("x", "txs", {"type": "evidence.file"}, h), Facts(api.node, h), me)]
     assert found == [private.id_hex]
+
+
+def test_missed_turns_and_view_changes_are_counted_from_committed_blocks(api: Api) -> None:
+    import time as _time
+
+    from api.metrics import NodeMetrics
+    from ledger.consensus.types import Block
+
+    m = NodeMetrics(api.node)
+    now_ms = int(_time.time() * 1000)
+    # a block of view 9 whose QC is of view 5: views 6, 7 and 8 ended without their leader's block
+    m.committed(Block.make({"height": 3, "view": 9, "proposer": "v0", "justify": {"view": 5}, "time": now_ms - 250},
+                           []))
+    text = m.exposition().decode()
+    assert 'rongxin_missed_proposals_total{validator="v0"} 3.0' in text  # one validator: every turn is v0's
+    assert "rongxin_view_changes_total 3.0" in text
+    assert "rongxin_blocks_committed_total 1.0" in text and "rongxin_commit_latency_seconds_count 1.0" in text
+    assert 'rongxin_commit_latency_seconds_bucket{le="0.1"} 0.0' in text
+    assert 'rongxin_commit_latency_seconds_bucket{le="0.5"} 1.0' in text
