@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import logging
+import os
 import secrets
 import shutil
 import threading
@@ -30,8 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from forensics import tsa
+from forensics.capture_filing import CaptureFile, file_capture
+from forensics.rules import ID_RE, manifest_message
 from forensics.service import WorksService
+from forensics.tsa import TSAUnavailable
 from ledger.blobs import LocalBlobStore
+from ledger.crypto.tsp import MAX_TOKEN_BYTES
 from ledger.errors import LedgerError
 
 from .works_node import WorksNode
@@ -39,6 +46,7 @@ from .works_node import WorksNode
 __all__ = ["EvidenceDesk", "Prepared", "UploadRefused", "attach_evidence"]
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 PREPARED_TTL_S = 3600.0
 MAX_PREPARED = 64
 
@@ -53,8 +61,8 @@ class Prepared:
 
     evidence_id: str
     filer: str
-    work_id: str
-    holder: str
+    work_id: str | None  # None: a capture filing (manifest.works)
+    holder: str | None
     manifest: dict[str, Any]
     matches: list[dict[str, Any]]
     folder: Path
@@ -70,8 +78,11 @@ class EvidenceDesk:
     fingerprinting stays off the event loop."""
 
     def __init__(self, works: WorksService, pool: ThreadPoolExecutor, folder: str | Path, *, max_upload: int,
-                 registry: WorksNode | None = None) -> None:
+                 registry: WorksNode | None = None, tsa_url: str | None = None, tsa_hash: str = "sm3") -> None:
         self._pool = pool
+        self.tsa_url = tsa_url or None  # RFC 3161 time stamps on filed manifests (docs/evidence-format.md §11)
+        self.tsa_hash = tsa_hash
+        self.timestamps = Path(folder).parent / "timestamps"  # kept across restarts, unlike the staging folders
         self.works = works
         self.registry = registry  # the node's works registry: the contracts' checks (None: none run)
         self.folder = Path(folder)
@@ -113,6 +124,23 @@ class EvidenceDesk:
             self._prepared[prep.evidence_id] = prep
         return prep
 
+    def prepare_capture(self, folder: Path, files: list[CaptureFile], *, filer: str, capture: dict[str, Any],
+                        filer_key: bytes | None = None) -> Prepared:
+        """``prepare`` for a capture's files (``forensics.capture_filing.file_capture``): each
+        matched against every work of the index; the manifest names the works matched."""
+        staged = copy.copy(self.works)
+        staged.blobs = LocalBlobStore(folder / "stage", max_bytes=max(self.max_upload, 1))
+        filing = file_capture(staged, files, filer=filer, created_ms=int(time.time() * 1000), capture=capture)
+        if self.registry is not None and filer_key is not None:
+            self.registry.check_filing(filer_key, filing.evidence_id, filing.manifest)
+        kept = {a["name"] for a in filing.manifest["artefacts"]}  # a resource may be left out (size limit)
+        prep = Prepared(filing.evidence_id, filer, None, None, filing.manifest, filing.matches, folder,
+                        [f.path for f in files if f.name in kept], time.monotonic() + PREPARED_TTL_S)
+        with self._lock:
+            self._expire()
+            self._prepared[prep.evidence_id] = prep
+        return prep
+
     def _expire(self) -> None:
         now = time.monotonic()
         for eid in [e for e, p in self._prepared.items() if p.expires < now]:
@@ -146,11 +174,39 @@ class EvidenceDesk:
     def done(self, prep: Prepared) -> None:
         self.discard_folder(prep.folder)
 
+    def stamp(self, evidence_id: str, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        """With a TSA configured, an RFC 3161 token on the manifest message (whose SM3 the
+        filing records), kept as ``timestamps/<evidence id>.tsr`` with the TSA's certificate
+        (``.der``) for the evidence package. What it says, ``{"error": why}`` when the TSA
+        gave none (the filing goes on without), or None without a TSA (blocking)."""
+        if self.tsa_url is None:
+            return None
+        try:
+            got = tsa.stamp(self.tsa_url, manifest_message(manifest), hash_name=self.tsa_hash)
+        except TSAUnavailable as exc:
+            log.warning("evidence %s: no time stamp: %s", evidence_id, exc)
+            return {"error": str(exc)}
+        self.timestamps.mkdir(parents=True, exist_ok=True)
+        for ext, data in ((".der", got.certificate), (".tsr", got.token)):
+            tmp = self.timestamps / f"{evidence_id}{ext}.part"
+            tmp.write_bytes(data)
+            tmp.replace(self.timestamps / f"{evidence_id}{ext}")
+        return {"gen_time": got.info.gen_time.isoformat().replace("+00:00", "Z"), "hash": got.info.hash_name,
+                "tsa": got.info.tsa_subject, "tsa_certificate_sm3": got.info.tsa_fingerprint}
+
+    def timestamp_of(self, evidence_id: str) -> tuple[bytes, bytes] | None:
+        """The token and TSA certificate kept for ``evidence_id`` (DER each), or None."""
+        tok, cert = self.timestamps / f"{evidence_id}.tsr", self.timestamps / f"{evidence_id}.der"
+        if not (ID_RE.fullmatch(evidence_id) and tok.is_file() and cert.is_file()):
+            return None
+        return tok.read_bytes()[:MAX_TOKEN_BYTES + 1], cert.read_bytes()[:MAX_TOKEN_BYTES + 1]
+
 
 def attach_evidence(app: Any, works: WorksNode, node_folder: Path) -> EvidenceDesk:
     """The node's evidence desk on ``app.state.evidence``, over its works registry ``works``;
     uploads are staged in ``NODE/works/evidence/`` (``api.node_main`` calls this)."""
     desk = EvidenceDesk(works.service, works.pool, node_folder / "works" / "evidence", max_upload=works.max_upload,
-                        registry=works)
+                        registry=works, tsa_url=os.environ.get("RONGXIN_TSA_URL") or None,
+                        tsa_hash=os.environ.get("RONGXIN_TSA_HASH", "sm3"))
     app.state.evidence = desk
     return desk

@@ -76,29 +76,37 @@ def may_export(node: Node, ev: dict[str, Any], account: str, business: str | Non
 
 
 def build_package(node: Node, blobs: LocalBlobStore, consortium: Path | None, evidence_id: str, *, account: str,
-                  business: str | None, certificate: Certificate, out: Path) -> Path:
-    """Write the (unsigned) package of ``evidence_id`` for the requester to ``out``."""
+                  business: str | None, certificate: Certificate, out: Path,
+                  timestamp: tuple[bytes, bytes] | None = None) -> Path:
+    """Write the (unsigned) package of ``evidence_id`` for the requester to ``out``: the
+    ``works.register`` of each work the filing is about (one, or a capture's matched works),
+    then the ``evidence.file``; ``timestamp`` (token, TSA certificate) adds §11's members."""
     ev = evidence_record(node, evidence_id)
-    work = _json(node, f"works/w/{ev['work_id']}")
-    if not isinstance(work, dict):
-        raise ApiError(409, "export_failed", f"work {ev['work_id']} has no record")
+    wids = [ev["work_id"]] if ev.get("work_id") is not None else list(ev.get("works") or [])
+    works = [_json(node, f"works/w/{w}") for w in wids]
+    for w, work in zip(wids, works, strict=True):
+        if not isinstance(work, dict):
+            raise ApiError(409, "export_failed", f"work {w} has no record")
     if not may_export(node, ev, account, business):
         raise ApiError(403, "forbidden", "only the filer, the work's holder, the case's parties, a court or a "
                        f"regulator may export evidence {evidence_id}", {"account": account, "business": business})
     try:
-        bundle = proof_bundle(node, [work["tx"], ev["tx"]])
+        bundle = proof_bundle(node, [*(w["tx"] for w in works), ev["tx"]])
     except BundleError as exc:
         raise ApiError(409, "not_yet_provable", f"{exc}; ask again a few blocks later") from None
     crl, vcerts = _consortium(consortium, latest_block_ms(bundle))
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         t = Path(tmp)
-        work_name = "work-" + str(work["work_id"]) + _EXT.get(str(work["media_type"]), ".bin")
-        # the registered file goes in only for those who may read it (docs/works.md §8): the
-        # filer's package proves the registration (its hash) without handing over the original
-        readable = may_read_blob(node.app.read, str(work["sm3"]), account)
-        artefacts = [[_link(t, blobs, work["sm3"], work_name)] if readable else [],
-                     [_link(t, blobs, a["sm3"], a["name"]) for a in ev["manifest"]["artefacts"]]]
+        artefacts: list[list[Path]] = []
+        for work in works:
+            work_name = "work-" + str(work["work_id"]) + _EXT.get(str(work["media_type"]), ".bin")
+            # the registered file goes in only for those who may read it (docs/works.md §8): the
+            # filer's package proves the registration (its hash) without handing over the original
+            readable = may_read_blob(node.app.read, str(work["sm3"]), account)
+            artefacts.append([_link(t, blobs, work["sm3"], work_name)] if readable else [])
+        artefacts.append([_link(t, blobs, a["sm3"], a["name"]) for a in ev["manifest"]["artefacts"]])
         try:
-            return export_package(out, bundle, artefacts, certificate, crl, validator_certificates=vcerts)
+            return export_package(out, bundle, artefacts, certificate, crl, validator_certificates=vcerts,
+                                  timestamp=timestamp)
         except ExportError as exc:
             raise ApiError(409, "export_failed", str(exc)) from None

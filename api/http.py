@@ -22,7 +22,7 @@ from ledger.node.intake import TxIntake
 from ledger.node.queries import NodeQueries
 from ledger.node.runtime import Node
 
-from . import errors
+from . import console, errors
 from .auth import Authenticator
 from .deps import NodeInfo
 from .limits import BodyLimit
@@ -31,6 +31,7 @@ from .operations import Operations
 from .ratelimit import AddressLimit
 from .routes import ROUTERS
 from .routes.txs import REQUEST_MODELS
+from .schemas_evidence import CaptureIn
 from .service import Service
 
 DESCRIPTION = ("A Rongxin consortium node: submit signed transactions, read blocks with their quorum "
@@ -43,7 +44,7 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
         if app.openapi_schema is None:
             doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-            for model in REQUEST_MODELS:  # bodies the routes read as raw bytes
+            for model in (*REQUEST_MODELS, CaptureIn):  # bodies the routes read as raw bytes
                 js = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 schemas.update(js.pop("$defs", {}))
                 schemas[model.__name__] = js
@@ -80,6 +81,7 @@ def create_app(node: Node, *, role: str, org: str, online: Callable[[], Iterable
     for router in ROUTERS:
         app.include_router(router)
     errors.install(app)
+    console.install(app)  # the web console and explorer at / (docs/console.md)
     app.add_middleware(BodyLimit)
     app.add_middleware(AddressLimit, limits=lambda: app.state.service.limits)
     app.add_middleware(ApiTimer, metrics=lambda: app.state.service.metrics)

@@ -183,6 +183,8 @@ async def run(folder: Path, tables: bool = True) -> None:
         works = attach_works(http, node, folder, chain=cfg.chain, node_id=cfg.id, key=cfg.key(),
                              consortium=cfg.consortium)
         attach_evidence(http, works, folder)
+        # what a capture on this node may never fetch: its own API and peer ports (docs/works.md §4.3)
+        http.state.own_addresses = [cfg.api, *([cfg.api_tls] if cfg.api_tls else []), cfg.listen]
         servers = _servers(http, cfg, folder, ops.service.shutdown_grace_s)
         await net.start()
         node.start()
@@ -193,9 +195,7 @@ async def run(folder: Path, tables: bool = True) -> None:
         loop = asyncio.get_running_loop()
 
         def stop() -> None:
-            # graceful: /readyz turns 503 and subscribers are told at once; the servers stop
-            # accepting and finish the requests in flight (up to the grace time); then the
-            # node stops and its store closes
+            # graceful (docs/operations.md §7): requests in flight finish, then node and store stop
             log.info("node %s stopping: finishing requests in flight", cfg.id)
             service.begin_shutdown()
             for s in servers:

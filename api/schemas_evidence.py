@@ -55,8 +55,10 @@ class PreparedOut(_Out):
         "matches": [{"file": "copy.jpg", "sm3": "00" * 32, "matched": True, "score": 7.4545,
                      "matches": [{"work_id": "w-521815b4caece1feffef", "score": 7.4545, "method": "orb"}]}]}]})
     evidence_id: str
-    work_id: str
-    holder: str = Field(description="the work's holder (its registrant's account): a party of a new case")
+    work_id: str | None = Field(description="the work; null for a capture filing (docs/works.md §4.3)")
+    holder: str | None = Field(description="the work's holder (its registrant's account): a party of a new case; "
+                                           "null for a capture filing")
+    works: list[str] | None = Field(None, description="a capture filing: the works its files matched")
     manifest: dict[str, Any] = Field(description="docs/works.md §4.1: sign rules.manifest_message(manifest)")
     matches: list[FileMatchOut]
 
@@ -66,11 +68,15 @@ class FiledOut(_Out):
 
     evidence_id: str
     case_id: str | None
-    work_id: str
+    work_id: str | None
     tx_id: str = Field(pattern=HASH)
     height: int
     manifest_sm3: str = Field(pattern=HASH)
     matches: list[FileMatchOut]
+    timestamp: dict[str, Any] | None = Field(None, description="the RFC 3161 time stamp on the manifest "
+                                                               "(docs/evidence-format.md §11), or {error}")
+    works: list[str] | None = None
+    case_ids: list[str] | None = None
 
 
 class EvidenceOut(_Out):
@@ -79,7 +85,9 @@ class EvidenceOut(_Out):
     evidence_id: str
     case_id: str | None
     filer: str
-    work_id: str
+    work_id: str | None
+    works: list[str] | None = None
+    case_ids: list[str] | None = None
     height: int
     time_ms: int
     tx: str
@@ -117,6 +125,14 @@ class MovedOut(_Out):
     height: int
 
 
+class CaptureIn(BaseModel):
+    """``POST /v1/evidence/capture``: the address to capture."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=1, max_length=2048, description="an http(s) address")
+
+
+CAPTURE_BODY = {"required": True, "content": {"application/json": {"schema": {"$ref": _REF.format("CaptureIn")}}}}
 TX_BODY = {"required": True, "content": {"application/json": {"schema": {"$ref": _REF.format("TxIn")}}}}
 FILES_BODY = {"required": True, "content": {"application/octet-stream": {"schema": {
     "type": "string", "format": "binary",

@@ -160,6 +160,36 @@ def bench_evidence(data: str | None, as_json: bool) -> None:
     print(table([(k, str(v)) for k, v in result.items()], ("figure", "value")))
 
 
+@bench.command("capture")
+@click.option("--data", type=click.Path(file_okay=False, exists=True),
+              help="Use an already running consortium (its folder); default: start and stop a fresh one.")
+@click.option("--no-browser", is_flag=True, help="Skip the browser: time matching and filing of the page's files only.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def bench_capture(data: str | None, no_browser: bool, as_json: bool) -> None:
+    """One-click capture of a local page (ten pictures, a 30-second audio clip): environment
+    check, capture, matching and on-chain filing, each stage timed (target <= 15 s)."""
+    from pathlib import Path
+
+    from bench.capture import measure
+
+    result = measure(Path(data) if data else None, browser=not no_browser)
+    if as_json:
+        emit(result, True)
+        return
+    print(table([(k, str(v)) for k, v in result.items() if k != "matches"], ("figure", "value")))
+
+
+@bench.command("console")
+@click.option("--api", required=True, help="A running node's API address, e.g. http://127.0.0.1:26601.")
+@click.option("--runs", default=20, show_default=True, type=click.IntRange(1, 1000))
+def bench_console(api: str, runs: int) -> None:
+    """The console: each page kind's server time (p50/p99) and the overview's load in headless
+    Chromium, at the node's current height (JSON)."""
+    from bench.console import measure
+
+    emit(measure(api, runs), True)
+
+
 def register(group: click.Group) -> None:
     """The ``rongxin.cli`` entry point: adds ``bench`` to the ``rongxin`` group."""
     group.add_command(bench)

@@ -71,11 +71,13 @@ def _case_people(case: dict[str, Any]) -> set[str]:
 
 
 def may_read_evidence(read: Read, ev: dict[str, Any], who: Reader) -> bool:
-    people = {str(ev.get("filer")), _holder(read, ev.get("work_id"))}
-    cid = ev.get("case_id")
-    case = _json(read, f"case/c/{cid}") if isinstance(cid, str) else None
-    if isinstance(case, dict):
-        people |= _case_people(case)
+    works: list[Any] = ev["works"] if isinstance(ev.get("works"), list) else []  # a capture filing's works
+    people = {str(ev.get("filer")), *(_holder(read, w) for w in [ev.get("work_id"), *works])}
+    cids: list[Any] = ev["case_ids"] if isinstance(ev.get("case_ids"), list) else []
+    for cid in [ev.get("case_id"), *cids]:
+        case = _json(read, f"case/c/{cid}") if isinstance(cid, str) else None
+        if isinstance(case, dict):
+            people |= _case_people(case)
     return who.account in people or _privileged(read, who)
 
 

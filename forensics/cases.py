@@ -37,8 +37,8 @@ from .rules import (
     verify,
 )
 
-__all__ = ["MANIFEST_VERSION", "TRANSITIONS", "case", "case_types", "check_filing", "evidence", "k_case",
-           "k_evidence"]
+__all__ = ["CAPTURE_ROLES", "MANIFEST_VERSION", "MAX_CAPTURE_WORKS", "TRANSITIONS", "case", "case_types",
+           "check_filing", "evidence", "filed_works", "k_case", "k_evidence"]
 
 MANIFEST_VERSION = 1
 MAX_MANIFEST_BYTES = 48 * 1024
@@ -51,6 +51,9 @@ MAX_PARTIES = 16
 MAX_CASE_EVIDENCE = 256
 MAX_NOTE_BYTES = 1024
 MAX_MS = (1 << 53) - 1
+MAX_CAPTURE_WORKS = 16  # the works one capture filing may name (one case each at most)
+#: what an artefact of a browser capture is (its optional ``role``; docs/works.md §4.3)
+CAPTURE_ROLES = ("screenshot", "recording", "warc", "har", "dom", "environment", "custody", "facts", "resource")
 #: state -> {next state: who may move it there ("opener", "party", "court")}
 TRANSITIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "open": {"notified": ("opener",)},
@@ -106,13 +109,15 @@ def _match(value: Any, where: str) -> dict[str, Any]:
 
 
 def _artefact(value: Any, where: str) -> None:
-    a = obj(value, where, ("name", "sm3", "size", "media_type", "matches"), ("note",))
+    a = obj(value, where, ("name", "sm3", "size", "media_type", "matches"), ("note", "role"))
     text(a["name"], f"{where}.name", 255)
     hex_digest(a["sm3"], f"{where}.sm3")
     integer(a["size"], f"{where}.size", 1, MAX_MS)
     text(a["media_type"], f"{where}.media_type", 128)
     if "note" in a:
         text(a["note"], f"{where}.note", 512, 0)
+    if "role" in a and a["role"] not in CAPTURE_ROLES:
+        raise FormRefused(f"{where}.role must be one of {', '.join(CAPTURE_ROLES)}")
     if not isinstance(a["matches"], list) or len(a["matches"]) > MAX_MATCHES:
         raise FormRefused(f"{where}.matches must be a list of at most {MAX_MATCHES} matches")
     for i, m in enumerate(a["matches"]):
@@ -132,6 +137,17 @@ def _capture(value: Any) -> None:
             integer(v, f"manifest.capture.{k}", -MAX_MS, MAX_MS)
 
 
+def _works(value: Any, arts: list[Any]) -> None:
+    """A capture filing's ``works``: exactly the works its artefacts' matches name, sorted."""
+    if not isinstance(value, list) or len(value) > MAX_CAPTURE_WORKS:
+        raise FormRefused(f"manifest.works must be a list of at most {MAX_CAPTURE_WORKS} work ids")
+    ids = [id_of(w, f"manifest.works[{i}]") for i, w in enumerate(value)]
+    named = sorted({m["work_id"] for a in arts for m in a["matches"]})
+    if ids != named:
+        raise FormRefused("manifest.works must list exactly the works the artefacts' matches name, sorted, "
+                          f"each once: {', '.join(named)[:300] or 'none'}")
+
+
 def _upload(value: Any) -> None:
     u = obj(value, "manifest.upload", ("node", "signature"))
     if not isinstance(u["node"], str) or not NODE_ID.fullmatch(u["node"]):
@@ -141,8 +157,8 @@ def _upload(value: Any) -> None:
 
 def check_manifest(m: Any, chain: str, filer: str, evidence_id: str) -> dict[str, Any]:
     """The manifest's form (docs/works.md §4.1) and its binding to this filing."""
-    m = obj(m, "manifest", ("version", "chain", "evidence_id", "filer", "work_id", "artefacts", "capture",
-                            "created_ms", "upload"))
+    m = obj(m, "manifest", ("version", "chain", "evidence_id", "filer", "artefacts", "capture", "created_ms",
+                            "upload"), ("work_id", "works"))
     if m["version"] != MANIFEST_VERSION or isinstance(m["version"], bool):
         raise FormRefused(f"manifest.version must be {MANIFEST_VERSION}")
     if m["chain"] != chain:
@@ -151,7 +167,10 @@ def check_manifest(m: Any, chain: str, filer: str, evidence_id: str) -> dict[str
         raise FormRefused("manifest.evidence_id differs from the filing's evidence_id")
     if m["filer"] != filer:
         raise FormRefused("manifest.filer is not the sender's account")
-    id_of(m["work_id"], "manifest.work_id")
+    if ("work_id" in m) == ("works" in m):
+        raise FormRefused("manifest must name its work (work_id) or, for a capture, the works it matched (works)")
+    if "work_id" in m:
+        id_of(m["work_id"], "manifest.work_id")
     integer(m["created_ms"], "manifest.created_ms", 0, MAX_MS)
     arts = m["artefacts"]
     if not isinstance(arts, list) or not 1 <= len(arts) <= MAX_ARTEFACTS:
@@ -159,6 +178,8 @@ def check_manifest(m: Any, chain: str, filer: str, evidence_id: str) -> dict[str
     for i, a in enumerate(arts):
         _artefact(a, f"manifest.artefacts[{i}]")
     _capture(m["capture"])
+    if "works" in m:
+        _works(m["works"], arts)
     _upload(m["upload"])
     if len(canonical(m)) > MAX_MANIFEST_BYTES:
         raise FormRefused(f"the manifest may be at most {MAX_MANIFEST_BYTES} bytes of canonical JSON")
@@ -240,48 +261,92 @@ def check_upload(views: Views, ctx: Context, m: dict[str, Any]) -> None:
                           f"{m['filer']}: a filing may name only files its filer uploaded")
 
 
-def check_filing(views: Views, ctx: Context, *, signed: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Every check of ``evidence.file`` but the optional ``case`` (docs/works.md §4.2, checks
-    1-6), in order; (manifest, the work's record). ``signed=False`` (a node preparing a filing
-    its filer has not signed yet) skips check 3, the filer's signature, and needs no
-    ``signature`` field: everything else is the contract's own code."""
+def filed_works(m: dict[str, Any]) -> list[str]:
+    """The works a manifest is about: its ``work_id``, or a capture's ``works`` (maybe none)."""
+    return [m["work_id"]] if "work_id" in m else list(m["works"])
+
+
+def check_filing(views: Views, ctx: Context, *, signed: bool = True) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Every check of ``evidence.file`` but the optional ``case``/``cases`` (docs/works.md
+    §4.2, checks 1-6), in order; (manifest, the records of the works it is about).
+    ``signed=False`` (a node preparing a filing its filer has not signed yet) skips check 3,
+    the filer's signature, and needs no ``signature`` field: everything else is the
+    contract's own code."""
     filer = require_certified(ctx, "legal", "file evidence")  # at the block's time, by the chain's record
-    p = obj(ctx.tx.payload, "payload", ("evidence_id", "manifest", *(("signature",) if signed else ())), ("case",))
+    p = obj(ctx.tx.payload, "payload", ("evidence_id", "manifest", *(("signature",) if signed else ())),
+            ("case", "cases"))
     eid = id_of(p["evidence_id"], "evidence_id")
     m = check_manifest(p["manifest"], ctx.tx.chain, filer, eid)
     if signed and not verify(ctx.sender, signature_hex(p["signature"], "signature"), manifest_message(m)):
         raise FormRefused("the manifest is not signed by the sender")
     check_upload(views, ctx, m)
-    work = ctx.get_json(_k_work(m["work_id"]))
-    if work is None:
-        raise FormRefused(f"manifest.work_id {m['work_id']} is not a registered work")
+    works = []
+    for wid in filed_works(m):
+        work = ctx.get_json(_k_work(wid))
+        if work is None:
+            where = "manifest.work_id" if "work_id" in m else "manifest.works:"
+            raise FormRefused(f"{where} {wid} is not a registered work")
+        works.append(dict(work))
     if ctx.get(k_evidence(eid)) is not None:
         raise FormRefused(f"evidence {eid} is already filed")
-    return m, dict(work)
+    if "case" in p and "work_id" not in m:
+        raise FormRefused("case goes with a manifest of one work_id; a capture filing names its cases in cases")
+    if "cases" in p and "work_id" in m:
+        raise FormRefused("cases goes with a capture filing (manifest.works); give one case in case")
+    return m, works
+
+
+def _link_cases(ctx: Context, value: Any, evidence_id: str, works: list[str]) -> list[str]:
+    """A capture filing's optional ``cases``: per entry ``{case_id, work_id, parties?, note?}``
+    (``work_id`` one of ``works``, each work at most once) open or join that case."""
+    if not isinstance(value, list) or len(value) > MAX_CAPTURE_WORKS:
+        raise FormRefused(f"cases must be a list of at most {MAX_CAPTURE_WORKS} cases")
+    out: list[str] = []
+    seen: set[str] = set()
+    for i, c in enumerate(value):
+        c = obj(c, f"cases[{i}]", ("case_id", "work_id"), ("parties", "note"))
+        wid = id_of(c["work_id"], f"cases[{i}].work_id")
+        if wid not in works:
+            raise FormRefused(f"cases[{i}].work_id {wid} is not one of the works the capture matched")
+        if wid in seen:
+            raise FormRefused(f"cases[{i}]: work {wid} has a case already in this filing")
+        seen.add(wid)
+        out.append(_link_case(ctx, {k: v for k, v in c.items() if k != "work_id"}, evidence_id, wid))
+    if len(set(out)) != len(out):
+        raise FormRefused("cases must not repeat a case")
+    return out
 
 
 def file_evidence(views: Views, ctx: Context) -> None:
-    """``evidence.file {evidence_id, manifest, signature, case?}`` by a ``legal`` user."""
-    m, work = check_filing(views, ctx)
+    """``evidence.file {evidence_id, manifest, signature, case? | cases?}`` by a ``legal`` user."""
+    m, works = check_filing(views, ctx)
     p, filer, eid = ctx.tx.payload, m["filer"], m["evidence_id"]
+    capture = "works" in m
     case_id = _link_case(ctx, p["case"], eid, m["work_id"]) if "case" in p else None
+    case_ids = _link_cases(ctx, p["cases"], eid, m["works"]) if "cases" in p else []
     rec = {"case_id": case_id, "evidence_id": eid, "filer": filer, "height": ctx.height, "manifest": m,
            "manifest_sm3": sm3_hex(manifest_message(m)), "signature": p["signature"], "time_ms": ctx.time_ms,
-           "tx": ctx.tx.id.hex(), "work_id": m["work_id"]}
+           "tx": ctx.tx.id.hex(), "work_id": m.get("work_id")}
+    if capture:  # a capture filing: the works it matched and a case per work (docs/works.md §4.3)
+        rec.update(case_ids=case_ids, works=m["works"])
     ctx.put_json(k_evidence(eid), rec)
     for art in m["artefacts"]:  # only the manifest's artefact list names files (and grants reading them)
         grant_reader(ctx, art["sm3"], filer, "filer")
-        grant_reader(ctx, art["sm3"], work["holder"], "holder")
-    ctx.emit("evidence.Filed", [eid, m["work_id"], filer],
-             {"case_id": case_id, "evidence_id": eid, "filer": filer, "manifest_sm3": rec["manifest_sm3"],
-              "work_id": m["work_id"]}, checked=True)
-    ctx.result = {"case_id": case_id, "evidence_id": eid, "manifest_sm3": rec["manifest_sm3"]}
+        for work in works:
+            grant_reader(ctx, art["sm3"], work["holder"], "holder")
+    data = {"case_id": case_id, "evidence_id": eid, "filer": filer, "manifest_sm3": rec["manifest_sm3"],
+            "work_id": m.get("work_id")}
+    if capture:
+        data.update(case_ids=case_ids, works=m["works"])
+    ctx.emit("evidence.Filed", [eid, *filed_works(m), filer], data, checked=True)
+    ctx.result = {"case_id": case_id, "evidence_id": eid, "manifest_sm3": rec["manifest_sm3"],
+                  **({"case_ids": case_ids} if capture else {})}
 
 
 def _own_evidence(ctx: Context, ev: Any, evidence_id: str, work_id: str) -> None:
     """A case may hold only evidence about its work that the sender filed itself: naming
     another legal centre's filing must not make it (or its files) part of one's own case."""
-    if not isinstance(ev, dict) or ev["work_id"] != work_id:
+    if not isinstance(ev, dict) or (ev["work_id"] != work_id and work_id not in ev.get("works", [])):
         raise FormRefused(f"evidence {evidence_id} is not filed about work {work_id}")
     if ev["filer"] != account_of(ctx.sender):
         raise FormRefused(f"evidence {evidence_id} was filed by {ev['filer']}: only its filer may put it in a case")

@@ -208,19 +208,29 @@ class WorksService:
             self.index_height = max(self.index_height, height)
 
     # ------------------------------------------------------------ evidence
-    def _artefact(self, path: Path, work_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        fp = self._fingerprint(path, query=True)
+    def match_artefact(self, path: Path, work_id: str | None = None, *,
+                       fp: Fingerprint | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Store ``path`` (the service's content store) and match it: against ``work_id``, or
+        with ``work_id=None`` against every work of the index (a capture, docs/works.md
+        §4.3). (The manifest's artefact entry, what to show.)"""
+        return self._artefact(path, work_id, fp)
+
+    def _artefact(self, path: Path, work_id: str | None,
+                  fp: Fingerprint | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        fp = fp or self._fingerprint(path, query=True)
         sm3, size = self.blobs.put_file(path)
         with path.open("rb") as fh:
             mt = media_type(fh.read(16), fp.modality.value)
         with self._lock:
             result = match(self.index, fp)
-        ms: list[Match] = [m for m in result.matches if m.work_id == work_id]
-        # every occurrence of the work in the artefact is its own match entry (the best first)
-        ms = [o for m in sorted(ms, key=lambda m: -m.score) for o in _occurrences(m)][:MAX_MATCHES]
-        info = self.index.info(work_id)
-        if info is not None and info.sm3 == sm3:
-            ms = [Match(work_id, max([1.0, *[m.score for m in ms]]), method="sm3")]
+            same = set(self.index.by_sm3(sm3))
+        ms: list[Match] = [m for m in result.matches if work_id is None or m.work_id == work_id]
+        # every occurrence of a work in the artefact is its own match entry (the best first)
+        ms = [o for m in sorted(ms, key=lambda m: -m.score) for o in _occurrences(m)]
+        for wid in sorted(same if work_id is None else same & {work_id}):  # the very file: sm3 says it
+            best = max([1.0, *[m.score for m in ms if m.work_id == wid]])
+            ms = [Match(wid, best, method="sm3"), *[m for m in ms if m.work_id != wid]]
+        ms = ms[:MAX_MATCHES]
         wire: list[dict[str, Any]] = []
         shown: list[dict[str, Any]] = []
         for m in ms:
@@ -243,6 +253,12 @@ class WorksService:
         return art, {"file": path.name, "matches": shown, "sm3": sm3,
                      "score": max((m.score for m in ms), default=0.0)}
 
+    def upload_signature(self, filer: str, evidence_id: str, artefacts: list[dict[str, Any]]) -> dict[str, Any]:
+        """``manifest.upload``: this node attests that these files came from ``filer`` for
+        filing ``evidence_id`` (docs/works.md §4.2, check 4)."""
+        return {"node": self.node_id,
+                "signature": sign(self._key, upload_message(self.chain, filer, evidence_id, artefacts))}
+
     def file_evidence(self, files: Sequence[str | Path], work_id: str, *, filer: str, created_ms: int,
                       capture: dict[str, Any] | None = None, evidence_id: str | None = None) -> PreparedFiling:
         """Hash, store and match each file against the work's fingerprints; the manifest for the
@@ -258,7 +274,7 @@ class WorksService:
         arts, shown = zip(*(self._artefact(Path(f), work_id) for f in files), strict=True)
         eid = evidence_id or "e-" + secrets.token_hex(10)
         # the node attests that these files came from this filer (docs/works.md §4.2, check 4)
-        upload = {"node": self.node_id, "signature": sign(self._key, upload_message(self.chain, filer, eid, list(arts)))}
+        upload = self.upload_signature(filer, eid, list(arts))
         manifest = {"artefacts": list(arts), "capture": dict(capture or {}), "chain": self.chain,
                     "created_ms": created_ms, "evidence_id": eid, "filer": filer, "upload": upload,
                     "version": MANIFEST_VERSION, "work_id": work_id}

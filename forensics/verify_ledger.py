@@ -191,14 +191,25 @@ def _statement(r: Report, m: dict[str, Any], i: int, st: Any, ms: Any,
         "time": _iso(hd["time"]), "code": receipt.get("code"), "info": receipt.get("info"),
         "result": receipt.get("result"), "events": receipt.get("events", []), "payload": body["payload"],
         "sender": {"name": cert.common_name, "org": cert.organization, "role": cert.role} if cert else None,
-        "artefacts": _named(m["members"], ms)})
+        "artefacts": _named(m["members"], ms, body)})
 
 
-def _named(members: dict[str, Any], ms: Any) -> list[dict[str, Any]]:
+def _roles(body: dict[str, Any]) -> dict[str, str]:
+    """A capture filing's artefact roles by SM3 (docs/works.md §4.3), for the report."""
+    pay = body.get("payload")
+    man = pay.get("manifest") if isinstance(pay, dict) and body.get("type") == "evidence.file" else None
+    arts = man.get("artefacts") if isinstance(man, dict) else None
+    return {a["sm3"]: a["role"] for a in arts or [] if isinstance(a, dict) and isinstance(a.get("sm3"), str)
+            and isinstance(a.get("role"), str)}
+
+
+def _named(members: dict[str, Any], ms: Any, body: dict[str, Any]) -> list[dict[str, Any]]:
     names = ms.get("artefacts") if isinstance(ms, dict) else None
     if not isinstance(names, list):
         return []
-    return [{"name": n, **members[n]} for n in names if isinstance(n, str) and isinstance(members.get(n), dict)]
+    roles = _roles(body)
+    out = [{"name": n, **members[n]} for n in names if isinstance(n, str) and isinstance(members.get(n), dict)]
+    return [{**a, "role": roles[a["sm3"]]} if a.get("sm3") in roles else a for a in out]
 
 
 def _artefacts(members: dict[str, Any], ms: dict[str, Any], body: dict[str, Any]) -> None:

@@ -52,7 +52,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import crypto, evidence, evidence_verify, fp, identity, ledger, mpc, works
+    from . import crypto, evidence, evidence_capture, evidence_verify, fp, identity, ledger, mpc, works
 
     crypto.register(main)
     fp.register(main)
@@ -61,6 +61,7 @@ def _register() -> None:
     evidence_verify.register(main)
     works.register_cli(main)
     evidence.register(main)
+    evidence_capture.register(main)
     mpc.register(main)
     for ep in entry_points(group="rongxin.cli"):
         ep.load()(main)

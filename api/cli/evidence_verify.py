@@ -26,6 +26,8 @@ def _safe(value: Any) -> str:
 
 
 def _text(report: Any, meaning: dict[str, tuple[str, str, str]]) -> str:
+    from forensics.verify import OPTIONAL_CHECKS
+
     lines = ["证据包核验 / Evidence package verification", ""]
     if report.filer:
         f = report.filer
@@ -41,9 +43,16 @@ def _text(report: Any, meaning: dict[str, tuple[str, str, str]]) -> str:
         if s.get("result") is not None:
             lines.append(f"    返回 result {json.dumps(s['result'], ensure_ascii=False, sort_keys=True)[:PAYLOAD_SHOWN]}")
         for a in s["artefacts"]:
-            lines.append(f"    文件 artefact {a['name']}  SM3 {_safe(a.get('sm3'))}  {_safe(a.get('size'))} bytes")
+            role = f"  ({_safe(a['role'])})" if a.get("role") else ""
+            lines.append(f"    文件 artefact {a['name']}  SM3 {_safe(a.get('sm3'))}  {_safe(a.get('size'))} bytes{role}")
+    if report.timestamp:
+        t = report.timestamp
+        lines.append(f"时间戳 RFC 3161 time stamp: {t['gen_time']} by {_safe(t['tsa'])} (TSA certificate SM3 "
+                     f"{t['tsa_certificate_sm3']}, {t['hash']}) on the manifest of tx {t['tx']}")
     lines.append("")
     for key, (en, zh, law) in meaning.items():
+        if key not in report.checks and key in OPTIONAL_CHECKS:
+            continue  # an optional check the package gives nothing to (no time stamp)
         why = report.checks.get(key, "not run")
         mark = "通过 PASS" if why is None else "失败 FAIL"
         lines.append(f"[{mark}] {key}: {zh} / {en} [{law}]" + ("" if why is None else f"\n        {_safe(why)}"))
@@ -67,7 +76,7 @@ def evidence() -> None:
 def verify(package: str, root: str, as_json: bool) -> int:
     """Verify an evidence package offline against the consortium root."""
     from forensics.package.format import PackageUnreadable
-    from forensics.verify import MEANING, verify_package
+    from forensics.verify import MEANING, OPTIONAL_CHECKS, verify_package
     from ledger.crypto import CryptoError
 
     root_pem = read_input(root, "root certificate")
@@ -84,8 +93,9 @@ def verify(package: str, root: str, as_json: bool) -> int:
     if as_json:
         click.echo(json.dumps({"ok": report.ok, "failed": report.failed(), "checks": {
             k: {"ok": report.checks.get(k, "not run") is None, "why": report.checks.get(k, "not run"),
-                "en": en, "zh": zh, "weighed_under": law} for k, (en, zh, law) in MEANING.items()},
-            "filer": report.filer, "statements": report.statements}, ensure_ascii=False, indent=2))
+                "en": en, "zh": zh, "weighed_under": law} for k, (en, zh, law) in MEANING.items()
+            if k in report.checks or k not in OPTIONAL_CHECKS},
+            "filer": report.filer, "statements": report.statements, "timestamp": report.timestamp}, ensure_ascii=False, indent=2))
     else:
         click.echo(_text(report, MEANING))
     return OK if report.ok else NEGATIVE

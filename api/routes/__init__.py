@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from . import (
                             audit,
                             blocks,
+                            capture,
                             cases,
                             contracts,
                             events,
@@ -24,4 +25,5 @@ from . import (
 
 ROUTERS: list[APIRouter] = [status.router, txs.router, blocks.router, state.router, events.router,
                             audit.router, contracts.router, identity.router, proofs.router,
-                            works.router, evidence.router, cases.router, mpc.router, health.router, ws.router]
+                            works.router, evidence.router, capture.router, cases.router, mpc.router, health.router,
+                            ws.router]

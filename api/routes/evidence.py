@@ -24,6 +24,8 @@ from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
 from fingerprint.errors import EmptyMedia, MediaTooLarge, UnreadableMedia
+from forensics.capture_filing import CaptureFile
+from forensics.cases import CAPTURE_ROLES
 from forensics.rules import ID_RE, FormRefused
 from forensics.service import FilingError
 from ledger.blobs import BlobError, LocalBlobStore
@@ -45,6 +47,7 @@ ID_PATTERN = "^" + ID_RE.pattern + "$"
 IdPath = Annotated[str, PathParam(pattern=ID_PATTERN, max_length=128, description="an evidence id")]
 MAX_FILES = 64
 MAX_NAME_BYTES = 255
+MAX_CAPTURE_JSON = 16 * 1024
 
 def _err(description: str) -> dict[str, Any]:
     return {"model": ErrorBody, "description": description}
@@ -145,15 +148,23 @@ def _work(node: Any, work_id: str) -> dict[str, Any]:
 
 def _shown(prep: Prepared) -> list[dict[str, Any]]:
     return [{"file": m["file"], "matched": bool(m["matches"]), "matches": m["matches"], "score": float(m["score"]),
-             "sm3": m["sm3"]} for m in prep.matches]
+             "sm3": m["sm3"], **({"role": m["role"]} if "role" in m else {})} for m in prep.matches]
 
 
-def _prepare(desk: EvidenceDesk, folder: Path, paths: list[Path], work_id: str, filer: str, holder: str,
-             capture: dict[str, Any], filer_key: bytes) -> Prepared:
+def _prepare(desk: EvidenceDesk, folder: Path, paths: list[Path], work_id: str | None, filer: str, holder: str | None,
+             capture: dict[str, Any], filer_key: bytes, roles: list[str] | None = None,
+             names: list[str] | None = None) -> Prepared:
+    """``desk.prepare`` (one work) or, with ``roles``, ``desk.prepare_capture`` (a capture's
+    files, matched against every work), the failures as the API's errors."""
     def why(exc: Exception) -> str:  # the node's folders are no business of the client
         return str(exc).replace(str(folder / "in") + os.sep, "")
 
     try:
+        if roles is not None:
+            files = [CaptureFile(p, names[i] if names else p.name, r) for i, (p, r) in enumerate(zip(paths, roles,
+                                                                                                    strict=True))]
+            return desk.prepare_capture(folder, files, filer=filer, capture=capture, filer_key=filer_key)
+        assert work_id is not None and holder is not None
         return desk.prepare(folder, paths, work_id, filer=filer, holder=holder, capture=capture, filer_key=filer_key)
     except (EmptyMedia, UnreadableMedia) as exc:
         raise ApiError(422, "unreadable_file", why(exc)) from None
@@ -169,38 +180,66 @@ def _prepare(desk: EvidenceDesk, folder: Path, paths: list[Path], work_id: str, 
              openapi_extra={"requestBody": FILES_BODY})
 async def prepare(request: Request, node: NodeDep, desk: DeskDep,
                   ident: Annotated[Identity, Depends(require(roles=("legal",), stream_body=True))],
-                  work: Annotated[str, Query(max_length=128, description="the registered work")],
                   file: Annotated[list[str], Query(description="SIZE:NAME of each file, in body order")],
+                  work: Annotated[str, Query(max_length=128, description="the registered work (absent: a capture)")] = "",
+                  role: Annotated[list[str] | None, Query(description="a capture: each file's role, in body order")] = None,
+                  capture: Annotated[str, Query(max_length=MAX_CAPTURE_JSON,
+                                                description="a capture: manifest.capture as a JSON object")] = "",
                   source: Annotated[str, Query(max_length=1024, description="where the copies were found")] = "",
                   method: Annotated[str, Query(max_length=256)] = "uploaded by the legal centre") -> Response:
     """Upload and match evidence files (a legal centre's signed request; the body is the files'
     bytes one after another, streamed to disk). Answers the manifest to sign and per file its
-    matches against the work; nothing is stored in the content store or on chain yet."""
-    if not ID_RE.fullmatch(work):
-        raise ApiError(400, "invalid_request", f"work {work[:80]!r} is not a work id")
+    matches against the work; nothing is stored in the content store or on chain yet. Without
+    ``work``, the files are a browser capture (``role`` per file, ``capture`` its facts): each
+    picture, audio and video file of role ``screenshot`` or ``resource`` is matched against
+    every registered work and the manifest names the works matched (docs/works.md §4.3)."""
     files = parse_files(file)
+    roles, facts = _capture_form(work, role, capture, len(files))
+    if roles is None and not ID_RE.fullmatch(work):
+        raise ApiError(400, "invalid_request", f"work {work[:80]!r} is not a work id")
     total = sum(s for s, _ in files)
     if total > desk.max_upload:
         raise ApiError(413, "body_too_large", f"the files add up to {total} bytes, over the upload limit of "
                        f"{desk.max_upload}", {"limit": desk.max_upload})
-    holder = _work(node, work)["holder"]
+    holder = _work(node, work)["holder"] if roles is None else None
     folder = desk.new_folder()
     try:
         (folder / "in").mkdir()
         paths, body_sm3 = await receive_files(request, folder / "in", files)
         if not hmac.compare_digest(body_sm3, ident.body_sm3):
             raise refuse("auth_body_mismatch", f"the body's SM3 is {body_sm3}, the signed one {ident.body_sm3}")
-        capture = {"method": method, **({"source": source} if source else {})}
+        facts = facts if roles is not None else {"method": method, **({"source": source} if source else {})}
         works = getattr(request.app.state, "works", None)
         if works is not None:  # a work registered through another node is indexed here first
             await works.indexer.refresh()
-        prep = await desk.run(_prepare, desk, folder, paths, work, ident.account, holder, capture,
-                              ident.certificate.public_key().point)
+        prep = await desk.run(_prepare, desk, folder, paths, work or None, ident.account, holder, facts,
+                              ident.certificate.public_key().point, roles)
     except BaseException:
         desk.discard_folder(folder)
         raise
     return plain_json({"evidence_id": prep.evidence_id, "holder": holder, "manifest": prep.manifest,
-                       "matches": _shown(prep), "work_id": work})
+                       "matches": _shown(prep), "work_id": work or None,
+                       **({"works": prep.manifest["works"]} if roles is not None else {})})
+
+
+def _capture_form(work: str, role: list[str] | None, capture: str, n: int) -> tuple[list[str] | None, dict[str, Any]]:
+    """A capture upload's roles and facts (None, {} for an upload about one work)."""
+    if work:
+        if role or capture:
+            raise ApiError(400, "invalid_request", "role and capture go with a capture upload, which names no work")
+        return None, {}
+    if not role or len(role) != n:
+        raise ApiError(400, "invalid_request", "a capture upload (no work) gives one role=ROLE per file, in body order")
+    bad = [r for r in role if r not in CAPTURE_ROLES]
+    if bad:
+        raise ApiError(400, "invalid_request", f"role {bad[0][:40]!r} is not one of {', '.join(CAPTURE_ROLES)}")
+    try:
+        facts = json.loads(capture) if capture else {}
+    except ValueError:
+        raise ApiError(400, "invalid_request", "capture must be a JSON object") from None
+    if not isinstance(facts, dict):
+        raise ApiError(400, "invalid_request", "capture must be a JSON object")
+    return list(role), facts
 
 
 @router.post("", response_model=FiledOut, responses=FILE_RESPONSES, openapi_extra={"requestBody": TX_BODY})
@@ -226,6 +265,7 @@ async def file_evidence(request: Request, node: NodeDep, intake: IntakeDep, desk
     except (BlobError, UploadRefused, OSError) as exc:
         desk.done(prep)
         raise ApiError(409, "filing_refused", f"the files could not be stored: {exc}") from None
+    stamped = await asyncio.to_thread(desk.stamp, eid, prep.manifest)  # the optional RFC 3161 time stamp
     try:
         rec = await submit_and_wait(node, tx)
     except ApiError as exc:
@@ -236,9 +276,12 @@ async def file_evidence(request: Request, node: NodeDep, intake: IntakeDep, desk
         raise
     desk.done(prep)
     ev = evidence_record(node, eid)
-    return plain_json({"case_id": ev.get("case_id"), "evidence_id": eid, "height": rec["height"],
-                       "manifest_sm3": ev.get("manifest_sm3"), "matches": _shown(prep), "tx_id": tx.id_hex,
-                       "work_id": prep.work_id})
+    out = {"case_id": ev.get("case_id"), "evidence_id": eid, "height": rec["height"],
+           "manifest_sm3": ev.get("manifest_sm3"), "matches": _shown(prep), "timestamp": stamped,
+           "tx_id": tx.id_hex, "work_id": prep.work_id}
+    if "works" in prep.manifest:
+        out.update(case_ids=ev.get("case_ids", []), works=ev.get("works", []))
+    return plain_json(out)
 
 
 @router.get("/{evidence_id}", response_model=EvidenceOut, responses=RESPONSES)
@@ -272,7 +315,8 @@ async def package(node: NodeDep, desk: DeskDep, evidence_id: IdPath, request: Re
     out = Path(name)
     try:
         await asyncio.to_thread(build_package, node, desk.works.blobs, consortium, evidence_id, account=ident.account,
-                                business=ident.business, certificate=ident.certificate, out=out)
+                                business=ident.business, certificate=ident.certificate, out=out,
+                                timestamp=desk.timestamp_of(evidence_id))
     except BaseException:
         out.unlink(missing_ok=True)
         raise

@@ -25,9 +25,13 @@ STATEMENTS = "statements.json"
 ARTEFACT_DIR = "artefacts/"
 FIXED = (MANIFEST, SIGNATURE, FILER_CERT, CRL, GENESIS, VALIDATORS, BLOCKS, STATEMENTS)
 HASHED = tuple(n for n in FIXED if n not in (MANIFEST, SIGNATURE))  # listed in the manifest
+# optional, both or neither: an RFC 3161 token on the filing's manifest and its TSA's certificate (§11)
+TIMESTAMP_TOKEN = "timestamp/manifest.tsr"  # noqa: S105 (a member name)
+TIMESTAMP_CERT = "timestamp/tsa.der"
+OPTIONAL = (TIMESTAMP_TOKEN, TIMESTAMP_CERT)
 
 MAX_MEMBERS = 1024
-MAX_ARTEFACTS = MAX_MEMBERS - len(FIXED)
+MAX_ARTEFACTS = MAX_MEMBERS - len(FIXED)  # less two with a time stamp
 MAX_JSON_BYTES = 32 * 1024 * 1024
 MAX_SMALL_BYTES = 64 * 1024  # the signature, certificate and CRL members
 MAX_ARTEFACT_BYTES = 4 * 1024 ** 3
@@ -138,12 +142,12 @@ def named_artefacts(tx_type: Any, payload: Any) -> dict[str, int | None]:
 def member_limit(name: str) -> int:
     if name.startswith(ARTEFACT_DIR):
         return MAX_ARTEFACT_BYTES
-    return MAX_SMALL_BYTES if name in (SIGNATURE, FILER_CERT, CRL) else MAX_JSON_BYTES
+    return MAX_SMALL_BYTES if name in (SIGNATURE, FILER_CERT, CRL, *OPTIONAL) else MAX_JSON_BYTES
 
 
 def check_name(name: str) -> None:
     """A member name the layout allows; anything else makes the package unreadable."""
-    if name in FIXED:
+    if name in FIXED or name in OPTIONAL:
         return
     if name.startswith(ARTEFACT_DIR) and ARTEFACT_NAME.fullmatch(name[len(ARTEFACT_DIR):]):
         if name[len(ARTEFACT_DIR):] not in (".", ".."):

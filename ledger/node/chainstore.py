@@ -68,6 +68,7 @@ class TxRecord:
 
 
 MAX_QUERY = 1000
+LATEST_BUCKETS = 1 << 16  # buckets of 256 heights ``latest_events`` looks at, at most
 
 
 def _pos(height: int, index: int, seq: int) -> bytes:
@@ -218,6 +219,34 @@ class ChainStore:
             out.append(dict(parse(rec)))
             if len(out) >= min(limit, MAX_QUERY):
                 break
+        return out
+
+    def latest_events(self, type_: str, key: str | None = None, n: int = 25) -> list[dict[str, Any]]:
+        """The newest ``n`` (at most ``MAX_QUERY``) committed events of one type (and key),
+        newest first. The index is walked down from the head in buckets of 256 heights (one
+        seek tells an empty bucket), then height by height inside a bucket that holds some,
+        so the cost follows the events read, not the chain's length; at most
+        ``LATEST_BUCKETS`` buckets (16.7 million heights) are looked at."""
+        by_type = b"Et" + type_.encode() + b"\0"
+        prefix = (b"Ek" + type_.encode() + b"\0" + key.encode() + b"\0") if key is not None else by_type
+        want = max(1, min(n, MAX_QUERY))
+        found: list[bytes] = []  # positions, newest first
+        top = self.head
+        for bucket in range(top >> 8, max((top >> 8) - LATEST_BUCKETS, -1), -1):
+            if next(self.store.iterate(prefix + _h8(bucket << 8)[:7]), None) is None:
+                continue
+            for h in range(min(top, (bucket << 8) | 255), (bucket << 8) - 1, -1):
+                rows = [k[len(prefix):] for k, _ in self.store.iterate(prefix + _h8(h))]
+                found.extend(reversed(rows[-(want - len(found)):]))
+                if len(found) >= want:
+                    break
+            if len(found) >= want:
+                break
+        out = []
+        for pos in found:
+            rec = self.store.get(by_type + pos)
+            if rec is not None:
+                out.append(dict(parse(rec)))
         return out
 
     def audit(self, *, since_ms: int = 0, until_ms: int | None = None, actor: str | None = None,

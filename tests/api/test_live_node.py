@@ -144,7 +144,8 @@ def test_schemathesis_finds_no_500_and_no_answer_off_its_schema(live: LiveNode) 
 
             fuzz()
             ran[f"{op.label} {mode.value}"] = calls
-    assert len(ran) == 53 and all(n >= 1 for n in ran.values()), ran  # 45 before + the 4 mpc operations (8 runs)
+    assert len(ran) == 55 and all(n >= 1 for n in ran.values()), ran  # 45 before + the 4 mpc operations (8 runs)
+    # + POST /v1/evidence/capture (2 runs)
 
 
 # ---------------------------------------------------------------- bodies refused while streaming

@@ -142,7 +142,7 @@ def test_openapi_describes_every_operation(api: Api) -> None:
     assert set(spec["paths"]) == {"/v1/status", "/v1/txs", "/v1/txs/{tx_id}", "/v1/blocks/{height}",
                                   "/v1/state/{key}", "/v1/events", "/v1/audit", "/v1/contracts/{name}",
                                   "/v1/identity", "/v1/proofs",
-                                  *WORKS_PATHS, "/v1/evidence/prepare", "/v1/evidence",
+                                  *WORKS_PATHS, "/v1/evidence/prepare", "/v1/evidence", "/v1/evidence/capture",
                                   "/v1/evidence/{evidence_id}", "/v1/evidence/{evidence_id}/package",
                                   "/v1/cases/{case_id}", "/v1/cases/{case_id}/move", "/v1/mpc/computations",
                                   "/v1/mpc/computations/{cid}", "/v1/mpc/computations/{cid}/approve",
