@@ -7,8 +7,9 @@ BIN := $(VENV)/bin
 # Debian packages the product needs: libcrypto 3 (SM2 backend) and the openssl command
 # (interop tests, `openssl speed` baselines); a CJK font for the registration certificate's
 # Chinese text; poppler-utils and zbar-tools to render a certificate and read its QR code
-# back in the tests; chromium for web evidence capture (driven by Playwright, DESIGN.md).
-SYSTEM_PACKAGES := openssl libssl3 ffmpeg fonts-wqy-zenhei poppler-utils zbar-tools chromium
+# back in the tests; chromium for web evidence capture (driven by Playwright, DESIGN.md);
+# prometheus for promtool, which checks the shipped alert rules (deploy/prometheus/) in the tests.
+SYSTEM_PACKAGES := openssl libssl3 ffmpeg fonts-wqy-zenhei poppler-utils zbar-tools chromium prometheus
 # The console's browser-side JavaScript (SM2/SM3: sm-crypto; zip: fflate), npm packages pinned by
 # the committed api/console/vendor/package-lock.json; `npm ci` runs again only when the lock changes.
 CONSOLE_VENDOR := api/console/vendor

@@ -143,6 +143,11 @@ class Authenticator:
         self.nonces = nonces if nonces is not None else NonceStore(None)
         self._crl: tuple[tuple[int, int], str | None] | None = None  # (file stamp, problem)
         self._good: CertificateRevocationList | None = None  # the last CRL that passed every check
+        self.limit: Callable[[str], None] | None = None  # raises 429 for a signer over its rate limit
+        self.refused: dict[str, int] = {}  # refusals by code (metrics)
+        # a revoked certificate or user still signing requests: (kind, who) -> (count, first, last)
+        self.revoked_tries: dict[tuple[str, str], tuple[int, float, float]] = {}
+        self.revoked_counts: dict[str, int] = {}  # attempts by kind since start (metrics)
 
     @property
     def root(self) -> Certificate | None:
@@ -190,10 +195,25 @@ class Authenticator:
                            f"the node's CRL cannot be used ({problem}); signed requests wait until it is fixed")
         return self._good
 
+    def revoked_try(self, kind: str, who: str) -> None:
+        """Remember a revoked identity that still tries (the alert of docs/operations.md §3)."""
+        now = self.clock()
+        n, first, _last = self.revoked_tries.get((kind, who), (0, now, now))
+        self.revoked_tries[(kind, who)] = (n + 1, first, now)
+        self.revoked_counts[kind] = self.revoked_counts.get(kind, 0) + 1
+        if len(self.revoked_tries) > 1000:  # bounded: the oldest go first
+            del self.revoked_tries[min(self.revoked_tries, key=lambda k: self.revoked_tries[k][2])]
+
     def check(self, method: str, target: str, headers: dict[str, str | None], body_sm3: str | None,
               roles: frozenset[str] | None) -> Identity:
-        cert, claimed = self.verified(method, target, headers, body_sm3)
-        return self._identity(cert, claimed, roles)
+        try:
+            cert, claimed = self.verified(method, target, headers, body_sm3)
+            if self.limit is not None:  # charged once the signature proves the signer (api/ratelimit.py)
+                self.limit(cert.fingerprint)
+            return self._identity(cert, claimed, roles)
+        except ApiError as exc:
+            self.refused[exc.code] = self.refused.get(exc.code, 0) + 1
+            raise
 
     def verified(self, method: str, target: str, headers: dict[str, str | None],
                  body_sm3: str | None) -> tuple[Certificate, str]:
@@ -227,6 +247,7 @@ class Authenticator:
         except (CertificateExpired, CertificateNotYetValid) as exc:
             raise refuse("auth_expired", str(exc)) from None
         except CertificateRevoked as exc:
+            self.revoked_try("certificate", f"{cert.common_name} (serial {cert.serial:x})")
             raise refuse("auth_revoked", str(exc)) from None
         except CryptoError as exc:
             raise refuse("auth_untrusted", str(exc)) from None
@@ -238,6 +259,8 @@ class Authenticator:
         if rec is None:
             raise refuse("auth_unregistered", f"no user {account} is registered on chain")
         if rec.get("status") != "active":
+            if rec.get("status") == "revoked":
+                self.revoked_try("user", account)
             raise refuse("auth_user_revoked", f"user {account} is {rec.get('status')} on chain")
         if rec.get("certificate") != cert.fingerprint:
             raise refuse("auth_certificate_mismatch",

@@ -38,9 +38,11 @@ log = logging.getLogger("rongxin.api")
 class ApiError(Exception):
     """An error raised by the API layer itself (e.g. a body over the route's limit)."""
 
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+    def __init__(self, status: int, code: str, message: str, details: Any = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details
+        self.headers = headers  # e.g. Retry-After of a 429
 
 
 # most specific first: the first entry the error is an instance of decides
@@ -57,7 +59,7 @@ ERRORS: list[tuple[type[Exception], int, str]] = [
     (LedgerError, 400, "refused"),
 ]
 HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
-              415: "unsupported_media_type"}
+              415: "unsupported_media_type", 429: "rate_limited"}
 
 # what routes that take input document (each with the shape above)
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -108,6 +110,8 @@ async def handle_error(request: Request, exc: Exception) -> Response:
         log.error("%s %s failed: %s", request.method, request.url.path, type(exc).__name__)
     headers = {"Allow": exc.headers["Allow"]} if isinstance(exc, StarletteHTTPException) and exc.headers and \
         "Allow" in exc.headers else None
+    if isinstance(exc, ApiError) and exc.headers:
+        headers = dict(exc.headers)
     return Response(error_body(code, message, details), status_code=status, media_type="application/json",
                     headers=headers)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import logging
 import os
 import sys
 from pathlib import Path
@@ -56,8 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m api.node_main NODE_FOLDER", file=sys.stderr)
         return 2
-    logging.basicConfig(level=os.environ.get("RONGXIN_LOG", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .logs import configure  # standard library only; node_run applies operations.toml's settings
+
+    level = os.environ.get("RONGXIN_LOG", "INFO")
+    fmt = os.environ.get("RONGXIN_LOG_FORMAT", "json")
+    if fmt not in ("json", "text") or level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        print("rongxin node: error: RONGXIN_LOG_FORMAT is json or text, RONGXIN_LOG DEBUG, INFO, WARNING or ERROR",
+              file=sys.stderr)
+        return 2
+    configure(fmt, level)
     # RONGXIN_SM2_TABLES=0: verify every signature with OpenSSL's SM2 verify alone, never with
     # precomputed multiples of frequent keys (docs/crypto.md)
     tables = os.environ.get("RONGXIN_SM2_TABLES", "1")

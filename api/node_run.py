@@ -11,6 +11,7 @@ import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -28,20 +29,24 @@ from ledger.node.runtime import Node
 from ledger.state.store import GroupedStore, open_store
 from privacy.contracts import types as mpc_types
 
+from . import operations
 from .auth import Authenticator
 from .evidence_desk import attach_evidence
 from .http import create_app
+from .logs import configure as configure_logs
 from .node_main import take_lock
 from .nonces import NonceStore
+from .service import Service
 from .works_node import attach_works
 
 log = logging.getLogger("rongxin.node")
 
 
-def make_admit(cfg: NodeConfig, node: Node | None = None) -> Callable[[PeerIdentity], bool]:
+def make_admit(cfg: NodeConfig, node: Node | None = None,
+               on_revoked: Callable[[str], None] | None = None) -> Callable[[PeerIdentity], bool]:
     """Admit a peer only if its link is bound to its known SM2 certificate (from the
     consortium folder, or admitted on chain) that is revoked neither by the CA's CRL nor on
-    chain (exit or eviction)."""
+    chain (exit or eviction). ``on_revoked``: told the node id of a revoked peer that tries."""
     consortium = cfg.consortium
     known: dict[str, Certificate] = {}
     for folder in (consortium / "nodes").iterdir():
@@ -58,6 +63,8 @@ def make_admit(cfg: NodeConfig, node: Node | None = None) -> Callable[[PeerIdent
 
     def admit(ident: PeerIdentity) -> bool:
         if node is not None and node.is_revoked(ident.node_id):
+            if on_revoked is not None:
+                on_revoked(ident.node_id)
             return False
         cert = known.get(ident.node_id)
         if cert is None:
@@ -65,7 +72,11 @@ def make_admit(cfg: NodeConfig, node: Node | None = None) -> Callable[[PeerIdent
             return member is not None and member["certificate"] == ident.sm2_cert_fingerprint
         if cert.fingerprint != ident.sm2_cert_fingerprint:
             return False
-        return cert.serial not in revoked_serials()
+        if cert.serial in revoked_serials():
+            if on_revoked is not None:
+                on_revoked(ident.node_id)
+            return False
+        return True
 
     return admit
 
@@ -112,8 +123,28 @@ def _intake(tables: bool) -> TxIntake:
     return TxIntake(workers=n, tables=tables)
 
 
+def _servers(http: Any, cfg: NodeConfig, folder: Path, grace_s: float) -> list[_QuietServer]:
+    """The API over HTTP, and over HTTPS with the node's transport certificate when configured.
+    WebSockets: the sans-I/O implementation (it waits while a client's socket is full, which
+    the hub turns into dropping the client), no compression (one deflate per subscriber and
+    block costs more than it saves on loopback), messages of at most 64 KiB."""
+    common: dict[str, Any] = {"log_level": "warning", "log_config": None, "lifespan": "off", "access_log": False,
+                              "ws": "websockets-sansio", "ws_max_size": 65536, "ws_per_message_deflate": False,
+                              "timeout_graceful_shutdown": max(1, round(grace_s))}
+    host, port = cfg.api
+    servers = [_QuietServer(uvicorn.Config(http, host=host, port=port, **common))]
+    if cfg.api_tls is not None:
+        servers.append(_QuietServer(uvicorn.Config(
+            http, host=cfg.api_tls[0], port=cfg.api_tls[1], ssl_certfile=str(folder / "tls.crt"),
+            ssl_keyfile=str(folder / "tls.key"), **common)))
+    return servers
+
+
 async def run(folder: Path, tables: bool = True) -> None:
     cfg = NodeConfig.load(folder)
+    ops = operations.load(folder)
+    configure_logs(os.environ.get("RONGXIN_LOG_FORMAT") or ops.logging.format,
+                   os.environ.get("RONGXIN_LOG") or ops.logging.level)
     genesis = Genesis.load(cfg.consortium / "genesis.json")
     lock = take_lock(folder)
     (folder / "pid").write_text(f"{os.getpid()}\n")
@@ -133,39 +164,40 @@ async def run(folder: Path, tables: bool = True) -> None:
         if genesis.attestation is None:
             log.warning("%s has no genesis attestation beside it: evidence packages cannot be exported",
                         cfg.consortium / "genesis.json")
+        auth = Authenticator(node, crl_path=cfg.consortium / "ca" / "crl.pem",
+                             nonces=NonceStore(folder / "nonces.sqlite"))
         tca = cfg.consortium / "ca" / "transport-ca.crt.pem"
         net = PeerNetwork(
             node_id=cfg.id, listen=cfg.listen, peers=cfg.peers,
             server_ctx=tls_context(True, folder / "tls.crt", folder / "tls.key", tca),
             client_ctx=tls_context(False, folder / "tls.crt", folder / "tls.key", tca),
-            on_message=node.on_net, admit=make_admit(cfg, node),
+            on_message=node.on_net,
+            admit=make_admit(cfg, node, on_revoked=lambda nid: auth.revoked_try("node", nid)),
             status=lambda: {"height": app.chain.head, "view": node.engine.view},
         )
         node.attach(net)
-        auth = Authenticator(node, crl_path=cfg.consortium / "ca" / "crl.pem",
-                             nonces=NonceStore(folder / "nonces.sqlite"))
         http = create_app(node, role=cfg.role, org=cfg.org, online=lambda: list(net.online()), intake=intake,
-                          auth=auth, consortium=cfg.consortium)
+                          auth=auth, consortium=cfg.consortium, folder=folder,
+                          peers=[p for p in cfg.peers if p != cfg.id], ops=ops)
+        service: Service = http.state.service
         works = attach_works(http, node, folder, chain=cfg.chain, node_id=cfg.id, key=cfg.key(),
                              consortium=cfg.consortium)
         attach_evidence(http, works, folder)
         # what a capture on this node may never fetch: its own API and peer ports (docs/works.md §4.3)
         http.state.own_addresses = [cfg.api, *([cfg.api_tls] if cfg.api_tls else []), cfg.listen]
-        host, port = cfg.api
-        servers = [_QuietServer(uvicorn.Config(http, host=host, port=port, log_level="warning",
-                                               lifespan="off", access_log=False))]
-        if cfg.api_tls is not None:  # the same API over HTTPS, with the node's transport certificate
-            servers.append(_QuietServer(uvicorn.Config(
-                http, host=cfg.api_tls[0], port=cfg.api_tls[1], log_level="warning", lifespan="off",
-                access_log=False, ssl_certfile=str(folder / "tls.crt"), ssl_keyfile=str(folder / "tls.key"))))
+        servers = _servers(http, cfg, folder, ops.service.shutdown_grace_s)
         await net.start()
         node.start()
         works.start()
+        service.start()
         log.info("node %s (%s) up: p2p %s:%d, api %s%s, height %d", cfg.id, cfg.role, *cfg.listen,
                  cfg.api_url(), f" and {cfg.api_tls_url()}" if cfg.api_tls else "", app.chain.head)
         loop = asyncio.get_running_loop()
 
         def stop() -> None:
+            # graceful (docs/operations.md §7): requests in flight finish, then node and store stop
+            log.info("node %s stopping: finishing requests in flight", cfg.id)
+            service.begin_shutdown()
             for s in servers:
                 s.should_exit = True
 
@@ -174,6 +206,7 @@ async def run(folder: Path, tables: bool = True) -> None:
         try:
             await asyncio.gather(*(s.serve() for s in servers))
         finally:
+            await service.stop()
             node.stop()
             await net.stop()
             auth.nonces.close()

@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +136,13 @@ class LedgerClient:
                 return exc.code, {"error": {"code": "http_error", "message": str(exc.reason), "details": None}}
         except (urllib.error.URLError, OSError) as exc:
             raise ClientError(f"cannot reach {self.api}: {exc}") from None
+
+    def subscribe(self, topic: str, *, from_height: int | None = None, retry_s: float = 1.0,
+                  max_retries: int | None = None, **filters: str) -> Iterator[dict[str, Any]]:
+        """Items of a ``/v1/ws`` subscription; reconnects and resumes (``api/sdk_ws.py``)."""
+        from .sdk_ws import subscribe
+
+        return subscribe(self, topic, from_height=from_height, retry_s=retry_s, max_retries=max_retries, **filters)
 
     def status(self) -> dict[str, Any]:
         code, body = self._request("GET", "/v1/status")

@@ -55,6 +55,17 @@ def bench_mpc(parties: int, sum_ids: int, stat_ids: int, no_mpyc: bool, bins: in
     emit(measure(parties, sum_ids, stat_ids, not no_mpyc, bins, min(top, stat_ids)), True)
 
 
+@bench.command("ws")
+@click.option("--clients", default=1000, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--blocks", default=5, show_default=True, type=click.IntRange(1, 1000))
+def bench_ws(clients: int, blocks: int) -> None:
+    """WebSocket fan-out: CLIENTS subscribers of blocks on one node; when each block reached
+    each of them (JSON)."""
+    from bench.ws import measure
+
+    emit(measure(clients, blocks), True)
+
+
 @bench.command("ledger")
 @click.option("--data", type=click.Path(file_okay=False, exists=True),
               help="Load an already running cluster (its folder); default: start and stop a fresh one.")

@@ -12,6 +12,7 @@ from . import (
                             contracts,
                             events,
                             evidence,
+                            health,
                             identity,
                             mpc,
                             proofs,
@@ -19,8 +20,10 @@ from . import (
                             status,
                             txs,
                             works,
+                            ws,
 )
 
 ROUTERS: list[APIRouter] = [status.router, txs.router, blocks.router, state.router, events.router,
                             audit.router, contracts.router, identity.router, proofs.router,
-                            works.router, evidence.router, capture.router, cases.router, mpc.router]
+                            works.router, evidence.router, capture.router, cases.router, mpc.router, health.router,
+                            ws.router]

@@ -172,3 +172,12 @@ def transport_identity(pem: bytes) -> PeerIdentity:
     except ValueError as exc:
         raise CertificateError(f"transport certificate is malformed: {exc}") from None
     return _identity_of(cert)
+
+
+def transport_not_after(pem: bytes) -> dt.datetime:
+    """When a transport certificate (PEM, any key type) expires, in UTC (for monitoring)."""
+    try:
+        cert = cx509.load_pem_x509_certificate(pem)
+    except ValueError as exc:
+        raise CertificateError(f"transport certificate is malformed: {exc}") from None
+    return cert.not_valid_after_utc

@@ -154,6 +154,14 @@ def test_the_search_box_finds_a_block_a_transaction_and_a_work(cons: dict[str, A
 
 def test_the_live_height_follows_a_commit(cons: dict[str, Any], page: Page) -> None:
     api = cons["api"]
+    sockets: list[Any] = []
+    frames: list[str] = []
+
+    def opened(ws: Any) -> None:
+        sockets.append(ws)
+        ws.on("framereceived", lambda f: frames.append(f if isinstance(f, str) else f.decode()))
+
+    page.on("websocket", opened)
     page.goto(api + "/", wait_until="load")
     before = int(page.locator("#live-height").inner_text())
     rec = cons["client"].submit_and_wait("kv.set", {"key": "console", "value": "<b>live</b>"})
@@ -166,5 +174,10 @@ def test_the_live_height_follows_a_commit(cons: dict[str, Any], page: Page) -> N
         page.wait_for_timeout(200)
     assert shown >= rec["height"]
     assert int(page.locator("#overview-height").inner_text()) >= rec["height"]
+    # the height came over the status subscription (the poll is only the fallback)
+    assert [w.url for w in sockets] == [api.replace("http", "ws", 1) + "/v1/ws"]
+    assert any('"kind":"status"' in f.replace(" ", "") and f'"height":{rec["height"]}' in f.replace(" ", "")
+               for f in frames), frames[-3:]
+    page.remove_listener("websocket", opened)
     page.goto(f"{api}/txs/{rec['id']}", wait_until="load")
     assert "<b>live</b>" in page.locator("main").inner_text()

@@ -1,9 +1,9 @@
 // Rongxin console: the live view. Served by the node; no other script, no CDN.
 //
-// LIVE SOURCE HOOK: today the live height comes from polling GET /v1/status every POLL_MS.
-// When the node serves /v1/ws (WebSocket subscriptions), replace startLiveSource() with a
-// subscription ({"subscribe": "blocks"}) that calls onHeight(block.height, block.hash) for
-// each block it receives; keep the poll as the fallback when the socket closes.
+// LIVE SOURCE: a WebSocket subscription to the node's status ({"subscribe": "status"} on
+// /v1/ws, docs/api.md §11), one item per committed block; while the socket is closed (node
+// restarting, proxy without WebSocket support) GET /v1/status is polled every POLL_MS and a
+// new socket is tried every RETRY_MS.
 "use strict";
 (function () {
   var POLL_MS = 2000;
@@ -28,7 +28,11 @@
     if (mp && typeof mempool === "number") { mp.textContent = String(mempool); }
   }
 
+  var RETRY_MS = 10000;
+  var socketOpen = false;
+
   function poll() {
+    if (socketOpen) { return; }  // the socket delivers; polling resumes when it closes
     fetch("/v1/status", {headers: {"Accept": "application/json"}, cache: "no-store"})
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (s) { if (s) { onHeight(s.height, s.head_hash, s.mempool); } })
@@ -36,8 +40,33 @@
       .then(function () { window.setTimeout(poll, POLL_MS); });
   }
 
+  function subscribe() {
+    if (!("WebSocket" in window)) { return; }
+    var ws;
+    try {
+      ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/v1/ws");
+    } catch (e) {
+      return;
+    }
+    ws.onopen = function () {
+      socketOpen = true;
+      ws.send(JSON.stringify({subscribe: "status"}));
+    };
+    ws.onmessage = function (m) {
+      var item;
+      try { item = JSON.parse(m.data); } catch (e) { return; }
+      if (item && item.kind === "status") { onHeight(item.height, item.head_hash, item.mempool); }
+    };
+    ws.onclose = function () {
+      if (socketOpen) { socketOpen = false; window.setTimeout(poll, 0); }
+      window.setTimeout(subscribe, RETRY_MS);
+    };
+    ws.onerror = function () { /* onclose follows */ };
+  }
+
   function startLiveSource() {
     window.setTimeout(poll, POLL_MS);
+    subscribe();
   }
 
   window.rongxinConsole = {onHeight: onHeight};
