@@ -175,21 +175,23 @@ def grow(index: Any, store: dict[str, Any], start: int, stop: int) -> float:
     return time.perf_counter() - t0
 
 
-def _rss() -> tuple[int, int]:
-    """(VmRSS, VmHWM) of this process in kB."""
+def _rss() -> tuple[int, int, int, int]:
+    """(VmRSS, VmHWM, RssAnon, RssFile) of this process in kB: RssFile counts the pages of
+    memory-mapped files the process touched (the page cache's, shared and reclaimable)."""
     out = {}
     with open("/proc/self/status", encoding="ascii") as fh:
         for line in fh:
-            if line.startswith(("VmRSS", "VmHWM")):
+            if line.startswith(("VmRSS", "VmHWM", "RssAnon", "RssFile")):
                 out[line.split(":")[0]] = int(line.split()[1])
-    return out.get("VmRSS", 0), out.get("VmHWM", 0)
+    return out.get("VmRSS", 0), out.get("VmHWM", 0), out.get("RssAnon", 0), out.get("RssFile", 0)
 
 
 class _Timed:
     """Wraps an index: time spent in the vote look-ups and in reading works for verification."""
 
     def __init__(self, inner: Any) -> None:
-        self.inner, self.t = inner, {"dct": 0.0, "votes": 0.0, "read": 0.0}
+        self.inner = inner
+        self.t = {k: 0.0 for k in ("dct", "votes", "read", "dct_cpu", "votes_cpu", "read_cpu")}
 
     def __getattr__(self, name: str) -> Any:
         fn = getattr(self.inner, name)
@@ -199,11 +201,12 @@ class _Timed:
             return fn
 
         def timed(*a: Any, **k: Any) -> Any:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 return fn(*a, **k)
             finally:
                 self.t[stage] += time.perf_counter() - t0
+                self.t[stage + "_cpu"] += time.process_time() - c0
         return timed
 
 
@@ -232,14 +235,19 @@ def query_worker(index_dir: Path, qdir: Path, truth_file: Path, limit: int) -> d
                      "features_cpu_ms": 1000 * (c1 - c0), "match_ms": 1000 * (w2 - w1),
                      "match_cpu_ms": 1000 * (c2 - c1), **{f"{k}_ms": 1000 * v for k, v in timed.t.items()}})
     rss1 = _rss()
-    return {"rows": rows, "rss_kb_before_open": rss0[0], "rss_kb": rss1[0], "hwm_kb": rss1[1]}
+    return {"rows": rows, "rss_kb_before_open": rss0[0], "rss_kb": rss1[0], "hwm_kb": rss1[1],
+            "rss_anon_kb": rss1[2], "rss_file_kb": rss1[3]}
 
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     warm = rows[1:] if len(rows) > 1 else rows
-    keys = ["features_ms", "features_cpu_ms", "match_ms", "match_cpu_ms", "dct_ms", "votes_ms", "read_ms"]
+    keys = ["features_ms", "features_cpu_ms", "match_ms", "match_cpu_ms", "dct_ms", "votes_ms", "votes_cpu_ms",
+            "read_ms"]
     out: dict[str, Any] = {f"median_{k}": round(float(np.median([r[k] for r in warm])), 1) for k in keys}
-    out.update({f"p90_{k}": round(float(np.percentile([r[k] for r in warm], 90)), 1) for k in ("match_ms", "votes_ms")})
+    out.update({f"p90_{k}": round(float(np.percentile([r[k] for r in warm], 90)), 1)
+                for k in ("match_cpu_ms", "votes_cpu_ms", "features_cpu_ms")})
+    out["median_verify_cpu_ms"] = round(float(np.median([r["match_cpu_ms"] - r["votes_cpu_ms"] - r["dct_cpu_ms"]
+                                                         for r in warm])), 1)
     out["first_query_match_ms"] = round(rows[0]["match_ms"], 1)
     pos = [r for r in rows if r["want"]]
     out["found"] = f"{sum(r['top'] == r['want'] for r in pos)}/{len(pos)}"
@@ -254,6 +262,21 @@ def _disk(folder: Path) -> dict[str, int]:
             k = "sqlite" if "sqlite" in p.name else "inverted_file" if "orbivf" in str(p.relative_to(folder)) else "other"
             sizes[k] += p.stat().st_size
     return sizes
+
+
+def flat_votes_ms(index: Any, query: Path) -> float:
+    """CPU time of the flat scan's votes (the path below ``IVF_MIN_DESCRIPTORS``) for one
+    screenshot query against every registered descriptor: what the inverted file replaces."""
+    from fingerprint.formats import fingerprint_file
+    from fingerprint.index import _BinaryIndex
+
+    fp = fingerprint_file(query, query=True).image
+    assert fp is not None and fp.parts_descriptors is not None
+    flat = index._build("orb")
+    t0 = time.process_time()
+    assert isinstance(flat, _BinaryIndex)
+    flat.knn(fp.parts_descriptors, 4)
+    return round(1000 * (time.process_time() - t0), 1)
 
 
 def run(sizes: list[int], data: Path, limit: int, keep: bool) -> dict[str, Any]:
@@ -292,8 +315,10 @@ def run(sizes: list[int], data: Path, limit: int, keep: bool) -> dict[str, Any]:
         res = {"works": size, "extracted_distractors": min(size - planted, store["real"]),
                "perturbed_distractors": max(0, size - planted - store["real"]), "planted": planted,
                "register_s": round(add_s, 1), "inverted_file_build_s": round(build_s, 1),
-               "words": meta["words"], "postings": meta["postings"], "disk_bytes": _disk(root / "idx"),
+               "words": meta["words"], "postings": meta["descriptors"], "disk_bytes": _disk(root / "idx"),
+               "query_rss_base_mb": round(q["rss_kb_before_open"] / 1024, 1),
                "query_rss_mb": round(q["rss_kb"] / 1024, 1), "query_peak_rss_mb": round(q["hwm_kb"] / 1024, 1),
+               "flat_scan_votes_cpu_ms": flat_votes_ms(index, root / "q" / "in00_screenshot.jpg") if size <= 10_000 else None,
                "queries": len(q["rows"]), **_summary(q["rows"])}
         print(json.dumps(res), flush=True)
         results.append(res)
@@ -301,6 +326,97 @@ def run(sizes: list[int], data: Path, limit: int, keep: bool) -> dict[str, Any]:
     if not keep:
         shutil.rmtree(root, ignore_errors=True)
     return {"sizes": results}
+
+
+def synthetic(works: int, data: Path, limit: int) -> dict[str, Any]:
+    """A cost measurement at ``works`` pictures without registering them (registering and
+    quantising 4 × 10⁸ descriptors takes hours on this machine): the planted works are
+    registered for real, the inverted file's vocabulary is trained for ``works`` × 400
+    descriptors on the extracted distractors, and the postings hold every extracted
+    distractor's descriptors plus perturbed copies (``PERTURB``) filed under the word of the
+    descriptor they copy. Those synthetic works are not in the database, so they can never
+    be returned (recall here is not a measurement); query cost — quantisation, the cells'
+    descriptors, verification — is that of an index of ``works`` pictures."""
+    import subprocess
+
+    from fingerprint import ivf, service
+    from fingerprint.index import open_index
+
+    from .parts import build as build_pages
+
+    store = load_store(data / "distractors")
+    real = store["real"]
+    root = data / "synthetic"
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    truth = build_pages("held", root)
+    (root / "truth.json").write_text(json.dumps(truth))
+    service.add_dir(root / "works", root / "idx", workers=1)
+    t0 = time.perf_counter()
+    with open_index(root / "idx") as index:
+        planted = [(int(w), np.frombuffer(d, np.uint8).reshape(-1, 32))
+                   for w, d in index.db.execute("SELECT wid, desc FROM orb ORDER BY wid")]
+    counts = np.asarray(store["count"][:real], np.int64)
+    rdesc = np.concatenate([np.asarray(store["desc"][i, :counts[i]]) for i in range(real)])
+    rwork = np.repeat(np.arange(real), counts)
+    n_total = works * PER_WORK
+    n_words = min(ivf.TOP_WORDS * ivf.LEAF_MAX, n_total // ivf.CELL)
+    vocab = ivf.Vocabulary.train(rdesc[np.random.default_rng(0).permutation(rdesc.shape[0])[:ivf.TRAIN_SAMPLE]],
+                                 n_words, n_total)
+    train_s = time.perf_counter() - t0
+    rword = vocab.words(rdesc)
+    pdesc = np.concatenate([d for _, d in planted])
+    pwid = np.concatenate([np.full(d.shape[0], w, np.int64) for w, d in planted])
+    pword = vocab.words(pdesc)
+    copies = max(1, (works - len(planted)) // real)
+    base = max(w for w, _ in planted) + 1
+    order = np.argsort(rword, kind="stable")
+    rword, rdesc, rwork = rword[order], rdesc[order], rwork[order]
+    ps = np.argsort(pword, kind="stable")
+    pword, pdesc, pwid = pword[ps], pdesc[ps], pwid[ps]
+    sub = root / "idx" / "orbivf-synthetic"
+    sub.mkdir()
+    n = rdesc.shape[0] * copies + pdesc.shape[0]
+    out_d = np.lib.format.open_memmap(sub / "desc.npy", mode="w+", dtype=np.uint8, shape=(n, 32))
+    out_w = np.lib.format.open_memmap(sub / "wids.npy", mode="w+", dtype=np.int32, shape=(n,))
+    R = np.random.default_rng(1)
+    masks = np.packbits(R.random((1 << 16, 256)) < PERTURB, axis=1)
+    at, pj, step = 0, 0, 1 << 15
+    for lo in range(0, rdesc.shape[0], step):  # in word order: each real descriptor `copies` times
+        hi = min(lo + step, rdesc.shape[0])
+        pk = int(np.searchsorted(pword, rword[hi - 1], "right")) if hi < rdesc.shape[0] else pword.size
+        m = hi - lo
+        copy = np.tile(np.arange(copies), m)
+        d = np.repeat(rdesc[lo:hi], copies, axis=0)
+        d[copy > 0] ^= masks[R.integers(0, 1 << 16, int((copy > 0).sum()))]
+        w = np.repeat(rwork[lo:hi], copies) + base + real * copy
+        wd = np.concatenate([np.repeat(rword[lo:hi], copies), pword[pj:pk]])
+        o = np.argsort(wd, kind="stable")
+        d, w = np.concatenate([d, pdesc[pj:pk]])[o], np.concatenate([w, pwid[pj:pk]])[o]
+        out_d[at:at + d.shape[0]] = d
+        out_w[at:at + d.shape[0]] = w
+        at, pj = at + d.shape[0], pk
+    offsets = np.zeros(vocab.size + 1, np.int64)
+    np.cumsum(np.bincount(rword, minlength=vocab.size) * copies + np.bincount(pword, minlength=vocab.size),
+              out=offsets[1:])
+    out_d.flush()
+    out_w.flush()
+    np.save(sub / "offsets.npy", offsets)
+    vocab.save(sub)
+    (root / "idx" / ivf.POINTER).write_text(json.dumps({"build": "synthetic", "max_wid": base - 1, "works": works,
+                                                        "descriptors": n, "words": vocab.size}))
+    build_s = time.perf_counter() - t0
+    q = subprocess.run([sys.executable, "-m", "bench.fingerprint.scale", "query-worker", str(root / "idx"),
+                        str(root / "q"), str(root / "truth.json"), "--limit", str(limit)],
+                       capture_output=True, text=True, check=True)
+    r = json.loads(q.stdout)
+    return {"works": works, "synthetic": True, "extracted": real, "copies_each": copies,
+            "words": vocab.size, "descriptors": n, "train_s": round(train_s, 1), "build_s": round(build_s, 1),
+            "disk_bytes": _disk(root / "idx"), "query_rss_base_mb": round(r["rss_kb_before_open"] / 1024, 1),
+            "query_rss_mb": round(r["rss_kb"] / 1024, 1), "query_peak_rss_mb": round(r["hwm_kb"] / 1024, 1),
+            "query_rss_anon_mb": round(r["rss_anon_kb"] / 1024, 1), "query_rss_file_mb": round(r["rss_file_kb"] / 1024, 1),
+            "queries": len(r["rows"]), **_summary(r["rows"])}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -314,6 +430,10 @@ def main(argv: list[str] | None = None) -> int:
     rn.add_argument("--data", type=Path, default=DATA)
     rn.add_argument("--limit", type=int, default=0, help="queries per size (0: all)")
     rn.add_argument("--keep", action="store_true")
+    sy = sub.add_parser("synthetic")
+    sy.add_argument("--works", type=int, default=1_000_000)
+    sy.add_argument("--data", type=Path, default=DATA)
+    sy.add_argument("--limit", type=int, default=40)
     qw = sub.add_parser("query-worker")
     qw.add_argument("index", type=Path)
     qw.add_argument("qdir", type=Path)
@@ -324,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(make_distractors(a.n, a.out)))
     elif a.cmd == "query-worker":
         print(json.dumps(query_worker(a.index, a.qdir, a.truth, a.limit)))
+    elif a.cmd == "synthetic":
+        print(json.dumps(synthetic(a.works, a.data, a.limit)))
     else:
         print(json.dumps(run([int(x) for x in a.sizes.split(",")], a.data, a.limit, a.keep)))
     return 0
