@@ -328,6 +328,45 @@ def run(sizes: list[int], data: Path, limit: int, keep: bool) -> dict[str, Any]:
     return {"sizes": results}
 
 
+def _write_synthetic(sub: Path, n_words: int, reals: tuple[Any, Any, Any], planted: tuple[Any, Any, Any],
+                     copies: int, base: int, real: int) -> int:
+    """Postings of ``synthetic``: every real descriptor ``copies`` times (copy 0 exact, the
+    others perturbed), filed under its word, with the planted works' own; returns the count."""
+    rword, rdesc, rwork = reals
+    pword, pdesc, pwid = planted
+    order = np.argsort(rword, kind="stable")
+    rword, rdesc, rwork = rword[order], rdesc[order], rwork[order]
+    ps = np.argsort(pword, kind="stable")
+    pword, pdesc, pwid = pword[ps], pdesc[ps], pwid[ps]
+    n = rdesc.shape[0] * copies + pdesc.shape[0]
+    out_d = np.lib.format.open_memmap(sub / "desc.npy", mode="w+", dtype=np.uint8, shape=(n, 32))
+    out_w = np.lib.format.open_memmap(sub / "wids.npy", mode="w+", dtype=np.int32, shape=(n,))
+    R = np.random.default_rng(1)
+    masks = np.packbits(R.random((1 << 16, 256)) < PERTURB, axis=1)
+    at, pj, step = 0, 0, 1 << 15
+    for lo in range(0, rdesc.shape[0], step):  # in word order: each real descriptor `copies` times
+        hi = min(lo + step, rdesc.shape[0])
+        pk = int(np.searchsorted(pword, rword[hi - 1], "right")) if hi < rdesc.shape[0] else pword.size
+        m = hi - lo
+        copy = np.tile(np.arange(copies), m)
+        d = np.repeat(rdesc[lo:hi], copies, axis=0)
+        d[copy > 0] ^= masks[R.integers(0, 1 << 16, int((copy > 0).sum()))]
+        w = np.repeat(rwork[lo:hi], copies) + base + real * copy
+        wd = np.concatenate([np.repeat(rword[lo:hi], copies), pword[pj:pk]])
+        o = np.argsort(wd, kind="stable")
+        d, w = np.concatenate([d, pdesc[pj:pk]])[o], np.concatenate([w, pwid[pj:pk]])[o]
+        out_d[at:at + d.shape[0]] = d
+        out_w[at:at + d.shape[0]] = w
+        at, pj = at + d.shape[0], pk
+    offsets = np.zeros(n_words + 1, np.int64)
+    np.cumsum(np.bincount(rword, minlength=n_words) * copies + np.bincount(pword, minlength=n_words),
+              out=offsets[1:])
+    out_d.flush()
+    out_w.flush()
+    np.save(sub / "offsets.npy", offsets)
+    return int(n)
+
+
 def synthetic(works: int, data: Path, limit: int) -> dict[str, Any]:
     """A cost measurement at ``works`` pictures without registering them (registering and
     quantising 4 × 10⁸ descriptors takes hours on this machine): the planted works are
@@ -371,38 +410,9 @@ def synthetic(works: int, data: Path, limit: int) -> dict[str, Any]:
     pword = vocab.words(pdesc)
     copies = max(1, (works - len(planted)) // real)
     base = max(w for w, _ in planted) + 1
-    order = np.argsort(rword, kind="stable")
-    rword, rdesc, rwork = rword[order], rdesc[order], rwork[order]
-    ps = np.argsort(pword, kind="stable")
-    pword, pdesc, pwid = pword[ps], pdesc[ps], pwid[ps]
     sub = root / "idx" / "orbivf-synthetic"
     sub.mkdir()
-    n = rdesc.shape[0] * copies + pdesc.shape[0]
-    out_d = np.lib.format.open_memmap(sub / "desc.npy", mode="w+", dtype=np.uint8, shape=(n, 32))
-    out_w = np.lib.format.open_memmap(sub / "wids.npy", mode="w+", dtype=np.int32, shape=(n,))
-    R = np.random.default_rng(1)
-    masks = np.packbits(R.random((1 << 16, 256)) < PERTURB, axis=1)
-    at, pj, step = 0, 0, 1 << 15
-    for lo in range(0, rdesc.shape[0], step):  # in word order: each real descriptor `copies` times
-        hi = min(lo + step, rdesc.shape[0])
-        pk = int(np.searchsorted(pword, rword[hi - 1], "right")) if hi < rdesc.shape[0] else pword.size
-        m = hi - lo
-        copy = np.tile(np.arange(copies), m)
-        d = np.repeat(rdesc[lo:hi], copies, axis=0)
-        d[copy > 0] ^= masks[R.integers(0, 1 << 16, int((copy > 0).sum()))]
-        w = np.repeat(rwork[lo:hi], copies) + base + real * copy
-        wd = np.concatenate([np.repeat(rword[lo:hi], copies), pword[pj:pk]])
-        o = np.argsort(wd, kind="stable")
-        d, w = np.concatenate([d, pdesc[pj:pk]])[o], np.concatenate([w, pwid[pj:pk]])[o]
-        out_d[at:at + d.shape[0]] = d
-        out_w[at:at + d.shape[0]] = w
-        at, pj = at + d.shape[0], pk
-    offsets = np.zeros(vocab.size + 1, np.int64)
-    np.cumsum(np.bincount(rword, minlength=vocab.size) * copies + np.bincount(pword, minlength=vocab.size),
-              out=offsets[1:])
-    out_d.flush()
-    out_w.flush()
-    np.save(sub / "offsets.npy", offsets)
+    n = _write_synthetic(sub, vocab.size, (rword, rdesc, rwork), (pword, pdesc, pwid), copies, base, real)
     vocab.save(sub)
     (root / "idx" / ivf.POINTER).write_text(json.dumps({"build": "synthetic", "max_wid": base - 1, "works": works,
                                                         "descriptors": n, "words": vocab.size}))
