@@ -113,7 +113,7 @@ api_tls = {_q(_addr(cfg.api_tls) if cfg.api_tls else "")}  # HOST:PORT of the AP
 [peers]
 # ID = "HOST:PORT": nodes this node dials and accepts links from (their peer-to-peer address).
 # A peer is admitted if DIR/nodes/ID/sm2.crt.pem holds its certificate (not on ca/crl.pem),
-# or it was admitted on chain (node.certify). Nodes certified later are added by the chain itself.
+# or it was admitted on chain (node.certify). Consensus nodes certified later are linked by the chain itself.
 {peers}
 {OPERATIONS_TEXT}'''
 
