@@ -129,7 +129,8 @@ def up(data: Path, *, detach: bool, wait: float = 120.0, echo: Any = print, base
     for i in idents:  # the folders a user passes as --as (key.pem + cert.pem), one per role
         echo(f"  {i['name']:9} --as {i['dir']}")
     echo(f"consortium root certificate: {data / 'ca' / 'root.crt.pem'}")
-    echo(f"console: {doc['nodes'][0]['api']}/  (open it in a browser; every node serves it)")
+    first = next((n for n in doc["nodes"] if n["role"] == "supervisor"), doc["nodes"][0])
+    echo(f"console: {first['api']}/  (open it in a browser; every node serves it)")
     if detach:
         return 0
     echo("consortium running; Ctrl-C stops it")

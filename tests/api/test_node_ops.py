@@ -40,6 +40,11 @@ def consortium(tmp_path_factory: pytest.TempPathFactory):
     data = tmp_path_factory.mktemp("nodeops") / "c"
     proc = run_rongxin("up", "--detach", "--data", str(data), timeout=240)
     assert proc.returncode == 0, proc.stderr
+    # what `make run` shows a new user: where the console is and the identities' folders
+    sup = next(n for n in json.loads((data / "cluster.json").read_text())["nodes"] if n["id"] == "sup1")
+    assert f"console: {sup['api']}/" in proc.stdout
+    for name in ("holder", "legal", "court"):
+        assert f"--as {data.resolve() / 'identities' / name}\n" in proc.stdout, proc.stdout
     yield data, json.loads((data / "cluster.json").read_text())["nodes"]
     run_rongxin("down", "--data", str(data), timeout=120)
 
