@@ -157,3 +157,22 @@ def test_init_refuses_bad_input(consortium, tmp_path: Path) -> None:
     assert p.returncode == 2 and "--api" in p.stderr
     p = run_rongxin("node", "status", "--api", "ftp://x")
     assert p.returncode == 2
+
+
+def test_node_toml_documents_the_defaults(tmp_path: Path) -> None:
+    """The operations part node.toml is written with holds exactly the code's defaults, and a
+    node folder with a node.toml takes its operations settings from there."""
+    import tomllib
+
+    from api import operations
+    from api.node_ops import OPERATIONS_TEXT, render
+    from ledger.node.config import NodeConfig
+
+    assert operations.parse(tomllib.loads(OPERATIONS_TEXT)) == operations.Operations()
+    cfg = NodeConfig(tmp_path, "val9", "full", "Org", "rongxin-local", ("127.0.0.1", 1), ("127.0.0.1", 2),
+                     {"sup1": ("127.0.0.1", 3)})
+    text = render(cfg).replace("identity_rate = 50.0", "identity_rate = 7.5")
+    (tmp_path / "node.toml").write_text(text)
+    assert operations.load(tmp_path).limits.identity_rate == 7.5
+    raw = tomllib.loads(text)
+    assert raw["node"]["id"] == "val9" and raw["peers"] == {"sup1": "127.0.0.1:3"}
