@@ -234,7 +234,8 @@ def _known_peers(consortium: Path, station: Path, node_id: str) -> dict[str, tup
 
 def init(station: Path, *, consortium: Path, key_file: Path, cert_file: Path, listen: tuple[str, int],
          api: tuple[str, int], org: str | None = None, ca_dir: Path | None = None,
-         tls: tuple[Path, Path] | None = None, peers: dict[str, tuple[str, int]] | None = None) -> Path:
+         tls: tuple[Path, Path] | None = None, peers: dict[str, tuple[str, int]] | None = None,
+         ca_password: bytes | None = None) -> Path:
     """Write a station folder for the node whose SM2 key and certificate (issued by the
     consortium CA) are given; returns the node folder. The transport key and certificate come
     from ``tls`` or are issued by the CA folder ``ca_dir`` (which holds the transport CA's key)."""
@@ -258,7 +259,7 @@ def init(station: Path, *, consortium: Path, key_file: Path, cert_file: Path, li
     folder.mkdir(parents=True, exist_ok=True)
     if ca_dir is not None:
         try:
-            tls_key, tls_cert = ConsortiumCA(ca_dir).issue_transport(node_id, cert)
+            tls_key, tls_cert = ConsortiumCA(ca_dir, ca_password).issue_transport(node_id, cert)
         except (CryptoError, OSError) as exc:
             raise ConfigError(f"the CA in {ca_dir} cannot issue the transport certificate: {exc}") from None
     else:

@@ -94,6 +94,8 @@ def _peers(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
               help="Its node certificate issued by the consortium CA (`rongxin ca issue --kind node`).")
 @click.option("--ca", "ca_dir", type=click.Path(file_okay=False, exists=True),
               help="The consortium CA folder: issue the node's transport (TLS) certificate from it.")
+@click.option("--ca-password-file", type=click.Path(dir_okay=False, exists=True),
+              help="File holding the password of the CA's keys, when they are encrypted.")
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), help="Or: a transport key already issued.")
 @click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True), help="... and its certificate.")
 @click.option("--listen", required=True, callback=_addr, help="HOST:PORT of its peer-to-peer listener.")
@@ -102,18 +104,19 @@ def _peers(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
 @click.option("--peer", "peers", multiple=True, callback=_peers, metavar="ID=HOST:PORT",
               help="A peer beyond the consortium folder's nodes (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def node_init(folder: str, consortium: str, key_file: str, cert_file: str, ca_dir: str | None, tls_key: str | None,
-              tls_cert: str | None, listen: tuple[str, int], api: tuple[str, int], org: str | None,
+def node_init(folder: str, consortium: str, key_file: str, cert_file: str, ca_dir: str | None,
+              ca_password_file: str | None, tls_key: str | None, tls_cert: str | None, listen: tuple[str, int], api: tuple[str, int], org: str | None,
               peers: dict[str, tuple[str, int]], as_json: bool) -> None:
     """Write a node's folder and its settings file (node.toml) for a node outside the local consortium."""
     from ..node_ops import NODE_FILE, init
-    from .io import emit
+    from .io import emit, read_password
 
     if (tls_key is None) != (tls_cert is None):
         raise InputError("give both --tls-key and --tls-cert, or --ca")
     tls = (Path(tls_key), Path(tls_cert)) if tls_key and tls_cert else None
     out = init(Path(folder), consortium=Path(consortium), key_file=Path(key_file), cert_file=Path(cert_file),
-               listen=listen, api=api, org=org, ca_dir=Path(ca_dir) if ca_dir else None, tls=tls, peers=peers)
+               listen=listen, api=api, org=org, ca_dir=Path(ca_dir) if ca_dir else None, tls=tls, peers=peers,
+               ca_password=read_password(ca_password_file))
     emit({"node": out.name, "folder": str(out), "settings": str(out / NODE_FILE)}, as_json,
          f"node {out.name} in {out}; settings: {out / NODE_FILE}; start it with `rongxin node start {folder}`")
 
