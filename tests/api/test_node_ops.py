@@ -112,6 +112,8 @@ def test_join_init_start_status_stop(consortium, tmp_path: Path) -> None:
         # the consortium sees val5 as a validator and linked
         _wait(lambda: "val5" in json.loads(run_rongxin("node", "status", "--api", api, "--json").stdout)
               ["peers_online"], 60, "val1 linked with val5")
+        again = run_rongxin("node", "start", str(station), timeout=120)  # the folder is locked by the running node
+        assert again.returncode == 2 and "already running" in again.stderr, again.stderr
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
     finally:
