@@ -17,12 +17,13 @@ STAMP_JS := $(CONSOLE_VENDOR)/node_modules/.installed
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test lint system-packages console-js clean help
+.PHONY: run test lint dist dist-check system-packages console-js clean help
 
 help:
 	@echo "make run    - set up, self-test the crypto, and run the six-node local consortium (Ctrl-C stops it)"
 	@echo "make test   - set up and run the whole test suite"
 	@echo "make lint   - ruff, mypy and the import-linter layer contracts"
+	@echo "make dist   - the rongxin wheel (SDK, CLI, node) and every wheel it needs in dist/, for an offline pip install"
 
 system-packages:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
@@ -67,5 +68,17 @@ lint: $(STAMP_TEST)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# dist/: the rongxin wheel and the wheels of all its dependencies, so that
+#   pip install --no-index --find-links dist rongxin
+# works on a machine without network (Python 3.11, x86-64 Linux). `make dist-check` proves it
+# in a fresh venv (deploy/dist-check.sh).
+dist: $(STAMP_RUN)
+	rm -rf dist
+	$(BIN)/pip wheel -q . -w dist
+	@ls dist/rongxin-*.whl && du -sh dist
+
+dist-check: dist
+	deploy/dist-check.sh dist
+
 clean:
-	rm -rf $(VENV) $(CONSOLE_VENDOR)/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache
+	rm -rf $(VENV) dist build $(CONSOLE_VENDOR)/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache

@@ -126,7 +126,11 @@ def up(data: Path, *, detach: bool, wait: float = 120.0, echo: Any = print, base
     except (ClientError, CryptoError, OSError, ValueError, KeyError) as exc:
         raise ClusterError(f"the demo identities could not be set up: {exc}") from None
     echo(f"identities in {data / 'identities'}: " + ", ".join(f"{i['name']} ({i['business']})" for i in idents))
+    for i in idents:  # the folders a user passes as --as (key.pem + cert.pem), one per role
+        echo(f"  {i['name']:9} --as {i['dir']}")
     echo(f"consortium root certificate: {data / 'ca' / 'root.crt.pem'}")
+    first = next((n for n in doc["nodes"] if n["role"] == "supervisor"), doc["nodes"][0])
+    echo(f"console: {first['api']}/  (open it in a browser; every node serves it)")
     if detach:
         return 0
     echo("consortium running; Ctrl-C stops it")

@@ -75,12 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     from ledger.crypto.sm2 import use_tables
     from ledger.node.config import ConfigError
 
+    # node_run raises the class of ``api.node_main``: under ``python -m`` this module is
+    # ``__main__``, whose own ``AlreadyRunning`` is another class
+    from .node_main import AlreadyRunning as Locked
     from .node_run import run
 
     use_tables(tables == "1")
     try:
         asyncio.run(run(Path(args[0]), tables == "1"))
-    except (AlreadyRunning, ConfigError) as exc:
+    except (Locked, ConfigError) as exc:
         print(f"rongxin node: error: {exc}", file=sys.stderr)
         return 2
     return 0

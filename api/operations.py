@@ -18,6 +18,7 @@ from typing import Any
 from ledger.node.config import ConfigError
 
 FILE = "operations.toml"
+NODE_FILE = "node.toml"  # a node set up by `rongxin node init`: these sections live there (api/node_ops.py)
 EMAIL_RE = re.compile(r"[^@\s<>\"]{1,64}@[A-Za-z0-9.-]{1,253}")
 TIME_RE = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
@@ -153,10 +154,10 @@ def _webhook(raw: Any) -> Webhook:
     return Webhook(url=url, **args)
 
 
-def parse(raw: dict[str, Any]) -> Operations:
+def parse(raw: dict[str, Any], name: str = FILE) -> Operations:
     unknown = sorted(set(raw) - {"logging", "limits", "service", "alerts"})
     if unknown:
-        raise ConfigError(f"{FILE}: unknown section(s) {', '.join(unknown)}")
+        raise ConfigError(f"{name}: unknown section(s) {', '.join(unknown)}")
     logging_ = Logging(**_section(Logging, raw.get("logging", {}), "logging"))
     if logging_.format not in ("json", "text"):
         raise ConfigError("logging.format is json or text")
@@ -178,8 +179,14 @@ def parse(raw: dict[str, Any]) -> Operations:
 
 
 def load(folder: Path) -> Operations:
-    """The settings in ``folder/operations.toml`` (defaults without the file)."""
+    """The settings in ``folder/operations.toml`` (defaults without the file), or in the
+    operations sections of ``folder/node.toml`` for a node set up by ``rongxin node init``
+    (then an ``operations.toml`` beside it is refused: one file per node)."""
     path = folder / FILE
+    if (folder / NODE_FILE).is_file():
+        if path.exists():
+            raise ConfigError(f"{folder} has both {NODE_FILE} and {FILE}: move the settings into {NODE_FILE}")
+        path = folder / NODE_FILE
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -190,4 +197,6 @@ def load(folder: Path) -> Operations:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    if path.name == NODE_FILE:
+        return parse({k: v for k, v in raw.items() if k not in ("node", "peers")}, NODE_FILE)
     return parse(raw)
