@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 
 from api.console import signed
+from api.limits import VERIFY_PACKAGE_LIMIT
+from api.routes.verify import VERIFY_ROLES
 from api.sdk import DEFAULT_TTL_BLOCKS
 from api.signing import SCHEME
 from forensics.cases import CAPTURE_ROLES
-from forensics.rules import MANIFEST_PURPOSE
+from forensics.rules import MANIFEST_PURPOSE, PLEDGE_PURPOSE
 
 from .conftest import Api
 
@@ -37,7 +39,7 @@ def test_capture_page_policy_scripts_and_constants(api: Api) -> None:
     scripts = re.findall(r"<script([^>]*)>", r.text)
     srcs = [re.search(r'src="([^"]+)"', s).group(1) for s in scripts]  # type: ignore[union-attr]
     assert srcs == ["/console/static/console.js", "/console/vendor/sm2.js", "/console/vendor/sm3.js",
-                    "/console/vendor/fflate.js", "/console/static/capture.js"]
+                    "/console/vendor/fflate.js", "/console/static/signed.js", "/console/static/capture.js"]
     consts = json.loads(html.unescape(re.search(r'data-constants="([^"]+)"', r.text).group(1)))  # type: ignore[union-attr]
     assert consts["scheme"] == SCHEME and consts["manifest_purpose"] == MANIFEST_PURPOSE
     assert consts["capture_roles"] == list(CAPTURE_ROLES) and consts["ttl_blocks"] == DEFAULT_TTL_BLOCKS
@@ -63,3 +65,33 @@ def test_page_says_when_the_libraries_are_missing(api: Api, tmp_path: Path, monk
     page = api.client.get("/capture").text
     assert 'data-ready="no"' in page and "make console-js" in page
     assert "/console/vendor/" not in page  # no script tag that would only fetch a 404
+
+
+@pytest.mark.parametrize(("path", "script"), [("/register", "register.js"), ("/verify", "verify.js"),
+                                              ("/govern", "govern.js")])
+def test_role_pages_policy_scripts_and_constants(api: Api, path: str, script: str) -> None:
+    """The other roles' pages: the same policy, the shared signed.js before the page's own
+    script, the product's constants, both languages, listed in the navigation."""
+    r = api.client.get(path)
+    assert r.status_code == 200 and r.headers["content-security-policy"] == api.client.get("/capture").headers[
+        "content-security-policy"]
+    srcs = re.findall(r'<script[^>]*src="([^"]+)"', r.text)
+    assert srcs == ["/console/static/console.js", "/console/vendor/sm2.js", "/console/vendor/sm3.js",
+                    "/console/vendor/fflate.js", "/console/static/signed.js", f"/console/static/{script}"]
+    assert api.client.get(f"/console/static/{script}").status_code == 200
+    consts = json.loads(html.unescape(re.search(r'data-constants="([^"]+)"', r.text).group(1)))  # type: ignore[union-attr]
+    assert consts["scheme"] == SCHEME and consts["signer_id"] == "1234567812345678"
+    if path == "/register":
+        assert consts["pledge_purpose"] == PLEDGE_PURPOSE and consts["max_upload"] > 0
+    if path == "/verify":
+        assert consts["verify_roles"] == list(VERIFY_ROLES) and consts["max_package"] == VERIFY_PACKAGE_LIMIT
+    # the action is in the page but hidden until an identity with the right is loaded
+    assert re.search(r'<section id="action" hidden>', r.text) or path == "/govern"
+    assert f'href="{path}"' in api.client.get("/").text
+    english = api.client.get(path, cookies={"rx_lang": "en"}).text
+    assert "Forget the key" in english and "清除密钥" in r.text
+
+
+def test_govern_page_without_proposals(api: Api) -> None:
+    page = api.client.get("/govern").text
+    assert "暂无提案" in page and 'id="proposals"' not in page

@@ -1,0 +1,64 @@
+"""``POST /v1/evidence/verify``: the court verifier (``forensics.verify``) run by the node on an
+uploaded package, for the console's court page (docs/console.md §6.2).
+
+The package is the raw body (signed, business role ``court`` or ``regulator``), streamed to a
+temporary file of at most ``VERIFY_PACKAGE_LIMIT`` bytes, verified against this node's
+consortium root and deleted: nothing is stored, filed or written on chain. The answer is the
+report ``rongxin evidence verify --json`` prints, with the root's fingerprint, so the court can
+compare it with the root it holds (or run the same verifier offline on its own computer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from forensics.package.format import PackageUnreadable
+from forensics.verify import MEANING, OPTIONAL_CHECKS, Report, verify_package
+
+from ..auth import AUTH_RESPONSES, Identity, require
+from ..deps import NodeDep
+from ..errors import ERROR_RESPONSES, ApiError
+from ..limits import VERIFY_PACKAGE_LIMIT
+from ..schemas import ErrorBody
+from .common import json_response
+from .works import UPLOAD_BODY, WorksDep
+
+router = APIRouter(tags=["evidence"])
+VERIFY_ROLES = ("court", "regulator")
+
+
+def report_wire(report: Report) -> dict[str, Any]:
+    """The verifier's report as JSON (the form ``rongxin evidence verify --json`` prints)."""
+    return {"ok": report.ok, "failed": report.failed(), "checks": {
+        k: {"ok": report.checks.get(k, "not run") is None, "why": report.checks.get(k, "not run"),
+            "en": en, "zh": zh, "weighed_under": law} for k, (en, zh, law) in MEANING.items()
+        if k in report.checks or k not in OPTIONAL_CHECKS},
+        "filer": report.filer, "statements": report.statements, "timestamp": report.timestamp}
+
+
+@router.post("/v1/evidence/verify", openapi_extra={"requestBody": UPLOAD_BODY}, responses={
+    **ERROR_RESPONSES, **AUTH_RESPONSES,
+    413: {"model": ErrorBody, "description": "body_too_large: a package over VERIFY_PACKAGE_LIMIT (64 MiB)"},
+    409: {"model": ErrorBody, "description": "no_root: this chain has no consortium root certificate"}})
+async def verify(request: Request, node: NodeDep, works: WorksDep,
+                 ident: Annotated[Identity, Depends(require(roles=VERIFY_ROLES, stream_body=True))]) -> Response:
+    """Run the offline court verifier on the uploaded package (the body, a zip) against this
+    node's consortium root; answers the report (200 whether the checks hold or not: ``ok``
+    says), 400 ``unreadable_package`` for a body that is not a package. Nothing is kept."""
+    gov = node.app.governance
+    if gov is None or gov.root is None:
+        raise ApiError(409, "no_root", "this chain has no consortium root certificate")
+    root = gov.root
+    path, _sm3, _size = await works.receive(request.stream(), ident.body_sm3, VERIFY_PACKAGE_LIMIT)
+    try:
+        report = await asyncio.to_thread(verify_package, path, root.to_pem())
+    except PackageUnreadable as exc:
+        raise ApiError(400, "unreadable_package", f"not an evidence package: {exc}") from None
+    finally:
+        path.unlink(missing_ok=True)
+    return json_response({**report_wire(report), "root": {"fingerprint": root.fingerprint,
+                                                          "name": root.common_name}})
