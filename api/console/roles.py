@@ -88,8 +88,8 @@ def proposals(r: Reads) -> list[dict[str, Any]]:
         out.append({**prop, "id": a["tx"], "policy": policy, "votable": votable,
                     "action_text": json.dumps(prop.get("action"), ensure_ascii=False, sort_keys=True)[:600],
                     "policy_text": json.dumps(policy, ensure_ascii=False, sort_keys=True),
-                    "voters": " ".join(f"{k}:{who}" for k, who in keys if who not in done),
-                    "voted": " ".join(f"{k}:{who}" for k, who in keys if who in done)})
+                    "voters": " ".join(k for k, who in keys if who not in done),
+                    "voted": " ".join(k for k, who in keys if who in done)})
     return out
 
 

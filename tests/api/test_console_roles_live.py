@@ -170,6 +170,10 @@ def test_court_verifies_a_package_check_by_check(cons: dict[str, Any], browser: 
     finally:
         w.close()
     assert not w.problems, w.problems[:5]
+    # bad input at the route: a body that is not a package is a typed 400, never a 500
+    court = LedgerClient(cons["api"], identity=Identity.load(cons["ids"] / "court"))
+    code, body = court._request("POST", "/v1/evidence/verify", b"PK\x03\x04 <b>not a zip</b>")
+    assert code == 400 and body["error"]["code"] == "unreadable_package", body
 
 
 def test_a_counted_validator_votes_and_the_proposer_sees_its_vote(cons: dict[str, Any], browser: Browser) -> None:

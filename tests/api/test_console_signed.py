@@ -88,7 +88,9 @@ def test_role_pages_policy_scripts_and_constants(api: Api, path: str, script: st
     # the action is in the page but hidden until an identity with the right is loaded
     assert re.search(r'<section id="action" hidden>', r.text) or path == "/govern"
     assert f'href="{path}"' in api.client.get("/").text
-    english = api.client.get(path, cookies={"rx_lang": "en"}).text
+    api.client.cookies.set("rx_lang", "en")
+    english = api.client.get(path).text
+    api.client.cookies.clear()
     assert "Forget the key" in english and "清除密钥" in r.text
 
 

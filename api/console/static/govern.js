@@ -1,6 +1,6 @@
 // Rongxin console: a supervisor votes on governance proposals (docs/console.md §6.2,
 // docs/governance.md §4.2). The page lists, per open proposal, the keys that may vote on it
-// (data-voters: "key:voter ..."); the buttons show only on the rows where the loaded key is
+// (data-voters: their public keys, hex, space-separated); the buttons show only on the rows where the loaded key is
 // one of them. A vote is a gov.vote transaction signed here and submitted to POST /v1/txs; its
 // receipt is shown. The key stays in signed.js's session closure.
 "use strict";
@@ -19,21 +19,16 @@
   var msg = function (name) { return root.getAttribute("data-" + name) || name; };
   var rows = Array.from(document.querySelectorAll("tr[data-proposal]"));
 
-  function keysOf(row, attr) {
-    var out = {};
-    (row.getAttribute(attr) || "").split(" ").filter(Boolean).forEach(function (kv) {
-      var i = kv.indexOf(":");
-      out[kv.slice(0, i)] = kv.slice(i + 1);
-    });
-    return out;
+  function keysOf(row, attr) {          // the keys (hex points) listed in a row's attribute
+    return (row.getAttribute(attr) || "").split(" ").filter(Boolean);
   }
   function refresh() {
     var any = false;
     rows.forEach(function (row) {
       var buttons = row.querySelector(".buttons"), note = row.querySelector(".note");
-      var may = ident !== null && row.getAttribute("data-votable") === "yes" && keysOf(row, "data-voters")[ident.pub] !== undefined;
+      var may = ident !== null && row.getAttribute("data-votable") === "yes" && keysOf(row, "data-voters").indexOf(ident.pub) >= 0;
       buttons.hidden = !may;
-      if (ident !== null && keysOf(row, "data-voted")[ident.pub] !== undefined) { note.textContent = msg("already"); }
+      if (ident !== null && keysOf(row, "data-voted").indexOf(ident.pub) >= 0) { note.textContent = msg("already"); }
       else if (!row.hasAttribute("data-done")) { note.textContent = ""; }
       any = any || may;
     });
