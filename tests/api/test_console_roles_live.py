@@ -39,6 +39,7 @@ from .test_console_capture_live import FLAGS, VENDOR, Watched
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
 TITLE = "<script>alert(1)</script> 星空"
+MARKUP = "<img src=x id=injected> left"
 
 
 def _get(url: str) -> Any:
@@ -71,6 +72,9 @@ def cons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         _propose(api, sup_key, {"kind": "policy", "set": {"params": {"rule": "orgs", "role": "consensus",
                                                                      "need": "all"}}})
         pid = _propose(api, sup_key, {"kind": "params", "set": {"max_block_txs": 777}})
+        # an executed proposal whose user-written reason holds markup (shown as text)
+        spare = Identity.load(data / "identities" / "platform-e").account
+        _propose(api, sup_key, {"kind": "user.revoke", "account": spare, "reason": MARKUP})
         # a package for the court: a registration's proof package signed by its holder
         cv2.imwrite(str(t / "earlier.png"), picture(51))
         holder2 = Identity.load(data / "identities" / "holder2")
@@ -195,6 +199,7 @@ def test_a_counted_validator_votes_and_the_proposer_sees_its_vote(cons: dict[str
         assert "County A Media Centre" in prop["approvals"] and prop["status"] == "open"
         pg.reload()  # the key is forgotten; the page now lists the vote
         assert "County A Media Centre" in pg.inner_text(row)
+        assert MARKUP in pg.inner_text("#proposals") and pg.locator("#injected").count() == 0
     finally:
         w.close()
     assert not w.problems, w.problems[:5]
