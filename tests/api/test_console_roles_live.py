@@ -69,9 +69,12 @@ def cons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         api, nodes = sup["api"], data / "nodes"
         sup_key = SM2PrivateKey.load((nodes / "sup1" / "sm2.key.pem").read_bytes())
         # params changes need every consensus organisation (five), so the proposal stays open
-        _propose(api, sup_key, {"kind": "policy", "set": {"params": {"rule": "orgs", "role": "consensus",
-                                                                     "need": "all"}}})
+        # ... and org.add two supervisors, of which the local consortium has one
+        _propose(api, sup_key, {"kind": "policy", "set": {
+            "params": {"rule": "orgs", "role": "consensus", "need": "all"},
+            "org.add": {"rule": "supervisors", "need": 2}}})
         pid = _propose(api, sup_key, {"kind": "params", "set": {"max_block_txs": 777}})
+        sup_pid = _propose(api, sup_key, {"kind": "org.add", "org": "Demo Newcomer", "roles": ["media"]})
         # an executed proposal whose user-written reason holds markup (shown as text)
         spare = Identity.load(data / "identities" / "platform-e").account
         _propose(api, sup_key, {"kind": "user.revoke", "account": spare, "reason": MARKUP})
@@ -90,7 +93,8 @@ def cons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 b = z.read(n)
                 out.writestr(n, b.replace(b'"height":', b'"height": ', 1) if n == "chain/blocks.json" else b)
         cv2.imwrite(str(t / "work.png"), picture(77))
-        yield {"api": api, "ids": data / "identities", "nodes": nodes, "proposal": pid, "tmp": t}
+        yield {"api": api, "ids": data / "identities", "nodes": nodes, "proposal": pid, "sup_proposal": sup_pid,
+               "tmp": t}
     finally:
         run_rongxin("down", "--data", str(data), timeout=120)
 
@@ -189,8 +193,12 @@ def test_a_counted_validator_votes_and_the_proposer_sees_its_vote(cons: dict[str
         nodes = cons["nodes"]
         load(pg, cons["api"] + "/govern", nodes / "sup1" / "sm2.key.pem", nodes / "sup1" / "sm2.crt.pem")
         assert pg.is_hidden(f"{row} .buttons") and "已投票" in pg.inner_text(f"{row} .note")
+        # org.add needs two supervisors of one: it could never pass, so it was rejected at once
+        sup_row = f'tr[data-proposal="{cons["sup_proposal"]}"]'
+        assert pg.inner_text(f"{sup_row} .status") == "rejected" and pg.is_hidden(f"{sup_row} .buttons")
         load(pg, cons["api"] + "/govern", nodes / "val1" / "sm2.key.pem", nodes / "val1" / "sm2.crt.pem")
         assert pg.is_visible(f"{row} .buttons") and pg.is_hidden("#no-right")
+        assert pg.is_hidden(f"{sup_row} .buttons")
         pg.click(f"{row} .approve")
         pg.wait_for_selector(f'{row}[data-done="yes"], #error:not([hidden])', timeout=60_000)
         assert pg.is_hidden("#error"), pg.inner_text("#error")

@@ -10,16 +10,21 @@ import json
 import re
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from api.console import signed
+from api.console import roles, signed
 from api.limits import VERIFY_PACKAGE_LIMIT
 from api.routes.verify import VERIFY_ROLES
 from api.sdk import DEFAULT_TTL_BLOCKS
 from api.signing import SCHEME
 from forensics.cases import CAPTURE_ROLES
 from forensics.rules import MANIFEST_PURPOSE, PLEDGE_PURPOSE
+from ledger.consensus.types import Validator, ValidatorSet
+from ledger.crypto import SM2PrivateKey
+from ledger.governance.params import ChainParams
+from ledger.governance.views import Views
 
 from .conftest import Api
 
@@ -97,3 +102,24 @@ def test_role_pages_policy_scripts_and_constants(api: Api, path: str, script: st
 def test_govern_page_without_proposals(api: Api) -> None:
     page = api.client.get("/govern").text
     assert "暂无提案" in page and 'id="proposals"' not in page
+
+
+def test_voter_keys_follow_the_policy() -> None:
+    """``roles.voters``: under the supervisors' rule the supervisors' keys (as their ids); under
+    an organisations' rule the validators and active admin users of the counted organisations
+    (as the organisation), as ``ledger.governance.voting.voter`` counts them."""
+    keys = {n: SM2PrivateKey.generate().public_key().point for n in ("sup", "v1", "v2", "admin", "user")}
+    vset = ValidatorSet((Validator("sup", keys["sup"], "Org S", "supervisor"),
+                         Validator("v1", keys["v1"], "Org A", "consensus"),
+                         Validator("v2", keys["v2"], "Org B", "consensus")))
+    views = Views("c", vset, ChainParams(), None)
+    users = [{"key": keys["admin"].hex(), "org": "Org A", "role": "admin", "status": "active"},
+             {"key": keys["user"].hex(), "org": "Org A", "role": "user", "status": "active"}]
+    r = SimpleNamespace(node=SimpleNamespace(app=SimpleNamespace(governance=views, read=lambda k: None)),
+                        users=lambda: users)
+    assert roles.voters(r, {"rule": "supervisors", "need": "majority"}, 5) == [(keys["sup"].hex(), "sup")]  # type: ignore[arg-type]
+    got = roles.voters(r, {"rule": "orgs", "role": "consensus", "need": "all"}, 5)  # type: ignore[arg-type]
+    assert sorted(got) == sorted([(keys["sup"].hex(), "Org S"), (keys["v1"].hex(), "Org A"),
+                                  (keys["v2"].hex(), "Org B"), (keys["admin"].hex(), "Org A")])
+    assert roles.voters(r, {"rule": "orgs", "role": "supervisor", "need": 1}, 5) == [  # type: ignore[arg-type]
+        (keys["sup"].hex(), "Org S")]
