@@ -11,13 +11,13 @@ compare it with the root it holds (or run the same verifier offline on its own c
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from forensics.package.format import PackageUnreadable
-from forensics.verify import MEANING, OPTIONAL_CHECKS, Report, verify_package
+from forensics.verify import verify_package
 
 from ..auth import AUTH_RESPONSES, Identity, require
 from ..deps import NodeDep
@@ -29,15 +29,6 @@ from .works import UPLOAD_BODY, WorksDep
 
 router = APIRouter(tags=["evidence"])
 VERIFY_ROLES = ("court", "regulator")
-
-
-def report_wire(report: Report) -> dict[str, Any]:
-    """The verifier's report as JSON (the form ``rongxin evidence verify --json`` prints)."""
-    return {"ok": report.ok, "failed": report.failed(), "checks": {
-        k: {"ok": report.checks.get(k, "not run") is None, "why": report.checks.get(k, "not run"),
-            "en": en, "zh": zh, "weighed_under": law} for k, (en, zh, law) in MEANING.items()
-        if k in report.checks or k not in OPTIONAL_CHECKS},
-        "filer": report.filer, "statements": report.statements, "timestamp": report.timestamp}
 
 
 @router.post("/v1/evidence/verify", openapi_extra={"requestBody": UPLOAD_BODY}, responses={
@@ -60,5 +51,5 @@ async def verify(request: Request, node: NodeDep, works: WorksDep,
         raise ApiError(400, "unreadable_package", f"not an evidence package: {exc}") from None
     finally:
         path.unlink(missing_ok=True)
-    return json_response({**report_wire(report), "root": {"fingerprint": root.fingerprint,
+    return json_response({**report.wire(), "root": {"fingerprint": root.fingerprint,
                                                           "name": root.common_name}})
