@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from .errors import DuplicateWork, IndexCorrupt, IndexFailure, UnknownWork
 from .formats import Fingerprint, require_registrable
+from .ivf import OrbInvertedFile
 
 SCHEMA_VERSION = 1
 DB_NAME = "fingerprints.sqlite"
@@ -260,6 +261,8 @@ class LocalIndex(IndexBackend):
         self._cache: dict[str, tuple[int, Any]] = {}
         self._postings: dict[str, _Postings] = {}
         self._names: dict[int, str] = {}
+        self._ivf = OrbInvertedFile(self.db, self.folder)
+        self._ivf_gen, self._ivf_on = -1, False
 
     # -- bookkeeping -------------------------------------------------------------------------
     def generation(self) -> int:
@@ -443,7 +446,21 @@ class LocalIndex(IndexBackend):
         idx = self._binary(kind)
         return self._hits(idx, *idx.knn(queries, k))
 
+    def inverted_file(self) -> OrbInvertedFile | None:
+        """The inverted file when it serves the ORB votes (it exists, or the index holds
+        enough descriptors: ``fingerprint.ivf``), else None (the flat scan)."""
+        if self._ivf.active(None):
+            return self._ivf
+        gen = self.generation()
+        if self._ivf_gen != gen:
+            n = self.db.execute("SELECT COALESCE(SUM(LENGTH(desc)), 0) / 32 FROM orb").fetchone()[0]
+            self._ivf_gen, self._ivf_on = gen, self._ivf.active(int(n))
+        return self._ivf if self._ivf_on else None
+
     def search_descriptors(self, descriptors: U8, radius: int) -> dict[str, int]:
+        ivf = self.inverted_file()
+        if ivf is not None:
+            return {self._name(w): n for w, n in ivf.votes(descriptors, radius, None).items()}
         idx = self._binary("orb")
         _, ids, dist = idx.knn(descriptors, 1)
         votes: dict[str, int] = {}
@@ -453,6 +470,9 @@ class LocalIndex(IndexBackend):
         return votes
 
     def distinct_votes(self, descriptors: U8, radius: int, ratio: float) -> dict[str, int]:
+        ivf = self.inverted_file()
+        if ivf is not None:
+            return {self._name(w): n for w, n in ivf.votes(descriptors, radius, ratio).items()}
         idx = self._binary("orb")
         _, ids, dist = idx.knn(descriptors, VOTE_NEIGHBOURS)
         if ids.size == 0:

@@ -166,6 +166,28 @@ def _region(model: npt.NDArray[np.float64], frame: tuple[float, float, float, fl
     return round(float(lx)), round(float(ly)), round(float(hx - lx)), round(float(hy - ly))
 
 
+def ratio_matches(q_desc: U8, w_desc: U8) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Ratio-test matches from query to registered descriptors (exact 2 nearest, Hamming),
+    one query keypoint per registered keypoint, the closest (ties: the first query keypoint):
+    many text corners matching one keypoint would let RANSAC collapse the scale. Returned as
+    (query rows, registered rows), ordered by the first query row that matched each
+    registered keypoint."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    idx = faiss.IndexBinaryFlat(256)
+    idx.add(np.ascontiguousarray(w_desc))
+    dist, nn = idx.search(np.ascontiguousarray(q_desc), 2)
+    ok = np.flatnonzero(dist[:, 0] < RATIO * dist[:, 1])
+    ti, dd = nn[ok, 0].astype(np.int64), dist[ok, 0]
+    order = np.lexsort((ok, dd, ti))  # per registered keypoint: closest, then first query row
+    head = order[np.r_[True, ti[order][1:] != ti[order][:-1]]] if order.size else order
+    first = np.full(w_desc.shape[0], np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(first, ti, ok.astype(np.int64))
+    head = head[np.argsort(first[ti[head]], kind="stable")]
+    return ok[head].astype(np.int64), ti[head]
+
+
 def locate(q_pts: F32, q_desc: U8, w_pts: F32, w_desc: U8, frame: tuple[float, float, float, float],
            q_size: tuple[int, int]) -> Placement | None:
     """The placement of a registered picture (keypoints ``w_pts``/``w_desc`` in its ORB frame,
@@ -175,18 +197,11 @@ def locate(q_pts: F32, q_desc: U8, w_pts: F32, w_desc: U8, frame: tuple[float, f
     their hull covers less than ``MIN_SPREAD`` of the picture's keypoints' hull."""
     if q_desc.shape[0] < 4 or w_desc.shape[0] < 4:
         return None
-    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(q_desc, w_desc, k=2)
-    best: dict[int, cv2.DMatch] = {}  # one query keypoint per registered keypoint, the closest:
-    for p in pairs:  # many text corners matching one keypoint would let RANSAC collapse the scale
-        if len(p) == 2 and p[0].distance < RATIO * p[1].distance:
-            old = best.get(p[0].trainIdx)
-            if old is None or p[0].distance < old.distance:
-                best[p[0].trainIdx] = p[0]
-    good = list(best.values())
-    if len(good) < MIN_INLIERS:
+    q_idx, t_idx = ratio_matches(q_desc, w_desc)
+    if q_idx.size < MIN_INLIERS:
         return None
-    src = np.asarray([q_pts[m.queryIdx] for m in good], dtype=np.float32).reshape(-1, 1, 2)
-    dst = np.asarray([w_pts[m.trainIdx] for m in good], dtype=np.float32).reshape(-1, 1, 2)
+    src = q_pts[q_idx].astype(np.float32).reshape(-1, 1, 2)
+    dst = w_pts[t_idx].astype(np.float32).reshape(-1, 1, 2)
     model, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX,
                                               maxIters=2000, confidence=0.995)
     if model is None or mask is None:
@@ -195,7 +210,7 @@ def locate(q_pts: F32, q_desc: U8, w_pts: F32, w_desc: U8, frame: tuple[float, f
     if not SCALE_RANGE[0] < scale < SCALE_RANGE[1]:
         return None
     inl = np.flatnonzero(mask.reshape(-1))
-    train = sorted({good[i].trainIdx for i in inl})
+    train = np.unique(t_idx[inl])
     # independent features: ORB finds one corner again at several pyramid levels, so inliers
     # are counted by distinct places (DISTINCT_PX cells) on both sides
     inliers = min(_places(w_pts[train]), _places(src.reshape(-1, 2)[inl]))

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .errors import FingerprintError, UnreadableMedia
 from .formats import Fingerprint, fingerprint_file, require_registrable
-from .index import IndexBackend, open_index
+from .index import IndexBackend, LocalIndex, open_index
 from .matching import QueryResult, match
 
 
@@ -148,6 +148,9 @@ def add_dir(folder: str | Path, index: IndexBackend | str | Path, *, replace: bo
                 report.failed.append((rel, str(exc)))
                 continue
             report.added.append(rel)
+        ivf = idx.inverted_file() if isinstance(idx, LocalIndex) and report.added else None
+        if ivf is not None:
+            ivf.ready()  # a bulk ingest brings the ORB inverted file up to date, not the next query
     finally:
         if not isinstance(index, IndexBackend):
             idx.close()

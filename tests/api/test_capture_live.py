@@ -32,7 +32,8 @@ from tests.conftest import RONGXIN, run_rongxin
 from tests.forensics.conftest import picture
 from tests.forensics.test_capture_filing import Page, art, page
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+# a second group of consortium tests: it runs beside "cluster" (own port range per worker)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster-b")]
 
 
 class Live:

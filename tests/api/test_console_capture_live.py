@@ -29,7 +29,8 @@ from ledger.tx import Transaction
 from tests.conftest import RONGXIN, run_rongxin
 from tests.forensics.conftest import picture
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+# a second group of consortium tests: it runs beside "cluster" (own port range per worker)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster-b")]
 
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run"]

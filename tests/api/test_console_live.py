@@ -17,7 +17,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from api.sdk import Identity, LedgerClient
 from tests.conftest import run_rongxin
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+# a second group of consortium tests: it runs beside "cluster" (own port range per worker)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster-b")]
 
 SCRIPT = "<script>alert(1)</script>"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -37,7 +37,8 @@ from ledger.node.config import init_local_consortium
 
 from .service_kit import MailSink, WebhookReceiver, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+# a second group of consortium tests: it runs beside "cluster" (own port range per worker)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster-b")]
 
 
 @dataclass
