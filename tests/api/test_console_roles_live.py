@@ -37,7 +37,8 @@ from tests.forensics.conftest import picture
 
 from .test_console_capture_live import FLAGS, VENDOR, Watched
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+# a second group of consortium tests: it runs beside "cluster" (own port range per worker)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster-b")]
 TITLE = "<script>alert(1)</script> 星空"
 MARKUP = "<img src=x id=injected> left"
 
