@@ -11,10 +11,11 @@ compare it with the root it holds (or run the same verifier offline on its own c
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
 from forensics.package.format import PackageUnreadable
 from forensics.verify import verify_package
@@ -31,8 +32,21 @@ router = APIRouter(tags=["evidence"])
 VERIFY_ROLES = ("court", "regulator")
 
 
-@router.post("/v1/evidence/verify", openapi_extra={"requestBody": UPLOAD_BODY}, responses={
+class VerifyOut(BaseModel):
+    """The court verifier's report (docs/evidence-format.md §5) and the root it used."""
+
+    ok: bool
+    failed: list[str]
+    checks: dict[str, dict[str, Any]] = Field(description="check id -> ok, why, en, zh, weighed_under")
+    filer: dict[str, Any]
+    statements: list[dict[str, Any]]
+    timestamp: dict[str, Any] | None
+    root: dict[str, str] = Field(description="the consortium root verified against: name, fingerprint (SM3)")
+
+
+@router.post("/v1/evidence/verify", response_model=VerifyOut, openapi_extra={"requestBody": UPLOAD_BODY}, responses={
     **ERROR_RESPONSES, **AUTH_RESPONSES,
+    400: {"model": ErrorBody, "description": "unreadable_package: not an evidence package; empty_file"},
     413: {"model": ErrorBody, "description": "body_too_large: a package over VERIFY_PACKAGE_LIMIT (64 MiB)"},
     409: {"model": ErrorBody, "description": "no_root: this chain has no consortium root certificate"}})
 async def verify(request: Request, node: NodeDep, works: WorksDep,
