@@ -24,6 +24,8 @@ EVIDENCE_TX_LIMIT = 128 * 1024  # one evidence.file transaction (its manifest is
 #: (21 KB of members: validators.json 6.3 KB, blocks.json 8.6 KB) on a 4-validator chain; it
 #: grows with the validator-set history and the CRL, so the limit leaves ~500 times that
 PROOF_PACKAGE_LIMIT = 4 * 1024 * 1024
+#: a package a court verifies on the node (POST /v1/evidence/verify); bigger ones: the CLI verifier
+VERIFY_PACKAGE_LIMIT = 64 * 1024 * 1024
 
 
 def body_limit(method: str, path: str) -> int:
@@ -35,6 +37,8 @@ def body_limit(method: str, path: str) -> int:
         return max_upload_bytes()
     if method == "PUT" and path.startswith("/v1/works/") and path.endswith("/certificate"):  # a proof package
         return PROOF_PACKAGE_LIMIT
+    if method == "POST" and path.rstrip("/") == "/v1/evidence/verify":
+        return VERIFY_PACKAGE_LIMIT
     if method == "POST" and path.rstrip("/") == "/v1/evidence":
         return EVIDENCE_TX_LIMIT
     return DEFAULT_BODY_LIMIT

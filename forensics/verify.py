@@ -80,6 +80,14 @@ class Report:
     def failed(self) -> list[str]:
         return [k for k, v in self.checks.items() if v is not None]
 
+    def wire(self) -> dict[str, Any]:
+        """The report as JSON: ``rongxin evidence verify --json`` and ``POST /v1/evidence/verify``."""
+        return {"ok": self.ok, "failed": self.failed(), "checks": {
+            k: {"ok": self.checks.get(k, "not run") is None, "why": self.checks.get(k, "not run"),
+                "en": en, "zh": zh, "weighed_under": law} for k, (en, zh, law) in MEANING.items()
+            if k in self.checks or k not in OPTIONAL_CHECKS},
+            "filer": self.filer, "statements": self.statements, "timestamp": self.timestamp}
+
     def run(self, name: str, fn: Callable[[], Any]) -> Any:
         """Record ``fn``'s outcome under ``name`` (a later failure of the same check keeps the first)."""
         try:

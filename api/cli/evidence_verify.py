@@ -76,7 +76,7 @@ def evidence() -> None:
 def verify(package: str, root: str, as_json: bool) -> int:
     """Verify an evidence package offline against the consortium root."""
     from forensics.package.format import PackageUnreadable
-    from forensics.verify import MEANING, OPTIONAL_CHECKS, verify_package
+    from forensics.verify import MEANING, verify_package
     from ledger.crypto import CryptoError
 
     root_pem = read_input(root, "root certificate")
@@ -91,11 +91,7 @@ def verify(package: str, root: str, as_json: bool) -> int:
     except OSError as exc:
         raise InputError(f"cannot read {package}: {exc.strerror}") from None
     if as_json:
-        click.echo(json.dumps({"ok": report.ok, "failed": report.failed(), "checks": {
-            k: {"ok": report.checks.get(k, "not run") is None, "why": report.checks.get(k, "not run"),
-                "en": en, "zh": zh, "weighed_under": law} for k, (en, zh, law) in MEANING.items()
-            if k in report.checks or k not in OPTIONAL_CHECKS},
-            "filer": report.filer, "statements": report.statements, "timestamp": report.timestamp}, ensure_ascii=False, indent=2))
+        click.echo(json.dumps(report.wire(), ensure_ascii=False, indent=2))
     else:
         click.echo(_text(report, MEANING))
     return OK if report.ok else NEGATIVE

@@ -13,7 +13,9 @@ from fastapi import FastAPI
 
 def install(app: FastAPI) -> None:
     from .pages import router
+    from .roles import router as roles
     from .signed import router as signed
 
     app.include_router(router)
     app.include_router(signed)
+    app.include_router(roles)

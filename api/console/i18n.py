@@ -93,6 +93,40 @@ ZH: dict[str, str] = {
     "Found in": "发现于", "Work at (s)": "作品位置（秒）", "Capture at (s)": "取证位置（秒）", "Artefacts": "取证文件",
     "Download the evidence package": "下载证据包", "Preparing the package": "正在准备证据包",
     "Save the package again": "再次保存证据包", "In the browser": "浏览器端", "served by this node": "由本节点提供",
+    # the other roles' signed-in pages (api/console/roles.py)
+    "Your identity's key is read into this page's memory only: it is never sent to the node and never stored; "
+    "closing or reloading the page forgets it. The page signs each request itself.":
+        "身份私钥只读入本页面的内存：不会发送给节点，也不会保存；关闭或刷新页面即清除。每个请求由本页面自行签名。",
+    "Register a work": "作品登记", "Register": "登记", "Registered": "已登记", "The work": "作品", "File": "文件",
+    "Originality pledge": "原创承诺", "picture": "图片", "audio": "音频", "video": "视频", "text": "文字",
+    "Work id": "作品编号", "Registration certificate (PDF)": "登记证书（PDF）",
+    "Upload, fingerprint and matching (on the node)": "上传、指纹提取与比对（节点上）",
+    "Registration checked and signed in this page": "登记内容已在本页面核对并签名",
+    "For rights holders. The node fingerprints and stores the file, matches it against every registered work and "
+    "countersigns; this page signs the originality pledge and the registration, then the proof of the registration "
+    "for its certificate.": "供权利人使用。节点提取文件指纹并保存文件，与所有已登记作品比对并副署；本页面签署原创承诺和登记交易，再签署登记证明以生成证书。",
+    "This identity is not a rights holder: only rights holders register works.": "该身份不是权利人：只有权利人可以登记作品。",
+    "Verify a package": "证据包核验", "Verify": "核验", "Verifying": "正在核验", "Evidence package": "证据包",
+    "Report": "核验报告", "Check": "核验项", "PASS": "通过", "FAIL": "失败", "What it establishes": "证明内容",
+    "Weighed under": "依据", "Why not": "未通过原因", "Statements": "链上陈述", "Filer": "提交方",
+    "Consortium root": "联盟根证书", "Every check holds": "全部核验通过", "Verification failed": "核验未通过",
+    "For courts and the regulator. The node runs the offline court verifier on the package you upload against its "
+    "consortium root, keeps nothing and shows every check. To rely on nobody but the root you hold, run rongxin "
+    "evidence verify on your own computer: it is the same verifier.":
+        "供法院和监管机构使用。节点以其联盟根证书对上传的证据包运行离线核验程序，不保存任何内容，并逐项显示核验结果。"
+        "若只信任自己持有的根证书，请在本机运行 rongxin evidence verify：这是同一个核验程序。",
+    "This identity is not a court or the regulator: only they verify packages on the node.":
+        "该身份不是法院或监管机构：只有它们可以在节点上核验证据包。",
+    "Governance": "治理投票", "Proposals": "提案", "Proposal": "提案", "Action": "操作", "Policy": "表决规则",
+    "Approvals": "赞成", "Rejections": "反对", "Expiry": "截止高度", "Vote": "投票", "Approve": "赞成", "Reject": "反对",
+    "Voting": "正在投票", "Your vote is recorded": "投票已记录", "already voted": "已投票", "No proposals yet": "暂无提案",
+    "Choose the key and its certificate (PEM)": "选择私钥及其证书（PEM）",
+    "This key may vote on none of the open proposals.": "该密钥无权对任何未决提案投票。",
+    "For supervisors (and, under an organisations policy, the validators and admin users of the organisations it "
+    "counts). Load a supervisor node's sm2.key.pem and sm2.crt.pem, or an admin user's key.pem and cert.pem: the "
+    "page shows the vote buttons on the proposals that key may vote on and signs the gov.vote transaction itself.":
+        "供监管节点使用（在按机构表决的规则下，也供所计机构的验证节点和管理员用户使用）。加载监管节点的 sm2.key.pem 和 "
+        "sm2.crt.pem，或管理员用户的 key.pem 和 cert.pem：页面只在该密钥有权投票的提案上显示投票按钮，并自行签署 gov.vote 交易。",
 }
 
 TX_TYPES: dict[str, tuple[str, str]] = {

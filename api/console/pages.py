@@ -28,7 +28,8 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
            "X-Frame-Options": "DENY", "Cache-Control": "no-store"}
-STATIC = {"console.js": "text/javascript; charset=utf-8", "capture.js": "text/javascript; charset=utf-8",
+_JS = "text/javascript; charset=utf-8"
+STATIC = {"console.js": _JS, "capture.js": _JS, "signed.js": _JS, "register.js": _JS, "verify.js": _JS, "govern.js": _JS,
           "console.css": "text/css; charset=utf-8",
           "favicon.svg": "image/svg+xml"}
 COOKIE = "rx_lang"

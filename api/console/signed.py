@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -48,9 +49,10 @@ def vendor_version(package: str) -> str | None:
     return v if isinstance(v, str) else None
 
 
-def page_constants() -> str:
-    """What ``capture.js`` checks and signs with, from the product's own definitions (JSON)."""
-    return json.dumps({
+def page_constants(**extra: Any) -> str:
+    """What the signed-in pages check and sign with, from the product's own definitions (JSON);
+    ``extra``: a page's own."""
+    return json.dumps({**extra,
         "scheme": SCHEME, "signer_id": SIGNER_ID.decode(), "manifest_purpose": MANIFEST_PURPOSE,
         "manifest_version": MANIFEST_VERSION, "capture_roles": list(CAPTURE_ROLES),
         "max_capture_works": MAX_CAPTURE_WORKS, "clock_slack_ms": CLOCK_SLACK_MS,

@@ -19,11 +19,12 @@ from . import (
                             state,
                             status,
                             txs,
+                            verify,
                             works,
                             ws,
 )
 
 ROUTERS: list[APIRouter] = [status.router, txs.router, blocks.router, state.router, events.router,
                             audit.router, contracts.router, identity.router, proofs.router,
-                            works.router, evidence.router, capture.router, cases.router, mpc.router, health.router,
+                            works.router, verify.router, evidence.router, capture.router, cases.router, mpc.router, health.router,
                             ws.router]

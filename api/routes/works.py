@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import tempfile
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 
@@ -28,14 +29,14 @@ from forensics.certificate import CertificatePdfError
 from forensics.certificate_check import check_certificate
 from forensics.contracts import _attributes as check_attributes
 from forensics.contracts import work as work_record
-from forensics.package.export import ExportError
+from forensics.package.export import ExportError, export_package
 from forensics.package.fetch import latest_block_ms
 from forensics.package.format import PackageUnreadable
 from forensics.registration import registration_certificate
 from forensics.rules import FormRefused, may_read_blob
 from forensics.service import FilingError
 from ledger.blobs import BlobNotFound
-from ledger.crypto import Certificate, CryptoError
+from ledger.crypto import Certificate, CertificateRevocationList, CryptoError
 from ledger.files import FileInputError
 from ledger.node.bundle import BundleError
 
@@ -221,6 +222,41 @@ async def get_proof(work_id: Annotated[str, Path(pattern=WORK_ID)], works: Works
         raise ApiError(409, "not_certified", f"no CRL newer than the registration: {exc}") from None
     return json_response({"bundle": bundle, "crl": crl.decode(),
                           "validators": [p.decode() for p in works.validator_certificates()]})
+
+
+@router.get("/v1/works/{work_id}/proof-package", response_class=Response, responses={
+    200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+          "description": "the registration's proof package, unsigned, made out to the holder"},
+    **ERROR_RESPONSES, **_NOT_CERTIFIED, **AUTH_RESPONSES})
+async def get_proof_package(work_id: Annotated[str, Path(pattern=WORK_ID)], works: WorksDep, node: NodeDep,
+                            queries: QueriesDep,
+                            ident: Annotated[Identity, Depends(require(roles=("holder",)))]) -> Response:
+    """The proof package ``forensics.registration.proof_package`` would write, made out to the
+    holder's certificate and without ``manifest.sig`` (the node does not hold the key): the
+    holder checks it, adds ``manifest.sig`` and gives it back with ``PUT .../certificate``.
+    For the console's register page (docs/console.md §6.2), whose browser cannot rebuild the
+    package's JSON members byte for byte (63-bit nonces). Only the work's holder (403)."""
+    rec = await _record(works, node, work_id)
+    if rec["holder"] != ident.account:
+        raise ApiError(403, "not_holder", f"only the holder of {work_id} may have its proof package")
+    try:
+        bundle = queries.proof_bundle(tx_ids=[rec["tx"]])
+        crl = CertificateRevocationList.load(works.crl_pem(latest_block_ms(bundle)))
+    except BundleError as exc:
+        raise ApiError(409, "not_certified", str(exc)) from None
+    except (ExportError, CryptoError, FileInputError, OSError) as exc:
+        raise ApiError(409, "not_certified", f"no CRL newer than the registration: {exc}") from None
+    with tempfile.TemporaryDirectory(prefix="rongxin-proof-") as tmp:
+        out = FsPath(tmp) / "proof.zip"
+        try:
+            await asyncio.to_thread(export_package, out, bundle, [[]], ident.certificate, crl,
+                                    sender_certificates=[ident.certificate.to_pem()],
+                                    validator_certificates=works.validator_certificates())
+        except ExportError as exc:
+            raise ApiError(409, "export_failed", str(exc)) from None
+        data = out.read_bytes()
+    return Response(data, media_type="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{work_id}-proof.zip"'})
 
 
 def _render(rec: dict[str, Any], package: FsPath, holder: Certificate, chain: str, root_pem: bytes,

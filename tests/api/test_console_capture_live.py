@@ -205,7 +205,8 @@ def test_holder_is_refused_and_sees_the_reason(cons: dict[str, Any], browser: Br
         bogus = cons["tmp"] / "notes.pem"
         bogus.write_text("<b>not a key</b>")
         pg.set_input_files("#id-files", [str(bogus)])
-        pg.wait_for_function("document.getElementById('error').textContent.includes('key.pem')", timeout=10_000)
+        # (a selector, not wait_for_function: the page's CSP forbids the eval its polling uses)
+        pg.locator("#error", has_text="key.pem").wait_for(timeout=10_000)
         assert pg.is_visible("#error") and pg.is_disabled("#go")
     finally:
         w.close()

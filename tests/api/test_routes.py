@@ -131,7 +131,7 @@ def test_events_audit_and_contracts(api: Api) -> None:
 
 
 WORKS_PATHS = ("/v1/works", "/v1/works/{work_id}", "/v1/works/{work_id}/proof", "/v1/works/{work_id}/certificate",
-               "/v1/works/{work_id}/file", "/v1/blobs/{sm3}")
+               "/v1/works/{work_id}/file", "/v1/blobs/{sm3}", "/v1/works/{work_id}/proof-package")
 BINARY_TYPES = ("application/pdf", "application/octet-stream", "application/zip")  # file downloads: described as binary
 
 
@@ -143,6 +143,7 @@ def test_openapi_describes_every_operation(api: Api) -> None:
                                   "/v1/state/{key}", "/v1/events", "/v1/audit", "/v1/contracts/{name}",
                                   "/v1/identity", "/v1/proofs",
                                   *WORKS_PATHS, "/v1/evidence/prepare", "/v1/evidence", "/v1/evidence/capture",
+                                  "/v1/evidence/verify",
                                   "/v1/evidence/{evidence_id}", "/v1/evidence/{evidence_id}/package",
                                   "/v1/cases/{case_id}", "/v1/cases/{case_id}/move", "/v1/mpc/computations",
                                   "/v1/mpc/computations/{cid}", "/v1/mpc/computations/{cid}/approve",
