@@ -28,6 +28,7 @@ import functools
 import importlib
 import os
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -203,8 +204,9 @@ def measure(data: Path | None = None, browser: bool = True) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="rx-bench-capture-") as tmp:
         t = Path(tmp)
         folder = data or t / "c"
+        rongxin = str(Path(sys.executable).with_name("rongxin"))  # the venv's, whatever PATH says
         if data is None:
-            subprocess.run(["rongxin", "up", "--detach", "--data", str(folder)], check=True, timeout=300,
+            subprocess.run([rongxin, "up", "--detach", "--data", str(folder)], check=True, timeout=300,
                            capture_output=True)
         try:
             nodes = json.loads((folder / "cluster.json").read_text())["nodes"]
@@ -212,4 +214,4 @@ def measure(data: Path | None = None, browser: bool = True) -> dict[str, Any]:
             return _run(api, folder / "identities", t, browser)
         finally:
             if data is None:
-                subprocess.run(["rongxin", "down", "--data", str(folder)], timeout=120, capture_output=True, check=False)
+                subprocess.run([rongxin, "down", "--data", str(folder)], timeout=120, capture_output=True, check=False)
