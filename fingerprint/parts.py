@@ -36,9 +36,9 @@ PARTS_ZOOM = 2.0
 PARTS_ZOOM_SIDE = 3200
 PARTS_TILES = 8  # keypoints are detected per tile of an 8 × 8 grid, so text cannot take them all
 TILE_MARGIN = 32
-# a tile whose v1 detection gave fewer than this share of its keypoints is smooth: it also gets
+# a tile whose v1 detection gave fewer than this share of its keypoints is smooth (or partly): it also gets
 # art keypoints (image format v2)
-ART_TILE_SHARE = 0.5
+ART_TILE_SHARE = 0.8
 PARTS_CANDIDATES = 8
 PARTS_MIN_VOTES = 6
 PARTS_VOTE_RATIO = 0.8  # a vote counts when its work's descriptor is clearly the nearest
@@ -103,8 +103,9 @@ def _tiled_orb(img: U8, orb: Any, tiles: list[tuple[int, int]], margin: int) -> 
 
 def _pass(img: U8) -> tuple[F32, U8]:
     """One scale of the query: v1-style ORB per tile, then art keypoints (image format v2,
-    ``fingerprint.art``) in the tiles that gave fewer than ``ART_TILE_SHARE`` of their share:
-    ORB (FAST threshold ``ART_FAST``) on the reduced, contrast-normalised query, per tile."""
+    ``fingerprint.art``) over the tiles that gave fewer than ``ART_TILE_SHARE`` of their
+    share: one ORB detection (FAST threshold ``ART_FAST``, the share of each such tile in
+    all) on the reduced, contrast-normalised query, masked to those tiles."""
     per_tile = max(50, PARTS_FEATURES // (PARTS_TILES * PARTS_TILES))
     orb = cv2.ORB_create(  # type: ignore[attr-defined]
         nfeatures=per_tile, edgeThreshold=15, patchSize=15, fastThreshold=12)
@@ -113,10 +114,21 @@ def _pass(img: U8) -> tuple[F32, U8]:
     sparse = [t for t, n in zip(grid, counts, strict=True) if n < ART_TILE_SHARE * per_tile]
     if not sparse or min(img.shape) < PARTS_TILES * ART_DOWN * 2:
         return pts, desc
+    # one detection over the smooth tiles (a mask), not per tile: a smooth picture's art
+    # keypoints sit at ORB's coarse pyramid levels, which a tile is too small to have
+    norm = reduced_normalised(img)
+    nh, nw = norm.shape
+    mask = np.zeros(norm.shape, np.uint8)
+    for ty, tx in sparse:
+        y0, y1, x0, x1 = _tile_bounds(nh, nw, ty, tx)
+        mask[y0:y1, x0:x1] = 255
     art = cv2.ORB_create(  # type: ignore[attr-defined]
-        nfeatures=per_tile, edgeThreshold=15, patchSize=15, fastThreshold=ART_FAST)
-    apts, adesc, _ = _tiled_orb(reduced_normalised(img), art, sparse, TILE_MARGIN // ART_DOWN)
-    return np.concatenate([pts, apts * np.float32(ART_DOWN)]), np.concatenate([desc, adesc])
+        nfeatures=per_tile * len(sparse), edgeThreshold=15, patchSize=15, fastThreshold=ART_FAST)
+    kps, adesc = art.detectAndCompute(norm, mask)
+    if adesc is None or not kps:
+        return pts, desc
+    apts = np.array([kp.pt for kp in kps], dtype=np.float32) * np.float32(ART_DOWN)
+    return np.concatenate([pts, apts]), np.concatenate([desc, np.asarray(adesc, dtype=np.uint8)])
 
 
 def parts_features(gray: U8) -> tuple[F32, U8]:
