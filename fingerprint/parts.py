@@ -39,6 +39,7 @@ TILE_MARGIN = 32
 # a tile whose v1 detection gave fewer than this share of its keypoints is smooth (or partly): it also gets
 # art keypoints (image format v2)
 ART_TILE_SHARE = 0.8
+ART_TILE_FEATURES = 62  # art keypoints per marked tile (the detection's budget is this × the tiles)
 PARTS_CANDIDATES = 8
 PARTS_MIN_VOTES = 6
 PARTS_VOTE_RATIO = 0.8  # a vote counts when its work's descriptor is clearly the nearest
@@ -123,7 +124,7 @@ def _pass(img: U8) -> tuple[F32, U8]:
         y0, y1, x0, x1 = _tile_bounds(nh, nw, ty, tx)
         mask[y0:y1, x0:x1] = 255
     art = cv2.ORB_create(  # type: ignore[attr-defined]
-        nfeatures=per_tile * len(sparse), edgeThreshold=15, patchSize=15, fastThreshold=ART_FAST)
+        nfeatures=ART_TILE_FEATURES * len(sparse), edgeThreshold=15, patchSize=15, fastThreshold=ART_FAST)
     kps, adesc = art.detectAndCompute(norm, mask)
     if adesc is None or not kps:
         return pts, desc
