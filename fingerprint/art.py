@@ -149,6 +149,17 @@ def layout_indexed(quality: float, layout: U8 | None) -> bool:
     return quality < MIN_QUALITY and layout is not None and layout_spread(layout) >= LAYOUT_MIN_SPREAD
 
 
+def indexed_parts(fp: Any, version: int) -> tuple[bytes | None, bytes | None]:
+    """What of a registered picture (an ``ImageFingerprint`` of format ``version``) goes into
+    the index besides its keypoints: its DCT code unless v2 found it decided by noise
+    (quality below ``image.MIN_QUALITY``), and its layout when :func:`layout_indexed`."""
+    from .image import MIN_QUALITY
+
+    code = fp.code if fp.quality >= MIN_QUALITY or version < 2 else None
+    ok = layout_indexed(fp.quality, fp.layout) and fp.layout is not None
+    return code, (fp.layout.astype(np.uint8).tobytes() if ok else None)
+
+
 def recognition(fp: Any) -> dict[str, Any]:
     """How well a registered picture (an ``ImageFingerprint``) can be recognised:
 

@@ -104,13 +104,11 @@ class IndexBackend(ABC):
         return None
 
     def layouts(self) -> tuple[list[str], U8]:
-        """The indexed colour layouts (image format v2, ``fingerprint.art``): work ids and an
-        N × ``LAYOUT_BYTES`` array. Backends without them return none."""
+        """Indexed colour layouts (image v2): work ids, N × ``art.LAYOUT_BYTES``; default none."""
         return [], np.zeros((0, 0), np.uint8)
 
     def by_sm3(self, sm3: str) -> list[str]:
-        """Works whose file has exactly this SM3 (a byte-identical copy). Backends without
-        the lookup return none."""
+        """Works whose file has exactly this SM3 (a byte-identical copy); default none."""
         return []
 
     @abstractmethod
@@ -340,14 +338,13 @@ class LocalIndex(IndexBackend):
 
     def _insert_payload(self, cur: sqlite3.Cursor, wid: int, fp: Fingerprint) -> None:
         if fp.image is not None:
-            from .art import layout_indexed
-            from .image import MIN_QUALITY
+            from .art import indexed_parts
 
-            im = fp.image
-            if im.quality >= MIN_QUALITY or fp.version < 2:  # v2: a code decided by noise is not indexed
-                cur.execute("INSERT INTO codes VALUES (?, 'image', 0, ?)", (wid, im.code))
-            if layout_indexed(im.quality, im.layout) and im.layout is not None:
-                cur.execute("INSERT INTO layout VALUES (?, ?)", (wid, im.layout.astype(np.uint8).tobytes()))
+            code, layout = indexed_parts(fp.image, fp.version)  # image v2: what is worth indexing
+            if code is not None:
+                cur.execute("INSERT INTO codes VALUES (?, 'image', 0, ?)", (wid, code))
+            if layout is not None:
+                cur.execute("INSERT INTO layout VALUES (?, ?)", (wid, layout))
             cur.execute("INSERT INTO orb VALUES (?,?,?)",
                         (wid, fp.image.points.astype(np.float32).tobytes(),
                          fp.image.descriptors.astype(np.uint8).tobytes()))
@@ -503,10 +500,8 @@ class LocalIndex(IndexBackend):
         hit = self._cache.get("layout")
         if hit is not None and hit[0] == gen:
             return hit[1]  # type: ignore[no-any-return]
-        from .art import LAYOUT_BYTES
-
         rows = self.db.execute("SELECT wid, vec FROM layout ORDER BY wid").fetchall()
-        vecs = np.frombuffer(b"".join(r[1] for r in rows), np.uint8).reshape(len(rows), LAYOUT_BYTES)
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), np.uint8).reshape(len(rows), -1 if rows else 0)
         out = ([self._name(int(r[0])) for r in rows], vecs)
         self._cache["layout"] = (gen, out)
         return out
