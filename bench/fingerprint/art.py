@@ -13,7 +13,8 @@ derived works — the light and dark versions of one design — on one side):
   debian-edu-artwork-* (the themes' SVG wallpapers), sway-backgrounds. SVGs are rendered with
   ``rsvg-convert`` (librsvg2-bin).
 
-``python -m bench.fingerprint.art [tune|held ...] [--quick]`` prints one JSON object per part:
+``python -m bench.fingerprint.art [tune|held ...] [--quick] [--no-install]`` installs the
+packages above with apt-get (``PACKAGES``) and prints one JSON object per part:
 recall per transform and per page layout, false positives on the look-alikes, the
 registration's recognition levels, CPU per query.
 """
@@ -203,7 +204,11 @@ def run(part: str, quick: bool = False) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     quick = "--quick" in args
-    parts = [a for a in args if a != "--quick"] or ["tune", "held"]
+    if "--no-install" not in args:
+        from .run import install
+
+        install(PACKAGES)
+    parts = [a for a in args if a not in ("--quick", "--no-install")] or ["tune", "held"]
     for part in parts:
         if part not in ("tune", "held"):
             print(f"unknown part {part!r}: tune or held", file=sys.stderr)
