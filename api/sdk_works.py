@@ -154,7 +154,8 @@ def register_work(client: LedgerClient, path: str | Path, attributes: dict[str, 
                   out: str | Path | None = None, timeout: float = 90.0) -> dict[str, Any]:
     """Prepare, sign and submit the ``works.register`` transaction, wait until its receipt is
     certified, let the node confirm it, and (with ``out``) write the certificate PDF. Returns
-    ``{"work_id", "tx_id", "height", "sm3", "conflicts": [{"work_id", "score"}], "certificate"}``
+    ``{"work_id", "tx_id", "height", "sm3", "conflicts": [{"work_id", "score"}], "certificate",
+    "recognition"}`` (``recognition``: how well the work can be recognised, from the node)
     (the conflicts the node matched, and an exact duplicate the contract added itself); a
     refused transaction raises ``ClientError`` with the receipt's reason. A registration
     refused because its countersignature was overtaken by another one or expired
@@ -182,7 +183,8 @@ def register_work(client: LedgerClient, path: str | Path, attributes: dict[str, 
     shown += [{"work_id": c["work_id"], "score": c["score_milli"] / 1000} for c in recorded
               if c.get("source") == "contract"]  # an exact duplicate the contract found itself
     return {"work_id": prep["work_id"], "tx_id": tx_id, "height": rec.get("height"), "sm3": prep["sm3"],
-            "conflicts": sorted(shown, key=lambda c: str(c["work_id"])), "certificate": cert}
+            "conflicts": sorted(shown, key=lambda c: str(c["work_id"])), "certificate": cert,
+            "recognition": prep.get("recognition") or {}}
 
 
 def get_proof(client: LedgerClient, work_id: str, timeout: float = 90.0) -> dict[str, Any]:

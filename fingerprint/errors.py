@@ -41,9 +41,10 @@ class MediaTooShort(MediaError):
 
 
 class LowInformation(MediaError):
-    """Too little information to fingerprint reliably: a flat, smooth-gradient or repetitive
-    picture whose hash bits would be decided by noise. Refused at registration only (a query
-    is still answered); ``quality`` is the measured score, ``minimum`` the threshold."""
+    """Too little information to fingerprint reliably. Image format v1 refused such pictures
+    at registration; since v2 they are registered with a recognition level
+    (``formats.recognition``) and nothing raises this today: it stays for a future gate
+    (``formats.require_registrable``). ``quality`` is the measured score, ``minimum`` the threshold."""
 
     def __init__(self, path: str, reason: str, quality: float, minimum: float) -> None:
         super().__init__(path, reason)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .media import Modality, read_bytes, sm3_hex, sniff
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .text import TextFingerprint
     from .video import VideoFingerprint
 
-FORMAT_VERSIONS = {Modality.IMAGE: 1, Modality.AUDIO: 1, Modality.VIDEO: 1, Modality.TEXT: 1}
+FORMAT_VERSIONS = {Modality.IMAGE: 2, Modality.AUDIO: 1, Modality.VIDEO: 1, Modality.TEXT: 1}
 
 
 @dataclass(frozen=True)
@@ -69,13 +69,32 @@ def fingerprint_bytes(data: bytes, path: str = "<bytes>", modality: Modality | N
 
 
 def require_registrable(fp: Fingerprint, name: str) -> None:
-    """Raise :class:`~fingerprint.errors.LowInformation` (naming ``name``) if ``fp`` carries too
-    little information to be registered: today a picture below the image quality threshold.
-    Every ``IndexBackend.add`` calls this; so do the service functions, with the file's name."""
-    if fp.image is not None:
-        from .image import require_quality
+    """Raise :class:`~fingerprint.errors.LowInformation` (naming ``name``) if ``fp`` cannot be
+    registered. Since image format v2 every decodable picture is registrable: a picture with
+    too little information for the robust features is registered with what it has and
+    :func:`recognition` says so (level ``limited`` or ``exact-only``); nothing is refused
+    today. Every ``IndexBackend.add`` and the service functions still call this, the one place
+    a future gate would go."""
+    del fp, name
 
-        require_quality(fp.image, name)
+
+def recognition(fp: Fingerprint) -> dict[str, Any]:
+    """How well a registered work can be recognised (docs/fingerprints.md, "Recognition"):
+    ``{"level": "robust" | "limited" | "exact-only", ...}`` with the modality's evidence."""
+    if fp.image is not None:
+        from .art import recognition as image_recognition
+
+        return image_recognition(fp.image)
+    if fp.audio is not None or fp.video is not None:
+        audio = fp.audio if fp.audio is not None else fp.video.audio if fp.video is not None else None
+        out: dict[str, Any] = {"level": "robust"}
+        if fp.video is not None:
+            out["frames"] = len(fp.video.times)
+        if audio is not None:
+            out["landmarks"] = int(audio.pair_hashes.size)
+        return out
+    n = int(fp.text.hashes.size) if fp.text is not None else 0
+    return {"level": "robust" if n else "exact-only", "hashes": n}
 
 
 def fingerprint_file(path: str | Path, *, query: bool = False) -> Fingerprint:

@@ -1,8 +1,9 @@
 """Image fingerprints: a 256-bit DCT hash (PDQ family) of the border-trimmed picture, its eight
-dihedral variants (query side), and ORB keypoints for geometric verification of crops,
-pads, rotations and overlays.
+dihedral variants (query side), ORB keypoints for geometric verification of crops, pads,
+rotations and overlays (filled up with art keypoints on smooth pictures, ``fingerprint.art``),
+and a colour layout.
 
-Owns image decoding and its limits. Format: ``docs/fingerprints.md`` (image v1).
+Owns image decoding and its limits. Format: ``docs/fingerprints.md`` (image v2).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from .errors import LowInformation, MediaTooLarge, UnreadableMedia
+from .errors import MediaTooLarge, UnreadableMedia
 
-IMAGE_FORMAT_VERSION = 1
+IMAGE_FORMAT_VERSION = 2
 HASH_BITS = 256
 HASH_SIDE = 64  # the picture is reduced to 64 × 64 before the DCT
 HASH_KEEP = 16  # the 16 × 16 lowest DCT frequencies give the 256 bits
@@ -34,11 +35,12 @@ MAX_SIDE = 30_000
 ORB_SIDE = 512  # keypoints are detected on the picture scaled so its long side is at most this
 ORB_MIN_SIDE = 320
 ORB_FEATURES = 400
-# Registration refuses a picture whose quality (see ``hash_quality``) is below this. Measured
-# on 365 real pictures (bench/fingerprint): the flat, gradient and repetitive ones that lost
-# their own copies under blur, ¼ scaling, JPEG q30 or noise scored 0.24–1.95 (opencv-doc's
-# gradient and chessboard, three abstract wallpapers); the lowest picture that survived every
-# transform scored 2.87. The threshold sits between the two.
+# Below this quality (see ``hash_quality``) the DCT code is decided by noise: it is not indexed
+# (the picture is still registered, see ``fingerprint.art.recognition``). Measured on 365 real
+# pictures (bench/fingerprint): the flat, gradient and repetitive ones that lost their own
+# copies under blur, ¼ scaling, JPEG q30 or noise scored 0.24–1.95 (opencv-doc's gradient and
+# chessboard, three abstract wallpapers); the lowest picture that survived every transform
+# scored 2.87. The threshold sits between the two.
 MIN_QUALITY = 2.4
 
 U8 = npt.NDArray[np.uint8]
@@ -75,6 +77,8 @@ class ImageFingerprint:
     quality: float = 0.0
     parts_points: F32 | None = None
     parts_descriptors: U8 | None = None
+    layout: U8 | None = None
+    v1_points: int = 0
 
 
 def _check_header(data: bytes, path: str, query: bool = False) -> tuple[int, int]:
@@ -140,6 +144,12 @@ def trim_borders(gray: U8, tolerance: float = 6.0) -> U8:
 
     A border row or column is removed while its values stay within ``tolerance`` of the
     corner colour; at most 45 % of each dimension is removed, so a flat picture survives."""
+    x, y, w, h = trim_box(gray, tolerance)
+    return gray[y:y + h, x:x + w]
+
+
+def trim_box(gray: U8, tolerance: float = 6.0) -> tuple[int, int, int, int]:
+    """The part of ``gray`` that :func:`trim_borders` keeps, as (x, y, w, h)."""
     h, w = gray.shape
     ref = int(np.median([gray[0, 0], gray[0, -1], gray[-1, 0], gray[-1, -1]]))
     # |gray - ref| as uint8 in one pass: one byte per pixel of working memory, not eight
@@ -158,7 +168,7 @@ def trim_borders(gray: U8, tolerance: float = 6.0) -> U8:
         top = bottom = 0
     if left + right > 0.45 * w:
         left = right = 0
-    return gray[top:h - bottom, left:w - right]
+    return left, top, w - left - right, h - top - bottom
 
 
 def dct_code(small: npt.NDArray[np.float32]) -> bytes:
@@ -207,7 +217,11 @@ def orb_scale(width: int, height: int) -> float:
     return min(ORB_SIDE / side, max(1.0, ORB_MIN_SIDE / side))
 
 
-def orb_features(gray: U8, nfeatures: int = ORB_FEATURES) -> tuple[F32, U8]:
+def orb_features(gray: U8, nfeatures: int = ORB_FEATURES) -> tuple[F32, U8, int]:
+    """Keypoints (ORB frame) and descriptors of ``gray``: the v1 keypoints, then art
+    keypoints up to ``nfeatures`` (:func:`fingerprint.art.fill_keypoints`); and how many are v1."""
+    from .art import fill_keypoints
+
     h, w = gray.shape
     scale = orb_scale(w, h)
     if scale != 1.0:
@@ -216,20 +230,28 @@ def orb_features(gray: U8, nfeatures: int = ORB_FEATURES) -> tuple[F32, U8]:
     orb = cv2.ORB_create(  # type: ignore[attr-defined]
         nfeatures=nfeatures, edgeThreshold=15, patchSize=15, fastThreshold=12)
     kps, desc = orb.detectAndCompute(gray, None)
-    if desc is None or not kps:
-        return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
-    pts = np.array([kp.pt for kp in kps], dtype=np.float32)
-    return pts, np.asarray(desc, dtype=np.uint8)
+    pts = np.zeros((0, 2), np.float32)
+    d = np.zeros((0, 32), np.uint8)
+    if desc is not None and kps:
+        pts, d = np.array([kp.pt for kp in kps], dtype=np.float32), np.asarray(desc, dtype=np.uint8)
+    n1 = int(pts.shape[0])
+    pts, d = fill_keypoints(gray, pts, d, nfeatures)
+    return pts, d, n1
 
 
 def fingerprint_image_array(img: U8, *, query: bool = False) -> ImageFingerprint:
     """The fingerprint of a decoded picture; ``query`` also computes the ORB features of the
     mirror image (needed only on the query side)."""
+    from .art import layout_vector
+
     gray = to_gray(img)
-    small = reduce_for_hash(gray)
+    box = trim_box(gray)
+    x, y, bw, bh = box
+    small = np.asarray(cv2.resize(gray[y:y + bh, x:x + bw], (HASH_SIDE, HASH_SIDE), interpolation=cv2.INTER_AREA),
+                       dtype=np.float32)
     codes = tuple(dct_code(v) for v in _dihedral(small))
-    pts, desc = orb_features(gray)
-    mpts, mdesc = orb_features(np.ascontiguousarray(gray[:, ::-1])) if query else (None, None)
+    pts, desc, n1 = orb_features(gray)
+    mpts, mdesc = orb_features(np.ascontiguousarray(gray[:, ::-1]))[:2] if query else (None, None)
     ppts, pdesc = None, None
     if query:
         from .parts import parts_features
@@ -238,16 +260,8 @@ def fingerprint_image_array(img: U8, *, query: bool = False) -> ImageFingerprint
     return ImageFingerprint(code=codes[0], variants=codes, points=pts, descriptors=desc,
                             width=int(gray.shape[1]), height=int(gray.shape[0]),
                             mirror_points=mpts, mirror_descriptors=mdesc, quality=hash_quality(small),
-                            parts_points=ppts, parts_descriptors=pdesc)
-
-
-def require_quality(fp: ImageFingerprint, name: str) -> None:
-    """Registration's gate: :class:`LowInformation` (naming ``name``) when the picture's
-    quality is below ``MIN_QUALITY``. Queries are not gated."""
-    if fp.quality < MIN_QUALITY:
-        raise LowInformation(name, f"too little information to fingerprint (flat, smooth-gradient or "
-                                   f"repetitive picture: quality {fp.quality:.2f}, at least {MIN_QUALITY} "
-                                   f"is needed to register)", fp.quality, MIN_QUALITY)
+                            parts_points=ppts, parts_descriptors=pdesc, layout=layout_vector(img, box),
+                            v1_points=n1)
 
 
 def fingerprint_image(data: bytes, path: str = "<bytes>", *, query: bool = False) -> ImageFingerprint:

@@ -104,6 +104,14 @@ class IndexBackend(ABC):
         the record (part search then takes the extent of its keypoints)."""
         return None
 
+    def layouts(self) -> tuple[list[str], U8]:
+        """Indexed colour layouts (image v2): work ids, N × ``art.LAYOUT_BYTES``; default none."""
+        return [], np.zeros((0, 0), np.uint8)
+
+    def by_sm3(self, sm3: str) -> list[str]:
+        """Works whose file has exactly this SM3 (a byte-identical copy); default none."""
+        return []
+
     @abstractmethod
     def lookup(self, table: str, hashes: I64) -> tuple[I64, list[str], I64, I64]:
         """Rows of an inverted table (``pairs``, ``triplets`` or ``text``) whose hash is among
@@ -130,6 +138,7 @@ CREATE INDEX IF NOT EXISTS codes_wid ON codes(wid);
 CREATE TABLE IF NOT EXISTS orb (wid INTEGER PRIMARY KEY, points BLOB NOT NULL, desc BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS image_size (wid INTEGER PRIMARY KEY, width INTEGER NOT NULL,
     height INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS layout (wid INTEGER PRIMARY KEY, vec BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS pairs (hash INTEGER NOT NULL, wid INTEGER NOT NULL, t INTEGER NOT NULL,
     PRIMARY KEY (hash, wid, t)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS triplets (hash INTEGER NOT NULL, wid INTEGER NOT NULL, t INTEGER NOT NULL,
@@ -332,7 +341,13 @@ class LocalIndex(IndexBackend):
 
     def _insert_payload(self, cur: sqlite3.Cursor, wid: int, fp: Fingerprint) -> None:
         if fp.image is not None:
-            cur.execute("INSERT INTO codes VALUES (?, 'image', 0, ?)", (wid, fp.image.code))
+            from .art import indexed_parts
+
+            code, layout = indexed_parts(fp.image, fp.version)  # image v2: what is worth indexing
+            if code is not None:
+                cur.execute("INSERT INTO codes VALUES (?, 'image', 0, ?)", (wid, code))
+            if layout is not None:
+                cur.execute("INSERT INTO layout VALUES (?, ?)", (wid, layout))
             cur.execute("INSERT INTO orb VALUES (?,?,?)",
                         (wid, fp.image.points.astype(np.float32).tobytes(),
                          fp.image.descriptors.astype(np.uint8).tobytes()))
@@ -358,7 +373,7 @@ class LocalIndex(IndexBackend):
                                 strict=True))
 
     def _delete(self, cur: sqlite3.Cursor, wid: int) -> None:
-        for table in ("codes", "orb", "image_size", "pairs", "triplets", "text"):
+        for table in ("codes", "orb", "image_size", "layout", "pairs", "triplets", "text"):
             cur.execute(f"DELETE FROM {table} WHERE wid=?", (wid,))  # noqa: S608 - fixed names
         cur.execute("DELETE FROM works WHERE wid=?", (wid,))
         cur.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='removals'")
@@ -499,6 +514,17 @@ class LocalIndex(IndexBackend):
         row = self.db.execute("SELECT s.width, s.height FROM image_size s JOIN works w ON w.wid=s.wid "
                               "WHERE w.work_id=?", (work_id,)).fetchone()
         return None if row is None else (int(row[0]), int(row[1]))
+
+    def layouts(self) -> tuple[list[str], U8]:
+        gen = self.generation()
+        hit = self._cache.get("layout")
+        if hit is not None and hit[0] == gen:
+            return hit[1]  # type: ignore[no-any-return]
+        rows = self.db.execute("SELECT wid, vec FROM layout ORDER BY wid").fetchall()
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), np.uint8).reshape(len(rows), -1 if rows else 0)
+        out = ([self._name(int(r[0])) for r in rows], vecs)
+        self._cache["layout"] = (gen, out)
+        return out
 
     def lookup(self, table: str, hashes: I64) -> tuple[I64, list[str], I64, I64]:
         if table not in _INVERTED:

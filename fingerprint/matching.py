@@ -32,6 +32,9 @@ F64 = npt.NDArray[np.float64]
 # image: global DCT hash (Hamming distance over 256 bits, best of the 8 dihedral variants)
 IMAGE_MAX_DISTANCE = 48
 IMAGE_CANDIDATES = 8
+# image: colour layout (image format v2, fingerprint.art), for registered pictures whose DCT
+# code is not indexed: RMS Lab distance of the 8 × 8 layouts, best dihedral variant
+LAYOUT_MAX_DISTANCE = 5.0
 # image: ORB + RANSAC homography
 ORB_VOTE_RADIUS = 48
 ORB_MIN_VOTES = 6
@@ -60,6 +63,9 @@ SPEED_GRID = (0.95, 0.96, 0.97, 0.98, 0.99, 1.01, 1.02, 1.03, 1.04, 1.05)
 SCALED_MIN_VOTES = 14
 # the matching segment: aligned hits separated by more than this many seconds start a new run
 SEGMENT_GAP_S = 3.0
+# a byte-identical copy (the exact SM3) not found by its features (a work registered at the
+# level exact-only): the strongest evidence there is
+EXACT_SCORE = 100.0
 # text: share of the smaller document's winnowed hashes found in the other
 TEXT_MIN_CONTAINMENT = 0.3
 TEXT_MIN_SHARED = 4
@@ -206,10 +212,36 @@ def _parts(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match]) ->
             _keep(found, _placed(w, p, "parts"))
 
 
+def layout_distances(index: IndexBackend, q: ImageFingerprint) -> dict[str, float]:
+    """Each indexed layout's distance to the query's (best of its 8 dihedral variants), as
+    :func:`fingerprint.art.layout_distance` computes it."""
+    from .art import layout_variants
+
+    names, vecs = index.layouts()
+    if not names or q.layout is None:
+        return {}
+    qv = np.stack(layout_variants(q.layout)).reshape(8, 1, -1, 3).astype(np.float32)
+    wv = vecs.reshape(1, len(names), -1, 3).astype(np.float32)
+    shift = wv[..., 0].mean(axis=2) - qv[..., 0].mean(axis=2)  # (8, N): the query's L moved to the work's mean
+    diff = wv - qv
+    diff[..., 0] -= shift[..., None]
+    d = np.sqrt((diff ** 2).sum(axis=3).mean(axis=2)).min(axis=0)
+    return {w: float(x) for w, x in zip(names, d.tolist(), strict=True)}
+
+
+def _layouts(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match]) -> None:
+    for w, d in layout_distances(index, q).items():
+        if d <= LAYOUT_MAX_DISTANCE:
+            _keep(found, Match(w, 2.0 - d / LAYOUT_MAX_DISTANCE, method="layout",
+                               region=(0, 0, q.width, q.height), query_share=1.0))
+
+
 def match_image(index: IndexBackend, q: ImageFingerprint) -> list[Match]:
-    """DCT codes for the picture as a whole (its region: the whole query), then ORB on the
-    whole picture, then part search; each work keeps its best-scoring match."""
+    """DCT codes for the picture as a whole (its region: the whole query), colour layouts of
+    the pictures whose code is not indexed, then ORB on the whole picture, then part search;
+    each work keeps its best-scoring match."""
     found: dict[str, Match] = {}
+    _layouts(index, q, found)
     variants = np.frombuffer(b"".join(q.variants), np.uint8).reshape(-1, 32)
     hits = index.nearest_codes("image", variants, IMAGE_CANDIDATES)
     best: dict[str, int] = {}
@@ -529,6 +561,7 @@ def match_text(index: IndexBackend, q: TextFingerprint) -> list[Match]:
 def match(index: IndexBackend, fp: Fingerprint) -> QueryResult:
     """Candidate works for ``fp`` that pass their modality's threshold, best first."""
     result = QueryResult(fp.modality.value, fp.sm3)
+    exact = index.by_sm3(fp.sm3)
     if fp.modality is Modality.IMAGE and fp.image is not None:
         result.matches = match_image(index, fp.image)
     elif fp.modality is Modality.AUDIO and fp.audio is not None:
@@ -537,4 +570,15 @@ def match(index: IndexBackend, fp: Fingerprint) -> QueryResult:
         result.matches = match_video(index, fp.video)
     elif fp.text is not None:
         result.matches = match_text(index, fp.text)
+    if exact:
+        # a byte-identical copy of a registered file: found whatever its features (a picture
+        # registered at the level exact-only is found only this way)
+        same = {m.work_id: m for m in result.matches}
+        for w in exact:
+            if w not in same:
+                m = Match(w, EXACT_SCORE, method="sm3")
+                if fp.image is not None:
+                    m.region, m.query_share = (0, 0, fp.image.width, fp.image.height), 1.0
+                same[w] = m
+        result.matches = _best(same)
     return result

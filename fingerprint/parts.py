@@ -18,11 +18,13 @@ the picture: enough of them must lie outside their densest window (``MIN_OUTSIDE
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from .art import ART_DOWN, ART_FAST, reduced_normalised
 from .image import orb_scale
 
 F32 = npt.NDArray[np.float32]
@@ -34,6 +36,10 @@ PARTS_ZOOM = 2.0
 PARTS_ZOOM_SIDE = 3200
 PARTS_TILES = 8  # keypoints are detected per tile of an 8 × 8 grid, so text cannot take them all
 TILE_MARGIN = 32
+# a tile whose v1 detection gave fewer than this share of its keypoints is smooth (or partly): it also gets
+# art keypoints (image format v2)
+ART_TILE_SHARE = 0.8
+ART_TILE_FEATURES = 62  # art keypoints per marked tile (the detection's budget is this × the tiles)
 PARTS_CANDIDATES = 8
 PARTS_MIN_VOTES = 6
 PARTS_VOTE_RATIO = 0.8  # a vote counts when its work's descriptor is clearly the nearest
@@ -66,31 +72,64 @@ class Placement:
     share: float
 
 
-def _tiled_orb(img: U8, nfeatures: int) -> tuple[F32, U8]:
-    """ORB keypoints (in ``img``'s pixels) and descriptors, detected per tile."""
+def _tile_bounds(ih: int, iw: int, ty: int, tx: int) -> tuple[int, int, int, int]:
+    return (ty * ih // PARTS_TILES, (ty + 1) * ih // PARTS_TILES, tx * iw // PARTS_TILES,
+            (tx + 1) * iw // PARTS_TILES)
+
+
+def _tiled_orb(img: U8, orb: Any, tiles: list[tuple[int, int]], margin: int) -> tuple[F32, U8, list[int]]:
+    """ORB keypoints (in ``img``'s pixels) and descriptors, detected per tile of the
+    ``PARTS_TILES`` grid (only the ``tiles`` given), and how many each tile gave."""
     ih, iw = img.shape
-    orb = cv2.ORB_create(  # type: ignore[attr-defined]
-        nfeatures=max(50, nfeatures // (PARTS_TILES * PARTS_TILES)), edgeThreshold=15,
-        patchSize=15, fastThreshold=12)
     all_pts: list[F32] = []
     all_desc: list[U8] = []
-    for ty in range(PARTS_TILES):
-        for tx in range(PARTS_TILES):
-            y0, y1 = ty * ih // PARTS_TILES, (ty + 1) * ih // PARTS_TILES
-            x0, x1 = tx * iw // PARTS_TILES, (tx + 1) * iw // PARTS_TILES
-            # each tile is cut with a margin so that keypoints near its edges get whole patches
-            cy0, cx0 = max(0, y0 - TILE_MARGIN), max(0, x0 - TILE_MARGIN)
-            crop = img[cy0:min(ih, y1 + TILE_MARGIN), cx0:min(iw, x1 + TILE_MARGIN)]
-            mask = np.zeros(crop.shape, np.uint8)
-            mask[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] = 255
-            kps, desc = orb.detectAndCompute(crop, mask)
-            if desc is None or not kps:
-                continue
-            all_pts.append(np.array([kp.pt for kp in kps], dtype=np.float32) + np.array([cx0, cy0], np.float32))
-            all_desc.append(np.asarray(desc, dtype=np.uint8))
+    counts: list[int] = []
+    for ty, tx in tiles:
+        y0, y1, x0, x1 = _tile_bounds(ih, iw, ty, tx)
+        # each tile is cut with a margin so that keypoints near its edges get whole patches
+        cy0, cx0 = max(0, y0 - margin), max(0, x0 - margin)
+        crop = img[cy0:min(ih, y1 + margin), cx0:min(iw, x1 + margin)]
+        mask = np.zeros(crop.shape, np.uint8)
+        mask[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] = 255
+        kps, desc = orb.detectAndCompute(crop, mask)
+        counts.append(0 if desc is None or not kps else len(kps))
+        if desc is None or not kps:
+            continue
+        all_pts.append(np.array([kp.pt for kp in kps], dtype=np.float32) + np.array([cx0, cy0], np.float32))
+        all_desc.append(np.asarray(desc, dtype=np.uint8))
     if not all_pts:
-        return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
-    return np.concatenate(all_pts), np.concatenate(all_desc)
+        return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), counts
+    return np.concatenate(all_pts), np.concatenate(all_desc), counts
+
+
+def _pass(img: U8) -> tuple[F32, U8]:
+    """One scale of the query: v1-style ORB per tile, then art keypoints (image format v2,
+    ``fingerprint.art``) over the tiles that gave fewer than ``ART_TILE_SHARE`` of their
+    share: one ORB detection (FAST threshold ``ART_FAST``, the share of each such tile in
+    all) on the reduced, contrast-normalised query, masked to those tiles."""
+    per_tile = max(50, PARTS_FEATURES // (PARTS_TILES * PARTS_TILES))
+    orb = cv2.ORB_create(  # type: ignore[attr-defined]
+        nfeatures=per_tile, edgeThreshold=15, patchSize=15, fastThreshold=12)
+    grid = [(ty, tx) for ty in range(PARTS_TILES) for tx in range(PARTS_TILES)]
+    pts, desc, counts = _tiled_orb(img, orb, grid, TILE_MARGIN)
+    sparse = [t for t, n in zip(grid, counts, strict=True) if n < ART_TILE_SHARE * per_tile]
+    if not sparse or min(img.shape) < PARTS_TILES * ART_DOWN * 2:
+        return pts, desc
+    # one detection over the smooth tiles (a mask), not per tile: a smooth picture's art
+    # keypoints sit at ORB's coarse pyramid levels, which a tile is too small to have
+    norm = reduced_normalised(img)
+    nh, nw = norm.shape
+    mask = np.zeros(norm.shape, np.uint8)
+    for ty, tx in sparse:
+        y0, y1, x0, x1 = _tile_bounds(nh, nw, ty, tx)
+        mask[y0:y1, x0:x1] = 255
+    art = cv2.ORB_create(  # type: ignore[attr-defined]
+        nfeatures=ART_TILE_FEATURES * len(sparse), edgeThreshold=15, patchSize=15, fastThreshold=ART_FAST)
+    kps, adesc = art.detectAndCompute(norm, mask)
+    if adesc is None or not kps:
+        return pts, desc
+    apts = np.array([kp.pt for kp in kps], dtype=np.float32) * np.float32(ART_DOWN)
+    return np.concatenate([pts, apts]), np.concatenate([desc, np.asarray(adesc, dtype=np.uint8)])
 
 
 def parts_features(gray: U8) -> tuple[F32, U8]:
@@ -100,7 +139,7 @@ def parts_features(gray: U8) -> tuple[F32, U8]:
     40 % of its size is then seen near the scale it was registered at, where the registered
     picture has most of its keypoints. Detection runs per tile (``PARTS_TILES`` ×
     ``PARTS_TILES``) so that dense text in one part of a page leaves keypoints for the
-    pictures in the others."""
+    pictures in the others; smooth tiles also get art keypoints (:func:`_pass`)."""
     h, w = gray.shape
     side = max(h, w, 1)
     pts_l: list[F32] = []
@@ -112,7 +151,7 @@ def parts_features(gray: U8) -> tuple[F32, U8]:
         img = gray if scale == 1.0 else np.asarray(
             cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interp),
             dtype=np.uint8)
-        pts, desc = _tiled_orb(img, PARTS_FEATURES)
+        pts, desc = _pass(img)
         pts_l.append(pts / np.float32(scale))
         desc_l.append(desc)
     return np.concatenate(pts_l), np.concatenate(desc_l)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from fingerprint.errors import EmptyMedia, FingerprintError, MediaTooLarge, UnreadableMedia
-from fingerprint.formats import Fingerprint, fingerprint_file, require_registrable
+from fingerprint.formats import Fingerprint, fingerprint_file, recognition, require_registrable
 from fingerprint.index import LocalIndex
 from fingerprint.matching import Match, match
 from ledger.blobs import BlobStore
@@ -104,6 +104,9 @@ class PreparedWork:
     payload: dict[str, Any]
     conflicts: list[dict[str, Any]]
     fingerprint: Fingerprint = field(repr=False)
+    # how well the work can be recognised (fingerprint.formats.recognition): shown to the
+    # holder, not part of the signed payload
+    recognition: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -192,7 +195,7 @@ class WorksService:
             check(payload)
         if self.blobs.put_file(path, claim=holder) != (sm3, size):
             raise FilingError(f"{path.name} changed while it was being registered")
-        return PreparedWork(wid, payload, conflicts, fp)
+        return PreparedWork(wid, payload, conflicts, fp, recognition(fp))
 
     def confirm(self, prepared: PreparedWork) -> None:
         """Add a registered work's fingerprint to the index (after its transaction is accepted),

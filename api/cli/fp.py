@@ -62,12 +62,15 @@ def fp() -> None:
 @JSON
 def fp_add(file: str, work_id: str, index_dir: str, replace: bool, as_json: bool) -> None:
     """Fingerprint FILE and register it in the index as WORK_ID."""
+    from fingerprint.formats import recognition
     from fingerprint.service import add_file
 
     with _errors():
         f = add_file(file, work_id, index_dir, replace=replace)
-    emit({"work_id": work_id, "modality": f.modality.value, "sm3": f.sm3, "format_version": f.version},
-         as_json, f"registered {file} as {work_id} ({f.modality.value}, sm3 {f.sm3})")
+    rec = recognition(f)
+    emit({"work_id": work_id, "modality": f.modality.value, "sm3": f.sm3, "format_version": f.version,
+          "recognition": rec},
+         as_json, f"registered {file} as {work_id} ({f.modality.value}, sm3 {f.sm3}; recognition {rec['level']})")
 
 
 @fp.command("add-dir")

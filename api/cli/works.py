@@ -52,6 +52,14 @@ def works() -> None:
     """
 
 
+def recognition_hint(rec: dict[str, Any]) -> str:
+    """One line on what a registration's recognition level means (docs/fingerprints.md)."""
+    if rec.get("level") == "exact-only":
+        return "too little content for robust features: only byte-identical copies will be found"
+    return (f"{rec.get('keypoints', 0)} keypoints, global code {'yes' if rec.get('global_code') else 'no'}, "
+            f"colour layout {'yes' if rec.get('colour_layout') else 'no'}: some transformed copies may be missed")
+
+
 @works.command("register")
 @click.argument("file", type=click.Path(dir_okay=False))
 @AS_IDENTITY
@@ -79,6 +87,9 @@ def register(file: str, identity: Identity, api: str, title: str | None, work_ty
     lines = [f"work {res['work_id']} registered in tx {res['tx_id']} at height {res['height']}",
              f"sm3 {res['sm3']}", f"certificate {res['certificate']}"]
     lines += [f"CONFLICT with {c['work_id']} (score {c['score']:.3f})" for c in res["conflicts"]]
+    rec = res.get("recognition") or {}
+    if rec.get("level") and rec["level"] != "robust":
+        lines.append(f"recognition: {rec['level']} ({recognition_hint(rec)})")
     emit(res, as_json, "\n".join(lines))
 
 

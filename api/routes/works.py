@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from fingerprint.errors import EmptyMedia, FingerprintError, MediaTooLarge, UnreadableMedia
 from forensics.certificate import CertificatePdfError
@@ -75,6 +75,9 @@ class PreparedOut(BaseModel):
     media_type: str
     payload: dict[str, Any]
     conflicts: list[ConflictOut]
+    recognition: dict[str, Any] = Field(description=(
+        "how well the work can be recognised: level robust, limited or exact-only, and the evidence "
+        "(docs/fingerprints.md, Recognition)"))
 
 
 class WorkOut(BaseModel):
@@ -168,7 +171,7 @@ async def prepare_work(request: Request, works: WorksDep,
         path.unlink(missing_ok=True)
     p = prep.payload
     body = {"work_id": prep.work_id, "sm3": p["sm3"], "size": p["size"], "media_type": p["media_type"],
-            "payload": p, "conflicts": prep.conflicts}
+            "payload": p, "conflicts": prep.conflicts, "recognition": prep.recognition}
     # plain JSON: the conflicts' scores are floats, which canonical JSON has not
     return Response(json.dumps(body, ensure_ascii=True, sort_keys=True, separators=(",", ":")).encode(),
                     media_type="application/json")

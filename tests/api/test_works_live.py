@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 import pytest
 
 from api.node_main import is_running
@@ -62,7 +63,8 @@ def first(cons: Any) -> dict[str, Any]:
                  "--licence", "CC BY-NC 4.0")
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
-    assert set(out) == {"work_id", "tx_id", "height", "sm3", "conflicts", "certificate"}
+    assert set(out) == {"work_id", "tx_id", "height", "sm3", "conflicts", "certificate", "recognition"}
+    assert out["recognition"]["level"] == "robust" and out["recognition"]["keypoints"] > 100
     return dict(out)
 
 
@@ -78,6 +80,14 @@ def test_registrations_flag_copies_of_the_first_work_only(cons: Any, first: dict
     p = register(cons, "other.png", "holder2", "--title", "Other")
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["conflicts"] == []
+    # a picture with nothing to fingerprint is registered (not refused), and says so
+    cv2.imwrite(str(cons["t"] / "flat.png"), np.full((240, 320, 3), (40, 90, 160), np.uint8))
+    p = register(cons, "flat.png", "holder2", "--title", "Flat")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["recognition"]["level"] == "exact-only"
+    p = run_rongxin("works", "register", str(cons["t"] / "flat.png"), "--as", str(cons["ids"] / "holder"),
+                    "--api", cons["api"], "--title", "Flat again", cwd=cons["t"], timeout=180)
+    assert p.returncode == 0 and "recognition: exact-only" in p.stdout, p.stdout + p.stderr
     # the chain holds the conflict, countersigned by the node
     rec = LedgerClient(cons["api"]).work(json.loads(register(cons, "work.png", "holder2").stdout)["work_id"])
     assert first["work_id"] in [c["work_id"] for c in rec["conflicts"]] and rec["confirmed"] is True

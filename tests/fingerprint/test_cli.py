@@ -99,16 +99,19 @@ def test_bulk_add_reports_a_bad_file_and_keeps_the_rest(tmp_path: Path,
         (d / f"{name}.png").write_bytes(M.encode(a))
     (d / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 100)
     ramp = np.tile(np.linspace(0, 255, 320).astype(np.uint8), (240, 1))
-    (d / "ramp.png").write_bytes(M.encode(ramp))  # a smooth gradient: too little information
+    (d / "ramp.png").write_bytes(M.encode(ramp))  # a smooth gradient: registered (image format v2)
     proc = run_rongxin("fp", "add-dir", str(d), "--index", str(tmp_path / "i"), "--json", "--no-progress")
     assert proc.returncode == 0
-    assert "corrupt.jpg" in proc.stderr and "ramp.png" in proc.stderr
+    assert "corrupt.jpg" in proc.stderr and "ramp.png" not in proc.stderr
     out = json.loads(proc.stdout)
     failed = {f["file"]: f["error"] for f in out["failed"]}
-    assert out["added"] == 3 and set(failed) == {"corrupt.jpg", "ramp.png"}
-    assert "too little information" in failed["ramp.png"]
-    proc = run_rongxin("fp", "add", str(d / "ramp.png"), "--id", "R", "--index", str(tmp_path / "i"))
-    assert proc.returncode == 2 and "ramp.png" in proc.stderr and "Traceback" not in proc.stderr
+    assert out["added"] == 4 and set(failed) == {"corrupt.jpg"}
+    flat = d / "flat.png"
+    flat.write_bytes(M.encode(np.full((240, 320, 3), 90, np.uint8)))
+    proc = run_rongxin("fp", "add", str(flat), "--id", "F", "--index", str(tmp_path / "i"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    rec = json.loads(proc.stdout)["recognition"]
+    assert rec["level"] == "exact-only" and rec["keypoints"] == 0 and json.loads(proc.stdout)["format_version"] == 2
 
 
 def test_cli_start_up_loads_no_media_library() -> None:

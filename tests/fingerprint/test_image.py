@@ -87,24 +87,24 @@ def _degenerate() -> dict[str, np.ndarray]:
     return {"gradient": ramp, "chessboard": board, "flat": flat}
 
 
-@pytest.mark.parametrize("kind", ["gradient", "chessboard", "flat"])
-def test_low_information_pictures_are_refused_at_registration_only(tmp_path: Path, kind: str) -> None:
-    from fingerprint.errors import LowInformation
-    from fingerprint.formats import fingerprint_file
+@pytest.mark.parametrize(("kind", "level"), [("gradient", "limited"), ("chessboard", "limited"), ("flat", "exact-only")])
+def test_low_information_pictures_are_registered_with_their_recognition_level(tmp_path: Path, kind: str,
+                                                                             level: str) -> None:
+    from fingerprint.formats import recognition
     from fingerprint.image import MIN_QUALITY
     from fingerprint.service import add_file
 
     p = tmp_path / f"{kind}.png"
     p.write_bytes(M.encode(_degenerate()[kind]))
     with open_index(tmp_path / "index") as idx:
-        with pytest.raises(LowInformation) as err:
-            add_file(p, kind, idx)
-        assert err.value.quality < MIN_QUALITY
-        assert str(p) in str(err.value) and "too little information" in str(err.value)
-        with pytest.raises(LowInformation):  # the index itself refuses it too
-            idx.add(kind, fingerprint_file(p))
-        assert idx.count() == 0
-        assert query_file(p, idx).matches == []  # a query is still answered
+        fp = add_file(p, kind, idx)  # registered, not refused (image format v2)
+        assert fp.image is not None and fp.image.quality < MIN_QUALITY
+        rec = recognition(fp)
+        assert rec["level"] == level and rec["global_code"] is False
+        assert idx.count() == 1
+        # its DCT code, decided by noise, is not indexed
+        assert idx.db.execute("SELECT COUNT(*) FROM codes").fetchone()[0] == 0
+        assert [m.work_id for m in query_file(p, idx).matches] == [kind]  # its own file is found
 
 
 def test_registered_pictures_pass_the_quality_gate(pictures: list[tuple[str, np.ndarray]]) -> None:
