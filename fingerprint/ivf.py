@@ -308,7 +308,7 @@ class OrbInvertedFile:
         meta = {"build": build, "max_wid": int(max_wid), "works": int(n_works), "descriptors": int(order.size),
                 "words": vocab.size}
         old = self._pointer()
-        from .index import _atomic_write
+        from .arrays import _atomic_write
 
         _atomic_write(self.folder / POINTER, json.dumps(meta).encode())
         if old is not None and old.get("build") != build:

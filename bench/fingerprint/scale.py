@@ -267,8 +267,8 @@ def _disk(folder: Path) -> dict[str, int]:
 def flat_votes_ms(index: Any, query: Path) -> float:
     """CPU time of the flat scan's votes (the path below ``IVF_MIN_DESCRIPTORS``) for one
     screenshot query against every registered descriptor: what the inverted file replaces."""
+    from fingerprint.arrays import _BinaryIndex
     from fingerprint.formats import fingerprint_file
-    from fingerprint.index import _BinaryIndex
 
     fp = fingerprint_file(query, query=True).image
     assert fp is not None and fp.parts_descriptors is not None
