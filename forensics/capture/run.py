@@ -191,7 +191,7 @@ def _write_all(url: str, out_dir: Path, settings: CaptureSettings, arts: Artefac
     info = {"software": "rongxin capture (warcio)", "format": "WARC File Format 1.1", "isPartOf": url,
             "browser": state.browser.get("product"), "user-agent": state.browser.get("user_agent"),
             "created": iso_time(wall0)}
-    stored = write_warc(w, "capture.warc.gz", state.recorder.exchanges, info, url)
+    stored = write_warc(w, "capture.warc.gz", state.recorder.exchanges, info)
     _written(log, arts.done(w, "application/warc", "warc"))
     log.step("warc written", exchanges=stored)
     if har.is_file():

@@ -30,6 +30,8 @@ __all__ = ["write_warc"]
 DECODED = ("content-encoding", "transfer-encoding")
 
 
+METADATA_URI = "metadata://rongxin/capture/requests"  # the metadata record's WARC-Target-URI
+
 def _warc_date(epoch_s: float) -> str:
     return str(datetime_to_iso_date(dt.datetime.fromtimestamp(epoch_s, dt.UTC).replace(tzinfo=None), use_micros=True))
 
@@ -85,8 +87,7 @@ def _write_exchange(writer: WARCWriter, ex: Exchange) -> None:
         writer.write_request_response_pair(req, resp)
 
 
-def write_warc(out: HashingWriter, name: str, exchanges: Iterable[Exchange], info: dict[str, Any],
-               page_url: str) -> int:
+def write_warc(out: HashingWriter, name: str, exchanges: Iterable[Exchange], info: dict[str, Any]) -> int:
     """Write the WARC into ``out`` (hashed as written); returns the number of exchanges stored."""
     writer = WARCWriter(out, gzip=True, warc_version="1.1")
     writer.write_record(writer.create_warcinfo_record(name, {k: str(v) for k, v in info.items()}))
@@ -98,6 +99,7 @@ def write_warc(out: HashingWriter, name: str, exchanges: Iterable[Exchange], inf
         _write_exchange(writer, ex)
         stored += 1
     data = json.dumps({"requests": summary}, ensure_ascii=False, indent=1).encode("utf-8")
-    writer.write_record(writer.create_warc_record(page_url, "metadata", payload=io.BytesIO(data), length=len(data),
+    # not under the page's own URL: a replay tool (pywb) would serve this record as the page
+    writer.write_record(writer.create_warc_record(METADATA_URI, "metadata", payload=io.BytesIO(data), length=len(data),
                                                   warc_content_type="application/json"))
     return stored
