@@ -657,13 +657,9 @@ def read_frames(path: Path, max_s: float = 60.0) -> tuple[list[np.ndarray], floa
     return frames, fps
 
 
-def bench_video(root: Path, scale: str) -> dict[str, Any]:
-    """Registered: opencv-doc's three videos (``vtest.avi`` is a static surveillance camera,
-    no audio) and slide shows with pans and zooms over half of the photos, with Wesnoth music
-    as their sound. Queries: a clip of up to 8 s of a registered video inside a 20–28 s host
-    video made of slide shows over the other half of the photos, under each transform; one
-    clip per registered video (three at full scale). Negatives: the same hosts without a clip,
-    under every transform."""
+def video_works(scale: str) -> tuple[list[tuple[str, list[np.ndarray], float, np.ndarray | None]], list[np.ndarray]]:
+    """The registered videos of ``bench_video`` (name, frames, fps, sound at ``SR`` or None)
+    and the photos its host videos are made of."""
     from scipy.signal import resample_poly
 
     pool = [a for _, a in M.photos()] + [a for _, a in _opencv_photos()]
@@ -685,6 +681,17 @@ def bench_video(root: Path, scale: str) -> dict[str, Any]:
         else:
             sound = M.music(40, 300 + k)
         works.append((f"scene{k}.mp4", frames, 10.0, sound))
+    return works, filler_photos
+
+
+def bench_video(root: Path, scale: str) -> dict[str, Any]:
+    """Registered: opencv-doc's three videos (``vtest.avi`` is a static surveillance camera,
+    no audio) and slide shows with pans and zooms over half of the photos, with Wesnoth music
+    as their sound. Queries: a clip of up to 8 s of a registered video inside a 20–28 s host
+    video made of slide shows over the other half of the photos, under each transform; one
+    clip per registered video (three at full scale). Negatives: the same hosts without a clip,
+    under every transform."""
+    works, filler_photos = video_works(scale)
     idx = open_index(root / "vid")
     fp_ms: list[float] = []
     fp_cpu: list[float] = []
