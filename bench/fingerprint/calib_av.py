@@ -14,6 +14,7 @@ clip over a different soundtrack, beside crop, letterbox, scale and overlay; off
 
 from __future__ import annotations
 
+import json
 import random
 import sys
 import time
@@ -72,8 +73,8 @@ def calibrate_audio(idx: LocalIndex, streams: list[dict[str, Any]], scale: str) 
             fps.append(f"{pkg}@{start:.0f}s -> {found[0].work_id} [{found[0].method}, score {found[0].score:.2f}]")
         assert fp.audio is not None
         best = [max(a, b) for a, b in zip(best, audio_margins(idx, fp.audio), strict=True)]
-        if k % 1000 == 0:
-            log(f"  audio negatives {k}: {per['all']}")
+        if k % 200 == 0:
+            log(f"  audio negatives {k}: {per['all']} margins {best} fps {fps}")
     n = per.get("all", [0, 0])[1]
     return {**rate(*per.get("all", [0, 0])), "hours": round(n * 10 / 3600, 2) if hop == 10.0 else None,
             "by": {k: rate(*v) for k, v in sorted(per.items()) if k != "all"}, "false_positive_pairs": fps,
@@ -145,8 +146,9 @@ def loop_check(root: Path, reg: list[tuple[str, Any]], pool: list[Any], scale: s
     idx = open_index(root / "loops")
     n_tracks = 8 if scale == "full" else 3
     cases: list[tuple[str, Any, list[float]]] = []
+    longs = [x for _, x in reg if x.size / SR > 40]
     for t in range(n_tracks):
-        _, x = reg[(t * 5 + 2) % len(reg)]
+        x = longs[(t * 5 + 2) % len(longs)]
         plen = float(rng.uniform(8, 16))
         p0 = float(rng.uniform(5, x.size / SR - plen - 5))
         passage = x[int(p0 * SR):int((p0 + plen) * SR)]
@@ -189,10 +191,11 @@ def bench_audio(root: Path, scale: str) -> dict[str, Any]:
     out: dict[str, Any] = {"registered_tracks": len(reg), "negative_hours_available": round(hours, 2),
                            "packages": {d["package"]: {"kind": d["kind"], "files": d["files"],
                                                        "hours": round(d["seconds"] / 3600, 2)} for d in streams}}
-    out["calibration"] = calibrate_audio(idx, streams, scale)
     pool = music_pool(streams)
     out["mixed"] = mixed_recall(idx, reg, pool, scale)
     out["loops"] = loop_check(root, reg, pool, scale)
+    log(f"audio: mixed and loops {json.dumps({'mixed': out['mixed'], 'loops': out['loops']})}")
+    out["calibration"] = calibrate_audio(idx, streams, scale)
     m10 = out["mixed"]["mix_10db"]["all"]
     lp = out["loops"]
     out["targets"] = [
@@ -336,10 +339,14 @@ def bench_video(root: Path, scale: str) -> dict[str, Any]:
     idx, works, filler = register_videos(root, scale)
     streams = N.audio_streams()
     pool = music_pool(streams)
+    rec = video_recall(idx, works, filler, pool, scale)
+    log(f"video: transforms {json.dumps(rec)}")
     negs = negative_videos(scale)
     fps_: list[str] = []
     t0 = time.process_time()
-    for p in negs:
+    for i, p in enumerate(negs):
+        if i % 10 == 0:
+            log(f"  video negatives {i}/{len(negs)}: fps {fps_}")
         found = matching.match(idx, fingerprint_bytes(p.read_bytes(), query=True)).matches
         if found:
             fps_.append(f"{p.name} -> {found[0].work_id} [{found[0].method}, score {found[0].score:.2f}]")
@@ -347,7 +354,6 @@ def bench_video(root: Path, scale: str) -> dict[str, Any]:
            "false_positive_pairs": fps_, "query_cpu_ms_mean": round(1000 * (time.process_time() - t0) / len(negs), 1),
            "note": "slide-show/pan videos made of package pictures with package music (Debian ships almost no real video)"}
     log(f"video: false positives {len(fps_)}/{len(negs)}")
-    rec = video_recall(idx, works, filler, pool, scale)
     placed = sum(v["all"]["placed_within_0.5s"] for v in rec.values())
     total = sum(v["all"]["of"] for v in rec.values())
     return {"registered_videos": len(works), "calibration": cal, "transforms": rec,

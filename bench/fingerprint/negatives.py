@@ -48,7 +48,8 @@ AUDIO_PACKAGES: dict[str, str] = {
     "lincity-ng-data": "music", "xmoto-data": "music", "tuxpaint-stamps-default": "effects+speech",
     "asterisk-moh-opsound-wav": "music", "asterisk-core-sounds-es-wav": "speech",
     "asterisk-core-sounds-fr-wav": "speech", "asterisk-core-sounds-it-wav": "speech",
-    "asterisk-core-sounds-ru-wav": "speech",
+    "asterisk-core-sounds-ru-wav": "speech", "fretsonfire-songs-muldjord": "music",
+    "fretsonfire-songs-sectoid": "music", "ri-li-data": "music",
 }
 MAX_SIDE = 640
 MIN_SIDE = 128  # smaller pictures (sprites, icons) are not what a court case is about
@@ -82,7 +83,20 @@ def _key(p: Path) -> str:
     return hashlib.sha256(str(p).encode()).hexdigest()
 
 
+def _big_enough(p: Path) -> bool:
+    """The picture's size read from its header (no decoding): short side ≥ ``MIN_SIDE``."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(p) as im:
+            return min(im.size) >= MIN_SIDE
+    except (OSError, UnidentifiedImageError, ValueError):
+        return False
+
+
 def _load_picture(p: Path) -> Any:
+    if not _big_enough(p):
+        return None
     img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
     if img is None or img.ndim not in (2, 3) or min(img.shape[:2]) < MIN_SIDE:
         return None
@@ -109,56 +123,54 @@ def _picture_files(pkg: str) -> list[Path]:
     return sorted(files, key=_key)
 
 
-def pictures() -> list[dict[str, Any]]:
-    """Every usable picture of ``PICTURE_PACKAGES`` (long side ≤ 640, short side ≥ 128 before
-    reduction, not mostly transparent, not nearly uniform), at most ``PER_PACKAGE`` per
-    package: ``{"package", "kind", "name", "path"}`` with ``path`` the cached JPEG. Near-
-    duplicates are left to the caller (``calib.dedupe``)."""
-    manifest = CACHE / "derived" / "pictures.json"
+def package_pictures(pkg: str) -> list[dict[str, Any]]:
+    """The usable pictures of one package (cached: a JPEG q95 each and a manifest)."""
+    folder = CACHE / "derived" / "pictures" / pkg
+    manifest = folder / "manifest.json"
     if manifest.exists():
-        out: list[dict[str, Any]] = json.loads(manifest.read_text())
-        if all(Path(d["path"]).exists() for d in out):
-            return out
-    out = []
-    for pkg, kind in PICTURE_PACKAGES.items():
-        folder = CACHE / "derived" / "pictures" / pkg
-        folder.mkdir(parents=True, exist_ok=True)
-        n = 0
-        for p in _picture_files(pkg):
-            if n >= PER_PACKAGE:
-                break
+        done: list[dict[str, Any]] = json.loads(manifest.read_text())
+        return done
+    folder.mkdir(parents=True, exist_ok=True)
+    out: list[dict[str, Any]] = []
+    for p in _picture_files(pkg):
+        if len(out) >= PER_PACKAGE:
+            break
+        dst = folder / f"{_key(p)[:16]}.jpg"
+        if not dst.exists():  # (an interrupted earlier run kept what it had accepted)
             img = _load_picture(p)
             if img is None:
                 continue
-            dst = folder / f"{_key(p)[:16]}.jpg"
             cv2.imwrite(str(dst), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
-            rel = str(p.relative_to(CACHE / "pkgs" / pkg))
-            out.append({"package": pkg, "kind": kind, "name": f"{pkg}:{rel}", "path": str(dst)})
-            n += 1
-        log(f"{pkg}: {n} pictures")
+        rel = str(p.relative_to(CACHE / "pkgs" / pkg))
+        out.append({"package": pkg, "kind": PICTURE_PACKAGES[pkg], "name": f"{pkg}:{rel}", "path": str(dst)})
     manifest.write_text(json.dumps(out))
+    log(f"{pkg}: {len(out)} pictures")
     return out
 
 
-def _decode_audio(p: Path) -> Any:
-    import soundfile as sf
-    from scipy.signal import resample_poly
+def pictures() -> list[dict[str, Any]]:
+    """Every usable picture of ``PICTURE_PACKAGES`` (long side ≤ 640, short side ≥ 128 before
+    reduction, not mostly transparent, not nearly uniform), at most ``PER_PACKAGE`` per
+    package: ``{"package", "kind", "name", "path"}`` with ``path`` the cached JPEG, in a fixed
+    order that interleaves the packages (by the hash of the name), so that any prefix is a
+    sample of all of them. Near-duplicates are left to the caller (``calib.dedupe``)."""
+    out = [d for pkg in PICTURE_PACKAGES for d in package_pictures(pkg)]
+    return sorted(out, key=lambda d: hashlib.sha256(d["name"].encode()).hexdigest())
 
-    try:
-        x, sr = sf.read(str(p), dtype="float32", always_2d=True)
-    except (RuntimeError, ValueError, sf.LibsndfileError):
+
+def _decode_audio(p: Path) -> Any:
+    """The file as 22 050 Hz mono float32 (decoded and resampled by ffmpeg), or None when it
+    is unreadable, shorter than half a second or silence."""
+    proc = subprocess.run(["ffmpeg", "-v", "quiet", "-i", str(p), "-ac", "1", "-ar", str(SR), "-f", "s16le",
+                           "pipe:1"], capture_output=True, check=False)
+    y = np.frombuffer(proc.stdout, np.int16).astype(np.float32) / 32767
+    if proc.returncode != 0 or y.size < SR // 2 or float(np.sqrt(np.mean(y ** 2))) < 1e-3:
         return None
-    y = x.mean(axis=1)
-    if y.size < sr // 2 or float(np.sqrt(np.mean(y ** 2))) < 1e-3:
-        return None  # shorter than half a second, or silence
-    if sr != SR:
-        g = int(np.gcd(int(sr), SR))
-        y = resample_poly(y, SR // g, int(sr) // g)
-    return np.asarray(y, np.float32)
+    return y
 
 
 def audio_streams() -> list[dict[str, Any]]:
-    """One stream per package of ``AUDIO_PACKAGES``: its audio files (ogg, wav, flac) played
+    """One stream per package of ``AUDIO_PACKAGES``: its audio files (Vorbis, Opus, WAV, FLAC) played
     end to end, resampled to 22 050 Hz mono; ``{"package", "kind", "files", "seconds",
     "path"}`` with ``path`` the cached int16 ``.npy``."""
     manifest = CACHE / "derived" / "audio.json"
@@ -170,16 +182,21 @@ def audio_streams() -> list[dict[str, Any]]:
     folder = CACHE / "derived" / "audio"
     folder.mkdir(parents=True, exist_ok=True)
     for pkg, kind in AUDIO_PACKAGES.items():
+        dst, meta = folder / f"{pkg}.npy", folder / f"{pkg}.json"
+        if dst.exists() and meta.exists():
+            out.append(json.loads(meta.read_text()))
+            continue
         files = sorted(p for p in unpacked(pkg).rglob("*")
-                       if p.suffix.lower() in (".ogg", ".wav", ".flac") and p.is_file())
+                       if p.suffix.lower() in (".ogg", ".opus", ".wav", ".flac") and p.is_file())
         parts = [y for y in map(_decode_audio, files) if y is not None]
         if not parts:
             continue
         stream = np.concatenate(parts)
-        dst = folder / f"{pkg}.npy"
         np.save(dst, (np.clip(stream, -1, 1) * 32767).astype(np.int16))
-        out.append({"package": pkg, "kind": kind, "files": len(parts),
-                    "seconds": round(stream.size / SR, 1), "path": str(dst)})
+        d = {"package": pkg, "kind": kind, "files": len(parts), "seconds": round(stream.size / SR, 1),
+             "path": str(dst)}
+        meta.write_text(json.dumps(d))
+        out.append(d)
         log(f"{pkg}: {len(parts)} files, {stream.size / SR / 3600:.2f} h")
     manifest.write_text(json.dumps(out))
     return out

@@ -889,7 +889,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", choices=("small", "full"), default="small")
     ap.add_argument("--no-install", action="store_true")
     ap.add_argument("--json", action="store_true", help="print only the JSON object on stdout")
-    ap.add_argument("--only", default="images,image_scaling,audio,audio_scaling,video,text")
+    ap.add_argument("--only", default="images,image_scaling,audio,audio_scaling,video,text,calib",
+                    help="sections; calib runs bench.fingerprint.calib (negatives from Debian packages, "
+                    "shared marks, new transforms, the issue-14 targets table)")
     args = ap.parse_args(argv)
     if not args.no_install:
         install((*PACKAGES, "fortunes-zh"))
@@ -913,6 +915,11 @@ def main(argv: list[str] | None = None) -> int:
             result["video"] = bench_video(root, args.scale)
         if "text" in only:
             result["text"] = bench_text(root, args.scale)
+        if "calib" in only:
+            from . import calib
+
+            result["calibration"] = calib.run(root / "calib", args.scale, set(calib.SECTIONS))
+            result["targets"] = result["calibration"].pop("targets")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     result["seconds"] = round(time.time() - t0, 1)
