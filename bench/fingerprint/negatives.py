@@ -46,10 +46,11 @@ AUDIO_PACKAGES: dict[str, str] = {
     "widelands-data": "music+effects", "freedroidrpg-data": "music+speech", "supertux-data": "music",
     "megaglest-data": "music+effects", "extremetuxracer-data": "music", "frozen-bubble-data": "music",
     "lincity-ng-data": "music", "xmoto-data": "music", "tuxpaint-stamps-default": "effects+speech",
-    "asterisk-moh-opsound-wav": "music", "asterisk-core-sounds-es-wav": "speech",
+    "asterisk-moh-opsound-wav": "music", "asterisk-core-sounds-en-wav": "speech",
+    "asterisk-core-sounds-es-wav": "speech",
     "asterisk-core-sounds-fr-wav": "speech", "asterisk-core-sounds-it-wav": "speech",
     "asterisk-core-sounds-ru-wav": "speech", "fretsonfire-songs-muldjord": "music",
-    "fretsonfire-songs-sectoid": "music", "ri-li-data": "music",
+    "fretsonfire-songs-sectoid": "music",
 }
 MAX_SIDE = 640
 MIN_SIDE = 128  # smaller pictures (sprites, icons) are not what a court case is about
