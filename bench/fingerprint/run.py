@@ -661,13 +661,9 @@ def read_frames(path: Path, max_s: float = 60.0) -> tuple[list[np.ndarray], floa
     return frames, fps
 
 
-def bench_video(root: Path, scale: str) -> dict[str, Any]:
-    """Registered: opencv-doc's three videos (``vtest.avi`` is a static surveillance camera,
-    no audio) and slide shows with pans and zooms over half of the photos, with Wesnoth music
-    as their sound. Queries: a clip of up to 8 s of a registered video inside a 20–28 s host
-    video made of slide shows over the other half of the photos, under each transform; one
-    clip per registered video (three at full scale). Negatives: the same hosts without a clip,
-    under every transform."""
+def video_works(scale: str) -> tuple[list[tuple[str, list[np.ndarray], float, np.ndarray | None]], list[np.ndarray]]:
+    """The registered videos of ``bench_video`` (name, frames, fps, sound at ``SR`` or None)
+    and the photos its host videos are made of."""
     from scipy.signal import resample_poly
 
     pool = [a for _, a in M.photos()] + [a for _, a in _opencv_photos()]
@@ -689,6 +685,17 @@ def bench_video(root: Path, scale: str) -> dict[str, Any]:
         else:
             sound = M.music(40, 300 + k)
         works.append((f"scene{k}.mp4", frames, 10.0, sound))
+    return works, filler_photos
+
+
+def bench_video(root: Path, scale: str) -> dict[str, Any]:
+    """Registered: opencv-doc's three videos (``vtest.avi`` is a static surveillance camera,
+    no audio) and slide shows with pans and zooms over half of the photos, with Wesnoth music
+    as their sound. Queries: a clip of up to 8 s of a registered video inside a 20–28 s host
+    video made of slide shows over the other half of the photos, under each transform; one
+    clip per registered video (three at full scale). Negatives: the same hosts without a clip,
+    under every transform."""
+    works, filler_photos = video_works(scale)
     idx = open_index(root / "vid")
     fp_ms: list[float] = []
     fp_cpu: list[float] = []
@@ -886,7 +893,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", choices=("small", "full"), default="small")
     ap.add_argument("--no-install", action="store_true")
     ap.add_argument("--json", action="store_true", help="print only the JSON object on stdout")
-    ap.add_argument("--only", default="images,image_scaling,audio,audio_scaling,video,text")
+    ap.add_argument("--only", default="images,image_scaling,audio,audio_scaling,video,text,calib",
+                    help="sections; calib runs bench.fingerprint.calib (negatives from Debian packages, "
+                    "shared marks, new transforms, the issue-14 targets table)")
     args = ap.parse_args(argv)
     if not args.no_install:
         install((*PACKAGES, "fortunes-zh"))
@@ -910,6 +919,11 @@ def main(argv: list[str] | None = None) -> int:
             result["video"] = bench_video(root, args.scale)
         if "text" in only:
             result["text"] = bench_text(root, args.scale)
+        if "calib" in only:
+            from . import calib
+
+            result["calibration"] = calib.run(root / "calib", args.scale, set(calib.SECTIONS))
+            result["targets"] = result["calibration"].pop("targets")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     result["seconds"] = round(time.time() - t0, 1)
