@@ -172,10 +172,10 @@ def test_service_refuses_bad_pledges_and_files(reg: Registry, media: dict[str, P
     import cv2
     import numpy as np
 
-    cv2.imwrite(str(flat), np.full((200, 200, 3), 128, np.uint8))
-    with pytest.raises(FilingError):
-        reg.prepare("holder", flat)
     assert [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()] == []  # nothing stored
+    # a featureless picture is registrable (image format v2): exact hash only, and said so
+    cv2.imwrite(str(flat), np.full((200, 200, 3), 128, np.uint8))
+    assert reg.prepare("holder", flat).recognition["level"] == "exact-only"
 
 
 def test_fingerprint_digest_is_stable_and_tells_files_apart(media: dict[str, Path]) -> None:
