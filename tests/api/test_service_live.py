@@ -339,7 +339,7 @@ def test_logs_are_json_lines_and_hold_no_key(svc: Service) -> None:
     for nid in ("val1", "full1"):
         text = (svc.folder(nid) / "node.log").read_text()
         lines = [ln for ln in text.splitlines() if ln.strip()]
-        assert len(lines) >= 3
+        assert lines  # full1's log starts again when the shutdown test restarts it: its "up" line at least
         for ln in lines:
             rec = json.loads(ln)
             assert {"ts", "level", "logger", "msg"} <= set(rec), ln
