@@ -9,11 +9,8 @@
   var root = document.getElementById("capture");
   if (!root) { return; }
   var R = window.RxSigned;
-  if (root.getAttribute("data-ready") !== "yes" || !R || !R.ready()) {
-    if (R) { R.noLibrary(root); }
-    return;
-  }
-  var S = R.session(root);               // holds the key in its own closure (signed.js)
+  var S = R ? R.start(root) : null;               // holds the key in its own closure (signed.js)
+  if (!S) { return; }
   var C = S.C;
   var ID_RE = new RegExp("^(?:" + C.id_re + ")$");
   var HEX64 = /^[0-9a-f]{64}$/;

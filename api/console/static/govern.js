@@ -8,11 +8,8 @@
   var root = document.getElementById("govern");
   if (!root) { return; }
   var R = window.RxSigned;
-  if (root.getAttribute("data-ready") !== "yes" || !R || !R.ready()) {
-    if (R) { R.noLibrary(root); }
-    return;
-  }
-  var S = R.session(root);
+  var S = R ? R.start(root) : null;
+  if (!S) { return; }
   var WAIT_MS = 60000;
   var ident = null;
   var $ = function (id) { return document.getElementById(id); };

@@ -6,11 +6,8 @@
   var root = document.getElementById("register");
   if (!root) { return; }
   var R = window.RxSigned;
-  if (root.getAttribute("data-ready") !== "yes" || !R || !R.ready()) {
-    if (R) { R.noLibrary(root); }
-    return;
-  }
-  var S = R.session(root);
+  var S = R ? R.start(root) : null;
+  if (!S) { return; }
   var C = S.C;
   var ID_RE = new RegExp("^(?:" + C.id_re + ")$");
   var WAIT_MS = 90000;

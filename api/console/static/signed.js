@@ -268,11 +268,20 @@ window.RxSigned = (function () {
     el.hidden = false;
     document.getElementById("id-files").disabled = true;
   }
+  // A page's session, or null when the page cannot sign (the libraries are not installed):
+  // then the page shows why and does nothing else.
+  function start(root) {
+    if (root.getAttribute("data-ready") !== "yes" || !ready()) {
+      noLibrary(root);
+      return null;
+    }
+    return session(root);
+  }
   function cell(tr, text) { var td = document.createElement("td"); td.textContent = text; tr.appendChild(td); return td; }
   function link(href, text) { var a = document.createElement("a"); a.href = href; a.textContent = text; return a; }
   function clearRows(table) { while (table.rows.length > 1) { table.deleteRow(1); } }
 
   return {session: session, ready: ready, NodeError: NodeError, canon: canon, byCodePoint: byCodePoint, utf8: utf8,
           hex: hex, sm3hex: sm3hex, bindIdentity: bindIdentity, showError: showError, hideError: hideError,
-          noLibrary: noLibrary, cell: cell, link: link, clearRows: clearRows};
+          noLibrary: noLibrary, start: start, cell: cell, link: link, clearRows: clearRows};
 })();

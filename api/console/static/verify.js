@@ -8,11 +8,8 @@
   var root = document.getElementById("verify");
   if (!root) { return; }
   var R = window.RxSigned;
-  if (root.getAttribute("data-ready") !== "yes" || !R || !R.ready()) {
-    if (R) { R.noLibrary(root); }
-    return;
-  }
-  var S = R.session(root);
+  var S = R ? R.start(root) : null;
+  if (!S) { return; }
   var C = S.C;
   var ident = null;
   var $ = function (id) { return document.getElementById(id); };
