@@ -61,7 +61,7 @@ run: system-packages $(STAMP_RUN) $(STAMP_JS)
 	$(BIN)/rongxin up --data $(DATA)
 
 test: system-packages $(STAMP_TEST) $(STAMP_JS)
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope
 
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check .

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -24,64 +23,44 @@ os.environ["RONGXIN_BASE_PORT"] = str(int(os.environ.get("RONGXIN_TEST_PORT_BASE
                                       + 1200 * (int(_WORKER[2:] or 0) + 1))
 
 
-# -- how `make test` (pytest -n 2 --dist loadgroup) shares the tests between its two workers --------
-# A unit of work goes whole to one worker: a module's tests (so its module-scoped consortium,
-# node or browser starts once), or every module naming one `xdist_group` in its `pytestmark`
-# (tests that must not run beside each other). pytest-xdist's own loadgroup marks a test's group
-# by rewriting its node id, which pytest 9.2 no longer honours: every "grouped" module was dealt
-# out test by test to both workers, each starting the module's consortium. The units are read
-# here from the files themselves, so they hold whatever either library does with node ids.
-_GROUP_MARK = re.compile(r'^pytestmark\s*=.*xdist_group\(\s*"([^"]+)"', re.M)
-_GROUPS: dict[str, str] = {}
+# -- how `make test` (pytest -n 2 --dist loadscope) shares the tests between its two workers -------
+# A unit of work goes whole to one worker: one module's tests, so a module-scoped consortium,
+# node or browser starts once (xdist's own loadscope splits a module's classes apart). The
+# units that hold slow tests go first, the most slow tests first, so the longest ones start at
+# once on both workers and none is left to run alone at the end. Two workers' consortia never
+# share ports: each worker has its own range (RONGXIN_BASE_PORT above).
+# (Grouping several modules with `xdist_group` is not used: pytest 9.2 ignores the node-id
+# rewrite xdist 3.8 groups by, and one group of every consortium module would run serially.)
 
 
-def _groups(root: Path) -> dict[str, str]:
-    """Module node path (``tests/api/test_x.py``) -> its ``xdist_group`` name."""
-    if not _GROUPS:
-        for f in sorted((root / "tests").rglob("test_*.py")):
-            m = _GROUP_MARK.search(f.read_text(encoding="utf-8"))
-            if m:
-                _GROUPS[f.relative_to(root).as_posix()] = m.group(1)
-    return _GROUPS
-
-
-def _unit(root: Path, nodeid: str) -> str:
-    module = nodeid.split("::")[0]
-    return _groups(root).get(module, module)
+def _module(nodeid: str) -> str:
+    return nodeid.split("::")[0]
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    if config.getoption("dist") != "loadscope":
+        return None
     from xdist.scheduler import LoadScopeScheduling
 
-    class Units(LoadScopeScheduling):
+    class Modules(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return _unit(config.rootpath, nodeid.split("@")[0])
+            return _module(nodeid)
 
     config.option.loadscopereorder = False  # the collection's order (below) is the schedule's
-    return Units(config, log)  # type: ignore[arg-type]
+    return Modules(config, log)  # type: ignore[arg-type]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The longest units first, so they start at once on both workers and none is left to run
-    alone at the end: the consortium groups (the largest first), then modules with slow tests,
-    then the rest, each in collection order (every worker sorts alike: identical collections)."""
-    root = config.rootpath
+    """Modules with the most slow tests first, then the rest, each in collection order (every
+    worker sorts alike, so the workers' collections stay identical)."""
     first: dict[str, int] = {}
-    size: dict[str, int] = {}
-    slow: set[str] = set()
+    slow: dict[str, int] = {}
     for k, item in enumerate(items):
-        u = _unit(root, item.nodeid.split("@")[0])
-        first.setdefault(u, k)
-        size[u] = size.get(u, 0) + 1
-        if item.get_closest_marker("slow"):
-            slow.add(u)
-    grouped = set(_groups(root).values())
-
-    def rank(u: str) -> tuple[int, int, int]:
-        return (0 if u in grouped else 1 if u in slow else 2, -size[u] if u in grouped else 0, first[u])
-
+        m = _module(item.nodeid)
+        first.setdefault(m, k)
+        slow[m] = slow.get(m, 0) + (1 if item.get_closest_marker("slow") else 0)
     order = {id(item): k for k, item in enumerate(items)}
-    items.sort(key=lambda it: (rank(_unit(root, it.nodeid.split("@")[0])), order[id(it)]))
+    items.sort(key=lambda it: (-slow[_module(it.nodeid)], first[_module(it.nodeid)], order[id(it)]))
 
 
 def run_rongxin(*args: str, cwd: Path | None = None, input: bytes | None = None,

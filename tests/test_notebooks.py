@@ -17,6 +17,8 @@ from nbclient import NotebookClient
 from api.node_main import is_running
 from tests.conftest import RONGXIN
 
+pytestmark = pytest.mark.slow  # each notebook runs a consortium or joint computation
+
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 # what each walkthrough must visibly show, beyond running without an error
 EXPECTED = {"01_national_crypto.ipynb": ["tampered message refused", "refused: certificate"],

@@ -26,7 +26,7 @@ from ledger.crypto import SM2PrivateKey, sm3
 from ledger.crypto.ca import ConsortiumCA
 from ledger.tx import Transaction
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+pytestmark = [pytest.mark.slow]
 
 DEMO = {"holder": "holder", "holder2": "holder", "legal": "legal", "court": "court", "regulator": "regulator",
         "platform-a": "platform", "platform-b": "platform", "platform-c": "platform",

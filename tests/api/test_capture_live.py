@@ -33,7 +33,7 @@ from tests.forensics.conftest import picture
 from tests.forensics.test_capture_filing import Page, art, page
 
 # a second group of consortium tests: it runs beside "cluster" (own port range per worker)
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster-b")]
+pytestmark = [pytest.mark.slow]
 
 
 class Live:

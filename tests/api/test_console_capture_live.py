@@ -30,7 +30,7 @@ from tests.conftest import RONGXIN, run_rongxin
 from tests.forensics.conftest import picture
 
 # a second group of consortium tests: it runs beside "cluster" (own port range per worker)
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster-b")]
+pytestmark = [pytest.mark.slow]
 
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run"]

@@ -18,7 +18,7 @@ from api.sdk import Identity, LedgerClient
 from tests.conftest import run_rongxin
 
 # a second group of consortium tests: it runs beside "cluster" (own port range per worker)
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster-b")]
+pytestmark = [pytest.mark.slow]
 
 SCRIPT = "<script>alert(1)</script>"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -38,7 +38,7 @@ from tests.forensics.conftest import picture
 from .test_console_capture_live import FLAGS, VENDOR, Watched
 
 # a second group of consortium tests: it runs beside "cluster" (own port range per worker)
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster-b")]
+pytestmark = [pytest.mark.slow]
 TITLE = "<script>alert(1)</script> 星空"
 MARKUP = "<img src=x id=injected> left"
 

@@ -28,7 +28,7 @@ from ledger.crypto.ca import ConsortiumCA
 from tests.conftest import RONGXIN, run_rongxin
 from tests.forensics.conftest import picture
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+pytestmark = [pytest.mark.slow]
 
 UPLOAD_MAX = 1024 * 1024  # the test consortium's upload limit (RONGXIN_MAX_UPLOAD_BYTES)
 

@@ -37,7 +37,7 @@ from ledger.node.config import init_local_consortium
 from ledger.node.intake import MAX_BATCH
 from ledger.tx import Transaction
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+pytestmark = [pytest.mark.slow]
 
 
 @dataclass

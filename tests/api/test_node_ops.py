@@ -18,7 +18,7 @@ from ledger.crypto import SM2PrivateKey
 from ledger.node.config import pick_ports
 from tests.conftest import RONGXIN, run_rongxin
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster-b")]  # beside "cluster" (own port range per worker)
+pytestmark = [pytest.mark.slow]
 ORG = "County C Media Centre"
 
 

@@ -30,7 +30,7 @@ from ledger.node.config import init_local_consortium
 from tests.conftest import RONGXIN, run_rongxin
 from tests.forensics.conftest import picture
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+pytestmark = [pytest.mark.slow]
 
 
 class Tls:

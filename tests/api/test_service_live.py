@@ -38,7 +38,7 @@ from ledger.node.config import init_local_consortium
 from .service_kit import MailSink, WebhookReceiver, wait_for
 
 # a second group of consortium tests: it runs beside "cluster" (own port range per worker)
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster-b")]
+pytestmark = [pytest.mark.slow]
 
 
 @dataclass

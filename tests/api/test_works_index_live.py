@@ -31,7 +31,7 @@ from tests.api.test_works_live import cons
 from tests.conftest import run_rongxin
 from tests.forensics.conftest import picture
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+pytestmark = [pytest.mark.slow]
 __all__ = ["cons"]
 
 

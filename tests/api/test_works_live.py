@@ -30,7 +30,7 @@ from forensics.certificate import ATTACHMENT_NAME
 from tests.conftest import run_rongxin
 from tests.forensics.conftest import picture
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+pytestmark = [pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from ledger.crypto.x509 import Revocation, build_crl
 from ..conftest import RONGXIN
 from .conftest import Exported
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+pytestmark = [pytest.mark.slow]
 
 Members = dict[str, bytes]
 

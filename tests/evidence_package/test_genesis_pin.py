@@ -23,7 +23,7 @@ from ledger.crypto.x509 import Revocation, build_crl
 from .conftest import Exported
 from .test_evidence_package import Members, cli, edit, members_of, resign, write
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+pytestmark = [pytest.mark.slow]
 
 
 def _node(ex: Exported, nid: str) -> tuple[SM2PrivateKey, Certificate]:

@@ -15,7 +15,7 @@ from ledger.blobs import LocalBlobStore
 from ledger.contracts.context import account_of
 from tests.api.test_live_node import _start, _stop
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+pytestmark = [pytest.mark.slow]
 
 
 def test_a_live_node_executes_works_and_case_transactions(tmp_path: Path, media: dict[str, Path]) -> None:

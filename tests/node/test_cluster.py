@@ -19,7 +19,7 @@ from ledger.tx import Transaction
 
 from .faultkit import get, post
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+pytestmark = [pytest.mark.slow]
 
 
 def wait_for(cond, timeout: float, what: str) -> None:

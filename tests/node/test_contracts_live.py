@@ -22,7 +22,7 @@ from ledger.tx import Transaction
 
 from .faultkit import Cluster, get, get_status, post, started_cluster
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+pytestmark = [pytest.mark.slow]
 
 CHAIN = "rongxin-local"
 

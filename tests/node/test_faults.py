@@ -34,7 +34,7 @@ from .faultkit import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+pytestmark = [pytest.mark.slow]
 
 CHAIN = "rongxin-local"
 

@@ -16,6 +16,7 @@ from ledger.tx import Transaction
 from .test_governance_live import CHAIN, Consortium, _agree, _port, run, wait
 
 
+@pytest.mark.slow
 def test_a_new_full_node_catches_up_in_batches(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     c = Consortium(tmp_path, params=Params(block_interval=0.02, idle_interval=0.02, base_timeout=1.0))
     caplog.set_level(logging.INFO, logger="rongxin.node")

@@ -21,7 +21,7 @@ from privacy.chain import AuditFailed, audit, outputs_text
 from privacy.contracts import k_out
 from tests.conftest import RONGXIN, run_rongxin
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+pytestmark = [pytest.mark.slow]
 
 PLATFORMS = ["platform-a", "platform-b", "platform-c", "platform-d", "platform-e"]
 IDS = [f"w{i:04d}" for i in range(120)]

@@ -20,7 +20,7 @@ from forensics.capture import CaptureResult, CaptureSettings, capture
 from forensics.capture.browser import browser_pids
 from tests.forensics.capture.servers import closed_port, serve, silent_socket
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180), pytest.mark.xdist_group("capture-bad")]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 LIMIT_S = 18.0
 
 

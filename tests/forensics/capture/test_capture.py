@@ -26,7 +26,7 @@ from ledger.crypto import sm3_file, sm3_hex
 from tests.conftest import run_openssl
 from tests.forensics.capture.servers import serve
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("capture-page")]  # one module fixture, one worker
+pytestmark = [pytest.mark.slow]
 WARCIO = Path(sys.executable).with_name("warcio")
 
 
