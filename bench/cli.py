@@ -66,6 +66,26 @@ def bench_ws(clients: int, blocks: int) -> None:
     emit(measure(clients, blocks), True)
 
 
+@bench.command("load")
+@click.option("--data", type=click.Path(file_okay=False, exists=True),
+              help="Load an already running consortium (its folder); default: start and stop a fresh one.")
+@click.option("--api", help="With --data: send every request to this node only.")
+@click.option("--rate", default=500.0, show_default=True, type=click.FloatRange(1, 20_000),
+              help="Requests a second, sent on schedule whether or not answers came back.")
+@click.option("--seconds", default=60.0, show_default=True, type=click.FloatRange(1, 3600))
+def bench_load(data: str | None, api: str | None, rate: float, seconds: float) -> None:
+    """Open-loop request load (reads and signed writes) on the local consortium: read and
+    accepted-write latency (p50/p90/p99/max), errors, achieved rate, the client's own CPU (JSON)."""
+    from pathlib import Path
+
+    from bench.load import measure
+
+    if api is not None and data is None:
+        raise click.BadParameter("--api needs --data (the consortium's folder: its CA registers the senders)",
+                                 param_hint="--api")
+    emit(measure(Path(data) if data else None, api, rate, seconds), True)
+
+
 @bench.command("ledger")
 @click.option("--data", type=click.Path(file_okay=False, exists=True),
               help="Load an already running cluster (its folder); default: start and stop a fresh one.")
