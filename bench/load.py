@@ -75,7 +75,7 @@ class _Conn:
         body = bytearray()
         while True:
             size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            body += await self.reader.readexactly(size + 2)
+            body += (await self.reader.readexactly(size + 2))[:-2]  # the chunk, then its CRLF
             if size == 0:
                 return status, bytes(body)
 
@@ -133,6 +133,12 @@ class _Pool:
     async def close(self) -> None:
         for c in self.idle:
             c.writer.close()
+        for c in self.idle:
+            try:
+                await c.writer.wait_closed()
+            except OSError:
+                pass
+        self.idle.clear()
 
 
 @dataclass
