@@ -12,6 +12,8 @@ bench-only generator makes the chain instead, and the product's own code checks 
   validator-set digest, no transactions and a time 1 ms after its parent's;
 * its QC holds the votes (``vote_bytes``) of a quorum of the validators, signed with their
   own keys from the consortium folder, as consensus would;
+* they are made and signed in a thread (the signatures in a pool: libcrypto releases the
+  GIL) while the node checks and commits the previous batch;
 * the blocks reach a node built exactly as ``api/node_run.py`` builds one (the same
   application, transaction types and governance; a full node: it never votes) through the
   batched-sync door (``Engine.on_chain``): it checks every QC against the validator set of
@@ -23,7 +25,9 @@ bench-only generator makes the chain instead, and the product's own code checks 
 from __future__ import annotations
 
 import os
+import queue
 import shutil
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -44,33 +48,50 @@ from privacy.contracts import types as mpc_types
 STEP_MS = 1  # block time spacing: 100,000 blocks span 100 s after the genesis
 
 
-def _block(node: Node, parent: Block, parent_qc: QuorumCertificate, height: int, time_ms: int,
-           fields: dict[str, Any]) -> Block:
-    vset = node.vset_at(height)
-    header: dict[str, Any] = dict(fields)
-    header.update({"chain": node.chain, "height": height, "view": height, "parent": parent.hash.hex(),
-                   "justify": parent_qc.wire(), "proposer": vset.leader(height), "txs": merkle_root([]).hex(),
-                   "count": 0, "validators": vset.digest().hex(), "time": time_ms})
-    return Block.make(header, [])
+class _Maker:
+    """Makes and signs the blocks, in a thread of its own while the node checks and commits
+    the previous batch. It needs nothing of the node's state: the validator set is the
+    genesis one throughout and the state root stays the genesis root (empty blocks change
+    neither; were either wrong, the node would refuse the QCs or the block)."""
 
+    def __init__(self, genesis: Genesis, keys: dict[str, SM2PrivateKey], root: bytes) -> None:
+        self.chain, self.vset, self.keys, self.root = genesis.chain, genesis.vset, keys, root.hex()
+        self.parent = genesis.block
+        self.parent_qc = QuorumCertificate.genesis(genesis.chain, genesis.block.hash)
+        self.base_ms = int(genesis.block.header["time"])
+        self.voters = [v.id for v in self.vset.validators][: self.vset.quorum]
+        self.pool = ThreadPoolExecutor(os.cpu_count() or 1)  # libcrypto releases the GIL while it signs
 
-def _fields(app: LedgerApp, height: int) -> dict[str, Any]:
-    """``exec`` and ``results`` of block ``height``: those of height ``height - 2`` (what its
-    leader had committed). Empty blocks change no state and their results root is that of an
-    empty list, so they are known before that height is committed here; if they were wrong,
-    the node would refuse the block when it commits it (``StateDiverged``)."""
-    k = max(0, height - 2)
-    return {"exec": {"height": k, "root": app.root().hex()},
-            "results": {"height": k, "root": (EMPTY_ROOT if k == 0 else results_root([], [])).hex()}}
+    def _fields(self, height: int) -> dict[str, Any]:
+        """``exec`` and ``results`` of block ``height``: those of height ``height - 2`` (what
+        its leader had committed): the unchanged state root, the results root of an empty list."""
+        k = max(0, height - 2)
+        return {"exec": {"height": k, "root": self.root},
+                "results": {"height": k, "root": (EMPTY_ROOT if k == 0 else results_root([], [])).hex()}}
 
+    def block(self, height: int) -> tuple[Block, QuorumCertificate]:
+        header: dict[str, Any] = self._fields(height)
+        header.update({"chain": self.chain, "height": height, "view": height, "parent": self.parent.hash.hex(),
+                       "justify": self.parent_qc.wire(), "proposer": self.vset.leader(height),
+                       "txs": merkle_root([]).hex(), "count": 0, "validators": self.vset.digest().hex(),
+                       "time": self.base_ms + height * STEP_MS})
+        block = Block.make(header, [])
+        msg = vote_bytes(self.chain, height, height, block.hash)
+        sigs = list(self.pool.map(lambda v: self.keys[v].sign(msg), self.voters))
+        qc = QuorumCertificate(self.chain, height, height, block.hash, tuple(sorted(zip(self.voters, sigs, strict=True))))
+        self.parent, self.parent_qc = block, qc
+        return block, qc
 
-def _qc(node: Node, block: Block, keys: dict[str, SM2PrivateKey], pool: ThreadPoolExecutor) -> QuorumCertificate:
-    """The votes of the first quorum of the set, signed in threads (libcrypto releases the GIL)."""
-    vset = node.vset_at(block.height)
-    msg = vote_bytes(node.chain, block.height, block.view, block.hash)
-    voters = [v.id for v in vset.validators][: vset.quorum]
-    sigs = pool.map(lambda v: keys[v].sign(msg), voters)
-    return QuorumCertificate(node.chain, block.height, block.view, block.hash, tuple(sorted(zip(voters, list(sigs), strict=True))))
+    def run(self, last: int, out: queue.Queue[list[tuple[Block, QuorumCertificate]] | BaseException | None]) -> None:
+        """Batches of ``SYNC_BATCH`` blocks 1..``last`` into ``out``, then None."""
+        try:
+            for first in range(1, last + 1, SYNC_BATCH):
+                out.put([self.block(h) for h in range(first, min(last, first + SYNC_BATCH - 1) + 1)])
+            out.put(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            out.put(exc)
+        finally:
+            self.pool.shutdown()
 
 
 def generate(data: Path, blocks: int, progress: Any = None) -> dict[str, Any]:
@@ -87,23 +108,24 @@ def generate(data: Path, blocks: int, progress: Any = None) -> dict[str, Any]:
     node = Node(node_id="generator", chain=genesis.chain, app=app, genesis=genesis.block, vset=genesis.vset,
                 signer=None, params=genesis.params)
     t0 = time.monotonic()
-    parent, parent_qc = genesis.block, QuorumCertificate.genesis(genesis.chain, genesis.block.hash)
     base_ms = int(genesis.block.header["time"])
-    pending: list[tuple[Block, QuorumCertificate]] = []
+    batches: queue.Queue[list[tuple[Block, QuorumCertificate]] | BaseException | None] = queue.Queue(maxsize=4)
     # one block past the target: a block is committed once its child is certified (2-chain)
-    pool = ThreadPoolExecutor(os.cpu_count() or 1)
-    for h in range(1, blocks + 2):
-        block = _block(node, parent, parent_qc, h, base_ms + h * STEP_MS, _fields(app, h))
-        qc = _qc(node, block, keys, pool)
-        pending.append((block, qc))
-        parent, parent_qc = block, qc
-        if len(pending) >= SYNC_BATCH or h == blocks + 1:  # as batched sync delivers them
-            with store.group():
-                node.apply(node.engine.on_chain(pending))
-            pending = [p for p in pending if p[0].height > node.engine.committed_height]
-        if progress is not None and h % 10_000 == 0:
-            progress(h, time.monotonic() - t0)
-    pool.shutdown()
+    maker = threading.Thread(target=_Maker(genesis, keys, app.root()).run, args=(blocks + 1, batches), daemon=True)
+    maker.start()
+    pending: list[tuple[Block, QuorumCertificate]] = []
+    done = 0
+    while (batch := batches.get()) is not None:
+        if isinstance(batch, BaseException):
+            raise batch
+        pending += batch
+        with store.group():  # as batched sync delivers them
+            node.apply(node.engine.on_chain(pending))
+        pending = [p for p in pending if p[0].height > node.engine.committed_height]
+        if progress is not None and node.engine.committed_height // 10_000 > done // 10_000:
+            progress(node.engine.committed_height, time.monotonic() - t0)
+        done = node.engine.committed_height
+    maker.join()
     head = app.chain.head
     if head != blocks:
         raise RuntimeError(f"the node committed {head} of {blocks} generated blocks")
