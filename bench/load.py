@@ -256,7 +256,7 @@ def _prepare(nodes: list[dict[str, Any]], data: Path, n_writes: int) -> tuple[_T
     keys = [SM2PrivateKey.generate() for _ in range(64)]
     issuer = SM2PrivateKey.generate()
     register_users(api, data, [*keys, issuer])
-    height = max(_get_json(n["api"] + "/v1/status")["height"] for n in nodes if n["role"] != "full")
+    height = max(int(_get_json(n["api"] + "/v1/status")["height"]) for n in nodes)
     expiry = height + 10**7
     seed = _workload("kv", api, keys, 200, expiry, issuer)
     _wait_committed(api, seed)
@@ -295,7 +295,7 @@ def measure(data: Path | None = None, api: str | None = None, rate: float = 500.
         n_writes = int(rate * seconds * MIX["write"] / sum(MIX.values())) + 10
         targets, writes = _prepare(nodes, data, n_writes)
         reads = [n["api"] for n in nodes]
-        validators = [n["api"] for n in nodes if n["role"] != "full"]
+        validators = [n["api"] for n in nodes if n["role"] != "full"] or reads  # --api a full node: it too
         run = _Run(reads, validators, targets, writes)
         load_before = os.getloadavg()
         client = asyncio.run(run.drive(rate, seconds))
