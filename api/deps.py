@@ -1,6 +1,8 @@
 """Dependencies of the routes, as ``Annotated`` aliases. The node, its read service and its
 transaction intake live on ``app.state`` (set by ``api.http.create_app``); routes never close
-over them, so a test can build an app around any node."""
+over them, so a test can build an app around any node. The getters are coroutines: FastAPI
+runs a plain ``def`` dependency in its thread pool, a hop per dependency per request that
+cost more than the look-up (and waited for a thread under load)."""
 
 from __future__ import annotations
 
@@ -24,22 +26,22 @@ class NodeInfo:
     online: Callable[[], Iterable[str]]
 
 
-def get_node(request: Request) -> Node:
+async def get_node(request: Request) -> Node:
     node: Node = request.app.state.node
     return node
 
 
-def get_queries(request: Request) -> NodeQueries:
+async def get_queries(request: Request) -> NodeQueries:
     queries: NodeQueries = request.app.state.queries
     return queries
 
 
-def get_intake(request: Request) -> TxIntake:
+async def get_intake(request: Request) -> TxIntake:
     intake: TxIntake = request.app.state.intake
     return intake
 
 
-def get_info(request: Request) -> NodeInfo:
+async def get_info(request: Request) -> NodeInfo:
     info: NodeInfo = request.app.state.info
     return info
 

@@ -134,6 +134,8 @@ class NodeMetrics:
                              ["method", "route", "code"], buckets=API_BUCKETS, registry=r)
         self.ws_fanout = Histogram("rongxin_ws_fanout_seconds", "Time the node took to queue one committed "
                                    "block's items for every WebSocket subscriber", buckets=API_BUCKETS, registry=r)
+        self.ws_delivery = Histogram("rongxin_ws_delivery_seconds", "From a block's commit on this node to one "
+                                     "subscriber's item of it written to its socket", buckets=API_BUCKETS, registry=r)
         self.recent: collections.deque[tuple[float, int]] = collections.deque()  # (commit time, txs)
         self.last_commit = time.time()  # the node's start counts as progress
         self.totals = {"blocks": 0, "txs": 0}  # committed since start (the daily report's differences)

@@ -54,6 +54,7 @@ class Service:
             limited=lambda: self.limits.refused, deliveries=lambda: dict(self.alerts.notifier.results),
             info=info or {}))
         self.hub.on_delivered = self.metrics.ws_fanout.observe
+        self.hub.on_sent = self.metrics.ws_delivery.observe
         a = ops.alerts
         self.alerts = AlertEngine(a, self.probe, Notifier(a.webhooks, a.smtp, a.external_url))
         previous = node.on_commit

@@ -225,6 +225,9 @@ class Client:
     on_drop: Callable[[Client, str], None]
     subs: dict[str, Sub] = field(default_factory=dict)
     queue: collections.deque[str] = field(default_factory=collections.deque)
+    # per queued item: when this node committed its block (time.monotonic()), None for replays
+    # and answers; the sender observes commit -> written to the socket (``Hub.on_sent``)
+    stamps: collections.deque[float | None] = field(default_factory=collections.deque)
     queued: int = 0
     dropped: str | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -232,9 +235,11 @@ class Client:
     replays: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     counter: int = 0
 
-    def offer(self, item: dict[str, Any], sub: Sub | None = None, encoded: str | None = None) -> bool:
+    def offer(self, item: dict[str, Any], sub: Sub | None = None, encoded: str | None = None,
+              committed: float | None = None) -> bool:
         """Queue an item without waiting; over ``QUEUE_BYTES`` the client is dropped.
-        ``encoded``: the item's JSON already (shared by every subscriber of a block)."""
+        ``encoded``: the item's JSON already (shared by every subscriber of a block);
+        ``committed``: when its block was committed here (live items)."""
         if self.dropped is not None:
             return False
         text = encoded if encoded is not None else encode(item)
@@ -244,6 +249,7 @@ class Client:
             self.on_drop(self, f"too slow: more than {QUEUE_BYTES} bytes of items waiting")
             return False
         self.queue.append(text)
+        self.stamps.append(committed)
         self.queued += len(text)
         self.ready.set()
         if self.queued >= QUEUE_BYTES // 2:
@@ -257,14 +263,20 @@ class Client:
         self.offer(item, sub)
 
     def take(self) -> str | None:
+        got = self.take_stamped()
+        return None if got is None else got[0]
+
+    def take_stamped(self) -> tuple[str, float | None] | None:
+        """The next item's JSON and when its block was committed here (None: not live)."""
         if not self.queue:
             self.ready.clear()
             return None
         text = self.queue.popleft()
+        stamp = self.stamps.popleft()
         self.queued -= len(text)
         if self.queued < QUEUE_BYTES // 2:
             self.room.set()
-        return text
+        return text, stamp
 
 
 class Hub:
@@ -280,10 +292,17 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
         self.closing = False
         self.on_delivered: Callable[[float], None] | None = None  # seconds one block's items took to queue
+        self.on_sent: Callable[[float], None] | None = None  # seconds from a commit to one item on a socket
+        self.commit_times: dict[int, float] = {}  # height -> time.monotonic() of its commit here
 
     # ------------------------------------------------------------ life cycle
-    def committed(self, _block: Any = None) -> None:
+    def committed(self, block: Any = None) -> None:
         """Called by the node after each commit: cheap, never waits."""
+        height = getattr(block, "height", None)
+        if isinstance(height, int):
+            if len(self.commit_times) > 1000:  # not served (no loop yet): keep the newest only
+                self.commit_times.clear()
+            self.commit_times[height] = time.monotonic()
         if self._wake is not None:
             self._wake.set()
 
@@ -396,6 +415,7 @@ class Hub:
             self.done = height
             return
         status: str | None = None
+        stamp = self.commit_times.pop(height, None)
         # id(item) -> (item, its JSON): an item many subscribers get (a block) is encoded once; the
         # item is kept with it so that its id cannot be reused by another item meanwhile
         shared: dict[int, tuple[dict[str, Any], str]] = {}
@@ -415,7 +435,7 @@ class Hub:
                     known = shared.get(id(item))
                     if known is None:
                         known = shared[id(item)] = (item, encode(item))
-                    if c.offer(item, sub, known[1]):
+                    if c.offer(item, sub, known[1], stamp):
                         self.delivered += 1
                 sub.next = height + 1
         self.done = height

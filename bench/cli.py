@@ -66,6 +66,46 @@ def bench_ws(clients: int, blocks: int) -> None:
     emit(measure(clients, blocks), True)
 
 
+@bench.command("load")
+@click.option("--data", type=click.Path(file_okay=False, exists=True),
+              help="Load an already running consortium (its folder); default: start and stop a fresh one.")
+@click.option("--api", help="With --data: send every request to this node only.")
+@click.option("--rate", default=500.0, show_default=True, type=click.FloatRange(1, 20_000),
+              help="Requests a second, sent on schedule whether or not answers came back.")
+@click.option("--seconds", default=60.0, show_default=True, type=click.FloatRange(1, 3600))
+def bench_load(data: str | None, api: str | None, rate: float, seconds: float) -> None:
+    """Open-loop request load (reads and signed writes) on the local consortium: read and
+    accepted-write latency (p50/p90/p99/max), errors, achieved rate, the client's own CPU (JSON)."""
+    from pathlib import Path
+
+    from bench.load import measure
+
+    if api is not None and data is None:
+        raise click.BadParameter("--api needs --data (the consortium's folder: its CA registers the senders)",
+                                 param_hint="--api")
+    emit(measure(Path(data) if data else None, api, rate, seconds), True)
+
+
+@bench.command("overview")
+@click.option("--blocks", default=100_000, show_default=True, type=click.IntRange(10, 10_000_000),
+              help="Empty blocks generated (validators' keys, the node's sync checks) before the nodes start.")
+@click.option("--runs", default=10, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--data", type=click.Path(file_okay=False, exists=True),
+              help="Reuse a consortium folder kept by an earlier run (--keep): measure only.")
+@click.option("--keep", is_flag=True, help="Keep the generated consortium folder (its path is in the output).")
+def bench_overview(blocks: int, runs: int, data: str | None, keep: bool) -> None:
+    """The console on a long chain: BLOCKS generated, the consortium started on them, each
+    page kind's server time and the overview in headless Chromium (JSON)."""
+    from pathlib import Path
+
+    from bench.overview import measure
+
+    def progress(h: int, s: float) -> None:
+        click.echo(f"generated {h:,} blocks in {s:.0f} s", err=True)
+
+    emit(measure(blocks, runs, Path(data) if data else None, keep, progress), True)
+
+
 @bench.command("ledger")
 @click.option("--data", type=click.Path(file_okay=False, exists=True),
               help="Load an already running cluster (its folder); default: start and stop a fresh one.")

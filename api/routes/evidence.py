@@ -73,7 +73,7 @@ FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def desk_of(request: Request) -> EvidenceDesk:
+async def desk_of(request: Request) -> EvidenceDesk:
     desk: EvidenceDesk | None = getattr(request.app.state, "evidence", None)
     if desk is None:
         raise ApiError(503, "unavailable", "this node keeps no content store or fingerprint index")

@@ -100,7 +100,7 @@ class WorkOut(BaseModel):
     holder_org: str | None = None
 
 
-def works_of(request: Request) -> WorksNode:
+async def works_of(request: Request) -> WorksNode:
     works: WorksNode | None = getattr(request.app.state, "works", None)
     if works is None:
         raise ApiError(503, "works_unavailable", "this node does not run the works registry")

@@ -79,15 +79,17 @@ def _handle(hub: Hub, c: Client, msg: dict[str, Any], ident: Identity | ApiError
     hub.subscribe(c, sub)
 
 
-async def _send(ws: WebSocket, c: Client) -> None:
+async def _send(ws: WebSocket, hub: Hub, c: Client) -> None:
     while True:
         if c.dropped is not None:
             return
-        text = c.take()
-        if text is None:
+        got = c.take_stamped()
+        if got is None:
             await c.ready.wait()
             continue
-        await ws.send_text(text)
+        await ws.send_text(got[0])
+        if got[1] is not None and hub.on_sent is not None:
+            hub.on_sent(time.monotonic() - got[1])
 
 
 async def _receive(ws: WebSocket, hub: Hub, c: Client, ident: Identity | ApiError | None) -> None:
@@ -118,7 +120,7 @@ async def subscriptions(ws: WebSocket) -> None:
     ident = _identity(ws)
     await ws.accept()
     c = hub.join(reader(ident))
-    tasks = [asyncio.create_task(_send(ws, c)), asyncio.create_task(_receive(ws, hub, c, ident))]
+    tasks = [asyncio.create_task(_send(ws, hub, c)), asyncio.create_task(_receive(ws, hub, c, ident))]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:

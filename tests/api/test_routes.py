@@ -174,3 +174,21 @@ def test_openapi_describes_every_operation(api: Api) -> None:
     assert refs == {"TxIn", "TxBatchIn"} and refs <= set(spec["components"]["schemas"])
     assert spec["components"]["schemas"]["TxIn"]["additionalProperties"] is False
     assert spec["components"]["schemas"]["TxIn"]["examples"]
+
+
+def test_a_final_transaction_view_is_kept_and_served_the_same(api: Api) -> None:
+    tx = api.tx("kept", "1")
+    assert api.client.post("/v1/txs", content=tx.encode()).status_code == 202
+    first = api.wait_committed(tx.id_hex)
+    views = api.client.app.state.tx_views  # type: ignore[attr-defined]
+    for i in range(50):  # later blocks certify its results root: the view is final then
+        if tx.id_hex in views:
+            break
+        api.wait_committed(api.client.post("/v1/txs", content=api.tx(f"next{i}", "1").encode()).json()["id"])
+        first = api.client.get(f"/v1/txs/{tx.id_hex}").json()
+    assert first["receipt_proof"]["certified_in"] is not None and tx.id_hex in views
+    assert api.client.get(f"/v1/txs/{tx.id_hex}").json() == first  # from the kept view
+    views[tx.id_hex] = dict(first, index=99)  # what is served comes from the kept view ...
+    assert api.client.get(f"/v1/txs/{tx.id_hex}").json()["index"] == 99
+    views.clear()  # ... and is built again when it is not kept
+    assert api.client.get(f"/v1/txs/{tx.id_hex}").json() == first

@@ -14,7 +14,7 @@ from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from api.operations import Limits, Operations
-from api.subscriptions import MAX_SUBSCRIPTIONS
+from api.subscriptions import MAX_SUBSCRIPTIONS, Client
 from ledger.contracts.context import account_of
 
 from .conftest import Api
@@ -50,6 +50,42 @@ def test_blocks_arrive_live_one_object_each_with_its_height(api: Api) -> None:
         last = seen[-1]
         assert last["hash"] == api.client.get(f"/v1/blocks/{last['height']}").json()["hash"]
         assert rec["id"] in last["tx_ids"] and last["header"]["height"] == last["height"] and last["qc"]
+
+
+def _delivered(api: Api) -> float:
+    lines = [ln for ln in api.client.get("/metrics").text.splitlines()
+             if ln.startswith("rongxin_ws_delivery_seconds_count ")]
+    return float(lines[0].rsplit(" ", 1)[1]) if lines else 0.0
+
+
+def test_live_items_are_timed_from_their_commit(api: Api) -> None:
+    _commit(api, 2)
+    before = _delivered(api)
+    with api.client.websocket_connect("/v1/ws") as ws:
+        ws.send_text(json.dumps({"subscribe": "blocks", "from_height": 1}))
+        assert _next(ws)["kind"] == "subscribed"
+        replayed = 0
+        while (item := _next(ws))["kind"] != "live":
+            replayed += 1
+        assert replayed >= 2
+        rec = _commit(api, 1)[0]
+        live = 0
+        while live == 0 or item["height"] < rec["height"]:
+            item = _next(ws, "block")
+            live += 1
+        for _ in range(500):  # the sender observes just after the write the test has read
+            if _delivered(api) >= before + live:
+                break
+            ws.send_text(json.dumps({"unsubscribe": "none"}))  # a round trip through the app
+            _next(ws)
+    # one observation per live block item written to this socket (blocks committed after the
+    # one read here may add theirs)
+    assert _delivered(api) >= before + live
+    c = Client(None, lambda *_: None)
+    c.offer({"kind": "block"}, None, '{"kind":"block"}')  # a replayed item: no commit time
+    c.offer({"kind": "block"}, None, '{"kind":"block"}', committed=12.5)
+    assert c.take_stamped() == ('{"kind":"block"}', None) and c.take_stamped() == ('{"kind":"block"}', 12.5)
+    assert c.take_stamped() is None and c.queued == 0
 
 
 def test_a_subscription_from_a_height_replays_then_goes_live_without_gap_or_repeat(api: Api) -> None:
