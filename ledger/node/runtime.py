@@ -104,6 +104,7 @@ class Node:
         if app.chain_id is None:
             app.chain_id = chain
         self.genesis = genesis
+        self._head_memo: tuple[int, str] | None = None  # (height, its block's hash) for status()
         self.vset = vset
         self.signer = signer
         self.params = params or Params()
@@ -424,16 +425,26 @@ class Node:
     # ------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:
         head = self.app.chain.head
-        rec = self.app.chain.block_record(head) if head else None
         return {
             "node_id": self.id,
             "genesis": self.genesis.hash.hex(),
             "height": head,
-            "head_hash": Block.from_wire(rec["block"]).hash.hex() if rec else self.genesis.hash.hex(),
+            "head_hash": self._head_hash(head),
             "view": self.engine.view,
             "mempool": len(self.mempool),
             "validators": [v.id for v in self.vset.validators],
         }
+
+    def _head_hash(self, head: int) -> str:
+        """The committed block's hash at ``head``, parsed once per height (a committed block
+        never changes; ``/v1/status`` is the most frequent read)."""
+        memo = self._head_memo
+        if memo is not None and memo[0] == head:
+            return memo[1]
+        rec = self.app.chain.block_record(head) if head else None
+        value = Block.from_wire(rec["block"]).hash.hex() if rec else self.genesis.hash.hex()
+        self._head_memo = (head, value)
+        return value
 
 
 class _NodeTxs:

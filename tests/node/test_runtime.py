@@ -59,6 +59,12 @@ def _cluster(tmp: Path, n_validators: int = 4, full: int = 1) -> tuple[list[Node
     return nodes, nets
 
 
+def _status_names_its_head(node: Node) -> None:
+    st = node.status()
+    got = node.app.chain.block(st["height"]) if st["height"] else None
+    assert st["head_hash"] == (got[0].hash.hex() if got else node.genesis.hash.hex()), st
+
+
 def test_transactions_commit_on_every_node_and_nodes_agree(tmp_path: Path) -> None:
     user = SM2PrivateKey.generate()
     txs = [Transaction.build(user, chain=CHAIN, type="kv.set", payload={"key": f"k{i}", "value": str(i)},
@@ -71,6 +77,7 @@ def test_transactions_commit_on_every_node_and_nodes_agree(tmp_path: Path) -> No
         for node in nodes:
             node.start()
         try:
+            _status_names_its_head(nodes[0])  # before any block: the genesis
             results = nodes[1].submit(txs[:150]) + nodes[3].submit(txs[150:])
             assert all(reason is None for _, reason in results), results[:3]
             bad = Transaction.build(user, chain="another-chain", type="kv.set", payload={"key": "x", "value": "y"},
@@ -82,6 +89,8 @@ def test_transactions_commit_on_every_node_and_nodes_agree(tmp_path: Path) -> No
                     break
                 await asyncio.sleep(0.2)
             await asyncio.sleep(1.0)
+            for node in nodes:  # status's head hash follows the head (it is kept per height)
+                _status_names_its_head(node)
             return nodes
         finally:
             for node in nodes:
