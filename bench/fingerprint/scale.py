@@ -414,8 +414,10 @@ def synthetic(works: int, data: Path, limit: int) -> dict[str, Any]:
     sub.mkdir()
     n = _write_synthetic(sub, vocab.size, (rword, rdesc, rwork), (pword, pdesc, pwid), copies, base, real)
     vocab.save(sub)
+    np.save(sub / "works.npy", np.unique(pwid).astype(np.int32))
     (root / "idx" / ivf.POINTER).write_text(json.dumps({"build": "synthetic", "max_wid": base - 1, "works": works,
-                                                        "descriptors": n, "words": vocab.size}))
+                                                        "descriptors": n, "words": vocab.size, "removals": 0,
+                                                        "built_at": time.time()}))
     build_s = time.perf_counter() - t0
     q = subprocess.run([sys.executable, "-m", "bench.fingerprint.scale", "query-worker", str(root / "idx"),
                         str(root / "q"), str(root / "truth.json"), "--limit", str(limit)],
