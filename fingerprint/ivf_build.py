@@ -319,6 +319,9 @@ def main(argv: list[str]) -> int:
         t0 = time.perf_counter()
         meta = build(db, a.folder, lock, force=a.force)
         print(json.dumps({"built": meta, "seconds": round(time.perf_counter() - t0, 1)}), file=sys.stderr)
+    except (OSError, sqlite3.Error, ValueError) as exc:  # the previous build stays in use
+        print(f"error: {a.folder}: build failed: {exc}", file=sys.stderr)
+        return 1
     finally:
         db.close()
         lock.release()
