@@ -37,10 +37,10 @@ import numpy.typing as npt
 
 from . import ivf_build
 from .errors import IndexCorrupt
-from .ivf_build import CELL, POINTER, REBUILD_SHARE, RETRAIN_GROWTH, TRAIN_SAMPLE, BuildLock
+from .ivf_build import CELL, DELTA_REBUILD, POINTER, REBUILD_SHARE, RETRAIN_GROWTH, TRAIN_SAMPLE, BuildLock
 from .ivf_vocab import LEAF_MAX, TOP_WORDS, U8, Vocabulary
 
-__all__ = ["CELL", "DELTA_MAX", "IVF_MIN_DESCRIPTORS", "LEAF_MAX", "NO_OTHER", "POINTER", "REBUILD_SHARE",
+__all__ = ["CELL", "DELTA_MAX", "DELTA_REBUILD", "IVF_MIN_DESCRIPTORS", "LEAF_MAX", "NO_OTHER", "POINTER", "REBUILD_SHARE",
            "RETRAIN_GROWTH", "SHORTLIST", "TOP_WORDS", "TRAIN_SAMPLE", "OrbInvertedFile", "Vocabulary"]
 
 I64 = npt.NDArray[np.int64]
@@ -212,9 +212,10 @@ class OrbInvertedFile:
                 (json.dumps(self._dead.tolist()), float(self.meta.get("built_at", np.inf)))) if r[0] not in self._dadded]
         return rows
 
-    def _sync(self) -> None:
+    def refresh(self) -> None:
         """Map the current build, bring the delta up to date, and start a builder when the
-        build is stale."""
+        build is stale (every query does; a long-lived process may call it at start so that
+        its first query does not pay for reading the delta)."""
         if not self._load():
             raise IndexCorrupt(f"index {self.folder}: its inverted file cannot be read")
         assert self.vocab is not None
@@ -249,7 +250,7 @@ class OrbInvertedFile:
         descriptor of its word when that is within ``radius`` bits and closer than ``ratio``
         times the nearest descriptor of another work in the word (no such test when ``ratio``
         is None; see the module doc)."""
-        self._sync()
+        self.refresh()
         assert self.vocab is not None
         if descriptors.shape[0] == 0:
             return {}

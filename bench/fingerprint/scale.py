@@ -394,7 +394,8 @@ def rebuild(works: int, data: Path, limit: int) -> dict[str, Any]:
     truth = build_pages("held", root)
     (root / "truth.json").write_text(json.dumps(truth))
     planted = len(service.add_dir(root / "works", root / "idx", workers=1).added)
-    extra = int(ivf.REBUILD_SHARE * works) + 1
+    mean = float(np.mean(np.asarray(store["count"][:store["real"]])))  # just past the rebuild rule
+    extra = min(int(ivf.REBUILD_SHARE * works) + 1, int(ivf.DELTA_REBUILD * 1.05 / mean) + 1)
     index = open_index(root / "idx")
     add_s = grow(index, store, 0, works - planted)
     t0 = time.perf_counter()
