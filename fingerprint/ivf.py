@@ -153,21 +153,28 @@ class OrbInvertedFile:
         if time.monotonic() - self._started < BUILD_RETRY_S:
             return False
         self._started = time.monotonic()
-        self._proc = ivf_build.start(self.folder)
+        try:
+            self._proc = ivf_build.start(self.folder)
+        except OSError as exc:  # e.g. a read-only folder: the current build goes on serving
+            log.warning("index %s: cannot start the inverted file's builder: %s", self.folder, exc)
+            return False
         return self._proc is not None
 
     def building(self) -> bool:
         """Whether a builder (of any process) is running on this folder now."""
         return ivf_build.building(self.folder)
 
+    def _since(self) -> tuple[int, int, int]:
+        """Works and descriptors registered since the build (as read so far), removals since."""
+        return (sum(w > self.max_wid for w in self._dadded), int((self._dwid > self.max_wid).sum()),
+                self._removals - int(self.meta.get("removals", 0)))
+
     def backlog(self) -> dict[str, Any]:
         """The delta as this process holds it: works and descriptors registered since the
         build, removals since, the hard cap, and whether a builder runs."""
-        new = [w for w in self._dadded if w > self.max_wid]
-        return {"build": self.build_id, "works": self.n_works, "added_works": len(new),
-                "added_descriptors": int(np.isin(self._dwid, new).sum()),
-                "removed": self._removals - int(self.meta.get("removals", 0)), "cap": DELTA_MAX,
-                "building": self.building()}
+        works, desc, removed = self._since()
+        return {"build": self.build_id, "works": self.n_works, "added_works": works, "added_descriptors": desc,
+                "removed": removed, "cap": DELTA_MAX, "building": self.building()}
 
     # -- building -------------------------------------------------------------------------------
     def build(self, *, force: bool = True) -> dict[str, Any] | None:
@@ -216,7 +223,7 @@ class OrbInvertedFile:
         """Map the current build, bring the delta up to date, and start a builder when the
         build is stale (every query does; a long-lived process may call it at start so that
         its first query does not pay for reading the delta)."""
-        if not self._load():
+        if not self._load() and self.vocab is None:
             raise IndexCorrupt(f"index {self.folder}: its inverted file cannot be read")
         assert self.vocab is not None
         removals = self._meta_int("removals")
@@ -234,9 +241,8 @@ class OrbInvertedFile:
             self._dw, self._dwid, self._dd = w[o], wid[o], d[o]
             self._dadded.update({int(r[0]): float(r[2]) for r in rows})
             self._seen = max([self._seen] + [int(r[0]) for r in rows])
-        b = self.backlog() if self._dadded or removals != int(self.meta.get("removals", 0)) else None
-        if b is not None and ivf_build.needs_rebuild(self.n_works, b["added_works"], b["added_descriptors"],
-                                                     b["removed"]):
+        if (self._dadded or removals != int(self.meta.get("removals", 0))) and ivf_build.needs_rebuild(
+                self.n_works, *self._since()):
             self.request_build()
         if self._dd.shape[0] > DELTA_MAX and not self._warned:
             self._warned = True

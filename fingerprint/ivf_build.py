@@ -109,8 +109,11 @@ class BuildLock:
 def building(folder: Path) -> bool:
     """Whether a builder holds the lock of ``folder`` now."""
     lock = BuildLock(folder)
-    if not lock.acquire(wait=False):
-        return True
+    try:
+        if not lock.acquire(wait=False):
+            return True
+    except OSError:  # no lock file can be made here (read-only folder): no builder either
+        return False
     lock.release()
     return False
 
