@@ -242,7 +242,7 @@ def test_two_query_processes_on_a_stale_index_answer_alike_and_start_one_builder
         ivf_index: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two processes query an index whose build is stale at the same time: both answer (the
     builder one of them starts is held stopped until they have), exactly one builder runs,
-    and after its switch both answer the same again."""
+    and after its switch the answer is the same."""
     root, index = ivf_index
     copy = tmp_path / "copy"
     shutil.copytree(index, copy)
@@ -274,7 +274,8 @@ def test_two_query_processes_on_a_stale_index_answer_alike_and_start_one_builder
     assert len(built) == 1 and json.loads(built[0])["built"]["works"] == 32
     meta = json.loads((copy / ivf.POINTER).read_text())
     assert meta["build"] != old and meta["works"] == 32 and meta["removals"] == 8
-    assert both() == during
+    with open_index(copy) as idx:
+        assert idx.distinct_votes(np.load(tmp_path / "q.npy"), 48, 0.8) == during[0]
 
 
 def test_a_removed_works_wid_given_to_a_new_work_is_searched_as_new(
