@@ -3,164 +3,69 @@
 A flat scan compares every query descriptor with every registered one: ~1.1 ns per pair on
 one core, so a part-search query (~8 000 descriptors) costs ~3.5 s per million registered
 descriptors, i.e. per 2 500 pictures. Past ``IVF_MIN_DESCRIPTORS`` the index instead
-quantises descriptors into binary *visual words* and keeps, per word, the sorted list of works
-holding it:
+quantises descriptors into binary *visual words* (:mod:`fingerprint.ivf_vocab`: a two-level
+tree of k-majority centroids) and keeps every registered descriptor filed under its word:
+``offsets`` (words + 1), ``wids`` and ``desc``, read memory-mapped, so a query touches only
+the cells of its own words. A query descriptor votes for the work of the nearest registered
+descriptor of its word when that is within the radius and (part search) closer than the
+ratio times the nearest descriptor of another work in the word; the ``4 × SHORTLIST`` works
+with most votes go back to matching, which verifies them geometrically.
 
-* **vocabulary**: a two-level tree of k-majority centroids (256 top words, then up to
-  ``LEAF_MAX`` leaves under each, one leaf per ``LEAF_SHARE`` training descriptors), trained on
-  a sample of the registered descriptors (at most ``TRAIN_SAMPLE``); a descriptor's word is
-  its nearest leaf under its nearest top centroid (256 + at most 4 096 Hamming comparisons);
-* **postings**: (word, work) pairs, each once, sorted: ``offsets`` (words + 1, int64) and
-  ``wids`` (int32), two ``.npy`` files read memory-mapped, so a query touches only the
-  postings of its own words and resident memory stays small whatever the index's size;
-* **votes**: each distinct query word adds its inverse document frequency
-  ``log(works / works holding it)`` to every work in its postings; words held by more than
-  ``STOP_SHARE`` of the works (text corners, flat-colour corners) are skipped. The
-  ``SHORTLIST`` works with the highest sums that share at least ``MIN_WORDS`` words with the
-  query are returned with the number of query words they share; they are verified
-  geometrically as before (:mod:`fingerprint.parts`).
-
-The SQLite ``orb`` table stays the source of truth: the inverted file is built from it into a
-folder ``orbivf-<n>`` named by a pointer file ``orbivf.json`` written atomically, so a
-half-written build is never read. Works registered after a build (``wid`` above the build's
-``max_wid``) are read from SQLite and quantised once per process; removed works are dropped
-from the shortlist. The file is rebuilt when the works added since exceed ``REBUILD_SHARE``
-of those it holds, and re-trained when the descriptors exceed ``RETRAIN_GROWTH`` times the
-number the vocabulary was trained with. Figures: ``docs/fingerprints.md`` (part search at
+The SQLite ``orb`` table stays the source of truth; builds are written by a separate process
+(:mod:`fingerprint.ivf_build`, ``python -m fingerprint.ivf build FOLDER``) and switched to
+through an atomically replaced pointer. A query never builds: it answers from the current
+build plus an exact search, in the same words, of the works registered since (the *delta*,
+read from SQLite and quantised once per process), with the postings of works removed since
+masked, so its votes are those a fresh build with the same vocabulary would give; when the
+build is stale it starts a builder in the background and goes on. Until the first build
+exists the index's flat scan answers. Figures: ``docs/fingerprints.md`` (part search at
 scale).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import shutil
+import logging
 import sqlite3
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-U8 = npt.NDArray[np.uint8]
+from . import ivf_build
+from .errors import IndexCorrupt
+from .ivf_build import CELL, DELTA_REBUILD, POINTER, REBUILD_SHARE, RETRAIN_GROWTH, TRAIN_SAMPLE, BuildLock
+from .ivf_vocab import LEAF_MAX, TOP_WORDS, U8, Vocabulary
+
+__all__ = ["CELL", "DELTA_MAX", "DELTA_REBUILD", "IVF_MIN_DESCRIPTORS", "LEAF_MAX", "NO_OTHER", "POINTER", "REBUILD_SHARE",
+           "RETRAIN_GROWTH", "SHORTLIST", "TOP_WORDS", "TRAIN_SAMPLE", "OrbInvertedFile", "Vocabulary"]
+
 I64 = npt.NDArray[np.int64]
-I32 = npt.NDArray[np.int32]
+F64 = npt.NDArray[np.float64]
 
 IVF_MIN_DESCRIPTORS = 100_000  # below this (~250 pictures) the flat scan is used
-TOP_WORDS = 256
-LEAF_MAX = 4096
-CELL = 128  # the vocabulary has one word per this many registered descriptors
-TRAIN_SAMPLE = 1 << 22
-TOP_SAMPLE = 1 << 18
-TRAIN_ITERS = 6
 SHORTLIST = 8
-REBUILD_SHARE = 0.2
-RETRAIN_GROWTH = 8
-BUILD_CHUNK = 1 << 20
 NO_OTHER = 1 << 20
-POINTER = "orbivf.json"
+DELTA_MAX = 1 << 22  # the delta's hard cap in descriptors (~10 000 pictures, ~200 MB per process)
+BUILD_RETRY_S = 60.0  # a query process starts at most one builder per this many seconds
+log = logging.getLogger(__name__)
 
 
-def _flat(codes: U8) -> Any:
-    import faiss
-
-    faiss.omp_set_num_threads(1)
-    idx = faiss.IndexBinaryFlat(256)
-    idx.add(np.ascontiguousarray(codes))
-    return idx
-
-
-def _nearest(idx: Any, desc: U8) -> I64:
-    _, lab = idx.search(np.ascontiguousarray(desc), 1)
-    return np.asarray(lab, np.int64).reshape(-1)
-
-
-def _kmajority(sample: U8, k: int, rng: np.random.Generator) -> U8:
-    """``k`` binary centroids of ``sample``: k-majority (Lloyd's iteration with Hamming
-    assignment and bitwise-majority update), started from ``k`` distinct sample rows."""
-    uniq = np.unique(sample, axis=0)
-    k = min(k, uniq.shape[0])
-    cent = uniq[rng.choice(uniq.shape[0], k, replace=False)]
-    if k <= 1:
-        return np.asarray(cent, np.uint8)
-    bits = np.unpackbits(sample, axis=1)
-    for _ in range(TRAIN_ITERS):
-        lab = _nearest(_flat(cent), sample)
-        order = np.argsort(lab, kind="stable")
-        used, starts = np.unique(lab[order], return_index=True)
-        sums = np.add.reduceat(bits[order], starts, axis=0, dtype=np.int32)
-        counts = np.diff(np.append(starts, lab.size))
-        cent[used] = np.packbits((2 * sums > counts[:, None]).astype(np.uint8), axis=1)
-    return np.asarray(cent, np.uint8)
-
-
-class Vocabulary:
-    """The two-level word tree: ``top`` (K × 32 bytes), ``leaves`` (W × 32, grouped by top
-    word) and ``start`` (K + 1): the leaves of top word c are ``start[c]:start[c + 1]``."""
-
-    def __init__(self, top: U8, leaves: U8, start: I64, trained_on: int) -> None:
-        self.top, self.leaves, self.start, self.trained_on = top, leaves, start, trained_on
-        self._top_idx: Any = None
-        self._leaf_idx: dict[int, Any] = {}
-
-    @property
-    def size(self) -> int:
-        return int(self.leaves.shape[0])
-
-    @staticmethod
-    def train(sample: U8, n_words: int, sized_for: int, seed: int = 0) -> Vocabulary:
-        """About ``n_words`` words from ``sample``: min(``TOP_WORDS``, n_words) top words, and
-        under each a share of the rest proportional to its share of the sample."""
-        rng = np.random.default_rng(seed)
-        top = _kmajority(sample[rng.permutation(sample.shape[0])[:TOP_SAMPLE]], min(TOP_WORDS, n_words), rng)
-        lab = _nearest(_flat(top), sample)
-        leaves, start = [], [0]
-        for c in range(top.shape[0]):
-            members = sample[lab == c]
-            k = max(1, min(LEAF_MAX, members.shape[0], round(n_words * members.shape[0] / max(sample.shape[0], 1))))
-            leaf = _kmajority(members, k, rng) if members.shape[0] and k > 1 else top[c:c + 1]
-            leaves.append(leaf)
-            start.append(start[-1] + leaf.shape[0])
-        return Vocabulary(top, np.concatenate(leaves), np.array(start, np.int64), sized_for)
-
-    def words(self, desc: U8) -> I64:
-        """Each descriptor's word: its nearest leaf under its nearest top centroid."""
-        out = np.zeros(desc.shape[0], np.int64)
-        if desc.shape[0] == 0:
-            return out
-        if self._top_idx is None:
-            self._top_idx = _flat(self.top)
-        lab = _nearest(self._top_idx, desc)
-        order = np.argsort(lab, kind="stable")
-        used, first = np.unique(lab[order], return_index=True)
-        for c, lo, hi in zip(used.tolist(), first.tolist(), np.append(first[1:], lab.size).tolist(), strict=True):
-            idx = self._leaf_idx.get(c)
-            if idx is None:
-                idx = self._leaf_idx[c] = _flat(self.leaves[self.start[c]:self.start[c + 1]])
-            rows = order[lo:hi]
-            out[rows] = self.start[c] + _nearest(idx, desc[rows])
-        return out
-
-    def save(self, folder: Path) -> None:
-        np.savez(folder / "vocab.npz", top=self.top, leaves=self.leaves, start=self.start,
-                 trained_on=np.int64(self.trained_on))
-
-    @staticmethod
-    def load(folder: Path) -> Vocabulary:
-        with np.load(folder / "vocab.npz") as z:
-            return Vocabulary(z["top"], z["leaves"], z["start"], int(z["trained_on"]))
-
-
-def _cells(qd: U8, lo: I64, n: I64, wids: Any, desc: Any) -> tuple[I64, I64, I64]:
+def _cells(qd: U8, lo: I64, n: I64, wids: Any, desc: Any, masked: I64 | None = None) -> tuple[I64, I64, I64]:
     """For each query descriptor with candidates ``lo[i]:lo[i] + n[i]`` (n > 0) in
     (``wids``, ``desc``): the nearest distance, its work, and the nearest distance of any
-    other work (``NO_OTHER`` when there is none)."""
+    other work (``NO_OTHER`` when there is none); candidates of the works in ``masked`` are
+    left out (as if absent)."""
     starts = np.concatenate([[0], np.cumsum(n)[:-1]]).astype(np.int64)
     ii = np.repeat(lo - starts, n) + np.arange(int(n.sum()))
     qi = np.repeat(np.arange(n.size), n)
     cw = np.asarray(wids[ii], np.int64)
     dist = np.bitwise_count(np.asarray(desc[ii]) ^ qd[qi]).sum(axis=1, dtype=np.int64)
+    if masked is not None and masked.size:
+        dist[np.isin(cw, masked)] = NO_OTHER
     d1 = np.minimum.reduceat(dist, starts)
     hit = np.flatnonzero(dist == d1[qi])
     w1 = cw[hit[np.searchsorted(hit, starts)]]
@@ -170,195 +75,202 @@ def _cells(qd: U8, lo: I64, n: I64, wids: Any, desc: Any) -> tuple[I64, I64, I64
 
 class OrbInvertedFile:
     """The inverted file of one index folder (see the module doc); ``db`` is the index's
-    SQLite connection (tables ``works`` and ``orb``)."""
+    SQLite connection (tables ``works``, ``orb`` and ``meta``)."""
 
     def __init__(self, db: sqlite3.Connection, folder: Path) -> None:
         self.db, self.folder = db, folder
         self.build_id: str | None = None
+        self.meta: dict[str, Any] = {}
         self.vocab: Vocabulary | None = None
         self.offsets: Any = np.zeros(1, np.int64)
         self.wids: Any = np.zeros(0, np.int32)
         self.desc: Any = np.zeros((0, 32), np.uint8)
+        self.built: I64 | None = None  # the works the build holds
         self.max_wid = self.n_works = 0
-        self._delta: tuple[int, I64, I64, U8] = (0, np.zeros(0, np.int64), np.zeros(0, np.int64),
-                                                 np.zeros((0, 32), np.uint8))
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._started = -BUILD_RETRY_S
+        self._warned = False
+        self._reset_delta()
+
+    def _reset_delta(self) -> None:
+        self._seen = self.max_wid  # rows above this wid are not read yet
+        self._dw, self._dwid = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        self._dd = np.zeros((0, 32), np.uint8)
+        self._dadded: dict[int, float] = {}  # delta work → its added_at when read
+        self._removals = int(self.meta.get("removals", 0))  # removals the delta and mask reflect
+        self._dead = np.zeros(0, np.int64)  # works of the build removed (or their wid reused) since
 
     # -- state ----------------------------------------------------------------------------------
-    def _pointer(self) -> dict[str, Any] | None:
-        try:
-            with open(self.folder / POINTER, encoding="utf-8") as fh:
-                meta = json.load(fh)
-            return meta if isinstance(meta, dict) else None
-        except (OSError, ValueError):
-            return None
-
-    def active(self, total_descriptors: int | None) -> bool:
-        """Whether votes come from the inverted file: it exists, or the index holds at least
-        ``IVF_MIN_DESCRIPTORS`` descriptors (``total_descriptors``; None: not counted)."""
-        if self._pointer() is not None:
-            return True
-        return total_descriptors is not None and total_descriptors >= IVF_MIN_DESCRIPTORS
+    def _meta_int(self, key: str) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return int(row[0]) if row else 0
 
     def _load(self) -> bool:
-        meta = self._pointer()
-        if meta is None:
-            return False
-        if meta.get("build") == self.build_id:
+        """Map the build the pointer names (re-reading it if the build was switched and
+        deleted meanwhile); False when there is no pointer."""
+        for _ in range(3):
+            meta = ivf_build.read_pointer(self.folder)
+            if meta is None:
+                return False
+            if meta["build"] == self.build_id:
+                return True
+            sub = self.folder / f"{ivf_build.PREFIX}{meta['build']}"
+            try:
+                vocab = Vocabulary.load(sub)
+                offsets = np.load(sub / "offsets.npy", mmap_mode="r")
+                wids = np.load(sub / "wids.npy", mmap_mode="r")
+                desc = np.load(sub / "desc.npy", mmap_mode="r")
+                built = np.load(sub / "works.npy").astype(np.int64) if (sub / "works.npy").exists() else None
+            except (OSError, ValueError, KeyError):
+                continue
+            self.vocab, self.offsets, self.wids, self.desc, self.built = vocab, offsets, wids, desc, built
+            self.build_id, self.meta = str(meta["build"]), meta
+            self.max_wid, self.n_works = int(meta["max_wid"]), int(meta["works"])
+            self._reset_delta()
             return True
-        sub = self.folder / f"orbivf-{meta['build']}"
-        try:
-            self.vocab = Vocabulary.load(sub)
-            self.offsets = np.load(sub / "offsets.npy", mmap_mode="r")
-            self.wids = np.load(sub / "wids.npy", mmap_mode="r")
-            self.desc = np.load(sub / "desc.npy", mmap_mode="r")
-        except (OSError, ValueError, KeyError):
+        return self.vocab is not None  # keep serving the build already mapped
+
+    def _replaced(self) -> bool:
+        """The database is not the one the build was made from (fewer removals than it saw)."""
+        return "removals" in self.meta and self._meta_int("removals") < int(self.meta["removals"])
+
+    def active(self, total_descriptors: int | None) -> bool:
+        """Whether votes come from the inverted file: a build of this database exists. When
+        none does (or it was made from another database) and the index holds at least
+        ``IVF_MIN_DESCRIPTORS`` descriptors (``total_descriptors``; None: not counted), a
+        builder is started in the background and the flat scan answers meanwhile."""
+        if self._load() and not self._replaced():
+            return True
+        if self.vocab is not None or (total_descriptors is not None and total_descriptors >= IVF_MIN_DESCRIPTORS):
+            self.request_build()
+        return False
+
+    def request_build(self) -> bool:
+        """Start a builder process unless this process started one in the last
+        ``BUILD_RETRY_S`` seconds or another process holds the lock; True if started."""
+        if self._proc is not None and self._proc.poll() is None:
             return False
-        self.build_id = str(meta["build"])
-        self.max_wid, self.n_works = int(meta["max_wid"]), int(meta["works"])
-        self._delta = (self.max_wid, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 32), np.uint8))
-        return True
+        if time.monotonic() - self._started < BUILD_RETRY_S:
+            return False
+        self._started = time.monotonic()
+        try:
+            self._proc = ivf_build.start(self.folder)
+        except OSError as exc:  # e.g. a read-only folder: the current build goes on serving
+            log.warning("index %s: cannot start the inverted file's builder: %s", self.folder, exc)
+            return False
+        return self._proc is not None
 
-    def _stale(self) -> bool:
-        top = int(self.db.execute("SELECT COALESCE(MAX(wid), 0) FROM orb").fetchone()[0])
-        if top < self.max_wid:
-            return True  # the database was replaced under the file
-        if top == self._delta[0]:
-            added = int(np.unique(self._delta[2]).size)
-        else:
-            (added,) = self.db.execute("SELECT COUNT(*) FROM orb WHERE wid > ?", (self.max_wid,)).fetchone()
-        return bool(added > REBUILD_SHARE * max(self.n_works, 1))
+    def building(self) -> bool:
+        """Whether a builder (of any process) is running on this folder now."""
+        return ivf_build.building(self.folder)
 
-    def _rows(self, above: int, upto: int | None = None) -> Any:
-        return self.db.execute("SELECT wid, desc FROM orb WHERE wid > ? AND wid <= ? ORDER BY wid",
-                               (above, (1 << 62) if upto is None else upto))
+    def _since(self) -> tuple[int, int, int]:
+        """Works and descriptors registered since the build (as read so far), removals since."""
+        return (sum(w > self.max_wid for w in self._dadded), int((self._dwid > self.max_wid).sum()),
+                self._removals - int(self.meta.get("removals", 0)))
+
+    def backlog(self) -> dict[str, Any]:
+        """The delta as this process holds it: works and descriptors registered since the
+        build, removals since, the hard cap, and whether a builder runs."""
+        works, desc, removed = self._since()
+        return {"build": self.build_id, "works": self.n_works, "added_works": works, "added_descriptors": desc,
+                "removed": removed, "cap": DELTA_MAX, "building": self.building()}
 
     # -- building -------------------------------------------------------------------------------
-    def _train(self, n_desc: int) -> Vocabulary:
-        rng = np.random.default_rng(secrets.randbits(64))
-        keep = min(1.0, TRAIN_SAMPLE / max(n_desc, 1))
-        sample: list[U8] = []
-        for _, d in self._rows(0):
-            a = np.frombuffer(d, np.uint8).reshape(-1, 32)
-            sample.append(a if keep >= 1.0 else a[rng.random(a.shape[0]) < keep])
-        n_words = max(1, min(TOP_WORDS * LEAF_MAX, n_desc // CELL))
-        return Vocabulary.train(np.concatenate(sample) if sample else np.zeros((0, 32), np.uint8), n_words, n_desc)
-
-    def _quantise_all(self, vocab: Vocabulary, max_wid: int, sub: Path, n_desc: int) -> tuple[I32, I32]:
-        """Words and works of every registered descriptor, in table order; the descriptors
-        themselves go to ``sub/raw.npy`` (removed after the build)."""
-        raw = np.lib.format.open_memmap(sub / "raw.npy", mode="w+", dtype=np.uint8, shape=(max(n_desc, 1), 32))
-        words = np.zeros(n_desc, np.int32)
-        wids = np.zeros(n_desc, np.int32)
-        at = 0
-        batch: list[U8] = []
-        bw: list[int] = []
-        rows = self._rows(0, max_wid)
-        while True:
-            chunk = rows.fetchmany(BUILD_CHUNK // 400)
-            for wid, d in chunk:
-                batch.append(np.frombuffer(d, np.uint8).reshape(-1, 32))
-                bw.append(int(wid))
-            if batch and (not chunk or sum(a.shape[0] for a in batch) >= BUILD_CHUNK):
-                a = np.concatenate(batch)
-                end = at + a.shape[0]
-                raw[at:end] = a
-                words[at:end] = vocab.words(a)
-                wids[at:end] = np.repeat(bw, [x.shape[0] for x in batch])
-                at, batch, bw = end, [], []
-            if not chunk:
-                break
-        raw.flush()
-        return words[:at], wids[:at]
-
-    def build(self) -> None:
-        """(Re)train the vocabulary when it was trained on too few descriptors, then write the
-        postings of every registered work; the pointer file switches to them at the end."""
-        (n_desc,) = self.db.execute("SELECT COALESCE(SUM(LENGTH(desc)), 0) / 32 FROM orb").fetchone()
-        (n_works, max_wid) = self.db.execute("SELECT COUNT(*), COALESCE(MAX(wid), 0) FROM orb").fetchone()
-        self._load()
-        vocab = self.vocab
-        if vocab is None or vocab.trained_on * RETRAIN_GROWTH < int(n_desc):
-            vocab = self._train(int(n_desc))
-        build = secrets.token_hex(6)
-        sub = self.folder / f"orbivf-{build}"
-        sub.mkdir()
+    def build(self, *, force: bool = True) -> dict[str, Any] | None:
+        """Build in this process (waiting for a running builder first): for tools, bulk
+        ingest and benchmarks, never for queries. Without ``force`` only when stale."""
+        lock = BuildLock(self.folder)
+        lock.acquire(wait=True)
         try:
-            words, wids = self._quantise_all(vocab, int(max_wid), sub, int(n_desc))
-            order = np.argsort(words, kind="stable")
-            offsets = np.zeros(vocab.size + 1, np.int64)
-            np.cumsum(np.bincount(words, minlength=vocab.size), out=offsets[1:])
-            np.save(sub / "offsets.npy", offsets)
-            np.save(sub / "wids.npy", wids[order])
-            del words, wids
-            raw = np.load(sub / "raw.npy", mmap_mode="r")
-            out = np.lib.format.open_memmap(sub / "desc.npy", mode="w+", dtype=np.uint8, shape=(order.size, 32))
-            for i in range(0, order.size, BUILD_CHUNK):
-                out[i:i + BUILD_CHUNK] = raw[np.sort(order[i:i + BUILD_CHUNK])][
-                    np.argsort(np.argsort(order[i:i + BUILD_CHUNK]))]
-            out.flush()
-            del raw, out
-            (sub / "raw.npy").unlink()
-            vocab.save(sub)
-            for p in sub.iterdir():
-                with open(p, "rb") as fh:
-                    os.fsync(fh.fileno())
-        except BaseException:
-            shutil.rmtree(sub, ignore_errors=True)
-            raise
-        meta = {"build": build, "max_wid": int(max_wid), "works": int(n_works), "descriptors": int(order.size),
-                "words": vocab.size}
-        old = self._pointer()
-        from .arrays import _atomic_write
-
-        _atomic_write(self.folder / POINTER, json.dumps(meta).encode())
-        if old is not None and old.get("build") != build:
-            shutil.rmtree(self.folder / f"orbivf-{old['build']}", ignore_errors=True)
+            return ivf_build.build(self.db, self.folder, lock, force=force)
+        finally:
+            lock.release()
 
     def ready(self) -> None:
-        """Load the current build, building or rebuilding it when missing or stale."""
-        if not self._load() or self._stale():
-            self.build()
-            if not self._load():
-                raise OSError(f"index {self.folder}: the inverted file cannot be read after its build")
+        """Bring the build up to date in this process (see :meth:`build`) and map it."""
+        self.build(force=False)
+        if not self._load():
+            raise IndexCorrupt(f"index {self.folder}: the inverted file cannot be read after its build")
+
+    # -- the delta ------------------------------------------------------------------------------
+    def _refilter(self) -> None:
+        """After removals: the build's works that are gone (or whose wid now names another
+        work), and the delta without the works removed or replaced since they were read."""
+        rows = np.array(self.db.execute("SELECT wid, added_at FROM works").fetchall(), np.float64).reshape(-1, 2)
+        wid, at = rows[:, 0].astype(np.int64), rows[:, 1]
+        built_at = float(self.meta.get("built_at", np.inf))
+        if self.built is not None:
+            self._dead = np.setdiff1d(self.built, wid[(at <= built_at) & (wid <= self.max_wid)])
+        live = dict(zip(wid.tolist(), at.tolist(), strict=True))
+        keep = [w for w, a in self._dadded.items() if live.get(w) == a]
+        k = np.isin(self._dwid, keep)
+        self._dw, self._dwid, self._dd = self._dw[k], self._dwid[k], self._dd[k]
+        self._dadded = {w: self._dadded[w] for w in keep}
+        self._seen = max([w for w in keep if w > self.max_wid], default=self.max_wid)
+
+    def _new_rows(self) -> list[tuple[int, bytes, float]]:
+        rows = self.db.execute("SELECT o.wid, o.desc, w.added_at FROM orb o JOIN works w ON w.wid = o.wid "
+                               "WHERE o.wid > ? ORDER BY o.wid", (self._seen,)).fetchall()
+        if self._dead.size:  # a removed work's wid given to a new work: read it as new
+            rows += [r for r in self.db.execute(
+                "SELECT o.wid, o.desc, w.added_at FROM orb o JOIN works w ON w.wid = o.wid "
+                "WHERE o.wid IN (SELECT value FROM json_each(?)) AND w.added_at > ?",
+                (json.dumps(self._dead.tolist()), float(self.meta.get("built_at", np.inf)))) if r[0] not in self._dadded]
+        return rows
+
+    def refresh(self) -> None:
+        """Map the current build, bring the delta up to date, and start a builder when the
+        build is stale (every query does; a long-lived process may call it at start so that
+        its first query does not pay for reading the delta)."""
+        if not self._load() and self.vocab is None:
+            raise IndexCorrupt(f"index {self.folder}: its inverted file cannot be read")
+        assert self.vocab is not None
+        removals = self._meta_int("removals")
+        if removals != self._removals:
+            self._removals = removals
+            self._refilter()
+        rows = self._new_rows()
+        if rows:
+            arrs = [np.frombuffer(d, np.uint8).reshape(-1, 32) for _, d, _ in rows]
+            a = np.concatenate(arrs)
+            w = np.concatenate([self._dw, self.vocab.words(a)])
+            wid = np.concatenate([self._dwid, np.repeat([int(r[0]) for r in rows], [x.shape[0] for x in arrs])])
+            d = np.concatenate([self._dd, a])
+            o = np.argsort(w, kind="stable")
+            self._dw, self._dwid, self._dd = w[o], wid[o], d[o]
+            self._dadded.update({int(r[0]): float(r[2]) for r in rows})
+            self._seen = max([self._seen] + [int(r[0]) for r in rows])
+        if (self._dadded or removals != int(self.meta.get("removals", 0))) and ivf_build.needs_rebuild(
+                self.n_works, *self._since()):
+            self.request_build()
+        if self._dd.shape[0] > DELTA_MAX and not self._warned:
+            self._warned = True
+            log.warning("index %s: %d descriptors registered since the inverted file's build (cap %d); "
+                        "queries stay exact but slower until the builder switches", self.folder,
+                        self._dd.shape[0], DELTA_MAX)
 
     # -- votes ----------------------------------------------------------------------------------
-    def _delta_postings(self) -> tuple[I64, I64, U8]:
-        """Works registered since the build: (words, wids, descriptors) sorted by word,
-        quantised once per process."""
-        seen, dw, dwid, dd = self._delta
-        new_w, new_id, new_d = [dw], [dwid], [dd]
-        assert self.vocab is not None
-        for wid, d in self._rows(seen):
-            a = np.frombuffer(d, np.uint8).reshape(-1, 32)
-            new_w.append(self.vocab.words(a))
-            new_id.append(np.full(a.shape[0], int(wid), np.int64))
-            new_d.append(a)
-            seen = max(seen, int(wid))
-        if len(new_w) > 1:
-            w = np.concatenate(new_w)
-            o = np.argsort(w, kind="stable")
-            self._delta = (seen, w[o], np.concatenate(new_id)[o], np.concatenate(new_d)[o])
-        return self._delta[1], self._delta[2], self._delta[3]
-
     def votes(self, descriptors: U8, radius: int, ratio: float | None) -> dict[int, int]:
         """wid → votes: a query descriptor votes for the work of the nearest registered
         descriptor of its word when that is within ``radius`` bits and closer than ``ratio``
         times the nearest descriptor of another work in the word (no such test when ``ratio``
         is None; see the module doc)."""
-        self.ready()
+        self.refresh()
         assert self.vocab is not None
         if descriptors.shape[0] == 0:
             return {}
         qw = self.vocab.words(descriptors)
         best = [np.full(qw.size, NO_OTHER, np.int64), np.full(qw.size, -1, np.int64), np.full(qw.size, NO_OTHER, np.int64)]
-        dw, dwid, dd = self._delta_postings()
-        for lo, hi, wids, desc in ((np.asarray(self.offsets[qw], np.int64), np.asarray(self.offsets[qw + 1], np.int64),
-                                    self.wids, self.desc),
-                                   (np.searchsorted(dw, qw, "left"), np.searchsorted(dw, qw, "right"), dwid, dd)):
+        for lo, hi, wids, desc, masked in (
+                (np.asarray(self.offsets[qw], np.int64), np.asarray(self.offsets[qw + 1], np.int64),
+                 self.wids, self.desc, self._dead),
+                (np.searchsorted(self._dw, qw, "left"), np.searchsorted(self._dw, qw, "right"),
+                 self._dwid, self._dd, None)):
             has = np.flatnonzero(hi > lo)
             if has.size == 0:
                 continue
-            d1, w1, d2 = _cells(descriptors[has], lo[has], (hi - lo)[has], wids, desc)
+            d1, w1, d2 = _cells(descriptors[has], lo[has], (hi - lo)[has], wids, desc, masked)
             b1, bw, b2 = best[0][has], best[1][has], best[2][has]
             same = bw == w1
             # merge two (nearest, its work, nearest of another work) triples exactly
@@ -375,3 +287,13 @@ class OrbInvertedFile:
         live = {int(r[0]) for r in self.db.execute(
             "SELECT wid FROM works WHERE wid IN (SELECT value FROM json_each(?))", (json.dumps(cand),))}
         return {x: int(n) for x, n in zip(cand, c[order].tolist(), strict=True) if x in live}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    return ivf_build.main(sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -16,6 +16,7 @@ Usage::
 
     python -m bench.fingerprint.scale make-distractors N [--out DIR]
     python -m bench.fingerprint.scale run [--sizes 1000,10000,...] [--data DIR]
+    python -m bench.fingerprint.scale rebuild [--works 10000] [--data DIR] [--limit 20]
 
 Big files go to ``--data`` (default /work/scale-data), never into the repository.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import sys
@@ -328,6 +330,98 @@ def run(sizes: list[int], data: Path, limit: int, keep: bool) -> dict[str, Any]:
     return {"sizes": results}
 
 
+def _query_row(index: Any, qdir: Path, f: str, truth: dict[str, Any]) -> dict[str, Any]:
+    from fingerprint.formats import fingerprint_file
+    from fingerprint.matching import match
+
+    c0, w0 = time.process_time(), time.perf_counter()
+    fp = fingerprint_file(qdir / f, query=True)
+    c1, w1 = time.process_time(), time.perf_counter()
+    timed = _Timed(index)
+    res = match(timed, fp)  # type: ignore[arg-type]
+    c2, w2 = time.process_time(), time.perf_counter()
+    return {"file": f, "want": truth[f][0], "top": res.matches[0].work_id if res.matches else None,
+            "features_ms": 1000 * (w1 - w0), "features_cpu_ms": 1000 * (c1 - c0), "match_ms": 1000 * (w2 - w1),
+            "match_cpu_ms": 1000 * (c2 - c1), **{f"{k}_ms": 1000 * v for k, v in timed.t.items()}}
+
+
+def rebuild_worker(index_dir: Path, qdir: Path, truth_file: Path, limit: int, after: int) -> dict[str, Any]:
+    """Queries in a fresh process on a stale index: the first one finds it stale and starts
+    the builder; the queries go on, round after round, while it runs and for ``after``
+    rounds after its switch. Each row says whether a builder ran while it was answered."""
+    from fingerprint.index import open_index
+    from fingerprint.ivf_build import building, read_pointer
+
+    def current() -> str | None:
+        m = read_pointer(index_dir)
+        return m["build"] if m else None
+
+    truth = json.loads(truth_file.read_text())
+    names = sorted(truth)
+    names = names[::max(1, len(names) // limit)][:limit] if limit else names
+    index = open_index(index_dir, create=False)
+    b0, t0, done_rounds = current(), time.perf_counter(), 0
+    rows: list[dict[str, Any]] = []
+    while done_rounds < after and time.perf_counter() - t0 < 7200:
+        switched = current() != b0 and not building(index_dir)
+        for f in names:
+            busy = building(index_dir)
+            row = _query_row(index, qdir, f, truth)
+            busy = busy or building(index_dir)
+            row["phase"] = "first" if not rows else "during" if busy else "after" if current() != b0 else "stale"
+            row["at_s"] = round(time.perf_counter() - t0, 1)
+            rows.append(row)
+        done_rounds += switched
+    index.close()
+    return {"rows": rows}
+
+
+def rebuild(works: int, data: Path, limit: int) -> dict[str, Any]:
+    """Query latency while the inverted file is rebuilt in the background, against the same
+    queries on a fresh build with no builder running; and the rebuild's duration."""
+    import subprocess
+
+    from fingerprint import ivf, service
+    from fingerprint.index import open_index
+
+    from .parts import build as build_pages
+
+    store = load_store(data / "distractors")
+    root = data / "rebuild"
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    truth = build_pages("held", root)
+    (root / "truth.json").write_text(json.dumps(truth))
+    planted = len(service.add_dir(root / "works", root / "idx", workers=1).added)
+    mean = float(np.mean(np.asarray(store["count"][:store["real"]])))  # just past the rebuild rule
+    extra = min(int(ivf.REBUILD_SHARE * works) + 1, int(ivf.DELTA_REBUILD * 1.05 / mean) + 1)
+    index = open_index(root / "idx")
+    add_s = grow(index, store, 0, works - planted)
+    t0 = time.perf_counter()
+    ivf.OrbInvertedFile(index.db, index.folder).build()
+    build_s = time.perf_counter() - t0
+    worker = [sys.executable, "-m", "bench.fingerprint.scale"]
+    args = [str(root / "idx"), str(root / "q"), str(root / "truth.json"), "--limit", str(limit)]
+    before = json.loads(subprocess.run([*worker, "query-worker", *args], capture_output=True, text=True,
+                                       check=True).stdout)["rows"]
+    grow(index, store, works - planted, works - planted + extra)
+    index.close()
+    rows = json.loads(subprocess.run([*worker, "rebuild-worker", *args, "--after", "1"], capture_output=True,
+                                     text=True, check=True).stdout)["rows"]
+    log = [json.loads(ln) for ln in (root / "idx" / "orbivf.log").read_text().splitlines() if ln.startswith("{")]
+    phases = {p: [r for r in rows if r["phase"] == p] for p in ("first", "during", "stale", "after")}
+    return {"works": works, "extracted_distractors": min(works - planted, store["real"]), "planted": planted,
+            "register_s": round(add_s, 1), "initial_build_s": round(build_s, 1), "registered_since_build": extra,
+            "background_rebuild_s": log[-1]["seconds"] if log else None,
+            "background_rebuild": log[-1]["built"] if log else None,
+            "first_query_after_registrations": {k: round(phases["first"][0][k], 1) for k in
+                                                ("match_ms", "match_cpu_ms", "votes_ms", "votes_cpu_ms")},
+            "before": _summary(before),
+            **{p: ({"queries": len(v), **_summary(v)} if v else None) for p, v in phases.items() if p != "first"},
+            "load_average": list(os.getloadavg())}
+
+
 def _write_synthetic(sub: Path, n_words: int, reals: tuple[Any, Any, Any], planted: tuple[Any, Any, Any],
                      copies: int, base: int, real: int) -> int:
     """Postings of ``synthetic``: every real descriptor ``copies`` times (copy 0 exact, the
@@ -414,8 +508,10 @@ def synthetic(works: int, data: Path, limit: int) -> dict[str, Any]:
     sub.mkdir()
     n = _write_synthetic(sub, vocab.size, (rword, rdesc, rwork), (pword, pdesc, pwid), copies, base, real)
     vocab.save(sub)
+    np.save(sub / "works.npy", np.unique(pwid).astype(np.int32))
     (root / "idx" / ivf.POINTER).write_text(json.dumps({"build": "synthetic", "max_wid": base - 1, "works": works,
-                                                        "descriptors": n, "words": vocab.size}))
+                                                        "descriptors": n, "words": vocab.size, "removals": 0,
+                                                        "built_at": time.time()}))
     build_s = time.perf_counter() - t0
     q = subprocess.run([sys.executable, "-m", "bench.fingerprint.scale", "query-worker", str(root / "idx"),
                         str(root / "q"), str(root / "truth.json"), "--limit", str(limit)],
@@ -444,6 +540,16 @@ def main(argv: list[str] | None = None) -> int:
     sy.add_argument("--works", type=int, default=1_000_000)
     sy.add_argument("--data", type=Path, default=DATA)
     sy.add_argument("--limit", type=int, default=40)
+    rb = sub.add_parser("rebuild")
+    rb.add_argument("--works", type=int, default=10_000)
+    rb.add_argument("--data", type=Path, default=DATA)
+    rb.add_argument("--limit", type=int, default=20)
+    rw = sub.add_parser("rebuild-worker")
+    rw.add_argument("index", type=Path)
+    rw.add_argument("qdir", type=Path)
+    rw.add_argument("truth", type=Path)
+    rw.add_argument("--limit", type=int, default=0)
+    rw.add_argument("--after", type=int, default=1)
     qw = sub.add_parser("query-worker")
     qw.add_argument("index", type=Path)
     qw.add_argument("qdir", type=Path)
@@ -454,6 +560,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(make_distractors(a.n, a.out)))
     elif a.cmd == "query-worker":
         print(json.dumps(query_worker(a.index, a.qdir, a.truth, a.limit)))
+    elif a.cmd == "rebuild":
+        print(json.dumps(rebuild(a.works, a.data, a.limit)))
+    elif a.cmd == "rebuild-worker":
+        print(json.dumps(rebuild_worker(a.index, a.qdir, a.truth, a.limit, a.after)))
     elif a.cmd == "synthetic":
         print(json.dumps(synthetic(a.works, a.data, a.limit)))
     else:

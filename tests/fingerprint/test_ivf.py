@@ -5,7 +5,12 @@ rebuild, removed works are never returned, and the vote rule is the flat one wit
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -13,7 +18,7 @@ import numpy as np
 import pytest
 
 from bench.fingerprint import media as M
-from fingerprint import ivf
+from fingerprint import ivf, ivf_build
 from fingerprint.index import open_index
 from fingerprint.service import add_file, query_file
 
@@ -132,3 +137,165 @@ def test_the_vocabulary_puts_a_descriptor_in_the_word_it_was_trained_on() -> Non
     for c in range(4):  # each cluster's members share one word, and no other cluster has it
         assert np.unique(w[c::4]).size <= 3
         assert not set(w[c::4].tolist()) & set(np.delete(w, np.arange(c, 800, 4)).tolist())
+
+
+# -- builds outside the queries (fingerprint.ivf_build) -------------------------------------------
+
+def _page_descriptors(root: Path, work: str, seed: int = 9) -> np.ndarray:
+    from fingerprint.parts import parts_features
+
+    pg, _ = page(cv2.imread(str(root / work)), 0.7, (400, 300), seed=seed)
+    return parts_features(cv2.cvtColor(pg, cv2.COLOR_BGR2GRAY))[1]
+
+
+def _stopped_builder(folder: Path, stage: str, monkeypatch: pytest.MonkeyPatch) -> subprocess.Popen[bytes]:
+    """A real builder process, started as a stale query starts one, stopped (SIGSTOP) by
+    itself at ``stage``."""
+    monkeypatch.setenv(ivf_build.STOP_ENV, stage)
+    proc = ivf_build.start(folder, force=True)
+    monkeypatch.delenv(ivf_build.STOP_ENV)
+    assert proc is not None
+    _, status = os.waitpid(proc.pid, os.WUNTRACED)
+    assert os.WIFSTOPPED(status)
+    return proc
+
+
+def _builds(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(ivf_build.PREFIX))
+
+
+def test_a_query_during_a_rebuild_answers_at_once_and_as_the_new_build_will(
+        ivf_index: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a builder process is mid-way (stopped after quantising, holding the lock) a query
+    answers from the old build plus the works registered since, with the votes the new build
+    gives after the switch; no second builder starts."""
+    root, index = ivf_index
+    copy = tmp_path / "copy"
+    shutil.copytree(index, copy)
+    qd = {w: _page_descriptors(root, w) for w in ("x35.png", "d2.png")}  # x35: registered after the build
+    old = json.loads((copy / ivf.POINTER).read_text())["build"]
+    with open_index(copy) as idx:
+        f = idx.inverted_file()
+        assert f is not None
+        before = {w: f.votes(q, 48, 0.8) for w, q in qd.items()}
+    assert next(iter(before["x35.png"])) == 40 and next(iter(before["d2.png"])) == 3
+    proc = _stopped_builder(copy, "quantised", monkeypatch)
+    try:
+        assert ivf_build.building(copy) and ivf_build.start(copy) is None  # the lock is held: no second one
+        with open_index(copy) as idx:
+            f = idx.inverted_file()
+            assert f is not None
+            during = {w: f.votes(q, 48, 0.8) for w, q in qd.items()}
+        assert json.loads((copy / ivf.POINTER).read_text())["build"] == old
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+        assert proc.wait() == 0
+    assert during == before
+    meta = json.loads((copy / ivf.POINTER).read_text())
+    assert meta["build"] != old and meta["max_wid"] == 40 and _builds(copy) == [f"orbivf-{meta['build']}"]
+    with open_index(copy) as idx:
+        f = idx.inverted_file()
+        assert f is not None
+        assert {w: f.votes(q, 48, 0.8) for w, q in qd.items()} == before
+        assert f.backlog()["added_works"] == 0
+
+
+def test_a_killed_builder_leaves_a_usable_index_and_the_next_build_succeeds(
+        ivf_index: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed after quantising (a half-written build folder on disk, the lock held): the old
+    build answers, the lock is free, and the next build removes the leftover and switches."""
+    root, index = ivf_index
+    stage = "quantised"
+    copy = tmp_path / "copy"
+    shutil.copytree(index, copy)
+    old = json.loads((copy / ivf.POINTER).read_text())["build"]
+    proc = _stopped_builder(copy, stage, monkeypatch)
+    half = [b for b in _builds(copy) if b != f"orbivf-{old}"]
+    assert len(half) == 1 and (copy / half[0] / "raw.npy").exists()  # its half-written build
+    proc.kill()
+    proc.wait()
+    assert not ivf_build.building(copy)  # the dead builder's lock is gone with it
+    assert json.loads((copy / ivf.POINTER).read_text())["build"] == old
+    with open_index(copy) as idx:
+        assert next(iter(idx.distinct_votes(_page_descriptors(root, "d2.png"), 48, 0.8))) == "d2.png"
+    done = subprocess.run([sys.executable, "-m", "fingerprint.ivf", "build", str(copy), "--force"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    meta = json.loads((copy / ivf.POINTER).read_text())
+    assert meta["build"] != old and _builds(copy) == [f"orbivf-{meta['build']}"]  # leftovers removed
+    with open_index(copy) as idx:
+        f = idx.inverted_file()
+        assert f is not None and f.backlog()["added_works"] == 0  # x35 is in the new build
+        assert next(iter(idx.distinct_votes(_page_descriptors(root, "x35.png"), 48, 0.8))) == "x35.png"
+
+
+_VOTES = """
+import json, sys
+import numpy as np
+from fingerprint.index import open_index
+with open_index(sys.argv[2], create=False) as idx:
+    print(json.dumps(idx.distinct_votes(np.load(sys.argv[1]), 48, 0.8)))
+"""
+
+
+def test_two_query_processes_on_a_stale_index_answer_alike_and_start_one_builder(
+        ivf_index: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes query an index whose build is stale at the same time: both answer (the
+    builder one of them starts is held stopped until they have), exactly one builder runs,
+    and after its switch the answer is the same."""
+    root, index = ivf_index
+    copy = tmp_path / "copy"
+    shutil.copytree(index, copy)
+    with open_index(copy) as idx:
+        for i in range(8):  # 8 removals + 1 work registered since a build of 39: past REBUILD_SHARE
+            idx.remove(f"x{i:02d}.png")
+    old = json.loads((copy / ivf.POINTER).read_text())["build"]
+    np.save(tmp_path / "q.npy", _page_descriptors(root, "x35.png"))
+
+    def both() -> list[dict[str, int]]:
+        procs = [subprocess.Popen([sys.executable, "-c", _VOTES, str(tmp_path / "q.npy"), str(copy)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outs = [p.communicate() for p in procs]
+        assert all(p.returncode == 0 for p in procs), [e for _, e in outs]
+        return [json.loads(o) for o, _ in outs]
+
+    monkeypatch.setenv(ivf_build.STOP_ENV, "started")  # inherited by the builder they start
+    during = both()
+    monkeypatch.delenv(ivf_build.STOP_ENV)
+    assert during[0] == during[1] and next(iter(during[0])) == "x35.png"
+    assert not {f"x{i:02d}.png" for i in range(8)} & set(during[0])
+    assert ivf_build.building(copy)
+    holder = json.loads((copy / ivf_build.LOCK).read_text())
+    assert holder["stage"] == "started"
+    os.kill(holder["pid"], signal.SIGCONT)
+    while ivf_build.building(copy):
+        time.sleep(0.05)
+    built = [ln for ln in (copy / ivf_build.LOG).read_text().splitlines() if ln.startswith('{"built"')]
+    assert len(built) == 1 and json.loads(built[0])["built"]["works"] == 32
+    meta = json.loads((copy / ivf.POINTER).read_text())
+    assert meta["build"] != old and meta["works"] == 32 and meta["removals"] == 8
+    with open_index(copy) as idx:
+        assert idx.distinct_votes(np.load(tmp_path / "q.npy"), 48, 0.8) == during[0]
+
+
+def test_a_removed_works_wid_given_to_a_new_work_is_searched_as_new(
+        ivf_index: tuple[Path, Path], tmp_path: Path) -> None:
+    """Removing the newest works lets SQLite give a wid the build holds to the next work: its
+    postings in the build are masked and the new work is searched from the database, with
+    the votes of a fresh build."""
+    root, index = ivf_index
+    copy = tmp_path / "copy"
+    shutil.copytree(index, copy)
+    qd = {w: _page_descriptors(root, w) for w in ("x35.png", "x34.png")}
+    with open_index(copy) as idx:
+        idx.remove("x35.png")
+        idx.remove("x34.png")  # the build's newest work: wid 39
+    add_file(root / "x35.png", "again.png", copy)
+    with open_index(copy) as idx:
+        assert idx.db.execute("SELECT wid FROM works WHERE work_id='again.png'").fetchone()[0] == 39
+        f = idx.inverted_file()
+        assert f is not None
+        served = {w: f.votes(q, 48, 0.8) for w, q in qd.items()}
+        assert next(iter(served["x35.png"])) == 39
+        f.build()
+        assert {w: f.votes(q, 48, 0.8) for w, q in qd.items()} == served  # x34's postings were masked
