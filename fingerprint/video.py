@@ -18,6 +18,7 @@ import numpy.typing as npt
 from .audio import MIN_SECONDS, AudioFingerprint, fingerprint_samples
 from .errors import MediaTooLarge, MediaTooShort, UnreadableMedia
 from .image import MAX_PIXELS, MAX_SIDE, dct_code, hash_quality, reduce_for_hash
+from .video_parts import InsetFinder, PartCodes
 
 VIDEO_FORMAT_VERSION = 1
 SAMPLE_FPS = 4.0
@@ -44,7 +45,8 @@ class VideoFingerprint:
     ``CROP_VARIANTS`` (registered side; empty on the query side); ``query_crop_codes``: one per
     ``QUERY_CROP_VARIANTS`` (query side only); ``audio``: audio track or None; ``quality``
     (query side only): each sample's hash quality (``image.hash_quality`` of the frame as is),
-    which decides whether the sample's codes are evidence (``video_match``)."""
+    which decides whether the sample's codes are evidence (``video_match``); ``parts`` (query
+    side only): the codes of picture-in-picture insets (``video_parts``)."""
 
     times: npt.NDArray[np.float64]
     codes: U8
@@ -54,6 +56,7 @@ class VideoFingerprint:
     duration_s: float
     query_crop_codes: tuple[U8, ...] = ()
     quality: npt.NDArray[np.float64] | None = None
+    parts: PartCodes | None = None
 
 
 def _frame_codes(gray: U8, crop_variants: tuple[tuple[float, float, float], ...]
@@ -85,6 +88,7 @@ def fingerprint_video(data: bytes, path: str = "<bytes>", *, query: bool = False
     qualities: list[float] = []
     variants = QUERY_CROP_VARIANTS if query else CROP_VARIANTS
     crops: list[list[bytes]] = [[] for _ in variants]
+    insets = InsetFinder() if query else None
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             if not container.streams.video:
@@ -110,6 +114,8 @@ def fingerprint_video(data: bytes, path: str = "<bytes>", *, query: bool = False
                 c, m, cc, qual = _frame_codes(gray, variants)
                 times.append(t)
                 qualities.append(qual)
+                if insets is not None:
+                    insets.push(gray)
                 codes.append(c)
                 mirrors.append(m)
                 for lst, code in zip(crops, cc, strict=True):
@@ -128,6 +134,7 @@ def fingerprint_video(data: bytes, path: str = "<bytes>", *, query: bool = False
     carr = tuple(np.frombuffer(b"".join(lst), np.uint8).reshape(-1, 32).copy() for lst in crops)
     duration = float(t_arr[-1] + 1 / SAMPLE_FPS)
     if query:
+        assert insets is not None
         return VideoFingerprint(t_arr, arr.copy(), marr.copy(), (), audio, duration, carr,
-                                np.asarray(qualities, np.float64))
+                                np.asarray(qualities, np.float64), insets.finish())
     return VideoFingerprint(t_arr, arr.copy(), marr.copy(), carr, audio, duration)

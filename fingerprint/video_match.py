@@ -58,7 +58,11 @@ def views(q: VideoFingerprint) -> list[View]:
     keep = np.arange(q.times.size, dtype=np.int64)
     if q.quality is not None:
         keep = np.flatnonzero(q.quality >= VIDEO_MIN_QUALITY).astype(np.int64)
-    return [View(np.ascontiguousarray(c[keep]), keep) for c in (q.codes, q.mirror_codes, *q.query_crop_codes)]
+    out = [View(np.ascontiguousarray(c[keep]), keep) for c in (q.codes, q.mirror_codes, *q.query_crop_codes)]
+    if q.parts is not None and q.parts.rows.size:
+        ok = np.flatnonzero(q.parts.quality >= VIDEO_MIN_QUALITY)
+        out.append(View(np.ascontiguousarray(q.parts.codes[ok]), q.parts.rows[ok]))
+    return out
 
 
 def _frame_segments(d: F64, rows: npt.NDArray[np.int64], sim: F64, tq: F64) -> tuple[float, list[Segment]]:
