@@ -183,3 +183,21 @@ def _extend(index: IndexBackend, vs: list[View], times: F64, work_id: str, seg: 
         j = fwd[0]
     qs = float(times[i])
     return Segment(qs, qs + off, float(times[j]) - qs + step, seg.score)
+
+
+def decision_votes(index: IndexBackend, q: VideoFingerprint) -> dict[str, int]:
+    """Per work, the decision's statistic (for margins, e.g. the benchmark's negatives): the
+    most distinct query samples that one view aligns at one offset (± one sample) within
+    ``FRAME_MAX_DISTANCE``; a work is decided at ``VIDEO_MIN_FRAMES``."""
+    best: dict[str, int] = {}
+    for v in views(q):
+        if v.rows.size == 0:
+            continue
+        hits = index.search_codes("frame", v.codes, FRAME_MAX_DISTANCE)
+        qrows = v.rows[hits.query_rows]
+        bins = np.round((hits.times - q.times[qrows]) * SAMPLE_FPS).astype(np.int64)
+        for w, ix in group(hits.work_ids).items():
+            for b in np.unique(bins[ix]).tolist():
+                n = int(np.unique(qrows[ix][np.abs(bins[ix] - b) <= 1]).size)
+                best[w] = max(best.get(w, 0), n)
+    return best
