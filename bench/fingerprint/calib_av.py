@@ -93,6 +93,21 @@ def mix(x: Any, other: Any, snr_db: float) -> Any:
     return (y / max(1.0, float(np.abs(y).max()))).astype(np.float32)
 
 
+def music_streams() -> list[dict[str, Any]]:
+    """The streams of the ``music`` packages, as ``negatives.audio_streams`` caches them; the
+    other packages (speech, effects: hours of decoding) are decoded only when a music package
+    is not cached yet. The video section needs music only."""
+    out: list[dict[str, Any]] = []
+    for pkg, kind in N.AUDIO_PACKAGES.items():
+        meta = N.CACHE / "derived" / "audio" / f"{pkg}.json"
+        if kind != "music":
+            continue
+        if not meta.exists():
+            return [d for d in N.audio_streams() if d["kind"] == "music"]
+        out.append(json.loads(meta.read_text()))
+    return out
+
+
 def music_pool(streams: list[dict[str, Any]]) -> list[Any]:
     """10 s stretches of the negative packages' music (a different soundtrack), not silent."""
     out: list[Any] = []
@@ -225,8 +240,7 @@ def negative_videos(scale: str) -> list[Path]:
     if all(p.exists() for p in paths):
         return paths
     pics = N.pictures()
-    streams = [d for d in N.audio_streams() if d["kind"] == "music"]
-    pool = music_pool(streams)
+    pool = music_pool(music_streams())
     for k, p in enumerate(paths):
         if p.exists():
             continue
@@ -342,8 +356,7 @@ def video_recall(idx: LocalIndex, works: list[Any], filler: list[U8], pool: list
 
 def bench_video(root: Path, scale: str) -> dict[str, Any]:
     idx, works, filler = register_videos(root, scale)
-    streams = N.audio_streams()
-    pool = music_pool(streams)
+    pool = music_pool(music_streams())
     rec = video_recall(idx, works, filler, pool, scale)
     log(f"video: transforms {json.dumps(rec)}")
     negs = negative_videos(scale)
