@@ -30,15 +30,12 @@ MIN_FRAMES = 2
 CROP_VARIANTS: tuple[tuple[float, float, float], ...] = ((0.88, 0.0, 0.0),)
 # the query side also hashes crops of its frames to 93 % of each side, centred and shifted by
 # 1.7 % of the side: a copy cropped by a few percent (to 0.93–0.97 of each side, split at
-# random between the sides) then lines up with the registered 0.88 crop within 1 % of the side;
-# and four crops to 97 %, shifted by 3 % of the side towards each corner, for a copy cropped by
-# 10 % of a side, mostly from one end (the registered 0.88 crop then reaches past the query's
-# edge; measured: a real video's cropped frames came within 56–72 bits of it with the nine
-# 93 % crops)
+# random between the sides) then lines up with the registered 0.88 crop within 1 % of the side
+# (four more crops to 97 %, shifted 3 % towards each corner, found one more cropped real video
+# and let a held-out negative through: docs/fingerprints.md, session 10)
 QUERY_SHIFT = 0.017
 QUERY_CROP_VARIANTS: tuple[tuple[float, float, float], ...] = tuple(
-    (0.93, sx, sy) for sx in (-QUERY_SHIFT, 0.0, QUERY_SHIFT) for sy in (-QUERY_SHIFT, 0.0, QUERY_SHIFT)) + tuple(
-    (0.97, sx, sy) for sx in (-0.03, 0.03) for sy in (-0.03, 0.03))
+    (0.93, sx, sy) for sx in (-QUERY_SHIFT, 0.0, QUERY_SHIFT) for sy in (-QUERY_SHIFT, 0.0, QUERY_SHIFT))
 
 U8 = npt.NDArray[np.uint8]
 
