@@ -17,7 +17,8 @@ import numpy.typing as npt
 
 from .audio import MIN_SECONDS, AudioFingerprint, fingerprint_samples
 from .errors import MediaTooLarge, MediaTooShort, UnreadableMedia
-from .image import MAX_PIXELS, MAX_SIDE, dct_code, reduce_for_hash
+from .image import MAX_PIXELS, MAX_SIDE, dct_code, hash_quality, reduce_for_hash
+from .video_parts import InsetFinder, PartCodes
 
 VIDEO_FORMAT_VERSION = 1
 SAMPLE_FPS = 4.0
@@ -30,6 +31,8 @@ CROP_VARIANTS: tuple[tuple[float, float, float], ...] = ((0.88, 0.0, 0.0),)
 # the query side also hashes crops of its frames to 93 % of each side, centred and shifted by
 # 1.7 % of the side: a copy cropped by a few percent (to 0.93–0.97 of each side, split at
 # random between the sides) then lines up with the registered 0.88 crop within 1 % of the side
+# (four more crops to 97 %, shifted 3 % towards each corner, found one more cropped real video
+# and let a held-out negative through: docs/fingerprints.md, session 10)
 QUERY_SHIFT = 0.017
 QUERY_CROP_VARIANTS: tuple[tuple[float, float, float], ...] = tuple(
     (0.93, sx, sy) for sx in (-QUERY_SHIFT, 0.0, QUERY_SHIFT) for sy in (-QUERY_SHIFT, 0.0, QUERY_SHIFT))
@@ -42,7 +45,10 @@ class VideoFingerprint:
     """``times``: sample times (s); ``codes``: N × 32 bytes, frame codes; ``mirror_codes``:
     codes of the mirrored frames (used on the query side); ``crop_codes``: one N × 32 array per
     ``CROP_VARIANTS`` (registered side; empty on the query side); ``query_crop_codes``: one per
-    ``QUERY_CROP_VARIANTS`` (query side only); ``audio``: audio track or None."""
+    ``QUERY_CROP_VARIANTS`` (query side only); ``audio``: audio track or None; ``quality``
+    (query side only): each sample's hash quality (``image.hash_quality`` of the frame as is),
+    which decides whether the sample's codes are evidence (``video_match``); ``parts`` (query
+    side only): the codes of picture-in-picture insets (``video_parts``)."""
 
     times: npt.NDArray[np.float64]
     codes: U8
@@ -51,10 +57,12 @@ class VideoFingerprint:
     audio: AudioFingerprint | None
     duration_s: float
     query_crop_codes: tuple[U8, ...] = ()
+    quality: npt.NDArray[np.float64] | None = None
+    parts: PartCodes | None = None
 
 
 def _frame_codes(gray: U8, crop_variants: tuple[tuple[float, float, float], ...]
-                 ) -> tuple[bytes, bytes, list[bytes]]:
+                 ) -> tuple[bytes, bytes, list[bytes], float]:
     from .image import trim_borders
 
     small = reduce_for_hash(gray)
@@ -66,7 +74,7 @@ def _frame_codes(gray: U8, crop_variants: tuple[tuple[float, float, float], ...]
         y0 = min(max(0, round(h * (0.5 + sy) - ch / 2)), h - ch)
         x0 = min(max(0, round(w * (0.5 + sx) - cw / 2)), w - cw)
         crops.append(dct_code(reduce_for_hash(np.ascontiguousarray(trimmed[y0:y0 + ch, x0:x0 + cw]))))
-    return dct_code(small), dct_code(np.ascontiguousarray(small[:, ::-1])), crops
+    return dct_code(small), dct_code(np.ascontiguousarray(small[:, ::-1])), crops, hash_quality(small)
 
 
 def fingerprint_video(data: bytes, path: str = "<bytes>", *, query: bool = False) -> VideoFingerprint:
@@ -79,8 +87,10 @@ def fingerprint_video(data: bytes, path: str = "<bytes>", *, query: bool = False
     times: list[float] = []
     codes: list[bytes] = []
     mirrors: list[bytes] = []
+    qualities: list[float] = []
     variants = QUERY_CROP_VARIANTS if query else CROP_VARIANTS
     crops: list[list[bytes]] = [[] for _ in variants]
+    insets = InsetFinder() if query else None
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             if not container.streams.video:
@@ -103,8 +113,11 @@ def fingerprint_video(data: bytes, path: str = "<bytes>", *, query: bool = False
                     raise MediaTooLarge(path, f"video frame of {frame.width} × {frame.height} pixels "
                                               f"exceeds the limit of {MAX_PIXELS} pixels")
                 gray = np.asarray(frame.to_ndarray(format="gray"), dtype=np.uint8)
-                c, m, cc = _frame_codes(gray, variants)
+                c, m, cc, qual = _frame_codes(gray, variants)
                 times.append(t)
+                qualities.append(qual)
+                if insets is not None:
+                    insets.push(gray)
                 codes.append(c)
                 mirrors.append(m)
                 for lst, code in zip(crops, cc, strict=True):
@@ -123,5 +136,7 @@ def fingerprint_video(data: bytes, path: str = "<bytes>", *, query: bool = False
     carr = tuple(np.frombuffer(b"".join(lst), np.uint8).reshape(-1, 32).copy() for lst in crops)
     duration = float(t_arr[-1] + 1 / SAMPLE_FPS)
     if query:
-        return VideoFingerprint(t_arr, arr.copy(), marr.copy(), (), audio, duration, carr)
+        assert insets is not None
+        return VideoFingerprint(t_arr, arr.copy(), marr.copy(), (), audio, duration, carr,
+                                np.asarray(qualities, np.float64), insets.finish())
     return VideoFingerprint(t_arr, arr.copy(), marr.copy(), carr, audio, duration)

@@ -6,15 +6,19 @@ by ``matching.match_audio``; ``matching.match_video`` combines both.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from .image import MIN_QUALITY
 from .index import IndexBackend
 from .occurrences import SEGMENT_MIN_SEPARATION_S, Segment, distinct, group, longest_run
 from .video import SAMPLE_FPS, VideoFingerprint
 
 F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+U8 = npt.NDArray[np.uint8]
 
 # frames within this Hamming distance, aligned at one offset
 FRAME_MAX_DISTANCE = 56
@@ -31,6 +35,34 @@ SEGMENT_GAP_S = 3.0
 EXTEND_MAX_DISTANCE = 90
 EXTEND_MAX_GAP = 2
 EXTEND_MAX_S = 30.0  # how far beyond each end of the run the frames are searched (cost bound)
+# a query sample whose hash quality (``image.hash_quality``) is below this is no evidence: a
+# flat or banded frame's DCT code is decided by its few non-zero coefficients and is close to
+# every other such frame's (measured: slide shows of a white band on black matched registered
+# frames of a black bar on white within 7 bits, 10–15 samples in a row). The images' bound,
+# unchanged.
+VIDEO_MIN_QUALITY = MIN_QUALITY
+
+
+@dataclass(frozen=True)
+class View:
+    """Codes the query offers for search: ``codes`` (M × 32), ``rows`` the sample each code
+    row belongs to (an index into ``VideoFingerprint.times``)."""
+
+    codes: U8
+    rows: I64
+
+
+def views(q: VideoFingerprint) -> list[View]:
+    """The query's views — the frames as they are, mirrored, and the query crops — each
+    restricted to the samples whose hash quality reaches ``VIDEO_MIN_QUALITY``."""
+    keep = np.arange(q.times.size, dtype=np.int64)
+    if q.quality is not None:
+        keep = np.flatnonzero(q.quality >= VIDEO_MIN_QUALITY).astype(np.int64)
+    out = [View(np.ascontiguousarray(c[keep]), keep) for c in (q.codes, q.mirror_codes, *q.query_crop_codes)]
+    if q.parts is not None and q.parts.rows.size:
+        ok = np.flatnonzero(q.parts.quality >= VIDEO_MIN_QUALITY)
+        out.append(View(np.ascontiguousarray(q.parts.codes[ok]), q.parts.rows[ok]))
+    return out
 
 
 def _frame_segments(d: F64, rows: npt.NDArray[np.int64], sim: F64, tq: F64) -> tuple[float, list[Segment]]:
@@ -81,15 +113,19 @@ def frame_segments(index: IndexBackend, q: VideoFingerprint) -> dict[str, list[S
     (``_frame_segments``)."""
     decided: set[str] = set()
     pooled: dict[str, list[tuple[F64, npt.NDArray[np.int64], F64, F64]]] = defaultdict(list)
-    for codes in (q.codes, q.mirror_codes, *q.query_crop_codes):
-        hits = index.search_codes("frame", codes, FRAME_MAX_DISTANCE)
+    vs = views(q)
+    for v in vs:
+        if v.rows.size == 0:
+            continue
+        hits = index.search_codes("frame", v.codes, FRAME_MAX_DISTANCE)
         if hits.query_rows.size == 0:
             continue
-        tq = q.times[hits.query_rows]
+        qrows = v.rows[hits.query_rows]
+        tq = q.times[qrows]
         delta = hits.times - tq
         sim_all = (FRAME_MAX_DISTANCE + 1 - hits.distances).astype(np.float64)
         for w, ix in group(hits.work_ids).items():
-            part = (delta[ix], hits.query_rows[ix], sim_all[ix], tq[ix])
+            part = (delta[ix], qrows[ix], sim_all[ix], tq[ix])
             pooled[w].append(part)
             if w not in decided and _frame_segments(*part)[1]:
                 decided.add(w)
@@ -98,27 +134,28 @@ def frame_segments(index: IndexBackend, q: VideoFingerprint) -> dict[str, list[S
         d, rows, sim, tq = (np.concatenate(x) for x in zip(*pooled[w], strict=True))
         segs = _frame_segments(d, rows, sim, tq)[1]
         if segs:
-            views = (q.codes, q.mirror_codes, *q.query_crop_codes)
-            out[w] = [_extend(index, views, q.times, w, g) for g in segs]
+            out[w] = [_extend(index, vs, q.times, w, g) for g in segs]
     return out
 
 
-def _aligned(index: IndexBackend, views: tuple[npt.NDArray[np.uint8], ...], times: F64, rows: npt.NDArray[np.int64],
+def _aligned(index: IndexBackend, vs: list[View], times: F64, rows: npt.NDArray[np.int64],
              work_id: str, offset: float) -> npt.NDArray[np.bool_]:
-    """Which of ``rows`` (query frames) have, in some view, a frame of ``work_id`` at
+    """Which of ``rows`` (query samples) have, in some view, a frame of ``work_id`` at
     ``offset`` (± one sample) within ``EXTEND_MAX_DISTANCE``."""
     ok = np.zeros(times.size, dtype=bool)
-    for codes in views:
-        hits = index.search_codes("frame", codes[rows], EXTEND_MAX_DISTANCE)
-        r = rows[hits.query_rows]
+    for v in vs:
+        sel = np.flatnonzero(np.isin(v.rows, rows))
+        if sel.size == 0:
+            continue
+        hits = index.search_codes("frame", v.codes[sel], EXTEND_MAX_DISTANCE)
+        r = v.rows[sel[hits.query_rows]]
         same = np.asarray([w == work_id for w in hits.work_ids], dtype=bool)
         near = np.abs(hits.times - times[r] - offset) <= 1.2 / SAMPLE_FPS
         ok[r[same & near]] = True
     return ok
 
 
-def _extend(index: IndexBackend, views: tuple[npt.NDArray[np.uint8], ...], times: F64, work_id: str,
-            seg: Segment) -> Segment:
+def _extend(index: IndexBackend, vs: list[View], times: F64, work_id: str, seg: Segment) -> Segment:
     """``seg`` with its ends moved outwards over the adjacent query frames aligned with the
     work at the segment's offset within ``EXTEND_MAX_DISTANCE`` (``_aligned``), bridging gaps
     of up to ``EXTEND_MAX_GAP`` frames, up to ``EXTEND_MAX_S`` beyond each end; the offset
@@ -131,7 +168,7 @@ def _extend(index: IndexBackend, views: tuple[npt.NDArray[np.uint8], ...], times
     rows = np.flatnonzero(near & ((np.arange(times.size) < first) | (np.arange(times.size) > last))).astype(np.int64)
     if rows.size == 0:
         return seg
-    ok = _aligned(index, views, times, rows, work_id, off)
+    ok = _aligned(index, vs, times, rows, work_id, off)
     ok[first:last + 1] = True
     i, j = first, last
     while True:
@@ -146,3 +183,21 @@ def _extend(index: IndexBackend, views: tuple[npt.NDArray[np.uint8], ...], times
         j = fwd[0]
     qs = float(times[i])
     return Segment(qs, qs + off, float(times[j]) - qs + step, seg.score)
+
+
+def decision_votes(index: IndexBackend, q: VideoFingerprint) -> dict[str, int]:
+    """Per work, the decision's statistic (for margins, e.g. the benchmark's negatives): the
+    most distinct query samples that one view aligns at one offset (± one sample) within
+    ``FRAME_MAX_DISTANCE``; a work is decided at ``VIDEO_MIN_FRAMES``."""
+    best: dict[str, int] = {}
+    for v in views(q):
+        if v.rows.size == 0:
+            continue
+        hits = index.search_codes("frame", v.codes, FRAME_MAX_DISTANCE)
+        qrows = v.rows[hits.query_rows]
+        bins = np.round((hits.times - q.times[qrows]) * SAMPLE_FPS).astype(np.int64)
+        for w, ix in group(hits.work_ids).items():
+            for b in np.unique(bins[ix]).tolist():
+                n = int(np.unique(qrows[ix][np.abs(bins[ix] - b) <= 1]).size)
+                best[w] = max(best.get(w, 0), n)
+    return best
