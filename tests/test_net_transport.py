@@ -153,3 +153,45 @@ def test_transport_ca_must_be_endorsed_by_the_root(tmp_path: Path) -> None:
         check_endorsement(other.transport_ca().cert_pem, t.endorsement, ca.root)
     with pytest.raises(UntrustedCertificate):
         check_endorsement(t.cert_pem, t.endorsement, other.root)
+
+
+def test_stop_ends_even_when_a_task_swallows_its_cancellation(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A task that ignores one cancellation (as a dial can, when Python 3.11's wait_for loses
+    the cancellation of a connection completing at that moment) is cancelled again; one that
+    ignores every cancellation is left behind with a warning: stop() never hangs."""
+    ca = ConsortiumCA.init(tmp_path / "ca", "Net Consortium")
+    m = _materials(tmp_path, ca, "n0")
+    ports = {"n0": _free_port("127.0.0.1")}
+    ended: list[str] = []
+
+    async def deaf(times: int, name: str) -> None:
+        ignored = 0
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                ignored += 1
+                if ignored > times:
+                    ended.append(name)
+                    raise
+
+    async def scenario() -> None:
+        net = _net(m, "n0", "127.0.0.1", ports, [])
+        await net.start()
+        net._tasks.append(asyncio.create_task(deaf(1, "once"), name="deaf-once"))
+        stubborn = asyncio.create_task(deaf(10**9, "never"), name="deaf-always")
+        net._tasks.append(stubborn)
+        await asyncio.sleep(0.05)
+        await asyncio.wait_for(net.stop(), 30)  # the bound is the test's, the point is that it returns
+        assert not stubborn.done()
+        stubborn.cancel()  # (it ignores this too: the loop's end reaps it)
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(scenario())
+    finally:
+        for t in asyncio.all_tasks(loop):
+            t.get_coro().close()  # type: ignore[union-attr]
+        loop.close()
+    assert ended == ["once"]
+    assert any("deaf-always" in r.getMessage() and "left behind" in r.getMessage() for r in caplog.records)

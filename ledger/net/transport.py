@@ -32,6 +32,8 @@ MESSAGE = 0
 HEARTBEAT = 1
 MAX_FRAME = 32 * 1024 * 1024
 QUEUE_LIMIT = 10_000
+DIAL_TIMEOUT_S = 5.0  # one connection attempt to a peer, TLS handshake included
+STOP_ROUNDS, STOP_WAIT_S = 3, 2.0  # stop(): cancel, wait at most this long, again
 _HEADER = struct.Struct(">IB")
 
 
@@ -131,12 +133,22 @@ class PeerNetwork:
                 writer.close()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
+        # cancelled again until done, and never awaited without a bound: Python 3.11's
+        # ``wait_for`` can lose a cancellation that lands as its inner call completes (a dial
+        # that connects at that moment), and such a task would keep stop() waiting forever
+        every, self._tasks = list(self._tasks), []
+        for _ in range(STOP_ROUNDS):
+            tasks = [t for t in every if not t.done()]
+            if not tasks:
+                break
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks, timeout=STOP_WAIT_S)
+        for task in every:
+            if not task.done():
+                log.warning("task %s did not end when cancelled; left behind", task.get_name())
+            elif not task.cancelled():
+                task.exception()  # retrieved: a task that failed is not reported again at exit
         for writer in list(self._inbound):
             writer.close()
         if self._server is not None:
@@ -241,8 +253,8 @@ class PeerNetwork:
         while True:
             host, port = peer.address
             try:
-                _reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(host, port, ssl=self.client_ctx), timeout=5)
+                async with asyncio.timeout(DIAL_TIMEOUT_S):  # not wait_for: see stop()
+                    _reader, writer = await asyncio.open_connection(host, port, ssl=self.client_ctx)
             except (TimeoutError, OSError, ssl.SSLError) as exc:
                 log.debug("dial %s failed: %s", peer_id, exc)
                 await asyncio.sleep(backoff)
