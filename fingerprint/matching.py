@@ -188,7 +188,7 @@ def _whole_picture(index: IndexBackend, q: ImageFingerprint, found: dict[str, Ma
                 continue
             w_pts, w_desc = index.local_features(w)
             p = locate(pts / np.float32(s), desc, w_pts, w_desc, work_frame(w_pts, index.image_size(w)),
-                       (q.width, q.height))
+                       (q.width, q.height), index.shared_keypoints(w))
             if p is not None:
                 if mirrored:
                     x, y, rw, rh = p.region
@@ -207,7 +207,7 @@ def _parts(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match]) ->
             continue  # the whole query is this picture
         w_pts, w_desc = index.local_features(w)
         p = locate(q.parts_points, q.parts_descriptors, w_pts, w_desc,
-                   work_frame(w_pts, index.image_size(w)), (q.width, q.height))
+                   work_frame(w_pts, index.image_size(w)), (q.width, q.height), index.shared_keypoints(w))
         if p is not None:
             _keep(found, _placed(w, p, "parts"))
 

@@ -228,12 +228,16 @@ def ratio_matches(q_desc: U8, w_desc: U8) -> tuple[npt.NDArray[np.int64], npt.ND
 
 
 def locate(q_pts: F32, q_desc: U8, w_pts: F32, w_desc: U8, frame: tuple[float, float, float, float],
-           q_size: tuple[int, int]) -> Placement | None:
+           q_size: tuple[int, int], shared: npt.NDArray[np.bool_] | None = None) -> Placement | None:
     """The placement of a registered picture (keypoints ``w_pts``/``w_desc`` in its ORB frame,
     extent ``frame``) in a query (keypoints in the query's pixels, size ``q_size`` = (w, h)),
     or None when fewer than ``MIN_INLIERS`` distinct keypoints agree on a similarity
     transform, fewer than ``MIN_OUTSIDE`` of them lie outside their densest window, or
-    their hull covers less than ``MIN_SPREAD`` of the picture's keypoints' hull."""
+    their hull covers less than ``MIN_SPREAD`` of the picture's keypoints' hull. Keypoints
+    flagged in ``shared`` (a mark other registered pictures carry, ``fingerprint.marks``)
+    are not the picture's own: they are left out before matching."""
+    if shared is not None and shared.shape[0] == w_pts.shape[0] and shared.any():
+        w_pts, w_desc = w_pts[~shared], w_desc[~shared]
     if q_desc.shape[0] < 4 or w_desc.shape[0] < 4:
         return None
     q_idx, t_idx = ratio_matches(q_desc, w_desc)
