@@ -25,7 +25,7 @@ from .arrays import _atomic_write, _BinaryIndex, _Postings
 from .errors import DuplicateWork, IndexCorrupt, IndexFailure, UnknownWork
 from .formats import Fingerprint, require_registrable
 from .ivf import OrbInvertedFile
-from .marks import shared_with_registered
+from .marks import shared_mask, shared_with_registered
 
 SCHEMA_VERSION = 1
 DB_NAME = "fingerprints.sqlite"
@@ -151,7 +151,7 @@ CREATE TABLE IF NOT EXISTS image_size (wid INTEGER PRIMARY KEY, width INTEGER NO
     height INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS layout (wid INTEGER PRIMARY KEY, vec BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS shared (wid INTEGER NOT NULL, other INTEGER NOT NULL, kp BLOB NOT NULL,
-    PRIMARY KEY (wid, other)) WITHOUT ROWID;
+    derived INTEGER NOT NULL, PRIMARY KEY (wid, other)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS shared_other ON shared(other);
 CREATE TABLE IF NOT EXISTS pairs (hash INTEGER NOT NULL, wid INTEGER NOT NULL, t INTEGER NOT NULL,
     PRIMARY KEY (hash, wid, t)) WITHOUT ROWID;
@@ -259,10 +259,11 @@ class LocalIndex(IndexBackend):
                          fp.size_bytes, time.time()))
             wid = int(cur.lastrowid or 0)
             self._insert_payload(cur, wid, fp)
-            for other, mine, theirs in marks:
+            for other, mine, theirs, derived in marks:
                 o = int(cur.execute("SELECT wid FROM works WHERE work_id=?", (other,)).fetchone()[0])
-                cur.executemany("INSERT INTO shared VALUES (?,?,?)", [
-                    (wid, o, mine.astype(np.int32).tobytes()), (o, wid, theirs.astype(np.int32).tobytes())])
+                cur.executemany("INSERT INTO shared VALUES (?,?,?,?)", [
+                    (wid, o, mine.astype(np.int32).tobytes(), derived),
+                    (o, wid, theirs.astype(np.int32).tobytes(), derived)])
             cur.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
             cur.execute("COMMIT")
         except BaseException:
@@ -435,6 +436,8 @@ class LocalIndex(IndexBackend):
         return votes
 
     def neighbour_votes(self, descriptors: U8, radius: int, k: int) -> dict[str, int]:
+        if self.db.execute("SELECT 1 FROM orb LIMIT 1").fetchone() is None:
+            return {}
         if self.inverted_file() is not None:
             return self.search_descriptors(descriptors, radius)  # the inverted file keeps the nearest only
         idx = self._binary("orb")
@@ -447,14 +450,12 @@ class LocalIndex(IndexBackend):
         return votes
 
     def shared_keypoints(self, work_id: str) -> npt.NDArray[np.bool_] | None:
-        rows = self.db.execute("SELECT s.kp, LENGTH(o.points) / 8 FROM shared s JOIN works w ON w.wid=s.wid "
-                               "JOIN orb o ON o.wid=s.wid WHERE w.work_id=?", (work_id,)).fetchall()
+        rows = self.db.execute("SELECT s.kp, s.derived FROM shared s JOIN works w ON w.wid=s.wid "
+                               "WHERE w.work_id=?", (work_id,)).fetchall()
         if not rows:
             return None
-        mask = np.zeros(int(rows[0][1]), bool)
-        for kp, _ in rows:
-            mask[np.frombuffer(kp, np.int32)] = True
-        return mask
+        pts, _ = self.local_features(work_id)
+        return shared_mask(pts, [(np.frombuffer(kp, np.int32), bool(d)) for kp, d in rows])
 
     def local_features(self, work_id: str) -> tuple[npt.NDArray[np.float32], U8]:
         row = self.db.execute("SELECT o.points, o.desc FROM orb o JOIN works w ON w.wid=o.wid "

@@ -12,10 +12,12 @@ as *shared* — for both works, so the work registered first learns of the mark 
 second arrives. Query-side, :func:`fingerprint.parts.locate` leaves shared keypoints out of
 a work's features: a match must rest on what is the work's own.
 
-Two pictures that share most of their keypoints (at least ``DERIVED_SHARE`` of each) are
-derived works — one a recoloured or edited version of the other — not two pictures with a
-mark: nothing is recorded for that pair, and a copy of either still matches both. Format and
-figures: ``docs/fingerprints.md`` ("Shared marks").
+Two pictures that share most of their keypoints (at least ``DERIVED_SHARE`` of each) look
+derived — one a recoloured or edited version of the other — rather than two pictures with a
+mark: the pair is recorded as such and its keypoints stay the pictures' own (a copy of either
+still matches both), unless ``DERIVED_OVERLAP`` of them are shared with third pictures too
+(then the pair is two smooth pictures whose few keypoints are mostly the same mark). Format
+and figures: ``docs/fingerprints.md`` ("Shared marks").
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ F32 = npt.NDArray[np.float32]
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
 
-MARK_NEIGHBOURS = 8  # each new descriptor looks at its 8 nearest registered ones
+MARK_NEIGHBOURS = 16  # each new descriptor looks at its 16 nearest registered ones
 MARK_RADIUS = 48  # ... within this many bits (the ORB vote radius)
 MARK_MIN_VOTES = 4  # a registered picture is compared when this many descriptors point at it
 MARK_CANDIDATES = 16  # at most this many, most voted first
@@ -45,6 +47,12 @@ CLOSE_BITS = 32  # a nearest descriptor this close is a candidate pair even with
 GUIDE_PX = 4.0  # after a transform: a keypoint with a counterpart this close ...
 GUIDE_BITS = 40  # ... whose descriptor is this close is shared as well
 DERIVED_SHARE = 0.5  # shared keypoints at least this share of both pictures': derived works
+DERIVED_OVERLAP = 0.3  # ... unless this share of them is shared with other pictures too (a mark)
+MARK_DILATE_PX = 6.0  # keypoints this close to a shared one are shared too (ORB frame)
+# a picture carrying a shared mark is matched by its DCT code only when the query's code is
+# nearer to it than this share of the distance to any other registered picture's code: a large
+# mark (a caption bar, a watermark) on smooth pictures pulls their codes together
+MARK_DCT_RATIO = 0.8
 
 
 def _places(pts: F32) -> int:
@@ -118,21 +126,40 @@ def shared_between(a_pts: F32, a_desc: U8, b_pts: F32, b_desc: U8) -> tuple[I64,
 
 
 def shared_with_registered(index: IndexBackend, pts: F32, desc: U8, exclude: str | None = None
-                           ) -> list[tuple[str, I64, I64]]:
+                           ) -> list[tuple[str, I64, I64, bool]]:
     """For a picture about to be registered (its ORB keypoints and descriptors): every
-    registered picture it shares a mark with, as (work id, the new picture's shared rows,
-    that picture's shared rows). Derived works (``DERIVED_SHARE``) are left out."""
+    registered picture it shares content with, as (work id, the new picture's shared rows,
+    that picture's shared rows, whether the two look derived — ``DERIVED_SHARE`` of each)."""
     if desc.shape[0] < MARK_MIN_PLACES:
         return []
     votes = index.neighbour_votes(desc, MARK_RADIUS, MARK_NEIGHBOURS)
     ranked = sorted(((v, w) for w, v in votes.items() if v >= MARK_MIN_VOTES and w != exclude), reverse=True)
-    out: list[tuple[str, I64, I64]] = []
+    out: list[tuple[str, I64, I64, bool]] = []
     for _, w in ranked[:MARK_CANDIDATES]:
         w_pts, w_desc = index.local_features(w)
         mine, theirs = shared_between(pts, desc, w_pts, w_desc)
-        if mine.size == 0:
-            continue
-        if mine.size >= DERIVED_SHARE * desc.shape[0] and theirs.size >= DERIVED_SHARE * w_desc.shape[0]:
-            continue  # one is a version of the other: a copy of either is a copy of both
-        out.append((w, mine, theirs))
+        if mine.size:
+            derived = mine.size >= DERIVED_SHARE * desc.shape[0] and theirs.size >= DERIVED_SHARE * w_desc.shape[0]
+            out.append((w, mine, theirs, derived))
     return out
+
+
+def shared_mask(points: F32, rows: list[tuple[I64, bool]]) -> npt.NDArray[np.bool_] | None:
+    """A picture's shared keypoints (``points``, its ORB frame) from its recorded pairs (its
+    shared rows, derived or not): every row of a pair that is not derived; a derived pair's
+    rows only when at least ``DERIVED_OVERLAP`` of them are already shared with pictures that
+    are not derived from it — then what the two share is mostly a mark they both carry (two
+    smooth wallpapers whose few keypoints are mostly the same watermark), not one picture's
+    content. Then every keypoint within ``MARK_DILATE_PX`` of a shared one: the rest of the
+    mark's letters and strokes, which the pairs did not happen to match."""
+    mask = np.zeros(points.shape[0], bool)
+    for kp, derived in rows:
+        if not derived:
+            mask[kp] = True
+    for kp, derived in rows:
+        if derived and kp.size and mask[kp].mean() >= DERIVED_OVERLAP:
+            mask[kp] = True
+    if not mask.any():
+        return None
+    near = ((points[:, None, :] - points[None, mask, :]) ** 2).sum(axis=2).min(axis=1) <= MARK_DILATE_PX ** 2
+    return np.asarray(mask | near)

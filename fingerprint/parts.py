@@ -56,6 +56,9 @@ MIN_OUTSIDE = 6
 # 0.098; a caption matched on its own covered 0.026.
 MIN_SPREAD = 0.05
 SCALE_RANGE = (0.1, 10.0)
+# a registered picture whose keypoints are more than this share a mark other registered pictures
+# carry (fingerprint.marks) is not matched by its keypoints: the rest lie among the mark's strokes
+MARK_MAX_SHARE = 0.75
 DISTINCT_PX = 4.0
 
 
@@ -235,8 +238,11 @@ def locate(q_pts: F32, q_desc: U8, w_pts: F32, w_desc: U8, frame: tuple[float, f
     transform, fewer than ``MIN_OUTSIDE`` of them lie outside their densest window, or
     their hull covers less than ``MIN_SPREAD`` of the picture's keypoints' hull. Keypoints
     flagged in ``shared`` (a mark other registered pictures carry, ``fingerprint.marks``)
-    are not the picture's own: they are left out before matching."""
+    are not the picture's own: they are left out before matching, and a picture with more
+    than ``MARK_MAX_SHARE`` of them is not placed at all."""
     if shared is not None and shared.shape[0] == w_pts.shape[0] and shared.any():
+        if shared.mean() > MARK_MAX_SHARE:
+            return None  # what is left lies among the mark's strokes: too little of its own
         w_pts, w_desc = w_pts[~shared], w_desc[~shared]
     if q_desc.shape[0] < 4 or w_desc.shape[0] < 4:
         return None

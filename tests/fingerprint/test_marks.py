@@ -111,3 +111,18 @@ def test_shared_between_finds_a_mark_at_another_place_and_scale(pictures: dict[s
     d = fingerprint_bytes(M.encode(pictures["coffee"], ".png")).image
     assert c is not None and d is not None
     assert marks.shared_between(c.points, c.descriptors, d.points, d.descriptors)[0].size == 0
+
+
+def test_a_derived_looking_pair_is_a_mark_when_third_pictures_share_it_too() -> None:
+    """Two smooth pictures whose few keypoints are mostly one watermark look derived; what
+    they share is a mark when pictures not derived from them share the same keypoints."""
+    pts = np.array([[40.0 * i, 0.0] for i in range(20)], np.float32)  # far apart: no dilation between them
+    pair = (np.arange(10, dtype=np.int64), True)
+    assert marks.shared_mask(pts, [pair]) is None  # derived alone: the picture's own content
+    with_mark = marks.shared_mask(pts, [pair, (np.arange(5, dtype=np.int64), False)])
+    assert with_mark is not None and with_mark.sum() == 10  # half of the pair is a mark: all of it is
+    elsewhere = marks.shared_mask(pts, [pair, (np.arange(12, 15, dtype=np.int64), False)])
+    assert elsewhere is not None and elsewhere.nonzero()[0].tolist() == [12, 13, 14]
+    near = np.vstack([pts, pts[:1] + 3.0])  # a keypoint 4.2 px from a shared one is shared as well
+    dilated = marks.shared_mask(near, [(np.array([0], np.int64), False)])
+    assert dilated is not None and dilated.nonzero()[0].tolist() == [0, 20]
