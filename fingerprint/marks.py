@@ -41,14 +41,14 @@ MARK_NEIGHBOURS = 16  # each new descriptor looks at its 16 nearest registered o
 MARK_RADIUS = 48  # ... within this many bits (the ORB vote radius)
 MARK_MIN_VOTES = 4  # a registered picture is compared when this many descriptors point at it
 MARK_CANDIDATES = 16  # at most this many, most voted first
-MARK_MIN_PLACES = 6  # distinct places (parts.DISTINCT_PX cells, both sides) agreeing on one transform
+MARK_MIN_PLACES = 8  # distinct places (parts.DISTINCT_PX cells, both sides) agreeing on one transform
 MARK_CLUSTERS = 3  # transforms sought per pair
 CLOSE_BITS = 32  # a nearest descriptor this close is a candidate pair even without the ratio test
-GUIDE_PX = 4.0  # after a transform: a keypoint with a counterpart this close ...
-GUIDE_BITS = 40  # ... whose descriptor is this close is shared as well
+GUIDE_PX = 3.0  # after a transform: a keypoint with a counterpart this close ...
+GUIDE_BITS = 32  # ... whose descriptor is this close is shared as well
 DERIVED_SHARE = 0.5  # shared keypoints at least this share of both pictures': derived works
 DERIVED_OVERLAP = 0.3  # ... unless this share of them is shared with other pictures too (a mark)
-MARK_DILATE_PX = 6.0  # keypoints this close to a shared one are shared too (ORB frame)
+MARK_DILATE_PX = 4.0  # keypoints this close to a shared one are shared too (ORB frame)
 # a picture carrying a shared mark is matched by its DCT code only when the query's code is
 # nearer to it than this share of the distance to any other registered picture's code: a large
 # mark (a caption bar, a watermark) on smooth pictures pulls their codes together

@@ -123,6 +123,6 @@ def test_a_derived_looking_pair_is_a_mark_when_third_pictures_share_it_too() -> 
     assert with_mark is not None and with_mark.sum() == 10  # half of the pair is a mark: all of it is
     elsewhere = marks.shared_mask(pts, [pair, (np.arange(12, 15, dtype=np.int64), False)])
     assert elsewhere is not None and elsewhere.nonzero()[0].tolist() == [12, 13, 14]
-    near = np.vstack([pts, pts[:1] + 3.0])  # a keypoint 4.2 px from a shared one is shared as well
+    near = np.vstack([pts, pts[:1] + 0.6 * marks.MARK_DILATE_PX])  # 0.85 × the radius from a shared one
     dilated = marks.shared_mask(near, [(np.array([0], np.int64), False)])
     assert dilated is not None and dilated.nonzero()[0].tolist() == [0, 20]
