@@ -321,7 +321,8 @@ def calibrate_images(idx: LocalIndex, negs: list[dict[str, Any]], fill: list[U8]
 
 def fillers(negs: list[dict[str, Any]]) -> list[U8]:
     """60 negative pictures spread over the packages: what surrounds a picture in a page."""
-    return [np.asarray(cv2.imread(d["path"], cv2.IMREAD_COLOR), np.uint8) for d in negs[1::97][:60]]
+    step = 97 if len(negs) > 3 * 97 else max(1, len(negs) // 60)  # a reduced --share still leaves several
+    return [np.asarray(cv2.imread(d["path"], cv2.IMREAD_COLOR), np.uint8) for d in negs[1::step][:60]]
 
 
 def bench_transforms(root: Path, scale: str) -> dict[str, Any]:
