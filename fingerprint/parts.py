@@ -58,7 +58,7 @@ MIN_SPREAD = 0.05
 SCALE_RANGE = (0.1, 10.0)
 # inliers within this of a keypoint that shows a mark other registered pictures carry
 # (fingerprint.marks; in the work's ORB frame) are not evidence of the work's own content
-MARK_NEAR_PX = 24.0
+MARK_NEAR_PX = 16.0
 DISTINCT_PX = 4.0
 
 
