@@ -151,7 +151,7 @@ CREATE TABLE IF NOT EXISTS image_size (wid INTEGER PRIMARY KEY, width INTEGER NO
     height INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS layout (wid INTEGER PRIMARY KEY, vec BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS shared (wid INTEGER NOT NULL, other INTEGER NOT NULL, kp BLOB NOT NULL,
-    derived INTEGER NOT NULL, PRIMARY KEY (wid, other)) WITHOUT ROWID;
+    derived INTEGER NOT NULL, places INTEGER NOT NULL, PRIMARY KEY (wid, other)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS shared_other ON shared(other);
 CREATE TABLE IF NOT EXISTS pairs (hash INTEGER NOT NULL, wid INTEGER NOT NULL, t INTEGER NOT NULL,
     PRIMARY KEY (hash, wid, t)) WITHOUT ROWID;
@@ -259,11 +259,11 @@ class LocalIndex(IndexBackend):
                          fp.size_bytes, time.time()))
             wid = int(cur.lastrowid or 0)
             self._insert_payload(cur, wid, fp)
-            for other, mine, theirs, derived in marks:
+            for other, mine, theirs, derived, places in marks:
                 o = int(cur.execute("SELECT wid FROM works WHERE work_id=?", (other,)).fetchone()[0])
-                cur.executemany("INSERT INTO shared VALUES (?,?,?,?)", [
-                    (wid, o, mine.astype(np.int32).tobytes(), derived),
-                    (o, wid, theirs.astype(np.int32).tobytes(), derived)])
+                cur.executemany("INSERT INTO shared VALUES (?,?,?,?,?)", [
+                    (wid, o, mine.astype(np.int32).tobytes(), derived, places),
+                    (o, wid, theirs.astype(np.int32).tobytes(), derived, places)])
             cur.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
             cur.execute("COMMIT")
         except BaseException:
@@ -450,12 +450,12 @@ class LocalIndex(IndexBackend):
         return votes
 
     def shared_keypoints(self, work_id: str) -> npt.NDArray[np.bool_] | None:
-        rows = self.db.execute("SELECT s.kp, s.derived FROM shared s JOIN works w ON w.wid=s.wid "
+        rows = self.db.execute("SELECT s.kp, s.derived, s.places FROM shared s JOIN works w ON w.wid=s.wid "
                                "WHERE w.work_id=?", (work_id,)).fetchall()
         if not rows:
             return None
         pts, _ = self.local_features(work_id)
-        return shared_mask(pts, [(np.frombuffer(kp, np.int32), bool(d)) for kp, d in rows])
+        return shared_mask(pts, [(np.frombuffer(kp, np.int32), bool(d), int(n)) for kp, d, n in rows])
 
     def local_features(self, work_id: str) -> tuple[npt.NDArray[np.float32], U8]:
         row = self.db.execute("SELECT o.points, o.desc FROM orb o JOIN works w ON w.wid=o.wid "

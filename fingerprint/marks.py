@@ -42,6 +42,7 @@ MARK_RADIUS = 48  # ... within this many bits (the ORB vote radius)
 MARK_MIN_VOTES = 4  # a registered picture is compared when this many descriptors point at it
 MARK_CANDIDATES = 16  # at most this many, most voted first
 MARK_MIN_PLACES = 8  # distinct places (parts.DISTINCT_PX cells, both sides) agreeing on one transform
+MARK_SURE_PLACES = 12  # a pair with fewer counts only where a third picture confirms it
 MARK_CLUSTERS = 3  # transforms sought per pair
 CLOSE_BITS = 32  # a nearest descriptor this close is a candidate pair even without the ratio test
 GUIDE_PX = 3.0  # after a transform: a keypoint with a counterpart this close ...
@@ -92,16 +93,18 @@ def _pairs(a_desc: U8, b_desc: U8) -> tuple[I64, I64]:
     return ok[head].astype(np.int64), tb[head]
 
 
-def shared_between(a_pts: F32, a_desc: U8, b_pts: F32, b_desc: U8) -> tuple[I64, I64]:
+def shared_between(a_pts: F32, a_desc: U8, b_pts: F32, b_desc: U8) -> tuple[I64, I64, int]:
     """Keypoints (row numbers) of picture ``a`` and of picture ``b`` (ORB frames) that show
     content the two share: up to ``MARK_CLUSTERS`` similarity transforms, each agreed on by
-    at least ``MARK_MIN_PLACES`` distinct places, and what agrees with them."""
+    at least ``MARK_MIN_PLACES`` distinct places, and what agrees with them; and the most
+    distinct places any one transform had."""
     none = np.zeros(0, np.int64)
     if a_desc.shape[0] < MARK_MIN_PLACES or b_desc.shape[0] < MARK_MIN_PLACES:
-        return none, none
+        return none, none, 0
     qa, tb = _pairs(a_desc, b_desc)
     shared_a: list[I64] = []
     shared_b: list[I64] = []
+    places = 0
     for _ in range(MARK_CLUSTERS):
         if qa.size < MARK_MIN_PLACES:
             break
@@ -113,50 +116,60 @@ def shared_between(a_pts: F32, a_desc: U8, b_pts: F32, b_desc: U8) -> tuple[I64,
             break
         inl = mask.reshape(-1).astype(bool)
         scale = float(np.hypot(model[0, 0], model[1, 0]))
-        if not SCALE_RANGE[0] < scale < SCALE_RANGE[1] or min(_places(a_pts[qa[inl]]),
-                                                             _places(b_pts[tb[inl]])) < MARK_MIN_PLACES:
+        n_places = min(_places(a_pts[qa[inl]]), _places(b_pts[tb[inl]]))
+        if not SCALE_RANGE[0] < scale < SCALE_RANGE[1] or n_places < MARK_MIN_PLACES:
             break
+        places = max(places, n_places)
         ga, gb = _guided(np.asarray(model, np.float64), a_pts, a_desc, b_pts, b_desc)
         shared_a += [qa[inl], ga]
         shared_b += [tb[inl], gb]
         qa, tb = qa[~inl], tb[~inl]
     if not shared_a:
-        return none, none
-    return np.unique(np.concatenate(shared_a)), np.unique(np.concatenate(shared_b))
+        return none, none, 0
+    return np.unique(np.concatenate(shared_a)), np.unique(np.concatenate(shared_b)), places
 
 
 def shared_with_registered(index: IndexBackend, pts: F32, desc: U8, exclude: str | None = None
-                           ) -> list[tuple[str, I64, I64, bool]]:
+                           ) -> list[tuple[str, I64, I64, bool, int]]:
     """For a picture about to be registered (its ORB keypoints and descriptors): every
     registered picture it shares content with, as (work id, the new picture's shared rows,
-    that picture's shared rows, whether the two look derived — ``DERIVED_SHARE`` of each)."""
+    that picture's shared rows, whether the two look derived — ``DERIVED_SHARE`` of each —,
+    the most distinct places of one transform)."""
     if desc.shape[0] < MARK_MIN_PLACES:
         return []
     votes = index.neighbour_votes(desc, MARK_RADIUS, MARK_NEIGHBOURS)
     ranked = sorted(((v, w) for w, v in votes.items() if v >= MARK_MIN_VOTES and w != exclude), reverse=True)
-    out: list[tuple[str, I64, I64, bool]] = []
+    out: list[tuple[str, I64, I64, bool, int]] = []
     for _, w in ranked[:MARK_CANDIDATES]:
         w_pts, w_desc = index.local_features(w)
-        mine, theirs = shared_between(pts, desc, w_pts, w_desc)
+        mine, theirs, places = shared_between(pts, desc, w_pts, w_desc)
         if mine.size:
             derived = mine.size >= DERIVED_SHARE * desc.shape[0] and theirs.size >= DERIVED_SHARE * w_desc.shape[0]
-            out.append((w, mine, theirs, derived))
+            out.append((w, mine, theirs, derived, places))
     return out
 
 
-def shared_mask(points: F32, rows: list[tuple[I64, bool]]) -> npt.NDArray[np.bool_] | None:
+def shared_mask(points: F32, rows: list[tuple[I64, bool, int]]) -> npt.NDArray[np.bool_] | None:
     """A picture's shared keypoints (``points``, its ORB frame) from its recorded pairs (its
     shared rows, derived or not): every row of a pair that is not derived; a derived pair's
     rows only when at least ``DERIVED_OVERLAP`` of them are already shared with pictures that
     are not derived from it — then what the two share is mostly a mark they both carry (two
     smooth wallpapers whose few keypoints are mostly the same watermark), not one picture's
-    content. Then every keypoint within ``MARK_DILATE_PX`` of a shared one: the rest of the
-    mark's letters and strokes, which the pairs did not happen to match."""
+    content. A pair whose best transform had fewer than ``MARK_SURE_PLACES`` distinct places
+    counts only when ``DERIVED_OVERLAP`` of its rows are shared with another picture too (a
+    chance alignment of two unrelated pictures is not repeated by a third). Then every
+    keypoint within ``MARK_DILATE_PX`` of a shared one: the rest of the mark's letters and
+    strokes, which the pairs did not happen to match."""
     mask = np.zeros(points.shape[0], bool)
-    for kp, derived in rows:
-        if not derived:
+    counts = np.zeros(points.shape[0], np.int64)
+    for kp, _, _ in rows:
+        counts[kp] += 1
+    for kp, derived, places in rows:
+        # a pair agreeing on fewer than MARK_SURE_PLACES places may be chance: it counts only
+        # where a third picture shares the same keypoints
+        if not derived and (places >= MARK_SURE_PLACES or (counts[kp] > 1).mean() >= DERIVED_OVERLAP):
             mask[kp] = True
-    for kp, derived in rows:
+    for kp, derived, _ in rows:
         if derived and kp.size and mask[kp].mean() >= DERIVED_OVERLAP:
             mask[kp] = True
     if not mask.any():

@@ -105,7 +105,7 @@ def test_shared_between_finds_a_mark_at_another_place_and_scale(pictures: dict[s
     b_img = cv2.resize(cv2.rotate(marked(pictures["coins"]), cv2.ROTATE_180), None, fx=1.6, fy=1.6)
     b = fingerprint_bytes(M.encode(b_img, ".png")).image
     assert a is not None and b is not None
-    mine, theirs = marks.shared_between(a.points, a.descriptors, b.points, b.descriptors)
+    mine, theirs, _ = marks.shared_between(a.points, a.descriptors, b.points, b.descriptors)
     assert mine.size >= marks.MARK_MIN_PLACES and theirs.size >= marks.MARK_MIN_PLACES
     c = fingerprint_bytes(M.encode(pictures["astronaut"], ".png")).image
     d = fingerprint_bytes(M.encode(pictures["coffee"], ".png")).image
@@ -117,12 +117,25 @@ def test_a_derived_looking_pair_is_a_mark_when_third_pictures_share_it_too() -> 
     """Two smooth pictures whose few keypoints are mostly one watermark look derived; what
     they share is a mark when pictures not derived from them share the same keypoints."""
     pts = np.array([[40.0 * i, 0.0] for i in range(20)], np.float32)  # far apart: no dilation between them
-    pair = (np.arange(10, dtype=np.int64), True)
+    pair = (np.arange(10, dtype=np.int64), True, 20)
     assert marks.shared_mask(pts, [pair]) is None  # derived alone: the picture's own content
-    with_mark = marks.shared_mask(pts, [pair, (np.arange(5, dtype=np.int64), False)])
+    with_mark = marks.shared_mask(pts, [pair, (np.arange(5, dtype=np.int64), False, 20)])
     assert with_mark is not None and with_mark.sum() == 10  # half of the pair is a mark: all of it is
-    elsewhere = marks.shared_mask(pts, [pair, (np.arange(12, 15, dtype=np.int64), False)])
+    elsewhere = marks.shared_mask(pts, [pair, (np.arange(12, 15, dtype=np.int64), False, 20)])
     assert elsewhere is not None and elsewhere.nonzero()[0].tolist() == [12, 13, 14]
     near = np.vstack([pts, pts[:1] + 0.6 * marks.MARK_DILATE_PX])  # 0.85 × the radius from a shared one
-    dilated = marks.shared_mask(near, [(np.array([0], np.int64), False)])
+    dilated = marks.shared_mask(near, [(np.array([0], np.int64), False, 20)])
     assert dilated is not None and dilated.nonzero()[0].tolist() == [0, 20]
+
+
+def test_a_weak_pair_counts_only_where_a_third_picture_confirms_it() -> None:
+    """A transform of fewer than MARK_SURE_PLACES places may be a chance alignment of two
+    unrelated pictures; the same keypoints shared with a third picture make it a mark."""
+    pts = np.array([[40.0 * i, 0.0] for i in range(20)], np.float32)
+    weak = marks.MARK_SURE_PLACES - 1
+    assert marks.shared_mask(pts, [(np.arange(8, dtype=np.int64), False, weak)]) is None
+    two = marks.shared_mask(pts, [(np.arange(8, dtype=np.int64), False, weak),
+                                  (np.arange(4, 8, dtype=np.int64), False, weak)])
+    assert two is not None and two.sum() == 8
+    sure = marks.shared_mask(pts, [(np.arange(8, dtype=np.int64), False, marks.MARK_SURE_PLACES)])
+    assert sure is not None and sure.sum() == 8
