@@ -25,6 +25,7 @@ from .arrays import _atomic_write, _BinaryIndex, _Postings
 from .errors import DuplicateWork, IndexCorrupt, IndexFailure, UnknownWork
 from .formats import Fingerprint, require_registrable
 from .ivf import OrbInvertedFile
+from .marks import shared_mask, shared_with_registered
 
 SCHEMA_VERSION = 1
 DB_NAME = "fingerprints.sqlite"
@@ -95,8 +96,19 @@ class IndexBackend(ABC):
         Backends without it fall back to :meth:`search_descriptors`."""
         return self.search_descriptors(descriptors, radius)
 
+    def neighbour_votes(self, descriptors: U8, radius: int, k: int) -> dict[str, int]:
+        """Votes per image work: query descriptors with one of its descriptors among their
+        ``k`` nearest registered ones within ``radius`` (every work carrying a shared mark,
+        not only the nearest). Backends without it fall back to :meth:`search_descriptors`."""
+        return self.search_descriptors(descriptors, radius)
+
     @abstractmethod
     def local_features(self, work_id: str) -> tuple[npt.NDArray[np.float32], U8]: ...
+
+    def shared_keypoints(self, work_id: str) -> npt.NDArray[np.bool_] | None:
+        """Which of a picture's keypoints show a mark other registered pictures carry
+        (``fingerprint.marks``); None when none do (or the backend does not record them)."""
+        return None
 
     def image_size(self, work_id: str) -> tuple[int, int] | None:
         """A registered picture's (width, height) in pixels; None when the index predates
@@ -138,6 +150,9 @@ CREATE TABLE IF NOT EXISTS orb (wid INTEGER PRIMARY KEY, points BLOB NOT NULL, d
 CREATE TABLE IF NOT EXISTS image_size (wid INTEGER PRIMARY KEY, width INTEGER NOT NULL,
     height INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS layout (wid INTEGER PRIMARY KEY, vec BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS shared (wid INTEGER NOT NULL, other INTEGER NOT NULL, kp BLOB NOT NULL,
+    derived INTEGER NOT NULL, places INTEGER NOT NULL, PRIMARY KEY (wid, other)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS shared_other ON shared(other);
 CREATE TABLE IF NOT EXISTS pairs (hash INTEGER NOT NULL, wid INTEGER NOT NULL, t INTEGER NOT NULL,
     PRIMARY KEY (hash, wid, t)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS triplets (hash INTEGER NOT NULL, wid INTEGER NOT NULL, t INTEGER NOT NULL,
@@ -236,12 +251,19 @@ class LocalIndex(IndexBackend):
                     raise DuplicateWork(f"index {self.folder}: work {work_id!r} is already registered "
                                       "(remove it first or pass replace)")
                 self._delete(cur, int(old[0]))
+            marks = [] if fp.image is None else shared_with_registered(
+                self, fp.image.points, fp.image.descriptors, exclude=work_id)
             cur.execute("INSERT INTO works (work_id, modality, sm3, version, duration_s, size, added_at) "
                         "VALUES (?,?,?,?,?,?,?)",
                         (work_id, fp.modality.value, fp.sm3, fp.version, fp.duration_s,
                          fp.size_bytes, time.time()))
             wid = int(cur.lastrowid or 0)
             self._insert_payload(cur, wid, fp)
+            for other, mine, theirs, derived, places in marks:
+                o = int(cur.execute("SELECT wid FROM works WHERE work_id=?", (other,)).fetchone()[0])
+                cur.executemany("INSERT INTO shared VALUES (?,?,?,?,?)", [
+                    (wid, o, mine.astype(np.int32).tobytes(), derived, places),
+                    (o, wid, theirs.astype(np.int32).tobytes(), derived, places)])
             cur.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
             cur.execute("COMMIT")
         except BaseException:
@@ -285,6 +307,7 @@ class LocalIndex(IndexBackend):
     def _delete(self, cur: sqlite3.Cursor, wid: int) -> None:
         for table in ("codes", "orb", "image_size", "layout", "pairs", "triplets", "text"):
             cur.execute(f"DELETE FROM {table} WHERE wid=?", (wid,))  # noqa: S608 - fixed names
+        cur.execute("DELETE FROM shared WHERE wid=? OR other=?", (wid, wid))
         cur.execute("DELETE FROM works WHERE wid=?", (wid,))
         cur.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='removals'")
         self._names.pop(wid, None)
@@ -411,6 +434,28 @@ class LocalIndex(IndexBackend):
         for w, n in zip(*np.unique(wid[keep, 0], return_counts=True), strict=True):
             votes[self._name(int(w))] = int(n)
         return votes
+
+    def neighbour_votes(self, descriptors: U8, radius: int, k: int) -> dict[str, int]:
+        if self.db.execute("SELECT 1 FROM orb LIMIT 1").fetchone() is None:
+            return {}
+        if self.inverted_file() is not None:
+            return self.search_descriptors(descriptors, radius)  # the inverted file keeps the nearest only
+        idx = self._binary("orb")
+        rows, ids, dist = idx.knn(descriptors, k)
+        near = dist <= radius
+        pairs = np.unique(np.stack([rows[near], idx.wids[ids[near]]], axis=1), axis=0)
+        votes: dict[str, int] = {}
+        for w, n in zip(*np.unique(pairs[:, 1], return_counts=True), strict=True):
+            votes[self._name(int(w))] = int(n)
+        return votes
+
+    def shared_keypoints(self, work_id: str) -> npt.NDArray[np.bool_] | None:
+        rows = self.db.execute("SELECT s.kp, s.derived, s.places FROM shared s JOIN works w ON w.wid=s.wid "
+                               "WHERE w.work_id=?", (work_id,)).fetchall()
+        if not rows:
+            return None
+        pts, _ = self.local_features(work_id)
+        return shared_mask(pts, [(np.frombuffer(kp, np.int32), bool(d), int(n)) for kp, d, n in rows])
 
     def local_features(self, work_id: str) -> tuple[npt.NDArray[np.float32], U8]:
         row = self.db.execute("SELECT o.points, o.desc FROM orb o JOIN works w ON w.wid=o.wid "

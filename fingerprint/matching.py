@@ -20,6 +20,7 @@ from .audio import FRAME_S, AudioFingerprint, pair_hashes
 from .formats import Fingerprint
 from .image import HASH_BITS, ImageFingerprint, orb_scale
 from .index import IndexBackend
+from .marks import MARK_DCT_RATIO
 from .media import Modality
 from .occurrences import SEGMENT_MIN_SEPARATION_S, Segment, longest_run, offset_peaks
 from .parts import PARTS_CANDIDATES, PARTS_MIN_VOTES, PARTS_VOTE_RATIO, Placement, locate, work_frame
@@ -188,7 +189,7 @@ def _whole_picture(index: IndexBackend, q: ImageFingerprint, found: dict[str, Ma
                 continue
             w_pts, w_desc = index.local_features(w)
             p = locate(pts / np.float32(s), desc, w_pts, w_desc, work_frame(w_pts, index.image_size(w)),
-                       (q.width, q.height))
+                       (q.width, q.height), index.shared_keypoints(w))
             if p is not None:
                 if mirrored:
                     x, y, rw, rh = p.region
@@ -207,7 +208,7 @@ def _parts(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match]) ->
             continue  # the whole query is this picture
         w_pts, w_desc = index.local_features(w)
         p = locate(q.parts_points, q.parts_descriptors, w_pts, w_desc,
-                   work_frame(w_pts, index.image_size(w)), (q.width, q.height))
+                   work_frame(w_pts, index.image_size(w)), (q.width, q.height), index.shared_keypoints(w))
         if p is not None:
             _keep(found, _placed(w, p, "parts"))
 
@@ -236,6 +237,13 @@ def _layouts(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match]) 
                                region=(0, 0, q.width, q.height), query_share=1.0))
 
 
+def _crowded_by_a_mark(index: IndexBackend, w: str, d: int, best: dict[str, int]) -> bool:
+    """A picture carrying a mark other registered pictures carry (``fingerprint.marks``)
+    whose code is not clearly the query's nearest: the mark, not the picture, is near."""
+    others = [x for v, x in best.items() if v != w]
+    return bool(others) and d >= MARK_DCT_RATIO * min(others) and index.shared_keypoints(w) is not None
+
+
 def match_image(index: IndexBackend, q: ImageFingerprint) -> list[Match]:
     """DCT codes for the picture as a whole (its region: the whole query), colour layouts of
     the pictures whose code is not indexed, then ORB on the whole picture, then part search;
@@ -248,7 +256,7 @@ def match_image(index: IndexBackend, q: ImageFingerprint) -> list[Match]:
     for w, d in zip(hits.work_ids, hits.distances.tolist(), strict=True):
         best[w] = min(best.get(w, HASH_BITS), int(d))
     for w, d in best.items():
-        if d <= IMAGE_MAX_DISTANCE:
+        if d <= IMAGE_MAX_DISTANCE and not _crowded_by_a_mark(index, w, d, best):
             _keep(found, Match(w, (HASH_BITS - d) / (HASH_BITS - IMAGE_MAX_DISTANCE), method="dct",
                                region=(0, 0, q.width, q.height), query_share=1.0))
     _whole_picture(index, q, found)

@@ -56,6 +56,9 @@ MIN_OUTSIDE = 6
 # 0.098; a caption matched on its own covered 0.026.
 MIN_SPREAD = 0.05
 SCALE_RANGE = (0.1, 10.0)
+# inliers within this of a keypoint that shows a mark other registered pictures carry
+# (fingerprint.marks; in the work's ORB frame) are not evidence of the work's own content
+MARK_NEAR_PX = 16.0
 DISTINCT_PX = 4.0
 
 
@@ -205,6 +208,13 @@ def _region(model: npt.NDArray[np.float64], frame: tuple[float, float, float, fl
     return round(float(lx)), round(float(ly)), round(float(hx - lx)), round(float(hy - ly))
 
 
+def near_mark(w_pts: F32, shared: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Keypoints within ``MARK_NEAR_PX`` of a shared one (``fingerprint.marks``; the shared
+    ones included): the mark and what lies among its strokes."""
+    d2 = ((w_pts[:, None, :] - w_pts[None, shared, :]) ** 2).sum(axis=2).min(axis=1)
+    return np.asarray(d2 <= MARK_NEAR_PX ** 2)
+
+
 def ratio_matches(q_desc: U8, w_desc: U8) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Ratio-test matches from query to registered descriptors (exact 2 nearest, Hamming),
     one query keypoint per registered keypoint, the closest (ties: the first query keypoint):
@@ -228,12 +238,15 @@ def ratio_matches(q_desc: U8, w_desc: U8) -> tuple[npt.NDArray[np.int64], npt.ND
 
 
 def locate(q_pts: F32, q_desc: U8, w_pts: F32, w_desc: U8, frame: tuple[float, float, float, float],
-           q_size: tuple[int, int]) -> Placement | None:
+           q_size: tuple[int, int], shared: npt.NDArray[np.bool_] | None = None) -> Placement | None:
     """The placement of a registered picture (keypoints ``w_pts``/``w_desc`` in its ORB frame,
     extent ``frame``) in a query (keypoints in the query's pixels, size ``q_size`` = (w, h)),
     or None when fewer than ``MIN_INLIERS`` distinct keypoints agree on a similarity
     transform, fewer than ``MIN_OUTSIDE`` of them lie outside their densest window, or
-    their hull covers less than ``MIN_SPREAD`` of the picture's keypoints' hull."""
+    their hull covers less than ``MIN_SPREAD`` of the picture's keypoints' hull. Keypoints
+    flagged in ``shared`` (a mark other registered pictures carry, ``fingerprint.marks``)
+    count towards ``MIN_INLIERS`` but not as the picture's own content: the window and spread
+    tests are taken on the inliers farther than ``MARK_NEAR_PX`` from every shared keypoint."""
     if q_desc.shape[0] < 4 or w_desc.shape[0] < 4:
         return None
     q_idx, t_idx = ratio_matches(q_desc, w_desc)
@@ -255,6 +268,8 @@ def locate(q_pts: F32, q_desc: U8, w_pts: F32, w_desc: U8, frame: tuple[float, f
     inliers = min(_places(w_pts[train]), _places(src.reshape(-1, 2)[inl]))
     if inliers < MIN_INLIERS:
         return None
+    if shared is not None and shared.shape[0] == w_pts.shape[0] and shared.any():
+        train = train[~near_mark(w_pts, shared)[train]]  # the tests below: on the work's own content
     if outside_densest(w_pts[train], frame) < MIN_OUTSIDE:
         return None
     spread = _hull_area(w_pts[train]) / max(_hull_area(w_pts), 1e-9)

@@ -321,7 +321,8 @@ def calibrate_images(idx: LocalIndex, negs: list[dict[str, Any]], fill: list[U8]
 
 def fillers(negs: list[dict[str, Any]]) -> list[U8]:
     """60 negative pictures spread over the packages: what surrounds a picture in a page."""
-    return [np.asarray(cv2.imread(d["path"], cv2.IMREAD_COLOR), np.uint8) for d in negs[1::97][:60]]
+    step = 97 if len(negs) > 3 * 97 else max(1, len(negs) // 60)  # a reduced --share still leaves several
+    return [np.asarray(cv2.imread(d["path"], cv2.IMREAD_COLOR), np.uint8) for d in negs[1::step][:60]]
 
 
 def bench_transforms(root: Path, scale: str) -> dict[str, Any]:
@@ -330,11 +331,12 @@ def bench_transforms(root: Path, scale: str) -> dict[str, Any]:
     return transform_recall(idx, reg, fillers(negs), scale)
 
 
-def bench_images(root: Path, scale: str) -> dict[str, Any]:
+def bench_images(root: Path, scale: str, share: int = 0) -> dict[str, Any]:
+    """``share``: query every n-th negative picture (0: all at full scale, every 12th at small)."""
     idx, reg, bench = register_images(root, scale)
     items = N.pictures()
-    if scale != "full":
-        items = items[::12]
+    step = share or (1 if scale == "full" else 12)
+    items = items[::step]
     negs, screened = dedupe(items, bench)
     fill = fillers(negs)
     packages: dict[str, int] = {}
@@ -460,13 +462,13 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
 SECTIONS = ("images", "transforms", "marks", "audio", "video")
 
 
-def run(root: Path, scale: str, only: set[str]) -> dict[str, Any]:
+def run(root: Path, scale: str, only: set[str], share: int = 0) -> dict[str, Any]:
     """The calibration sections named in ``only`` (``SECTIONS``) and the targets table."""
     from . import calib_av
 
     res: dict[str, Any] = {}
     if "images" in only:
-        res["images"] = bench_images(root / "images", scale)
+        res["images"] = bench_images(root / "images", scale, share)
     if "transforms" in only:
         res["transforms"] = bench_transforms(root / "transforms", scale)
     if "marks" in only:
@@ -483,13 +485,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.fingerprint.calib", description=__doc__)
     ap.add_argument("--scale", choices=("small", "full"), default="small")
     ap.add_argument("--only", default=",".join(SECTIONS))
+    ap.add_argument("--share", type=int, default=0,
+                    help="images: query every n-th negative picture (default: all at full scale, every 12th at small)")
     args = ap.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="fpcalib-"))
     res: dict[str, Any] = {"scale": args.scale, "cores": os.cpu_count(),
                            "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
     t0, c0 = time.time(), time.process_time()
     try:
-        res.update(run(root, args.scale, set(args.only.split(","))))
+        res.update(run(root, args.scale, set(args.only.split(",")), args.share))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     res["seconds"] = round(time.time() - t0, 1)
