@@ -64,6 +64,7 @@ FINAL = ("done", "aborted", "disputed")
 TRANSPORT_FILES = ("transport.crt.pem", "transport.key.pem", "transport-ca.crt.pem")
 PR_SET_PDEATHSIG = 1
 PRUNE_MARGIN_MS = 3600 * 1000  # past the approval window, for clocks that disagree with the block time
+BUSY_LOOKBACK = 8  # earlier computations looked at when a commitment is late (busy_elsewhere)
 
 
 class Refusal(Exception):
@@ -116,6 +117,7 @@ class Prepared:
     data: dict[str, dict[str, int]]
     rnd: list[Scalar]
     deadline: float
+    excused: set[tuple[str, str]] = field(default_factory=set)  # (earlier computation, party) waited for
 
 
 @dataclass
@@ -245,6 +247,8 @@ class PartyProcess:
             del self.prepared[cid]
             self.log(f"{self.me}: computation {cid} ended before every party committed (missing {missing})")
             return
+        if missing and time.monotonic() > prep.deadline and self.busy_elsewhere(cid, missing, prep):
+            return
         if missing and time.monotonic() > prep.deadline:
             exc = Refusal(",".join(missing), f"did not file its commitment within {self.commit_wait:g} s "
                                              "(its party process is not running?)")
@@ -263,6 +267,28 @@ class PartyProcess:
         except Exception as err:  # noqa: BLE001 - the others must not wait for a result that never comes
             fields = self.failure(err)
         self.finish(cid, fields)
+
+    def busy_elsewhere(self, cid: str, missing: list[str], prep: Prepared) -> bool:
+        """Whether a missing party is still busy with an earlier computation (chain order) it
+        committed to and has not recorded its own view of yet: busy, not absent. The wait for
+        its commitment then starts again, once per such earlier computation and party, so a
+        party that never comes back is still named after a bounded wait."""
+        k = self.order.get(cid, 0)
+        earlier = sorted((c for c, i in self.order.items() if i < k), key=lambda c: -self.order[c])
+        for other in earlier[:BUSY_LOOKBACK]:
+            rec = sdk_mpc.computation(self.client, other)
+            if rec is None:
+                continue
+            by = (rec.get("result") or {}).get("by")
+            for p in missing:
+                if (p in rec["committed"] and p != by and p not in rec.get("confirmations", {})
+                        and (other, p) not in prep.excused):
+                    prep.excused.add((other, p))
+                    prep.deadline = time.monotonic() + self.commit_wait
+                    self.log(f"{self.me}: {cid[:16]}… {p} is still recording {other[:16]}…; "
+                             f"waiting {self.commit_wait:g} s more for its commitment")
+                    return True
+        return False
 
     def dissent(self, rec: dict[str, Any]) -> None:
         """Another party recorded an abort blaming this one while it was watching the

@@ -217,3 +217,29 @@ def test_mpc_serve_refuses_csv_rows_with_extra_fields_and_repeated_columns(tmp_p
         proc.load(DEFAULT_SCHEMA)
     csv.write_text("content_id,views,likes,extra\nw1,1,2,3\n")
     assert proc.load(DEFAULT_SCHEMA) == {"w1": {"views": 1, "likes": 2}}
+
+
+def test_a_late_commitment_from_a_party_still_recording_an_earlier_run_is_waited_for(monkeypatch, tmp_path: Path) -> None:
+    """busy_elsewhere: a party that committed to an earlier computation (chain order) and has
+    not recorded its own view of it yet is busy, not absent: the wait starts again, once per
+    (earlier computation, party); a party that recorded, or never committed, is not excused."""
+    import time
+
+    from api import mpc_party, sdk_mpc
+    from api.sdk import LedgerClient
+
+    records = {"w0": {"committed": ["p-a", "p-b"], "result": {"by": "p-a"}, "confirmations": {}},
+               "w1": {"committed": ["p-a", "p-c"], "result": {"by": "p-a"}, "confirmations": {"p-c": {}}}}
+    monkeypatch.setattr(sdk_mpc, "computation", lambda client, cid: records.get(cid))  # the node's records
+    monkeypatch.setattr(mpc_party.PartyProcess, "me", property(lambda self: "p-a"))
+    party = mpc_party.PartyProcess(LedgerClient("http://127.0.0.1:9"), tmp_path, tmp_path / "d.csv", "127.0.0.1", 1,
+                                   commit_wait=20.0, log=lambda line: None)
+    party.order = {"w0": 0, "w1": 1, "x": 2}
+    prep = mpc_party.Prepared(rec={}, data={}, rnd=[], deadline=time.monotonic() - 1)
+    assert party.busy_elsewhere("x", ["p-b"], prep)  # p-b ran w0 and has not recorded it
+    assert prep.deadline > time.monotonic() + 19 and prep.excused == {("w0", "p-b")}
+    prep.deadline = time.monotonic() - 1
+    assert not party.busy_elsewhere("x", ["p-b"], prep)  # once per cause: then it is named
+    assert not party.busy_elsewhere("x", ["p-c"], prep)  # p-c recorded w1
+    assert not party.busy_elsewhere("x", ["p-d"], prep)  # p-d never committed to an earlier one
+    assert not party.busy_elsewhere("w0", ["p-b"], prep)  # nothing earlier than w0
