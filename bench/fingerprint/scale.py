@@ -281,25 +281,31 @@ def flat_votes_ms(index: Any, query: Path) -> float:
     return round(1000 * (time.process_time() - t0), 1)
 
 
-def run(sizes: list[int], data: Path, limit: int, keep: bool) -> dict[str, Any]:
-    """Grow one index through ``sizes`` (total registered pictures) and measure at each."""
-    import subprocess
 
+def _planted(root: Path) -> tuple[Path, int]:
+    """A fresh ``root`` holding the held-out pages (``truth.json``) and an index of their works:
+    (root, how many works were registered)."""
     from fingerprint import service
-    from fingerprint.index import open_index
-    from fingerprint.ivf import OrbInvertedFile
 
     from .parts import build as build_pages
 
-    store = load_store(data / "distractors")
-    root = data / "run"
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
     truth = build_pages("held", root)
     (root / "truth.json").write_text(json.dumps(truth))
-    rep = service.add_dir(root / "works", root / "idx", workers=1)
-    planted = len(rep.added)
+    return root, len(service.add_dir(root / "works", root / "idx", workers=1).added)
+
+def run(sizes: list[int], data: Path, limit: int, keep: bool) -> dict[str, Any]:
+    """Grow one index through ``sizes`` (total registered pictures) and measure at each."""
+    import subprocess
+
+    from fingerprint.index import open_index
+    from fingerprint.ivf import OrbInvertedFile
+
+
+    store = load_store(data / "distractors")
+    root, planted = _planted(data / "run")
     results = []
     index = open_index(root / "idx")
     have = planted
@@ -381,19 +387,12 @@ def rebuild(works: int, data: Path, limit: int) -> dict[str, Any]:
     queries on a fresh build with no builder running; and the rebuild's duration."""
     import subprocess
 
-    from fingerprint import ivf, service
+    from fingerprint import ivf
     from fingerprint.index import open_index
 
-    from .parts import build as build_pages
 
     store = load_store(data / "distractors")
-    root = data / "rebuild"
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
-    truth = build_pages("held", root)
-    (root / "truth.json").write_text(json.dumps(truth))
-    planted = len(service.add_dir(root / "works", root / "idx", workers=1).added)
+    root, planted = _planted(data / "rebuild")
     mean = float(np.mean(np.asarray(store["count"][:store["real"]])))  # just past the rebuild rule
     extra = min(int(ivf.REBUILD_SHARE * works) + 1, int(ivf.DELTA_REBUILD * 1.05 / mean) + 1)
     index = open_index(root / "idx")
