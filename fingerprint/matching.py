@@ -173,8 +173,10 @@ def _placed(w: str, p: Placement, method: str) -> Match:
                  spread=p.spread, query_share=p.share)
 
 
-def _whole_picture(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match]) -> None:
-    """ORB on the query as a whole (scaled like the registered pictures), and on its mirror."""
+def _whole_picture(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match],
+                   also: list[str] | None = None) -> None:
+    """ORB on the query as a whole (scaled like the registered pictures), and on its mirror;
+    the works in ``also`` are located whatever their votes."""
     s = orb_scale(q.width, q.height)
     views = [(q.points, q.descriptors, False)]
     if q.mirror_points is not None and q.mirror_descriptors is not None:
@@ -184,7 +186,8 @@ def _whole_picture(index: IndexBackend, q: ImageFingerprint, found: dict[str, Ma
             continue
         votes = index.search_descriptors(desc, ORB_VOTE_RADIUS)
         ranked = sorted(votes.items(), key=lambda kv: -kv[1])
-        for w in [w for w, v in ranked[:ORB_CANDIDATES] if v >= ORB_MIN_VOTES]:
+        chosen = [w for w, v in ranked[:ORB_CANDIDATES] if v >= ORB_MIN_VOTES]
+        for w in chosen + [w for w in also or () if w not in chosen]:
             if w in found and found[w].score >= 1.5:
                 continue
             w_pts, w_desc = index.local_features(w)
@@ -255,12 +258,23 @@ def match_image(index: IndexBackend, q: ImageFingerprint) -> list[Match]:
     best: dict[str, int] = {}
     for w, d in zip(hits.work_ids, hits.distances.tolist(), strict=True):
         best[w] = min(best.get(w, HASH_BITS), int(d))
+    marked: dict[str, Match] = {}
     for w, d in best.items():
         if d <= IMAGE_MAX_DISTANCE and not _crowded_by_a_mark(index, w, d, best):
-            _keep(found, Match(w, (HASH_BITS - d) / (HASH_BITS - IMAGE_MAX_DISTANCE), method="dct",
-                               region=(0, 0, q.width, q.height), query_share=1.0))
-    _whole_picture(index, q, found)
+            m = Match(w, (HASH_BITS - d) / (HASH_BITS - IMAGE_MAX_DISTANCE), method="dct",
+                      region=(0, 0, q.width, q.height), query_share=1.0)
+            if index.shared_keypoints(w) is None:
+                _keep(found, m)
+            else:
+                marked[w] = m
+    _whole_picture(index, q, found, list(marked))
     _parts(index, q, found)
+    for w, m in marked.items():
+        # a picture carrying a shared mark: its code may be mostly the mark's (a logo on a
+        # smooth design lends the code all its structure), so its DCT match stands only when
+        # its own keypoints, away from the mark, place it in the query as well
+        if w in found:
+            _keep(found, m)
     return _best(found)
 
 

@@ -416,6 +416,7 @@ def bench_marks(root: Path, scale: str) -> dict[str, Any]:
                 n += 1
                 if found:
                     fps.append(f"{d['name']} -> {found[0].work_id} [{found[0].method}, inliers {found[0].inliers}]")
+                    log(f"  marks {style} false positive: {fps[-1]} ({'page' if img is not a else 'as is'})")
         hits = sum(1 for w in works if (f := query(idx, stamp(w["img"], style), 80)[0]) and f[0].work_id == w["name"])
         out[style] = {**rate(len(fps), n), "false_positive_pairs": fps, "marked_works_found": f"{hits}/{len(works)}"}
         log(f"marks {style}: {len(fps)}/{n} false positives, works found {hits}/{len(works)}")

@@ -139,3 +139,29 @@ def test_a_weak_pair_counts_only_where_a_third_picture_confirms_it() -> None:
     assert two is not None and two.sum() == 8
     sure = marks.shared_mask(pts, [(np.arange(8, dtype=np.int64), False, marks.MARK_SURE_PLACES)])
     assert sure is not None and sure.sum() == 8
+
+
+def _smooth(h: int, w: int, top: tuple[int, int, int], bottom: tuple[int, int, int]) -> np.ndarray:
+    """A smooth vertical gradient: a design whose own DCT code is decided by noise."""
+    t = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
+    a = (1 - t) * np.asarray(top, np.float32) + t * np.asarray(bottom, np.float32)
+    return np.ascontiguousarray(np.broadcast_to(a, (h, w, 3)).astype(np.uint8))
+
+
+def test_a_smooth_design_whose_code_is_its_mark_is_not_matched_by_the_mark(pictures: dict[str, np.ndarray],
+                                                                          tmp_path: Path) -> None:
+    """A mark lends a smooth design's DCT code nearly all its structure; another smooth
+    picture with the same mark is then near that code. Once the mark is known to be shared,
+    a picture carrying it is matched by its code only when its own keypoints, away from the
+    mark, place it in the query too."""
+    h, w = pictures["astronaut"].shape[:2]
+    design = marked(_smooth(h, w, (120, 60, 20), (200, 150, 90)))
+    other = marked(_smooth(h, w, (30, 30, 40), (70, 60, 50)))
+    with open_index(tmp_path / "idx") as idx:
+        register(idx, "design", design)
+        assert found(idx, other) == ["design"]  # one picture with the mark: the mark is its content
+        register(idx, "photo", marked(pictures["astronaut"]))
+        assert idx.shared_keypoints("design") is not None
+        assert found(idx, other) == []
+        assert found(idx, marked(pictures["camera"])) == []
+        assert found(idx, marked(pictures["astronaut"]), 80) == ["photo"]
