@@ -64,7 +64,8 @@ FINAL = ("done", "aborted", "disputed")
 TRANSPORT_FILES = ("transport.crt.pem", "transport.key.pem", "transport-ca.crt.pem")
 PR_SET_PDEATHSIG = 1
 PRUNE_MARGIN_MS = 3600 * 1000  # past the approval window, for clocks that disagree with the block time
-BUSY_LOOKBACK = 8  # earlier computations looked at when a commitment is late (busy_elsewhere)
+POLL_LOG_S = 1.0  # peers_busy logs a hold once, when it starts
+BUSY_LOOKBACK = 8  # nearest computations (chain order) looked at when a commitment is late (busy_elsewhere)
 
 
 class Refusal(Exception):
@@ -138,6 +139,7 @@ class PartyProcess:
     prepared: dict[str, Prepared] = field(default_factory=dict)  # committed to, not yet run
     unrecorded: dict[str, dict[str, Any]] = field(default_factory=dict)  # records the node did not take yet
     watched: set[str] = field(default_factory=set)  # seen not yet final by this process
+    held: dict[tuple[str, str], float] = field(default_factory=dict)  # (computation, peer) -> hold start until (peers_busy)
 
     @property
     def me(self) -> str:
@@ -254,6 +256,8 @@ class PartyProcess:
                                              "(its party process is not running?)")
         elif missing:
             return
+        if not missing and self.peers_busy(cid, [p for p in parties if p != self.me]):
+            return
         del self.prepared[cid]
         if missing:
             self.finish(cid, self.failure(exc))
@@ -268,14 +272,45 @@ class PartyProcess:
             fields = self.failure(err)
         self.finish(cid, fields)
 
-    def busy_elsewhere(self, cid: str, missing: list[str], prep: Prepared) -> bool:
-        """Whether a missing party is still busy with an earlier computation (chain order) it
-        committed to and has not recorded its own view of yet: busy, not absent. The wait for
-        its commitment then starts again, once per such earlier computation and party, so a
-        party that never comes back is still named after a bounded wait."""
+    def peers_busy(self, cid: str, peers: list[str]) -> bool:
+        """Whether to hold the start of ``cid`` (every party committed) because a peer is still
+        running or recording another computation: one every party of it committed to (so it
+        ran), which that peer committed to and has not recorded its own view of. Such a peer has
+        no listener for ``cid`` yet, and starting now would spend the run's connection timeout
+        on it. Held at most ``commit_wait`` per (computation, peer) over the process's life, so
+        a peer that died inside a run delays the next computations once, not forever."""
         k = self.order.get(cid, 0)
-        earlier = sorted((c for c, i in self.order.items() if i < k), key=lambda c: -self.order[c])
-        for other in earlier[:BUSY_LOOKBACK]:
+        others = sorted((c for c in self.order if c != cid), key=lambda c: (abs(self.order[c] - k), self.order[c]))
+        now = time.monotonic()
+        for other in others[:BUSY_LOOKBACK]:
+            rec = sdk_mpc.computation(self.client, other)
+            if rec is None:
+                continue
+            everyone = list((rec.get("proposal") or {}).get("parties", []))
+            if not everyone or any(p not in rec["committed"] for p in everyone):
+                continue  # not every party committed: it never ran, nobody is busy with it
+            by = (rec.get("result") or {}).get("by")
+            for p in peers:
+                if p in rec["committed"] and p != by and p not in rec.get("confirmations", {}):
+                    until = self.held.setdefault((other, p), now + self.commit_wait)
+                    if now < until:
+                        if until - now > self.commit_wait - POLL_LOG_S:
+                            self.log(f"{self.me}: {cid[:16]}… holding the start: {p} is still running or "
+                                     f"recording {other[:16]}…")
+                        return True
+        return False
+
+    def busy_elsewhere(self, cid: str, missing: list[str], prep: Prepared) -> bool:
+        """Whether a missing party is still busy with another computation it committed to and
+        has not recorded its own view of yet: busy, not absent. The ``BUSY_LOOKBACK`` nearest
+        computations in chain order are looked at, before **and after** this one: a later one
+        can be running already (approved first, it was the only ready one when the parties
+        committed, so every party took it before this one existed as ready). The wait for the
+        commitment then starts again, once per such computation and party, so a party that
+        never comes back is still named after a bounded wait."""
+        k = self.order.get(cid, 0)
+        others = sorted((c for c in self.order if c != cid), key=lambda c: (abs(self.order[c] - k), self.order[c]))
+        for other in others[:BUSY_LOOKBACK]:
             rec = sdk_mpc.computation(self.client, other)
             if rec is None:
                 continue
