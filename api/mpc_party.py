@@ -272,6 +272,12 @@ class PartyProcess:
             fields = self.failure(err)
         self.finish(cid, fields)
 
+    def nearest(self, cid: str) -> list[str]:
+        """The ``BUSY_LOOKBACK`` computations nearest to ``cid`` in chain order, before and after."""
+        k = self.order.get(cid, 0)
+        others = sorted((c for c in self.order if c != cid), key=lambda c: (abs(self.order[c] - k), self.order[c]))
+        return others[:BUSY_LOOKBACK]
+
     def peers_busy(self, cid: str, peers: list[str]) -> bool:
         """Whether to hold the start of ``cid`` (every party committed) because a peer is still
         running or recording another computation: one every party of it committed to (so it
@@ -279,10 +285,8 @@ class PartyProcess:
         no listener for ``cid`` yet, and starting now would spend the run's connection timeout
         on it. Held at most ``commit_wait`` per (computation, peer) over the process's life, so
         a peer that died inside a run delays the next computations once, not forever."""
-        k = self.order.get(cid, 0)
-        others = sorted((c for c in self.order if c != cid), key=lambda c: (abs(self.order[c] - k), self.order[c]))
         now = time.monotonic()
-        for other in others[:BUSY_LOOKBACK]:
+        for other in self.nearest(cid):
             rec = sdk_mpc.computation(self.client, other)
             if rec is None:
                 continue
@@ -308,9 +312,7 @@ class PartyProcess:
         committed, so every party took it before this one existed as ready). The wait for the
         commitment then starts again, once per such computation and party, so a party that
         never comes back is still named after a bounded wait."""
-        k = self.order.get(cid, 0)
-        others = sorted((c for c in self.order if c != cid), key=lambda c: (abs(self.order[c] - k), self.order[c]))
-        for other in others[:BUSY_LOOKBACK]:
+        for other in self.nearest(cid):
             rec = sdk_mpc.computation(self.client, other)
             if rec is None:
                 continue

@@ -146,37 +146,6 @@ def _keep(found: dict[str, Match], m: Match) -> None:
 
 # -- images -----------------------------------------------------------------------------------
 
-def verify_geometry(q_pts: npt.NDArray[np.float32], q_desc: npt.NDArray[np.uint8],
-                    w_pts: npt.NDArray[np.float32], w_desc: npt.NDArray[np.uint8]) -> int:
-    """Inliers of a RANSAC similarity transform (rotation, uniform scale, translation — the
-    transforms of crop, pad, resize and rotation; mirroring is handled by matching the
-    mirrored query) between ratio-test ORB matches; only distinct registered keypoints count.
-    Four degrees of freedom instead of a homography's eight make chance alignments of
-    unrelated pictures far rarer."""
-    import cv2
-
-    if q_desc.shape[0] < 4 or w_desc.shape[0] < 4:
-        return 0
-    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-    pairs = matcher.knnMatch(q_desc, w_desc, k=2)
-    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < ORB_RATIO * p[1].distance]
-    if len(good) < ORB_MIN_INLIERS:
-        return 0
-    src = np.asarray([q_pts[m.queryIdx] for m in good], dtype=np.float32).reshape(-1, 1, 2)
-    dst = np.asarray([w_pts[m.trainIdx] for m in good], dtype=np.float32).reshape(-1, 1, 2)
-    model, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=5.0,
-                                              maxIters=2000, confidence=0.995)
-    if model is None or mask is None:
-        return 0
-    scale = float(np.hypot(model[0, 0], model[1, 0]))
-    if not 0.1 < scale < 10.0:
-        return 0
-    inl = mask.reshape(-1).astype(bool)
-    train = {good[i].trainIdx for i in np.flatnonzero(inl)}
-    query = {good[i].queryIdx for i in np.flatnonzero(inl)}
-    return min(len(train), len(query))
-
-
 def _placed(w: str, p: Placement, method: str) -> Match:
     return Match(w, p.inliers / ORB_MIN_INLIERS, method=method, region=p.region, inliers=p.inliers,
                  spread=p.spread, query_share=p.share)

@@ -28,6 +28,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from fingerprint import matching
 from fingerprint.formats import fingerprint_bytes
@@ -43,6 +44,35 @@ MUSIC_DIR = Path("/usr/share/games/wesnoth/1.16/data/core/music")
 SPEECH_DIR = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 SR = 22050
+
+
+def verify_geometry(q_pts: npt.NDArray[np.float32], q_desc: npt.NDArray[np.uint8],
+                    w_pts: npt.NDArray[np.float32], w_desc: npt.NDArray[np.uint8]) -> int:
+    """Inliers of a RANSAC similarity transform (rotation, uniform scale, translation — the
+    transforms of crop, pad, resize and rotation; mirroring is handled by matching the
+    mirrored query) between ratio-test ORB matches; only distinct registered keypoints count.
+    Four degrees of freedom instead of a homography's eight make chance alignments of
+    unrelated pictures far rarer."""
+    if q_desc.shape[0] < 4 or w_desc.shape[0] < 4:
+        return 0
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+    pairs = matcher.knnMatch(q_desc, w_desc, k=2)
+    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < matching.ORB_RATIO * p[1].distance]
+    if len(good) < matching.ORB_MIN_INLIERS:
+        return 0
+    src = np.asarray([q_pts[m.queryIdx] for m in good], dtype=np.float32).reshape(-1, 1, 2)
+    dst = np.asarray([w_pts[m.trainIdx] for m in good], dtype=np.float32).reshape(-1, 1, 2)
+    model, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=5.0,
+                                              maxIters=2000, confidence=0.995)
+    if model is None or mask is None:
+        return 0
+    scale = float(np.hypot(model[0, 0], model[1, 0]))
+    if not 0.1 < scale < 10.0:
+        return 0
+    inl = mask.reshape(-1).astype(bool)
+    train = {good[i].trainIdx for i in np.flatnonzero(inl)}
+    query = {good[i].queryIdx for i in np.flatnonzero(inl)}
+    return min(len(train), len(query))
 
 
 def log(msg: str) -> None:
@@ -333,7 +363,7 @@ def image_audit(pics: list[tuple[str, str, np.ndarray]]) -> dict[str, Any]:
                 inl = 0
                 for pts, desc in ((fi.points, fi.descriptors), (fi.mirror_points, fi.mirror_descriptors)):
                     if desc is not None and pts is not None:
-                        inl = max(inl, matching.verify_geometry(pts, desc, fj.points, fj.descriptors))
+                        inl = max(inl, verify_geometry(pts, desc, fj.points, fj.descriptors))
                 related = group_of.get(names[i], names[i]) == group_of.get(names[j], names[j])
                 if int(d[j]) <= matching.IMAGE_MAX_DISTANCE or inl >= saved:
                     linked.append({"query": names[i], "work": names[j], "dct": int(d[j]), "inliers": inl,
@@ -367,7 +397,7 @@ def image_margins(idx: LocalIndex, q: Any) -> tuple[int, int]:
             saved = matching.ORB_MIN_INLIERS
             matching.ORB_MIN_INLIERS = 4
             try:
-                best = max(best, matching.verify_geometry(pts, desc, wp, wd))
+                best = max(best, verify_geometry(pts, desc, wp, wd))
             finally:
                 matching.ORB_MIN_INLIERS = saved
     return d, best
