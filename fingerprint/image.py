@@ -79,6 +79,12 @@ class ImageFingerprint:
     parts_descriptors: U8 | None = None
     layout: U8 | None = None
     v1_points: int = 0
+    # query side: rectangles that show a picture inside the query (fingerprint.rects), in the
+    # file's pixels, and for each its eight dihedral DCT codes (8 × 32 bytes) and quality; a
+    # box appears once per distinct border trim (``box_codes``)
+    rect_boxes: tuple[tuple[int, int, int, int], ...] = ()
+    rect_codes: tuple[tuple[bytes, ...], ...] = ()
+    rect_quality: tuple[float, ...] = ()
 
 
 def _check_header(data: bytes, path: str, query: bool = False) -> tuple[int, int]:
@@ -239,6 +245,44 @@ def orb_features(gray: U8, nfeatures: int = ORB_FEATURES) -> tuple[F32, U8, int]
     return pts, d, n1
 
 
+# A query's rectangle (fingerprint.rects) is JPEG-compressed with the page around it: a
+# registered picture's flat border (trimmed at registration) comes back with compression
+# noise in it, and the rectangle's outer rows and columns ring with the page's edge. The
+# rectangle is therefore also trimmed after shaving RECT_SHAVE pixels off each side, and at a
+# second tolerance; every distinct trimmed box gives codes.
+RECT_TRIM_TOLERANCES = (6.0, 16.0)
+RECT_SHAVE = 8
+
+
+def box_codes(gray: U8, box: tuple[int, int, int, int]) -> list[tuple[tuple[bytes, ...], float]]:
+    """For the part of ``gray`` in ``box`` (x, y, w, h), border-trimmed as a registered
+    picture is (``trim_box``) at each of ``RECT_TRIM_TOLERANCES``, as it is and with its
+    outer ``RECT_SHAVE`` pixels left out of the trimming (a side where the shaved part trims
+    nothing more is not trimmed at all), once per distinct trimmed box, and reduced to
+    64 × 64: its eight dihedral DCT codes and their quality."""
+    x, y, w, h = box
+    part = gray[y:y + h, x:x + w]
+    out: list[tuple[tuple[bytes, ...], float]] = []
+    seen: set[tuple[int, int, int, int]] = set()
+    for shave in (0, RECT_SHAVE):
+        if shave and min(w, h) <= 4 * shave + 8:
+            continue
+        inner = part[shave:h - shave, shave:w - shave]
+        for tol in RECT_TRIM_TOLERANCES:
+            tx, ty, tw, th = trim_box(inner, tol)
+            iw, ih = inner.shape[1], inner.shape[0]
+            cut = [tx, ty, iw - tx - tw, ih - ty - th]  # left, top, right, bottom of the inner part
+            left, top, right, bottom = (c + shave if c > 0 else 0 for c in cut)
+            key = (left, top, w - left - right, h - top - bottom)
+            if key in seen:
+                continue
+            seen.add(key)
+            small = np.asarray(cv2.resize(part[top:h - bottom, left:w - right], (HASH_SIDE, HASH_SIDE),
+                                          interpolation=cv2.INTER_AREA), dtype=np.float32)
+            out.append((tuple(dct_code(v) for v in _dihedral(small)), hash_quality(small)))
+    return out
+
+
 def fingerprint_image_array(img: U8, *, query: bool = False) -> ImageFingerprint:
     """The fingerprint of a decoded picture; ``query`` also computes the ORB features of the
     mirror image (needed only on the query side)."""
@@ -253,15 +297,26 @@ def fingerprint_image_array(img: U8, *, query: bool = False) -> ImageFingerprint
     pts, desc, n1 = orb_features(gray)
     mpts, mdesc = orb_features(np.ascontiguousarray(gray[:, ::-1]))[:2] if query else (None, None)
     ppts, pdesc = None, None
+    rboxes: tuple[tuple[int, int, int, int], ...] = ()
+    rcodes: list[tuple[bytes, ...]] = []
+    rqual: list[float] = []
     if query:
         from .parts import parts_features
+        from .rects import boxes
 
         ppts, pdesc = parts_features(gray)
+        rb: list[tuple[int, int, int, int]] = []
+        for b in boxes(img):
+            for c, qb in box_codes(gray, b):  # a box once per distinct trim
+                rb.append(b)
+                rcodes.append(c)
+                rqual.append(qb)
+        rboxes = tuple(rb)
     return ImageFingerprint(code=codes[0], variants=codes, points=pts, descriptors=desc,
                             width=int(gray.shape[1]), height=int(gray.shape[0]),
                             mirror_points=mpts, mirror_descriptors=mdesc, quality=hash_quality(small),
                             parts_points=ppts, parts_descriptors=pdesc, layout=layout_vector(img, box),
-                            v1_points=n1)
+                            v1_points=n1, rect_boxes=rboxes, rect_codes=tuple(rcodes), rect_quality=tuple(rqual))
 
 
 def fingerprint_image(data: bytes, path: str = "<bytes>", *, query: bool = False) -> ImageFingerprint:
@@ -276,7 +331,9 @@ def fingerprint_image(data: bytes, path: str = "<bytes>", *, query: bool = False
     # the size are given back in the file's own pixels, so regions are too
     k = np.float32(w / fp.width)
     pp = None if fp.parts_points is None else fp.parts_points * k
-    return replace(fp, width=w, height=h, parts_points=pp)
+    kb = w / fp.width
+    rb = tuple((round(x * kb), round(y * kb), round(bw * kb), round(bh * kb)) for x, y, bw, bh in fp.rect_boxes)
+    return replace(fp, width=w, height=h, parts_points=pp, rect_boxes=rb)
 
 
 def hamming(a: bytes, b: bytes) -> int:

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from .audio import FRAME_S, AudioFingerprint, pair_hashes
 from .formats import Fingerprint
-from .image import HASH_BITS, ImageFingerprint, orb_scale
+from .image import HASH_BITS, MIN_QUALITY, ImageFingerprint, orb_scale
 from .index import IndexBackend
 from .marks import MARK_DCT_RATIO
 from .media import Modality
@@ -218,6 +218,51 @@ def _layouts(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match]) 
                                region=(0, 0, q.width, q.height), query_share=1.0))
 
 
+def _rects(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match], marked: dict[str, Match]) -> None:
+    """The DCT codes of the rectangles that show a picture inside the query
+    (``fingerprint.rects``): a registered picture's code within ``IMAGE_MAX_DISTANCE`` of a
+    rectangle's is that picture, in that rectangle. A rectangle whose code is decided by
+    noise (quality below ``MIN_QUALITY``) is no evidence. Marked works go to ``marked``, as
+    for the whole query."""
+    good = [k for k, qv in enumerate(q.rect_quality) if qv >= MIN_QUALITY]
+    if not good:
+        return
+    variants = np.frombuffer(b"".join(c for k in good for c in q.rect_codes[k]), np.uint8).reshape(-1, 32)
+    hits = index.nearest_codes("image", variants, IMAGE_CANDIDATES)
+    per_box: dict[int, dict[str, int]] = defaultdict(dict)
+    for row, w, d in zip(hits.query_rows.tolist(), hits.work_ids, hits.distances.tolist(), strict=True):
+        best = per_box[good[row // 8]]
+        best[w] = min(best.get(w, HASH_BITS), int(d))
+    area = max(q.width * q.height, 1)
+    for k, best in sorted(per_box.items()):
+        x, y, bw, bh = q.rect_boxes[k]
+        for w, d in best.items():
+            if d > IMAGE_MAX_DISTANCE or _crowded_by_a_mark(index, w, d, best):
+                continue
+            m = Match(w, (HASH_BITS - d) / (HASH_BITS - IMAGE_MAX_DISTANCE), method="dct-region",
+                      region=(x, y, bw, bh), query_share=bw * bh / area)
+            if index.shared_keypoints(w) is None:
+                _keep(found, m)
+            elif w not in marked or m.score > marked[w].score:
+                marked[w] = m
+
+
+def _placed_in(index: IndexBackend, q: ImageFingerprint, w: str, box: tuple[int, int, int, int]) -> bool:
+    """Whether the part-search keypoints of the query inside ``box`` (x, y, w, h) place work
+    ``w`` (``parts.locate``, its shared mark discounted): the rectangle's content, without
+    the page's text and other pictures to confuse the matching."""
+    if q.parts_points is None or q.parts_descriptors is None:
+        return False
+    x, y, bw, bh = box
+    p = q.parts_points
+    inside = (p[:, 0] >= x) & (p[:, 0] < x + bw) & (p[:, 1] >= y) & (p[:, 1] < y + bh)
+    if int(inside.sum()) < 4:
+        return False
+    w_pts, w_desc = index.local_features(w)
+    return locate(p[inside], q.parts_descriptors[inside], w_pts, w_desc, work_frame(w_pts, index.image_size(w)),
+                  (q.width, q.height), index.shared_keypoints(w)) is not None
+
+
 def _crowded_by_a_mark(index: IndexBackend, w: str, d: int, best: dict[str, int]) -> bool:
     """A picture carrying a mark other registered pictures carry (``fingerprint.marks``)
     whose code is not clearly the query's nearest: the mark, not the picture, is near."""
@@ -245,13 +290,15 @@ def match_image(index: IndexBackend, q: ImageFingerprint) -> list[Match]:
                 _keep(found, m)
             else:
                 marked[w] = m
+    _rects(index, q, found, marked)
     _whole_picture(index, q, found, list(marked))
     _parts(index, q, found)
     for w, m in marked.items():
         # a picture carrying a shared mark: its code may be mostly the mark's (a logo on a
         # smooth design lends the code all its structure), so its DCT match stands only when
-        # its own keypoints, away from the mark, place it in the query as well
-        if w in found:
+        # its own keypoints, away from the mark, place it in the query as well (for a
+        # rectangle's code: the query's keypoints inside that rectangle)
+        if w in found or (m.method == "dct-region" and m.region is not None and _placed_in(index, q, w, m.region)):
             _keep(found, m)
     return _best(found)
 
