@@ -227,11 +227,12 @@ def _rects(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match], ma
     good = [k for k, qv in enumerate(q.rect_quality) if qv >= MIN_QUALITY]
     if not good:
         return
+    per = len(q.rect_codes[good[0]])  # codes per rectangle (as it is, mirrored)
     variants = np.frombuffer(b"".join(c for k in good for c in q.rect_codes[k]), np.uint8).reshape(-1, 32)
     hits = index.nearest_codes("image", variants, IMAGE_CANDIDATES)
     per_box: dict[int, dict[str, int]] = defaultdict(dict)
     for row, w, d in zip(hits.query_rows.tolist(), hits.work_ids, hits.distances.tolist(), strict=True):
-        best = per_box[good[row // 8]]
+        best = per_box[good[row // per]]
         best[w] = min(best.get(w, HASH_BITS), int(d))
     area = max(q.width * q.height, 1)
     for k, best in sorted(per_box.items()):

@@ -156,6 +156,16 @@ def test_the_rectangle_codes_alone_place_the_work(art_index: tuple[Path, Path]) 
     assert found == {}
 
 
+def test_a_mirrored_picture_in_a_page_is_found_by_its_rectangle(art_index: tuple[Path, Path]) -> None:
+    _, index = art_index
+    pg, truth = page(np.ascontiguousarray(smooth_art(21)[:, ::-1]), 0.5, (500, 420), seed=10)
+    fp = fingerprint_image_array(jpeg(pg), query=True)
+    found: dict[str, matching.Match] = {}
+    matching._rects(open_index(index), fp, found, {})
+    assert list(found) == ["art21.png"] and found["art21.png"].region is not None
+    assert near([found["art21.png"].region], truth, tol=3)
+
+
 def test_unregistered_art_in_the_same_page_matches_nothing(art_index: tuple[Path, Path]) -> None:
     root, index = art_index
     for seed in (31, 32):
