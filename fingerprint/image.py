@@ -254,14 +254,15 @@ RECT_TRIM_TOLERANCES = (6.0, 16.0)
 RECT_SHAVE = 8
 
 
-def box_codes(gray: U8, box: tuple[int, int, int, int]) -> list[tuple[tuple[bytes, ...], float]]:
+def box_codes(gray: U8, box: tuple[int, int, int, int], *, dihedral: bool = False
+              ) -> list[tuple[tuple[bytes, ...], float]]:
     """For the part of ``gray`` in ``box`` (x, y, w, h), border-trimmed as a registered
     picture is (``trim_box``) at each of ``RECT_TRIM_TOLERANCES``, as it is and with its
     outer ``RECT_SHAVE`` pixels left out of the trimming (a side where the shaved part trims
     nothing more is not trimmed at all), once per distinct trimmed box, and reduced to
     64 × 64: its DCT codes as it is and mirrored (a picture turned sideways inside a page is
-    rare; each code searched costs as much as the whole query's eight at 10⁶ works) and
-    their quality."""
+    rare; each code searched costs as much as the whole query's eight at 10⁶ works; all
+    eight dihedral codes with ``dihedral``, for the benchmark) and their quality."""
     x, y, w, h = box
     part = gray[y:y + h, x:x + w]
     out: list[tuple[tuple[bytes, ...], float]] = []
@@ -281,7 +282,9 @@ def box_codes(gray: U8, box: tuple[int, int, int, int]) -> list[tuple[tuple[byte
             seen.add(key)
             small = np.asarray(cv2.resize(part[top:h - bottom, left:w - right], (HASH_SIDE, HASH_SIDE),
                                           interpolation=cv2.INTER_AREA), dtype=np.float32)
-            out.append(((dct_code(small), dct_code(np.ascontiguousarray(small[:, ::-1]))), hash_quality(small)))
+            codes = tuple(dct_code(v) for v in _dihedral(small)) if dihedral else (
+                dct_code(small), dct_code(np.ascontiguousarray(small[:, ::-1])))
+            out.append((codes, hash_quality(small)))
     return out
 
 
