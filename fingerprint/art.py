@@ -26,6 +26,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from .image import orb_detect
+
 U8 = npt.NDArray[np.uint8]
 F32 = npt.NDArray[np.float32]
 
@@ -75,7 +77,7 @@ def fill_keypoints(gray: U8, pts: F32, desc: U8, budget: int) -> tuple[F32, U8]:
     need = budget - pts.shape[0]
     if need <= 0 or min(gray.shape) < 2 * ART_DOWN:
         return pts, desc
-    kps, d2 = art_orb().detectAndCompute(reduced_normalised(gray), None)
+    kps, d2 = orb_detect(art_orb(), reduced_normalised(gray))
     if d2 is None or not kps:
         return pts, desc
     p2 = np.array([kp.pt for kp in kps], dtype=np.float32) * np.float32(ART_DOWN)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass, replace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -223,6 +224,21 @@ def orb_scale(width: int, height: int) -> float:
     return min(ORB_SIDE / side, max(1.0, ORB_MIN_SIDE / side))
 
 
+# OpenCV's ORB fails on a picture with a side under a few pixels (a pyramid level resized to
+# nothing: a 1 × 500 picture raised an internal error); with a 15-pixel patch and edge no
+# keypoint fits below 31 pixels anyway, so pictures (and tiles) under this are not searched
+ORB_MIN_INPUT = 16
+
+
+def orb_detect(orb: Any, img: U8, mask: U8 | None = None) -> tuple[Any, Any]:
+    """``orb.detectAndCompute(img, mask)``, or no keypoints for a picture with a side under
+    ``ORB_MIN_INPUT``."""
+    if min(img.shape[:2]) < ORB_MIN_INPUT:
+        return (), None
+    kps, desc = orb.detectAndCompute(img, mask)
+    return kps, desc
+
+
 def orb_features(gray: U8, nfeatures: int = ORB_FEATURES) -> tuple[F32, U8, int]:
     """Keypoints (ORB frame) and descriptors of ``gray``: the v1 keypoints, then art
     keypoints up to ``nfeatures`` (:func:`fingerprint.art.fill_keypoints`); and how many are v1."""
@@ -235,7 +251,7 @@ def orb_features(gray: U8, nfeatures: int = ORB_FEATURES) -> tuple[F32, U8, int]
                           interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC), dtype=np.uint8)
     orb = cv2.ORB_create(  # type: ignore[attr-defined]
         nfeatures=nfeatures, edgeThreshold=15, patchSize=15, fastThreshold=12)
-    kps, desc = orb.detectAndCompute(gray, None)
+    kps, desc = orb_detect(orb, gray)
     pts = np.zeros((0, 2), np.float32)
     d = np.zeros((0, 32), np.uint8)
     if desc is not None and kps:

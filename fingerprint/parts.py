@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .art import ART_DOWN, ART_FAST, reduced_normalised
-from .image import orb_scale
+from .image import orb_detect, orb_scale
 
 F32 = npt.NDArray[np.float32]
 U8 = npt.NDArray[np.uint8]
@@ -94,7 +94,7 @@ def _tiled_orb(img: U8, orb: Any, tiles: list[tuple[int, int]], margin: int) -> 
         crop = img[cy0:min(ih, y1 + margin), cx0:min(iw, x1 + margin)]
         mask = np.zeros(crop.shape, np.uint8)
         mask[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] = 255
-        kps, desc = orb.detectAndCompute(crop, mask)
+        kps, desc = orb_detect(orb, crop, mask)
         counts.append(0 if desc is None or not kps else len(kps))
         if desc is None or not kps:
             continue
@@ -128,7 +128,7 @@ def _pass(img: U8) -> tuple[F32, U8]:
         mask[y0:y1, x0:x1] = 255
     art = cv2.ORB_create(  # type: ignore[attr-defined]
         nfeatures=ART_TILE_FEATURES * len(sparse), edgeThreshold=15, patchSize=15, fastThreshold=ART_FAST)
-    kps, adesc = art.detectAndCompute(norm, mask)
+    kps, adesc = orb_detect(art, norm, mask)
     if adesc is None or not kps:
         return pts, desc
     apts = np.array([kp.pt for kp in kps], dtype=np.float32) * np.float32(ART_DOWN)

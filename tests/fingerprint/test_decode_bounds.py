@@ -75,3 +75,25 @@ def test_cli_refuses_the_bomb_with_exit_2(bomb: Path, tmp_path: Path) -> None:
     proc = run_rongxin("fp", "add", str(bomb), "--id", "B", "--index", str(tmp_path / "idx"), timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert "exceed" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 500), (500, 1), (2, 700), (9, 9)])
+def test_a_picture_one_pixel_thin_is_registered_and_queried(shape: tuple[int, int], tmp_path: Path) -> None:
+    """OpenCV's ORB raised an internal error on a picture with a side of one pixel (a 1 × 500
+    query exited 4, "internal error"); such pictures have no keypoints and are handled."""
+    import cv2
+    import numpy as np
+
+    from fingerprint.service import add_file, query_file
+
+    f = tmp_path / "thin.png"
+    cv2.imwrite(str(f), np.random.default_rng(1).integers(0, 256, (*shape, 3), dtype=np.uint8))
+    other = tmp_path / "other.png"
+    cv2.imwrite(str(other), np.random.default_rng(2).integers(0, 256, (300, 400, 3), dtype=np.uint8))
+    add_file(other, "other", tmp_path / "idx")
+    res = query_file(f, tmp_path / "idx")
+    assert all(m.work_id != "other" for m in res.matches)
+    add_file(f, "thin", tmp_path / "idx")
+    assert [m.work_id for m in query_file(f, tmp_path / "idx").matches] == ["thin"]  # its byte copy at least
+    proc = run_rongxin("fp", "query", str(f), "--index", str(tmp_path / "idx"), "--json", timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
