@@ -25,6 +25,7 @@ from .media import Modality
 from .occurrences import SEGMENT_MIN_SEPARATION_S, Segment, longest_run, offset_peaks
 from .parts import PARTS_CANDIDATES, PARTS_MIN_VOTES, PARTS_VOTE_RATIO, Placement, locate, work_frame
 from .text import TextFingerprint
+from .timelines import REFIT_BANDS, coarse_line, hough, refit
 from .video import VideoFingerprint
 from .video_match import frame_segments
 
@@ -56,12 +57,7 @@ PAIR_MIN_VOTES = 18
 # at 7, 85 at 8, 7 at 9, none at 10) but one excerpt of Frets on Fire's music reached 11 against
 # a registered track, one short of 12; 14 costs one reverberated and one tempo +5 % excerpt in 120
 TRIPLET_MIN_VOTES = 14
-TRIPLET_SCALES = np.exp(np.linspace(np.log(0.92), np.log(1.0 / 0.92), 43))
 AUDIO_CANDIDATES = 8
-HOUGH_OFFSET_BIN = 3.0  # frames
-# time-scale refinement: least squares on the hits within these bands (frames) of the line
-REFIT_BANDS = (3.0, 2.0, 1.5)
-REFIT_MIN_HITS = 6
 # a work found by the exact pairs is re-placed on a line of slope s when |s - 1| >= this
 # and the line holds this many times the query anchors of the offset vote
 TEMPO_MIN_DEVIATION = 0.01
@@ -417,42 +413,6 @@ def _vote_rows(hashes: npt.NDArray[np.int64], times: npt.NDArray[np.int64], rh: 
     return out
 
 
-def _hough(a: F64, b: F64) -> tuple[int, float, float]:
-    """The line ``b = s * a + o`` (frames) through most hits: ``s`` on ``TRIPLET_SCALES``,
-    ``o`` in bins of ``HOUGH_OFFSET_BIN`` frames; votes count distinct query anchors.
-    Returns (votes, s, o) with ``o`` the median offset of the winning bin."""
-    best_votes, best_s, best_o = 0, 1.0, 0.0
-    for s in TRIPLET_SCALES:
-        off = b - s * a
-        bins = np.round(off / HOUGH_OFFSET_BIN).astype(np.int64)
-        vals, counts = np.unique(bins, return_counts=True)
-        # count each query anchor once per offset bin
-        k = int(np.argmax(counts))
-        sel = bins == vals[k]
-        votes = int(np.unique(a[sel]).size)
-        if votes > best_votes:
-            best_votes, best_s, best_o = votes, float(s), float(np.median(off[sel]))
-    return best_votes, best_s, best_o
-
-
-def _refit(a: F64, b: F64, s: float, o: float) -> tuple[float, float, npt.NDArray[np.bool_]]:
-    """Least-squares line ``b = s * a + o`` on the hits within a band around the current
-    line, the band narrowing over ``REFIT_BANDS`` (frames). Returns the refined (s, o) and
-    the hits within the last band of the refined line. A fit that would leave the scale
-    range of ``TRIPLET_SCALES``, or rest on fewer than ``REFIT_MIN_HITS`` distinct query
-    anchors, stops the refinement."""
-    for band in REFIT_BANDS:
-        sel = np.abs(b - s * a - o) <= band
-        if np.unique(a[sel]).size < REFIT_MIN_HITS:
-            break
-        s_new, o_new = np.polyfit(a[sel], b[sel], 1)
-        if not TRIPLET_SCALES[0] <= s_new <= TRIPLET_SCALES[-1]:
-            break
-        s, o = float(s_new), float(o_new)
-    sel = np.abs(b - s * a - o) <= REFIT_BANDS[-1]
-    return s, o, sel
-
-
 def _line_match(w: str, score: float, a: F64, b: F64, s: float, o: float, method: str) -> Match:
     """A match on the line ``work frame = s * query frame + o``: the segment is the longest
     run of the hits within ``REFIT_BANDS[0]`` of the line; ``work_start_s`` is the segment's
@@ -460,31 +420,6 @@ def _line_match(w: str, score: float, a: F64, b: F64, s: float, o: float, method
     sel = np.abs(b - s * a - o) <= REFIT_BANDS[0]
     qs, qe = _segment(a[sel] * FRAME_S)
     return Match(w, score, qs, s * qs + o * FRAME_S, qe - qs + FRAME_S, method)
-
-
-def _coarse_line(a: F64, b: F64) -> tuple[float, float]:
-    """The line ``b = s * a + o`` (frames) through most hits, ``s`` on ``TRIPLET_SCALES``
-    and ``o`` in bins of ``HOUGH_OFFSET_BIN`` frames, counting hits. Over the query's span
-    the offset b - a of any such line moves by at most ``reach`` frames, so the line lies
-    within two adjacent cells of that width: only the hits of the two adjacent cells with
-    the most hits enter the search (a long work's scattered chance hits are left out), and
-    all scales are counted in one ``unique``."""
-    d = b - a
-    reach = max(TRIPLET_SCALES[-1] - 1.0, 1.0 - TRIPLET_SCALES[0]) * float(np.ptp(a)) + HOUGH_OFFSET_BIN
-    cell = np.floor((d - d.min()) / reach).astype(np.int64)
-    counts = np.bincount(cell, minlength=2)
-    k = int(np.argmax(counts[:-1] + counts[1:]))
-    near = (cell == k) | (cell == k + 1)
-    a, b = a[near], b[near]
-    off = b[None, :] - TRIPLET_SCALES[:, None] * a[None, :]
-    bins = np.round(off / HOUGH_OFFSET_BIN).astype(np.int64)
-    lo = int(bins.min())
-    width = int(bins.max()) - lo + 1
-    keys = np.arange(TRIPLET_SCALES.size, dtype=np.int64)[:, None] * width + (bins - lo)
-    vals, cnt = np.unique(keys, return_counts=True)
-    si, bi = divmod(int(vals[int(np.argmax(cnt))]), width)
-    sel = bins[si] == bi + lo
-    return float(TRIPLET_SCALES[si]), float(np.median(off[si][sel]))
 
 
 def _retime_pairs(w: str, m: Match, a: F64, b: F64) -> Match:
@@ -496,10 +431,10 @@ def _retime_pairs(w: str, m: Match, a: F64, b: F64) -> Match:
     refined by least squares."""
     if m.work_start_s is None or m.query_start_s is None:
         return m
-    s, o = _coarse_line(a, b)
+    s, o = coarse_line(a, b)
     if abs(s - 1.0) < TEMPO_MIN_DEVIATION / 2:  # the coarse scales are 0.4 % apart
         return m
-    s, o, sel = _refit(a, b, s, o)
+    s, o, sel = refit(a, b, s, o)
     if abs(s - 1.0) < TEMPO_MIN_DEVIATION:
         return m
     # the offset found at scale 1, counted the same way: distinct anchors within the band
@@ -532,13 +467,13 @@ def _triplet_matches(index: IndexBackend, q: AudioFingerprint,
         if ix.size < TRIPLET_MIN_VOTES:
             continue
         a, b = tq[ix], tw[ix]
-        best_votes, best_s, best_o = _hough(a, b)
+        best_votes, best_s, best_o = hough(a, b)
         if best_votes < TRIPLET_MIN_VOTES:
             continue
         if w in placed:
             out[w] = Match(w, best_votes / TRIPLET_MIN_VOTES, method="triplets")
             continue
-        s, o, _ = _refit(a, b, best_s, best_o)
+        s, o, _ = refit(a, b, best_s, best_o)
         out[w] = _single(_line_match(w, best_votes / TRIPLET_MIN_VOTES, a, b, s, o, "triplets"))
     return out
 

@@ -90,40 +90,37 @@ def _runs(m: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
     return out
 
 
-def _pairs(segs: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+def _geometry(segs: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], ...]:
+    """For every pair of segments (rows of (line, start, end)): the lower and higher line,
+    their common extent (start, end), and each one's start and end (a's, then b's)."""
+    i, j = np.triu_indices(segs.shape[0], 1)
+    r, s, e = segs[:, 0], segs[:, 1], segs[:, 2]
+    return (np.minimum(r[i], r[j]), np.maximum(r[i], r[j]), np.maximum(s[i], s[j]), np.minimum(e[i], e[j]),
+            s[i], e[i], s[j], e[j])
+
+
+def _pairs(geom: tuple[npt.NDArray[np.int64], ...]) -> npt.NDArray[np.int64]:
     """Rows (line a, line b, start, end, starts agree, ends agree) for pairs of segments
     ``MIN_SIDE`` apart whose ends agree within ``END_TOL`` at one end at least; start/end:
-    their common extent."""
-    n = segs.shape[0]
-    if n < 2:
-        return np.zeros((0, 6), np.int64)
-    r, s, e = segs[:, 0], segs[:, 1], segs[:, 2]
-    i, j = np.triu_indices(n, 1)
-    lo, hi = np.minimum(r[i], r[j]), np.maximum(r[i], r[j])
-    start, end = np.maximum(s[i], s[j]), np.minimum(e[i], e[j])
-    same_s, same_e = np.abs(s[i] - s[j]) <= END_TOL, np.abs(e[i] - e[j]) <= END_TOL
+    their common extent (``geom``: :func:`_geometry`)."""
+    lo, hi, start, end, s_a, e_a, s_b, e_b = geom
+    same_s, same_e = np.abs(s_a - s_b) <= END_TOL, np.abs(e_a - e_b) <= END_TOL
     ok = (hi - lo >= MIN_SIDE) & (end - start >= MIN_SIDE) & (same_s | same_e)
-    return np.asarray(np.stack([lo, hi, start, end, same_s, same_e], axis=1)[ok], np.int64)
+    return np.asarray(np.stack([lo, hi, start, end, same_s, same_e], axis=1)[ok], np.int64).reshape(-1, 6)
 
 
-def _spans(segs: npt.NDArray[np.int64], integral: npt.NDArray[np.int32], across: bool) -> npt.NDArray[np.int64]:
+def _spans(geom: tuple[npt.NDArray[np.int64], ...], integral: npt.NDArray[np.int32], across: bool
+           ) -> npt.NDArray[np.int64]:
     """Rows (line a, line b, first, last) for pairs of parallel segments ``MIN_SIDE`` apart
     that overlap along most of each one's length (``OVERLAP``): two sides of one rectangle
     whose ends run on past its corners (text set right up to a picture continues its top and
     bottom edges). ``first`` and ``last`` are the first and last perpendicular lines, within
     the overlap (give or take ``REFINE``), covered ``MIN_COVER`` between the two segments;
     ``integral`` is the perpendicular map's integral image, ``across`` True when the
-    segments are horizontal (the perpendicular lines are columns)."""
-    n = segs.shape[0]
-    if n < 2:
-        return np.zeros((0, 4), np.int64)
-    r, s, e = segs[:, 0], segs[:, 1], segs[:, 2]
-    i, j = np.triu_indices(n, 1)
-    lo, hi = np.minimum(r[i], r[j]), np.maximum(r[i], r[j])
-    start, end = np.maximum(s[i], s[j]), np.minimum(e[i], e[j])
+    segments are horizontal (the perpendicular lines are columns); ``geom``: :func:`_geometry`."""
+    lo, hi, start, end, s_a, e_a, s_b, e_b = geom
     ov = end - start
-    ok = ((hi - lo >= MIN_SIDE) & (ov >= MIN_SIDE) & (ov >= OVERLAP * (e[i] - s[i]))
-          & (ov >= OVERLAP * (e[j] - s[j])))
+    ok = (hi - lo >= MIN_SIDE) & (ov >= MIN_SIDE) & (ov >= OVERLAP * (e_a - s_a)) & (ov >= OVERLAP * (e_b - s_b))
     limit = integral.shape[1 if across else 0] - 2  # the last perpendicular line
     k = np.flatnonzero(ok)
     if k.size == 0:
@@ -202,8 +199,9 @@ def boxes(img: U8) -> list[Box]:
     iv = np.asarray(cv2.integral(dv), np.int32)
     # runs on the dilated maps: a side that wavers between two rows (JPEG) is one run
     hs, vs = _runs(dh.astype(bool)), _runs(dv.T.astype(bool))
-    hp, vp = _pairs(hs), _pairs(vs)
-    hsp, vsp = _spans(hs, iv, True), _spans(vs, ih, False)
+    hg, vg = _geometry(hs), _geometry(vs)  # every pair of parallel segments, once
+    hp, vp = _pairs(hg), _pairs(vg)
+    hsp, vsp = _spans(hg, iv, True), _spans(vg, ih, False)
     # boxes as rows (x0, y0, x1, y1) and the sides (top, bottom, left, right) both
     # perpendicular segments reach (their ends agree there): such a side may be invisible (a
     # picture's edge the colour of the page) if the other three are covered
