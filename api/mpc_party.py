@@ -4,9 +4,11 @@ It registers its address and transport certificate (``mpc.register``), then watc
 for every computation naming it whose every named party approved the proposal as it stands,
 it checks the other parties itself (registered, certificate not revoked, transport certificate
 bound to the current one), loads its CSV against the proposal's schema, files its commitment
-(``mpc.commit``) to every ready computation before waiting on any, then runs the oldest one
-(chain order) once every party committed, checking the parties again, with the others
-(``privacy.mpc.run_computation``), opens the sum of the commitments' randomness jointly (a
+(``mpc.commit``) to every ready computation before waiting on any, then starts each one as
+soon as every party committed, checking the parties again, and runs it with the others
+(``privacy.mpc.run_computation``, in a worker thread; its links come through the process's
+always-on listener, which routes them by computation id, so runs go on side by side and a peer
+that starts first is never refused), opens the sum of the commitments' randomness jointly (a
 second run), and records the result (``mpc.record``): done, or aborted with the error naming
 the party at fault. docs/privacy.md ("On chain", "The party process") is the specification.
 """
@@ -21,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,7 @@ from privacy.chain import (
 )
 from privacy.mpc import (
     InputError,
+    Listener,
     MPCError,
     PartyError,
     PartySpec,
@@ -64,8 +68,7 @@ FINAL = ("done", "aborted", "disputed")
 TRANSPORT_FILES = ("transport.crt.pem", "transport.key.pem", "transport-ca.crt.pem")
 PR_SET_PDEATHSIG = 1
 PRUNE_MARGIN_MS = 3600 * 1000  # past the approval window, for clocks that disagree with the block time
-POLL_LOG_S = 1.0  # peers_busy logs a hold once, when it starts
-BUSY_LOOKBACK = 8  # nearest computations (chain order) looked at when a commitment is late (busy_elsewhere)
+MAX_RUNNING = 8  # computations run at once; more are queued in chain order
 
 
 class Refusal(Exception):
@@ -118,7 +121,6 @@ class Prepared:
     data: dict[str, dict[str, int]]
     rnd: list[Scalar]
     deadline: float
-    excused: set[tuple[str, str]] = field(default_factory=set)  # (earlier computation, party) waited for
 
 
 @dataclass
@@ -139,7 +141,9 @@ class PartyProcess:
     prepared: dict[str, Prepared] = field(default_factory=dict)  # committed to, not yet run
     unrecorded: dict[str, dict[str, Any]] = field(default_factory=dict)  # records the node did not take yet
     watched: set[str] = field(default_factory=set)  # seen not yet final by this process
-    held: dict[tuple[str, str], float] = field(default_factory=dict)  # (computation, peer) -> hold start until (peers_busy)
+    running: dict[str, Future[dict[str, Any]]] = field(default_factory=dict)  # started, not yet recorded
+    listener: Listener | None = None  # the always-on listener (serve); None: each run listens for itself
+    pool: ThreadPoolExecutor | None = None
 
     @property
     def me(self) -> str:
@@ -160,8 +164,8 @@ class PartyProcess:
     # ------------------------------------------------------------ the watch
     def step(self) -> None:
         """Pick up new computations; commit to every ready one naming this party before waiting
-        on any (docs/privacy.md "The party process"), then run the oldest committed one once
-        every party committed. A computation whose commitment the node refused is looked at
+        on any (docs/privacy.md "The party process"), start every committed one once every party
+        committed, and record the runs that ended. A computation whose commitment the node refused is looked at
         again at the next step."""
         n = sdk_mpc.count(self.client)
         for k in range(self.seen, n):
@@ -188,9 +192,15 @@ class PartyProcess:
                 self.log(f"{self.me}: {cid[:16]}… not committed ({exc}); will look again")
                 continue
             self.pending.remove(cid)
-        self.run_oldest()
+        self.start_ready()
+        self.collect()
 
     def serve(self) -> None:
+        self.listener = Listener(self.me, self.host, self.port, self.tls, self.timeout)
+        try:
+            self.listener.start()
+        except OSError as exc:
+            raise ClientError(f"cannot listen on {self.host}:{self.port} ({exc.strerror or exc})") from None
         self.register()
         while True:
             try:
@@ -230,102 +240,60 @@ class PartyProcess:
             raise Refusal(self.me, "restarted after filing its commitment; the commitment's randomness is lost")
         return data
 
-    def run_oldest(self) -> None:
-        """The oldest committed computation (chain order: every party runs its computations in
-        the same order): run once every party committed; aborted naming the missing ones after
-        ``commit_wait``. A result recorded by another party once every party committed does not
-        stop this one: it runs and records its own view."""
-        if not self.prepared:
-            return
-        cid = min(self.prepared, key=lambda c: self.order.get(c, 0))
-        prep = self.prepared[cid]
-        parties = list(prep.rec["proposal"]["parties"])
-        rec = sdk_mpc.computation(self.client, cid)
-        missing = parties if rec is None else [p for p in parties if p not in rec["committed"]]
-        if missing and (rec is None or rec["status"] in FINAL):
-            # an end recorded before every commitment: no commitment can follow it, and the
-            # missing ones may have been kept out by that end itself, so this party has no view
-            # of its own to record (a party it blames falsely records its dissent: ``dissent``)
+    def start_ready(self) -> None:
+        """Start every committed computation that every party committed to, oldest first (chain
+        order), each in a worker thread on the always-on listener (``MAX_RUNNING`` at once, the
+        rest queued in chain order); abort naming the missing parties ``commit_wait`` after
+        this party's own commitment. A result recorded by another party once every party
+        committed does not stop this one: it runs and records its own view."""
+        for cid in sorted(self.prepared, key=lambda c: self.order.get(c, 0)):
+            prep = self.prepared[cid]
+            parties = list(prep.rec["proposal"]["parties"])
+            rec = sdk_mpc.computation(self.client, cid)
+            missing = parties if rec is None else [p for p in parties if p not in rec["committed"]]
+            if missing and (rec is None or rec["status"] in FINAL):
+                # an end recorded before every commitment: no commitment can follow it, and the
+                # missing ones may have been kept out by that end itself, so this party has no view
+                # of its own to record (a party it blames falsely records its dissent: ``dissent``)
+                del self.prepared[cid]
+                self.log(f"{self.me}: computation {cid} ended before every party committed (missing {missing})")
+                continue
+            if missing and time.monotonic() <= prep.deadline:
+                continue
             del self.prepared[cid]
-            self.log(f"{self.me}: computation {cid} ended before every party committed (missing {missing})")
-            return
-        if missing and time.monotonic() > prep.deadline and self.busy_elsewhere(cid, missing, prep):
-            return
-        if missing and time.monotonic() > prep.deadline:
-            exc = Refusal(",".join(missing), f"did not file its commitment within {self.commit_wait:g} s "
-                                             "(its party process is not running?)")
-        elif missing:
-            return
-        if not missing and self.peers_busy(cid, [p for p in parties if p != self.me]):
-            return
-        del self.prepared[cid]
-        if missing:
-            self.finish(cid, self.failure(exc))
-            return
-        try:
-            fields = self.run(prep)
-        except ClientError as err:  # reading the parties or readers before the run: again next step
-            self.prepared[cid] = prep
-            self.log(f"{self.me}: {cid[:16]}… the node did not answer ({err}); will try again")
-            return
-        except Exception as err:  # noqa: BLE001 - the others must not wait for a result that never comes
-            fields = self.failure(err)
-        self.finish(cid, fields)
-
-    def nearest(self, cid: str) -> list[str]:
-        """The ``BUSY_LOOKBACK`` computations nearest to ``cid`` in chain order, before and after."""
-        k = self.order.get(cid, 0)
-        others = sorted((c for c in self.order if c != cid), key=lambda c: (abs(self.order[c] - k), self.order[c]))
-        return others[:BUSY_LOOKBACK]
-
-    def peers_busy(self, cid: str, peers: list[str]) -> bool:
-        """Whether to hold the start of ``cid`` (every party committed) because a peer is still
-        running or recording another computation: one every party of it committed to (so it
-        ran), which that peer committed to and has not recorded its own view of. Such a peer has
-        no listener for ``cid`` yet, and starting now would spend the run's connection timeout
-        on it. Held at most ``commit_wait`` per (computation, peer) over the process's life, so
-        a peer that died inside a run delays the next computations once, not forever."""
-        now = time.monotonic()
-        for other in self.nearest(cid):
-            rec = sdk_mpc.computation(self.client, other)
-            if rec is None:
+            if missing:
+                self.finish(cid, self.failure(Refusal(",".join(missing), f"did not file its commitment within "
+                                                      f"{self.commit_wait:g} s (its party process is not running?)")))
                 continue
-            everyone = list((rec.get("proposal") or {}).get("parties", []))
-            if not everyone or any(p not in rec["committed"] for p in everyone):
-                continue  # not every party committed: it never ran, nobody is busy with it
-            by = (rec.get("result") or {}).get("by")
-            for p in peers:
-                if p in rec["committed"] and p != by and p not in rec.get("confirmations", {}):
-                    until = self.held.setdefault((other, p), now + self.commit_wait)
-                    if now < until:
-                        if until - now > self.commit_wait - POLL_LOG_S:
-                            self.log(f"{self.me}: {cid[:16]}… holding the start: {p} is still running or "
-                                     f"recording {other[:16]}…")
-                        return True
-        return False
-
-    def busy_elsewhere(self, cid: str, missing: list[str], prep: Prepared) -> bool:
-        """Whether a missing party is still busy with another computation it committed to and
-        has not recorded its own view of yet: busy, not absent. The ``BUSY_LOOKBACK`` nearest
-        computations in chain order are looked at, before **and after** this one: a later one
-        can be running already (approved first, it was the only ready one when the parties
-        committed, so every party took it before this one existed as ready). The wait for the
-        commitment then starts again, once per such computation and party, so a party that
-        never comes back is still named after a bounded wait."""
-        for other in self.nearest(cid):
-            rec = sdk_mpc.computation(self.client, other)
-            if rec is None:
+            proposal = prep.rec["proposal"]
+            try:  # again: a party revoked since the commitment is refused
+                specs = self.specs(list(proposal["parties"]))
+                keys = {} if proposal["readers"] == [PUBLIC] else self.reader_keys(proposal["readers"])
+            except ClientError as err:  # reading the parties or readers: again next step
+                self.prepared[cid] = prep
+                self.log(f"{self.me}: {cid[:16]}… the node did not answer ({err}); will try again")
                 continue
-            by = (rec.get("result") or {}).get("by")
-            for p in missing:
-                if (p in rec["committed"] and p != by and p not in rec.get("confirmations", {})
-                        and (other, p) not in prep.excused):
-                    prep.excused.add((other, p))
-                    prep.deadline = time.monotonic() + self.commit_wait
-                    self.log(f"{self.me}: {cid[:16]}… {p} is still recording {other[:16]}…; "
-                             f"waiting {self.commit_wait:g} s more for its commitment")
-                    return True
-        return False
+            except Exception as err:  # noqa: BLE001 - the others must not wait for a result that never comes
+                self.finish(cid, self.failure(err))
+                continue
+            self.running[cid] = self.workers().submit(self.run, prep, specs, keys)
+
+    def collect(self) -> None:
+        """Record the view of every run that ended."""
+        for cid, job in list(self.running.items()):
+            if not job.done():
+                continue
+            del self.running[cid]
+            try:
+                fields = job.result()
+            except Exception as err:  # noqa: BLE001 - the others must not wait for a result that never comes
+                fields = self.failure(err)
+            self.finish(cid, fields)
+
+    def workers(self) -> ThreadPoolExecutor:
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(MAX_RUNNING, thread_name_prefix="mpc-run")
+        return self.pool
 
     def dissent(self, rec: dict[str, Any]) -> None:
         """Another party recorded an abort blaming this one while it was watching the
@@ -384,21 +352,21 @@ class PartyProcess:
                           error=f"party {self.me}: the result cannot be recorded in one transaction ({exc})")
             sdk_mpc.file_tx(self.client, "mpc.record", {"computation_id": cid, **fields})
 
-    def run(self, prep: Prepared) -> dict[str, Any]:
+    def run(self, prep: Prepared, specs: list[PartySpec], keys: dict[str, bytes]) -> dict[str, Any]:
+        """One run and the joint opening of its randomness (a worker thread: no node calls)."""
         cid, proposal = prep.rec["computation_id"], prep.rec["proposal"]
         query, schema = proposal["query"], proposal["schema"]
-        specs = self.specs(list(proposal["parties"]))  # again: a party revoked since the commitment is refused
         readers = proposal["readers"]
-        keys = {} if readers == [PUBLIC] else self.reader_keys(readers)
         started = time.perf_counter()
-        out = run_computation(self.me, specs, query, prep.data, schema, cid, self.tls, self.timeout)
+        out = run_computation(self.me, specs, query, prep.data, schema, cid, self.tls, self.timeout, self.listener)
         values = public_outputs(query, out.values)
         if values is not out.values:
             self.log(f"{self.me}: {cid[:16]}… own share {out.values.get('share')} (kept here, never recorded)")
         ran = time.perf_counter() - started
         buckets = bucket_count(len(query["ids"]))
         opened = run_computation(self.me, specs, {"op": "sum", "column": "r", "ids": limb_ids(buckets)},
-                                 limbs(prep.rnd), LIMB_SCHEMA, cid + "/randomness", self.tls, self.timeout)
+                                 limbs(prep.rnd), LIMB_SCHEMA, cid + "/randomness", self.tls, self.timeout,
+                                 self.listener)
         self.log(f"{self.me}: {cid[:16]}… query {ran:.2f} s ({out.bytes_sent} bytes sent), randomness opened in "
                  f"{time.perf_counter() - started - ran:.2f} s ({opened.bytes_sent} bytes sent)")
         text = outputs_text(values)

@@ -7,12 +7,13 @@ TLS; see docs/privacy.md for the protocols, the security model and the message f
 from .data import Column, Schema, load_csv
 from .engine import OPS, Outputs, agreement, run_computation
 from .errors import InputError, MPCError, PartyError, QueryError
-from .transport import PartySpec, TLSFiles
+from .transport import Listener, PartySpec, TLSFiles
 
 __all__ = [
     "OPS",
     "Column",
     "InputError",
+    "Listener",
     "MPCError",
     "Outputs",
     "PartyError",

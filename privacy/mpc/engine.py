@@ -30,7 +30,7 @@ from .data import Schema, valid_id
 from .errors import PartyError, QueryError
 from .protocols import Context
 from .sharing import SEED_BYTES, U64, held_by, pair_key, subsets
-from .transport import Network, PartySpec, TLSFiles
+from .transport import Listener, Network, PartySpec, TLSFiles
 
 OPS = ("sum", "count", "mean", "variance", "stats", "shares", *ranking.OPS)
 MAX_IDS = 10_000_000
@@ -84,8 +84,10 @@ def agreement(computation_id: str, parties: list[PartySpec], query: dict[str, An
 
 def run_computation(me: str, parties: list[PartySpec], query: dict[str, Any],
                     data: dict[str, dict[str, int]], schema: dict[str, Any], computation_id: str,
-                    tls: TLSFiles, timeout: float = 30.0) -> Outputs:
-    """Run ``query`` as party ``me``; every party calls this with the same arguments but its own data."""
+                    tls: TLSFiles, timeout: float = 30.0, listener: Listener | None = None) -> Outputs:
+    """Run ``query`` as party ``me``; every party calls this with the same arguments but its own data.
+    With ``listener`` (a party process's always-on ``Listener``) the run executes on the
+    listener's loop and takes its incoming links from it; without, it listens for itself."""
     parsed = Schema.parse(schema)
     check_query(query, parsed)
     parsed.check(data)
@@ -98,13 +100,14 @@ def run_computation(me: str, parties: list[PartySpec], query: dict[str, Any],
     protocols.check_range(query, parsed, len(ids))  # no silent 64-bit wrap-around
     agree = agreement(computation_id, parties, query, schema)
     x = protocols.prepare(query, data)
-    return asyncio.run(_run(me, parties, query, x, parsed, computation_id, tls, timeout, agree))
+    run = _run(me, parties, query, x, parsed, computation_id, tls, timeout, agree, listener)
+    return listener.run(run) if listener is not None else asyncio.run(run)
 
 
-async def _run(me: str, parties: list[PartySpec], query: dict[str, Any], x: U64,
-               schema: Schema, computation_id: str, tls: TLSFiles, timeout: float, agree: bytes) -> Outputs:
+async def _run(me: str, parties: list[PartySpec], query: dict[str, Any], x: U64, schema: Schema,
+               computation_id: str, tls: TLSFiles, timeout: float, agree: bytes, listener: Listener | None) -> Outputs:
     start = time.perf_counter()
-    net = Network(me, parties, computation_id, timeout)
+    net = Network(me, parties, computation_id, timeout, listener)
     try:
         await net.open(tls)
         linked = time.perf_counter() - start

@@ -7,6 +7,13 @@ connections from every ``j > i`` and connects to every ``j < i``. The connecting
 Each side checks that the certificate the peer presented over TLS is byte for byte the transport
 certificate registered for that party (not just any certificate under the consortium root).
 
+A run either listens on the party's port for itself (``Network`` alone: the tests, the bench,
+``python -m privacy.mpc.party``), or takes its links from the party's always-on ``Listener``
+(``rongxin mpc serve``), which routes every incoming link by the computation its hello names.
+A link for a computation this party has not started yet is parked until the run starts
+(at most ``timeout`` seconds, at most ``MAX_PARKED`` links), so a peer that starts first
+is never refused.
+
 Frame: ``b"RXMP" | version (1 byte, 1) | kind (1 byte) | round (2 bytes, big endian) |
 length (8 bytes, big endian) | payload``. The receiver knows the kind, the round and the exact
 length of every frame it expects and refuses anything else before reading the payload.
@@ -19,7 +26,8 @@ import contextlib
 import json
 import ssl
 import struct
-from collections.abc import Awaitable, Iterable
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +46,7 @@ KIND_ABORT = 2
 ABORT_GRACE = 0.3
 MAX_HELLO = 4096
 CONNECT_RETRY = 0.2
+MAX_PARKED = 64  # links waiting at a Listener for a run this party has not started
 
 
 @dataclass(frozen=True)
@@ -83,8 +92,10 @@ def header(kind: int, rnd: int, length: int) -> bytes:
 class Network:
     """All links of one party for one computation."""
 
-    def __init__(self, me: str, parties: list[PartySpec], computation_id: str, timeout: float) -> None:
+    def __init__(self, me: str, parties: list[PartySpec], computation_id: str, timeout: float,
+                 listener: Listener | None = None) -> None:
         self.me = me
+        self.listener = listener
         self.parties = parties
         self.index = {p.id: k for k, p in enumerate(parties)}
         self.computation_id = computation_id
@@ -107,7 +118,9 @@ class Network:
         for p in self.parties[mine + 1:]:
             self._pending[p.id] = loop.create_future()
         spec = self.parties[mine]
-        if self._pending:
+        if self._pending and self.listener is not None:
+            self.listener.attach(self.computation_id, self._offer)
+        elif self._pending:
             self._server = await asyncio.start_server(self._accept, spec.host, spec.port, ssl=server_ctx,
                                                       reuse_address=True,
                                                       ssl_handshake_timeout=self.timeout)
@@ -130,6 +143,10 @@ class Network:
         except (OSError, ValueError, TimeoutError, asyncio.IncompleteReadError):
             writer.close()
             return
+        self._offer(reader, writer, hello)
+
+    def _offer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, hello: dict[str, Any]) -> None:
+        """An incoming link with its hello: taken when it is an awaited party's, else closed."""
         pid = hello.get("from")
         if (hello.get("computation_id") != self.computation_id or hello.get("to") != self.me
                 or not isinstance(pid, str) or pid not in self._pending or self._pending[pid].done()):
@@ -241,12 +258,108 @@ class Network:
                 link.writer.close()
         if self._server is not None:
             self._server.close()
+        if self.listener is not None:
+            self.listener.detach(self.computation_id, self._offer)
 
     def bytes_sent(self) -> int:
         return sum(link.bytes_sent for link in self.links.values())
 
     def bytes_received(self) -> int:
         return sum(link.bytes_received for link in self.links.values())
+
+
+Offer = Callable[[asyncio.StreamReader, asyncio.StreamWriter, dict[str, Any]], None]
+
+
+class Listener:
+    """A party's always-on listener: one TLS server on its registered port, in an event loop of
+    its own thread, on which every run of this party (``run``) also executes. An incoming link
+    sends its hello first; the link goes to the run of the computation the hello names
+    (``attach``), or is parked until that run starts: at most ``timeout`` seconds (then closed,
+    the peer connects again) and at most ``MAX_PARKED`` links (the oldest closed first). A hello
+    addressed to another party, or none within ``timeout``, closes the link."""
+
+    def __init__(self, me: str, host: str, port: int, tls: TLSFiles, timeout: float = 30.0) -> None:
+        self.me, self.host, self.port, self.tls, self.timeout = me, host, port, tls, timeout
+        self.loop = asyncio.new_event_loop()
+        self._runs: dict[str, Offer] = {}
+        self._parked: list[tuple[str, asyncio.StreamReader, asyncio.StreamWriter, dict[str, Any], float]] = []
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.Server | None = None
+
+    def start(self) -> None:
+        """Bind the port and serve in a daemon thread (``OSError`` when the port cannot be bound)."""
+        ctx = tls_context(True, self.tls.cert, self.tls.key, self.tls.ca)
+        self._server = self.loop.run_until_complete(asyncio.start_server(
+            self._accept, self.host, self.port, ssl=ctx, reuse_address=True, ssl_handshake_timeout=self.timeout))
+        self._thread = threading.Thread(target=self.loop.run_forever, name=f"mpc-listener-{self.port}", daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run ``coro`` on the listener's loop from another thread and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+
+        def halt() -> None:
+            if self._server is not None:
+                self._server.close()
+            for *_, writer, _hello, _t in self._parked:
+                writer.close()
+            self._parked.clear()
+            self.loop.stop()
+
+        self.loop.call_soon_threadsafe(halt)
+        self._thread.join(5)
+        self._thread = None
+
+    # the methods below run on the listener's loop
+    def attach(self, computation_id: str, offer: Offer) -> None:
+        """Route ``computation_id``'s links to ``offer``, the parked ones first."""
+        self._runs[computation_id] = offer
+        mine = [p for p in self._parked if p[0] == computation_id]
+        self._parked = [p for p in self._parked if p[0] != computation_id]
+        for _cid, reader, writer, hello, _t in mine:
+            offer(reader, writer, hello)
+
+    def detach(self, computation_id: str, offer: Offer) -> None:
+        if self._runs.get(computation_id) is offer:
+            del self._runs[computation_id]
+
+    def parked(self) -> int:
+        return len(self._parked)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            hello = await asyncio.wait_for(_read_hello(reader), self.timeout)
+        except (OSError, ValueError, TimeoutError, asyncio.IncompleteReadError):
+            writer.close()
+            return
+        cid = hello.get("computation_id")
+        if not isinstance(cid, str) or hello.get("to") != self.me:
+            writer.close()
+            return
+        offer = self._runs.get(cid)
+        if offer is not None:
+            offer(reader, writer, hello)
+            return
+        self._expire()
+        while len(self._parked) >= MAX_PARKED:
+            self._parked.pop(0)[2].close()
+        self._parked.append((cid, reader, writer, hello, self.loop.time() + self.timeout))
+        self.loop.call_later(self.timeout, self._expire)
+
+    def _expire(self) -> None:
+        now = self.loop.time()
+        keep = []
+        for p in self._parked:
+            if p[4] > now:
+                keep.append(p)
+            else:
+                p[2].close()
+        self._parked = keep
 
 
 async def first_error(coros: Iterable[Awaitable[None]]) -> None:

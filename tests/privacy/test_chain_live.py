@@ -90,8 +90,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):
         csv.write_text("content_id,views,likes,extra\n" + "".join(f"{i},{r['views']},{r['likes']},{extra}\n"
                                                                    for i, r in rows.items()))
         log = open(tmp / f"{name}.log", "wb")
-        # --timeout 30 (the default): a peer still recording its previous result has no listener
-        # yet, and under a loaded suite that took over 15 s (a refused connection, then an abort)
+        # --timeout 30 (the default): the time a party may take to start a run after its peers
         w.procs[name] = subprocess.Popen(
             [str(RONGXIN), "mpc", "serve", "--as", str(w.ident(name)), "--api", api, "--data", str(csv),
              "--listen", f"127.0.0.1:{base + 11 + k}", "--commit-wait", "20", "--timeout", "30", "--poll", "0.5",

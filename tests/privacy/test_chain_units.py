@@ -219,59 +219,47 @@ def test_mpc_serve_refuses_csv_rows_with_extra_fields_and_repeated_columns(tmp_p
     assert proc.load(DEFAULT_SCHEMA) == {"w1": {"views": 1, "likes": 2}}
 
 
-def test_a_late_commitment_from_a_party_still_recording_an_earlier_run_is_waited_for(monkeypatch, tmp_path: Path) -> None:
-    """busy_elsewhere: a party that committed to another computation (before or after in chain
-    order) and has not recorded its own view of it yet is busy, not absent: the wait starts again, once per
-    (earlier computation, party); a party that recorded, or never committed, is not excused."""
+def test_every_computation_every_party_committed_to_starts_at_once(monkeypatch, tmp_path: Path) -> None:
+    """start_ready: two computations every party committed to run side by side (each waits for
+    the other inside its run); one still missing a commitment waits, then after commit_wait is
+    aborted naming the missing party; one ended before every commitment is dropped unrecorded."""
+    import threading
     import time
 
     from api import mpc_party, sdk_mpc
     from api.sdk import LedgerClient
 
-    records = {"w0": {"committed": ["p-a", "p-b"], "result": {"by": "p-a"}, "confirmations": {}},
-               "w1": {"committed": ["p-a", "p-c"], "result": {"by": "p-a"}, "confirmations": {"p-c": {}}}}
-    monkeypatch.setattr(sdk_mpc, "computation", lambda client, cid: records.get(cid))  # the node's records
-    monkeypatch.setattr(mpc_party.PartyProcess, "me", property(lambda self: "p-a"))
-    party = mpc_party.PartyProcess(LedgerClient("http://127.0.0.1:9"), tmp_path, tmp_path / "d.csv", "127.0.0.1", 1,
-                                   commit_wait=20.0, log=lambda line: None)
-    party.order = {"w0": 0, "w1": 1, "x": 2}
-    prep = mpc_party.Prepared(rec={}, data={}, rnd=[], deadline=time.monotonic() - 1)
-    assert party.busy_elsewhere("x", ["p-b"], prep)  # p-b ran w0 and has not recorded it
-    assert prep.deadline > time.monotonic() + 19 and prep.excused == {("w0", "p-b")}
-    prep.deadline = time.monotonic() - 1
-    assert not party.busy_elsewhere("x", ["p-b"], prep)  # once per cause: then it is named
-    assert not party.busy_elsewhere("x", ["p-c"], prep)  # p-c recorded w1
-    assert not party.busy_elsewhere("x", ["p-d"], prep)  # p-d never committed to an earlier one
-    assert not party.busy_elsewhere("w0", ["p-b"], prep)  # w0 is the one p-b is busy with
-    # a later computation (approved first, so taken first) counts as well
-    records["w3"] = {"committed": ["p-a", "p-e"], "result": {"by": "p-a"}, "confirmations": {}}
-    party.order["w3"] = 3
-    prep2 = mpc_party.Prepared(rec={}, data={}, rnd=[], deadline=time.monotonic() - 1)
-    assert party.busy_elsewhere("w0", ["p-e"], prep2) and prep2.excused == {("w3", "p-e")}
+    def rec(cid: str, committed: list[str], status: str = "committing") -> dict:
+        return {"computation_id": cid, "status": status, "committed": committed,
+                "proposal": {"parties": ["p-a", "p-b", "p-c"], "readers": ["*"]}}
 
-
-def test_the_start_is_held_while_a_peer_still_runs_another_computation(monkeypatch, tmp_path: Path) -> None:
-    """peers_busy: every party committed to x, but p-b still runs or records w0 (which every
-    party of w0 committed to): x's start is held, at most commit_wait per (computation, peer);
-    a computation not every party committed to never ran, so nobody is busy with it."""
-    import time
-
-    from api import mpc_party, sdk_mpc
-    from api.sdk import LedgerClient
-
-    records = {"w0": {"proposal": {"parties": ["p-a", "p-b"]}, "committed": ["p-a", "p-b"],
-                      "result": {"by": "p-a"}, "confirmations": {}},
-               "w1": {"proposal": {"parties": ["p-a", "p-c", "p-d"]}, "committed": ["p-a", "p-c"],
-                      "result": {"by": "p-a"}, "confirmations": {}}}
+    records = {"x": rec("x", ["p-a", "p-b", "p-c"]), "y": rec("y", ["p-a", "p-b", "p-c"]),
+               "z": rec("z", ["p-a", "p-b"]), "e": rec("e", ["p-a"], status="aborted")}
     monkeypatch.setattr(sdk_mpc, "computation", lambda client, cid: records.get(cid))
     monkeypatch.setattr(mpc_party.PartyProcess, "me", property(lambda self: "p-a"))
+    both = threading.Barrier(2, timeout=10)
+
+    def run(self, prep, specs, keys) -> dict:
+        both.wait()  # BrokenBarrierError unless the other run is going on at the same time
+        return {"status": "done", "outputs": prep.rec["computation_id"]}
+
+    monkeypatch.setattr(mpc_party.PartyProcess, "run", run)
+    monkeypatch.setattr(mpc_party.PartyProcess, "specs", lambda self, parties: [])
+    recorded: dict[str, dict] = {}
+    monkeypatch.setattr(mpc_party.PartyProcess, "finish", lambda self, cid, fields: recorded.__setitem__(cid, fields))
     party = mpc_party.PartyProcess(LedgerClient("http://127.0.0.1:9"), tmp_path, tmp_path / "d.csv", "127.0.0.1", 1,
                                    commit_wait=20.0, log=lambda line: None)
-    party.order = {"w0": 0, "w1": 1, "x": 2}
-    assert party.peers_busy("x", ["p-b"])  # p-b has not recorded w0
-    assert not party.peers_busy("x", ["p-c"])  # w1 never ran: p-d did not commit
-    party.held[("w0", "p-b")] = time.monotonic() - 1  # held for commit_wait already
-    assert not party.peers_busy("x", ["p-b"])
-    records["w0"]["confirmations"] = {"p-b": {}}
-    party.held.clear()
-    assert not party.peers_busy("x", ["p-b"])  # p-b recorded its view
+    party.order = {"x": 0, "y": 1, "z": 2, "e": 3}
+    for cid in records:
+        party.prepared[cid] = mpc_party.Prepared(rec=records[cid], data={}, rnd=[], deadline=time.monotonic() + 20)
+    party.start_ready()
+    assert set(party.running) == {"x", "y"} and set(party.prepared) == {"z"}
+    for job in party.running.values():
+        job.result(15)
+    party.collect()
+    assert recorded == {"x": {"status": "done", "outputs": "x"}, "y": {"status": "done", "outputs": "y"}}
+    party.prepared["z"].deadline = time.monotonic() - 1
+    party.start_ready()
+    assert recorded["z"]["status"] == "aborted" and recorded["z"]["blame"] == "p-c"
+    assert "did not file its commitment within 20 s" in recorded["z"]["error"] and "e" not in recorded
+    assert not party.prepared and not party.running
