@@ -118,7 +118,7 @@ def test_a_parked_link_is_handed_to_its_run_when_the_run_attaches(tmp_path: Path
     got: list[dict] = []
     try:
         async def scenario() -> None:
-            reader, writer = await _dial(c, "platform-a", cid="x")
+            _reader, writer = await _dial(c, "platform-a", cid="x")
             await asyncio.sleep(0.3)
             assert asyncio.run_coroutine_threadsafe(_parked(lst), lst.loop).result() == 1
 
