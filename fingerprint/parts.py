@@ -60,15 +60,6 @@ SCALE_RANGE = (0.1, 10.0)
 # (fingerprint.marks; in the work's ORB frame) are not evidence of the work's own content
 MARK_NEAR_PX = 16.0
 DISTINCT_PX = 4.0
-# a query laid exactly over a registered picture (the transform maps the query's corners to
-# the picture's within ALIGNED_SHARE of its diagonal: the same picture size, no crop, no turn)
-# shows most of the picture's keypoints again when it is a copy; at least MIN_EXPLAINED of the
-# distinct places of the picture's keypoints must be inliers. Without it, a mark drawn over the
-# whole of a small picture (a tiled watermark, a caption and a logo at the same pixel size on
-# every picture of that size) placed unrelated pictures of the same size on its strokes alone
-# (docs/fingerprints.md "A mark on one registered picture")
-ALIGNED_SHARE = 0.02
-MIN_EXPLAINED = 0.33
 
 
 @dataclass(frozen=True)
@@ -76,14 +67,12 @@ class Placement:
     """Where a registered picture sits in a query: ``region`` = (x, y, w, h) in the query's
     pixels, ``inliers`` = distinct keypoints agreeing on one similarity transform, ``spread``
     = share of the registered picture's keypoint area those inliers cover, ``share`` = the
-    region's share of the query's area, ``explained`` = share of the distinct places of the
-    registered picture's keypoints that are inliers."""
+    region's share of the query's area."""
 
     region: tuple[int, int, int, int]
     inliers: int
     spread: float
     share: float
-    explained: float = 1.0
 
 
 def _tile_bounds(ih: int, iw: int, ty: int, tx: int) -> tuple[int, int, int, int]:
@@ -253,10 +242,8 @@ def locate(q_pts: F32, q_desc: U8, w_pts: F32, w_desc: U8, frame: tuple[float, f
     """The placement of a registered picture (keypoints ``w_pts``/``w_desc`` in its ORB frame,
     extent ``frame``) in a query (keypoints in the query's pixels, size ``q_size`` = (w, h)),
     or None when fewer than ``MIN_INLIERS`` distinct keypoints agree on a similarity
-    transform, fewer than ``MIN_OUTSIDE`` of them lie outside their densest window,
-    their hull covers less than ``MIN_SPREAD`` of the picture's keypoints' hull, or the
-    query lies exactly over the picture (``_aligned``) and the inliers are fewer than
-    ``MIN_EXPLAINED`` of its keypoints' places. Keypoints
+    transform, fewer than ``MIN_OUTSIDE`` of them lie outside their densest window, or
+    their hull covers less than ``MIN_SPREAD`` of the picture's keypoints' hull. Keypoints
     flagged in ``shared`` (a mark other registered pictures carry, ``fingerprint.marks``)
     count towards ``MIN_INLIERS`` but not as the picture's own content: the window and spread
     tests are taken on the inliers farther than ``MARK_NEAR_PX`` from every shared keypoint."""
@@ -290,19 +277,4 @@ def locate(q_pts: F32, q_desc: U8, w_pts: F32, w_desc: U8, frame: tuple[float, f
         return None
     region = _region(np.asarray(model, np.float64), frame, q_size)
     share = region[2] * region[3] / max(q_size[0] * q_size[1], 1)
-    explained = inliers / max(_places(w_pts), inliers, 1)
-    if explained < MIN_EXPLAINED and _aligned(np.asarray(model, np.float64), frame, q_size):
-        return None
-    return Placement(region, inliers, min(1.0, spread), share, explained)
-
-
-def _aligned(model: npt.NDArray[np.float64], frame: tuple[float, float, float, float],
-             q_size: tuple[int, int]) -> bool:
-    """Whether ``model`` (query → work) lays the query's corners on the corners of the work's
-    ``frame``, each within ``ALIGNED_SHARE`` of the frame's diagonal."""
-    x0, y0, x1, y1 = frame
-    w, h = q_size
-    corners = np.array([[0.0, 0.0], [w, 0.0], [0.0, h], [w, h]])
-    mapped = corners @ model[:, :2].T + model[:, 2]
-    target = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]])
-    return bool(np.all(np.hypot(*(mapped - target).T) <= ALIGNED_SHARE * np.hypot(x1 - x0, y1 - y0)))
+    return Placement(region, inliers, min(1.0, spread), share)
