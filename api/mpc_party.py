@@ -21,9 +21,10 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,6 @@ FINAL = ("done", "aborted", "disputed")
 TRANSPORT_FILES = ("transport.crt.pem", "transport.key.pem", "transport-ca.crt.pem")
 PR_SET_PDEATHSIG = 1
 PRUNE_MARGIN_MS = 3600 * 1000  # past the approval window, for clocks that disagree with the block time
-MAX_RUNNING = 8  # computations run at once; more are queued in chain order
 
 
 class Refusal(Exception):
@@ -143,7 +143,6 @@ class PartyProcess:
     watched: set[str] = field(default_factory=set)  # seen not yet final by this process
     running: dict[str, Future[dict[str, Any]]] = field(default_factory=dict)  # started, not yet recorded
     listener: Listener | None = None  # the always-on listener (serve); None: each run listens for itself
-    pool: ThreadPoolExecutor | None = None
 
     @property
     def me(self) -> str:
@@ -201,15 +200,18 @@ class PartyProcess:
             self.listener.start()
         except OSError as exc:
             raise ClientError(f"cannot listen on {self.host}:{self.port} ({exc.strerror or exc})") from None
-        self.register()
-        while True:
-            try:
-                self.step()
-            except (ClientError, LedgerError) as exc:
-                self.log(f"{self.me}: the node did not answer or refused ({exc}); retrying")
-            except (ValueError, KeyError, TypeError) as exc:  # a malformed record: skipped, never fatal
-                self.log(f"{self.me}: skipped a malformed record ({type(exc).__name__}: {exc})")
-            time.sleep(self.poll)
+        try:
+            self.register()
+            while True:
+                try:
+                    self.step()
+                except (ClientError, LedgerError) as exc:
+                    self.log(f"{self.me}: the node did not answer or refused ({exc}); retrying")
+                except (ValueError, KeyError, TypeError) as exc:  # a malformed record: skipped, never fatal
+                    self.log(f"{self.me}: skipped a malformed record ({type(exc).__name__}: {exc})")
+                time.sleep(self.poll)
+        finally:
+            self.listener.stop()
 
     # ------------------------------------------------------------ one computation
     def commit(self, rec: dict[str, Any]) -> None:
@@ -242,11 +244,15 @@ class PartyProcess:
 
     def start_ready(self) -> None:
         """Start every committed computation that every party committed to, oldest first (chain
-        order), each in a worker thread on the always-on listener (``MAX_RUNNING`` at once, the
-        rest queued in chain order); abort naming the missing parties ``commit_wait`` after
-        this party's own commitment. A result recorded by another party once every party
-        committed does not stop this one: it runs and records its own view."""
+        order), each at once in a thread of its own, its links through the always-on listener
+        (no cap: a run queued here while its peers start it would time out on both sides);
+        abort naming the missing parties ``commit_wait`` after this party's own commitment. A
+        result recorded by another party once every party committed does not stop this one:
+        it runs and records its own view. Without a listener (each run binding the port for
+        itself) one run at a time."""
         for cid in sorted(self.prepared, key=lambda c: self.order.get(c, 0)):
+            if self.listener is None and self.running:
+                return
             prep = self.prepared[cid]
             parties = list(prep.rec["proposal"]["parties"])
             rec = sdk_mpc.computation(self.client, cid)
@@ -276,7 +282,7 @@ class PartyProcess:
             except Exception as err:  # noqa: BLE001 - the others must not wait for a result that never comes
                 self.finish(cid, self.failure(err))
                 continue
-            self.running[cid] = self.workers().submit(self.run, prep, specs, keys)
+            self.running[cid] = self.start(prep, specs, keys)
 
     def collect(self) -> None:
         """Record the view of every run that ended."""
@@ -290,10 +296,18 @@ class PartyProcess:
                 fields = self.failure(err)
             self.finish(cid, fields)
 
-    def workers(self) -> ThreadPoolExecutor:
-        if self.pool is None:
-            self.pool = ThreadPoolExecutor(MAX_RUNNING, thread_name_prefix="mpc-run")
-        return self.pool
+    def start(self, prep: Prepared, specs: list[PartySpec], keys: dict[str, bytes]) -> Future[dict[str, Any]]:
+        """``run`` in a daemon thread of its own (a process stopping does not wait for it)."""
+        job: Future[dict[str, Any]] = Future()
+
+        def work() -> None:
+            try:
+                job.set_result(self.run(prep, specs, keys))
+            except BaseException as exc:  # noqa: BLE001 - recorded as aborted by collect
+                job.set_exception(exc)
+
+        threading.Thread(target=work, name=f"mpc-run-{prep.rec['computation_id'][:12]}", daemon=True).start()
+        return job
 
     def dissent(self, rec: dict[str, Any]) -> None:
         """Another party recorded an abort blaming this one while it was watching the

@@ -47,6 +47,8 @@ ABORT_GRACE = 0.3
 MAX_HELLO = 4096
 CONNECT_RETRY = 0.2
 MAX_PARKED = 64  # links waiting at a Listener for a run this party has not started
+MAX_GREETING = 64  # links at a Listener that have not sent their hello yet
+GREETING_S = 10.0  # at most this long (or the run timeout, if shorter) for the TLS handshake and the hello
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,7 @@ class Network:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             hello = await asyncio.wait_for(_read_hello(reader), self.timeout)
-        except (OSError, ValueError, TimeoutError, asyncio.IncompleteReadError):
+        except Exception:  # noqa: BLE001 - any malformed or missing hello (e.g. deeply nested JSON) closes the link
             writer.close()
             return
         self._offer(reader, writer, hello)
@@ -179,7 +181,12 @@ class Network:
             _write_hello(writer, self.computation_id, self.me, p.id)
             try:
                 hello = await asyncio.wait_for(_read_hello(reader), max(0.1, deadline - loop.time()))
-            except (OSError, ValueError, TimeoutError, asyncio.IncompleteReadError) as exc:
+            except TimeoutError:
+                last = "accepted the connection but did not answer (its run did not start)"
+                writer.close()
+                await asyncio.sleep(CONNECT_RETRY)
+                continue
+            except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
                 last = f"refused the connection ({exc.__class__.__name__})"  # busy with another run
                 writer.close()
                 await asyncio.sleep(CONNECT_RETRY)
@@ -256,6 +263,10 @@ class Network:
         for link in self.links.values():
             with contextlib.suppress(Exception):
                 link.writer.close()
+        for fut in self._pending.values():  # accepted after the run gave up on it: never used
+            if fut.done() and not fut.cancelled() and fut.exception() is None and fut.result().peer not in self.links:
+                with contextlib.suppress(Exception):
+                    fut.result().writer.close()
         if self._server is not None:
             self._server.close()
         if self.listener is not None:
@@ -277,7 +288,8 @@ class Listener:
     sends its hello first; the link goes to the run of the computation the hello names
     (``attach``), or is parked until that run starts: at most ``timeout`` seconds (then closed,
     the peer connects again) and at most ``MAX_PARKED`` links (the oldest closed first). A hello
-    addressed to another party, or none within ``timeout``, closes the link."""
+    addressed to another party, or none within ``GREETING_S`` (or ``timeout`` if shorter), closes
+    the link, and so does any link past ``MAX_GREETING`` still awaiting its hello."""
 
     def __init__(self, me: str, host: str, port: int, tls: TLSFiles, timeout: float = 30.0) -> None:
         self.me, self.host, self.port, self.tls, self.timeout = me, host, port, tls, timeout
@@ -286,12 +298,18 @@ class Listener:
         self._parked: list[tuple[str, asyncio.StreamReader, asyncio.StreamWriter, dict[str, Any], float]] = []
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
+        self._greeting = 0
 
     def start(self) -> None:
         """Bind the port and serve in a daemon thread (``OSError`` when the port cannot be bound)."""
         ctx = tls_context(True, self.tls.cert, self.tls.key, self.tls.ca)
-        self._server = self.loop.run_until_complete(asyncio.start_server(
-            self._accept, self.host, self.port, ssl=ctx, reuse_address=True, ssl_handshake_timeout=self.timeout))
+        try:
+            self._server = self.loop.run_until_complete(asyncio.start_server(
+                self._accept, self.host, self.port, ssl=ctx, reuse_address=True,
+                ssl_handshake_timeout=min(self.timeout, GREETING_S)))
+        except BaseException:
+            self.loop.close()
+            raise
         self._thread = threading.Thread(target=self.loop.run_forever, name=f"mpc-listener-{self.port}", daemon=True)
         self._thread.start()
 
@@ -309,20 +327,29 @@ class Listener:
             for *_, writer, _hello, _t in self._parked:
                 writer.close()
             self._parked.clear()
-            self.loop.stop()
+            for task in asyncio.all_tasks(self.loop):  # runs still going: their callers get CancelledError
+                task.cancel()
+            self.loop.call_later(0.2, self.loop.stop)
 
         self.loop.call_soon_threadsafe(halt)
         self._thread.join(5)
         self._thread = None
+        if not self.loop.is_running():
+            self.loop.close()
 
     # the methods below run on the listener's loop
     def attach(self, computation_id: str, offer: Offer) -> None:
         """Route ``computation_id``'s links to ``offer``, the parked ones first."""
+        assert asyncio.get_running_loop() is self.loop
+        assert computation_id not in self._runs, f"computation {computation_id} attached twice"
         self._runs[computation_id] = offer
         mine = [p for p in self._parked if p[0] == computation_id]
         self._parked = [p for p in self._parked if p[0] != computation_id]
         for _cid, reader, writer, hello, _t in mine:
-            offer(reader, writer, hello)
+            try:
+                offer(reader, writer, hello)
+            except Exception:  # noqa: BLE001 - one bad link must not strand the others
+                writer.close()
 
     def detach(self, computation_id: str, offer: Offer) -> None:
         if self._runs.get(computation_id) is offer:
@@ -332,11 +359,17 @@ class Listener:
         return len(self._parked)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            hello = await asyncio.wait_for(_read_hello(reader), self.timeout)
-        except (OSError, ValueError, TimeoutError, asyncio.IncompleteReadError):
+        if self._greeting >= MAX_GREETING:
             writer.close()
             return
+        self._greeting += 1
+        try:
+            hello = await asyncio.wait_for(_read_hello(reader), min(self.timeout, GREETING_S))
+        except Exception:  # noqa: BLE001 - any malformed or missing hello (e.g. deeply nested JSON) closes the link
+            writer.close()
+            return
+        finally:
+            self._greeting -= 1
         cid = hello.get("computation_id")
         if not isinstance(cid, str) or hello.get("to") != self.me:
             writer.close()

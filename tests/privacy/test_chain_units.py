@@ -220,8 +220,8 @@ def test_mpc_serve_refuses_csv_rows_with_extra_fields_and_repeated_columns(tmp_p
 
 
 def test_every_computation_every_party_committed_to_starts_at_once(monkeypatch, tmp_path: Path) -> None:
-    """start_ready: two computations every party committed to run side by side (each waits for
-    the other inside its run); one still missing a commitment waits, then after commit_wait is
+    """start_ready: two computations every party committed to run side by side through the
+    always-on listener (each waits for the other inside its run), one at a time without it; one still missing a commitment waits, then after commit_wait is
     aborted naming the missing party; one ended before every commitment is dropped unrecorded."""
     import threading
     import time
@@ -252,6 +252,13 @@ def test_every_computation_every_party_committed_to_starts_at_once(monkeypatch, 
     party.order = {"x": 0, "y": 1, "z": 2, "e": 3}
     for cid in records:
         party.prepared[cid] = mpc_party.Prepared(rec=records[cid], data={}, rnd=[], deadline=time.monotonic() + 20)
+    with monkeypatch.context() as m:  # without a listener each run binds the port itself: one at a time
+        m.setattr(mpc_party.PartyProcess, "run", lambda self, prep, specs, keys: {"status": "done"})
+        party.start_ready()
+        assert set(party.running) == {"x"}
+        party.running.pop("x").result(15)
+    party.prepared["x"] = mpc_party.Prepared(rec=records["x"], data={}, rnd=[], deadline=time.monotonic() + 20)
+    party.listener = object()  # type: ignore[assignment]  # the always-on listener (serve): side by side
     party.start_ready()
     assert set(party.running) == {"x", "y"} and set(party.prepared) == {"z"}
     for job in party.running.values():

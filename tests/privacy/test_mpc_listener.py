@@ -47,7 +47,7 @@ def test_two_computations_run_side_by_side_on_each_partys_one_port(tmp_path: Pat
             assert {k: int(v) for k, v in r["outputs"]["totals"].items()} == _expected(data, ids, column)
 
 
-def test_a_link_arriving_before_its_run_starts_is_parked_not_refused(tmp_path: Path) -> None:
+def test_a_party_starting_its_run_3_s_after_its_peers_still_computes(tmp_path: Path) -> None:
     """platform-a (which accepts every other party's link) starts its run 3 s after the others,
     after another computation on the same port: the others' links wait at its listener and the
     run succeeds (end to end; the hand-over itself: the next tests)."""
@@ -83,6 +83,34 @@ async def _dial(c: Cluster, hello_to: str, cid: str = "never-started") -> tuple[
     _write_hello(writer, cid, "platform-b", hello_to)
     await writer.drain()
     return reader, writer
+
+
+def test_a_malformed_hello_closes_the_link_and_the_listener_goes_on(tmp_path: Path) -> None:
+    """A hello of deeply nested JSON (json raises RecursionError) or garbage closes that link;
+    the next link is still parked."""
+    from privacy.mpc.transport import KIND_HELLO, header
+
+    c = Cluster.create(tmp_path, 3)
+    lst = _listener(c, timeout=30)
+    try:
+        async def scenario() -> None:
+            assert c.ca is not None
+            d = c.root / "platform-b"
+            ctx = tls_context(False, d / "tls.crt", d / "tls.key", c.ca.folder / "transport-ca.crt.pem")
+            for body in (b"[" * 4000 + b"]" * 4000, b"\xff\xfe not json"):
+                reader, writer = await asyncio.open_connection("127.0.0.1", c.ports["platform-a"], ssl=ctx)
+                writer.write(header(KIND_HELLO, 0, len(body)) + body)
+                await writer.drain()
+                assert await _closed_within(reader, 3.0)
+                writer.close()
+            reader, writer = await _dial(c, "platform-a", cid="after")
+            assert not await _closed_within(reader, 0.5)
+            assert asyncio.run_coroutine_threadsafe(_parked(lst), lst.loop).result() == 1
+            writer.close()
+
+        asyncio.run(scenario())
+    finally:
+        lst.stop()
 
 
 async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:
