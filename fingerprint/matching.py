@@ -69,6 +69,9 @@ SPEED_GRID = (0.95, 0.96, 0.97, 0.98, 0.99, 1.01, 1.02, 1.03, 1.04, 1.05)
 SCALED_MIN_VOTES = 18  # as the pairs: the grid's 20 re-pairings are 20 more chances for a chance alignment
 # the matching segment: aligned hits separated by more than this many seconds start a new run
 SEGMENT_GAP_S = 3.0
+# a video matched by frames and sound: the sound's segment within this many seconds of the
+# frames' offset places it (music repeats where pictures do not)
+AV_AGREE_S = 1.0
 # a byte-identical copy (the exact SM3) not found by its features (a work registered at the
 # level exact-only): the strongest evidence there is
 EXACT_SCORE = 100.0
@@ -513,12 +516,32 @@ def match_video(index: IndexBackend, q: VideoFingerprint) -> list[Match]:
             if old is None:
                 found[m.work_id] = m
             elif m.method == "pairs":
-                # audio offsets are finer than the frame grid; keep the stronger score
-                m.score = max(m.score, old.score)
-                found[m.work_id] = m
+                found[m.work_id] = _refined_by_sound(old, m)
             else:
                 old.score = max(old.score, m.score)
     return _best(found)
+
+
+def _refined_by_sound(frames: Match, sound: Match) -> Match:
+    """A work matched by its frames and by the exact pairs of its sound. The sound's offsets
+    are finer than the frame grid, but music repeats itself (a loop, a refrain) where the
+    pictures do not: the sound's segment taken is the strongest one whose offset lies within
+    ``AV_AGREE_S`` of the frames' placement, and its offsets then place the match (method
+    ``pairs``); when none does, the frames' placement stands. The segments listed stay the
+    frames' (every visual occurrence), the first one re-placed. The score is the stronger."""
+    score = max(frames.score, sound.score)
+    if frames.work_start_s is None or frames.query_start_s is None:
+        sound.score = score
+        return sound
+    at = frames.work_start_s - frames.query_start_s
+    agree = [g for g in sound.segments or _single(sound).segments if abs(g.work_start_s - g.query_start_s - at) <= AV_AGREE_S]
+    frames.score = score
+    if not agree:
+        return frames
+    g = max(agree, key=lambda x: x.score)
+    first = Segment(g.query_start_s, g.work_start_s, g.duration_s, frames.segments[0].score if frames.segments else 1.0)
+    return Match(frames.work_id, score, g.query_start_s, g.work_start_s, g.duration_s, sound.method,
+                 segments=[first, *frames.segments[1:]])
 
 
 # -- text -------------------------------------------------------------------------------------

@@ -237,3 +237,31 @@ def test_clip_whose_first_seconds_carry_a_heavy_overlay_starts_where_it_starts(t
     assert m.work_id == "work"
     assert abs(m.query_start_s - 5.0) <= 0.5 and abs(m.work_start_s - 6.0) <= 0.5, m
     assert m.duration_s >= 7.5, m
+
+
+@pytest.mark.slow
+def test_a_soundtrack_that_loops_does_not_move_a_clip_placed_by_its_pictures(tmp_path: Path) -> None:
+    """A work whose music plays a 10 s passage three times (the later two under a little
+    noise) under pictures that do not repeat. A clip of the second or third ten seconds whose
+    sound is the passage as first heard (a loop re-cut) matches the sound's first repeat best;
+    the pictures say which ten seconds it is, and the sound may only refine an offset that
+    agrees with them (matching.AV_AGREE_S)."""
+    photos = [a for _, a in M.photos()]
+    frames = list(M.scene_frames(photos[:12], 30, FPS, (320, 240), seed=21))
+    passage = M.music(10, seed=21)
+    rng = np.random.default_rng(21)
+    sound = np.concatenate([passage, M.add_noise(passage, 15.0, rng), M.add_noise(passage, 15.0, rng)])
+    idx = open_index(tmp_path / "index")
+    (tmp_path / "work.mp4").write_bytes(M.write_video(frames, FPS, sound.astype(np.float32), SR))
+    add_file(tmp_path / "work.mp4", "work", idx)
+    for k, start in enumerate((12.0, 21.5)):
+        host = _host(frames, (start, start + 7), 4.0, (320, 240), 25)
+        filler = M.music(len(host) / 25 + 1, seed=40 + k)[: int(len(host) / 25 * SR)] * 0.5
+        own = passage[int((start % 10) * SR):int((start % 10 + 7) * SR)]
+        filler[int(4.0 * SR):int(4.0 * SR) + own.size] = own
+        p = tmp_path / f"host{k}.mp4"
+        p.write_bytes(M.write_video(host, 25, filler.astype(np.float32), SR, bitrate=600_000))
+        m = query_file(p, idx).matches[0]
+        assert m.work_id == "work" and m.work_start_s is not None and m.query_start_s is not None
+        assert abs(m.work_start_s - m.query_start_s - (start - 4.0)) <= 0.5, (start, m.as_dict())
+        assert abs(m.query_start_s - 4.0) <= 0.5, m.as_dict()
