@@ -523,21 +523,23 @@ def match_video(index: IndexBackend, q: VideoFingerprint) -> list[Match]:
 
 
 def _refined_by_sound(frames: Match, sound: Match) -> Match:
-    """A work matched by its frames and by the exact pairs of its sound. The sound's offsets
-    are finer than the frame grid, but music repeats itself (a loop, a refrain) where the
-    pictures do not: the sound's segment taken is the strongest one whose offset lies within
-    ``AV_AGREE_S`` of the frames' placement, and its offsets then place the match (method
-    ``pairs``); when none does, the frames' placement stands. The segments listed stay the
-    frames' (every visual occurrence), the first one re-placed. The score is the stronger."""
+    """A work matched by its frames and by the exact pairs of its sound: the sound's offsets
+    are finer than the frame grid, and the sound's match places it, as it is — unless music
+    repeats itself (a loop, a refrain) where the pictures do not: when the sound's strongest
+    segment disagrees with the frames' placement (by more than ``AV_AGREE_S``) and another of
+    its segments agrees, that one places the match, and the segments listed are the frames'
+    (every visual occurrence), the first one re-placed. A sound with no agreeing segment is
+    not second-guessed: the frames' placement can be off by a second or two (a camcorder
+    copy) or at a look-alike shot of the same photograph. The score is the stronger."""
     score = max(frames.score, sound.score)
-    if frames.work_start_s is None or frames.query_start_s is None:
-        sound.score = score
+    sound.score = score
+    segs = sound.segments or _single(sound).segments
+    if frames.work_start_s is None or frames.query_start_s is None or not segs:
         return sound
     at = frames.work_start_s - frames.query_start_s
-    agree = [g for g in sound.segments or _single(sound).segments if abs(g.work_start_s - g.query_start_s - at) <= AV_AGREE_S]
-    frames.score = score
-    if not agree:
-        return frames
+    agree = [g for g in segs if abs(g.work_start_s - g.query_start_s - at) <= AV_AGREE_S]
+    if not agree or agree[0] is segs[0]:
+        return sound
     g = max(agree, key=lambda x: x.score)
     first = Segment(g.query_start_s, g.work_start_s, g.duration_s, frames.segments[0].score if frames.segments else 1.0)
     return Match(frames.work_id, score, g.query_start_s, g.work_start_s, g.duration_s, sound.method,
