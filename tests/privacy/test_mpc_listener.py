@@ -4,7 +4,9 @@ runs side by side on one port, links that arrive before their run are parked, no
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -65,13 +67,18 @@ def test_a_party_starting_its_run_3_s_after_its_peers_still_computes(tmp_path: P
         assert got == _expected(data, ids, "views")
 
 
-def _listener(c: Cluster, timeout: float) -> Listener:
+@contextlib.contextmanager
+def _listening(c: Cluster, timeout: float) -> Iterator[Listener]:
+    """platform-a's always-on listener, stopped on exit."""
     d = c.root / "platform-a"
     assert c.ca is not None
     lst = Listener("platform-a", "127.0.0.1", c.ports["platform-a"],
                    TLSFiles(d / "tls.crt", d / "tls.key", c.ca.folder / "transport-ca.crt.pem"), timeout)
     lst.start()
-    return lst
+    try:
+        yield lst
+    finally:
+        lst.stop()
 
 
 async def _dial(c: Cluster, hello_to: str, cid: str = "never-started") -> tuple[asyncio.StreamReader,
@@ -91,8 +98,7 @@ def test_a_malformed_hello_closes_the_link_and_the_listener_goes_on(tmp_path: Pa
     from privacy.mpc.transport import KIND_HELLO, header
 
     c = Cluster.create(tmp_path, 3)
-    lst = _listener(c, timeout=30)
-    try:
+    with _listening(c, timeout=30) as lst:
         async def scenario() -> None:
             assert c.ca is not None
             d = c.root / "platform-b"
@@ -105,12 +111,10 @@ def test_a_malformed_hello_closes_the_link_and_the_listener_goes_on(tmp_path: Pa
                 writer.close()
             reader, writer = await _dial(c, "platform-a", cid="after")
             assert not await _closed_within(reader, 0.5)
-            assert asyncio.run_coroutine_threadsafe(_parked(lst), lst.loop).result() == 1
+            assert _parked(lst) == 1
             writer.close()
 
         asyncio.run(scenario())
-    finally:
-        lst.stop()
 
 
 async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:
@@ -124,8 +128,7 @@ async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:
 
 def test_the_listener_parks_a_link_for_its_timeout_then_closes_it(tmp_path: Path) -> None:
     c = Cluster.create(tmp_path, 3)
-    lst = _listener(c, timeout=1.5)
-    try:
+    with _listening(c, timeout=1.5):
         async def scenario() -> None:
             reader, writer = await _dial(c, "platform-a")
             assert not await _closed_within(reader, 0.7)  # parked: open, no answer
@@ -136,19 +139,16 @@ def test_the_listener_parks_a_link_for_its_timeout_then_closes_it(tmp_path: Path
             w2.close()
 
         asyncio.run(scenario())
-    finally:
-        lst.stop()
 
 
 def test_a_parked_link_is_handed_to_its_run_when_the_run_attaches(tmp_path: Path) -> None:
     c = Cluster.create(tmp_path, 3)
-    lst = _listener(c, timeout=30)
     got: list[dict] = []
-    try:
+    with _listening(c, timeout=30) as lst:
         async def scenario() -> None:
             _reader, writer = await _dial(c, "platform-a", cid="x")
             await asyncio.sleep(0.3)
-            assert asyncio.run_coroutine_threadsafe(_parked(lst), lst.loop).result() == 1
+            assert _parked(lst) == 1
 
             async def attach() -> None:
                 lst.attach("y", lambda r, w, hello: got.append({"run": "y", **hello}))
@@ -156,18 +156,15 @@ def test_a_parked_link_is_handed_to_its_run_when_the_run_attaches(tmp_path: Path
 
             asyncio.run_coroutine_threadsafe(attach(), lst.loop).result()
             assert got == [{"run": "x", "computation_id": "x", "from": "platform-b", "to": "platform-a"}]
-            assert asyncio.run_coroutine_threadsafe(_parked(lst), lst.loop).result() == 0
+            assert _parked(lst) == 0
             writer.close()
 
         asyncio.run(scenario())
-    finally:
-        lst.stop()
 
 
 def test_the_listener_parks_at_most_max_parked_links(tmp_path: Path) -> None:
     c = Cluster.create(tmp_path, 3)
-    lst = _listener(c, timeout=30)
-    try:
+    with _listening(c, timeout=30) as lst:
         async def scenario() -> None:
             links = [await _dial(c, "platform-a", cid=f"c{k}") for k in range(MAX_PARKED + 1)]
             assert await _closed_within(links[0][0], 3.0)  # the oldest made room
@@ -176,13 +173,16 @@ def test_the_listener_parks_at_most_max_parked_links(tmp_path: Path) -> None:
                 w.close()
 
         asyncio.run(scenario())
-        assert asyncio.run_coroutine_threadsafe(_parked(lst), lst.loop).result() <= MAX_PARKED
-    finally:
-        lst.stop()
+        assert _parked(lst) <= MAX_PARKED
 
 
-async def _parked(lst: Listener) -> int:
-    return lst.parked()
+def _parked(lst: Listener) -> int:
+    """How many links wait at ``lst`` (read on its loop)."""
+
+    async def count() -> int:
+        return lst.parked()
+
+    return int(asyncio.run_coroutine_threadsafe(count(), lst.loop).result())
 
 
 def test_a_port_in_use_is_a_clear_error_of_the_party_process(tmp_path: Path) -> None:
