@@ -129,9 +129,15 @@ def start(folder: Path, *, force: bool = False) -> subprocess.Popen[bytes] | Non
     try:
         with open(folder / LOG, "wb") as log:
             cmd = [sys.executable, "-m", "fingerprint.ivf", "build", str(folder), "--lock-fd", str(lock.fd)]
-            return subprocess.Popen(cmd + (["--force"] if force else []), pass_fds=(lock.fd,),
+            proc = subprocess.Popen(cmd + (["--force"] if force else []), pass_fds=(lock.fd,),
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
                                     start_new_session=True)
+        # the lock file names its holder from now on, not the previous builder, until the child
+        # (still importing) records its own first stage
+        text = json.dumps({"pid": proc.pid, "stage": "starting", "at": round(time.time(), 3)}).encode()
+        os.ftruncate(lock.fd, 0)
+        os.pwrite(lock.fd, text, 0)
+        return proc
     finally:
         lock.release()  # the child's inherited descriptor keeps the lock
 

@@ -160,6 +160,14 @@ def _stopped_builder(folder: Path, stage: str, monkeypatch: pytest.MonkeyPatch) 
     return proc
 
 
+def _wait_stopped(pid: int, limit_s: float = 120.0) -> None:
+    """Wait until process ``pid`` (not a child of this one) is stopped (state T)."""
+    deadline = time.monotonic() + limit_s
+    while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
+        assert time.monotonic() < deadline, f"process {pid} did not stop within {limit_s} s"
+        time.sleep(0.02)
+
+
 def _builds(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith(ivf_build.PREFIX))
 
@@ -266,7 +274,10 @@ def test_two_query_processes_on_a_stale_index_answer_alike_and_start_one_builder
     assert not {f"x{i:02d}.png" for i in range(8)} & set(during[0])
     assert ivf_build.building(copy)
     holder = json.loads((copy / ivf_build.LOCK).read_text())
-    assert holder["stage"] == "started"
+    assert holder["stage"] in ("starting", "started")  # the child may still be importing
+    _wait_stopped(holder["pid"])
+    now = json.loads((copy / ivf_build.LOCK).read_text())
+    assert (now["pid"], now["stage"]) == (holder["pid"], "started")
     os.kill(holder["pid"], signal.SIGCONT)
     while ivf_build.building(copy):
         time.sleep(0.05)
