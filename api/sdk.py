@@ -344,11 +344,12 @@ def register_users(api: str, data: str | Path, keys: Sequence[SM2PrivateKey], *,
     return [account_of(k.public_key().point) for k in keys]
 
 
-def _settle(data: Path, height: int, timeout: float = 30.0) -> None:
+def _settle(data: Path, height: int, timeout: float = 30.0, stall: float = 10.0) -> None:
     """Wait (at most ``timeout`` s in all) until every node of the running consortium
-    (``data/cluster.json``, when present) that answers has committed ``height``: each node's
-    mempool admits a user only once it has committed the registration. Nodes that do not
-    answer or do not get there in time are left as they are."""
+    (``data/cluster.json``, when present) has committed ``height``: each node's mempool admits
+    a user only once it has committed the registration. A node that does not answer is left
+    at once, and one that answers but has not moved for ``stall`` s (stopped, cut off from
+    its peers, evicted) is left then: waiting on either could never end before ``timeout``."""
     try:
         nodes = json.loads((data / "cluster.json").read_text())["nodes"]
     except (OSError, ValueError, KeyError):
@@ -356,11 +357,16 @@ def _settle(data: Path, height: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     for node in nodes:
         peer = LedgerClient(str(node["api"]), timeout=2.0)
+        seen, moved = -1, time.monotonic()
         while time.monotonic() < deadline:
             try:
-                if int(peer.status()["height"]) >= height:
-                    break
-            except (ClientError, KeyError, ValueError):
-                pass
+                now = int(peer.status()["height"])
+            except (ClientError, KeyError, ValueError, TypeError):
+                break
+            if now >= height:
+                break
+            if now > seen:
+                seen, moved = now, time.monotonic()
+            elif time.monotonic() - moved > stall:
+                break
             time.sleep(0.1)
-

@@ -350,11 +350,15 @@ class LinkProxy:
 # an idle chain makes one heartbeat block per idle interval (a minute by default); the fault
 # tests watch heights move and leaders rotate without transactions, so theirs is a second
 FAULT_PARAMS = Params(idle_interval=1.0)
+# a validator evicted for equivocation leaves the set this many blocks after the decision (the
+# smallest governance allows; the default is 10): the fault tests wait for that exit
+FAULT_GOVERNANCE = {"exit_delay": 3}
 
 
 def init_fault_consortium(data: Path) -> Path:
     """The local consortium's folder, with the fault tests' chain parameters."""
-    return init_local_consortium(data, base_port=int(os.environ["RONGXIN_BASE_PORT"]), params=FAULT_PARAMS)
+    return init_local_consortium(data, base_port=int(os.environ["RONGXIN_BASE_PORT"]), params=FAULT_PARAMS,
+                                 governance=FAULT_GOVERNANCE)
 
 
 def started_cluster(data: Path, rx: Callable[..., Any]) -> Iterator[Cluster]:

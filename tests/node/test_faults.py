@@ -348,6 +348,7 @@ def test_an_equivocating_leader_process_is_evicted_without_a_fork(cluster: Clust
 
     c = cluster
     c.wait_height(2, timeout=60, what="first blocks")
+    user = c.user()  # while every node is honest and live (a registration waits for every node)
     c.kill("val4")
     with open(c.folder("val4") / "node.log", "ab") as log:
         c.children.append(subprocess.Popen(
@@ -359,7 +360,6 @@ def test_an_equivocating_leader_process_is_evicted_without_a_fork(cluster: Clust
     assert any("reported double-proposal by val4" in c.log(n) for n in honest), "no node reported the evidence"
     assert all("dropping peer val4" in c.log(n) for n in ("sup1", "val1", "val2", "val3"))
     # the four honest validators keep committing, in agreement
-    user = c.user()
     tx = Transaction.build(user, chain=CHAIN, type="kv.set", payload={"key": "after", "value": "1"}, expiry=10**9)
     code, body = post(c.api["val2"] + "/v1/txs", tx.encode())
     assert code == 202, body
