@@ -21,7 +21,8 @@ from typing import Any
 
 from ledger.crypto import Certificate
 
-from .certificate import CertificateFacts, read_certificate
+from . import certificate
+from .certificate import CertificateFacts
 from .package import format as pf
 from .verify import MEANING, OPTIONAL_CHECKS, verify_package
 
@@ -101,7 +102,7 @@ def check_certificate(pdf_bytes: bytes, root_pem: bytes) -> CertificateCheck:
     """Every check of a certificate; raises ``CertificatePdfError`` for an unreadable PDF,
     ``PackageUnreadable`` for a bundle that is not a package and ``CryptoError`` for an
     unusable root."""
-    contents = read_certificate(pdf_bytes)
+    contents = certificate.read_certificate(pdf_bytes)
     result = CertificateCheck(contents.facts)
     report = verify_package(io.BytesIO(contents.bundle), root_pem)
     for k in MEANING:

@@ -17,7 +17,8 @@ from typing import Any
 
 from ledger.crypto import Certificate, CertificateRevocationList, SM2PrivateKey
 
-from .certificate import CertificateFacts, ConflictFact, render_certificate_bytes
+from . import certificate
+from .certificate import CertificateFacts, ConflictFact
 from .package.export import Identity, export_package
 
 __all__ = ["certificate_facts", "conflict_facts", "proof_package", "registration_certificate"]
@@ -55,4 +56,4 @@ def proof_package(bundle: dict[str, Any], *, holder_key: SM2PrivateKey, holder_c
 
 def registration_certificate(record: dict[str, Any], package: bytes, holder: Certificate, chain: str) -> bytes:
     """The certificate PDF of the registration ``record`` with ``package`` embedded."""
-    return render_certificate_bytes(certificate_facts(record, holder, chain), package)
+    return certificate.render_certificate_bytes(certificate_facts(record, holder, chain), package)

@@ -11,14 +11,9 @@ and block, a QR code, and the registration's proof bundle as an embedded file.
 The format is specified in ``docs/certificate.md``.
 """
 
-from .attachment import (
-    MAX_PDF_BYTES,
-    CertificateContents,
-    extract_bundle,
-    extract_bundle_from_file,
-    read_certificate,
-    read_pdf_file,
-)
+import importlib
+from typing import TYPE_CHECKING
+
 from .errors import (
     CertificatePdfError,
     CjkFontMissing,
@@ -41,13 +36,50 @@ from .facts import (
 )
 from .fonts import ENV_VAR as CJK_FONT_ENV
 from .fonts import find_cjk_font
-from .render import (
-    ATTACHMENT_NAME,
-    FACTS_NAME,
-    MAX_BUNDLE_BYTES,
-    render_certificate,
-    render_certificate_bytes,
-)
+
+if TYPE_CHECKING:
+    from .attachment import (
+        MAX_PDF_BYTES,
+        CertificateContents,
+        extract_bundle,
+        extract_bundle_from_file,
+        read_certificate,
+        read_pdf_file,
+    )
+    from .render import (
+        ATTACHMENT_NAME,
+        FACTS_NAME,
+        MAX_BUNDLE_BYTES,
+        render_certificate,
+        render_certificate_bytes,
+    )
+
+# what needs pypdf or fpdf (reading and drawing PDFs: about 0.4 s of CPU to import) loads on
+# first use, so a process that never handles a certificate PDF (a node starting, most CLI
+# commands) does not pay for it
+_LAZY = {
+    "MAX_PDF_BYTES": "attachment",
+    "CertificateContents": "attachment",
+    "extract_bundle": "attachment",
+    "extract_bundle_from_file": "attachment",
+    "read_certificate": "attachment",
+    "read_pdf_file": "attachment",
+    "ATTACHMENT_NAME": "render",
+    "FACTS_NAME": "render",
+    "MAX_BUNDLE_BYTES": "render",
+    "render_certificate": "render",
+    "render_certificate_bytes": "render",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ATTACHMENT_NAME",
