@@ -18,6 +18,10 @@ RONGXIN = Path(sys.executable).with_name("rongxin")
 # (set, not setdefault: xdist's controller imports this file first, as "gw0", and its workers
 # inherit its environment; with setdefault every worker kept gw0's range and two workers' clusters
 # could pick the same ports)
+# the nodes the suite starts (some 150) skip loading the fingerprint decoders at start (about
+# 0.7 s of CPU each): only a few of them ever fingerprint a file, and pay that then.
+# tests/api/test_node_start_cost.py checks both settings on a real node.
+os.environ["RONGXIN_WARM_UP"] = "0"
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 os.environ["RONGXIN_BASE_PORT"] = str(int(os.environ.get("RONGXIN_TEST_PORT_BASE", "26600"))
                                       + 1200 * (int(_WORKER[2:] or 0) + 1))

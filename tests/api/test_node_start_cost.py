@@ -10,6 +10,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from api.works_node import WARM_UP_ENV
 
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:
@@ -53,3 +59,29 @@ def test_a_node_loads_the_pdf_libraries_and_the_mpc_engine_only_when_used() -> N
     assert lines[1] == "True True True True"
     assert lines[2] == "[]", lines[2]
     assert lines[3].startswith("AttributeError") and "no_such_name" in lines[3]
+
+
+def _decoders_mapped(pid: int) -> bool:
+    """Whether process ``pid`` has loaded PyAV's bundled libraries (the video decoder)."""
+    return any("/av.libs/" in line for line in Path(f"/proc/{pid}/maps").read_text().splitlines())
+
+
+@pytest.mark.parametrize("setting", ["1", "0"])
+def test_a_node_loads_the_decoders_at_start_unless_told_not_to(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str) -> None:
+    """A real node process, by default (the suite sets RONGXIN_WARM_UP=0 for the ~150 nodes it
+    starts, see tests/conftest.py), loads the decoders without waiting for a registration;
+    with RONGXIN_WARM_UP=0 it does not."""
+    from tests.api.test_live_node import _start, _stop
+
+    monkeypatch.setenv(WARM_UP_ENV, setting)
+    node, proc = _start(tmp_path, offset=700)
+    try:
+        deadline = time.monotonic() + 60
+        while not _decoders_mapped(node.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            if setting == "0" and time.monotonic() > deadline - 55:
+                break  # 5 s after its API answered: a warm-up would have loaded them by now
+        assert _decoders_mapped(node.pid) == (setting == "1")
+    finally:
+        _stop(proc)
