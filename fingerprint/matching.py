@@ -10,7 +10,7 @@ measured on never-registered material (``bench/fingerprint.py``; figures in
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -27,7 +27,7 @@ from .parts import PARTS_CANDIDATES, PARTS_MIN_VOTES, PARTS_VOTE_RATIO, Placemen
 from .text import TextFingerprint
 from .timelines import REFIT_BANDS, coarse_line, hough, refit
 from .video import VideoFingerprint
-from .video_match import frame_segments
+from .video_match import frame_segments, placed_with_sound
 
 F64 = npt.NDArray[np.float64]
 
@@ -516,21 +516,36 @@ def match_video(index: IndexBackend, q: VideoFingerprint) -> list[Match]:
             if old is None:
                 found[m.work_id] = m
             elif m.method == "pairs":
-                found[m.work_id] = _refined_by_sound(old, m)
+                found[m.work_id] = _refined_by_sound(old, m, _placer(index, q, m.work_id))
             else:
                 old.score = max(old.score, m.score)
     return _best(found)
 
 
-def _refined_by_sound(frames: Match, sound: Match) -> Match:
-    """A work matched by its frames and by the exact pairs of its sound: the sound's offsets
-    are finer than the frame grid, and the sound's match places it, as it is — unless music
-    repeats itself (a loop, a refrain) where the pictures do not: when the sound's strongest
-    segment disagrees with the frames' placement (by more than ``AV_AGREE_S``) and another of
-    its segments agrees, that one places the match, and the segments listed are the frames'
-    (every visual occurrence), the first one re-placed. A sound with no agreeing segment is
-    not second-guessed: the frames' placement can be off by a second or two (a camcorder
-    copy) or at a look-alike shot of the same photograph. The score is the stronger."""
+Placer = Callable[[Segment, Segment], Segment]
+
+
+def _placer(index: IndexBackend, q: VideoFingerprint, work_id: str) -> Placer:
+    def place(frames: Segment, sound: Segment) -> Segment:
+        return placed_with_sound(index, q, work_id, frames, sound)
+    return place
+
+
+def _refined_by_sound(frames: Match, sound: Match, place: Placer) -> Match:
+    """A work matched by its frames and by the exact pairs of its sound. When a sound segment
+    agrees with the frames' placement (within ``AV_AGREE_S``), ``place(frames' first segment,
+    that sound segment)`` is the match (``video_match.placed_with_sound``: the sound's finer
+    offset, the union of both extents unless the pictures contradict the sound's). Neither
+    modality's extent is better alone (measured at full scale: sound segments starting
+    0.3-0.6 s late where the first landmark peaks were masked, or 2.5 s early over a bridged
+    chance pair; frame segments starting 1-5 s late where the first samples had no hash
+    quality or a camcorder copy's frames were 70-90 bits away). The sound's strongest segment
+    is the agreeing one if it agrees; if it does not and another does (music repeats itself,
+    in a loop or a refrain, where the pictures do not), the other one, and the segments
+    listed are then the frames' (every visual occurrence); otherwise they are the sound's. A
+    sound with no agreeing segment is not second-guessed: the frames' placement can be off by
+    a second or two (a camcorder copy) or at a look-alike shot of the same photograph. The
+    score is the stronger."""
     score = max(frames.score, sound.score)
     sound.score = score
     segs = sound.segments or _single(sound).segments
@@ -538,12 +553,14 @@ def _refined_by_sound(frames: Match, sound: Match) -> Match:
         return sound
     at = frames.work_start_s - frames.query_start_s
     agree = [g for g in segs if abs(g.work_start_s - g.query_start_s - at) <= AV_AGREE_S]
-    if not agree or agree[0] is segs[0]:
+    if not agree:
         return sound
-    g = max(agree, key=lambda x: x.score)
-    first = Segment(g.query_start_s, g.work_start_s, g.duration_s, frames.segments[0].score if frames.segments else 1.0)
-    return Match(frames.work_id, score, g.query_start_s, g.work_start_s, g.duration_s, sound.method,
-                 segments=[first, *frames.segments[1:]])
+    g = agree[0] if agree[0] is segs[0] else max(agree, key=lambda x: x.score)
+    f = frames.segments[0] if frames.segments else _single(frames).segments[0]
+    first = place(f, g)
+    rest = segs[1:] if g is segs[0] else frames.segments[1:]
+    return Match(frames.work_id, score, first.query_start_s, first.work_start_s, first.duration_s, sound.method,
+                 segments=[first, *rest])
 
 
 # -- text -------------------------------------------------------------------------------------

@@ -34,6 +34,10 @@ SEGMENT_GAP_S = 3.0
 # the aligned offset, 62–86 for a panned shot under a logo box)
 EXTEND_MAX_DISTANCE = 90
 EXTEND_MAX_GAP = 2
+# a query frame this far from every frame of a work at an offset, in every view, shows another
+# picture (measured at the aligned offset: frames of unrelated host footage 98-128 bits, true
+# frames under a camcorder copy or a crop 50-98)
+CONTRADICT_BITS = 100
 EXTEND_MAX_S = 30.0  # how far beyond each end of the run the frames are searched (cost bound)
 # a query sample whose hash quality (``image.hash_quality``) is below this is no evidence: a
 # flat or banded frame's DCT code is decided by its few non-zero coefficients and is close to
@@ -139,15 +143,15 @@ def frame_segments(index: IndexBackend, q: VideoFingerprint) -> dict[str, list[S
 
 
 def _aligned(index: IndexBackend, vs: list[View], times: F64, rows: npt.NDArray[np.int64],
-             work_id: str, offset: float) -> npt.NDArray[np.bool_]:
+             work_id: str, offset: float, radius: int = EXTEND_MAX_DISTANCE) -> npt.NDArray[np.bool_]:
     """Which of ``rows`` (query samples) have, in some view, a frame of ``work_id`` at
-    ``offset`` (± one sample) within ``EXTEND_MAX_DISTANCE``."""
+    ``offset`` (± one sample) within ``radius`` bits."""
     ok = np.zeros(times.size, dtype=bool)
     for v in vs:
         sel = np.flatnonzero(np.isin(v.rows, rows))
         if sel.size == 0:
             continue
-        hits = index.search_codes("frame", v.codes[sel], EXTEND_MAX_DISTANCE)
+        hits = index.search_codes("frame", v.codes[sel], radius)
         r = v.rows[sel[hits.query_rows]]
         same = np.asarray([w == work_id for w in hits.work_ids], dtype=bool)
         near = np.abs(hits.times - times[r] - offset) <= 1.2 / SAMPLE_FPS
@@ -183,6 +187,40 @@ def _extend(index: IndexBackend, vs: list[View], times: F64, work_id: str, seg: 
         j = fwd[0]
     qs = float(times[i])
     return Segment(qs, qs + off, float(times[j]) - qs + step, seg.score)
+
+
+def placed_with_sound(index: IndexBackend, q: VideoFingerprint, work_id: str, frames: Segment,
+                      sound: Segment) -> Segment:
+    """One occurrence seen by the frames (``frames``) and by the sound (``sound``, whose offset
+    agrees): the sound's offset, which is finer than the frame grid, and the union of both
+    extents, the frames' extended again at that offset (``_extend``: a placement 0.5 s off
+    under a camcorder copy stopped the extension of frames 70-90 bits away). The sound's
+    extent reaches further than the frames' only where the pictures do not contradict it:
+    not if some query sample there of hash quality is ``CONTRADICT_BITS`` or more from every
+    frame of the work at that offset, in every view (a chance landmark pair at the right
+    offset bridged into the sound's segment had started it 2.5 s before the clip, over frames
+    of the host 112-128 bits away). Samples without hash quality (a fade, a dark shot) are no
+    evidence either way."""
+    vs = views(q)
+    off = sound.work_start_s - sound.query_start_s
+    f = _extend(index, vs, q.times, work_id, Segment(frames.query_start_s, frames.query_start_s + off,
+                                                     frames.duration_s, frames.score))
+    start, end = f.query_start_s, f.query_start_s + f.duration_s
+    s0, s1 = sound.query_start_s, sound.query_start_s + sound.duration_s
+    good = vs[0].rows if vs else np.zeros(0, np.int64)
+
+    def contradicted(a: float, b: float) -> bool:
+        rows = good[(q.times[good] >= a - 1e-6) & (q.times[good] < b - 1e-6)]
+        if rows.size == 0:
+            return False
+        near = _aligned(index, vs, q.times, rows, work_id, off, CONTRADICT_BITS - 1)
+        return not bool(near[rows].all())
+
+    if s0 < start and not contradicted(s0, start):
+        start = s0
+    if s1 > end and not contradicted(end + 1e-3, s1):
+        end = s1
+    return Segment(start, start + off, end - start, sound.score)
 
 
 def decision_votes(index: IndexBackend, q: VideoFingerprint) -> dict[str, int]:

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from bench.fingerprint import media as M
+from fingerprint import matching
 from fingerprint.index import LocalIndex, open_index
+from fingerprint.occurrences import Segment
 from fingerprint.service import add_file, query_file
 
 SR = 22050
@@ -265,3 +267,62 @@ def test_a_soundtrack_that_loops_does_not_move_a_clip_placed_by_its_pictures(tmp
         assert m.work_id == "work" and m.work_start_s is not None and m.query_start_s is not None
         assert abs(m.work_start_s - m.query_start_s - (start - 4.0)) <= 0.5, (start, m.as_dict())
         assert abs(m.query_start_s - 4.0) <= 0.5, m.as_dict()
+
+
+def _m(method: str, *segs: tuple[float, float, float, float]) -> matching.Match:
+    s = [Segment(*g) for g in segs]
+    return matching.Match("w", max(g.score for g in s), s[0].query_start_s, s[0].work_start_s, s[0].duration_s,
+                          method, segments=s)
+
+
+def _union(f: Segment, g: Segment) -> Segment:
+    """A stand-in for ``video_match.placed_with_sound`` with no pictures to object: the union
+    of both extents at the sound's offset."""
+    off = g.work_start_s - g.query_start_s
+    a = min(f.query_start_s, g.query_start_s)
+    b = max(f.query_start_s + f.duration_s, g.query_start_s + g.duration_s)
+    return Segment(a, a + off, b - a, g.score)
+
+
+@pytest.mark.parametrize("frames, sound, expect", [
+    # the sound's first pairs survive 0.56 s into the clip: the frames' start, the sound's offset
+    (((7.52, 2.04, 8.0, 2.0),), ((8.064, 2.72, 7.2, 3.0),), (7.52, 2.176)),
+    # the frames' first samples have no hash quality (a fade): the sound's start
+    (((6.52, 23.04, 7.0, 2.0),), ((5.536, 21.856, 7.7, 3.0),), (5.536, 21.856)),
+    # the sound's strongest segment is a repeat 5.6 s away; its second agrees with the frames
+    (((8.28, 28.54, 8.0, 2.0),), ((8.48, 23.296, 5.2, 3.0), (8.67, 29.15, 6.8, 2.0)), (8.28, 28.76)),
+    # no sound segment within AV_AGREE_S of the frames: the sound is not second-guessed
+    (((8.0, 1.0, 8.0, 2.0),), ((8.2, 3.2, 7.0, 3.0),), (8.2, 3.2)),
+])
+def test_a_clip_matched_by_pictures_and_sound_is_placed_by_the_agreeing_sound_segment(
+        frames: tuple[tuple[float, float, float, float], ...], sound: tuple[tuple[float, float, float, float], ...],
+        expect: tuple[float, float]) -> None:
+    """Cases measured in the full calibration (docs/fingerprints.md, video): the agreeing
+    sound segment (not a repeat the pictures rule out) is combined with the frames' first."""
+    m = matching._refined_by_sound(_m("frames", *frames), _m("pairs", *sound), _union)
+    assert m.method == "pairs" and m.segments[0].query_start_s == m.query_start_s
+    assert (round(m.query_start_s or 0, 3), round(m.work_start_s or 0, 3)) == expect
+    assert m.score == 3.0
+
+
+def test_the_pictures_confirm_or_veto_the_extent_the_sound_gives(tmp_path: Path) -> None:
+    """``video_match.placed_with_sound`` on a real index and query: a clip of a registered
+    slide show (work 12-19 s at host 4-11 s). A sound segment at the right offset that starts
+    2 s early, over the host's own pictures, is cut back to where the pictures begin; a frame
+    segment that starts 2 s late is extended at the sound's offset over the clip's frames; the
+    offset is the sound's."""
+    from fingerprint.formats import fingerprint_bytes
+    from fingerprint.video_match import placed_with_sound
+
+    frames = list(M.scene_frames([a for _, a in M.photos()][:12], 30, FPS, (320, 240), seed=22))
+    idx = open_index(tmp_path / "index")
+    (tmp_path / "work.mp4").write_bytes(M.write_video(frames, FPS))
+    add_file(tmp_path / "work.mp4", "work", idx)
+    q = fingerprint_bytes(M.write_video(_host(frames, (12.0, 19.0), 4.0, (320, 240), 25), 25), query=True).video
+    assert q is not None
+    early = placed_with_sound(idx, q, "work", Segment(4.0, 12.0, 7.0, 2.0), Segment(2.0, 10.04, 9.0, 3.0))
+    assert abs(early.query_start_s - 4.0) <= 0.3 and early.query_start_s > 3.0, early
+    assert abs(early.work_start_s - early.query_start_s - 8.04) < 1e-9
+    late = placed_with_sound(idx, q, "work", Segment(6.0, 14.0, 5.0, 2.0), Segment(6.5, 14.54, 4.0, 3.0))
+    assert abs(late.query_start_s - 4.0) <= 0.3, late
+    assert late.query_start_s + late.duration_s >= 10.5, late
