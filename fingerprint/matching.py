@@ -10,7 +10,7 @@ measured on never-registered material (``bench/fingerprint.py``; figures in
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -27,7 +27,7 @@ from .parts import PARTS_CANDIDATES, PARTS_MIN_VOTES, PARTS_VOTE_RATIO, Placemen
 from .text import TextFingerprint
 from .timelines import REFIT_BANDS, coarse_line, hough, refit
 from .video import VideoFingerprint
-from .video_match import frame_segments, placed_with_sound
+from .video_match import Placer, frame_segments, placer
 
 F64 = npt.NDArray[np.float64]
 
@@ -516,36 +516,22 @@ def match_video(index: IndexBackend, q: VideoFingerprint) -> list[Match]:
             if old is None:
                 found[m.work_id] = m
             elif m.method == "pairs":
-                found[m.work_id] = _refined_by_sound(old, m, _placer(index, q, m.work_id))
+                found[m.work_id] = _refined_by_sound(old, m, placer(index, q, m.work_id))
             else:
                 old.score = max(old.score, m.score)
     return _best(found)
 
 
-Placer = Callable[[Segment, Segment], Segment]
-
-
-def _placer(index: IndexBackend, q: VideoFingerprint, work_id: str) -> Placer:
-    def place(frames: Segment, sound: Segment) -> Segment:
-        return placed_with_sound(index, q, work_id, frames, sound)
-    return place
 
 
 def _refined_by_sound(frames: Match, sound: Match, place: Placer) -> Match:
-    """A work matched by its frames and by the exact pairs of its sound. When a sound segment
-    agrees with the frames' placement (within ``AV_AGREE_S``), ``place(frames' first segment,
-    that sound segment)`` is the match (``video_match.placed_with_sound``: the sound's finer
-    offset, the union of both extents unless the pictures contradict the sound's). Neither
-    modality's extent is better alone (measured at full scale: sound segments starting
-    0.3-0.6 s late where the first landmark peaks were masked, or 2.5 s early over a bridged
-    chance pair; frame segments starting 1-5 s late where the first samples had no hash
-    quality or a camcorder copy's frames were 70-90 bits away). The sound's strongest segment
-    is the agreeing one if it agrees; if it does not and another does (music repeats itself,
-    in a loop or a refrain, where the pictures do not), the other one, and the segments
-    listed are then the frames' (every visual occurrence); otherwise they are the sound's. A
-    sound with no agreeing segment is not second-guessed: the frames' placement can be off by
-    a second or two (a camcorder copy) or at a look-alike shot of the same photograph. The
-    score is the stronger."""
+    """A work matched by its frames and by the exact pairs of its sound (docs/fingerprints.md,
+    video). A sound segment within ``AV_AGREE_S`` of the frames' placement is combined with the
+    frames' first segment by ``place`` (``video_match.placed_with_sound``): the sound's
+    strongest segment if it agrees; else another that does (music repeats where pictures do
+    not), and the segments listed are then the frames'. A sound with no agreeing segment is
+    not second-guessed (a camcorder copy's frame placement can be 1-2 s off). The score is
+    the stronger."""
     score = max(frames.score, sound.score)
     sound.score = score
     segs = sound.segments or _single(sound).segments

@@ -6,6 +6,7 @@ by ``matching.match_audio``; ``matching.match_video`` combines both.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -221,6 +222,16 @@ def placed_with_sound(index: IndexBackend, q: VideoFingerprint, work_id: str, fr
     if s1 > end and not contradicted(end + 1e-3, s1):
         end = s1
     return Segment(start, start + off, end - start, sound.score)
+
+
+Placer = Callable[[Segment, Segment], Segment]
+
+
+def placer(index: IndexBackend, q: VideoFingerprint, work_id: str) -> Placer:
+    """``placed_with_sound`` for one query and work, as ``matching`` calls it."""
+    def place(frames: Segment, sound: Segment) -> Segment:
+        return placed_with_sound(index, q, work_id, frames, sound)
+    return place
 
 
 def decision_votes(index: IndexBackend, q: VideoFingerprint) -> dict[str, int]:
