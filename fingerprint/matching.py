@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +28,7 @@ from .parts import PARTS_CANDIDATES, PARTS_MIN_VOTES, PARTS_VOTE_RATIO, Placemen
 from .text import TextFingerprint
 from .timelines import REFIT_BANDS, coarse_line, hough, refit
 from .video import VideoFingerprint
-from .video_match import Placer, frame_segments, placer
+from .video_match import Placer, frame_segments, placed_with_sound
 
 F64 = npt.NDArray[np.float64]
 
@@ -516,12 +517,10 @@ def match_video(index: IndexBackend, q: VideoFingerprint) -> list[Match]:
             if old is None:
                 found[m.work_id] = m
             elif m.method == "pairs":
-                found[m.work_id] = _refined_by_sound(old, m, placer(index, q, m.work_id))
+                found[m.work_id] = _refined_by_sound(old, m, partial(placed_with_sound, index, q, m.work_id))
             else:
                 old.score = max(old.score, m.score)
     return _best(found)
-
-
 
 
 def _refined_by_sound(frames: Match, sound: Match, place: Placer) -> Match:

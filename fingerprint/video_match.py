@@ -224,14 +224,8 @@ def placed_with_sound(index: IndexBackend, q: VideoFingerprint, work_id: str, fr
     return Segment(start, start + off, end - start, sound.score)
 
 
+# ``placed_with_sound`` for one query and work (``functools.partial``), as ``matching`` calls it
 Placer = Callable[[Segment, Segment], Segment]
-
-
-def placer(index: IndexBackend, q: VideoFingerprint, work_id: str) -> Placer:
-    """``placed_with_sound`` for one query and work, as ``matching`` calls it."""
-    def place(frames: Segment, sound: Segment) -> Segment:
-        return placed_with_sound(index, q, work_id, frames, sound)
-    return place
 
 
 def decision_votes(index: IndexBackend, q: VideoFingerprint) -> dict[str, int]:
