@@ -1,13 +1,15 @@
 """Every occurrence: the segments of one work that a query matches, one per alignment.
 
 Music loops and videos repeat: a passage of the query can occur in a work several times, at
-several offsets (work time − query time). Each offset that reaches the match threshold on its
-own is a segment ``{query_start_s, work_start_s, duration_s, score}``; the best one is also the
-match's own offsets (see ``docs/fingerprints.md``, "Every occurrence").
+several offsets (work time − query time). The best offset, which reaches the match threshold, is
+a segment ``{query_start_s, work_start_s, duration_s, score}`` and the match's own offsets; every
+other offset that reaches ``repeat_bar`` of it (audio) is another segment (see
+``docs/fingerprints.md``, "Every occurrence").
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -22,6 +24,15 @@ SEGMENT_MIN_SEPARATION_S = 1.0
 # frame distance at most this many bits above the best's (a static shot is within the frame
 # radius at every offset, 10+ bits further than at the true one; a verbatim repeat is not)
 VIDEO_REPEAT_MARGIN_BITS = 3.0
+# a further audio segment of a work already matched (another repeat of the passage) may have
+# fewer votes than the threshold: at least REPEAT_MIN_SHARE of it and REPEAT_OF_BEST of the
+# best segment's votes. The same query landmarks meet each verbatim repeat, but each repeat sits
+# at its own phase of the spectrogram's frames, so one repeat of a passage heard at 10 dB SNR
+# can fall to 13-17 pairs while another has 18-26; a bar of the music recurring within the
+# passage (a figure, not the passage) reached 10-16 pairs at 0.15-0.29 of the best
+# (docs/fingerprints.md, "Every occurrence")
+REPEAT_MIN_SHARE = 2 / 3
+REPEAT_OF_BEST = 0.4
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -30,7 +41,8 @@ F64 = npt.NDArray[np.float64]
 @dataclass(frozen=True)
 class Segment:
     """One occurrence: the query from ``query_start_s`` for ``duration_s`` seconds matches the
-    work from ``work_start_s``; ``score`` is its evidence over the match threshold (≥ 1)."""
+    work from ``work_start_s``; ``score`` is its evidence over the match threshold (≥ 1 for the
+    best segment; a further audio segment can be under 1, down to ``repeat_bar``)."""
 
     query_start_s: float
     work_start_s: float
@@ -47,7 +59,8 @@ def offset_peaks(offsets: I64, threshold: int, min_separation: int,
                  limit: int = MAX_SEGMENTS) -> list[tuple[int, int]]:
     """Offsets (integer units) whose votes within ±1 unit reach ``threshold``, as
     ``(offset, votes)``, strongest first (ties: the smaller offset); each at least
-    ``min_separation`` units from every stronger one kept; at most ``limit``."""
+    ``min_separation`` units from every stronger one kept; at most ``limit``. Once the
+    strongest reaches ``threshold``, the others need only ``repeat_bar`` of it."""
     if offsets.size == 0:
         return []
     vals, counts = np.unique(offsets, return_counts=True)
@@ -57,14 +70,22 @@ def offset_peaks(offsets: I64, threshold: int, min_separation: int,
     window = csum[hi] - csum[lo]
     order = np.lexsort((vals, -window))
     kept: list[tuple[int, int]] = []
+    bar = threshold
     for i in order.tolist():
         votes = int(window[i])
-        if votes < threshold or len(kept) >= limit:
+        if votes < bar or len(kept) >= limit:
             break
+        if not kept:
+            bar = repeat_bar(threshold, votes)
         v = int(vals[i])
         if all(abs(v - k) >= min_separation for k, _ in kept):
             kept.append((v, votes))
     return kept
+
+
+def repeat_bar(threshold: int, best: int) -> int:
+    """Votes a further segment needs when the best segment has ``best`` (≥ ``threshold``)."""
+    return min(threshold, max(math.ceil(REPEAT_MIN_SHARE * threshold), math.ceil(REPEAT_OF_BEST * best)))
 
 
 def longest_run(times: F64, gap: float) -> tuple[float, float]:

@@ -11,6 +11,7 @@ import pytest
 from bench.fingerprint import media as M
 from fingerprint.audio import fingerprint_samples, triplet_hashes
 from fingerprint.index import LocalIndex, open_index
+from fingerprint.occurrences import offset_peaks, repeat_bar
 from fingerprint.service import add_file, query_file
 
 SR = 22050
@@ -151,6 +152,41 @@ def test_every_repeat_of_a_looped_passage_is_reported(tmp_path: Path, seed: int,
     assert all(s.score >= 1.0 and 0 < s.duration_s <= 8.1 for s in m.segments)
     assert (m.query_start_s, m.work_start_s) == (m.segments[0].query_start_s, m.segments[0].work_start_s)
     assert [d["work_start_s"] for d in m.as_dict()["segments"]] == [round(s.work_start_s, 3) for s in m.segments]
+
+
+@pytest.mark.parametrize(("seed", "repeat"), [(5, 0), (8, 2), (14, 1)])
+def test_every_repeat_is_reported_at_10_db_where_one_falls_under_the_threshold(
+        tmp_path: Path, seed: int, repeat: int) -> None:
+    """At 10 dB SNR a repeat at another phase of the spectrogram's frames can keep fewer pairs
+    than the match threshold (these three cases gave 1 or 2 segments of 3 before the repeat bar);
+    as a further segment of a matched work it needs only ``repeat_bar`` of them."""
+    x, starts = M.looped(12, (8, 15, 6, 9), seed=seed)
+    idx = open_index(tmp_path / "index")
+    (tmp_path / "loop.wav").write_bytes(M.wav_bytes(x, SR))
+    add_file(tmp_path / "loop.wav", "loop", idx)
+    t0 = starts[repeat] + 1.0
+    y = M.add_noise(x[int(t0 * SR):int((t0 + 8) * SR)], 10.0, np.random.default_rng(seed * 10 + repeat))
+    matches = _query(idx, tmp_path, y)
+    assert [m.work_id for m in matches] == ["loop"]
+    segs = matches[0].segments
+    got = sorted(s.work_start_s - s.query_start_s for s in segs)
+    assert len(segs) == 3 and np.allclose(got, [s + 1.0 for s in starts], atol=0.1), (got, starts)
+    # the weakest is under the threshold, the best over it
+    assert segs[0].score >= 1.0 and min(s.score for s in segs) < 1.0
+
+
+def test_further_segments_need_a_share_of_the_best_not_the_threshold() -> None:
+    def offsets(*peaks: tuple[int, int]) -> np.ndarray:
+        return np.concatenate([np.full(n, v, np.int64) for v, n in peaks])
+
+    # a repeat at 13 votes beside a best of 20: kept; nothing is kept when the best is under 18
+    assert offset_peaks(offsets((100, 20), (500, 13)), 18, 86) == [(100, 20), (500, 13)]
+    assert offset_peaks(offsets((100, 17), (500, 13)), 18, 86) == []
+    # a figure recurring at 15 votes (0.3 of a best of 50) is not a repeat; 18 always is
+    assert offset_peaks(offsets((100, 50), (300, 15), (500, 18)), 18, 86) == [(100, 50), (500, 18)]
+    # never under two thirds of the threshold, however weak the best
+    assert offset_peaks(offsets((100, 18), (500, 11)), 18, 86) == [(100, 18)]
+    assert repeat_bar(18, 18) == 12 and repeat_bar(18, 40) == 16 and repeat_bar(18, 100) == 18
 
 
 def test_an_excerpt_played_twice_reports_both_plays(
