@@ -86,6 +86,8 @@ class ImageFingerprint:
     rect_boxes: tuple[tuple[int, int, int, int], ...] = ()
     rect_codes: tuple[tuple[bytes, ...], ...] = ()
     rect_quality: tuple[float, ...] = ()
+    # query side: the picture's colour copy, long side at most 512 (fingerprint.colours)
+    thumb: U8 | None = None
 
 
 def _check_header(data: bytes, path: str, query: bool = False) -> tuple[int, int]:
@@ -155,10 +157,12 @@ def trim_borders(gray: U8, tolerance: float = 6.0) -> U8:
     return gray[y:y + h, x:x + w]
 
 
-def trim_box(gray: U8, tolerance: float = 6.0) -> tuple[int, int, int, int]:
-    """The part of ``gray`` that :func:`trim_borders` keeps, as (x, y, w, h)."""
+def trim_box(gray: U8, tolerance: float = 6.0, ref: int | None = None) -> tuple[int, int, int, int]:
+    """The part of ``gray`` that :func:`trim_borders` keeps, as (x, y, w, h); the border's grey
+    level is ``ref``, by default the median of the four corners."""
     h, w = gray.shape
-    ref = int(np.median([gray[0, 0], gray[0, -1], gray[-1, 0], gray[-1, -1]]))
+    if ref is None:
+        ref = int(np.median([gray[0, 0], gray[0, -1], gray[-1, 0], gray[-1, -1]]))
     # |gray - ref| as uint8 in one pass: one byte per pixel of working memory, not eight
     diff = np.asarray(cv2.absdiff(gray, np.full_like(gray, ref)), dtype=np.uint8)
     row_ok = diff.max(axis=1) <= tolerance
@@ -321,10 +325,13 @@ def fingerprint_image_array(img: U8, *, query: bool = False) -> ImageFingerprint
     rboxes: tuple[tuple[int, int, int, int], ...] = ()
     rcodes: list[tuple[bytes, ...]] = []
     rqual: list[float] = []
+    thumb = None
     if query:
+        from .colours import thumbnail
         from .parts import parts_features
         from .rects import boxes
 
+        thumb = thumbnail(img)
         ppts, pdesc = parts_features(gray)
         rb: list[tuple[int, int, int, int]] = []
         for b in boxes(img):
@@ -337,7 +344,8 @@ def fingerprint_image_array(img: U8, *, query: bool = False) -> ImageFingerprint
                             width=int(gray.shape[1]), height=int(gray.shape[0]),
                             mirror_points=mpts, mirror_descriptors=mdesc, quality=hash_quality(small),
                             parts_points=ppts, parts_descriptors=pdesc, layout=layout_vector(img, box),
-                            v1_points=n1, rect_boxes=rboxes, rect_codes=tuple(rcodes), rect_quality=tuple(rqual))
+                            v1_points=n1, rect_boxes=rboxes, rect_codes=tuple(rcodes), rect_quality=tuple(rqual),
+                            thumb=thumb)
 
 
 def fingerprint_image(data: bytes, path: str = "<bytes>", *, query: bool = False) -> ImageFingerprint:

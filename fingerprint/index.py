@@ -115,6 +115,10 @@ class IndexBackend(ABC):
         the record (part search then takes the extent of its keypoints)."""
         return None
 
+    def colour_layout(self, work_id: str) -> U8 | None:
+        """A picture's colour layout (``art.layout_vector``), indexed or not; None when not kept."""
+        return None
+
     def layouts(self) -> tuple[list[str], U8]:
         """Indexed colour layouts (image v2): work ids, N × ``art.LAYOUT_BYTES``; default none."""
         return [], np.zeros((0, 0), np.uint8)
@@ -150,6 +154,7 @@ CREATE TABLE IF NOT EXISTS orb (wid INTEGER PRIMARY KEY, points BLOB NOT NULL, d
 CREATE TABLE IF NOT EXISTS image_size (wid INTEGER PRIMARY KEY, width INTEGER NOT NULL,
     height INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS layout (wid INTEGER PRIMARY KEY, vec BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS colour (wid INTEGER PRIMARY KEY, vec BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS shared (wid INTEGER NOT NULL, other INTEGER NOT NULL, kp BLOB NOT NULL,
     derived INTEGER NOT NULL, places INTEGER NOT NULL, PRIMARY KEY (wid, other)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS shared_other ON shared(other);
@@ -284,6 +289,8 @@ class LocalIndex(IndexBackend):
                         (wid, fp.image.points.astype(np.float32).tobytes(),
                          fp.image.descriptors.astype(np.uint8).tobytes()))
             cur.execute("INSERT INTO image_size VALUES (?,?,?)", (wid, fp.image.width, fp.image.height))
+            if fp.image.layout is not None:
+                cur.execute("INSERT INTO colour VALUES (?, ?)", (wid, fp.image.layout.tobytes()))
         audio = fp.audio
         if fp.video is not None:
             v = fp.video
@@ -305,7 +312,7 @@ class LocalIndex(IndexBackend):
                                 strict=True))
 
     def _delete(self, cur: sqlite3.Cursor, wid: int) -> None:
-        for table in ("codes", "orb", "image_size", "layout", "pairs", "triplets", "text"):
+        for table in ("codes", "orb", "image_size", "layout", "colour", "pairs", "triplets", "text"):
             cur.execute(f"DELETE FROM {table} WHERE wid=?", (wid,))  # noqa: S608 - fixed names
         cur.execute("DELETE FROM shared WHERE wid=? OR other=?", (wid, wid))
         cur.execute("DELETE FROM works WHERE wid=?", (wid,))
@@ -469,6 +476,11 @@ class LocalIndex(IndexBackend):
         row = self.db.execute("SELECT s.width, s.height FROM image_size s JOIN works w ON w.wid=s.wid "
                               "WHERE w.work_id=?", (work_id,)).fetchone()
         return None if row is None else (int(row[0]), int(row[1]))
+
+    def colour_layout(self, work_id: str) -> U8 | None:
+        row = self.db.execute("SELECT c.vec FROM colour c JOIN works w ON w.wid=c.wid WHERE w.work_id=?",
+                              (work_id,)).fetchone()
+        return None if row is None else np.frombuffer(row[0], np.uint8)
 
     def layouts(self) -> tuple[list[str], U8]:
         gen = self.generation()

@@ -18,13 +18,14 @@ import numpy as np
 import numpy.typing as npt
 
 from .audio import FRAME_S, AudioFingerprint, pair_hashes
+from .colours import placed
 from .formats import Fingerprint
 from .image import HASH_BITS, MIN_QUALITY, ImageFingerprint, orb_scale
 from .index import IndexBackend
 from .marks import MARK_DCT_RATIO
 from .media import Modality
 from .occurrences import SEGMENT_MIN_SEPARATION_S, Segment, longest_run, offset_peaks
-from .parts import PARTS_CANDIDATES, PARTS_MIN_VOTES, PARTS_VOTE_RATIO, Placement, locate, work_frame
+from .parts import PARTS_CANDIDATES, PARTS_MIN_VOTES, PARTS_VOTE_RATIO, Placement
 from .text import TextFingerprint
 from .timelines import REFIT_BANDS, coarse_line, hough, refit
 from .video import VideoFingerprint
@@ -168,9 +169,7 @@ def _whole_picture(index: IndexBackend, q: ImageFingerprint, found: dict[str, Ma
         for w in chosen + [w for w in also or () if w not in chosen]:
             if w in found and found[w].score >= 1.5:
                 continue
-            w_pts, w_desc = index.local_features(w)
-            p = locate(pts / np.float32(s), desc, w_pts, w_desc, work_frame(w_pts, index.image_size(w)),
-                       (q.width, q.height), index.shared_keypoints(w))
+            p = placed(index, q, pts / np.float32(s), desc, w, mirrored)
             if p is not None:
                 if mirrored:
                     x, y, rw, rh = p.region
@@ -187,9 +186,7 @@ def _parts(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match]) ->
     for w in [w for w, v in ranked[:PARTS_CANDIDATES] if v >= PARTS_MIN_VOTES]:
         if w in found and found[w].method == "dct":
             continue  # the whole query is this picture
-        w_pts, w_desc = index.local_features(w)
-        p = locate(q.parts_points, q.parts_descriptors, w_pts, w_desc,
-                   work_frame(w_pts, index.image_size(w)), (q.width, q.height), index.shared_keypoints(w))
+        p = placed(index, q, q.parts_points, q.parts_descriptors, w)
         if p is not None:
             _keep(found, _placed(w, p, "parts"))
 
@@ -259,9 +256,7 @@ def _placed_in(index: IndexBackend, q: ImageFingerprint, w: str, box: tuple[int,
     inside = (p[:, 0] >= x) & (p[:, 0] < x + bw) & (p[:, 1] >= y) & (p[:, 1] < y + bh)
     if int(inside.sum()) < 4:
         return False
-    w_pts, w_desc = index.local_features(w)
-    return locate(p[inside], q.parts_descriptors[inside], w_pts, w_desc, work_frame(w_pts, index.image_size(w)),
-                  (q.width, q.height), index.shared_keypoints(w)) is not None
+    return placed(index, q, p[inside], q.parts_descriptors[inside], w) is not None
 
 
 def _crowded_by_a_mark(index: IndexBackend, w: str, d: int, best: dict[str, int]) -> bool:

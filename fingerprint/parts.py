@@ -67,12 +67,16 @@ class Placement:
     """Where a registered picture sits in a query: ``region`` = (x, y, w, h) in the query's
     pixels, ``inliers`` = distinct keypoints agreeing on one similarity transform, ``spread``
     = share of the registered picture's keypoint area those inliers cover, ``share`` = the
-    region's share of the query's area."""
+    region's share of the query's area, ``model`` = the similarity transform from the query's
+    pixels to the registered picture's ORB frame (2 × 3, row by row), ``explained`` = the
+    inliers' distinct places over the distinct places of all the picture's keypoints."""
 
     region: tuple[int, int, int, int]
     inliers: int
     spread: float
     share: float
+    model: tuple[float, ...] = ()
+    explained: float = 1.0
 
 
 def _tile_bounds(ih: int, iw: int, ty: int, tx: int) -> tuple[int, int, int, int]:
@@ -277,4 +281,5 @@ def locate(q_pts: F32, q_desc: U8, w_pts: F32, w_desc: U8, frame: tuple[float, f
         return None
     region = _region(np.asarray(model, np.float64), frame, q_size)
     share = region[2] * region[3] / max(q_size[0] * q_size[1], 1)
-    return Placement(region, inliers, min(1.0, spread), share)
+    return Placement(region, inliers, min(1.0, spread), share, tuple(float(v) for v in np.asarray(model).ravel()),
+                     min(1.0, inliers / max(_places(w_pts), 1)))

@@ -1,0 +1,148 @@
+"""Content agreement: the query's region where a placement lays a registered picture must look
+like that picture, cell by cell of its colour layout.
+
+Keypoints can agree on something both pictures carry without being the same picture: a
+platform's mark (logo, caption bar, tiled watermark) drawn at the same place and scale on two
+pictures of the same size is a rigid set of corners that ``parts.locate`` places exactly, and
+the registry only recognises a mark that registered pictures are seen to share
+(``fingerprint.marks``). What such a placement lacks is everything else: the colours of the
+region under it. Every registered picture has a colour layout (``art.layout_vector``: 8 × 8
+cells of its border-trimmed box in 8-bit Lab); the query carries a reduced colour copy of
+itself (``thumbnail``). A placement's transform maps each cell of the registered picture's
+frame into the query; the cell agrees when its colours there are within ``CELL_MAX_DELTA``
+(ΔE after the query's lightness is shifted to the work's mean, as ``art.layout_distance``
+does; lightness alone when the query's region is grey and the work is not: a greyscale copy).
+The placement stands when at least ``MIN_AGREEING`` of the cells that lie inside the query
+agree. The test is taken only on placements whose inliers explain less than ``EXPLAINED_GATE``
+of the work's keypoints, as the marks' placements do (docs/fingerprints.md, "Shared marks",
+content agreement).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from .art import LAYOUT_SIDE
+from .image import RECT_TRIM_TOLERANCES, to_gray, trim_box
+from .parts import Placement, locate, work_frame
+
+if TYPE_CHECKING:
+    from .image import ImageFingerprint
+    from .index import IndexBackend
+
+U8 = npt.NDArray[np.uint8]
+F32 = npt.NDArray[np.float32]
+
+THUMB_SIDE = 512  # the query's colour copy: long side at most this many pixels
+GRID = 8 * LAYOUT_SIDE  # the work's frame is sampled at GRID × GRID points, LAYOUT_SIDE² cells
+CELL_MIN_INSIDE = 0.9  # a cell counts when this share of its samples lie inside the query
+MIN_CELLS = 16  # fewer cells inside the query: agreement is not tested
+CELL_MAX_DELTA = 15.0
+MIN_AGREEING = 0.4
+# the test is taken when the placement explains less than this share of the picture's keypoint
+# places: the marks' false positives explained 0.10-0.25, a copy re-encoded at JPEG 80 0.44-0.93;
+# a copy that keeps few keypoints (cropped, overlaid, blurred) keeps its colours, while tone
+# changes (gamma, contrast) move the colours and keep the keypoints
+EXPLAINED_GATE = 1 / 3
+GREY_CHROMA = 4.0
+TRIM_RIM = 8  # samples of the 256 × 256 region's rim left out when looking for its border
+TRIM_TOLERANCE = RECT_TRIM_TOLERANCES[-1]  # a region whose cells' mean |a - 128| + |b - 128| is under this is grey
+
+
+def thumbnail(img: U8) -> U8:
+    """The query's colour copy (BGR), its long side at most ``THUMB_SIDE``."""
+    h, w = img.shape[:2]
+    f = min(1.0, THUMB_SIDE / max(h, w, 1))
+    if img.ndim == 2:
+        img = np.asarray(cv2.cvtColor(img, cv2.COLOR_GRAY2BGR), np.uint8)
+    if f >= 1.0:
+        return np.ascontiguousarray(img)
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    return np.asarray(cv2.resize(img, size, interpolation=cv2.INTER_AREA), np.uint8)
+
+
+def _warp(thumb: U8, k: float, model: tuple[float, ...], frame: tuple[float, float, float, float],
+          side: int) -> tuple[U8, F32]:
+    """The work's frame sampled at ``side`` × ``side`` from the thumbnail (``k`` = thumbnail
+    pixels per query pixel; ``model`` = query pixels → work frame), and where the samples
+    fall inside the query (1) or outside (0)."""
+    x0, y0, x1, y1 = frame
+    grid_to_work = np.array([[(x1 - x0) / side, 0, x0], [0, (y1 - y0) / side, y0], [0, 0, 1]], np.float64)
+    q_to_work = np.vstack([np.asarray(model, np.float64).reshape(2, 3), [0, 0, 1]])
+    m = (np.diag([k, k, 1.0]) @ np.linalg.inv(q_to_work) @ grid_to_work)[:2]
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    out = cv2.warpAffine(thumb, m, (side, side), flags=flags, borderMode=cv2.BORDER_CONSTANT)
+    inside = cv2.warpAffine(np.ones(thumb.shape[:2], np.float32), m, (side, side), flags=flags,
+                            borderMode=cv2.BORDER_CONSTANT)
+    return np.asarray(out, np.uint8), np.asarray(inside, np.float32)
+
+
+def _cells(pic: U8) -> npt.NDArray[np.float32]:
+    small = cv2.resize(pic, (LAYOUT_SIDE, LAYOUT_SIDE), interpolation=cv2.INTER_AREA)
+    return np.asarray(cv2.cvtColor(small, cv2.COLOR_BGR2LAB), np.float32).reshape(-1, 3)
+
+
+def agreement(q: F32, w: U8, valid: npt.NDArray[np.bool_]) -> float:
+    """Share of the ``valid`` cells whose colours agree (``q``, ``w``: cells × Lab)."""
+    qa, wa = q[valid].astype(np.float32), w.reshape(-1, 3)[valid].astype(np.float32)
+    qa[:, 0] += float(wa[:, 0].mean() - qa[:, 0].mean())
+    d = qa - wa
+    grey = float(np.abs(qa[:, 1:] - 128).sum(axis=1).mean()) < GREY_CHROMA
+    if grey and float(np.abs(wa[:, 1:] - 128).sum(axis=1).mean()) >= GREY_CHROMA:
+        d = d[:, :1]  # a greyscale copy of a colour picture: lightness only
+    return float((np.sqrt((d ** 2).sum(axis=1)) <= CELL_MAX_DELTA).mean())
+
+
+def region_agrees(thumb: U8, k: float, model: tuple[float, ...], frame: tuple[float, float, float, float],
+                  layout: U8) -> bool:
+    """Whether the query's region under ``model`` agrees with the work's colour ``layout``
+    (see the module's text); True when fewer than ``MIN_CELLS`` cells lie inside the query."""
+    pic, inside = _warp(thumb, k, model, frame, GRID)
+    share = cv2.resize(inside, (LAYOUT_SIDE, LAYOUT_SIDE), interpolation=cv2.INTER_AREA).reshape(-1)
+    valid = share >= CELL_MIN_INSIDE
+    if int(valid.sum()) < MIN_CELLS:
+        return True
+    if agreement(_cells(pic), layout, valid) >= MIN_AGREEING:
+        return True
+    if not bool(valid.all()):
+        return False
+    # the work's layout is of its border-trimmed box: trim the region the same way, without
+    # its outermost samples (they blend with what surrounds the picture in the query) and with
+    # the query side's tolerance for a re-encoded border (``image.RECT_TRIM_TOLERANCES``)
+    side, rim = 4 * GRID, TRIM_RIM
+    big, _ = _warp(thumb, k, model, frame, side)
+    gray = to_gray(big[rim:-rim, rim:-rim])
+    # the border's grey level: registration took the median of the picture's corners, which the
+    # query's resampled corners need not reproduce (a shape touching one corner): each corner's
+    for ref in sorted({int(v) for v in (gray[0, 0], gray[0, -1], gray[-1, 0], gray[-1, -1])}):
+        x, y, bw, bh = trim_box(gray, TRIM_TOLERANCE, ref)
+        cut = [x, y, side - 2 * rim - x - bw, side - 2 * rim - y - bh]  # left, top, right, bottom
+        left, top, right, bottom = (c + rim if c > 0 else 0 for c in cut)  # an untrimmed side keeps its rim
+        if not any(cut) or side - left - right < LAYOUT_SIDE or side - top - bottom < LAYOUT_SIDE:
+            continue
+        part = big[top:side - bottom, left:side - right]
+        if agreement(_cells(part), layout, np.ones(LAYOUT_SIDE ** 2, bool)) >= MIN_AGREEING:
+            return True
+    return False
+
+
+def placed(index: IndexBackend, q: ImageFingerprint, pts: F32, desc: U8, w: str,
+           mirrored: bool = False) -> Placement | None:
+    """``parts.locate`` of work ``w`` from the query keypoints ``pts`` (query pixels; of the
+    mirrored query when ``mirrored``) and ``desc``; a placement that explains less than
+    ``EXPLAINED_GATE`` of the work's keypoint places is kept only when its region agrees with
+    the work's colour layout (when both the layout and the query's thumbnail are known)."""
+    w_pts, w_desc = index.local_features(w)
+    frame = work_frame(w_pts, index.image_size(w))
+    p = locate(pts, desc, w_pts, w_desc, frame, (q.width, q.height), index.shared_keypoints(w))
+    if p is None or q.thumb is None or not p.model or p.explained >= EXPLAINED_GATE:
+        return p
+    layout = index.colour_layout(w)
+    if layout is None:
+        return p
+    thumb = np.ascontiguousarray(q.thumb[:, ::-1]) if mirrored else q.thumb
+    return p if region_agrees(thumb, q.thumb.shape[1] / max(q.width, 1), p.model, frame, layout) else None
