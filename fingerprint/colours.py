@@ -48,9 +48,9 @@ MIN_AGREEING = 0.4
 # a copy that keeps few keypoints (cropped, overlaid, blurred) keeps its colours, while tone
 # changes (gamma, contrast) move the colours and keep the keypoints
 EXPLAINED_GATE = 1 / 3
-GREY_CHROMA = 4.0
+GREY_CHROMA = 4.0  # a region whose cells' mean |a - 128| + |b - 128| is under this is grey
 TRIM_RIM = 8  # samples of the 256 × 256 region's rim left out when looking for its border
-TRIM_TOLERANCE = RECT_TRIM_TOLERANCES[-1]  # a region whose cells' mean |a - 128| + |b - 128| is under this is grey
+TRIM_TOLERANCE = RECT_TRIM_TOLERANCES[-1]
 
 
 def thumbnail(img: U8) -> U8:
@@ -65,15 +65,16 @@ def thumbnail(img: U8) -> U8:
     return np.asarray(cv2.resize(img, size, interpolation=cv2.INTER_AREA), np.uint8)
 
 
-def _warp(thumb: U8, k: float, model: tuple[float, ...], frame: tuple[float, float, float, float],
+def _warp(thumb: U8, q_size: tuple[int, int], model: tuple[float, ...], frame: tuple[float, float, float, float],
           side: int) -> tuple[U8, F32]:
-    """The work's frame sampled at ``side`` × ``side`` from the thumbnail (``k`` = thumbnail
-    pixels per query pixel; ``model`` = query pixels → work frame), and where the samples
+    """The work's frame sampled at ``side`` × ``side`` from the thumbnail of a query of
+    ``q_size`` = (w, h) pixels (``model`` = query pixels → work frame), and where the samples
     fall inside the query (1) or outside (0)."""
     x0, y0, x1, y1 = frame
     grid_to_work = np.array([[(x1 - x0) / side, 0, x0], [0, (y1 - y0) / side, y0], [0, 0, 1]], np.float64)
     q_to_work = np.vstack([np.asarray(model, np.float64).reshape(2, 3), [0, 0, 1]])
-    m = (np.diag([k, k, 1.0]) @ np.linalg.inv(q_to_work) @ grid_to_work)[:2]
+    kx, ky = thumb.shape[1] / max(q_size[0], 1), thumb.shape[0] / max(q_size[1], 1)
+    m = (np.diag([kx, ky, 1.0]) @ np.linalg.inv(q_to_work) @ grid_to_work)[:2]
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     out = cv2.warpAffine(thumb, m, (side, side), flags=flags, borderMode=cv2.BORDER_CONSTANT)
     inside = cv2.warpAffine(np.ones(thumb.shape[:2], np.float32), m, (side, side), flags=flags,
@@ -88,6 +89,8 @@ def _cells(pic: U8) -> npt.NDArray[np.float32]:
 
 def agreement(q: F32, w: U8, valid: npt.NDArray[np.bool_]) -> float:
     """Share of the ``valid`` cells whose colours agree (``q``, ``w``: cells × Lab)."""
+    if not bool(valid.any()):
+        return 0.0
     qa, wa = q[valid].astype(np.float32), w.reshape(-1, 3)[valid].astype(np.float32)
     qa[:, 0] += float(wa[:, 0].mean() - qa[:, 0].mean())
     d = qa - wa
@@ -97,11 +100,11 @@ def agreement(q: F32, w: U8, valid: npt.NDArray[np.bool_]) -> float:
     return float((np.sqrt((d ** 2).sum(axis=1)) <= CELL_MAX_DELTA).mean())
 
 
-def region_agrees(thumb: U8, k: float, model: tuple[float, ...], frame: tuple[float, float, float, float],
+def region_agrees(thumb: U8, q_size: tuple[int, int], model: tuple[float, ...], frame: tuple[float, float, float, float],
                   layout: U8) -> bool:
     """Whether the query's region under ``model`` agrees with the work's colour ``layout``
     (see the module's text); True when fewer than ``MIN_CELLS`` cells lie inside the query."""
-    pic, inside = _warp(thumb, k, model, frame, GRID)
+    pic, inside = _warp(thumb, q_size, model, frame, GRID)
     share = cv2.resize(inside, (LAYOUT_SIDE, LAYOUT_SIDE), interpolation=cv2.INTER_AREA).reshape(-1)
     valid = share >= CELL_MIN_INSIDE
     if int(valid.sum()) < MIN_CELLS:
@@ -114,7 +117,7 @@ def region_agrees(thumb: U8, k: float, model: tuple[float, ...], frame: tuple[fl
     # its outermost samples (they blend with what surrounds the picture in the query) and with
     # the query side's tolerance for a re-encoded border (``image.RECT_TRIM_TOLERANCES``)
     side, rim = 4 * GRID, TRIM_RIM
-    big, _ = _warp(thumb, k, model, frame, side)
+    big, _ = _warp(thumb, q_size, model, frame, side)
     gray = to_gray(big[rim:-rim, rim:-rim])
     # the border's grey level: registration took the median of the picture's corners, which the
     # query's resampled corners need not reproduce (a shape touching one corner): each corner's
@@ -145,4 +148,4 @@ def placed(index: IndexBackend, q: ImageFingerprint, pts: F32, desc: U8, w: str,
     if layout is None:
         return p
     thumb = np.ascontiguousarray(q.thumb[:, ::-1]) if mirrored else q.thumb
-    return p if region_agrees(thumb, q.thumb.shape[1] / max(q.width, 1), p.model, frame, layout) else None
+    return p if region_agrees(thumb, (q.width, q.height), p.model, frame, layout) else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cv2
@@ -86,8 +86,9 @@ class ImageFingerprint:
     rect_boxes: tuple[tuple[int, int, int, int], ...] = ()
     rect_codes: tuple[tuple[bytes, ...], ...] = ()
     rect_quality: tuple[float, ...] = ()
-    # query side: the picture's colour copy, long side at most 512 (fingerprint.colours)
-    thumb: U8 | None = None
+    # query side: the picture's colour copy, long side at most 512 (fingerprint.colours); not
+    # part of the fingerprint digest (docs/works.md §6.1), which it postdates
+    thumb: U8 | None = field(default=None, metadata={"digest": False})
 
 
 def _check_header(data: bytes, path: str, query: bool = False) -> tuple[int, int]:

@@ -27,7 +27,7 @@ from .formats import Fingerprint, require_registrable
 from .ivf import OrbInvertedFile
 from .marks import shared_mask, shared_with_registered
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: every picture's colour layout (table colour); a schema 1 index is upgraded
 DB_NAME = "fingerprints.sqlite"
 CODE_BYTES = 32
 CACHE_MIN_ROWS = 5000  # FAISS caches are written only for indexes at least this large
@@ -191,6 +191,8 @@ class LocalIndex(IndexBackend):
             if row is None:
                 self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?), ('generation', '0'), "
                                 "('removals', '0')", (str(SCHEMA_VERSION),))
+            elif int(row[0]) == 1:  # schema 2 adds the table colour, its rows from now on
+                self.db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
             elif int(row[0]) != SCHEMA_VERSION:
                 raise IndexCorrupt(f"index {self.folder}: schema version {row[0]}, "
                                    f"this program reads {SCHEMA_VERSION}")
@@ -290,7 +292,7 @@ class LocalIndex(IndexBackend):
                          fp.image.descriptors.astype(np.uint8).tobytes()))
             cur.execute("INSERT INTO image_size VALUES (?,?,?)", (wid, fp.image.width, fp.image.height))
             if fp.image.layout is not None:
-                cur.execute("INSERT INTO colour VALUES (?, ?)", (wid, fp.image.layout.tobytes()))
+                cur.execute("INSERT OR REPLACE INTO colour VALUES (?, ?)", (wid, fp.image.layout.tobytes()))
         audio = fp.audio
         if fp.video is not None:
             v = fp.video

@@ -489,8 +489,8 @@ def match_audio(index: IndexBackend, q: AudioFingerprint) -> list[Match]:
             pairs[w].score = max(pairs[w].score, m.score)
         else:
             found[w] = m
-    if not found:
-        found = _scaled_pair_matches(index, q)
+    if not found:  # the fallback keeps one segment: 20 re-pairings, 20 chances for a chance peak
+        found = {w: _single(m) for w, m in _scaled_pair_matches(index, q).items()}
     return _best(found)
 
 

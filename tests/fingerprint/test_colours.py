@@ -39,8 +39,8 @@ def agrees(query: np.ndarray, work: np.ndarray, at: tuple[float, float] = (0.0, 
     # query pixels -> the work's ORB frame
     model = (s / scale, 0.0, -at[0] * s / scale, 0.0, s / scale, -at[1] * s / scale)
     thumb = colours.thumbnail(query)
-    k = thumb.shape[1] / query.shape[1]
-    return colours.region_agrees(thumb, k, model, (0.0, 0.0, w * s, h * s), layout_of(work))
+    return colours.region_agrees(thumb, (query.shape[1], query.shape[0]), model, (0.0, 0.0, w * s, h * s),
+                                 layout_of(work))
 
 
 def test_copies_agree(astronaut: np.ndarray) -> None:
@@ -103,3 +103,30 @@ def test_a_copy_that_keeps_its_keypoints_is_not_judged_by_its_colours(tmp_path: 
         assert q is not None
         p = colours.placed(idx, q, q.points / np.float32(orb_scale(q.width, q.height)), q.descriptors, "coffee")
         assert p is not None and p.explained >= colours.EXPLAINED_GATE
+
+
+def test_a_schema_1_index_is_upgraded_and_an_older_program_refuses_it(astronaut: np.ndarray, tmp_path: Path) -> None:
+    """Schema 2 keeps every picture's colour layout. A schema 1 index opens (its works have
+    none: placed without the colour test) and is marked 2, so a program that reads only
+    schema 1 refuses it instead of writing works without their layouts."""
+    import sqlite3
+
+    from fingerprint.errors import IndexCorrupt
+    from fingerprint.index import DB_NAME, SCHEMA_VERSION, LocalIndex
+
+    with open_index(tmp_path / "idx") as idx:
+        idx.add("a", fingerprint_bytes(M.encode(astronaut, ".png"), "a"))
+    db = sqlite3.connect(tmp_path / "idx" / DB_NAME)
+    with db:
+        db.execute("UPDATE meta SET value='1' WHERE key='schema'")
+        db.execute("DROP TABLE colour")
+    db.close()
+    with open_index(tmp_path / "idx") as idx:
+        assert idx.colour_layout("a") is None and idx.count() == 1
+    db = sqlite3.connect(tmp_path / "idx" / DB_NAME)
+    assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == str(SCHEMA_VERSION) == "2"
+    db.execute("UPDATE meta SET value='3' WHERE key='schema'")
+    db.commit()
+    db.close()
+    with pytest.raises(IndexCorrupt, match="schema version 3"):
+        LocalIndex(tmp_path / "idx")

@@ -4,6 +4,7 @@ bound by its countersignature, the copyright certificate, and every refusal."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,13 @@ def test_fingerprint_digest_is_stable_and_tells_files_apart(media: dict[str, Pat
     assert a1 == a2 and len(a1) == 64
     assert fingerprint_digest(fingerprint_file(media["copy"])) != a1
     assert fingerprint_digest(fingerprint_file(media["work"], query=True)) != a1  # query side has more
+    # the query's colour copy (fingerprint.colours) is not part of the digest
+    fp = fingerprint_file(media["work"])
+    assert fp.image is not None
+    import numpy as np
+
+    thumb = np.zeros((4, 4, 3), np.uint8)
+    assert fingerprint_digest(dataclasses.replace(fp, image=dataclasses.replace(fp.image, thumb=thumb))) == a1
     assert media_type(media["copy"].read_bytes()[:16], "image") == "image/jpeg"
     assert media_type(b"hello world", "text") == "text/plain"
     assert media_type(b"\x00\x00\x00\x18ftypisom", "video") == "video/mp4"
