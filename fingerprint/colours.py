@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .art import LAYOUT_SIDE
-from .image import RECT_TRIM_TOLERANCES, to_gray, trim_box
+from .image import RECT_TRIM_TOLERANCES, to_gray
 from .parts import Placement, locate, work_frame
 
 if TYPE_CHECKING:
@@ -51,6 +51,8 @@ EXPLAINED_GATE = 1 / 3
 GREY_CHROMA = 4.0  # a region whose cells' mean |a - 128| + |b - 128| is under this is grey
 TRIM_RIM = 8  # samples of the 256 × 256 region's rim left out when looking for its border
 TRIM_TOLERANCE = RECT_TRIM_TOLERANCES[-1]
+TRIM_ROW_SHARE = 0.9
+TRIM_SKIP = 0.05
 
 
 def thumbnail(img: U8) -> U8:
@@ -100,6 +102,32 @@ def agreement(q: F32, w: U8, valid: npt.NDArray[np.bool_]) -> float:
     return float((np.sqrt((d ** 2).sum(axis=1)) <= CELL_MAX_DELTA).mean())
 
 
+def _trim(gray: U8, ref: int) -> tuple[int, int, int, int]:
+    """``image.trim_box`` with a border level ``ref``, where a row or column is border when at
+    least ``TRIM_ROW_SHARE`` of it is within ``TRIM_TOLERANCE`` of ``ref`` (not all of it), and a
+    side's border may begin after up to ``TRIM_SKIP`` of the side's lines that are not: a
+    border filmed through a camera's perspective meets the camera's surround at its ends and
+    along the region's edges."""
+    near = np.abs(gray.astype(np.int16) - ref) <= TRIM_TOLERANCE
+    h, w = gray.shape
+
+    def run(flags: npt.NDArray[np.bool_]) -> int:
+        head = flags[:max(1, round(TRIM_SKIP * flags.size)) + 1]
+        start = int(np.argmax(head)) if bool(head.any()) else flags.size
+        if start >= flags.size or not flags[start]:
+            return 0
+        bad = np.flatnonzero(~flags[start:])
+        return start + (int(bad[0]) if bad.size else flags.size - start)
+
+    rows, cols = near.mean(axis=1) >= TRIM_ROW_SHARE, near.mean(axis=0) >= TRIM_ROW_SHARE
+    top, bottom, left, right = run(rows), run(rows[::-1]), run(cols), run(cols[::-1])
+    if top + bottom > 0.45 * h:
+        top = bottom = 0
+    if left + right > 0.45 * w:
+        left = right = 0
+    return left, top, w - left - right, h - top - bottom
+
+
 def region_agrees(thumb: U8, q_size: tuple[int, int], model: tuple[float, ...], frame: tuple[float, float, float, float],
                   layout: U8) -> bool:
     """Whether the query's region under ``model`` agrees with the work's colour ``layout``
@@ -120,9 +148,12 @@ def region_agrees(thumb: U8, q_size: tuple[int, int], model: tuple[float, ...], 
     big, _ = _warp(thumb, q_size, model, frame, side)
     gray = to_gray(big[rim:-rim, rim:-rim])
     # the border's grey level: registration took the median of the picture's corners, which the
-    # query's resampled corners need not reproduce (a shape touching one corner): each corner's
-    for ref in sorted({int(v) for v in (gray[0, 0], gray[0, -1], gray[-1, 0], gray[-1, -1])}):
-        x, y, bw, bh = trim_box(gray, TRIM_TOLERANCE, ref)
+    # query's resampled corners need not reproduce (a shape touching one corner, a camcorder's
+    # dark surround in one corner): each corner's, and the median of the region's outer ring
+    ring = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    refs = {int(v) for v in (gray[0, 0], gray[0, -1], gray[-1, 0], gray[-1, -1], np.median(ring))}
+    for ref in sorted(refs):
+        x, y, bw, bh = _trim(gray, ref)
         cut = [x, y, side - 2 * rim - x - bw, side - 2 * rim - y - bh]  # left, top, right, bottom
         left, top, right, bottom = (c + rim if c > 0 else 0 for c in cut)  # an untrimmed side keeps its rim
         if not any(cut) or side - left - right < LAYOUT_SIDE or side - top - bottom < LAYOUT_SIDE:

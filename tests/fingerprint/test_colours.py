@@ -130,3 +130,16 @@ def test_a_schema_1_index_is_upgraded_and_an_older_program_refuses_it(astronaut:
     db.close()
     with pytest.raises(IndexCorrupt, match="schema version 3"):
         LocalIndex(tmp_path / "idx")
+
+
+def test_a_border_seen_through_a_camera_is_still_trimmed() -> None:
+    """Filmed off a screen, a picture's flat border meets the camera's dark surround along the
+    region's edges: the trim skips a few such lines and counts a line as border when most of
+    it is."""
+    g = np.full((240, 240), 104, np.uint8)
+    g[40:220, 30:200] = np.random.default_rng(0).integers(0, 255, (180, 170), dtype=np.uint8)  # the content
+    g[:, :6] = 20  # the surround along the left edge
+    g[:3, :] = 20  # and along the top
+    g[100:140, 230:] = 30  # a dark patch where the right border meets the surround
+    assert colours._trim(g, 104) == (30, 40, 170, 180)
+    assert colours._trim(g, 20) == (6, 3, 234, 237)  # at its own level, only the surround is border
