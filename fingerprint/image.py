@@ -158,12 +158,10 @@ def trim_borders(gray: U8, tolerance: float = 6.0) -> U8:
     return gray[y:y + h, x:x + w]
 
 
-def trim_box(gray: U8, tolerance: float = 6.0, ref: int | None = None) -> tuple[int, int, int, int]:
-    """The part of ``gray`` that :func:`trim_borders` keeps, as (x, y, w, h); the border's grey
-    level is ``ref``, by default the median of the four corners."""
+def trim_box(gray: U8, tolerance: float = 6.0) -> tuple[int, int, int, int]:
+    """The part of ``gray`` that :func:`trim_borders` keeps, as (x, y, w, h)."""
     h, w = gray.shape
-    if ref is None:
-        ref = int(np.median([gray[0, 0], gray[0, -1], gray[-1, 0], gray[-1, -1]]))
+    ref = int(np.median([gray[0, 0], gray[0, -1], gray[-1, 0], gray[-1, -1]]))
     # |gray - ref| as uint8 in one pass: one byte per pixel of working memory, not eight
     diff = np.asarray(cv2.absdiff(gray, np.full_like(gray, ref)), dtype=np.uint8)
     row_ok = diff.max(axis=1) <= tolerance
