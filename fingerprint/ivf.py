@@ -58,19 +58,11 @@ def _cells(qd: U8, lo: I64, n: I64, wids: Any, desc: Any, masked: I64 | None = N
     """For each query descriptor with candidates ``lo[i]:lo[i] + n[i]`` (n > 0) in
     (``wids``, ``desc``): the nearest distance, its work, and the nearest distance of any
     other work (``NO_OTHER`` when there is none); candidates of the works in ``masked`` are
-    left out (as if absent)."""
-    starts = np.concatenate([[0], np.cumsum(n)[:-1]]).astype(np.int64)
-    ii = np.repeat(lo - starts, n) + np.arange(int(n.sum()))
-    qi = np.repeat(np.arange(n.size), n)
-    cw = np.asarray(wids[ii], np.int64)
-    dist = np.bitwise_count(np.asarray(desc[ii]) ^ qd[qi]).sum(axis=1, dtype=np.int64)
-    if masked is not None and masked.size:
-        dist[np.isin(cw, masked)] = NO_OTHER
-    d1 = np.minimum.reduceat(dist, starts)
-    hit = np.flatnonzero(dist == d1[qi])
-    w1 = cw[hit[np.searchsorted(hit, starts)]]
-    d2 = np.minimum.reduceat(np.where(cw != w1[qi], dist, NO_OTHER), starts)
-    return d1, w1, d2
+    left out (as if absent; work -1 when all are). One compiled pass
+    (:mod:`fingerprint.scan`)."""
+    from .scan import nearest_in_cells
+
+    return nearest_in_cells(qd, lo, n, wids, desc, masked, NO_OTHER)
 
 
 class OrbInvertedFile:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from bench.fingerprint import media as M
@@ -109,22 +110,36 @@ def test_a_removed_work_is_never_returned(ivf_index: tuple[Path, Path], tmp_path
     assert "d3.png" not in found
 
 
-def test_cells_agree_with_brute_force() -> None:
-    """Within each candidate range: the nearest distance, its work, and the nearest distance
-    of any other work, as a brute-force scan finds them."""
+@pytest.mark.parametrize("masked", [None, np.array([2, 4])])
+def test_cells_agree_with_brute_force(tmp_path: Path, masked: npt.NDArray[np.int64] | None) -> None:
+    """Within each candidate range: the nearest distance, its work (the first on a tie), and
+    the nearest distance of any other work, as a brute-force scan finds them; candidates of
+    masked works left out; the registered descriptors read from a mapped file as a build's."""
     r = np.random.default_rng(3)
     desc = r.integers(0, 256, (300, 32), dtype=np.uint8)
+    desc[100:140] = desc[60:100]  # exact ties between works
+    desc[140:150] ^= np.uint8(1)  # and near ones
     wids = r.integers(1, 6, 300).astype(np.int32)
     q = r.integers(0, 256, (40, 32), dtype=np.uint8)
+    q[:10] = desc[60:70]
     lo = r.integers(0, 250, 40).astype(np.int64)
+    lo[:10] = 55
     n = r.integers(1, 50, 40).astype(np.int64)
-    d1, w1, d2 = ivf._cells(q, lo, n, wids, desc)
+    np.save(tmp_path / "desc.npy", desc)
+    mapped = np.load(tmp_path / "desc.npy", mmap_mode="r")
+    d1, w1, d2 = ivf._cells(q, lo, n, wids, mapped, masked)
+    dead = np.zeros(0, np.int64) if masked is None else masked
     for i in range(40):
         d = np.unpackbits(desc[lo[i]:lo[i] + n[i]] ^ q[i], axis=1).sum(axis=1)
-        w = wids[lo[i]:lo[i] + n[i]]
+        w = wids[lo[i]:lo[i] + n[i]].astype(np.int64)
+        d, w = d[~np.isin(w, dead)], w[~np.isin(w, dead)]
+        if d.size == 0:
+            assert (d1[i], w1[i], d2[i]) == (ivf.NO_OTHER, -1, ivf.NO_OTHER)
+            continue
         assert d1[i] == d.min() and w1[i] == w[np.argmin(d)]
         other = d[w != w1[i]]
         assert d2[i] == (other.min() if other.size else ivf.NO_OTHER)
+    assert masked is None or not np.isin(w1, masked).any()
 
 
 def test_the_vocabulary_puts_a_descriptor_in_the_word_it_was_trained_on() -> None:
@@ -240,6 +255,7 @@ def test_a_killed_builder_leaves_a_usable_index_and_the_next_build_succeeds(
 _VOTES = """
 import json, sys
 import numpy as np
+import numpy.typing as npt
 from fingerprint.index import open_index
 with open_index(sys.argv[2], create=False) as idx:
     print(json.dumps(idx.distinct_votes(np.load(sys.argv[1]), 48, 0.8)))
