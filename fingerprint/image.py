@@ -307,12 +307,32 @@ def box_codes(gray: U8, box: tuple[int, int, int, int], *, dihedral: bool = Fals
     return out
 
 
+def _rect_codes(img: U8, gray: U8) -> tuple[tuple[tuple[int, int, int, int], ...], tuple[tuple[bytes, ...], ...],
+                                             tuple[float, ...]]:
+    """The rectangles of a query (:mod:`fingerprint.rects`), each once per distinct trim, with
+    their DCT codes and hash qualities."""
+    from .rects import boxes
+
+    rb: list[tuple[int, int, int, int]] = []
+    rcodes: list[tuple[bytes, ...]] = []
+    rqual: list[float] = []
+    for b in boxes(img):
+        for c, qb in box_codes(gray, b):
+            rb.append(b)
+            rcodes.append(c)
+            rqual.append(qb)
+    return tuple(rb), tuple(rcodes), tuple(rqual)
+
+
 def fingerprint_image_array(img: U8, *, query: bool = False) -> ImageFingerprint:
     """The fingerprint of a decoded picture; ``query`` also computes the ORB features of the
     mirror image (needed only on the query side)."""
+    from . import threads
     from .art import layout_vector
 
     gray = to_gray(img)
+    # a query's rectangles (numpy and OpenCV, mostly outside the GIL) beside its keypoints
+    rects = threads.pool().submit(_rect_codes, img, gray) if query else None
     box = trim_box(gray)
     x, y, bw, bh = box
     small = np.asarray(cv2.resize(gray[y:y + bh, x:x + bw], (HASH_SIDE, HASH_SIDE), interpolation=cv2.INTER_AREA),
@@ -322,28 +342,21 @@ def fingerprint_image_array(img: U8, *, query: bool = False) -> ImageFingerprint
     mpts, mdesc = orb_features(np.ascontiguousarray(gray[:, ::-1]))[:2] if query else (None, None)
     ppts, pdesc = None, None
     rboxes: tuple[tuple[int, int, int, int], ...] = ()
-    rcodes: list[tuple[bytes, ...]] = []
-    rqual: list[float] = []
+    rcodes: tuple[tuple[bytes, ...], ...] = ()
+    rqual: tuple[float, ...] = ()
     thumb = None
-    if query:
+    if rects is not None:
         from .colours import thumbnail
         from .parts import parts_features
-        from .rects import boxes
 
         thumb = thumbnail(img)
         ppts, pdesc = parts_features(gray)
-        rb: list[tuple[int, int, int, int]] = []
-        for b in boxes(img):
-            for c, qb in box_codes(gray, b):  # a box once per distinct trim
-                rb.append(b)
-                rcodes.append(c)
-                rqual.append(qb)
-        rboxes = tuple(rb)
+        rboxes, rcodes, rqual = rects.result()
     return ImageFingerprint(code=codes[0], variants=codes, points=pts, descriptors=desc,
                             width=int(gray.shape[1]), height=int(gray.shape[0]),
                             mirror_points=mpts, mirror_descriptors=mdesc, quality=hash_quality(small),
                             parts_points=ppts, parts_descriptors=pdesc, layout=layout_vector(img, box),
-                            v1_points=n1, rect_boxes=rboxes, rect_codes=tuple(rcodes), rect_quality=tuple(rqual),
+                            v1_points=n1, rect_boxes=rboxes, rect_codes=rcodes, rect_quality=rqual,
                             thumb=thumb)
 
 

@@ -17,6 +17,7 @@ the picture: enough of them must lie outside their densest window (``MIN_OUTSIDE
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from . import threads
 from .art import ART_DOWN, ART_FAST, reduced_normalised
 from .image import orb_detect, orb_scale
 
@@ -34,6 +36,8 @@ PARTS_SIDE = 1600  # the query is reduced so that its long side is at most this
 PARTS_FEATURES = 4000  # per scale
 PARTS_ZOOM = 2.0
 PARTS_ZOOM_SIDE = 3200
+# threads that detect a query's tiles side by side (OpenCV releases the GIL while it detects)
+PARTS_THREADS = threads.THREADS
 PARTS_TILES = 8  # keypoints are detected per tile of an 8 × 8 grid, so text cannot take them all
 TILE_MARGIN = 32
 # a tile whose v1 detection gave fewer than this share of its keypoints is smooth (or partly): it also gets
@@ -84,13 +88,10 @@ def _tile_bounds(ih: int, iw: int, ty: int, tx: int) -> tuple[int, int, int, int
             (tx + 1) * iw // PARTS_TILES)
 
 
-def _tiled_orb(img: U8, orb: Any, tiles: list[tuple[int, int]], margin: int) -> tuple[F32, U8, list[int]]:
-    """ORB keypoints (in ``img``'s pixels) and descriptors, detected per tile of the
-    ``PARTS_TILES`` grid (only the ``tiles`` given), and how many each tile gave."""
+def _detect_tiles(img: U8, orb: Any, tiles: list[tuple[int, int]], margin: int) -> list[tuple[F32, U8]]:
+    """ORB keypoints (in ``img``'s pixels) and descriptors of each of ``tiles``."""
     ih, iw = img.shape
-    all_pts: list[F32] = []
-    all_desc: list[U8] = []
-    counts: list[int] = []
+    out: list[tuple[F32, U8]] = []
     for ty, tx in tiles:
         y0, y1, x0, x1 = _tile_bounds(ih, iw, ty, tx)
         # each tile is cut with a margin so that keypoints near its edges get whole patches
@@ -99,14 +100,31 @@ def _tiled_orb(img: U8, orb: Any, tiles: list[tuple[int, int]], margin: int) -> 
         mask = np.zeros(crop.shape, np.uint8)
         mask[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] = 255
         kps, desc = orb_detect(orb, crop, mask)
-        counts.append(0 if desc is None or not kps else len(kps))
         if desc is None or not kps:
+            out.append((np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)))
             continue
-        all_pts.append(np.array([kp.pt for kp in kps], dtype=np.float32) + np.array([cx0, cy0], np.float32))
-        all_desc.append(np.asarray(desc, dtype=np.uint8))
-    if not all_pts:
+        out.append((np.array([kp.pt for kp in kps], dtype=np.float32) + np.array([cx0, cy0], np.float32),
+                    np.asarray(desc, dtype=np.uint8)))
+    return out
+
+
+def _tiled_orb(img: U8, make: Callable[[], Any], tiles: list[tuple[int, int]],
+               margin: int) -> tuple[F32, U8, list[int]]:
+    """ORB keypoints (in ``img``'s pixels) and descriptors, detected per tile of the
+    ``PARTS_TILES`` grid (only the ``tiles`` given, in their order), and how many each tile
+    gave. The tiles are shared among ``PARTS_THREADS`` threads, each with its own detector
+    from ``make``: the same keypoints as one thread, in the same order."""
+    n = max(1, min(PARTS_THREADS, len(tiles)))
+    chunks = [tiles[k::n] for k in range(n)]
+    if n == 1:
+        done = [_detect_tiles(img, make(), tiles, margin)]
+    else:
+        done = list(threads.pool().map(lambda ch: _detect_tiles(img, make(), ch, margin), chunks))
+    per_tile = [done[i % n][i // n] for i in range(len(tiles))]
+    counts = [d.shape[0] for _, d in per_tile]
+    if not any(counts):
         return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), counts
-    return np.concatenate(all_pts), np.concatenate(all_desc), counts
+    return (np.concatenate([p for p, _ in per_tile]), np.concatenate([d for _, d in per_tile]), counts)
 
 
 def _pass(img: U8) -> tuple[F32, U8]:
@@ -115,10 +133,12 @@ def _pass(img: U8) -> tuple[F32, U8]:
     share: one ORB detection (FAST threshold ``ART_FAST``, the share of each such tile in
     all) on the reduced, contrast-normalised query, masked to those tiles."""
     per_tile = max(50, PARTS_FEATURES // (PARTS_TILES * PARTS_TILES))
-    orb = cv2.ORB_create(  # type: ignore[attr-defined]
-        nfeatures=per_tile, edgeThreshold=15, patchSize=15, fastThreshold=12)
+    def make() -> Any:
+        return cv2.ORB_create(  # type: ignore[attr-defined]
+            nfeatures=per_tile, edgeThreshold=15, patchSize=15, fastThreshold=12)
+
     grid = [(ty, tx) for ty in range(PARTS_TILES) for tx in range(PARTS_TILES)]
-    pts, desc, counts = _tiled_orb(img, orb, grid, TILE_MARGIN)
+    pts, desc, counts = _tiled_orb(img, make, grid, TILE_MARGIN)
     sparse = [t for t, n in zip(grid, counts, strict=True) if n < ART_TILE_SHARE * per_tile]
     if not sparse or min(img.shape) < PARTS_TILES * ART_DOWN * 2:
         return pts, desc

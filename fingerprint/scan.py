@@ -11,6 +11,7 @@ in milliseconds.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numba
@@ -19,8 +20,11 @@ import numpy.typing as npt
 from numba import types
 from numba.extending import intrinsic
 
+from . import threads
+
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
+SPLIT_PAIRS = 200_000  # a scan of at least this many candidates is shared among threads.THREADS
 
 
 def _ctpop(typingctx: Any, x: Any) -> Any:
@@ -75,6 +79,15 @@ def nearest_in_cells(qd: U8, lo: I64, n: I64, wids: Any, desc: Any, masked: I64 
     if not d64.flags.aligned:  # a view of a file mapped at an odd offset: copy (never for .npy files)
         d64 = np.array(d64)
     q64 = np.ascontiguousarray(qd, dtype=np.uint8).view(np.uint64)
-    d1, w1, d2 = _kernel(q64, np.ascontiguousarray(lo, np.int64), np.ascontiguousarray(n, np.int64),
-                         np.asarray(wids), d64, dead, int(none))
-    return np.asarray(d1), np.asarray(w1), np.asarray(d2)
+    lo, n, wids = np.ascontiguousarray(lo, np.int64), np.ascontiguousarray(n, np.int64), np.asarray(wids)
+    total = int(n.sum())
+    parts = threads.THREADS if total >= SPLIT_PAIRS else 1
+    # query rows cut where the candidates before them reach k / parts of the total
+    cuts = [0, *np.searchsorted(np.cumsum(n), [total * k // parts for k in range(1, parts)]).tolist(), n.size]
+    runs = [(q64[a:b], lo[a:b], n[a:b], wids, d64, dead, int(none)) for a, b in itertools.pairwise(cuts)]
+    if len(runs) == 1:
+        out = [_kernel(*runs[0])]
+    else:  # the kernel releases the GIL: the halves run on separate cores
+        out = list(threads.pool().map(lambda r: _kernel(*r), runs))
+    return (np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out]),
+            np.concatenate([o[2] for o in out]))

@@ -110,11 +110,17 @@ def test_a_removed_work_is_never_returned(ivf_index: tuple[Path, Path], tmp_path
     assert "d3.png" not in found
 
 
-@pytest.mark.parametrize("masked", [None, np.array([2, 4])])
-def test_cells_agree_with_brute_force(tmp_path: Path, masked: npt.NDArray[np.int64] | None) -> None:
+@pytest.mark.parametrize(("masked", "split"), [(None, False), (np.array([2, 4]), False), (np.array([3]), True)])
+def test_cells_agree_with_brute_force(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      masked: npt.NDArray[np.int64] | None, split: bool) -> None:
     """Within each candidate range: the nearest distance, its work (the first on a tie), and
     the nearest distance of any other work, as a brute-force scan finds them; candidates of
-    masked works left out; the registered descriptors read from a mapped file as a build's."""
+    masked works left out; the registered descriptors read from a mapped file as a build's;
+    the same when the scan is shared among threads."""
+    from fingerprint import scan, threads
+
+    monkeypatch.setattr(scan, "SPLIT_PAIRS", 1 if split else 1 << 60)
+    monkeypatch.setattr(threads, "THREADS", 3 if split else 1)
     r = np.random.default_rng(3)
     desc = r.integers(0, 256, (300, 32), dtype=np.uint8)
     desc[100:140] = desc[60:100]  # exact ties between works
