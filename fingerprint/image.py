@@ -9,6 +9,7 @@ Owns image decoding and its limits. Format: ``docs/fingerprints.md`` (image v2).
 from __future__ import annotations
 
 import io
+from concurrent import futures
 import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -328,11 +329,22 @@ def fingerprint_image_array(img: U8, *, query: bool = False) -> ImageFingerprint
     """The fingerprint of a decoded picture; ``query`` also computes the ORB features of the
     mirror image (needed only on the query side)."""
     from . import threads
-    from .art import layout_vector
 
     gray = to_gray(img)
     # a query's rectangles (numpy and OpenCV, mostly outside the GIL) beside its keypoints
-    rects = threads.pool().submit(_rect_codes, img, gray) if query else None
+    rects = threads.pool().submit(_rect_codes, img, gray) if query and threads.shared() > 1 else None
+    try:
+        return _fingerprint(img, gray, rects, query)
+    except BaseException:
+        if rects is not None:  # not left running (holding the picture) after a failure
+            rects.cancel()
+            futures.wait([rects])
+        raise
+
+
+def _fingerprint(img: U8, gray: U8, rects: futures.Future[Any] | None, query: bool) -> ImageFingerprint:
+    from .art import layout_vector
+
     box = trim_box(gray)
     x, y, bw, bh = box
     small = np.asarray(cv2.resize(gray[y:y + bh, x:x + bw], (HASH_SIDE, HASH_SIDE), interpolation=cv2.INTER_AREA),
@@ -345,13 +357,13 @@ def fingerprint_image_array(img: U8, *, query: bool = False) -> ImageFingerprint
     rcodes: tuple[tuple[bytes, ...], ...] = ()
     rqual: tuple[float, ...] = ()
     thumb = None
-    if rects is not None:
+    if query:
         from .colours import thumbnail
         from .parts import parts_features
 
         thumb = thumbnail(img)
         ppts, pdesc = parts_features(gray)
-        rboxes, rcodes, rqual = rects.result()
+        rboxes, rcodes, rqual = _rect_codes(img, gray) if rects is None else rects.result()
     return ImageFingerprint(code=codes[0], variants=codes, points=pts, descriptors=desc,
                             width=int(gray.shape[1]), height=int(gray.shape[0]),
                             mirror_points=mpts, mirror_descriptors=mdesc, quality=hash_quality(small),

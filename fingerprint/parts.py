@@ -36,8 +36,6 @@ PARTS_SIDE = 1600  # the query is reduced so that its long side is at most this
 PARTS_FEATURES = 4000  # per scale
 PARTS_ZOOM = 2.0
 PARTS_ZOOM_SIDE = 3200
-# threads that detect a query's tiles side by side (OpenCV releases the GIL while it detects)
-PARTS_THREADS = threads.THREADS
 PARTS_TILES = 8  # keypoints are detected per tile of an 8 × 8 grid, so text cannot take them all
 TILE_MARGIN = 32
 # a tile whose v1 detection gave fewer than this share of its keypoints is smooth (or partly): it also gets
@@ -112,9 +110,9 @@ def _tiled_orb(img: U8, make: Callable[[], Any], tiles: list[tuple[int, int]],
                margin: int) -> tuple[F32, U8, list[int]]:
     """ORB keypoints (in ``img``'s pixels) and descriptors, detected per tile of the
     ``PARTS_TILES`` grid (only the ``tiles`` given, in their order), and how many each tile
-    gave. The tiles are shared among ``PARTS_THREADS`` threads, each with its own detector
+    gave. The tiles are shared among ``threads.THREADS`` threads, each with its own detector
     from ``make``: the same keypoints as one thread, in the same order."""
-    n = max(1, min(PARTS_THREADS, len(tiles)))
+    n = max(1, min(threads.shared(), len(tiles)))
     chunks = [tiles[k::n] for k in range(n)]
     if n == 1:
         done = [_detect_tiles(img, make(), tiles, margin)]

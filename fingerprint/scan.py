@@ -21,6 +21,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from . import threads
+from .errors import IndexCorrupt
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
@@ -37,8 +38,7 @@ def _ctpop(typingctx: Any, x: Any) -> Any:
 _popcount: Any = intrinsic(_ctpop)
 
 
-@numba.njit(cache=True, nogil=True, boundscheck=False)
-def _kernel(q64: Any, lo: Any, n: Any, wids: Any, d64: Any, dead: Any, none: int) -> Any:  # pragma: no cover
+def _scan(q64: Any, lo: Any, n: Any, wids: Any, d64: Any, dead: Any, none: int) -> Any:  # pragma: no cover
     m = lo.size
     d1 = np.empty(m, np.int64)
     w1 = np.empty(m, np.int64)
@@ -65,6 +65,20 @@ def _kernel(q64: Any, lo: Any, n: Any, wids: Any, d64: Any, dead: Any, none: int
     return d1, w1, d2
 
 
+try:
+    _kernel: Any = numba.njit(cache=True, nogil=True, boundscheck=False)(_scan)
+except RuntimeError:  # no writable cache folder (a read-only install and no home): compiled per process
+    _kernel = numba.njit(nogil=True, boundscheck=False)(_scan)
+
+
+def _frozen(a: Any, dtype: Any) -> Any:
+    """``a`` as a read-only C-contiguous array of ``dtype`` (no copy when it is one already):
+    every call then has the same argument types, so the kernel is compiled (and cached) once."""
+    v = np.ascontiguousarray(a, dtype=dtype).view()
+    v.flags.writeable = False
+    return v
+
+
 def nearest_in_cells(qd: U8, lo: I64, n: I64, wids: Any, desc: Any, masked: I64 | None,
                      none: int) -> tuple[I64, I64, I64]:
     """For each query descriptor ``qd[i]`` (32 bytes) with candidates ``lo[i]:lo[i] + n[i]``
@@ -75,13 +89,20 @@ def nearest_in_cells(qd: U8, lo: I64, n: I64, wids: Any, desc: Any, masked: I64 
     if masked is not None and masked.size:
         dead = np.zeros(int(masked.max()) + 1, np.bool_)
         dead[masked] = True
+    lo, n = _frozen(lo, np.int64), _frozen(n, np.int64)
+    wids = _frozen(wids, np.int32)
+    if desc.ndim != 2 or desc.shape[1] != 32 or desc.dtype != np.uint8 or desc.shape[0] < wids.shape[0]:
+        raise IndexCorrupt(f"descriptors of shape {desc.shape} ({desc.dtype}) for {wids.shape[0]} postings")
+    if n.size and (int(lo.min()) < 0 or int((lo + n).max()) > wids.shape[0]):
+        raise IndexCorrupt(f"a word's postings lie outside the {wids.shape[0]} postings (offsets corrupt)")
     d64 = np.asarray(desc).view(np.uint64)
-    if not d64.flags.aligned:  # a view of a file mapped at an odd offset: copy (never for .npy files)
-        d64 = np.array(d64)
-    q64 = np.ascontiguousarray(qd, dtype=np.uint8).view(np.uint64)
-    lo, n, wids = np.ascontiguousarray(lo, np.int64), np.ascontiguousarray(n, np.int64), np.asarray(wids)
+    if not d64.flags.aligned:  # a .npy file's data starts 64-byte aligned; anything else is not one
+        raise IndexCorrupt("descriptors are not 8-byte aligned")
+    d64 = _frozen(d64, np.uint64)
+    q64 = _frozen(np.ascontiguousarray(qd, dtype=np.uint8).view(np.uint64), np.uint64)
+    dead = _frozen(dead, np.bool_)
     total = int(n.sum())
-    parts = threads.THREADS if total >= SPLIT_PAIRS else 1
+    parts = threads.shared() if total >= SPLIT_PAIRS else 1
     # query rows cut where the candidates before them reach k / parts of the total
     cuts = [0, *np.searchsorted(np.cumsum(n), [total * k // parts for k in range(1, parts)]).tolist(), n.size]
     runs = [(q64[a:b], lo[a:b], n[a:b], wids, d64, dead, int(none)) for a, b in itertools.pairwise(cuts)]

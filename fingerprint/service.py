@@ -25,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import threads
 from .errors import FingerprintError, UnreadableMedia
 from .formats import Fingerprint, fingerprint_file, require_registrable
 from .index import IndexBackend, LocalIndex, open_index
@@ -88,6 +89,7 @@ def _die_with_parent(parent_pid: int, forked_by_main_thread: bool) -> None:
     if os.getppid() != parent_pid:  # the parent died before the request took effect
         os._exit(1)
     threading.Thread(target=_watch_parent, args=(parent_pid,), name="watch-parent", daemon=True).start()
+    threads.single()  # one worker per core already: a query's tiles are not shared among threads
 
 
 def _worker_pool(n: int) -> ProcessPoolExecutor:

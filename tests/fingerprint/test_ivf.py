@@ -148,6 +148,24 @@ def test_cells_agree_with_brute_force(tmp_path: Path, monkeypatch: pytest.Monkey
     assert masked is None or not np.isin(w1, masked).any()
 
 
+def test_postings_outside_the_file_are_a_corrupt_index_not_a_crash() -> None:
+    """The compiled scan does not check bounds: offsets that point past the postings (a
+    damaged ``offsets.npy``) are refused, typed, before it runs."""
+    from fingerprint.errors import IndexCorrupt
+
+    desc = np.zeros((10, 32), np.uint8)
+    wids = np.zeros(10, np.int32)
+    q = np.zeros((2, 32), np.uint8)
+    with pytest.raises(IndexCorrupt):
+        ivf._cells(q, np.array([0, 8]), np.array([3, 3]), wids, desc)
+    with pytest.raises(IndexCorrupt):
+        ivf._cells(q, np.array([-1, 0]), np.array([1, 1]), wids, desc)
+    with pytest.raises(IndexCorrupt):
+        ivf._cells(q, np.array([0, 0]), np.array([1, 1]), wids, desc[:5])
+    d1, w1, d2 = ivf._cells(q, np.array([0, 7]), np.array([3, 3]), wids, desc)
+    assert d1.tolist() == [0, 0] and w1.tolist() == [0, 0] and d2.tolist() == [ivf.NO_OTHER] * 2
+
+
 def test_the_vocabulary_puts_a_descriptor_in_the_word_it_was_trained_on() -> None:
     r = np.random.default_rng(4)
     centres = r.integers(0, 256, (4, 32), dtype=np.uint8)
@@ -261,7 +279,6 @@ def test_a_killed_builder_leaves_a_usable_index_and_the_next_build_succeeds(
 _VOTES = """
 import json, sys
 import numpy as np
-import numpy.typing as npt
 from fingerprint.index import open_index
 with open_index(sys.argv[2], create=False) as idx:
     print(json.dumps(idx.distinct_votes(np.load(sys.argv[1]), 48, 0.8)))

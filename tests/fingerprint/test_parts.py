@@ -130,23 +130,26 @@ def test_query_features_are_in_the_query_pixels() -> None:
 
 def test_threads_give_the_keypoints_of_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     """The tiles detected side by side, and the rectangles beside them: the same query
-    fingerprint, field by field and in the same order, as with one thread."""
+    fingerprint, field by field and in the same order, as in one thread."""
     from fingerprint import threads
-    from fingerprint.image import fingerprint_image_array
+    from fingerprint.image import _rect_codes, fingerprint_image_array, to_gray
 
     pg, _ = page(drawing(11), 0.5, (500, 300), 11)
+    gray = to_gray(pg)
     one, two = [], []
     for n, out in ((1, one), (2, two)):
-        monkeypatch.setattr(parts, "PARTS_THREADS", n)
-        out.append(parts.parts_features(cv2.cvtColor(pg, cv2.COLOR_BGR2GRAY)))
+        monkeypatch.setattr(threads, "THREADS", n)
+        out.append(parts.parts_features(gray))
         out.append(fingerprint_image_array(pg, query=True))
-    assert threads.THREADS >= 1
     assert np.array_equal(one[0][0], two[0][0]) and np.array_equal(one[0][1], two[0][1])
     assert one[0][1].shape[0] > 1000
     a, b = one[1], two[1]
     assert a.parts_descriptors is not None and b.parts_descriptors is not None
     assert np.array_equal(a.parts_descriptors, b.parts_descriptors) and np.array_equal(a.parts_points, b.parts_points)
-    assert a.rect_boxes == b.rect_boxes and a.rect_codes == b.rect_codes and len(a.rect_boxes) > 0
+    assert np.array_equal(a.parts_descriptors, one[0][1])
+    boxes, codes, quality = _rect_codes(pg, gray)  # in this thread
+    assert a.rect_boxes == b.rect_boxes == boxes and a.rect_codes == b.rect_codes == codes and len(boxes) > 0
+    assert a.rect_quality == b.rect_quality == quality
 
 
 def test_a_query_over_the_pixel_limit_is_reduced_not_refused(part_index: tuple[Path, Path]) -> None:
