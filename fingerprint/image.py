@@ -9,8 +9,8 @@ Owns image decoding and its limits. Format: ``docs/fingerprints.md`` (image v2).
 from __future__ import annotations
 
 import io
-from concurrent import futures
 import warnings
+from concurrent import futures
 from dataclasses import dataclass, field, replace
 from typing import Any
 

@@ -33,6 +33,8 @@ Steps (``boxes``), on the picture reduced so that its long side is at most ``SID
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -128,21 +130,48 @@ def _spans(geom: tuple[npt.NDArray[np.int64], ...], integral: npt.NDArray[np.int
     a, b = lo[k], hi[k]
     first_l = np.maximum(0, start[k] - REFINE)
     count = np.minimum(limit, end[k] + REFINE) + 1 - first_l
-    # every (pair, perpendicular line) at once, pair by pair
-    pid = np.repeat(np.arange(k.size), count)
-    offs = np.cumsum(count) - count
-    ls = np.arange(int(count.sum())) - np.repeat(offs, count) + np.repeat(first_l, count)
-    pa, pb = a[pid], b[pid]
-    if across:
-        n_set = integral[pb, ls + 1] - integral[pa, ls + 1] - integral[pb, ls] + integral[pa, ls]
-    else:
-        n_set = integral[ls + 1, pb] - integral[ls, pb] - integral[ls + 1, pa] + integral[ls, pa]
-    covered = n_set >= MIN_COVER * (pb - pa)
     big = np.iinfo(np.int64).max
-    first = np.minimum.reduceat(np.where(covered, ls, big), offs)
-    last = np.maximum.reduceat(np.where(covered, ls, -1), offs)
+    first, last = _span_kernel()(a, b, first_l, count, integral, across, MIN_COVER, big)
     good = (first < big) & (last - first >= MIN_SIDE)
     return np.stack([a[good], b[good], first[good], last[good]], axis=1).astype(np.int64)
+
+
+_SPAN_KERNEL: Any = None
+
+
+def _span_kernel() -> Any:
+    """The compiled scan of :func:`_spans` (Numba, cached on disk; loaded on first use):
+    for each pair of segments, lines ``first_l[p]`` .. ``first_l[p] + count[p] - 1`` of the
+    perpendicular map between lines ``a[p]`` and ``b[p]``, the first and last covered at
+    least ``cover`` (``big`` and -1 when none is)."""
+    global _SPAN_KERNEL
+    if _SPAN_KERNEL is None:
+        import numba
+
+        def scan(a: Any, b: Any, first_l: Any, count: Any, integral: Any, across: bool, cover: float,
+                 big: int) -> Any:  # pragma: no cover - compiled
+            m = a.size
+            first = np.full(m, big, np.int64)
+            last = np.full(m, -1, np.int64)
+            for p in range(m):
+                pa, pb = a[p], b[p]
+                need = cover * (pb - pa)
+                for ln in range(first_l[p], first_l[p] + count[p]):
+                    if across:
+                        n_set = integral[pb, ln + 1] - integral[pa, ln + 1] - integral[pb, ln] + integral[pa, ln]
+                    else:
+                        n_set = integral[ln + 1, pb] - integral[ln, pb] - integral[ln + 1, pa] + integral[ln, pa]
+                    if n_set >= need:
+                        if first[p] == big:
+                            first[p] = ln
+                        last[p] = ln
+            return first, last
+
+        try:
+            _SPAN_KERNEL = numba.njit(cache=True, nogil=True)(scan)
+        except RuntimeError:  # no writable cache folder: compiled per process
+            _SPAN_KERNEL = numba.njit(nogil=True)(scan)
+    return _SPAN_KERNEL
 
 
 def _covers(integral: npt.NDArray[np.int32], lines: npt.NDArray[np.int64], a: npt.NDArray[np.int64],

@@ -173,3 +173,25 @@ def test_unregistered_art_in_the_same_page_matches_nothing(art_index: tuple[Path
         q = root / f"neg{seed}.jpg"
         q.write_bytes(M.encode(pg, ".jpg", 85))
         assert query_file(q, index).matches == []
+
+
+@pytest.mark.parametrize("across", [True, False])
+def test_spans_agree_with_a_line_by_line_count(across: bool) -> None:
+    """The compiled span scan: for pairs of long parallel segments, the first and last
+    perpendicular lines covered at least MIN_COVER between them, as counting each line's
+    pixels finds them."""
+    r = np.random.default_rng(5)
+    m = (r.random((300, 300)) < 0.5).astype(np.uint8)
+    m[:, 100:220] = 1  # a band of fully covered lines
+    integral = np.asarray(cv2.integral(m), np.int32)
+    segs = np.array([[20, 40, 290], [200, 50, 280], [120, 30, 260], [60, 45, 295]], np.int64)
+    out = rects._spans(rects._geometry(segs), integral, across)
+    assert out.shape[0] > 0
+    for a, b, first, last in out.tolist():
+        def covered(ln: int) -> bool:
+            line = m[a:b, ln] if across else m[ln, a:b]
+            return bool(line.sum() >= rects.MIN_COVER * (b - a))
+        assert covered(first) and covered(last) and last - first >= rects.MIN_SIDE
+        seg = [s for s in segs.tolist() if s[0] in (a, b)]
+        lo = max(0, max(s[1] for s in seg) - rects.REFINE)
+        assert not any(covered(ln) for ln in range(lo, first))
