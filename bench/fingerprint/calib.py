@@ -37,7 +37,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from fingerprint import matching
+from fingerprint import colours, matching
 from fingerprint import parts as P
 from fingerprint.formats import fingerprint_bytes
 from fingerprint.index import LocalIndex, open_index
@@ -174,7 +174,7 @@ class Margins:
 
     @contextmanager
     def watching(self) -> Iterator[None]:
-        real = matching.locate  # type: ignore[attr-defined]
+        real = colours.locate  # type: ignore[attr-defined]  # every ORB and part-search placement goes through colours.placed
 
         def recorded(*args: Any, **kw: Any) -> Any:
             saved = P.MIN_INLIERS, P.MIN_OUTSIDE, P.MIN_SPREAD
@@ -191,11 +191,11 @@ class Margins:
                 return real(*args, **kw)
             return None
 
-        setattr(matching, "locate", recorded)  # noqa: B010 - the matcher's own name is patched
+        setattr(colours, "locate", recorded)  # noqa: B010 - the matcher's own name is patched
         try:
             yield
         finally:
-            setattr(matching, "locate", real)  # noqa: B010
+            setattr(colours, "locate", real)  # noqa: B010
 
     def dct(self, idx: LocalIndex, q: Any) -> None:
         variants = np.frombuffer(b"".join(q.variants), np.uint8).reshape(-1, 32)

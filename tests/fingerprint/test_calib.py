@@ -46,3 +46,23 @@ def test_a_shared_platform_mark_matches_nothing_but_the_work_itself(tmp_path: Pa
         assert found == []
     found, _ = query(idx, works["d1"], 80)
     assert found and found[0].work_id == "d1"
+
+
+def test_the_margins_see_every_placement_the_matcher_makes(tmp_path: Path) -> None:
+    """The calibration's evidence recorder wraps the matcher's placement step (it broke
+    silently once when that step moved): a copy's placement is recorded and still decided by
+    the real thresholds."""
+    from bench.fingerprint.calib import Margins
+    from bench.fingerprint.parts import page
+
+    idx = open_index(tmp_path / "idx")
+    work = drawing(901, 640, 480)
+    idx.add("w", fingerprint_bytes(M.encode(work, ".jpg", 95), "w"))
+    import random
+
+    pg, _ = page(random.Random(3), work, 0.7, [drawing(902 + k, 320, 240) for k in range(3)], "screenshot")
+    margins = Margins()
+    with margins.watching():
+        found, _ = query(idx, pg)
+    assert found and found[0].work_id == "w"
+    assert margins.max_inliers >= 11
