@@ -40,8 +40,8 @@ def __getattr__(name: str) -> Any:
 
 def warm_up() -> None:
     """Import what fingerprinting loads lazily (the decoders, scipy's signal and image filters,
-    the compiled cell scan: about 1.5 s of CPU together, ~1 s more the first time the scan is
-    compiled on a machine), for a long-lived process to pay at start rather than on the
+    the compiled cell and span scans: about 1.5 s of CPU together, ~2 s more the first time
+    they are compiled on a machine), for a long-lived process to pay at start rather than on the
     first file a user sends. A command-line run never calls it: it imports only what its
     file needs."""
     import importlib
@@ -55,3 +55,7 @@ def warm_up() -> None:
 
     one = np.zeros((1, 32), np.uint8)
     nearest_in_cells(one, np.zeros(1, np.int64), np.ones(1, np.int64), np.zeros(1, np.int32), one, None, 1)
+    from .rects import _span_kernel  # the rectangles' span scan, likewise
+
+    z = np.zeros(1, np.int64)
+    _span_kernel()(z, z, z, z, np.zeros((2, 2), np.int32), True, 0.6, 1)
