@@ -40,7 +40,7 @@ def __getattr__(name: str) -> Any:
 
 def warm_up() -> None:
     """Import what fingerprinting loads lazily (the decoders, scipy's signal and image filters,
-    the compiled cell and span scans: about 1.5 s of CPU together, ~2 s more the first time
+    the compiled cell and span scans: about 1.5 s of CPU together, ~0.6 s more the first time
     they are compiled on a machine), for a long-lived process to pay at start rather than on the
     first file a user sends. A command-line run never calls it: it imports only what its
     file needs."""

@@ -33,6 +33,7 @@ Steps (``boxes``), on the picture reduced so that its long side is at most ``SID
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import cv2
@@ -131,12 +132,14 @@ def _spans(geom: tuple[npt.NDArray[np.int64], ...], integral: npt.NDArray[np.int
     first_l = np.maximum(0, start[k] - REFINE)
     count = np.minimum(limit, end[k] + REFINE) + 1 - first_l
     big = np.iinfo(np.int64).max
-    first, last = _span_kernel()(a, b, first_l, count, integral, across, MIN_COVER, big)
+    i64 = [np.ascontiguousarray(x, np.int64) for x in (a, b, first_l, count)]  # one compiled signature
+    first, last = _span_kernel()(*i64, np.ascontiguousarray(integral, np.int32), bool(across), float(MIN_COVER), big)
     good = (first < big) & (last - first >= MIN_SIDE)
     return np.stack([a[good], b[good], first[good], last[good]], axis=1).astype(np.int64)
 
 
 _SPAN_KERNEL: Any = None
+_SPAN_LOCK = threading.Lock()
 
 
 def _span_kernel() -> Any:
@@ -145,33 +148,38 @@ def _span_kernel() -> Any:
     perpendicular map between lines ``a[p]`` and ``b[p]``, the first and last covered at
     least ``cover`` (``big`` and -1 when none is)."""
     global _SPAN_KERNEL
-    if _SPAN_KERNEL is None:
-        import numba
-
-        def scan(a: Any, b: Any, first_l: Any, count: Any, integral: Any, across: bool, cover: float,
-                 big: int) -> Any:  # pragma: no cover - compiled
-            m = a.size
-            first = np.full(m, big, np.int64)
-            last = np.full(m, -1, np.int64)
-            for p in range(m):
-                pa, pb = a[p], b[p]
-                need = cover * (pb - pa)
-                for ln in range(first_l[p], first_l[p] + count[p]):
-                    if across:
-                        n_set = integral[pb, ln + 1] - integral[pa, ln + 1] - integral[pb, ln] + integral[pa, ln]
-                    else:
-                        n_set = integral[ln + 1, pb] - integral[ln, pb] - integral[ln + 1, pa] + integral[ln, pa]
-                    if n_set >= need:
-                        if first[p] == big:
-                            first[p] = ln
-                        last[p] = ln
-            return first, last
-
-        try:
-            _SPAN_KERNEL = numba.njit(cache=True, nogil=True)(scan)
-        except RuntimeError:  # no writable cache folder: compiled per process
-            _SPAN_KERNEL = numba.njit(nogil=True)(scan)
+    with _SPAN_LOCK:
+        if _SPAN_KERNEL is None:
+            _SPAN_KERNEL = _compile_spans()
     return _SPAN_KERNEL
+
+
+def _compile_spans() -> Any:
+    import numba
+
+    def scan(a: Any, b: Any, first_l: Any, count: Any, integral: Any, across: bool, cover: float,
+             big: int) -> Any:  # pragma: no cover - compiled
+        m = a.size
+        first = np.full(m, big, np.int64)
+        last = np.full(m, -1, np.int64)
+        for p in range(m):
+            pa, pb = a[p], b[p]
+            need = cover * (pb - pa)
+            for ln in range(first_l[p], first_l[p] + count[p]):
+                if across:
+                    n_set = integral[pb, ln + 1] - integral[pa, ln + 1] - integral[pb, ln] + integral[pa, ln]
+                else:
+                    n_set = integral[ln + 1, pb] - integral[ln, pb] - integral[ln + 1, pa] + integral[ln, pa]
+                if n_set >= need:
+                    if first[p] == big:
+                        first[p] = ln
+                    last[p] = ln
+        return first, last
+
+    try:
+        return numba.njit(cache=True, nogil=True)(scan)
+    except RuntimeError:  # no writable cache folder: compiled per process
+        return numba.njit(nogil=True)(scan)
 
 
 def _covers(integral: npt.NDArray[np.int32], lines: npt.NDArray[np.int64], a: npt.NDArray[np.int64],

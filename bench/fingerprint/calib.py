@@ -176,6 +176,8 @@ class Margins:
     def watching(self) -> Iterator[None]:
         real = colours.locate  # type: ignore[attr-defined]  # every ORB and part-search placement goes through colours.placed
 
+        # (inliers are recorded before colours.placed's colour test, which may still refuse the
+        # placement: the margins err on the side of the negatives looking closer than they are)
         def recorded(*args: Any, **kw: Any) -> Any:
             saved = P.MIN_INLIERS, P.MIN_OUTSIDE, P.MIN_SPREAD
             P.MIN_INLIERS, P.MIN_OUTSIDE, P.MIN_SPREAD = 4, 0, 0.0

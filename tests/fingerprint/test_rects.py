@@ -195,3 +195,6 @@ def test_spans_agree_with_a_line_by_line_count(across: bool) -> None:
         seg = [s for s in segs.tolist() if s[0] in (a, b)]
         lo = max(0, max(s[1] for s in seg) - rects.REFINE)
         assert not any(covered(ln) for ln in range(lo, first))
+        limit = integral.shape[1 if across else 0] - 2
+        hi = min(limit, min(s[2] for s in seg) + rects.REFINE)
+        assert not any(covered(ln) for ln in range(last + 1, hi + 1))
