@@ -51,7 +51,7 @@ def warm_up() -> None:
         importlib.import_module(name)
     import numpy as np
 
-    from .scan import nearest_in_cells  # the compiled cell scan: loaded from its cache, or compiled (~1 s)
+    from .scan import nearest_in_cells  # the compiled cell scan: loaded from its cache, or compiled
 
     one = np.zeros((1, 32), np.uint8)
     nearest_in_cells(one, np.zeros(1, np.int64), np.ones(1, np.int64), np.zeros(1, np.int32), one, None, 1)

@@ -155,7 +155,7 @@ def _span_kernel() -> Any:
 
 
 def _compile_spans() -> Any:
-    import numba
+    from .scan import compiled
 
     def scan(a: Any, b: Any, first_l: Any, count: Any, integral: Any, across: bool, cover: float,
              big: int) -> Any:  # pragma: no cover - compiled
@@ -176,10 +176,7 @@ def _compile_spans() -> Any:
                     last[p] = ln
         return first, last
 
-    try:
-        return numba.njit(cache=True, nogil=True)(scan)
-    except RuntimeError:  # no writable cache folder: compiled per process
-        return numba.njit(nogil=True)(scan)
+    return compiled(scan)
 
 
 def _covers(integral: npt.NDArray[np.int32], lines: npt.NDArray[np.int64], a: npt.NDArray[np.int64],

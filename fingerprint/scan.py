@@ -65,10 +65,16 @@ def _scan(q64: Any, lo: Any, n: Any, wids: Any, d64: Any, dead: Any, none: int) 
     return d1, w1, d2
 
 
-try:
-    _kernel: Any = numba.njit(cache=True, nogil=True, boundscheck=False)(_scan)
-except RuntimeError:  # no writable cache folder (a read-only install and no home): compiled per process
-    _kernel = numba.njit(nogil=True, boundscheck=False)(_scan)
+def compiled(fn: Any) -> Any:
+    """``fn`` compiled by Numba without the GIL, its machine code cached on disk; where no cache
+    folder can be written (a read-only install and no home), compiled once per process."""
+    try:
+        return numba.njit(cache=True, nogil=True, boundscheck=False)(fn)
+    except RuntimeError:
+        return numba.njit(nogil=True, boundscheck=False)(fn)
+
+
+_kernel: Any = compiled(_scan)
 
 
 def _frozen(a: Any, dtype: Any) -> Any:
