@@ -40,7 +40,7 @@ def __getattr__(name: str) -> Any:
 
 def warm_up() -> None:
     """Import what fingerprinting loads lazily (the decoders, scipy's signal and image filters,
-    the compiled cell and span scans: about 1.5 s of CPU together, ~0.6 s more the first time
+    the compiled cell scan and rectangle loops: about 1.5 s of CPU together, ~0.6 s more the first time
     they are compiled on a machine), for a long-lived process to pay at start rather than on the
     first file a user sends. A command-line run never calls it: it imports only what its
     file needs."""
@@ -55,7 +55,6 @@ def warm_up() -> None:
 
     one = np.zeros((1, 32), np.uint8)
     nearest_in_cells(one, np.zeros(1, np.int64), np.ones(1, np.int64), np.zeros(1, np.int32), one, None, 1)
-    from .rects import _span_kernel  # the rectangles' span scan, likewise
+    from .rects import warm_up as rects_warm_up  # the rectangles' loops, likewise
 
-    z = np.zeros(1, np.int64)
-    _span_kernel()(z, z, z, z, np.zeros((2, 2), np.int32), True, 0.6, 1)
+    rects_warm_up()

@@ -79,18 +79,14 @@ def _maps(img: U8) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     return bh.astype(bool), bv.astype(bool)
 
 
-def _runs(m: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
-    """Runs of True along each row of ``m`` of at least ``MIN_RUN``: rows of (row, start, end)."""
-    pad = np.zeros((m.shape[0], m.shape[1] + 2), np.int8)
-    pad[:, 1:-1] = m
-    d = np.diff(pad, axis=1)
-    sr, sc = np.nonzero(d == 1)
-    _, ec = np.nonzero(d == -1)
-    keep = ec - sc >= MIN_RUN
-    out = np.stack([sr[keep], sc[keep], ec[keep]], axis=1).astype(np.int64)
+def _runs(m: npt.NDArray[np.uint8], cols: bool = False) -> npt.NDArray[np.int64]:
+    """Runs of set pixels along each row of ``m`` (along each column when ``cols``) of at
+    least ``MIN_RUN``: rows of (row, start, end) (column, start, end), row by row (column by
+    column); the ``MAX_SEGMENTS`` longest when there are more (the earlier of equal ones)."""
+    out = _kernels().runs(np.ascontiguousarray(m, np.uint8), bool(cols), MIN_RUN)
     if out.shape[0] > MAX_SEGMENTS:
         out = out[np.argsort(-(out[:, 2] - out[:, 1]), kind="stable")[:MAX_SEGMENTS]]
-    return out
+    return np.asarray(out, np.int64)
 
 
 def _geometry(segs: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], ...]:
@@ -133,50 +129,116 @@ def _spans(geom: tuple[npt.NDArray[np.int64], ...], integral: npt.NDArray[np.int
     count = np.minimum(limit, end[k] + REFINE) + 1 - first_l
     big = np.iinfo(np.int64).max
     i64 = [np.ascontiguousarray(x, np.int64) for x in (a, b, first_l, count)]  # one compiled signature
-    first, last = _span_kernel()(*i64, np.ascontiguousarray(integral, np.int32), bool(across), float(MIN_COVER), big)
+    first, last = _kernels().spans(*i64, np.ascontiguousarray(integral, np.int32), bool(across), float(MIN_COVER), big)
     good = (first < big) & (last - first >= MIN_SIDE)
     return np.stack([a[good], b[good], first[good], last[good]], axis=1).astype(np.int64)
 
 
-_SPAN_KERNEL: Any = None
-_SPAN_LOCK = threading.Lock()
+class _Kernels:
+    """The compiled loops of this module (Numba, cached on disk, :func:`fingerprint.scan.compiled`),
+    built on first use, once (under a lock): ``runs`` (:func:`_runs`), ``spans`` (:func:`_spans`)
+    and ``refine`` (:func:`_refine`)."""
+
+    def __init__(self) -> None:
+        from .scan import compiled
+
+        self.runs = compiled(_runs_loop)
+        self.spans = compiled(_spans_loop)
+        self.refine = compiled(_refine_loop)
 
 
-def _span_kernel() -> Any:
-    """The compiled scan of :func:`_spans` (Numba, cached on disk; loaded on first use):
-    for each pair of segments, lines ``first_l[p]`` .. ``first_l[p] + count[p] - 1`` of the
-    perpendicular map between lines ``a[p]`` and ``b[p]``, the first and last covered at
+_KERNELS: _Kernels | None = None
+_KERNELS_LOCK = threading.Lock()
+
+
+def _kernels() -> _Kernels:
+    global _KERNELS
+    with _KERNELS_LOCK:
+        if _KERNELS is None:
+            _KERNELS = _Kernels()
+    return _KERNELS
+
+
+def warm_up() -> None:
+    """Load (or compile) the loops with the argument types :func:`boxes` gives them."""
+    k = _kernels()
+    z, one = np.zeros(1, np.int64), np.ones(1, np.int64)
+    k.runs(np.zeros((2, 2), np.uint8), False, MIN_RUN)
+    k.spans(z, one, z, one, np.zeros((2, 2), np.int32), True, 0.6, 1)
+    k.refine(np.zeros((3, 3), np.int32), np.zeros((3, 3), np.int32), np.zeros((1, 4), np.int64), _OFFSETS)
+
+
+def _runs_loop(m: Any, cols: bool, min_run: int) -> Any:  # pragma: no cover - compiled
+    """(line, start, end) of each run of non-zero values of at least ``min_run`` along the
+    rows of ``m`` (its columns when ``cols``), line by line."""
+    lines, length = (m.shape[1], m.shape[0]) if cols else (m.shape[0], m.shape[1])
+    out = np.empty((lines * (length // (min_run + 1) + 1), 3), np.int64)  # the most there can be
+    k = 0
+    for ln in range(lines):
+        start = -1
+        for i in range(length + 1):
+            on = i < length and (m[i, ln] if cols else m[ln, i]) != 0
+            if on and start < 0:
+                start = i
+            elif not on and start >= 0:
+                if i - start >= min_run:
+                    out[k, 0], out[k, 1], out[k, 2] = ln, start, i
+                    k += 1
+                start = -1
+    return out[:k].copy()
+
+
+def _spans_loop(a: Any, b: Any, first_l: Any, count: Any, integral: Any, across: bool, cover: float,
+                big: int) -> Any:  # pragma: no cover - compiled
+    """For each pair of segments, lines ``first_l[p]`` .. ``first_l[p] + count[p] - 1`` of the
+    perpendicular map between lines ``a[p]`` and ``b[p]``: the first and last covered at
     least ``cover`` (``big`` and -1 when none is)."""
-    global _SPAN_KERNEL
-    with _SPAN_LOCK:
-        if _SPAN_KERNEL is None:
-            _SPAN_KERNEL = _compile_spans()
-    return _SPAN_KERNEL
+    m = a.size
+    first = np.full(m, big, np.int64)
+    last = np.full(m, -1, np.int64)
+    for p in range(m):
+        pa, pb = a[p], b[p]
+        need = cover * (pb - pa)
+        for ln in range(first_l[p], first_l[p] + count[p]):
+            if across:
+                n_set = integral[pb, ln + 1] - integral[pa, ln + 1] - integral[pb, ln] + integral[pa, ln]
+            else:
+                n_set = integral[ln + 1, pb] - integral[ln, pb] - integral[ln + 1, pa] + integral[ln, pa]
+            if n_set >= need:
+                if first[p] == big:
+                    first[p] = ln
+                last[p] = ln
+    return first, last
 
 
-def _compile_spans() -> Any:
-    from .scan import compiled
-
-    def scan(a: Any, b: Any, first_l: Any, count: Any, integral: Any, across: bool, cover: float,
-             big: int) -> Any:  # pragma: no cover - compiled
-        m = a.size
-        first = np.full(m, big, np.int64)
-        last = np.full(m, -1, np.int64)
-        for p in range(m):
-            pa, pb = a[p], b[p]
-            need = cover * (pb - pa)
-            for ln in range(first_l[p], first_l[p] + count[p]):
-                if across:
-                    n_set = integral[pb, ln + 1] - integral[pa, ln + 1] - integral[pb, ln] + integral[pa, ln]
-                else:
-                    n_set = integral[ln + 1, pb] - integral[ln, pb] - integral[ln + 1, pa] + integral[ln, pa]
-                if n_set >= need:
-                    if first[p] == big:
-                        first[p] = ln
-                    last[p] = ln
-        return first, last
-
-    return compiled(scan)
+def _refine_loop(rh: Any, rv: Any, bx: Any, offsets: Any) -> Any:  # pragma: no cover - compiled
+    """:func:`_refine`'s moves, box by box: the same order of sides, the same candidates
+    (nearest first) and covers, the first best kept."""
+    h, w = rv.shape[0] - 1, rh.shape[1] - 1
+    out = bx.copy()
+    for r in range(out.shape[0]):
+        for _ in range(2):
+            for q in range(4):
+                side = (1, 3, 0, 2)[q]
+                across = q >= 2
+                a, b = (1, 3) if across else (0, 2)
+                limit = w if across else h
+                lo, hi = out[r, a], out[r, b]
+                best = -1.0
+                pick = out[r, side]
+                for o in offsets:
+                    ln = min(max(out[r, side] + o, 0), limit)
+                    if across:
+                        x = min(max(ln, 0), rv.shape[1] - 2)
+                        n = rv[hi, x + 1] - rv[lo, x + 1] - rv[hi, x] + rv[lo, x]
+                    else:
+                        y = min(max(ln, 0), rh.shape[0] - 2)
+                        n = rh[y + 1, hi] - rh[y, hi] - rh[y + 1, lo] + rh[y, lo]
+                    c = np.float64(n) / max(hi - lo, 1)
+                    if c > best:
+                        best, pick = c, ln
+                out[r, side] = pick
+    return out
 
 
 def _covers(integral: npt.NDArray[np.int32], lines: npt.NDArray[np.int64], a: npt.NDArray[np.int64],
@@ -199,18 +261,14 @@ _OFFSETS = np.array(sorted(range(-REFINE, REFINE + 1), key=abs), np.int64)  # ne
 def _refine(rh: npt.NDArray[np.int32], rv: npt.NDArray[np.int32], bx: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Each side of each box (rows x0, y0, x1, y1) moved to the best-covered line of the
     undilated map within ``REFINE`` of it (JPEG ringing and the closing of gaps put run ends
-    and lines a pixel or two off; a trimmed border depends on it)."""
-    bx = bx.copy()
-    h, w = rv.shape[0] - 1, rh.shape[1] - 1
-    for _ in range(2):
-        for side, across, (a, b), limit in ((1, False, (0, 2), h), (3, False, (0, 2), h),
-                                            (0, True, (1, 3), w), (2, True, (1, 3), w)):
-            cand = np.clip(bx[:, side, None] + _OFFSETS[None, :], 0, limit)
-            lo = np.broadcast_to(bx[:, a, None], cand.shape)
-            hi = np.broadcast_to(bx[:, b, None], cand.shape)
-            c = _covers(rv if across else rh, cand, lo, hi, across)
-            bx[:, side] = cand[np.arange(cand.shape[0]), np.argmax(c, axis=1)]
-    return bx
+    and lines a pixel or two off; a trimmed border depends on it): twice over the sides
+    top, bottom, left, right in turn, each move seen by the next; candidates nearest first,
+    the first of equally covered ones kept (compiled, ``_refine_loop``)."""
+    if bx.shape[0] and (int(bx.min()) < 0 or int(bx[:, [0, 2]].max()) > rh.shape[1] - 1
+                        or int(bx[:, [1, 3]].max()) > rv.shape[0] - 1):
+        raise ValueError("a box outside the picture")  # the loop does not check its indices
+    return np.asarray(_kernels().refine(np.ascontiguousarray(rh, np.int32), np.ascontiguousarray(rv, np.int32),
+                                        np.ascontiguousarray(bx, np.int64), _OFFSETS), np.int64)
 
 
 def boxes(img: U8) -> list[Box]:
@@ -225,14 +283,14 @@ def boxes(img: U8) -> list[Box]:
         return []
     bh, bv = _maps(work)
     # a side may sit one row or column either way of where the runs put it
-    dh = cv2.dilate(bh.astype(np.uint8), np.ones((3, 1), np.uint8))
-    dv = cv2.dilate(bv.astype(np.uint8), np.ones((1, 3), np.uint8))
+    dh = np.asarray(cv2.dilate(bh.astype(np.uint8), np.ones((3, 1), np.uint8)), np.uint8)
+    dv = np.asarray(cv2.dilate(bv.astype(np.uint8), np.ones((1, 3), np.uint8)), np.uint8)
     rh = np.asarray(cv2.integral(bh.astype(np.uint8)), np.int32)
     rv = np.asarray(cv2.integral(bv.astype(np.uint8)), np.int32)
     ih = np.asarray(cv2.integral(dh), np.int32)
     iv = np.asarray(cv2.integral(dv), np.int32)
     # runs on the dilated maps: a side that wavers between two rows (JPEG) is one run
-    hs, vs = _runs(dh.astype(bool)), _runs(dv.T.astype(bool))
+    hs, vs = _runs(dh), _runs(dv, cols=True)
     hg, vg = _geometry(hs), _geometry(vs)  # every pair of parallel segments, once
     hp, vp = _pairs(hg), _pairs(vg)
     hsp, vsp = _spans(hg, iv, True), _spans(vg, ih, False)

@@ -198,3 +198,79 @@ def test_spans_agree_with_a_line_by_line_count(across: bool) -> None:
         limit = integral.shape[1 if across else 0] - 2
         hi = min(limit, min(s[2] for s in seg) + rects.REFINE)
         assert not any(covered(ln) for ln in range(last + 1, hi + 1))
+
+
+@pytest.mark.parametrize("cols", [False, True])
+def test_runs_are_every_long_run_of_the_map(cols: bool) -> None:
+    """The compiled run finder: every run of set pixels of at least MIN_RUN along each line
+    (rows, or columns), touching either end or not, line by line and start by start; a run
+    one short of MIN_RUN is not one; more than MAX_SEGMENTS: the longest, the earlier of
+    equal ones."""
+    r = np.random.default_rng(3)
+    m = np.zeros((60, 500), np.uint8)
+    for ln in range(60):
+        x = 0
+        while x < 500:  # runs of random lengths around MIN_RUN, some at the line's ends
+            n = int(r.integers(1, 2 * rects.MIN_RUN))
+            m[ln, x:x + n] = r.random() < 0.6
+            x += n + int(r.integers(0, 3))
+    m[5, :rects.MIN_RUN - 1] = 1
+    m[5, rects.MIN_RUN - 1] = 0
+    grid = m.T.copy() if cols else m
+
+    expect = []  # a line-by-line walk
+    for ln in range(60):
+        line, x = m[ln], 0
+        while x < 500:
+            if line[x]:
+                e = x
+                while e < 500 and line[e]:
+                    e += 1
+                if e - x >= rects.MIN_RUN:
+                    expect.append([ln, x, e])
+                x = e
+            else:
+                x += 1
+    assert len(expect) > 50
+    got = rects._runs(grid, cols=cols)
+    if len(expect) > rects.MAX_SEGMENTS:
+        keep = sorted(range(len(expect)), key=lambda i: (-(expect[i][2] - expect[i][1]), i))[:rects.MAX_SEGMENTS]
+        expect = [expect[i] for i in keep]
+    assert got.tolist() == expect
+    assert not any(s[0] == 5 and s[1] == 0 for s in got.tolist())
+
+
+def test_refine_moves_each_side_as_the_numpy_passes_did() -> None:
+    """The compiled refinement against a direct numpy rendering of its rule: twice over the
+    sides top, bottom, left, right, each side moved to the best-covered line within REFINE
+    (nearest first, the first of equally covered ones), each move seen by the next side."""
+    r = np.random.default_rng(8)
+    h, w = 120, 160
+    bh = (r.random((h + 1, w)) < 0.3).astype(np.uint8)
+    bv = (r.random((h, w + 1)) < 0.3).astype(np.uint8)
+    bh[40, 30:130] = 1  # a clean top side near row 40
+    bv[35:100, 52] = 1  # and a left side near column 52
+    rh = np.asarray(cv2.integral(bh), np.int32)
+    rv = np.asarray(cv2.integral(bv), np.int32)
+    x0 = r.integers(0, w - 50, 200)
+    y0 = r.integers(0, h - 50, 200)
+    bx = np.stack([x0, y0, x0 + r.integers(40, 50, 200), y0 + r.integers(40, 50, 200)], axis=1).astype(np.int64)
+    bx = np.concatenate([bx, np.array([[50, 42, 130, 100], [0, 0, w, h]], np.int64)])
+
+    def cover(line: int, lo: int, hi: int, across: bool) -> float:
+        seg = bv[lo:hi, line] if across else bh[line, lo:hi]
+        return float(seg.sum()) / max(hi - lo, 1)
+
+    expect = bx.copy()
+    for row in expect:
+        for _ in range(2):
+            for side, across, (a, b), limit in ((1, False, (0, 2), h), (3, False, (0, 2), h),
+                                                (0, True, (1, 3), w), (2, True, (1, 3), w)):
+                cands = [min(max(int(row[side]) + o, 0), limit) for o in rects._OFFSETS.tolist()]
+                covers = [cover(c, int(row[a]), int(row[b]), across) for c in cands]
+                row[side] = cands[covers.index(max(covers))]
+    got = rects._refine(rh, rv, bx)
+    assert np.array_equal(got, expect)
+    assert got[-2].tolist()[:2] == [52, 40]  # the clean sides found
+    with pytest.raises(ValueError):
+        rects._refine(rh, rv, np.array([[0, 0, w + 1, 10]], np.int64))
