@@ -40,7 +40,7 @@ def __getattr__(name: str) -> Any:
 
 def warm_up() -> None:
     """Import what fingerprinting loads lazily (the decoders, scipy's signal and image filters,
-    the compiled cell scan and rectangle loops: about 1.5 s of CPU together, ~0.6 s more the first time
+    the compiled cell scan, code search and rectangle loops: about 1.5 s of CPU together, ~0.6 s more the first time
     they are compiled on a machine), for a long-lived process to pay at start rather than on the
     first file a user sends. A command-line run never calls it: it imports only what its
     file needs."""
@@ -55,6 +55,9 @@ def warm_up() -> None:
 
     one = np.zeros((1, 32), np.uint8)
     nearest_in_cells(one, np.zeros(1, np.int64), np.ones(1, np.int64), np.zeros(1, np.int32), one, None, 1)
+    from .scan import knn  # the nearest-codes search, likewise
+
+    knn(one, np.zeros((1, 4), np.uint64), 1)
     from .rects import warm_up as rects_warm_up  # the rectangles' loops, likewise
 
     rects_warm_up()

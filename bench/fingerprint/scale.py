@@ -460,6 +460,45 @@ def _write_synthetic(sub: Path, n_words: int, reals: tuple[Any, Any, Any], plant
     return int(n)
 
 
+def _synthetic_codes(index_dir: Path, store: Any, real: int, copies: int, base: int) -> int:
+    """The synthetic works' DCT codes in the index's ``codes`` table (work ``base + real × c +
+    i``: extracted distractor ``i``'s code, perturbed as descriptors are for copies c > 0), so
+    that a query's whole-picture and rectangle codes are searched among as many codes as a
+    registry of that many pictures holds. Those works are not in ``works`` either: a code hit
+    on one is reported under ``#wid`` (a false positive if within the decision distance).
+    Returns how many codes were added."""
+    from fingerprint.index import open_index
+
+    codes = np.stack([np.asarray(store["code"][i], np.uint8) for i in range(real)])
+    R = np.random.default_rng(2)
+    with open_index(index_dir) as index:
+        cur = index.db.cursor()
+        cur.execute("DELETE FROM codes WHERE kind='image' AND wid >= ?", (base,))
+        for c in range(copies):
+            cc = codes if c == 0 else codes ^ np.packbits(R.random((real, 256)) < PERTURB, axis=1)
+            cur.executemany("INSERT INTO codes VALUES (?, 'image', 0, ?)",
+                            [(base + real * c + i, cc[i].tobytes()) for i in range(real)])
+        cur.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+        index.db.commit()
+    return real * copies
+
+
+def synthetic_codes(data: Path) -> dict[str, Any]:
+    """:func:`_synthetic_codes` on an existing ``synthetic`` build (its pointer says how many
+    works and where the synthetic ones start)."""
+    from fingerprint import ivf
+
+    store = load_store(data / "distractors")
+    real = int(store["real"])
+    ptr = json.loads((data / "synthetic" / "idx" / ivf.POINTER).read_text())
+    base = int(ptr["max_wid"]) + 1
+    with_planted = int(ptr["works"])
+    copies = max(1, (with_planted - 20) // real)
+    t = time.perf_counter()
+    n = _synthetic_codes(data / "synthetic" / "idx", store, real, copies, base)
+    return {"codes_added": n, "copies_each": copies, "seconds": round(time.perf_counter() - t, 1)}
+
+
 def synthetic(works: int, data: Path, limit: int) -> dict[str, Any]:
     """A cost measurement at ``works`` pictures without registering them (registering and
     quantising 4 × 10⁸ descriptors takes hours on this machine): the planted works are
@@ -508,6 +547,7 @@ def synthetic(works: int, data: Path, limit: int) -> dict[str, Any]:
     n = _write_synthetic(sub, vocab.size, (rword, rdesc, rwork), (pword, pdesc, pwid), copies, base, real)
     vocab.save(sub)
     np.save(sub / "works.npy", np.unique(pwid).astype(np.int32))
+    _synthetic_codes(root / "idx", store, real, copies, base)
     (root / "idx" / ivf.POINTER).write_text(json.dumps({"build": "synthetic", "max_wid": base - 1, "works": works,
                                                         "descriptors": n, "words": vocab.size, "removals": 0,
                                                         "built_at": time.time()}))
@@ -539,6 +579,8 @@ def main(argv: list[str] | None = None) -> int:
     sy.add_argument("--works", type=int, default=1_000_000)
     sy.add_argument("--data", type=Path, default=DATA)
     sy.add_argument("--limit", type=int, default=40)
+    sc = sub.add_parser("synthetic-codes", help="add the synthetic works' DCT codes to an existing synthetic build")
+    sc.add_argument("--data", type=Path, default=DATA)
     rb = sub.add_parser("rebuild")
     rb.add_argument("--works", type=int, default=10_000)
     rb.add_argument("--data", type=Path, default=DATA)
@@ -565,6 +607,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rebuild_worker(a.index, a.qdir, a.truth, a.limit, a.after)))
     elif a.cmd == "synthetic":
         print(json.dumps(synthetic(a.works, a.data, a.limit)))
+    elif a.cmd == "synthetic-codes":
+        print(json.dumps(synthetic_codes(a.data)))
     else:
         print(json.dumps(run([int(x) for x in a.sizes.split(",")], a.data, a.limit, a.keep)))
     return 0

@@ -1,0 +1,74 @@
+"""The compiled nearest-codes search (fingerprint.scan.knn): what FAISS's flat binary index
+returns — the same distances and rows, nearest first, the lower row first at a tie — on one
+thread or shared among threads, through the index's code search as well."""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+import pytest
+
+from fingerprint import scan, threads
+from fingerprint.arrays import _BinaryIndex
+
+
+def _codes(seed: int, n: int) -> np.ndarray:
+    r = np.random.default_rng(seed)
+    db = r.integers(0, 256, (n, 32), dtype=np.uint8)
+    src = db[r.integers(0, n, 40)]
+    for j in r.integers(0, n, n // 10):  # many identical codes: ties at every rank
+        db[j] = src[j % 40]
+    return db
+
+
+def _queries(db: np.ndarray, seed: int, nq: int) -> np.ndarray:
+    r = np.random.default_rng(seed)
+    q = db[r.integers(0, db.shape[0], nq)].copy()
+    flip = r.random(q.shape) < 0.1  # near copies, some exact
+    q[nq // 3:] ^= (flip[nq // 3:] * np.uint8(1 << 3)).astype(np.uint8)
+    q[-5:] = r.integers(0, 256, (5, 32), dtype=np.uint8)  # and unrelated codes
+    return q
+
+
+@pytest.mark.parametrize("k", [1, 4, 8])
+@pytest.mark.parametrize("parts", [1, 2])
+def test_knn_is_what_faiss_returns(k: int, parts: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = _codes(k, 3000)
+    q = _queries(db, 10 + k, 61)
+    monkeypatch.setattr(threads, "THREADS", parts)
+    monkeypatch.setattr(scan, "SPLIT_CODES", 1)
+    dist, rows = scan.knn(q, db.view(np.uint64), k)
+    faiss.omp_set_num_threads(1)
+    ref = faiss.IndexBinaryFlat(256)
+    ref.add(db)
+    d_ref, r_ref = ref.search(q, k)
+    assert np.array_equal(dist, d_ref) and np.array_equal(rows, r_ref)
+    assert (dist[:, 0] == 0).sum() >= 61 // 3  # exact copies found at distance 0
+
+
+def test_knn_breaks_ties_by_the_lower_row() -> None:
+    one = np.full((1, 32), 7, np.uint8)
+    db = np.concatenate([np.zeros((3, 32), np.uint8), one, one, one, np.zeros((2, 32), np.uint8)])
+    dist, rows = scan.knn(one, db.view(np.uint64), 4)
+    assert rows.tolist() == [[3, 4, 5, 0]] and dist.tolist()[0][:3] == [0, 0, 0]
+
+
+def test_knn_refuses_what_it_cannot_answer() -> None:
+    db = np.zeros((3, 32), np.uint8)
+    with pytest.raises(ValueError):
+        scan.knn(db, db.view(np.uint64), 4)  # more neighbours than codes
+    with pytest.raises(ValueError):
+        scan.knn(db, np.zeros((3, 2), np.uint64), 1)  # not 256-bit codes
+
+
+def test_the_code_index_answers_as_faiss_does() -> None:
+    db = _codes(5, 2000)
+    q = _queries(db, 6, 30)
+    idx = _BinaryIndex(db, np.arange(2000, dtype=np.int64) // 3, np.zeros(2000), 256)
+    rows, ids, dist = idx.knn(q, 8)
+    d_ref, i_ref = idx.index.search(q, 8)  # the FAISS index the same object keeps for ranges
+    assert np.array_equal(rows, np.repeat(np.arange(30), 8))
+    assert np.array_equal(ids, i_ref.reshape(-1)) and np.array_equal(dist, d_ref.reshape(-1))
+    r_rows, r_ids, r_dist = idx.range(q, 40)
+    assert (r_dist <= 40).all() and set(zip(rows[dist <= 40].tolist(), ids[dist <= 40].tolist())) <= set(
+        zip(r_rows.tolist(), r_ids.tolist()))
