@@ -70,15 +70,22 @@ class _BinaryIndex:
         """``search`` over row ranges of ``queries``: cut in ``threads.shared()`` parts when
         they are many enough against a large index (FAISS releases the GIL: the parts run on
         separate cores; every query row is searched alone, so the results are the same)."""
+        import faiss
+
         from . import threads
 
         nq = queries.shape[0]
         parts = threads.shared() if nq >= 2 and nq * self.ntotal >= SPLIT_PAIRS else 1
         q = np.ascontiguousarray(queries)
-        if parts == 1:
-            return [search(q)]
         cuts = [nq * k // parts for k in range(parts + 1)]
-        return list(threads.pool().map(lambda k: search(q[cuts[k]:cuts[k + 1]]), range(parts)))
+
+        def part(k: int) -> Any:
+            # OpenMP's thread count is a setting of each thread: one here too (see ``index``),
+            # whichever thread (a pool's, a server's) searches
+            faiss.omp_set_num_threads(1)
+            return search(q[cuts[k]:cuts[k + 1]])
+
+        return [part(0)] if parts == 1 else list(threads.pool().map(part, range(parts)))
 
     def range(self, queries: U8, radius: int) -> tuple[I64, I64, I64]:
         if self.ntotal == 0 or queries.shape[0] == 0:

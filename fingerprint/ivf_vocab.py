@@ -97,9 +97,12 @@ class Vocabulary:
         return np.concatenate(list(threads.pool().map(lambda k: self._words(desc[cuts[k]:cuts[k + 1]]), range(parts))))
 
     def _words(self, desc: U8) -> I64:
+        import faiss
+
         out = np.zeros(desc.shape[0], np.int64)
         if desc.shape[0] == 0:
             return out
+        faiss.omp_set_num_threads(1)  # OpenMP's setting is per thread: this one may be a pool thread
         lab = _nearest(self._top_idx, desc)
         order = np.argsort(lab, kind="stable")
         used, first = np.unique(lab[order], return_index=True)

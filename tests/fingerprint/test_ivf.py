@@ -19,7 +19,7 @@ import numpy.typing as npt
 import pytest
 
 from bench.fingerprint import media as M
-from fingerprint import ivf, ivf_build
+from fingerprint import ivf, ivf_build, ivf_vocab
 from fingerprint.index import open_index
 from fingerprint.service import add_file, query_file
 
@@ -176,6 +176,30 @@ def test_the_vocabulary_puts_a_descriptor_in_the_word_it_was_trained_on() -> Non
     for c in range(4):  # each cluster's members share one word, and no other cluster has it
         assert np.unique(w[c::4]).size <= 3
         assert not set(w[c::4].tolist()) & set(np.delete(w, np.arange(c, 800, 4)).tolist())
+
+
+def test_words_on_two_threads_are_the_nearest_leaf_of_the_nearest_top_word(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Quantisation shared among threads gives each descriptor the word a direct search does:
+    the nearest leaf (the lower row at a tie) under the nearest top centroid."""
+    from fingerprint import threads
+
+    r = np.random.default_rng(6)
+    sample = r.integers(0, 256, (4000, 32), dtype=np.uint8)
+    v = ivf.Vocabulary.train(sample, 300, 4000)
+    q = np.concatenate([sample[:600], r.integers(0, 256, (600, 32), dtype=np.uint8)])
+
+    def ham(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.unpackbits(a[:, None, :] ^ b[None, :, :], axis=2).sum(axis=2)
+
+    top = np.argmin(ham(q, v.top), axis=1)  # argmin: the first (lower row) at a tie
+    expect = np.array([v.start[c] + int(np.argmin(ham(q[i:i + 1], v.leaves[v.start[c]:v.start[c + 1]])[0]))
+                       for i, c in enumerate(top.tolist())])
+    out = {}
+    for n in (1, 2):
+        monkeypatch.setattr(threads, "THREADS", n)
+        out[n] = v.words(q)
+    assert np.array_equal(out[1], expect) and np.array_equal(out[2], expect)
+    assert q.shape[0] >= ivf_vocab.SPLIT_WORDS  # the two-thread run was shared
 
 
 # -- builds outside the queries (fingerprint.ivf_build) -------------------------------------------
