@@ -55,9 +55,10 @@ def warm_up() -> None:
 
     one = np.zeros((1, 32), np.uint8)
     nearest_in_cells(one, np.zeros(1, np.int64), np.ones(1, np.int64), np.zeros(1, np.int32), one, None, 1)
-    from .scan import knn  # the nearest-codes search, likewise
+    from .scan import knn, within  # the code searches, likewise
 
     knn(one, np.zeros((1, 4), np.uint64), 1)
+    within(one, np.zeros((1, 4), np.uint64), 1)
     from .rects import warm_up as rects_warm_up  # the rectangles' loops, likewise
 
     rects_warm_up()

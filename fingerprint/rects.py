@@ -224,7 +224,7 @@ def _refine_loop(rh: Any, rv: Any, bx: Any, offsets: Any) -> Any:  # pragma: no 
                 a, b = (1, 3) if across else (0, 2)
                 limit = w if across else h
                 lo, hi = out[r, a], out[r, b]
-                best = -1.0
+                best = -np.inf  # the first candidate is taken whatever its cover, as argmax does
                 pick = out[r, side]
                 for o in offsets:
                     ln = min(max(out[r, side] + o, 0), limit)

@@ -98,6 +98,39 @@ def _knn(qt: Any, d64: Any, k: int, none: int) -> Any:  # pragma: no cover - com
     return bd, bi
 
 
+def _within(qt: Any, d64: Any, radius: int) -> Any:  # pragma: no cover - compiled
+    nq = qt.shape[1]
+    cap = 1024
+    rows = np.empty(cap, np.int64)
+    ids = np.empty(cap, np.int64)
+    dists = np.empty(cap, np.int64)
+    n = 0
+    dist = np.empty(nq, np.int64)
+    q0, q1, q2, q3 = qt[0], qt[1], qt[2], qt[3]
+    for j in range(d64.shape[0]):
+        b0, b1, b2, b3 = d64[j, 0], d64[j, 1], d64[j, 2], d64[j, 3]
+        near: Any = False
+        for i in range(nq):
+            d = np.int64(_popcount(q0[i] ^ b0) + _popcount(q1[i] ^ b1)
+                         + _popcount(q2[i] ^ b2) + _popcount(q3[i] ^ b3))
+            dist[i] = d
+            near |= d <= radius
+        if not near:
+            continue
+        for i in range(nq):
+            if dist[i] <= radius:
+                if n == cap:  # grow
+                    cap *= 2
+                    r2 = np.empty(cap, np.int64)
+                    i2 = np.empty(cap, np.int64)
+                    d2 = np.empty(cap, np.int64)
+                    r2[:n], i2[:n], d2[:n] = rows[:n], ids[:n], dists[:n]
+                    rows, ids, dists = r2, i2, d2
+                rows[n], ids[n], dists[n] = i, j, dist[i]
+                n += 1
+    return rows[:n].copy(), ids[:n].copy(), dists[:n].copy()
+
+
 def compiled(fn: Any) -> Any:
     """``fn`` compiled by Numba without the GIL, its machine code cached on disk; where no cache
     folder can be written (a read-only install and no home), compiled once per process."""
@@ -109,6 +142,7 @@ def compiled(fn: Any) -> Any:
 
 _kernel: Any = compiled(_scan)
 _knn_kernel: Any = compiled(_knn)
+_within_kernel: Any = compiled(_within)
 SPLIT_CODES = 10_000_000  # a code search of at least this many pairs is shared among threads.THREADS
 
 
@@ -155,24 +189,57 @@ def nearest_in_cells(qd: U8, lo: I64, n: I64, wids: Any, desc: Any, masked: I64 
             np.concatenate([o[2] for o in out]))
 
 
+def _codes_args(queries: U8, codes64: Any) -> tuple[Any, Any]:
+    """The queries transposed (4 × nq uint64) and the codes (n × 4 uint64), checked."""
+    q = np.asarray(queries)
+    if q.ndim != 2 or q.shape[1] != 32 or q.dtype != np.uint8:
+        raise ValueError(f"queries must be rows of 32 bytes, not {q.shape} ({q.dtype})")
+    d64 = np.asarray(codes64)
+    if d64.ndim != 2 or d64.shape[1] != 4 or d64.dtype != np.uint64:
+        raise ValueError(f"codes must be rows of 4 uint64 (256 bits), not {d64.shape} ({d64.dtype})")
+    if not d64.flags.aligned:  # the kernel would read it as aligned
+        d64 = d64.copy()
+    qt = np.ascontiguousarray(np.ascontiguousarray(q).view(np.uint64).T)
+    return qt, _frozen(d64, np.uint64)
+
+
+def _query_parts(nq: int, n: int) -> list[tuple[int, int]]:
+    parts = threads.shared() if nq >= 2 and nq * n >= SPLIT_CODES else 1
+    return list(itertools.pairwise([nq * p // parts for p in range(parts + 1)]))
+
+
 def knn(queries: U8, codes64: Any, k: int) -> tuple[I64, I64]:
     """The ``k`` nearest of ``codes64`` (n × 4 uint64: 256-bit codes) to each row of
-    ``queries`` (32 bytes each) by Hamming distance: (distances, rows), each nq × k, nearest
-    first, the lower row first at equal distance — what FAISS's ``IndexBinaryFlat.search``
-    returns (tested), about four times faster (every query against one indexed code at a
-    time, in one vectorised pass). ``k`` must be at most n. At least ``SPLIT_CODES`` pairs
-    are cut by query rows among ``threads.shared()`` threads."""
-    q = np.ascontiguousarray(queries, dtype=np.uint8).reshape(-1, 32)
-    nq = q.shape[0]
-    d64 = _frozen(codes64, np.uint64)
-    if d64.ndim != 2 or d64.shape[1] != 4 or not 0 < k <= d64.shape[0]:
-        raise ValueError(f"k = {k} nearest of codes shaped {d64.shape}")
-    qt = np.ascontiguousarray(q.view(np.uint64).T)
-    parts = threads.shared() if nq >= 2 and nq * d64.shape[0] >= SPLIT_CODES else 1
-    cuts = [nq * p // parts for p in range(parts + 1)]
-    runs = [(_frozen(qt[:, a:b], np.uint64), d64, int(k), 1 << 20) for a, b in itertools.pairwise(cuts)]
+    ``queries`` (rows of 32 bytes) by Hamming distance: (distances, rows), each nq × k,
+    nearest first, the lower row first at equal distance — what FAISS's
+    ``IndexBinaryFlat.search`` returns (tested), about four times faster (every query against
+    one indexed code at a time, in one vectorised pass). ``k`` must be 1 to n. At least
+    ``SPLIT_CODES`` pairs are cut by query rows among ``threads.shared()`` threads."""
+    qt, d64 = _codes_args(queries, codes64)
+    if not 0 < k <= d64.shape[0]:
+        raise ValueError(f"k = {k} nearest of {d64.shape[0]} codes")
+    runs = [(_frozen(qt[:, a:b], np.uint64), d64, int(k), 1 << 20) for a, b in _query_parts(qt.shape[1], d64.shape[0])]
     if len(runs) == 1:
         out = [_knn_kernel(*runs[0])]
     else:
         out = list(threads.pool().map(lambda r: _knn_kernel(*r), runs))
     return np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out])
+
+
+def within(queries: U8, codes64: Any, radius: int) -> tuple[I64, I64, I64]:
+    """Every code of ``codes64`` within ``radius`` bits of each row of ``queries``: (query
+    rows, code rows, distances), by query row, then code row — what FAISS's
+    ``IndexBinaryFlat.range_search`` with ``radius + 1`` returns (tested). Shared among threads
+    as :func:`knn` is."""
+    qt, d64 = _codes_args(queries, codes64)
+    parts = _query_parts(qt.shape[1], d64.shape[0])
+    runs = [(_frozen(qt[:, a:b], np.uint64), d64, int(radius)) for a, b in parts]
+    if len(runs) == 1:
+        out = [_within_kernel(*runs[0])]
+    else:
+        out = list(threads.pool().map(lambda r: _within_kernel(*r), runs))
+    rows = np.concatenate([o[0] + a for o, (a, _) in zip(out, parts, strict=True)])
+    ids = np.concatenate([o[1] for o in out])
+    dist = np.concatenate([o[2] for o in out])
+    order = np.lexsort((ids, rows))  # the kernel finds them code by code
+    return rows[order], ids[order], dist[order]

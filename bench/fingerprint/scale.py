@@ -492,8 +492,8 @@ def synthetic_codes(data: Path) -> dict[str, Any]:
     real = int(store["real"])
     ptr = json.loads((data / "synthetic" / "idx" / ivf.POINTER).read_text())
     base = int(ptr["max_wid"]) + 1
-    with_planted = int(ptr["works"])
-    copies = max(1, (with_planted - 20) // real)
+    # builds before session 17 did not record their copies: 20 planted works, as they all had
+    copies = int(ptr.get("copies", max(1, (int(ptr["works"]) - 20) // real)))
     t = time.perf_counter()
     n = _synthetic_codes(data / "synthetic" / "idx", store, real, copies, base)
     return {"codes_added": n, "copies_each": copies, "seconds": round(time.perf_counter() - t, 1)}
@@ -505,9 +505,12 @@ def synthetic(works: int, data: Path, limit: int) -> dict[str, Any]:
     registered for real, the inverted file's vocabulary is trained for ``works`` × 400
     descriptors on the extracted distractors, and the postings hold every extracted
     distractor's descriptors plus perturbed copies (``PERTURB``) filed under the word of the
-    descriptor they copy. Those synthetic works are not in the database, so they can never
-    be returned (recall here is not a measurement); query cost — quantisation, the cells'
-    descriptors, verification — is that of an index of ``works`` pictures."""
+    descriptor they copy, and their DCT codes (:func:`_synthetic_codes`). Those synthetic
+    works are not in the database's ``works``, so part search never returns them (recall
+    here is not a measurement); a code within the decision distance of a query's would be
+    reported as ``#wid`` and counted as a false positive. Query cost — quantisation, the
+    cells' descriptors, the code search, verification — is that of an index of ``works``
+    pictures."""
     import subprocess
 
     from fingerprint import ivf, service
@@ -550,7 +553,7 @@ def synthetic(works: int, data: Path, limit: int) -> dict[str, Any]:
     _synthetic_codes(root / "idx", store, real, copies, base)
     (root / "idx" / ivf.POINTER).write_text(json.dumps({"build": "synthetic", "max_wid": base - 1, "works": works,
                                                         "descriptors": n, "words": vocab.size, "removals": 0,
-                                                        "built_at": time.time()}))
+                                                        "built_at": time.time(), "copies": copies}))
     build_s = time.perf_counter() - t0
     q = subprocess.run([sys.executable, "-m", "bench.fingerprint.scale", "query-worker", str(root / "idx"),
                         str(root / "q"), str(root / "truth.json"), "--limit", str(limit)],

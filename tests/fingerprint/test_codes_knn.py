@@ -4,6 +4,8 @@ thread or shared among threads, through the index's code search as well."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import faiss
 import numpy as np
 import pytest
@@ -59,6 +61,40 @@ def test_knn_refuses_what_it_cannot_answer() -> None:
         scan.knn(db, db.view(np.uint64), 4)  # more neighbours than codes
     with pytest.raises(ValueError):
         scan.knn(db, np.zeros((3, 2), np.uint64), 1)  # not 256-bit codes
+    with pytest.raises(ValueError):
+        scan.knn(np.zeros((4, 16), np.uint8), db.view(np.uint64), 1)  # queries not of 32 bytes
+    with pytest.raises(ValueError):
+        scan.within(np.zeros((4, 16), np.uint8), db.view(np.uint64), 10)
+    with pytest.raises(ValueError):
+        _BinaryIndex(db, np.arange(2, dtype=np.int64), np.zeros(3), 256)  # a work for every code
+    with pytest.raises(ValueError):
+        _BinaryIndex(np.zeros((6, 16), np.uint8), np.arange(6, dtype=np.int64), np.zeros(6), 256)
+
+
+def test_unaligned_codes_are_read_as_aligned_ones() -> None:
+    db = _codes(3, 500)
+    raw = np.frombuffer(b"x" + db.tobytes(), np.uint8)[1:].reshape(-1, 32)  # off by one byte
+    idx = _BinaryIndex(raw, np.arange(500, dtype=np.int64), np.zeros(500), 256)
+    q = _queries(db, 4, 20)
+    assert np.array_equal(idx.knn(q, 3)[1], _BinaryIndex(db, np.arange(500, dtype=np.int64), np.zeros(500), 256)
+                          .knn(q, 3)[1])
+
+
+@pytest.mark.parametrize("parts", [1, 2])
+def test_within_is_what_faiss_range_search_returns(parts: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = _codes(9, 4000)
+    q = _queries(db, 19, 50)
+    monkeypatch.setattr(threads, "THREADS", parts)
+    monkeypatch.setattr(scan, "SPLIT_CODES", 1)
+    faiss.omp_set_num_threads(1)
+    ref = faiss.IndexBinaryFlat(256)
+    ref.add(db)
+    for radius in (0, 30, 48, 110):
+        lims, d_ref, i_ref = ref.range_search(q, radius + 1)
+        rows, ids, dist = scan.within(q, db.view(np.uint64), radius)
+        assert np.array_equal(rows, np.repeat(np.arange(50), np.diff(lims.astype(np.int64))))
+        assert np.array_equal(ids, i_ref) and np.array_equal(dist, d_ref)
+    assert rows.size > 2 * 1024  # many hits at 110 bits: each part grew past its first buffer (1 024)
 
 
 def test_the_code_index_answers_as_faiss_does() -> None:
@@ -66,9 +102,26 @@ def test_the_code_index_answers_as_faiss_does() -> None:
     q = _queries(db, 6, 30)
     idx = _BinaryIndex(db, np.arange(2000, dtype=np.int64) // 3, np.zeros(2000), 256)
     rows, ids, dist = idx.knn(q, 8)
-    d_ref, i_ref = idx.index.search(q, 8)  # the FAISS index the same object keeps for ranges
+    ref = faiss.IndexBinaryFlat(256)
+    ref.add(db)
+    d_ref, i_ref = ref.search(q, 8)
     assert np.array_equal(rows, np.repeat(np.arange(30), 8))
     assert np.array_equal(ids, i_ref.reshape(-1)) and np.array_equal(dist, d_ref.reshape(-1))
+    lims, rd, ri = ref.range_search(q, 41)
     r_rows, r_ids, r_dist = idx.range(q, 40)
-    assert (r_dist <= 40).all() and set(zip(rows[dist <= 40].tolist(), ids[dist <= 40].tolist())) <= set(
-        zip(r_rows.tolist(), r_ids.tolist()))
+    assert np.array_equal(r_ids, ri) and np.array_equal(r_dist, rd)
+    assert np.array_equal(r_rows, np.repeat(np.arange(30), np.diff(lims.astype(np.int64))))
+
+
+def test_work_names_are_read_at_once_and_unknown_rows_named_by_number(tmp_path: Path) -> None:
+    from fingerprint.index import open_index
+
+    with open_index(tmp_path / "idx") as index:
+        cur = index.db.cursor()
+        cur.executemany("INSERT INTO works (wid, work_id, modality, sm3, version, duration_s, size, added_at) "
+                        "VALUES (?, ?, 'image', '', 2, NULL, 0, 0)", [(w, f"work-{w}") for w in range(1, 1201)])
+        index.db.commit()
+        wids = [*range(1, 1201), 5000]
+        index._learn_names(wids)
+        assert [index._names[w] for w in (1, 600, 1200, 5000)] == ["work-1", "work-600", "work-1200", "#5000"]
+        assert index._name(777) == "work-777"

@@ -195,7 +195,7 @@ def test_words_on_two_threads_are_the_nearest_leaf_of_the_nearest_top_word(monke
     expect = np.array([v.start[c] + int(np.argmin(ham(q[i:i + 1], v.leaves[v.start[c]:v.start[c + 1]])[0]))
                        for i, c in enumerate(top.tolist())])
     out = {}
-    for n in (1, 2):
+    for n in (2, 1):  # two threads first: they build the words' leaf indexes side by side
         monkeypatch.setattr(threads, "THREADS", n)
         out[n] = v.words(q)
     assert np.array_equal(out[1], expect) and np.array_equal(out[2], expect)

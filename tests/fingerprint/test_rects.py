@@ -207,8 +207,8 @@ def test_runs_are_every_long_run_of_the_map(cols: bool) -> None:
     one short of MIN_RUN is not one; more than MAX_SEGMENTS: the longest, the earlier of
     equal ones."""
     r = np.random.default_rng(3)
-    m = np.zeros((60, 500), np.uint8)
-    for ln in range(60):
+    m = np.zeros((150, 500), np.uint8)
+    for ln in range(150):
         x = 0
         while x < 500:  # runs of random lengths around MIN_RUN, some at the line's ends
             n = int(r.integers(1, 2 * rects.MIN_RUN))
@@ -219,7 +219,7 @@ def test_runs_are_every_long_run_of_the_map(cols: bool) -> None:
     grid = m.T.copy() if cols else m
 
     expect = []  # a line-by-line walk
-    for ln in range(60):
+    for ln in range(150):
         line, x = m[ln], 0
         while x < 500:
             if line[x]:
@@ -231,7 +231,7 @@ def test_runs_are_every_long_run_of_the_map(cols: bool) -> None:
                 x = e
             else:
                 x += 1
-    assert len(expect) > 50
+    assert len(expect) > rects.MAX_SEGMENTS  # the longest are kept
     got = rects._runs(grid, cols=cols)
     if len(expect) > rects.MAX_SEGMENTS:
         keep = sorted(range(len(expect)), key=lambda i: (-(expect[i][2] - expect[i][1]), i))[:rects.MAX_SEGMENTS]
