@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,24 @@ def _atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@dataclass(frozen=True)
+class CodeHits:
+    """Hamming search result: for each hit the query row, the work, the item time (frames of
+    a video; 0 for an image) and the distance."""
+
+    query_rows: I64
+    work_ids: list[str]
+    times: npt.NDArray[np.float64]
+    distances: I64
+
+    def rows(self, lo: int, hi: int) -> CodeHits:
+        """The hits of query rows ``lo`` to ``hi - 1``, renumbered from 0 (several searches
+        made as one)."""
+        k = np.flatnonzero((self.query_rows >= lo) & (self.query_rows < hi))
+        return CodeHits(self.query_rows[k] - lo, [self.work_ids[i] for i in k.tolist()], self.times[k],
+                        self.distances[k])
 
 
 class _BinaryIndex:

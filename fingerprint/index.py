@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .arrays import _atomic_write, _BinaryIndex, _Postings
+from .arrays import CodeHits, _atomic_write, _BinaryIndex, _Postings
 from .errors import DuplicateWork, IndexCorrupt, IndexFailure, UnknownWork
 from .formats import Fingerprint, require_registrable
 from .ivf import OrbInvertedFile
@@ -47,17 +47,6 @@ class WorkInfo:
     version: int
     duration_s: float | None
     size: int
-
-
-@dataclass(frozen=True)
-class CodeHits:
-    """Hamming search result: for each hit the query row, the work, the item time (frames of
-    a video; 0 for an image) and the distance."""
-
-    query_rows: I64
-    work_ids: list[str]
-    times: npt.NDArray[np.float64]
-    distances: I64
 
 
 class IndexBackend(ABC):

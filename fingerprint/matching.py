@@ -17,11 +17,12 @@ from functools import partial
 import numpy as np
 import numpy.typing as npt
 
+from .arrays import CodeHits
 from .audio import FRAME_S, AudioFingerprint, pair_hashes
 from .colours import placed
 from .formats import Fingerprint
 from .image import HASH_BITS, MIN_QUALITY, ImageFingerprint, orb_scale
-from .index import CodeHits, IndexBackend
+from .index import IndexBackend
 from .marks import MARK_DCT_RATIO
 from .media import Modality
 from .occurrences import SEGMENT_MIN_SEPARATION_S, Segment, longest_run, offset_peaks
@@ -216,8 +217,7 @@ def _layouts(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match]) 
 
 
 def _rect_codes(q: ImageFingerprint) -> tuple[list[int], int, npt.NDArray[np.uint8]]:
-    """The rectangles whose code is decided (quality at least ``MIN_QUALITY``), the codes per
-    rectangle (as it is, mirrored) and those codes, rectangle by rectangle."""
+    """Rectangles with a decided code (quality ≥ ``MIN_QUALITY``), codes per rectangle, the codes."""
     good = [k for k, qv in enumerate(q.rect_quality) if qv >= MIN_QUALITY]
     if not good:
         return [], 1, np.zeros((0, 32), np.uint8)
@@ -231,13 +231,11 @@ def _rects(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match], ma
     (``fingerprint.rects``): a registered picture's code within ``IMAGE_MAX_DISTANCE`` of a
     rectangle's is that picture, in that rectangle. A rectangle whose code is decided by
     noise (quality below ``MIN_QUALITY``) is no evidence. Marked works go to ``marked``, as
-    for the whole query. ``hits``: the nearest codes of :func:`_rect_codes`' codes, when the
-    caller searched them already."""
+    for the whole query. ``hits``: those of :func:`_rect_codes`' codes, if already searched."""
     good, per, codes = _rect_codes(q)
     if not good:
         return
-    if hits is None:
-        hits = index.nearest_codes("image", codes, IMAGE_CANDIDATES)
+    hits = index.nearest_codes("image", codes, IMAGE_CANDIDATES) if hits is None else hits
     per_box: dict[int, dict[str, int]] = defaultdict(dict)
     for row, w, d in zip(hits.query_rows.tolist(), hits.work_ids, hits.distances.tolist(), strict=True):
         best = per_box[good[row // per]]
@@ -284,16 +282,9 @@ def match_image(index: IndexBackend, q: ImageFingerprint) -> list[Match]:
     found: dict[str, Match] = {}
     _layouts(index, q, found)
     variants = np.frombuffer(b"".join(q.variants), np.uint8).reshape(-1, 32)
-    # the whole query's codes and its rectangles' in one search (one pass over the codes)
-    nv = variants.shape[0]
-    all_hits = index.nearest_codes("image", np.concatenate([variants, _rect_codes(q)[2]]), IMAGE_CANDIDATES)
-    whole = all_hits.query_rows < nv
-    ws = np.flatnonzero(whole).tolist()
-    rs = np.flatnonzero(~whole)
-    hits = CodeHits(all_hits.query_rows[whole], [all_hits.work_ids[i] for i in ws], all_hits.times[whole],
-                    all_hits.distances[whole])
-    rect_hits = CodeHits(all_hits.query_rows[rs] - nv, [all_hits.work_ids[i] for i in rs.tolist()],
-                         all_hits.times[rs], all_hits.distances[rs])
+    codes = np.concatenate([variants, _rect_codes(q)[2]])  # searched at once: one pass over the codes
+    both = index.nearest_codes("image", codes, IMAGE_CANDIDATES)
+    hits, rect_hits = both.rows(0, len(variants)), both.rows(len(variants), len(codes))
     best: dict[str, int] = {}
     for w, d in zip(hits.work_ids, hits.distances.tolist(), strict=True):
         best[w] = min(best.get(w, HASH_BITS), int(d))
