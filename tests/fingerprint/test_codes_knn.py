@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fingerprint import scan, threads
-from fingerprint.arrays import _BinaryIndex
+from fingerprint.arrays import CodeHits, _BinaryIndex
 
 
 def _codes(seed: int, n: int) -> np.ndarray:
@@ -125,3 +125,20 @@ def test_work_names_are_read_at_once_and_unknown_rows_named_by_number(tmp_path: 
         index._learn_names(wids)
         assert [index._names[w] for w in (1, 600, 1200, 5000)] == ["work-1", "work-600", "work-1200", "#5000"]
         assert index._name(777) == "work-777"
+
+
+def test_a_combined_search_splits_into_its_parts() -> None:
+    """Two searches made as one (the whole query's codes, then its rectangles'): each part's
+    hits, renumbered from its own first row, are those of searching it alone."""
+    db = _codes(7, 1500)
+    a, b = _queries(db, 8, 8), _queries(db, 9, 20)
+    idx = _BinaryIndex(db, np.arange(1500, dtype=np.int64), np.zeros(1500), 256)
+
+    def hits(q: np.ndarray) -> CodeHits:
+        rows, ids, dist = idx.knn(q, 8)
+        return CodeHits(rows, [f"w{i}" for i in ids.tolist()], np.zeros(rows.size), dist)
+
+    both = hits(np.concatenate([a, b]))
+    for part, alone in ((both.rows(0, 8), hits(a)), (both.rows(8, 28), hits(b))):
+        assert np.array_equal(part.query_rows, alone.query_rows) and part.work_ids == alone.work_ids
+        assert np.array_equal(part.distances, alone.distances)
