@@ -1,5 +1,6 @@
 """The index's in-memory structures: flat indexes of 256-bit codes (searched by the compiled
-scans of ``fingerprint.scan``) and sorted posting arrays (both rebuilt from the SQLite source of truth, see ``fingerprint.index``),
+scans of ``fingerprint.scan``) and sorted posting arrays (both rebuilt from the SQLite source
+of truth, see ``fingerprint.index``),
 and the atomic file write their caches use."""
 
 from __future__ import annotations
