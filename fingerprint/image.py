@@ -371,8 +371,12 @@ def _fingerprint(img: U8, gray: U8, rects: futures.Future[Any] | None, query: bo
         from .parts import parts_features
 
         thumb = thumbnail(img)
-        ppts, pdesc = parts_features(gray)
-        rboxes, rcodes, rqual = _rect_codes(img, gray) if rects is None else rects.result()
+        if rects is None:
+            rects = futures.Future()
+            rects.set_result(_rect_codes(img, gray))
+        # the enlarged pass looks at the rectangles shown small (found meanwhile in the pool)
+        ppts, pdesc = parts_features(gray, lambda: sorted(set(rects.result()[0])))
+        rboxes, rcodes, rqual = rects.result()
     return ImageFingerprint(code=codes[0], variants=codes, points=pts, descriptors=desc,
                             width=int(gray.shape[1]), height=int(gray.shape[0]),
                             mirror_points=mpts, mirror_descriptors=mdesc, quality=hash_quality(small),

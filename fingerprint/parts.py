@@ -17,7 +17,7 @@ the picture: enough of them must lie outside their densest window (``MIN_OUTSIDE
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,14 @@ PARTS_FEATURES = 4000  # per scale
 PARTS_ZOOM = 2.0
 PARTS_ZOOM_SIDE = 3200
 PARTS_TILES = 8  # keypoints are detected per tile of an 8 × 8 grid, so text cannot take them all
+# a rectangle of the page (fingerprint.rects) whose long side, at the first pass's scale, is at
+# most this is a picture shown smaller than the registered pictures' ORB frame (image.ORB_SIDE):
+# the enlarged pass looks at its tiles
+ZOOM_BOX_SIDE = 512
+# a query whose long side at the first pass is at most this is enlarged whole: no larger than
+# two registered frames, it more likely shows one picture (filmed at an angle it has no
+# rectangle) than a page, and enlarging it costs at most a fifth of enlarging a 1 600-pixel page
+ZOOM_WHOLE_SIDE = 1024
 TILE_MARGIN = 32
 # a tile whose v1 detection gave fewer than this share of its keypoints is smooth (or partly): it also gets
 # art keypoints (image format v2)
@@ -125,21 +133,30 @@ def _tiled_orb(img: U8, make: Callable[[], Any], tiles: list[tuple[int, int]],
     return (np.concatenate([p for p, _ in per_tile]), np.concatenate([d for _, d in per_tile]), counts)
 
 
-def _pass(img: U8) -> tuple[F32, U8]:
-    """One scale of the query: v1-style ORB per tile, then art keypoints (image format v2,
+def _pass(img: U8, grid: list[tuple[int, int]] | None = None,
+          sparse_elsewhere: int = 0) -> tuple[F32, U8, list[tuple[int, int]]]:
+    """One scale of the query: v1-style ORB per tile (of ``grid``, by default all
+    ``PARTS_TILES`` × ``PARTS_TILES``), then art keypoints (image format v2,
     ``fingerprint.art``) over the tiles that gave fewer than ``ART_TILE_SHARE`` of their
-    share: one ORB detection (FAST threshold ``ART_FAST``, the share of each such tile in
-    all) on the reduced, contrast-normalised query, masked to those tiles."""
+    share: one ORB detection on the reduced, contrast-normalised query, masked to those
+    tiles, FAST threshold ``ART_FAST``, ``ART_TILE_FEATURES`` per such tile in all — and per
+    tile outside ``grid`` counted in ``sparse_elsewhere``, so that a pass over some tiles
+    keeps the budget the whole pass would have had (the detection keeps the strongest
+    keypoints of the whole mask: a smooth picture's art keypoints take the budget of the
+    empty tiles around it). Also the tiles found smooth."""
     per_tile = max(50, PARTS_FEATURES // (PARTS_TILES * PARTS_TILES))
     def make() -> Any:
         return cv2.ORB_create(  # type: ignore[attr-defined]
             nfeatures=per_tile, edgeThreshold=15, patchSize=15, fastThreshold=12)
 
-    grid = [(ty, tx) for ty in range(PARTS_TILES) for tx in range(PARTS_TILES)]
+    if grid is None:
+        grid = [(ty, tx) for ty in range(PARTS_TILES) for tx in range(PARTS_TILES)]
+    if not grid:
+        return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), []
     pts, desc, counts = _tiled_orb(img, make, grid, TILE_MARGIN)
     sparse = [t for t, n in zip(grid, counts, strict=True) if n < ART_TILE_SHARE * per_tile]
     if not sparse or min(img.shape) < PARTS_TILES * ART_DOWN * 2:
-        return pts, desc
+        return pts, desc, sparse
     # one detection over the smooth tiles (a mask), not per tile: a smooth picture's art
     # keypoints sit at ORB's coarse pyramid levels, which a tile is too small to have
     norm = reduced_normalised(img)
@@ -149,34 +166,79 @@ def _pass(img: U8) -> tuple[F32, U8]:
         y0, y1, x0, x1 = _tile_bounds(nh, nw, ty, tx)
         mask[y0:y1, x0:x1] = 255
     art = cv2.ORB_create(  # type: ignore[attr-defined]
-        nfeatures=ART_TILE_FEATURES * len(sparse), edgeThreshold=15, patchSize=15, fastThreshold=ART_FAST)
+        nfeatures=ART_TILE_FEATURES * (len(sparse) + sparse_elsewhere), edgeThreshold=15, patchSize=15,
+        fastThreshold=ART_FAST)
     kps, adesc = orb_detect(art, norm, mask)
     if adesc is None or not kps:
-        return pts, desc
+        return pts, desc, sparse
     apts = np.array([kp.pt for kp in kps], dtype=np.float32) * np.float32(ART_DOWN)
-    return np.concatenate([pts, apts]), np.concatenate([desc, np.asarray(adesc, dtype=np.uint8)])
+    return np.concatenate([pts, apts]), np.concatenate([desc, np.asarray(adesc, dtype=np.uint8)]), sparse
 
 
-def parts_features(gray: U8) -> tuple[F32, U8]:
+Box = tuple[int, int, int, int]
+
+
+def zoom_tiles(boxes: Sequence[Box], shape: tuple[int, int], first: float, zoom: float) -> list[tuple[int, int]]:
+    """The tiles of the enlarged pass (``shape`` = the query's (h, w) in its own pixels, the
+    first pass at ``first`` times that, the enlarged one at ``zoom`` times) that meet a
+    rectangle (x, y, w, h, query pixels) whose long side is at most ``ZOOM_BOX_SIDE`` at the
+    first pass's scale; in the grid's order. Every tile when ``boxes`` is empty: a page
+    whose rectangles were not found is looked at whole."""
+    h, w = shape
+    zh, zw = max(1, round(h * zoom)), max(1, round(w * zoom))
+    grid = [(ty, tx) for ty in range(PARTS_TILES) for tx in range(PARTS_TILES)]
+    if not boxes:
+        return grid
+    small = [(x * zoom, y * zoom, (x + bw) * zoom, (y + bh) * zoom) for x, y, bw, bh in boxes
+             if max(bw, bh) * first <= ZOOM_BOX_SIDE]
+    out = []
+    for ty, tx in grid:
+        y0, y1, x0, x1 = _tile_bounds(zh, zw, ty, tx)
+        if any(x0 < bx1 and bx0 < x1 and y0 < by1 and by0 < y1 for bx0, by0, bx1, by1 in small):
+            out.append((ty, tx))
+    return out
+
+
+def parts_features(gray: U8, boxes: Sequence[Box] | Callable[[], Sequence[Box]] | None = None
+                   ) -> tuple[F32, U8]:
     """ORB keypoints and descriptors of a query for part search; points in the query's own
     pixels. The query is described at its own scale (long side at most ``PARTS_SIDE``) and
     enlarged ``PARTS_ZOOM`` times (long side at most ``PARTS_ZOOM_SIDE``): a picture shown at
     40 % of its size is then seen near the scale it was registered at, where the registered
     picture has most of its keypoints. Detection runs per tile (``PARTS_TILES`` ×
     ``PARTS_TILES``) so that dense text in one part of a page leaves keypoints for the
-    pictures in the others; smooth tiles also get art keypoints (:func:`_pass`)."""
+    pictures in the others; smooth tiles also get art keypoints (:func:`_pass`).
+
+    ``boxes``: the page's rectangles (:mod:`fingerprint.rects`, query pixels), or a function
+    giving them (called after the first pass, so that they can be found meanwhile). The
+    enlarged pass then looks only at the tiles of the rectangles shown small
+    (:func:`zoom_tiles`): the same keypoints there as the whole enlarged pass, for a fraction
+    of its cost — unless the query is small (``ZOOM_WHOLE_SIDE``). ``None``: the whole
+    enlarged query."""
     h, w = gray.shape
     side = max(h, w, 1)
+    first = min(1.0, PARTS_SIDE / side)
+    zoom = min(PARTS_ZOOM, PARTS_ZOOM_SIDE / side)
     pts_l: list[F32] = []
     desc_l: list[U8] = []
-    for scale in (min(1.0, PARTS_SIDE / side), min(PARTS_ZOOM, PARTS_ZOOM_SIDE / side)):
-        if pts_l and scale <= 1.05 * min(1.0, PARTS_SIDE / side):
-            break  # the query is too large to gain from enlarging
+    smooth: list[tuple[int, int]] = []
+    for scale in (first, zoom):
+        grid, elsewhere = None, 0
+        if pts_l:
+            if scale <= 1.05 * first:
+                break  # the query is too large to gain from enlarging
+            if boxes is not None and max(h, w) * first > ZOOM_WHOLE_SIDE:
+                grid = zoom_tiles(boxes() if callable(boxes) else boxes, (h, w), first, scale)
+                if not grid:
+                    break
+                # a tile covers the same part of the query at both scales: one the first pass
+                # found smooth stands for the enlarged one in the art keypoints' budget
+                elsewhere = len(set(smooth) - set(grid))
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         img = gray if scale == 1.0 else np.asarray(
             cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interp),
             dtype=np.uint8)
-        pts, desc = _pass(img)
+        pts, desc, smooth = _pass(img, grid, elsewhere)
         pts_l.append(pts / np.float32(scale))
         desc_l.append(desc)
     return np.concatenate(pts_l), np.concatenate(desc_l)

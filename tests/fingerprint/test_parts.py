@@ -128,6 +128,57 @@ def test_query_features_are_in_the_query_pixels() -> None:
     assert pts[:, 0].max() < 2400 and pts[:, 1].max() < 1800
 
 
+def test_zoom_tiles_are_those_of_the_rectangles_shown_small() -> None:
+    shape, first, zoom = (1000, 1600), 1.0, 2.0  # the enlarged query: 2000 × 3200, tiles 250 × 400
+    every = [(ty, tx) for ty in range(parts.PARTS_TILES) for tx in range(parts.PARTS_TILES)]
+    assert parts.zoom_tiles([], shape, first, zoom) == every  # no rectangle found: the whole page
+    # 300 × 200 at (500, 300) → enlarged x 1000..1600, y 600..1000: columns 2-3, rows 2-3
+    assert parts.zoom_tiles([(500, 300, 300, 200)], shape, first, zoom) == [(2, 2), (2, 3), (3, 2), (3, 3)]
+    # one touching a tile's edge from outside does not take it: x 800..1200 enlarged is column 2 only
+    assert parts.zoom_tiles([(400, 0, 200, 100)], shape, first, zoom) == [(0, 2)]
+    big = (0, 0, parts.ZOOM_BOX_SIDE + 1, 100)  # shown at least as large as registered: not enlarged
+    assert parts.zoom_tiles([big], shape, first, zoom) == []
+    assert parts.zoom_tiles([big], shape, 0.5, zoom) == [(0, 0), (0, 1), (0, 2)]  # the first pass halves it
+
+
+def test_the_enlarged_pass_on_small_rectangles_keeps_their_keypoints() -> None:
+    """With the page's rectangles, the enlarged pass detects in their tiles only: every keypoint
+    is one the whole enlarged pass finds, and nearly all of those inside the picture are kept."""
+    from fingerprint.image import to_gray
+    from fingerprint.rects import boxes
+
+    pg, reg = page(drawing(11), 0.5, (500, 300), 11)
+    gray = to_gray(pg)
+    whole = parts.parts_features(gray)
+    found = boxes(pg)
+    calls: list[int] = []
+
+    def later() -> list[tuple[int, int, int, int]]:
+        calls.append(1)
+        return found
+
+    some = parts.parts_features(gray, later)
+    assert calls == [1]
+
+    def keyed(f: tuple[np.ndarray, np.ndarray]) -> set[tuple[float, float, bytes]]:
+        return {(round(float(x), 2), round(float(y), 2), bytes(d)) for (x, y), d in zip(*f, strict=True)}
+
+    w, s = keyed(whole), keyed(some)
+    assert s <= w and len(s) < 0.8 * len(w)
+    x, y, bw, bh = reg
+    inside = {k for k in w if x <= k[0] < x + bw and y <= k[1] < y + bh}
+    # the tiled ORB keypoints are the same; the art keypoints are retained by strength over the
+    # tiles looked at, so a few of them differ
+    assert len(inside) > 200 and len(inside & s) >= 0.95 * len(inside)
+    # no rectangle shown small: the first pass only
+    first = parts.parts_features(gray, [(0, 0, 1300, 1100)])
+    assert keyed(first) <= w and len(first[1]) < len(some[1])
+    # a query no larger than ZOOM_WHOLE_SIDE is enlarged whole, whatever its rectangles
+    small = np.ascontiguousarray(gray[250:250 + 700, 400:400 + parts.ZOOM_WHOLE_SIDE])
+    a, b = parts.parts_features(small), parts.parts_features(small, [(100, 50, 320, 240)])
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
 def test_threads_give_the_keypoints_of_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     """The tiles detected side by side, and the rectangles beside them: the same query
     fingerprint, field by field and in the same order, as in one thread."""
@@ -146,8 +197,9 @@ def test_threads_give_the_keypoints_of_one_thread(monkeypatch: pytest.MonkeyPatc
     a, b = one[1], two[1]
     assert a.parts_descriptors is not None and b.parts_descriptors is not None
     assert np.array_equal(a.parts_descriptors, b.parts_descriptors) and np.array_equal(a.parts_points, b.parts_points)
-    assert np.array_equal(a.parts_descriptors, one[0][1])
     boxes, codes, quality = _rect_codes(pg, gray)  # in this thread
+    # the query's enlarged pass looked at the tiles of its small rectangles
+    assert np.array_equal(a.parts_descriptors, parts.parts_features(gray, sorted(set(boxes)))[1])
     assert a.rect_boxes == b.rect_boxes == boxes and a.rect_codes == b.rect_codes == codes and len(boxes) > 0
     assert a.rect_quality == b.rect_quality == quality
 
