@@ -271,6 +271,17 @@ def _refine(rh: npt.NDArray[np.int32], rv: npt.NDArray[np.int32], bx: npt.NDArra
                                         np.ascontiguousarray(bx, np.int64), _OFFSETS), np.int64)
 
 
+def _unique_rows(bx: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """``np.unique(bx, axis=0)``: the distinct rows in lexicographic order (numpy sorts them as
+    records, ten times slower on a page with many candidate boxes)."""
+    if bx.shape[0] == 0:
+        return bx
+    s = bx[np.lexsort(bx.T[::-1])]
+    keep = np.ones(s.shape[0], bool)
+    keep[1:] = (s[1:] != s[:-1]).any(axis=1)
+    return np.asarray(s[keep], np.int64)
+
+
 def boxes(img: U8) -> list[Box]:
     """Rectangles that show a picture inside ``img`` (BGR or grey), best first, at most
     ``MAX_BOXES``, in ``img``'s pixels."""
@@ -332,7 +343,7 @@ def boxes(img: U8) -> list[Box]:
     bx = bx[keep]
     if bx.shape[0] == 0:
         return []
-    bx = np.unique(bx, axis=0)
+    bx = _unique_rows(bx)
     # ranked by how continuous the four sides are on their exact lines (a picture's edge is a
     # line; sides made of text glyphs are patchy), then larger before smaller
     exact = side_covers(bx, rh, rv).mean(axis=1)

@@ -274,3 +274,11 @@ def test_refine_moves_each_side_as_the_numpy_passes_did() -> None:
     assert got[-2].tolist()[:2] == [52, 40]  # the clean sides found
     with pytest.raises(ValueError):
         rects._refine(rh, rv, np.array([[0, 0, w + 1, 10]], np.int64))
+
+
+@pytest.mark.parametrize(("n", "hi"), [(0, 5), (1, 5), (7, 3), (5000, 4), (5000, 2000)])
+def test_unique_rows_are_numpys(n: int, hi: int) -> None:
+    """Candidate boxes deduplicated as ``np.unique(axis=0)`` does: the distinct rows, sorted."""
+    bx = np.random.default_rng(n + hi).integers(0, hi, (n, 4)).astype(np.int64)
+    got = rects._unique_rows(bx)
+    assert got.dtype == np.int64 and np.array_equal(got, np.unique(bx, axis=0).reshape(-1, 4))
