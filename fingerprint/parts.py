@@ -114,23 +114,30 @@ def _detect_tiles(img: U8, orb: Any, tiles: list[tuple[int, int]], margin: int) 
     return out
 
 
-def _tiled_orb(img: U8, make: Callable[[], Any], tiles: list[tuple[int, int]],
-               margin: int) -> tuple[F32, U8, list[int]]:
+def _tiled_orb(img: U8, make: Callable[[], Any], tiles: list[tuple[int, int]], margin: int,
+               meanwhile: Callable[[], U8] | None = None) -> tuple[F32, U8, list[int], U8 | None]:
     """ORB keypoints (in ``img``'s pixels) and descriptors, detected per tile of the
     ``PARTS_TILES`` grid (only the ``tiles`` given, in their order), and how many each tile
     gave. The tiles are shared among ``threads.THREADS`` threads, each with its own detector
-    from ``make``: the same keypoints as one thread, in the same order."""
+    from ``make``: the same keypoints as one thread, in the same order. While the threads
+    detect, this one computes ``meanwhile()`` (returned last; None when the tiles are not
+    shared, or without ``meanwhile``)."""
     n = max(1, min(threads.shared(), len(tiles)))
     chunks = [tiles[k::n] for k in range(n)]
+    extra = None
     if n == 1:
         done = [_detect_tiles(img, make(), tiles, margin)]
     else:
-        done = list(threads.pool().map(lambda ch: _detect_tiles(img, make(), ch, margin), chunks))
+        jobs = [threads.pool().submit(_detect_tiles, img, make(), ch, margin) for ch in chunks]
+        try:
+            extra = meanwhile() if meanwhile is not None else None
+        finally:  # the tiles are not left running (holding the picture) after a failure here
+            done = [j.result() for j in jobs]
     per_tile = [done[i % n][i // n] for i in range(len(tiles))]
     counts = [d.shape[0] for _, d in per_tile]
     if not any(counts):
-        return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), counts
-    return (np.concatenate([p for p, _ in per_tile]), np.concatenate([d for _, d in per_tile]), counts)
+        return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), counts, extra
+    return (np.concatenate([p for p, _ in per_tile]), np.concatenate([d for _, d in per_tile]), counts, extra)
 
 
 def _pass(img: U8, grid: list[tuple[int, int]] | None = None,
@@ -153,13 +160,18 @@ def _pass(img: U8, grid: list[tuple[int, int]] | None = None,
         grid = [(ty, tx) for ty in range(PARTS_TILES) for tx in range(PARTS_TILES)]
     if not grid:
         return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), []
-    pts, desc, counts = _tiled_orb(img, make, grid, TILE_MARGIN)
+    small = min(img.shape) < PARTS_TILES * ART_DOWN * 2
+    # the contrast-normalised query is computed while the tiles are detected (needed unless
+    # no tile is smooth: rare, and then only that time is lost)
+    pts, desc, counts, norm = _tiled_orb(img, make, grid, TILE_MARGIN,
+                                         None if small else lambda: reduced_normalised(img))
     sparse = [t for t, n in zip(grid, counts, strict=True) if n < ART_TILE_SHARE * per_tile]
-    if not sparse or min(img.shape) < PARTS_TILES * ART_DOWN * 2:
+    if not sparse or small:
         return pts, desc, sparse
     # one detection over the smooth tiles (a mask), not per tile: a smooth picture's art
     # keypoints sit at ORB's coarse pyramid levels, which a tile is too small to have
-    norm = reduced_normalised(img)
+    if norm is None:
+        norm = reduced_normalised(img)
     nh, nw = norm.shape
     mask = np.zeros(norm.shape, np.uint8)
     for ty, tx in sparse:
