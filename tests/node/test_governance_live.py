@@ -5,6 +5,7 @@ without a fork, and a new validator joins and votes from its stated height."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -30,6 +31,21 @@ PARAMS = Params(block_interval=0.05, idle_interval=0.2, base_timeout=1.5)
 
 
 def _port() -> int:
+    """A free port below the kernel's ephemeral range. One the kernel picks (port 0) is in that
+    range, and a node binds it only seconds later: meanwhile the nodes' own outgoing
+    connections can be given it as their local port (seen once: "address already in use")."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(100):
+        port = 10_000 + secrets.randbelow(max(1, low - 10_000))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
