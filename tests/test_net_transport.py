@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 import pytest
@@ -13,13 +12,7 @@ from ledger.crypto.ca import ConsortiumCA
 from ledger.crypto.errors import UntrustedCertificate
 from ledger.crypto.tls import check_endorsement, tls_context
 from ledger.net.transport import MESSAGE, PeerNetwork, frame
-
-
-def _free_port(host: str) -> int:
-    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(fam) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+from tests.ports import free_port
 
 
 def _materials(tmp: Path, ca: ConsortiumCA, node_id: str) -> dict[str, Path]:
@@ -58,7 +51,7 @@ def test_three_nodes_exchange_messages_and_see_each_other_online(tmp_path: Path,
     ca = ConsortiumCA.init(tmp_path / "ca", "Net Consortium")
     ids = ["n0", "n1", "n2"]
     mats = {i: _materials(tmp_path, ca, i) for i in ids}
-    ports = {i: _free_port(host) for i in ids}
+    ports = {i: free_port(host) for i in ids}
     inbox: list = []
 
     async def scenario() -> None:
@@ -90,7 +83,7 @@ def test_foreign_ca_and_revoked_node_are_refused(tmp_path: Path) -> None:
     revoked = _materials(tmp_path, ca, "d")
     ca.revoke(revoked["serial"])  # type: ignore[arg-type]
     revoked_fps = {revoked["fp"]}
-    ports = {i: _free_port(host) for i in ("a", "b", "c", "d")}
+    ports = {i: free_port(host) for i in ("a", "b", "c", "d")}
     inbox: list = []
 
     async def scenario() -> None:
@@ -121,7 +114,7 @@ def test_garbage_on_the_wire_closes_only_that_link(tmp_path: Path) -> None:
     host = "127.0.0.1"
     ca = ConsortiumCA.init(tmp_path / "ca", "Net Consortium")
     mats = {i: _materials(tmp_path, ca, i) for i in ("a", "b")}
-    ports = {i: _free_port(host) for i in ("a", "b")}
+    ports = {i: free_port(host) for i in ("a", "b")}
     inbox: list = []
 
     async def scenario() -> None:
@@ -161,7 +154,7 @@ def test_stop_ends_even_when_a_task_swallows_its_cancellation(tmp_path: Path, ca
     ignores every cancellation is left behind with a warning: stop() never hangs."""
     ca = ConsortiumCA.init(tmp_path / "ca", "Net Consortium")
     m = _materials(tmp_path, ca, "n0")
-    ports = {"n0": _free_port("127.0.0.1")}
+    ports = {"n0": free_port("127.0.0.1")}
     ended: list[str] = []
 
     async def deaf(times: int, name: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+from tests.ports import free_port
 
 
 class WebhookReceiver:
@@ -59,9 +60,7 @@ class MailSink:
                 sink.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
                 return "250 OK"
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
         self.controller.start()
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -29,6 +28,7 @@ from forensics.verify import verify_package
 from ledger.node.config import init_local_consortium
 from tests.conftest import RONGXIN, run_rongxin
 from tests.forensics.conftest import picture
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.slow]
 
@@ -62,12 +62,6 @@ class Tls:
             return e.code, json.load(e)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory: pytest.TempPathFactory):
     import cv2
@@ -83,7 +77,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory):
     init_local_consortium(data, base_port=int(os.environ["RONGXIN_BASE_PORT"]))  # this worker's port range
     sup = next(p for p in (data / "nodes").iterdir() if json.loads((p / "node.json").read_text())["role"] == "supervisor")
     cfg = json.loads((sup / "node.json").read_text())
-    cfg["api_tls"] = ["127.0.0.1", _free_port()]
+    cfg["api_tls"] = ["127.0.0.1", free_port()]
     (sup / "node.json").write_text(json.dumps(cfg))
     proc = run_rongxin("up", "--detach", "--data", str(data), timeout=240)
     try:

@@ -5,8 +5,6 @@ without a fork, and a new validator joins and votes from its stated height."""
 from __future__ import annotations
 
 import asyncio
-import secrets
-import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -23,32 +21,12 @@ from ledger.node.app import LedgerApp
 from ledger.node.runtime import Node, Params, chain_params
 from ledger.state.store import open_store
 from ledger.tx import Transaction
+from tests.ports import free_port
 
 from .byzantine_node import make_equivocating
 
 CHAIN = "gov-live"
 PARAMS = Params(block_interval=0.05, idle_interval=0.2, base_timeout=1.5)
-
-
-def _port() -> int:
-    """A free port below the kernel's ephemeral range. One the kernel picks (port 0) is in that
-    range, and a node binds it only seconds later: meanwhile the nodes' own outgoing
-    connections can be given it as their local port (seen once: "address already in use")."""
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    for _ in range(100):
-        port = 10_000 + secrets.randbelow(max(1, low - 10_000))
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Consortium:
@@ -61,7 +39,7 @@ class Consortium:
         self.vset = ValidatorSet(tuple(Validator(i, k.public_key().point, "org", roles[i])
                                        for i, k in self.keys.items()))
         self.genesis = genesis_block(CHAIN, self.vset, LedgerApp(open_store(tmp / "probe")).root())
-        self.ports = {i: _port() for i in self.keys}
+        self.ports = {i: free_port() for i in self.keys}
         self.nodes: dict[str, Node] = {}
         self.nets: dict[str, PeerNetwork] = {}
 
@@ -78,7 +56,7 @@ class Consortium:
                                                             governance=self.governance()),
                     genesis=self.genesis, vset=self.vset, signer=None if role == "full" else Signer(nid, key),
                     params=self.params, tx_key=key)
-        self.ports.setdefault(nid, _port())
+        self.ports.setdefault(nid, free_port())
         tca = self.ca.folder / "transport-ca.crt.pem"
         peers = {p: ("127.0.0.1", port) for p, port in self.ports.items()}
         net = PeerNetwork(node_id=nid, listen=("127.0.0.1", self.ports[nid]), peers=peers,
@@ -214,7 +192,7 @@ def test_a_new_validator_joins_and_votes_from_its_height(tmp_path: Path) -> None
         v0 = c.nodes["v0"]
         try:
             newkey = SM2PrivateKey.generate()
-            port = _port()
+            port = free_port()
             join = Transaction.build(newkey, chain=CHAIN, type="node.join", expiry=10**6,
                                      payload={"id": "v9", "org": "New Org", "role": "consensus",
                                               "address": ["127.0.0.1", port]})

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 from ledger.consensus.engine import genesis_block
@@ -19,14 +18,9 @@ from ledger.node.app import LedgerApp
 from ledger.node.runtime import Node, Params
 from ledger.state.store import open_store
 from ledger.tx import Transaction
+from tests.ports import free_port
 
 CHAIN = "rt-chain"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _cluster(tmp: Path, n_validators: int = 4, full: int = 1) -> tuple[list[Node], list[PeerNetwork]]:
@@ -36,7 +30,7 @@ def _cluster(tmp: Path, n_validators: int = 4, full: int = 1) -> tuple[list[Node
     vset = ValidatorSet(tuple(Validator(i, k.public_key().point, "org", "consensus") for i, k in keys.items()))
     app0 = LedgerApp(open_store(tmp / "probe"))
     genesis = genesis_block(CHAIN, vset, app0.root())
-    ports = {i: _port() for i in ids}
+    ports = {i: free_port() for i in ids}
     nodes, nets = [], []
     for i in ids:
         cert = ca.issue(kind="node", name=i, org="org", role="consensus" if i in keys else "full",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import random
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -14,14 +13,9 @@ from typing import Any
 
 from ledger.crypto import SM2PrivateKey
 from ledger.crypto.ca import ConsortiumCA
+from tests.ports import free_port
 
 SCHEMA = {"columns": {"views": {"min": 0, "max": 100000}, "likes": {"min": 0, "max": 5000}}}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
