@@ -194,6 +194,8 @@ def dct_code(small: npt.NDArray[np.float32]) -> bytes:
 def _median(a: npt.NDArray[Any]) -> np.float32:
     """``np.median`` of an even number of values, as it computes it (the mean of the two
     middle ones, in the values' precision), without its generic overhead."""
+    if a.size % 2:
+        raise ValueError("_median takes an even number of values")
     n = a.size // 2
     mid = np.partition(a, (n - 1, n))[n - 1:n + 1]
     return np.float32((mid[0] + mid[1]) / np.float32(2))

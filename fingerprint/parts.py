@@ -18,6 +18,7 @@ the picture: enough of them must lie outside their densest window (``MIN_OUTSIDE
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent import futures
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,11 +129,14 @@ def _tiled_orb(img: U8, make: Callable[[], Any], tiles: list[tuple[int, int]], m
     if n == 1:
         done = [_detect_tiles(img, make(), tiles, margin)]
     else:
-        jobs = [threads.pool().submit(_detect_tiles, img, make(), ch, margin) for ch in chunks]
+        jobs: list[futures.Future[list[tuple[F32, U8]]]] = []
         try:
+            for ch in chunks:
+                jobs.append(threads.pool().submit(_detect_tiles, img, make(), ch, margin))
             extra = meanwhile() if meanwhile is not None else None
-        finally:  # the tiles are not left running (holding the picture) after a failure here
-            done = [j.result() for j in jobs]
+        finally:  # no tile is left running (holding the picture) after a failure, here or in a tile
+            futures.wait(jobs)
+        done = [j.result() for j in jobs]
     per_tile = [done[i % n][i // n] for i in range(len(tiles))]
     counts = [d.shape[0] for _, d in per_tile]
     if not any(counts):

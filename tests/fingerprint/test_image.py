@@ -115,3 +115,16 @@ def test_registered_pictures_pass_the_quality_gate(pictures: list[tuple[str, np.
     # a smooth gradient and a chessboard score far below any of these photographs
     worst = max(hash_quality(reduce_for_hash(a)) for a in _degenerate().values())
     assert worst < MIN_QUALITY < min(q)
+
+
+def test_the_codes_median_is_numpys_and_takes_even_counts_only() -> None:
+    """The DCT codes' median (the mean of the two middle values, in float32) is np.median's on
+    the 256 coefficients it is used on; an odd count, which it does not handle, is refused."""
+    from fingerprint.image import _median
+
+    rng = np.random.default_rng(5)
+    for a in (rng.normal(size=256).astype(np.float32), np.repeat(np.float32([1, 2, 3, 4]), 64),
+              np.float32(rng.integers(0, 3, 256))):
+        assert _median(a) == np.float32(np.median(a))
+    with pytest.raises(ValueError):
+        _median(np.zeros(255, np.float32))

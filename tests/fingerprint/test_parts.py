@@ -142,8 +142,10 @@ def test_zoom_tiles_are_those_of_the_rectangles_shown_small() -> None:
 
 
 def test_the_enlarged_pass_on_small_rectangles_keeps_their_keypoints() -> None:
-    """With the page's rectangles, the enlarged pass detects in their tiles only: every keypoint
-    is one the whole enlarged pass finds, and nearly all of those inside the picture are kept."""
+    """With the page's rectangles, the enlarged pass detects in their tiles only: its keypoints
+    are those the whole enlarged pass finds there (but for art keypoints, which are kept by
+    strength over the tiles looked at, so a few differ where smooth parts are), and nearly all
+    of those inside the picture are kept."""
     from fingerprint.image import to_gray
     from fingerprint.rects import boxes
 
@@ -164,7 +166,7 @@ def test_the_enlarged_pass_on_small_rectangles_keeps_their_keypoints() -> None:
         return {(round(float(x), 2), round(float(y), 2), bytes(d)) for (x, y), d in zip(*f, strict=True)}
 
     w, s = keyed(whole), keyed(some)
-    assert s <= w and len(s) < 0.8 * len(w)
+    assert len(s - w) <= 0.02 * len(s) and len(s) < 0.8 * len(w)
     x, y, bw, bh = reg
     inside = {k for k in w if x <= k[0] < x + bw and y <= k[1] < y + bh}
     # the tiled ORB keypoints are the same; the art keypoints are retained by strength over the
@@ -172,11 +174,17 @@ def test_the_enlarged_pass_on_small_rectangles_keeps_their_keypoints() -> None:
     assert len(inside) > 200 and len(inside & s) >= 0.95 * len(inside)
     # no rectangle shown small: the first pass only
     first = parts.parts_features(gray, [(0, 0, 1300, 1100)])
-    assert keyed(first) <= w and len(first[1]) < len(some[1])
-    # a query no larger than ZOOM_WHOLE_SIDE is enlarged whole, whatever its rectangles
-    small = np.ascontiguousarray(gray[250:250 + 700, 400:400 + parts.ZOOM_WHOLE_SIDE])
-    a, b = parts.parts_features(small), parts.parts_features(small, [(100, 50, 320, 240)])
-    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert len(keyed(first) - w) <= 0.02 * len(first[1]) and len(first[1]) < len(some[1])
+    # a query no larger than ZOOM_WHOLE_SIDE is enlarged whole, whatever its rectangles; one a
+    # pixel larger only where they are
+    for side, whole_again in ((parts.ZOOM_WHOLE_SIDE, True), (parts.ZOOM_WHOLE_SIDE + 1, False)):
+        small = np.ascontiguousarray(gray[250:250 + 700, 200:200 + side])
+        a, b = parts.parts_features(small), parts.parts_features(small, [(100, 50, 320, 240)])
+        assert small.shape[1] == side
+        if whole_again:
+            assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+        else:
+            assert len(b[1]) < 0.8 * len(a[1])
 
 
 def test_threads_give_the_keypoints_of_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -202,6 +210,46 @@ def test_threads_give_the_keypoints_of_one_thread(monkeypatch: pytest.MonkeyPatc
     assert np.array_equal(a.parts_descriptors, parts.parts_features(gray, sorted(set(boxes)))[1])
     assert a.rect_boxes == b.rect_boxes == boxes and a.rect_codes == b.rect_codes == codes and len(boxes) > 0
     assert a.rect_quality == b.rect_quality == quality
+
+
+def test_a_failure_beside_the_tiles_leaves_none_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``meanwhile`` failing while the pool detects the tiles: its error is raised, and only
+    after every tile job has finished (none left running with the picture); a tile's own
+    error is raised too."""
+    import threading
+    import time
+
+    from fingerprint import threads
+
+    monkeypatch.setattr(threads, "THREADS", 2)
+    finished: list[int] = []
+    lock = threading.Lock()
+
+    def slow(img: np.ndarray, orb: object, tiles: list[tuple[int, int]], margin: int) -> list:
+        time.sleep(0.3)
+        with lock:
+            finished.append(len(tiles))
+        return [(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)) for _ in tiles]
+
+    def fails() -> np.ndarray:
+        raise RuntimeError("meanwhile failed")
+
+    monkeypatch.setattr(parts, "_detect_tiles", slow)
+    img = np.zeros((400, 400), np.uint8)
+    with pytest.raises(RuntimeError, match="meanwhile failed"):
+        parts._tiled_orb(img, lambda: None, [(0, 0), (0, 1), (1, 0)], 8, fails)
+    assert sorted(finished) == [1, 2]
+
+    def one_fails(img: np.ndarray, orb: object, tiles: list[tuple[int, int]], margin: int) -> list:
+        if len(tiles) == 2:  # the first thread's share fails at once, the other's is still running
+            raise ValueError("a tile failed")
+        return slow(img, orb, tiles, margin)
+
+    finished.clear()
+    monkeypatch.setattr(parts, "_detect_tiles", one_fails)
+    with pytest.raises(ValueError, match="a tile failed"):
+        parts._tiled_orb(img, lambda: None, [(0, 0), (0, 1), (1, 0)], 8, lambda: img)
+    assert finished == [1]
 
 
 def test_a_query_over_the_pixel_limit_is_reduced_not_refused(part_index: tuple[Path, Path]) -> None:
