@@ -132,15 +132,24 @@ def region_agrees(thumb: U8, q_size: tuple[int, int], model: tuple[float, ...], 
                   layout: U8) -> bool:
     """Whether the query's region under ``model`` agrees with the work's colour ``layout``
     (see the module's text); True when fewer than ``MIN_CELLS`` cells lie inside the query."""
+    a = region_agreement(thumb, q_size, model, frame, layout, MIN_AGREEING)
+    return a is None or a >= MIN_AGREEING
+
+
+def region_agreement(thumb: U8, q_size: tuple[int, int], model: tuple[float, ...],
+                     frame: tuple[float, float, float, float], layout: U8, enough: float) -> float | None:
+    """The share of the work's colour ``layout`` cells that the query's region under ``model``
+    agrees with: as sampled, and, when that is below ``enough`` and the whole region lies inside
+    the query, the best of its border-trimmed versions (the first that reaches ``enough``).
+    None when fewer than ``MIN_CELLS`` cells lie inside the query."""
     pic, inside = _warp(thumb, q_size, model, frame, GRID)
     share = cv2.resize(inside, (LAYOUT_SIDE, LAYOUT_SIDE), interpolation=cv2.INTER_AREA).reshape(-1)
     valid = share >= CELL_MIN_INSIDE
     if int(valid.sum()) < MIN_CELLS:
-        return True
-    if agreement(_cells(pic), layout, valid) >= MIN_AGREEING:
-        return True
-    if not bool(valid.all()):
-        return False
+        return None
+    best = agreement(_cells(pic), layout, valid)
+    if best >= enough or not bool(valid.all()):
+        return best
     # the work's layout is of its border-trimmed box: trim the region the same way, without
     # its outermost samples (they blend with what surrounds the picture in the query) and with
     # the query side's tolerance for a re-encoded border (``image.RECT_TRIM_TOLERANCES``)
@@ -159,9 +168,20 @@ def region_agrees(thumb: U8, q_size: tuple[int, int], model: tuple[float, ...], 
         if not any(cut) or side - left - right < LAYOUT_SIDE or side - top - bottom < LAYOUT_SIDE:
             continue
         part = big[top:side - bottom, left:side - right]
-        if agreement(_cells(part), layout, np.ones(LAYOUT_SIDE ** 2, bool)) >= MIN_AGREEING:
-            return True
-    return False
+        best = max(best, agreement(_cells(part), layout, np.ones(LAYOUT_SIDE ** 2, bool)))
+        if best >= enough:
+            break
+    return best
+
+
+def box_model(box: tuple[int, int, int, int], frame: tuple[float, float, float, float]) -> tuple[float, ...]:
+    """The transform (query pixels → the work's frame, 2 × 3 row by row) that lays the work's
+    ``frame`` exactly over ``box`` (x, y, w, h) in the query: a DCT code is taken of a box
+    reduced to 64 × 64, so its match says nothing of the aspect; each axis is scaled alone."""
+    x, y, w, h = box
+    x0, y0, x1, y1 = frame
+    sx, sy = (x1 - x0) / max(w, 1), (y1 - y0) / max(h, 1)
+    return (sx, 0.0, x0 - x * sx, 0.0, sy, y0 - y * sy)
 
 
 def placed(index: IndexBackend, q: ImageFingerprint, pts: F32, desc: U8, w: str,

@@ -87,6 +87,9 @@ class ImageFingerprint:
     rect_boxes: tuple[tuple[int, int, int, int], ...] = ()
     rect_codes: tuple[tuple[bytes, ...], ...] = ()
     rect_quality: tuple[float, ...] = ()
+    # query side: for each of those, the border-trimmed box its codes were taken of (file's
+    # pixels); not part of the fingerprint digest, which it postdates
+    rect_cuts: tuple[tuple[int, int, int, int], ...] = field(default=(), metadata={"digest": False})
     # query side: the picture's colour copy, long side at most 512 (fingerprint.colours); not
     # part of the fingerprint digest (docs/works.md §6.1), which it postdates
     thumb: U8 | None = field(default=None, metadata={"digest": False})
@@ -286,17 +289,18 @@ RECT_SHAVE = 8
 
 
 def box_codes(gray: U8, box: tuple[int, int, int, int], *, dihedral: bool = False
-              ) -> list[tuple[tuple[bytes, ...], float]]:
+              ) -> list[tuple[tuple[bytes, ...], float, tuple[int, int, int, int]]]:
     """For the part of ``gray`` in ``box`` (x, y, w, h), border-trimmed as a registered
     picture is (``trim_box``) at each of ``RECT_TRIM_TOLERANCES``, as it is and with its
     outer ``RECT_SHAVE`` pixels left out of the trimming (a side where the shaved part trims
     nothing more is not trimmed at all), once per distinct trimmed box, and reduced to
     64 × 64: its DCT codes as it is and mirrored (a picture turned sideways inside a page is
     rare; each code searched costs as much as the whole query's eight at 10⁶ works; all
-    eight dihedral codes with ``dihedral``, for the benchmark) and their quality."""
+    eight dihedral codes with ``dihedral``, for the benchmark), their quality, and the trimmed
+    box they were taken of (x, y, w, h in ``gray``)."""
     x, y, w, h = box
     part = gray[y:y + h, x:x + w]
-    out: list[tuple[tuple[bytes, ...], float]] = []
+    out: list[tuple[tuple[bytes, ...], float, tuple[int, int, int, int]]] = []
     seen: set[tuple[int, int, int, int]] = set()
     for shave in (0, RECT_SHAVE):
         if shave and min(w, h) <= 4 * shave + 8:
@@ -315,25 +319,27 @@ def box_codes(gray: U8, box: tuple[int, int, int, int], *, dihedral: bool = Fals
                                           interpolation=cv2.INTER_AREA), dtype=np.float32)
             codes = tuple(dct_code(v) for v in _dihedral(small)) if dihedral else (
                 dct_code(small), dct_code(np.ascontiguousarray(small[:, ::-1])))
-            out.append((codes, hash_quality(small)))
+            out.append((codes, hash_quality(small), (x + key[0], y + key[1], key[2], key[3])))
     return out
 
 
 def _rect_codes(img: U8, gray: U8) -> tuple[tuple[tuple[int, int, int, int], ...], tuple[tuple[bytes, ...], ...],
-                                             tuple[float, ...]]:
+                                             tuple[float, ...], tuple[tuple[int, int, int, int], ...]]:
     """The rectangles of a query (:mod:`fingerprint.rects`), each once per distinct trim, with
-    their DCT codes and hash qualities."""
+    their DCT codes, hash qualities and trimmed boxes."""
     from .rects import boxes
 
     rb: list[tuple[int, int, int, int]] = []
     rcodes: list[tuple[bytes, ...]] = []
     rqual: list[float] = []
+    rcuts: list[tuple[int, int, int, int]] = []
     for b in boxes(img):
-        for c, qb in box_codes(gray, b):
+        for c, qb, cut in box_codes(gray, b):
             rb.append(b)
             rcodes.append(c)
             rqual.append(qb)
-    return tuple(rb), tuple(rcodes), tuple(rqual)
+            rcuts.append(cut)
+    return tuple(rb), tuple(rcodes), tuple(rqual), tuple(rcuts)
 
 
 def fingerprint_image_array(img: U8, *, query: bool = False) -> ImageFingerprint:
@@ -367,6 +373,7 @@ def _fingerprint(img: U8, gray: U8, rects: futures.Future[Any] | None, query: bo
     rboxes: tuple[tuple[int, int, int, int], ...] = ()
     rcodes: tuple[tuple[bytes, ...], ...] = ()
     rqual: tuple[float, ...] = ()
+    rcuts: tuple[tuple[int, int, int, int], ...] = ()
     thumb = None
     if query:
         from .colours import thumbnail
@@ -378,13 +385,13 @@ def _fingerprint(img: U8, gray: U8, rects: futures.Future[Any] | None, query: bo
             rects.set_result(_rect_codes(img, gray))
         # the enlarged pass looks at the rectangles shown small (found meanwhile in the pool)
         ppts, pdesc = parts_features(gray, lambda: sorted(set(rects.result()[0])))
-        rboxes, rcodes, rqual = rects.result()
+        rboxes, rcodes, rqual, rcuts = rects.result()
     return ImageFingerprint(code=codes[0], variants=codes, points=pts, descriptors=desc,
                             width=int(gray.shape[1]), height=int(gray.shape[0]),
                             mirror_points=mpts, mirror_descriptors=mdesc, quality=hash_quality(small),
                             parts_points=ppts, parts_descriptors=pdesc, layout=layout_vector(img, box),
                             v1_points=n1, rect_boxes=rboxes, rect_codes=rcodes, rect_quality=rqual,
-                            thumb=thumb)
+                            rect_cuts=rcuts, thumb=thumb)
 
 
 def fingerprint_image(data: bytes, path: str = "<bytes>", *, query: bool = False) -> ImageFingerprint:
@@ -400,8 +407,9 @@ def fingerprint_image(data: bytes, path: str = "<bytes>", *, query: bool = False
     k = np.float32(w / fp.width)
     pp = None if fp.parts_points is None else fp.parts_points * k
     kb = w / fp.width
-    rb = tuple((round(x * kb), round(y * kb), round(bw * kb), round(bh * kb)) for x, y, bw, bh in fp.rect_boxes)
-    return replace(fp, width=w, height=h, parts_points=pp, rect_boxes=rb)
+    rb, rc = (tuple((round(x * kb), round(y * kb), round(bw * kb), round(bh * kb)) for x, y, bw, bh in boxes)
+              for boxes in (fp.rect_boxes, fp.rect_cuts))
+    return replace(fp, width=w, height=h, parts_points=pp, rect_boxes=rb, rect_cuts=rc)
 
 
 def hamming(a: bytes, b: bytes) -> int:

@@ -54,6 +54,13 @@ MARK_DILATE_PX = 4.0  # keypoints this close to a shared one are shared too (ORB
 # nearer to it than this share of the distance to any other registered picture's code: a large
 # mark (a caption bar, a watermark) on smooth pictures pulls their codes together
 MARK_DCT_RATIO = 0.8
+# ... and its match (a rectangle's code) stands only when its own keypoints place it there as
+# well, or when the code is within MARK_CODE_SURE bits and the rectangle, trimmed as its code
+# was, agrees with the picture's colour layout in at least MARK_CODE_AGREEING of its cells
+# (fingerprint.colours): a mark drawn on an unrelated picture came no nearer than 40 bits
+# (docs/fingerprints.md, "Shared marks"), and it does not bring the colours under it along
+MARK_CODE_SURE = 24
+MARK_CODE_AGREEING = 0.75
 
 
 def _places(pts: F32) -> int:

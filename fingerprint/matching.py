@@ -19,14 +19,14 @@ import numpy.typing as npt
 
 from .arrays import CodeHits
 from .audio import FRAME_S, AudioFingerprint, pair_hashes
-from .colours import placed
+from .colours import box_model, placed, region_agreement
 from .formats import Fingerprint
 from .image import HASH_BITS, MIN_QUALITY, ImageFingerprint, orb_scale
 from .index import IndexBackend
-from .marks import MARK_DCT_RATIO
+from .marks import MARK_CODE_AGREEING, MARK_CODE_SURE, MARK_DCT_RATIO
 from .media import Modality
 from .occurrences import SEGMENT_MIN_SEPARATION_S, Segment, longest_run, offset_peaks
-from .parts import PARTS_CANDIDATES, PARTS_MIN_VOTES, PARTS_VOTE_RATIO, Placement
+from .parts import PARTS_CANDIDATES, PARTS_MIN_VOTES, PARTS_VOTE_RATIO, Placement, work_frame
 from .text import TextFingerprint
 from .timelines import REFIT_BANDS, coarse_line, hough, refit
 from .video import VideoFingerprint
@@ -226,12 +226,14 @@ def _rect_codes(q: ImageFingerprint) -> tuple[list[int], int, npt.NDArray[np.uin
 
 
 def _rects(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match], marked: dict[str, Match],
-           hits: CodeHits | None = None) -> None:
+           hits: CodeHits | None = None, sure: dict[str, Match] | None = None) -> None:
     """The DCT codes of the rectangles that show a picture inside the query
     (``fingerprint.rects``): a registered picture's code within ``IMAGE_MAX_DISTANCE`` of a
     rectangle's is that picture, in that rectangle. A rectangle whose code is decided by
     noise (quality below ``MIN_QUALITY``) is no evidence. Marked works go to ``marked``, as
-    for the whole query. ``hits``: those of :func:`_rect_codes`' codes, if already searched."""
+    for the whole query, and also to ``sure`` where a rectangle's code and colours alone decide
+    them (:func:`_code_and_colours`; the best such rectangle). ``hits``: those of :func:`_rect_codes`' codes, if
+    already searched."""
     good, per, codes = _rect_codes(q)
     if not good:
         return
@@ -250,8 +252,31 @@ def _rects(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match], ma
                       region=(x, y, bw, bh), query_share=bw * bh / area)
             if index.shared_keypoints(w) is None:
                 _keep(found, m)
-            elif w not in marked or m.score > marked[w].score:
+                continue
+            if w not in marked or m.score > marked[w].score:
                 marked[w] = m
+            if (sure is not None and (w not in sure or m.score > sure[w].score) and k < len(q.rect_cuts)
+                    and _code_and_colours(index, q, w, d, q.rect_cuts[k])):
+                sure[w] = m
+
+
+def _code_and_colours(index: IndexBackend, q: ImageFingerprint, w: str, d: int,
+                      cut: tuple[int, int, int, int]) -> bool:
+    """Whether a marked picture's code, ``d`` bits from that of the query's rectangle trimmed
+    to ``cut``, decides the match on its own: within ``MARK_CODE_SURE`` bits, and the colours
+    of ``cut`` agree with the picture's colour layout in at least ``MARK_CODE_AGREEING`` of its
+    cells (the picture's frame laid over ``cut``, trimmed again if need be)."""
+    if d > MARK_CODE_SURE or q.thumb is None:
+        return False
+    layout = index.colour_layout(w)
+    if layout is None:
+        return False
+    w_pts, _ = index.local_features(w)
+    frame = work_frame(w_pts, index.image_size(w))
+    if frame[2] <= frame[0] or frame[3] <= frame[1]:
+        return False
+    a = region_agreement(q.thumb, (q.width, q.height), box_model(cut, frame), frame, layout, MARK_CODE_AGREEING)
+    return a is not None and a >= MARK_CODE_AGREEING
 
 
 def _placed_in(index: IndexBackend, q: ImageFingerprint, w: str, box: tuple[int, int, int, int]) -> bool:
@@ -286,27 +311,37 @@ def match_image(index: IndexBackend, q: ImageFingerprint) -> list[Match]:
     both = index.nearest_codes("image", codes, IMAGE_CANDIDATES)
     hits, rect_hits = both.rows(0, len(variants)), both.rows(len(variants), len(codes))
     best: dict[str, int] = {}
-    for w, d in zip(hits.work_ids, hits.distances.tolist(), strict=True):
+    as_is: dict[str, int] = {}  # the query as it is (variant 0, not turned or mirrored)
+    for row, w, d in zip(hits.query_rows.tolist(), hits.work_ids, hits.distances.tolist(), strict=True):
         best[w] = min(best.get(w, HASH_BITS), int(d))
+        if row == 0:
+            as_is[w] = min(as_is.get(w, HASH_BITS), int(d))
     marked: dict[str, Match] = {}
+    sure: dict[str, Match] = {}  # marked works that a code and colours decide (_code_and_colours)
     for w, d in best.items():
         if d <= IMAGE_MAX_DISTANCE and not _crowded_by_a_mark(index, w, d, best):
             m = Match(w, (HASH_BITS - d) / (HASH_BITS - IMAGE_MAX_DISTANCE), method="dct",
                       region=(0, 0, q.width, q.height), query_share=1.0)
             if index.shared_keypoints(w) is None:
                 _keep(found, m)
-            else:
-                marked[w] = m
-    _rects(index, q, found, marked, rect_hits)
+                continue
+            marked[w] = m
+            if w in as_is and _code_and_colours(index, q, w, as_is[w], (0, 0, q.width, q.height)):
+                sure[w] = m
+    _rects(index, q, found, marked, rect_hits, sure)
     _whole_picture(index, q, found, list(marked))
     _parts(index, q, found)
     for w, m in marked.items():
         # a picture carrying a shared mark: its code may be mostly the mark's (a logo on a
         # smooth design lends the code all its structure), so its DCT match stands only when
         # its own keypoints, away from the mark, place it in the query as well (for a
-        # rectangle's code: the query's keypoints inside that rectangle)
+        # rectangle's code: the query's keypoints inside that rectangle), or when the code of
+        # the query as it is or of a rectangle is very near and its colours agree
+        # (``_code_and_colours``)
         if w in found or (m.method == "dct-region" and m.region is not None and _placed_in(index, q, w, m.region)):
             _keep(found, m)
+        elif w in sure:
+            _keep(found, sure[w])
     return _best(found)
 
 

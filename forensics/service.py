@@ -77,7 +77,7 @@ def fingerprint_digest(fp: Fingerprint) -> str:
         elif dataclasses.is_dataclass(v) and not isinstance(v, type):
             for f in dataclasses.fields(v):
                 if f.metadata.get("digest", True) is False:
-                    continue  # a query-side field added after the digest's format (image: thumb)
+                    continue  # a query-side field added after the digest's format (image: thumb, rect_cuts)
                 piece(f.name.encode())
                 value(getattr(v, f.name))
         elif isinstance(v, bytes):

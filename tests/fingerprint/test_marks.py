@@ -170,3 +170,69 @@ def test_a_smooth_design_whose_code_is_its_mark_is_not_matched_by_the_mark(pictu
         assert found(idx, other) == []
         assert found(idx, marked(pictures["camera"])) == []
         assert found(idx, marked(pictures["astronaut"]), 80) == ["photo"]
+
+
+def _shapes(seed: int, w: int = 800, h: int = 600) -> np.ndarray:
+    """Flat circles and rectangles on black with a large caption ("work N", bottom left): a
+    design most of whose registered keypoints are the caption's, which every such picture
+    carries (a shared mark)."""
+    r = np.random.default_rng(seed)
+    im = np.zeros((h, w, 3), np.uint8)
+    for _ in range(40):
+        c = tuple(int(x) for x in r.integers(0, 255, 3))
+        p = tuple(int(x) for x in r.integers(0, min(w, h), 2))
+        if r.random() < 0.5:
+            cv2.circle(im, p, int(r.integers(10, 120)), c, -1)
+        else:
+            cv2.rectangle(im, p, (p[0] + int(r.integers(20, 200)), p[1] + int(r.integers(20, 200))), c, -1)
+    cv2.putText(im, f"work {seed}", (40, h - 40), cv2.FONT_HERSHEY_SIMPLEX, 2, (255, 255, 255), 3)
+    return np.asarray(cv2.GaussianBlur(im, (3, 3), 0))
+
+
+def _framed(inner: np.ndarray, scale: float, at: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    pg = np.full((1400, 1280, 3), 248, np.uint8)
+    for k in range(30):
+        cv2.putText(pg, "lorem ipsum dolor sit amet consectetur " * 2, (40, 110 + 40 * k), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.6, (50, 50, 50), 1)
+    im = cv2.resize(inner, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    h, w = im.shape[:2]
+    x, y = at
+    cv2.rectangle(pg, (x - 6, y - 6), (x + w + 6, y + h + 6), (200, 200, 200), -1)
+    pg[y:y + h, x:x + w] = im
+    return pg, (x, y, w, h)
+
+
+def test_a_marked_picture_is_found_in_a_page_by_its_code_when_its_colours_agree(tmp_path: Path) -> None:
+    """A marked picture whose own keypoints are too few to place it (most are its caption's,
+    the shared mark) is found inside a page by its rectangle's DCT code, near as it is, with
+    the rectangle's colours agreeing; the same rectangle recoloured is refused by the colours,
+    and an unrelated picture with the same caption is not matched."""
+    from dataclasses import replace
+
+    from fingerprint import matching
+
+    works = {f"w{i}": _shapes(9000 + i) for i in range(6)}
+    with open_index(tmp_path / "idx") as idx:
+        for n, a in works.items():
+            register(idx, n, a)
+        assert all(idx.shared_keypoints(n) is not None for n in works)
+        pg, box = _framed(works["w0"], 0.88, (124, 200))
+        q = fingerprint_bytes(M.encode(pg, ".jpg", 85), query=True)
+        res = match(idx, q).matches
+        assert [m.work_id for m in res] == ["w0"] and res[0].region is not None
+        x, y, w, h = res[0].region
+        assert abs(x - box[0]) <= 10 and abs(y - box[1]) <= 10 and abs(w - box[2]) <= 20 and abs(h - box[3]) <= 20
+        # its keypoints alone do not place it: the code and the colours found it
+        assert q.image is not None and not matching._placed_in(idx, q.image, "w0", res[0].region)
+        # the same rectangle, its colours turned (blue for red): the code barely moves, the colours refuse
+        qi = q.image
+        near = [k for k, c in enumerate(qi.rect_cuts) if abs(c[0] - box[0]) <= 10 and abs(c[2] - box[2]) <= 20]
+        assert near
+        k = near[0]
+        assert matching._code_and_colours(idx, qi, "w0", 0, qi.rect_cuts[k])
+        turned = replace(qi, thumb=np.ascontiguousarray(qi.thumb[:, :, ::-1]))
+        assert not matching._code_and_colours(idx, turned, "w0", 0, qi.rect_cuts[k])
+        assert not matching._code_and_colours(idx, qi, "w0", marks.MARK_CODE_SURE + 1, qi.rect_cuts[k])
+        # an unregistered picture with the same caption, framed the same way: nothing
+        other, _ = _framed(_shapes(7001), 0.88, (124, 200))
+        assert found(idx, other, 85) == []

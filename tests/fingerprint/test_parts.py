@@ -205,11 +205,11 @@ def test_threads_give_the_keypoints_of_one_thread(monkeypatch: pytest.MonkeyPatc
     a, b = one[1], two[1]
     assert a.parts_descriptors is not None and b.parts_descriptors is not None
     assert np.array_equal(a.parts_descriptors, b.parts_descriptors) and np.array_equal(a.parts_points, b.parts_points)
-    boxes, codes, quality = _rect_codes(pg, gray)  # in this thread
+    boxes, codes, quality, cuts = _rect_codes(pg, gray)  # in this thread
     # the query's enlarged pass looked at the tiles of its small rectangles
     assert np.array_equal(a.parts_descriptors, parts.parts_features(gray, sorted(set(boxes)))[1])
     assert a.rect_boxes == b.rect_boxes == boxes and a.rect_codes == b.rect_codes == codes and len(boxes) > 0
-    assert a.rect_quality == b.rect_quality == quality
+    assert a.rect_quality == b.rect_quality == quality and a.rect_cuts == b.rect_cuts == cuts
 
 
 def test_a_failure_beside_the_tiles_leaves_none_running(monkeypatch: pytest.MonkeyPatch) -> None:
