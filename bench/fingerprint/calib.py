@@ -393,6 +393,33 @@ def stamp(a: U8, style: str) -> U8:
 MARK_STYLES = ("logo", "caption", "watermark", "all")
 
 
+def mark_code_margin(idx: LocalIndex, q: Any) -> tuple[int, float]:
+    """How near a (negative) query came to deciding a marked work by its code and colours
+    (``matching._code_and_colours``): the fewest bits between the query's code as it is, or one
+    of its rectangles' codes, and a marked work's code; and the best colour agreement of those
+    regions within ``matching.IMAGE_MAX_DISTANCE`` bits of a marked work (0 when none)."""
+    from fingerprint.colours import box_model, region_agreement
+    from fingerprint.image import HASH_BITS, MIN_QUALITY
+
+    regions = [((0, 0, q.width, q.height), q.variants[0])]
+    regions += [(cut, codes[0]) for cut, codes, qv in zip(q.rect_cuts, q.rect_codes, q.rect_quality, strict=True)
+                if qv >= MIN_QUALITY]
+    codes = np.frombuffer(b"".join(c for _, c in regions), np.uint8).reshape(-1, 32)
+    hits = idx.nearest_codes("image", codes, matching.IMAGE_CANDIDATES)
+    nearest, agree = HASH_BITS, 0.0
+    for row, w, d in zip(hits.query_rows.tolist(), hits.work_ids, hits.distances.tolist(), strict=True):
+        if idx.shared_keypoints(w) is None:
+            continue
+        nearest = min(nearest, int(d))
+        layout = idx.colour_layout(w)
+        if d > matching.IMAGE_MAX_DISTANCE or layout is None or q.thumb is None:
+            continue
+        frame = P.work_frame(idx.local_features(w)[0], idx.image_size(w))
+        a = region_agreement(q.thumb, (q.width, q.height), box_model(regions[row][0], frame), frame, layout, 2.0)
+        agree = max(agree, a or 0.0)
+    return nearest, agree
+
+
 def bench_marks(root: Path, scale: str) -> dict[str, Any]:
     """Per mark style: registered pictures carrying the mark; unrelated pictures carrying the
     same mark, queried as they are and embedded in a page, must match nothing; the marked
@@ -410,17 +437,23 @@ def bench_marks(root: Path, scale: str) -> dict[str, Any]:
         for w in works:
             idx.add(w["name"], fingerprint_bytes(M.encode(stamp(w["img"], style), ".jpg", 95), w["name"]))
         fps: list[str] = []
-        n = 0
+        n, nearest, agree = 0, 256, 0.0
         for k, d in enumerate(negs):
             a = stamp(cv2.imread(d["path"], cv2.IMREAD_COLOR), style)
             for img in [a] + ([page(R, a, R.uniform(0.4, 1.0), R.sample(fill, 3), "screenshot")[0]] if k % 4 == 0 else []):
-                found, _ = query(idx, img)
+                found, qfp = query(idx, img)
+                near, ag = mark_code_margin(idx, qfp)
+                nearest, agree = min(nearest, near), max(agree, ag)
                 n += 1
                 if found:
                     fps.append(f"{d['name']} -> {found[0].work_id} [{found[0].method}, inliers {found[0].inliers}]")
                     log(f"  marks {style} false positive: {fps[-1]} ({'page' if img is not a else 'as is'})")
         hits = sum(1 for w in works if (f := query(idx, stamp(w["img"], style), 80)[0]) and f[0].work_id == w["name"])
-        out[style] = {**rate(len(fps), n), "false_positive_pairs": fps, "marked_works_found": f"{hits}/{len(works)}"}
+        # the code-and-colours rule's margins (matching._code_and_colours: MARK_CODE_SURE bits,
+        # MARK_CODE_AGREEING of the cells): how near the negatives came to each
+        out[style] = {**rate(len(fps), n), "false_positive_pairs": fps, "marked_works_found": f"{hits}/{len(works)}",
+                      "nearest_negative_code_to_a_marked_work_bits": nearest,
+                      "best_negative_colour_agreement_within_48_bits": round(agree, 3)}
         log(f"marks {style}: {len(fps)}/{n} false positives, works found {hits}/{len(works)}")
     return out
 
