@@ -12,8 +12,9 @@ import pytest
 from ledger.crypto import SM2PrivateKey
 from ledger.node.runtime import Params
 from ledger.tx import Transaction
+from tests.ports import free_port
 
-from .test_governance_live import CHAIN, Consortium, _agree, _port, run, wait
+from .test_governance_live import CHAIN, Consortium, _agree, run, wait
 
 
 @pytest.mark.slow
@@ -22,7 +23,7 @@ def test_a_new_full_node_catches_up_in_batches(tmp_path: Path, caplog: pytest.Lo
     caplog.set_level(logging.INFO, logger="rongxin.node")
 
     async def scenario() -> None:
-        c.ports["f9"] = _port()  # every validator lists the late node as a peer
+        c.ports["f9"] = free_port()  # every validator lists the late node as a peer
         for nid, key in c.keys.items():
             c.make_node(nid, key)
         validators = list(c.nodes.values())
