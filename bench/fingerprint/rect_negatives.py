@@ -52,7 +52,7 @@ def run(scale: str) -> dict[str, Any]:
             g = to_gray(img)
             bs = boxes(img)
             per_query_boxes.append(len(bs))
-            codes = [c for b in bs for cs, q in box_codes(g, b, dihedral=True) if q >= MIN_QUALITY for c in cs]
+            codes = [c for b in bs for cs, q, _ in box_codes(g, b, dihedral=True) if q >= MIN_QUALITY for c in cs]
             n += 1
             if not codes:
                 continue
