@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from .art import LAYOUT_SIDE
 from .image import RECT_TRIM_TOLERANCES, to_gray
+from .marks import MARK_CODE_AGREEING, MARK_CODE_SURE
 from .parts import Placement, locate, work_frame
 
 if TYPE_CHECKING:
@@ -200,3 +201,36 @@ def placed(index: IndexBackend, q: ImageFingerprint, pts: F32, desc: U8, w: str,
         return p
     thumb = np.ascontiguousarray(q.thumb[:, ::-1]) if mirrored else q.thumb
     return p if region_agrees(thumb, (q.width, q.height), p.model, frame, layout) else None
+
+
+def placed_in(index: IndexBackend, q: ImageFingerprint, w: str, box: tuple[int, int, int, int]) -> bool:
+    """Whether the part-search keypoints of the query inside ``box`` (x, y, w, h) place work
+    ``w`` (``parts.locate``, its shared mark discounted): the rectangle's content, without
+    the page's text and other pictures to confuse the matching."""
+    if q.parts_points is None or q.parts_descriptors is None:
+        return False
+    x, y, bw, bh = box
+    p = q.parts_points
+    inside = (p[:, 0] >= x) & (p[:, 0] < x + bw) & (p[:, 1] >= y) & (p[:, 1] < y + bh)
+    if int(inside.sum()) < 4:
+        return False
+    return placed(index, q, p[inside], q.parts_descriptors[inside], w) is not None
+
+
+def code_and_colours(index: IndexBackend, q: ImageFingerprint, w: str, d: int,
+                      cut: tuple[int, int, int, int]) -> bool:
+    """Whether a marked picture's code, ``d`` bits from that of the query's rectangle trimmed
+    to ``cut``, decides the match on its own: within ``MARK_CODE_SURE`` bits, and the colours
+    of ``cut`` agree with the picture's colour layout in at least ``MARK_CODE_AGREEING`` of its
+    cells (the picture's frame laid over ``cut``, trimmed again if need be)."""
+    if d > MARK_CODE_SURE or q.thumb is None:
+        return False
+    layout = index.colour_layout(w)
+    if layout is None:
+        return False
+    w_pts, _ = index.local_features(w)
+    frame = work_frame(w_pts, index.image_size(w))
+    if frame[2] <= frame[0] or frame[3] <= frame[1]:
+        return False
+    a = region_agreement(q.thumb, (q.width, q.height), box_model(cut, frame), frame, layout, MARK_CODE_AGREEING)
+    return a is not None and a >= MARK_CODE_AGREEING

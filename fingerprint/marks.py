@@ -183,3 +183,10 @@ def shared_mask(points: F32, rows: list[tuple[I64, bool, int]]) -> npt.NDArray[n
         return None
     near = ((points[:, None, :] - points[None, mask, :]) ** 2).sum(axis=2).min(axis=1) <= MARK_DILATE_PX ** 2
     return np.asarray(mask | near)
+
+
+def crowded_by_a_mark(index: IndexBackend, w: str, d: int, best: dict[str, int]) -> bool:
+    """A picture carrying a mark other registered pictures carry (``fingerprint.marks``)
+    whose code is not clearly the query's nearest: the mark, not the picture, is near."""
+    others = [x for v, x in best.items() if v != w]
+    return bool(others) and d >= MARK_DCT_RATIO * min(others) and index.shared_keypoints(w) is not None

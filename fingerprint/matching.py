@@ -19,14 +19,14 @@ import numpy.typing as npt
 
 from .arrays import CodeHits
 from .audio import FRAME_S, AudioFingerprint, pair_hashes
-from .colours import box_model, placed, region_agreement
+from .colours import code_and_colours, placed, placed_in
 from .formats import Fingerprint
 from .image import HASH_BITS, MIN_QUALITY, ImageFingerprint, orb_scale
 from .index import IndexBackend
-from .marks import MARK_CODE_AGREEING, MARK_CODE_SURE, MARK_DCT_RATIO
+from .marks import crowded_by_a_mark
 from .media import Modality
 from .occurrences import SEGMENT_MIN_SEPARATION_S, Segment, longest_run, offset_peaks
-from .parts import PARTS_CANDIDATES, PARTS_MIN_VOTES, PARTS_VOTE_RATIO, Placement, work_frame
+from .parts import PARTS_CANDIDATES, PARTS_MIN_VOTES, PARTS_VOTE_RATIO, Placement
 from .text import TextFingerprint
 from .timelines import REFIT_BANDS, coarse_line, hough, refit
 from .video import VideoFingerprint
@@ -232,7 +232,7 @@ def _rects(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match], ma
     rectangle's is that picture, in that rectangle. A rectangle whose code is decided by
     noise (quality below ``MIN_QUALITY``) is no evidence. Marked works go to ``marked``, as
     for the whole query, and also to ``sure`` where a rectangle's code and colours alone decide
-    them (:func:`_code_and_colours`; the best such rectangle). ``hits``: those of :func:`_rect_codes`' codes, if
+    them (``colours.code_and_colours``; the best such rectangle). ``hits``: those of :func:`_rect_codes`' codes, if
     already searched."""
     good, per, codes = _rect_codes(q)
     if not good:
@@ -246,7 +246,7 @@ def _rects(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match], ma
     for k, best in sorted(per_box.items()):
         x, y, bw, bh = q.rect_boxes[k]
         for w, d in best.items():
-            if d > IMAGE_MAX_DISTANCE or _crowded_by_a_mark(index, w, d, best):
+            if d > IMAGE_MAX_DISTANCE or crowded_by_a_mark(index, w, d, best):
                 continue
             m = Match(w, (HASH_BITS - d) / (HASH_BITS - IMAGE_MAX_DISTANCE), method="dct-region",
                       region=(x, y, bw, bh), query_share=bw * bh / area)
@@ -256,48 +256,8 @@ def _rects(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match], ma
             if w not in marked or m.score > marked[w].score:
                 marked[w] = m
             if (sure is not None and (w not in sure or m.score > sure[w].score) and k < len(q.rect_cuts)
-                    and _code_and_colours(index, q, w, d, q.rect_cuts[k])):
+                    and code_and_colours(index, q, w, d, q.rect_cuts[k])):
                 sure[w] = m
-
-
-def _code_and_colours(index: IndexBackend, q: ImageFingerprint, w: str, d: int,
-                      cut: tuple[int, int, int, int]) -> bool:
-    """Whether a marked picture's code, ``d`` bits from that of the query's rectangle trimmed
-    to ``cut``, decides the match on its own: within ``MARK_CODE_SURE`` bits, and the colours
-    of ``cut`` agree with the picture's colour layout in at least ``MARK_CODE_AGREEING`` of its
-    cells (the picture's frame laid over ``cut``, trimmed again if need be)."""
-    if d > MARK_CODE_SURE or q.thumb is None:
-        return False
-    layout = index.colour_layout(w)
-    if layout is None:
-        return False
-    w_pts, _ = index.local_features(w)
-    frame = work_frame(w_pts, index.image_size(w))
-    if frame[2] <= frame[0] or frame[3] <= frame[1]:
-        return False
-    a = region_agreement(q.thumb, (q.width, q.height), box_model(cut, frame), frame, layout, MARK_CODE_AGREEING)
-    return a is not None and a >= MARK_CODE_AGREEING
-
-
-def _placed_in(index: IndexBackend, q: ImageFingerprint, w: str, box: tuple[int, int, int, int]) -> bool:
-    """Whether the part-search keypoints of the query inside ``box`` (x, y, w, h) place work
-    ``w`` (``parts.locate``, its shared mark discounted): the rectangle's content, without
-    the page's text and other pictures to confuse the matching."""
-    if q.parts_points is None or q.parts_descriptors is None:
-        return False
-    x, y, bw, bh = box
-    p = q.parts_points
-    inside = (p[:, 0] >= x) & (p[:, 0] < x + bw) & (p[:, 1] >= y) & (p[:, 1] < y + bh)
-    if int(inside.sum()) < 4:
-        return False
-    return placed(index, q, p[inside], q.parts_descriptors[inside], w) is not None
-
-
-def _crowded_by_a_mark(index: IndexBackend, w: str, d: int, best: dict[str, int]) -> bool:
-    """A picture carrying a mark other registered pictures carry (``fingerprint.marks``)
-    whose code is not clearly the query's nearest: the mark, not the picture, is near."""
-    others = [x for v, x in best.items() if v != w]
-    return bool(others) and d >= MARK_DCT_RATIO * min(others) and index.shared_keypoints(w) is not None
 
 
 def match_image(index: IndexBackend, q: ImageFingerprint) -> list[Match]:
@@ -317,16 +277,16 @@ def match_image(index: IndexBackend, q: ImageFingerprint) -> list[Match]:
         if row == 0:
             as_is[w] = min(as_is.get(w, HASH_BITS), int(d))
     marked: dict[str, Match] = {}
-    sure: dict[str, Match] = {}  # marked works that a code and colours decide (_code_and_colours)
+    sure: dict[str, Match] = {}  # marked works that a code and colours decide (colours.code_and_colours)
     for w, d in best.items():
-        if d <= IMAGE_MAX_DISTANCE and not _crowded_by_a_mark(index, w, d, best):
+        if d <= IMAGE_MAX_DISTANCE and not crowded_by_a_mark(index, w, d, best):
             m = Match(w, (HASH_BITS - d) / (HASH_BITS - IMAGE_MAX_DISTANCE), method="dct",
                       region=(0, 0, q.width, q.height), query_share=1.0)
             if index.shared_keypoints(w) is None:
                 _keep(found, m)
                 continue
             marked[w] = m
-            if w in as_is and _code_and_colours(index, q, w, as_is[w], (0, 0, q.width, q.height)):
+            if w in as_is and code_and_colours(index, q, w, as_is[w], (0, 0, q.width, q.height)):
                 sure[w] = m
     _rects(index, q, found, marked, rect_hits, sure)
     _whole_picture(index, q, found, list(marked))
@@ -337,8 +297,8 @@ def match_image(index: IndexBackend, q: ImageFingerprint) -> list[Match]:
         # its own keypoints, away from the mark, place it in the query as well (for a
         # rectangle's code: the query's keypoints inside that rectangle), or when the code of
         # the query as it is or of a rectangle is very near and its colours agree
-        # (``_code_and_colours``)
-        if w in found or (m.method == "dct-region" and m.region is not None and _placed_in(index, q, w, m.region)):
+        # (``colours.code_and_colours``)
+        if w in found or (m.method == "dct-region" and m.region is not None and placed_in(index, q, w, m.region)):
             _keep(found, m)
         elif w in sure:
             _keep(found, sure[w])

@@ -395,7 +395,7 @@ MARK_STYLES = ("logo", "caption", "watermark", "all")
 
 def mark_code_margin(idx: LocalIndex, q: Any) -> tuple[int, float]:
     """How near a (negative) query came to deciding a marked work by its code and colours
-    (``matching._code_and_colours``): the fewest bits between the query's code as it is, or one
+    (``colours.code_and_colours``): the fewest bits between the query's code as it is, or one
     of its rectangles' codes, and a marked work's code; and the best colour agreement of those
     regions within ``matching.IMAGE_MAX_DISTANCE`` bits of a marked work (0 when none)."""
     from fingerprint.colours import box_model, region_agreement
@@ -449,7 +449,7 @@ def bench_marks(root: Path, scale: str) -> dict[str, Any]:
                     fps.append(f"{d['name']} -> {found[0].work_id} [{found[0].method}, inliers {found[0].inliers}]")
                     log(f"  marks {style} false positive: {fps[-1]} ({'page' if img is not a else 'as is'})")
         hits = sum(1 for w in works if (f := query(idx, stamp(w["img"], style), 80)[0]) and f[0].work_id == w["name"])
-        # the code-and-colours rule's margins (matching._code_and_colours: MARK_CODE_SURE bits,
+        # the code-and-colours rule's margins (colours.code_and_colours: MARK_CODE_SURE bits,
         # MARK_CODE_AGREEING of the cells): how near the negatives came to each
         out[style] = {**rate(len(fps), n), "false_positive_pairs": fps, "marked_works_found": f"{hits}/{len(works)}",
                       "nearest_negative_code_to_a_marked_work_bits": nearest,

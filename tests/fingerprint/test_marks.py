@@ -209,7 +209,6 @@ def test_a_marked_picture_is_found_in_a_page_by_its_code_when_its_colours_agree(
     and an unrelated picture with the same caption is not matched."""
     from dataclasses import replace
 
-    from fingerprint import matching
 
     works = {f"w{i}": _shapes(9000 + i) for i in range(6)}
     with open_index(tmp_path / "idx") as idx:
@@ -223,16 +222,16 @@ def test_a_marked_picture_is_found_in_a_page_by_its_code_when_its_colours_agree(
         x, y, w, h = res[0].region
         assert abs(x - box[0]) <= 10 and abs(y - box[1]) <= 10 and abs(w - box[2]) <= 20 and abs(h - box[3]) <= 20
         # its keypoints alone do not place it: the code and the colours found it
-        assert q.image is not None and not matching._placed_in(idx, q.image, "w0", res[0].region)
+        assert q.image is not None and not colours.placed_in(idx, q.image, "w0", res[0].region)
         # the same rectangle, its colours turned (blue for red): the code barely moves, the colours refuse
         qi = q.image
         near = [k for k, c in enumerate(qi.rect_cuts) if abs(c[0] - box[0]) <= 10 and abs(c[2] - box[2]) <= 20]
         assert near
         k = near[0]
-        assert matching._code_and_colours(idx, qi, "w0", 0, qi.rect_cuts[k])
+        assert colours.code_and_colours(idx, qi, "w0", 0, qi.rect_cuts[k])
         turned = replace(qi, thumb=np.ascontiguousarray(qi.thumb[:, :, ::-1]))
-        assert not matching._code_and_colours(idx, turned, "w0", 0, qi.rect_cuts[k])
-        assert not matching._code_and_colours(idx, qi, "w0", marks.MARK_CODE_SURE + 1, qi.rect_cuts[k])
+        assert not colours.code_and_colours(idx, turned, "w0", 0, qi.rect_cuts[k])
+        assert not colours.code_and_colours(idx, qi, "w0", marks.MARK_CODE_SURE + 1, qi.rect_cuts[k])
         # an unregistered picture with the same caption, framed the same way: nothing
         other, _ = _framed(_shapes(7001), 0.88, (124, 200))
         assert found(idx, other, 85) == []
