@@ -32,6 +32,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .parts import page as parts_page
+
 SCALES = (0.4, 0.5, 0.6)
 
 
@@ -54,17 +56,9 @@ def lineart(seed: int, w: int = 640, h: int = 480) -> Any:
 
 
 def page(R: random.Random, inner: Any, scale: float) -> tuple[Any, list[int]]:
-    im = cv2.resize(inner, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    h, w = im.shape[:2]
-    H, W = 1200, 1500
-    pg = np.full((H, W, 3), 255, np.uint8)
-    cv2.rectangle(pg, (0, 0), (260, H), (235, 235, 240), -1)
-    for k in range(26):
-        line = "".join(R.choice("ABCDEFGH ijklmnop qrst") for _ in range(48))
-        cv2.putText(pg, line, (280, 60 + 44 * k), cv2.FONT_HERSHEY_COMPLEX_SMALL, 0.9, (30, 30, 30), 1)
-    y, x = R.randint(40, H - h - 20), R.randint(280, W - w - 20)
-    pg[y:y + h, x:x + w] = im  # the picture's white ground meets the page's: no edge
-    return pg, [x, y, w, h]
+    """The part benchmark's screenshot layout without the sidebar's pictures: the picture is
+    pasted as it is, so its white ground meets the page's with no edge."""
+    return parts_page(R, inner, scale, [], "screenshot")
 
 
 def run(works: int, enlarge: str) -> dict[str, Any]:
