@@ -218,13 +218,18 @@ def placed_in(index: IndexBackend, q: ImageFingerprint, w: str, box: tuple[int, 
 
 
 def code_and_colours(index: IndexBackend, q: ImageFingerprint, w: str, d: int,
-                      cut: tuple[int, int, int, int]) -> bool:
+                      cut: tuple[int, int, int, int], mirrored: bool = False) -> bool:
     """Whether a marked picture's code, ``d`` bits from that of the query's rectangle trimmed
     to ``cut``, decides the match on its own: within ``MARK_CODE_SURE`` bits, and the colours
     of ``cut`` agree with the picture's colour layout in at least ``MARK_CODE_AGREEING`` of its
-    cells (the picture's frame laid over ``cut``, trimmed again if need be)."""
+    cells (the picture's frame laid over ``cut``, trimmed again if need be). ``mirrored``: the
+    code was that of the rectangle mirrored, so the picture is laid over the mirrored query."""
     if d > MARK_CODE_SURE or q.thumb is None:
         return False
+    thumb = q.thumb
+    if mirrored:
+        thumb = np.ascontiguousarray(thumb[:, ::-1])
+        cut = (q.width - cut[0] - cut[2], cut[1], cut[2], cut[3])
     layout = index.colour_layout(w)
     if layout is None:
         return False
@@ -232,5 +237,5 @@ def code_and_colours(index: IndexBackend, q: ImageFingerprint, w: str, d: int,
     frame = work_frame(w_pts, index.image_size(w))
     if frame[2] <= frame[0] or frame[3] <= frame[1]:
         return False
-    a = region_agreement(q.thumb, (q.width, q.height), box_model(cut, frame), frame, layout, MARK_CODE_AGREEING)
+    a = region_agreement(thumb, (q.width, q.height), box_model(cut, frame), frame, layout, MARK_CODE_AGREEING)
     return a is not None and a >= MARK_CODE_AGREEING

@@ -116,10 +116,7 @@ class Match:
             out["region"] = list(self.region)
         if self.inliers is not None:
             out["inliers"] = self.inliers
-        if self.spread is not None:
-            out["spread"] = r(self.spread)
-        if self.query_share is not None:
-            out["query_share"] = r(self.query_share)
+        out.update({k: r(v) for k, v in (("spread", self.spread), ("query_share", self.query_share)) if v is not None})
         if self.segments:
             out["segments"] = [s.as_dict() for s in self.segments]
         return out
@@ -231,17 +228,21 @@ def _rects(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match], ma
     (``fingerprint.rects``): a registered picture's code within ``IMAGE_MAX_DISTANCE`` of a
     rectangle's is that picture, in that rectangle. A rectangle whose code is decided by
     noise (quality below ``MIN_QUALITY``) is no evidence. Marked works go to ``marked``, as
-    for the whole query, and also to ``sure`` where a rectangle's code and colours alone decide
-    them (``colours.code_and_colours``; the best such rectangle). ``hits``: those of :func:`_rect_codes`' codes, if
-    already searched."""
+    for the whole query, and also to ``sure`` where a rectangle's code (as it is or mirrored)
+    and colours alone decide them (``colours.code_and_colours``; the best such rectangle).
+    ``hits``: those of :func:`_rect_codes`' codes, if already searched."""
     good, per, codes = _rect_codes(q)
     if not good:
         return
     hits = index.nearest_codes("image", codes, IMAGE_CANDIDATES) if hits is None else hits
     per_box: dict[int, dict[str, int]] = defaultdict(dict)
+    flips: dict[tuple[int, str], list[int]] = {}  # (rectangle, work): bits as it is, mirrored
     for row, w, d in zip(hits.query_rows.tolist(), hits.work_ids, hits.distances.tolist(), strict=True):
         best = per_box[good[row // per]]
         best[w] = min(best.get(w, HASH_BITS), int(d))
+        if row % per in (0, per // 2):  # the codes as it is and mirrored (``image._dihedral``'s order)
+            v = flips.setdefault((good[row // per], w), [HASH_BITS, HASH_BITS])
+            v[row % per > 0] = min(v[row % per > 0], int(d))
     area = max(q.width * q.height, 1)
     for k, best in sorted(per_box.items()):
         x, y, bw, bh = q.rect_boxes[k]
@@ -256,7 +257,8 @@ def _rects(index: IndexBackend, q: ImageFingerprint, found: dict[str, Match], ma
             if w not in marked or m.score > marked[w].score:
                 marked[w] = m
             if (sure is not None and (w not in sure or m.score > sure[w].score) and k < len(q.rect_cuts)
-                    and code_and_colours(index, q, w, d, q.rect_cuts[k])):
+                    and any(code_and_colours(index, q, w, dv, q.rect_cuts[k], bool(j))
+                            for j, dv in enumerate(flips.get((k, w), ())))):
                 sure[w] = m
 
 
@@ -271,11 +273,12 @@ def match_image(index: IndexBackend, q: ImageFingerprint) -> list[Match]:
     both = index.nearest_codes("image", codes, IMAGE_CANDIDATES)
     hits, rect_hits = both.rows(0, len(variants)), both.rows(len(variants), len(codes))
     best: dict[str, int] = {}
-    as_is: dict[str, int] = {}  # the query as it is (variant 0, not turned or mirrored)
+    as_is: dict[str, list[int]] = {}  # the query as it is and mirrored (variants 0 and 4, not turned)
     for row, w, d in zip(hits.query_rows.tolist(), hits.work_ids, hits.distances.tolist(), strict=True):
         best[w] = min(best.get(w, HASH_BITS), int(d))
-        if row == 0:
-            as_is[w] = min(as_is.get(w, HASH_BITS), int(d))
+        if row in (0, 4):
+            v = as_is.setdefault(w, [HASH_BITS, HASH_BITS])
+            v[row > 0] = min(v[row > 0], int(d))
     marked: dict[str, Match] = {}
     sure: dict[str, Match] = {}  # marked works that a code and colours decide (colours.code_and_colours)
     for w, d in best.items():
@@ -286,18 +289,18 @@ def match_image(index: IndexBackend, q: ImageFingerprint) -> list[Match]:
                 _keep(found, m)
                 continue
             marked[w] = m
-            if w in as_is and code_and_colours(index, q, w, as_is[w], (0, 0, q.width, q.height)):
+            if any(code_and_colours(index, q, w, dv, (0, 0, q.width, q.height), bool(j))
+                   for j, dv in enumerate(as_is.get(w, ()))):
                 sure[w] = m
     _rects(index, q, found, marked, rect_hits, sure)
     _whole_picture(index, q, found, list(marked))
     _parts(index, q, found)
     for w, m in marked.items():
-        # a picture carrying a shared mark: its code may be mostly the mark's (a logo on a
-        # smooth design lends the code all its structure), so its DCT match stands only when
-        # its own keypoints, away from the mark, place it in the query as well (for a
-        # rectangle's code: the query's keypoints inside that rectangle), or when the code of
-        # the query as it is or of a rectangle is very near and its colours agree
-        # (``colours.code_and_colours``)
+        # a picture carrying a shared mark: its code may be mostly the mark's (a logo on a smooth
+        # design lends the code all its structure), so its DCT match stands only when its own
+        # keypoints, away from the mark, place it in the query as well (for a rectangle's code:
+        # the query's keypoints inside it), or when the code of the query or of a rectangle, as
+        # it is or mirrored, is very near and its colours agree (``colours.code_and_colours``)
         if w in found or (m.method == "dct-region" and m.region is not None and placed_in(index, q, w, m.region)):
             _keep(found, m)
         elif w in sure:

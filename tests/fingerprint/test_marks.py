@@ -235,3 +235,28 @@ def test_a_marked_picture_is_found_in_a_page_by_its_code_when_its_colours_agree(
         # an unregistered picture with the same caption, framed the same way: nothing
         other, _ = _framed(_shapes(7001), 0.88, (124, 200))
         assert found(idx, other, 85) == []
+
+
+def test_a_marked_picture_mirrored_in_a_page_is_found_by_its_mirrored_code_and_colours(tmp_path: Path) -> None:
+    """An infringer's flip: the marked picture mirrored inside a page. Its rectangle's
+    mirrored code is near the work's, and the colours agree once the page is mirrored with
+    it; the same colours taken unmirrored refuse it (they are the picture's mirror image),
+    and an unrelated picture with the same caption, mirrored, is not matched."""
+    works = {f"w{i}": _shapes(9000 + i) for i in range(6)}
+    with open_index(tmp_path / "idx") as idx:
+        for n, a in works.items():
+            register(idx, n, a)
+        flipped = np.ascontiguousarray(works["w3"][:, ::-1])
+        pg, box = _framed(flipped, 0.5, (300, 260))  # found by its keypoints at 0.7
+        q = fingerprint_bytes(M.encode(pg, ".jpg", 85), query=True)
+        res = match(idx, q).matches
+        assert [m.work_id for m in res] == ["w3"] and res[0].region is not None
+        x, y, w, h = res[0].region
+        assert abs(x - box[0]) <= 10 and abs(y - box[1]) <= 10 and abs(w - box[2]) <= 20 and abs(h - box[3]) <= 20
+        qi = q.image
+        assert qi is not None
+        cuts = [c for c in qi.rect_cuts if abs(c[0] - box[0]) <= 10 and abs(c[2] - box[2]) <= 20]
+        assert any(colours.code_and_colours(idx, qi, "w3", 0, c, mirrored=True) for c in cuts)
+        assert not any(colours.code_and_colours(idx, qi, "w3", 0, c) for c in cuts)
+        other, _ = _framed(np.ascontiguousarray(_shapes(7002)[:, ::-1]), 0.7, (300, 260))
+        assert found(idx, other, 85) == []
