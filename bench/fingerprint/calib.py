@@ -9,9 +9,10 @@
 * **Shared marks**: registered pictures and unrelated pictures carrying the same platform mark
   (corner logo, caption bar, tiled watermark text); the unrelated ones must match nothing.
 * **New transforms**: a registered picture embedded in a screenshot-like page at 40–100 %
-  scale, in a collage, filmed off a screen (perspective + blur); recall per transform, per
-  kind of picture (photo, art) and per part (``tune``: may be looked at when tuning; ``held``:
-  never).
+  scale, in a collage, filmed off a screen (perspective + blur); and, reported beside them,
+  embedded after an edit (mirrored, turned 4°, cropped 15 %, stretched 1.3 × wide, grey);
+  recall per transform, per kind of picture (photo, art) and per part (``tune``: may be
+  looked at when tuning; ``held``: never).
 
 ``python -m bench.fingerprint.calib [--scale small|full] [--only images,marks,audio,video]``
 prints one JSON object with the targets of issue 14 beside the measured figures. See
@@ -240,10 +241,26 @@ def new_transforms(fill: list[U8], R: random.Random, rng: np.random.Generator) -
     def embed(lo: float, hi: float) -> Callable[[U8], U8]:
         return lambda a: M.jpeg(page(R, a, R.uniform(lo, hi), R.sample(fill, 3), "screenshot")[0], 85)
 
+    def turned(a: U8, degrees: float) -> U8:
+        h, w = a.shape[:2]
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+        return np.asarray(cv2.warpAffine(a, m, (w, h), borderMode=cv2.BORDER_REFLECT), np.uint8)
+
+    def edited(fn: Callable[[U8], U8]) -> Callable[[U8], U8]:
+        """An infringer's edit of the picture, then the picture embedded at 40-100 %."""
+        return lambda a: embed(0.4, 1.0)(np.ascontiguousarray(fn(a)))
+
     return {
         "embed_40_60": embed(0.4, 0.6), "embed_60_80": embed(0.6, 0.8), "embed_80_100": embed(0.8, 1.0),
         "collage": lambda a: M.jpeg(page(R, a, R.uniform(0.6, 1.0), R.sample(fill, 3), "collage")[0], 85),
         "camcorder": lambda a: camcorder(a, rng),
+        # reported, not targets (session 20): edits before the embedding; last, so that the
+        # pages of the transforms above stay those of earlier runs
+        "embed_mirrored": edited(lambda a: a[:, ::-1]),
+        "embed_turned_4": edited(lambda a: turned(a, 4.0)),
+        "embed_cropped_15": edited(lambda a: M.crop(a, 0.15, rng)),
+        "embed_stretched": edited(lambda a: cv2.resize(a, None, fx=1.3, fy=1.0, interpolation=cv2.INTER_AREA)),
+        "embed_grey": edited(lambda a: cv2.cvtColor(cv2.cvtColor(a, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)),
     }
 
 
@@ -395,16 +412,19 @@ MARK_STYLES = ("logo", "caption", "watermark", "all")
 
 def mark_code_margin(idx: LocalIndex, q: Any) -> tuple[int, float]:
     """How near a (negative) query came to deciding a marked work by its code and colours
-    (``colours.code_and_colours``): the fewest bits between the query's code as it is, or one
-    of its rectangles' codes, and a marked work's code; and the best colour agreement of those
-    regions within ``matching.IMAGE_MAX_DISTANCE`` bits of a marked work (0 when none)."""
+    (``colours.code_and_colours``): the fewest bits between the query's code as it is or
+    mirrored, or one of its rectangles' codes as it is or mirrored, and a marked work's code;
+    and the best colour agreement of those regions (mirrored with their code) within
+    ``matching.IMAGE_MAX_DISTANCE`` bits of a marked work (0 when none)."""
     from fingerprint.colours import box_model, region_agreement
     from fingerprint.image import HASH_BITS, MIN_QUALITY
 
-    regions = [((0, 0, q.width, q.height), q.variants[0])]
-    regions += [(cut, codes[0]) for cut, codes, qv in zip(q.rect_cuts, q.rect_codes, q.rect_quality, strict=True)
-                if qv >= MIN_QUALITY]
-    codes = np.frombuffer(b"".join(c for _, c in regions), np.uint8).reshape(-1, 32)
+    W = q.width
+    regions = [((0, 0, W, q.height), q.variants[0], False), ((0, 0, W, q.height), q.variants[4], True)]
+    for cut, codes, qv in zip(q.rect_cuts, q.rect_codes, q.rect_quality, strict=True):
+        if qv >= MIN_QUALITY:
+            regions += [(cut, codes[0], False), ((W - cut[0] - cut[2], *cut[1:]), codes[len(codes) // 2], True)]
+    codes = np.frombuffer(b"".join(c for _, c, _ in regions), np.uint8).reshape(-1, 32)
     hits = idx.nearest_codes("image", codes, matching.IMAGE_CANDIDATES)
     nearest, agree = HASH_BITS, 0.0
     for row, w, d in zip(hits.query_rows.tolist(), hits.work_ids, hits.distances.tolist(), strict=True):
@@ -415,7 +435,8 @@ def mark_code_margin(idx: LocalIndex, q: Any) -> tuple[int, float]:
         if d > matching.IMAGE_MAX_DISTANCE or layout is None or q.thumb is None:
             continue
         frame = P.work_frame(idx.local_features(w)[0], idx.image_size(w))
-        a = region_agreement(q.thumb, (q.width, q.height), box_model(regions[row][0], frame), frame, layout, 2.0)
+        thumb = np.ascontiguousarray(q.thumb[:, ::-1]) if regions[row][2] else q.thumb
+        a = region_agreement(thumb, (q.width, q.height), box_model(regions[row][0], frame), frame, layout, 2.0)
         agree = max(agree, a or 0.0)
     return nearest, agree
 
@@ -449,9 +470,18 @@ def bench_marks(root: Path, scale: str) -> dict[str, Any]:
                     fps.append(f"{d['name']} -> {found[0].work_id} [{found[0].method}, inliers {found[0].inliers}]")
                     log(f"  marks {style} false positive: {fps[-1]} ({'page' if img is not a else 'as is'})")
         hits = sum(1 for w in works if (f := query(idx, stamp(w["img"], style), 80)[0]) and f[0].work_id == w["name"])
+        # the marked works shown in a page, as they are and mirrored (an infringer's flip; a
+        # random source of their own: the negatives' pages stay those of earlier runs)
+        R2 = random.Random(f"{style}-paged")
+        paged = {how: sum(1 for w in works if (f := query(idx, page(R2, fn(stamp(w["img"], style)), R2.uniform(0.4, 1.0),
+                                                                    R2.sample(fill, 3), "screenshot")[0])[0])
+                          and f[0].work_id == w["name"])
+                 for how, fn in (("as_is", lambda a: a), ("mirrored", lambda a: np.ascontiguousarray(a[:, ::-1])))}
         # the code-and-colours rule's margins (colours.code_and_colours: MARK_CODE_SURE bits,
         # MARK_CODE_AGREEING of the cells): how near the negatives came to each
         out[style] = {**rate(len(fps), n), "false_positive_pairs": fps, "marked_works_found": f"{hits}/{len(works)}",
+                      "marked_works_found_in_a_page": f"{paged['as_is']}/{len(works)}",
+                      "marked_works_found_mirrored_in_a_page": f"{paged['mirrored']}/{len(works)}",
                       "nearest_negative_code_to_a_marked_work_bits": nearest,
                       "best_negative_colour_agreement_within_48_bits": round(agree, 3)}
         log(f"marks {style}: {len(fps)}/{n} false positives, works found {hits}/{len(works)}")
